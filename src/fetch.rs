@@ -1,0 +1,381 @@
+//! Verified downloads into `packages/`.
+//!
+//! A package is downloaded to `packages/<file>.part` while its sha256 is
+//! computed on the fly, then fsynced and renamed into place only if the sum
+//! matches: a file under its final name in `packages/` has always been
+//! verified. URLs are tried in order (`before` mirrors, the module's own
+//! URLs, `after` mirrors); transient failures (connection errors, timeouts,
+//! 5xx, truncated bodies) are retried with backoff, then the next URL is
+//! tried. A wrong sum is never retried on the same URL.
+//!
+//! A file already present is trusted without re-hashing only while its size,
+//! mtime and inode equal those recorded when it was last verified; the stat
+//! record never decides correctness on its own, it only skips re-hashing.
+
+use crate::fsutil::{sync_dir, write_atomic};
+use crate::manifest::{Module, Project};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+/// How downloads behave.
+#[derive(Clone, Debug)]
+pub struct FetchOptions {
+    /// Never touch the network; fail naming the missing packages.
+    pub offline: bool,
+    /// Connect and read timeout per request.
+    pub timeout: Duration,
+    /// Attempts per URL for transient failures.
+    pub attempts: u32,
+}
+
+impl FetchOptions {
+    /// Defaults, overridable with `STRATA_FETCH_TIMEOUT` (seconds) and
+    /// `STRATA_FETCH_ATTEMPTS`.
+    pub fn from_env(offline: bool) -> FetchOptions {
+        let timeout = std::env::var("STRATA_FETCH_TIMEOUT")
+            .ok()
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|v| *v > 0.0)
+            .map_or(Duration::from_secs(30), Duration::from_secs_f64);
+        let attempts = std::env::var("STRATA_FETCH_ATTEMPTS")
+            .ok()
+            .and_then(|v| v.parse::<u32>().ok())
+            .filter(|v| *v > 0)
+            .unwrap_or(3);
+        FetchOptions {
+            offline,
+            timeout,
+            attempts,
+        }
+    }
+}
+
+/// Why a package could not be provided.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error(
+        "module {module}: package {} is missing and --offline forbids downloading it\n  hint: run `strata fetch` while online, or copy the file into {}",
+        path.display(), path.parent().map(|p| p.display().to_string()).unwrap_or_default()
+    )]
+    Offline { module: String, path: PathBuf },
+    #[error("module {module}: could not download {file} from any URL:\n{}\n  hint: check the URLs and sha256 in {manifest}, or add a mirror under [mirrors]",
+        attempts.iter().map(|(u, why)| format!("    {u}: {why}")).collect::<Vec<_>>().join("\n"))]
+    AllFailed {
+        module: String,
+        file: String,
+        manifest: String,
+        attempts: Vec<(String, String)>,
+    },
+    #[error("module {module}: {path}: {source}")]
+    Io {
+        module: String,
+        path: PathBuf,
+        source: io::Error,
+    },
+}
+
+/// What [`ensure_package`] did.
+#[derive(Debug)]
+pub struct Fetched {
+    /// The verified package.
+    pub path: PathBuf,
+    /// The URL it was downloaded from, if it was downloaded now.
+    pub downloaded_from: Option<String>,
+    /// Packages that were present with a wrong sum and moved to quarantine.
+    pub quarantined: Vec<PathBuf>,
+}
+
+#[derive(Serialize, Deserialize, PartialEq)]
+struct Verified {
+    sha256: String,
+    size: u64,
+    mtime_ns: i128,
+    inode: u64,
+}
+
+impl Verified {
+    fn of(sha256: &str, meta: &fs::Metadata) -> Verified {
+        Verified {
+            sha256: sha256.to_string(),
+            size: meta.len(),
+            mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+            inode: meta.ino(),
+        }
+    }
+}
+
+fn record_path(packages: &Path, file: &str) -> PathBuf {
+    packages
+        .join(".strata")
+        .join("verified")
+        .join(format!("{file}.json"))
+}
+
+/// Per-file lock so two modules of one run sharing a package never write the
+/// same `.part` file.
+fn file_lock(path: &Path) -> Arc<Mutex<()>> {
+    static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>> = OnceLock::new();
+    let mut map = LOCKS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    map.entry(path.to_path_buf()).or_default().clone()
+}
+
+/// Whether `path` exists and holds exactly the bytes with sum `sha256`.
+/// Returns `Ok(false)` for a missing file, `Err` only for I/O problems.
+pub fn is_verified(packages: &Path, file: &str, sha256: &str) -> io::Result<Option<bool>> {
+    let path = packages.join(file);
+    let meta = match fs::metadata(&path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let record = record_path(packages, file);
+    if let Ok(text) = fs::read(&record) {
+        if let Ok(v) = serde_json::from_slice::<Verified>(&text) {
+            if v == Verified::of(sha256, &meta) {
+                return Ok(Some(true));
+            }
+        }
+    }
+    let actual = sha256_file(&path)?;
+    if actual == sha256 {
+        let v = Verified::of(sha256, &meta);
+        write_atomic(&record, &serde_json::to_vec(&v).map_err(io::Error::other)?)?;
+        Ok(Some(true))
+    } else {
+        Ok(Some(false))
+    }
+}
+
+/// Whether a package is present and verified, trusting only the stat record
+/// (no hashing): used by `strata plan` to describe, never to decide.
+pub fn looks_verified(packages: &Path, file: &str, sha256: &str) -> bool {
+    let Ok(meta) = fs::metadata(packages.join(file)) else {
+        return false;
+    };
+    fs::read(record_path(packages, file))
+        .ok()
+        .and_then(|t| serde_json::from_slice::<Verified>(&t).ok())
+        .is_some_and(|v| v == Verified::of(sha256, &meta))
+}
+
+/// The sha256 of a file, as lower-case hex.
+pub fn sha256_file(path: &Path) -> io::Result<String> {
+    let mut f = File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Makes sure the module's package is in `packages/` and verified,
+/// downloading it if needed.
+pub fn ensure_package(
+    project: &Project,
+    m: &Module,
+    opts: &FetchOptions,
+) -> Result<Fetched, FetchError> {
+    let packages = &project.settings.packages_dir;
+    let path = packages.join(&m.file);
+    let lock = file_lock(&path);
+    let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+    let io_err = |p: &Path| {
+        let module = m.name.clone();
+        let p = p.to_path_buf();
+        move |source| FetchError::Io {
+            module,
+            path: p,
+            source,
+        }
+    };
+    let mut quarantined = Vec::new();
+    match is_verified(packages, &m.file, &m.sha256).map_err(io_err(&path))? {
+        Some(true) => {
+            return Ok(Fetched {
+                path,
+                downloaded_from: None,
+                quarantined,
+            });
+        }
+        Some(false) => quarantined.push(quarantine(packages, &path).map_err(io_err(&path))?),
+        None => {}
+    }
+    if opts.offline {
+        return Err(FetchError::Offline {
+            module: m.name.clone(),
+            path,
+        });
+    }
+    fs::create_dir_all(packages).map_err(io_err(packages))?;
+    let part = packages.join(format!("{}.part", m.file));
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(opts.timeout)
+        .timeout_read(opts.timeout)
+        .user_agent(concat!("strata/", env!("CARGO_PKG_VERSION")))
+        .build();
+    let mut attempts = Vec::new();
+    for url in project.download_urls(m) {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match download(&agent, &url, &part) {
+                Ok(sum) if sum == m.sha256 => {
+                    fs::rename(&part, &path).map_err(io_err(&path))?;
+                    sync_dir(packages).map_err(io_err(packages))?;
+                    let meta = fs::metadata(&path).map_err(io_err(&path))?;
+                    let rec = serde_json::to_vec(&Verified::of(&m.sha256, &meta))
+                        .map_err(|e| io_err(&path)(io::Error::other(e)))?;
+                    let record = record_path(packages, &m.file);
+                    write_atomic(&record, &rec).map_err(io_err(&record))?;
+                    return Ok(Fetched {
+                        path,
+                        downloaded_from: Some(url),
+                        quarantined,
+                    });
+                }
+                Ok(sum) => {
+                    let q = quarantine(packages, &part).map_err(io_err(&part))?;
+                    attempts.push((
+                        url.clone(),
+                        format!(
+                            "sha256 mismatch: expected {}, got {sum} (kept as {})",
+                            m.sha256,
+                            q.display()
+                        ),
+                    ));
+                    quarantined.push(q);
+                    break;
+                }
+                Err(Failure { transient, why }) => {
+                    let _ = fs::remove_file(&part);
+                    if transient && tries < opts.attempts {
+                        std::thread::sleep(Duration::from_millis(200 << (tries - 1)));
+                        continue;
+                    }
+                    let why = if tries > 1 {
+                        format!("{why} (after {tries} attempts)")
+                    } else {
+                        why
+                    };
+                    attempts.push((url.clone(), why));
+                    break;
+                }
+            }
+        }
+    }
+    Err(FetchError::AllFailed {
+        module: m.name.clone(),
+        file: m.file.clone(),
+        manifest: m.manifest_path.display().to_string(),
+        attempts,
+    })
+}
+
+struct Failure {
+    transient: bool,
+    why: String,
+}
+
+impl Failure {
+    fn transient(why: impl Into<String>) -> Failure {
+        Failure {
+            transient: true,
+            why: why.into(),
+        }
+    }
+    fn permanent(why: impl Into<String>) -> Failure {
+        Failure {
+            transient: false,
+            why: why.into(),
+        }
+    }
+}
+
+/// Downloads `url` into `part`, returning the sha256 of what was written.
+fn download(agent: &ureq::Agent, url: &str, part: &Path) -> Result<String, Failure> {
+    let (mut reader, expected_len): (Box<dyn Read>, Option<u64>) =
+        if let Some(path) = url.strip_prefix("file://") {
+            let f = File::open(path).map_err(|e| Failure::permanent(e.to_string()))?;
+            let len = f.metadata().ok().map(|m| m.len());
+            (Box::new(f), len)
+        } else {
+            match agent.get(url).call() {
+                Ok(resp) => {
+                    let len = resp
+                        .header("Content-Length")
+                        .and_then(|v| v.trim().parse::<u64>().ok());
+                    (Box::new(resp.into_reader()), len)
+                }
+                Err(ureq::Error::Status(code, resp)) => {
+                    let why = format!("HTTP {code} {}", resp.status_text());
+                    return Err(if code >= 500 || code == 408 || code == 429 {
+                        Failure::transient(why)
+                    } else {
+                        Failure::permanent(why)
+                    });
+                }
+                Err(ureq::Error::Transport(t)) => return Err(Failure::transient(t.to_string())),
+            }
+        };
+    let io_fail = |e: io::Error| Failure::permanent(format!("{}: {e}", part.display()));
+    let mut out = File::create(part).map_err(io_fail)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(Failure::transient(format!(
+                    "transfer failed after {total} bytes: {e}"
+                )));
+            }
+        };
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n]).map_err(io_fail)?;
+        total += n as u64;
+    }
+    if let Some(len) = expected_len {
+        if total != len {
+            return Err(Failure::transient(format!(
+                "truncated body: got {total} of {len} bytes"
+            )));
+        }
+    }
+    out.sync_all().map_err(io_fail)?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Moves a bad file to `packages/.quarantine/` (kept for inspection, never used).
+fn quarantine(packages: &Path, path: &Path) -> io::Result<PathBuf> {
+    let dir = packages.join(".quarantine");
+    fs::create_dir_all(&dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = name.trim_end_matches(".part");
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let dest = dir.join(format!("{name}.{stamp}"));
+    fs::rename(path, &dest)?;
+    Ok(dest)
+}

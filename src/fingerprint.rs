@@ -1,0 +1,482 @@
+//! Step keys, stamps and the reasons a step is stale.
+//!
+//! Every step of every module has a **key**: a BLAKE3 hash over a canonical,
+//! length-prefixed encoding of its named inputs. The inputs of a step include
+//! the key of the step before it, so the install key of a module is a pure
+//! function of everything that went into it, dependencies' install keys
+//! included. Keys never contain mtimes or absolute paths, which is why a
+//! touched or relocated tree stays fresh.
+//!
+//! A **stamp** records a step's key and its named inputs. It is written only
+//! after the step succeeded and removed before the step runs. The key sits on
+//! the stamp's first line, so a fresh check reads one short line; the JSON
+//! record is parsed only to explain a mismatch (cargo's fingerprints).
+
+use crate::fsutil::write_atomic;
+use crate::graph::Graph;
+use crate::manifest::{Module, Project};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Version of the key encoding. Changing how any key is computed, or adding an
+/// input to any step, means bumping this, so old stamps read as stale instead
+/// of as falsely fresh.
+pub const KEY_VERSION: u32 = 1;
+
+/// Version of the stamp file layout.
+const STAMP_FORMAT: u32 = 1;
+
+/// The steps of a module build, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Step {
+    Fetch,
+    Unpack,
+    Patch,
+    Configure,
+    Build,
+    Install,
+}
+
+impl Step {
+    /// All steps in order.
+    pub const ALL: [Step; 6] = [
+        Step::Fetch,
+        Step::Unpack,
+        Step::Patch,
+        Step::Configure,
+        Step::Build,
+        Step::Install,
+    ];
+
+    /// The step's lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Fetch => "fetch",
+            Step::Unpack => "unpack",
+            Step::Patch => "patch",
+            Step::Configure => "configure",
+            Step::Build => "build",
+            Step::Install => "install",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One named input of a step: a short literal value or a hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Input {
+    pub name: String,
+    pub value: String,
+}
+
+impl Input {
+    fn new(name: impl Into<String>, value: impl Into<String>) -> Input {
+        Input {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+}
+
+/// A step's expected key and the inputs it was computed from.
+#[derive(Clone, Debug)]
+pub struct StepKey {
+    pub step: Step,
+    pub key: String,
+    pub inputs: Vec<Input>,
+}
+
+impl StepKey {
+    fn new(step: Step, inputs: Vec<Input>) -> StepKey {
+        StepKey {
+            step,
+            key: hash_inputs(step, &inputs),
+            inputs,
+        }
+    }
+}
+
+/// The canonical encoding: a domain tag, the key version, the step name, then
+/// every input as length-prefixed name and value, in the order given.
+pub fn hash_inputs(step: Step, inputs: &[Input]) -> String {
+    let mut h = blake3::Hasher::new();
+    let mut field = |bytes: &[u8]| {
+        h.update(&(bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    field(b"strata-step-key");
+    field(&KEY_VERSION.to_le_bytes());
+    field(step.name().as_bytes());
+    field(&(inputs.len() as u64).to_le_bytes());
+    for i in inputs {
+        field(i.name.as_bytes());
+        field(i.value.as_bytes());
+    }
+    h.finalize().to_hex().to_string()
+}
+
+/// The expected keys of all six steps of one module.
+#[derive(Clone, Debug)]
+pub struct ModuleKeys {
+    steps: Vec<StepKey>,
+}
+
+impl ModuleKeys {
+    /// The key of `step`.
+    pub fn get(&self, step: Step) -> &StepKey {
+        &self.steps[step.index()]
+    }
+
+    /// The install key: the identity of the module's outputs.
+    pub fn install_key(&self) -> &str {
+        &self.get(Step::Install).key
+    }
+}
+
+/// Computes the keys of one module given its dependencies' install keys.
+pub fn module_keys(
+    project: &Project,
+    m: &Module,
+    deps: &[(&str, &str)],
+) -> io::Result<ModuleKeys> {
+    let fetch = StepKey::new(
+        Step::Fetch,
+        vec![
+            Input::new("cache-version", &project.cache_version),
+            Input::new("source sha256", &m.sha256),
+            Input::new("file", &m.file),
+        ],
+    );
+    let unpack = StepKey::new(
+        Step::Unpack,
+        vec![
+            Input::new("step fetch", &fetch.key),
+            Input::new("strip-components", m.strip_components.to_string()),
+        ],
+    );
+    let mut patch_inputs = vec![Input::new("step unpack", &unpack.key)];
+    for p in &m.patches {
+        let bytes = fs::read(&p.abs).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("module {}: cannot read patch {}: {e}", m.name, p.rel),
+            )
+        })?;
+        patch_inputs.push(Input::new(
+            format!("patch {}", p.rel),
+            blake3::hash(&bytes).to_hex().to_string(),
+        ));
+    }
+    let patch = StepKey::new(Step::Patch, patch_inputs);
+    let mut configure_inputs = vec![
+        Input::new("step patch", &patch.key),
+        Input::new("command configure", m.configure.as_deref().unwrap_or("")),
+    ];
+    for (k, v) in &m.env {
+        configure_inputs.push(Input::new(format!("env {k}"), v));
+    }
+    let mut sorted_deps = deps.to_vec();
+    sorted_deps.sort();
+    for (name, key) in sorted_deps {
+        configure_inputs.push(Input::new(format!("dependency {name}"), key));
+    }
+    let configure = StepKey::new(Step::Configure, configure_inputs);
+    let build = StepKey::new(
+        Step::Build,
+        vec![
+            Input::new("step configure", &configure.key),
+            Input::new("command build", m.build.as_deref().unwrap_or("")),
+        ],
+    );
+    let install = StepKey::new(
+        Step::Install,
+        vec![
+            Input::new("step build", &build.key),
+            Input::new("command install", m.install.as_deref().unwrap_or("")),
+            Input::new("keep", m.keep.join("\n")),
+        ],
+    );
+    Ok(ModuleKeys {
+        steps: vec![fetch, unpack, patch, configure, build, install],
+    })
+}
+
+/// Keys of every module of the project, indexed like [`Project::modules`].
+pub fn all_keys(project: &Project, graph: &Graph) -> io::Result<Vec<ModuleKeys>> {
+    let mut keys: Vec<Option<ModuleKeys>> = vec![None; project.modules.len()];
+    for &i in &graph.order {
+        let m = &project.modules[i];
+        let deps: Vec<(&str, &str)> = graph.deps[i]
+            .iter()
+            .map(|&d| {
+                let k = keys[d].as_ref().expect("dependencies come first in order");
+                (project.modules[d].name.as_str(), k.install_key())
+            })
+            .collect();
+        let k = module_keys(project, m, &deps)?;
+        keys[i] = Some(k);
+    }
+    Ok(keys.into_iter().map(|k| k.expect("every module keyed")).collect())
+}
+
+/// A stamp as stored on disk.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Stamp {
+    pub format: u32,
+    pub module: String,
+    pub step: Step,
+    pub key: String,
+    pub inputs: Vec<Input>,
+}
+
+/// Where a module's stamps live: inside its build dir, so that a re-extracted
+/// tree can never carry stamps that disagree with its files.
+pub fn stamp_path(module_dir: &Path, step: Step) -> PathBuf {
+    module_dir
+        .join(".strata")
+        .join("stamps")
+        .join(format!("{}.stamp", step.name()))
+}
+
+/// The key recorded by a stamp (first line), without parsing the record.
+pub fn stamp_key(module_dir: &Path, step: Step) -> Option<String> {
+    let text = fs::read_to_string(stamp_path(module_dir, step)).ok()?;
+    let line = text.lines().next()?;
+    (line.len() == 64).then(|| line.to_string())
+}
+
+/// The full stamp record, if present and readable.
+pub fn read_stamp(module_dir: &Path, step: Step) -> Option<Stamp> {
+    let text = fs::read_to_string(stamp_path(module_dir, step)).ok()?;
+    let (_, json) = text.split_once('\n')?;
+    let stamp: Stamp = serde_json::from_str(json).ok()?;
+    (stamp.format == STAMP_FORMAT).then_some(stamp)
+}
+
+/// Records that `step` succeeded with key `k`.
+pub fn write_stamp(module_dir: &Path, module: &str, k: &StepKey) -> io::Result<()> {
+    let stamp = Stamp {
+        format: STAMP_FORMAT,
+        module: module.to_string(),
+        step: k.step,
+        key: k.key.clone(),
+        inputs: k.inputs.clone(),
+    };
+    let json = serde_json::to_string_pretty(&stamp).map_err(io::Error::other)?;
+    write_atomic(
+        &stamp_path(module_dir, k.step),
+        format!("{}\n{json}\n", k.key).as_bytes(),
+    )
+}
+
+/// Removes the stamps of `from` and every later step (before re-running them).
+pub fn clear_stamps_from(module_dir: &Path, from: Step) -> io::Result<()> {
+    for step in Step::ALL.iter().filter(|s| **s >= from) {
+        match fs::remove_file(stamp_path(module_dir, *step)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Why a step is stale.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StaleReason {
+    /// The step has never completed in this build dir.
+    NeverRan(Step),
+    /// An input has a different value than when the step last ran.
+    Changed { name: String, old: String, new: String },
+    /// An input that did not exist last time.
+    Added { name: String },
+    /// An input that existed last time and is gone.
+    Removed { name: String },
+}
+
+impl fmt::Display for StaleReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StaleReason::NeverRan(step) => write!(f, "{step} has not run yet"),
+            StaleReason::Added { name } => write!(f, "{name} added"),
+            StaleReason::Removed { name } => write!(f, "{name} removed"),
+            StaleReason::Changed { name, old, new } => {
+                if name.starts_with("dependency ") {
+                    write!(f, "{name} rebuilt")
+                } else if name.starts_with("patch ") || name.starts_with("step ") {
+                    write!(f, "{name} changed")
+                } else if let Some(cmd) = name.strip_prefix("command ") {
+                    write!(f, "{cmd} command changed: `{old}` → `{new}`")
+                } else {
+                    write!(f, "{name} {old} → {new}")
+                }
+            }
+        }
+    }
+}
+
+/// The differences between what a stamp recorded and what is expected now.
+/// Chained-step inputs (`step …`) are reported only when nothing else differs.
+pub fn diff_inputs(old: &[Input], new: &[Input]) -> Vec<StaleReason> {
+    let mut out = Vec::new();
+    for n in new {
+        match old.iter().find(|o| o.name == n.name) {
+            None => out.push(StaleReason::Added {
+                name: n.name.clone(),
+            }),
+            Some(o) if o.value != n.value => out.push(StaleReason::Changed {
+                name: n.name.clone(),
+                old: o.value.clone(),
+                new: n.value.clone(),
+            }),
+            Some(_) => {}
+        }
+    }
+    for o in old {
+        if !new.iter().any(|n| n.name == o.name) {
+            out.push(StaleReason::Removed {
+                name: o.name.clone(),
+            });
+        }
+    }
+    let is_chain = |r: &StaleReason| match r {
+        StaleReason::Changed { name, .. }
+        | StaleReason::Added { name }
+        | StaleReason::Removed { name } => name.starts_with("step "),
+        StaleReason::NeverRan(_) => false,
+    };
+    if out.iter().any(|r| !is_chain(r)) {
+        out.retain(|r| !is_chain(r));
+    }
+    out
+}
+
+/// The state of one module's build dir against its expected keys.
+#[derive(Clone, Debug)]
+pub struct ModuleStatus {
+    /// The first step whose stamp does not match (None: fully fresh).
+    pub first_stale: Option<Step>,
+    /// Why that step is stale.
+    pub reasons: Vec<StaleReason>,
+}
+
+impl ModuleStatus {
+    /// Where a build must restart. Anything up to configure restarts from a
+    /// freshly extracted tree, so a tree is never patched twice and never
+    /// reconfigured over objects built against older dependencies.
+    pub fn restart_from(&self) -> Option<Step> {
+        self.first_stale.map(|s| {
+            if s <= Step::Configure {
+                Step::Unpack
+            } else {
+                s
+            }
+        })
+    }
+
+    /// Whether `step` will run.
+    pub fn runs(&self, step: Step) -> bool {
+        self.restart_from().is_some_and(|r| step >= r)
+    }
+}
+
+/// Compares a module's stamps with its expected keys.
+pub fn module_status(module_dir: &Path, keys: &ModuleKeys) -> ModuleStatus {
+    if stamp_key(module_dir, Step::Install).as_deref() == Some(keys.install_key()) {
+        return ModuleStatus {
+            first_stale: None,
+            reasons: Vec::new(),
+        };
+    }
+    for step in &Step::ALL[1..] {
+        let expected = keys.get(*step);
+        if stamp_key(module_dir, *step).as_deref() == Some(expected.key.as_str()) {
+            continue;
+        }
+        let reasons = match read_stamp(module_dir, *step) {
+            None => vec![StaleReason::NeverRan(*step)],
+            Some(stamp) => diff_inputs(&stamp.inputs, &expected.inputs),
+        };
+        return ModuleStatus {
+            first_stale: Some(*step),
+            reasons,
+        };
+    }
+    // Every stamp matched but install's first line did not: unreachable unless
+    // the install stamp is unreadable; rebuild the last step to be safe.
+    ModuleStatus {
+        first_stale: Some(Step::Install),
+        reasons: vec![StaleReason::NeverRan(Step::Install)],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inputs(pairs: &[(&str, &str)]) -> Vec<Input> {
+        pairs.iter().map(|(n, v)| Input::new(*n, *v)).collect()
+    }
+
+    #[test]
+    fn every_input_changes_the_key() {
+        let base = inputs(&[("a", "1"), ("b", "2")]);
+        let k = hash_inputs(Step::Build, &base);
+        assert_ne!(k, hash_inputs(Step::Build, &inputs(&[("a", "1"), ("b", "3")])));
+        assert_ne!(k, hash_inputs(Step::Build, &inputs(&[("a", "2"), ("b", "2")])));
+        assert_ne!(k, hash_inputs(Step::Configure, &base));
+        assert_ne!(k, hash_inputs(Step::Build, &inputs(&[("a", "1")])));
+        assert_eq!(k, hash_inputs(Step::Build, &base));
+    }
+
+    #[test]
+    fn encoding_is_length_prefixed() {
+        // "ab"+"c" must not collide with "a"+"bc".
+        let x = hash_inputs(Step::Build, &inputs(&[("ab", "c")]));
+        let y = hash_inputs(Step::Build, &inputs(&[("a", "bc")]));
+        assert_ne!(x, y);
+    }
+
+    #[test]
+    fn diff_names_the_root_cause_not_the_chain() {
+        let old = inputs(&[("step patch", "x"), ("dependency musl", "k1")]);
+        let new = inputs(&[("step patch", "x"), ("dependency musl", "k2")]);
+        let d = diff_inputs(&old, &new);
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].to_string(), "dependency musl rebuilt");
+        let old = inputs(&[("cache-version", "1")]);
+        let new = inputs(&[("cache-version", "2")]);
+        assert_eq!(diff_inputs(&old, &new)[0].to_string(), "cache-version 1 → 2");
+        let old = inputs(&[("step unpack", "a"), ("patch p/1.patch", "h1")]);
+        let new = inputs(&[("step unpack", "b"), ("patch p/1.patch", "h2")]);
+        let d = diff_inputs(&old, &new);
+        assert_eq!(d, vec![StaleReason::Changed {
+            name: "patch p/1.patch".into(),
+            old: "h1".into(),
+            new: "h2".into()
+        }]);
+    }
+
+    #[test]
+    fn stamps_round_trip_and_clear() {
+        let dir = tempfile::tempdir().unwrap();
+        let k = StepKey::new(Step::Patch, inputs(&[("patch a", "1")]));
+        write_stamp(dir.path(), "m", &k).unwrap();
+        assert_eq!(stamp_key(dir.path(), Step::Patch).unwrap(), k.key);
+        assert_eq!(read_stamp(dir.path(), Step::Patch).unwrap().inputs, k.inputs);
+        clear_stamps_from(dir.path(), Step::Unpack).unwrap();
+        assert!(stamp_key(dir.path(), Step::Patch).is_none());
+    }
+}

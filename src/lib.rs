@@ -1,0 +1,14 @@
+//! strata: a module build engine with content-hashed steps.
+//!
+//! Data flows one way: [`manifest`] → [`graph`] → [`fingerprint`] →
+//! [`exec`] (using [`fetch`], [`unpack`], [`patch`]). See
+//! `docs/architecture.md`.
+
+pub mod fetch;
+pub mod fingerprint;
+pub mod fsutil;
+pub mod graph;
+pub mod lock;
+pub mod manifest;
+pub mod patch;
+pub mod unpack;

@@ -1,0 +1,127 @@
+//! Manifest errors: always the file, the line when known, and what to do.
+
+use miette::{Diagnostic, LabeledSpan, NamedSource, SourceSpan};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A problem in `strata.toml` or a module file. Rendered by miette with the
+/// offending source line underlined and a hint.
+#[derive(Debug)]
+pub struct ManifestError {
+    /// The file the problem is in (relative to the project root when possible).
+    pub file: PathBuf,
+    /// What is wrong, in one sentence.
+    pub message: String,
+    /// What to do about it.
+    pub help: Option<String>,
+    /// The file's text and the span of the offending value, when known.
+    pub location: Option<(NamedSource<String>, SourceSpan, usize)>,
+}
+
+impl ManifestError {
+    /// An error about a whole file (no span).
+    pub fn new(file: &Path, message: impl Into<String>) -> ManifestError {
+        ManifestError {
+            file: file.to_path_buf(),
+            message: message.into(),
+            help: None,
+            location: None,
+        }
+    }
+
+    /// Adds a hint.
+    pub fn help(mut self, help: impl Into<String>) -> ManifestError {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Points the error at `span` inside `source`.
+    pub fn at(mut self, source: &str, span: std::ops::Range<usize>) -> ManifestError {
+        let line = source[..span.start.min(source.len())].matches('\n').count() + 1;
+        let named = NamedSource::new(self.file.display().to_string(), source.to_string());
+        self.location = Some((named, (span.start, span.len()).into(), line));
+        self
+    }
+
+    /// The 1-based line number, when the error points into the file.
+    pub fn line(&self) -> Option<usize> {
+        self.location.as_ref().map(|l| l.2)
+    }
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line() {
+            Some(line) => write!(f, "{}:{line}: {}", self.file.display(), self.message),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+impl std::error::Error for ManifestError {}
+
+impl Diagnostic for ManifestError {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new("strata::manifest"))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h.clone()) as Box<dyn fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.location
+            .as_ref()
+            .map(|l| &l.0 as &dyn miette::SourceCode)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        self.location.as_ref().map(|l| {
+            Box::new(std::iter::once(LabeledSpan::new_with_span(
+                Some("here".to_string()),
+                l.1,
+            ))) as Box<dyn Iterator<Item = LabeledSpan>>
+        })
+    }
+}
+
+/// The candidate closest to `word`, if it is close enough to be a likely typo.
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(word, c), c))
+        .filter(|(score, _)| *score > 0.7)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+/// Turns a toml/serde error into a ManifestError with a "did you mean" hint
+/// for unknown keys.
+pub fn from_toml(file: &Path, source: &str, err: &toml::de::Error) -> ManifestError {
+    let message = err.message().trim().to_string();
+    let mut out = ManifestError::new(file, message.clone());
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        if let Some((field, expected)) = rest.split_once('`') {
+            let candidates: Vec<&str> = expected
+                .split('`')
+                .enumerate()
+                .filter(|(i, _)| i % 2 == 1)
+                .map(|(_, s)| s)
+                .collect();
+            out.message = format!("unknown key `{field}`");
+            out.help = Some(match closest(field, candidates.iter().copied()) {
+                Some(best) => format!("did you mean `{best}`? (see docs/manifest.md)"),
+                None => format!(
+                    "valid keys here: {}; see docs/manifest.md",
+                    candidates.join(", ")
+                ),
+            });
+        }
+    }
+    match err.span() {
+        Some(span) => out.at(source, span),
+        None => out,
+    }
+}

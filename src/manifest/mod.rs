@@ -1,0 +1,130 @@
+//! The project manifest: `strata.toml` plus one `modules/<name>.toml` per module,
+//! parsed into a typed, validated [`Project`].
+//!
+//! Validation happens here, once, so that every later layer can trust the
+//! values: sha256 sums are 64 hex digits, dependencies exist, targets name
+//! known modules and patch files exist. The dependency graph itself (cycles,
+//! order) is checked by [`crate::graph`].
+
+mod error;
+mod load;
+
+pub use error::{ManifestError, closest};
+pub use load::load;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// A loaded, validated project.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// The directory holding `strata.toml`.
+    pub root: PathBuf,
+    /// `[project] name`.
+    pub name: String,
+    /// `[project] cache-version`; part of every key.
+    pub cache_version: String,
+    /// `[settings]`.
+    pub settings: Settings,
+    /// Base URLs tried before a module's own URLs.
+    pub mirrors_before: Vec<String>,
+    /// Base URLs tried after a module's own URLs.
+    pub mirrors_after: Vec<String>,
+    /// Named module sets.
+    pub targets: BTreeMap<String, Vec<String>>,
+    /// All modules, sorted by name.
+    pub modules: Vec<Module>,
+}
+
+/// `[settings]` with defaults applied and directories made absolute.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Modules built at once (already resolved: never 0).
+    pub jobs: usize,
+    /// Where downloads are kept.
+    pub packages_dir: PathBuf,
+    /// Where modules are extracted and built.
+    pub build_dir: PathBuf,
+    /// Where the built target's files are merged for the user.
+    pub install_dir: PathBuf,
+}
+
+/// One module: where its source comes from and how it is built.
+#[derive(Debug, Clone)]
+pub struct Module {
+    pub name: String,
+    pub version: String,
+    /// The module's own download URLs, tried in order.
+    pub urls: Vec<String>,
+    /// Lower-case hex sha256 of the source archive.
+    pub sha256: String,
+    /// Name of the archive in `packages/`.
+    pub file: String,
+    pub strip_components: u32,
+    /// Patches in the order they are applied.
+    pub patches: Vec<PatchFile>,
+    pub depends: Vec<String>,
+    pub configure: Option<String>,
+    pub build: Option<String>,
+    pub install: Option<String>,
+    pub env: BTreeMap<String, String>,
+    pub keep: Vec<String>,
+    /// The module file, relative to the project root.
+    pub manifest_path: PathBuf,
+}
+
+impl Module {
+    /// `<name>-<version>`, the module's directory name under `build/`.
+    pub fn dir_name(&self) -> String {
+        format!("{}-{}", self.name, self.version)
+    }
+}
+
+/// A patch file, named relative to the project root (keys never hold absolute paths).
+#[derive(Debug, Clone)]
+pub struct PatchFile {
+    pub rel: String,
+    pub abs: PathBuf,
+}
+
+impl Project {
+    /// The module called `name`.
+    pub fn module(&self, name: &str) -> Option<&Module> {
+        self.modules
+            .binary_search_by(|m| m.name.as_str().cmp(name))
+            .ok()
+            .map(|i| &self.modules[i])
+    }
+
+    /// Index of the module called `name` in [`Project::modules`].
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.modules
+            .binary_search_by(|m| m.name.as_str().cmp(name))
+            .ok()
+    }
+
+    /// The build directory of a module.
+    pub fn module_build_dir(&self, m: &Module) -> PathBuf {
+        self.settings.build_dir.join(m.dir_name())
+    }
+
+    /// Where strata keeps its own state for the project (lock, install record).
+    pub fn state_dir(&self) -> PathBuf {
+        self.settings.build_dir.join(".strata")
+    }
+
+    /// Every URL to try for a module, in order: `before` mirrors, own URLs, `after` mirrors.
+    pub fn download_urls(&self, m: &Module) -> Vec<String> {
+        let join = |base: &String| {
+            if base.ends_with('/') {
+                format!("{base}{}", m.file)
+            } else {
+                format!("{base}/{}", m.file)
+            }
+        };
+        let mut urls: Vec<String> = self.mirrors_before.iter().map(join).collect();
+        urls.extend(m.urls.iter().cloned());
+        urls.extend(self.mirrors_after.iter().map(join));
+        urls
+    }
+}
