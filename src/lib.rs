@@ -12,3 +12,6 @@ pub mod lock;
 pub mod manifest;
 pub mod patch;
 pub mod unpack;
+pub mod exec;
+pub mod report;
+pub mod cli;

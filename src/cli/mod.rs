@@ -1,0 +1,192 @@
+//! The command line: argument parsing, dispatch, and error rendering at the
+//! edge. Exit codes are defined here and documented in README.md.
+
+mod build;
+mod clean;
+mod graph;
+mod plan;
+
+use crate::fetch::FetchOptions;
+use crate::fingerprint::{self, ModuleKeys};
+use crate::graph::Graph;
+use crate::manifest::{self, ManifestError, Project};
+use crate::report::Reporter;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+/// Success.
+pub const EXIT_OK: i32 = 0;
+/// A module failed to build (or fetch, or a check failed).
+pub const EXIT_FAILURE: i32 = 1;
+/// Bad manifest or bad usage.
+pub const EXIT_USAGE: i32 = 2;
+/// Interrupted by Ctrl-C / SIGTERM.
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+#[derive(Parser)]
+#[command(name = "strata", version, about = "Build firmware modules with content-hashed steps and verified downloads")]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Flags accepted before or after the subcommand.
+#[derive(Args, Clone)]
+pub struct Global {
+    /// Project directory (holding strata.toml)
+    #[arg(short = 'C', long = "project", global = true, default_value = ".", value_name = "DIR")]
+    pub project: PathBuf,
+    /// Modules built at once (default: [settings] jobs, or the number of CPUs)
+    #[arg(short = 'j', long = "jobs", global = true, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Never download; fail naming the missing packages
+    #[arg(long, global = true)]
+    pub offline: bool,
+    /// Continue with independent modules after a failure
+    #[arg(long, global = true)]
+    pub keep_going: bool,
+    /// More output
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    /// Less output
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// One JSON event per line on stdout
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// When to use colours (NO_COLOR is honoured with auto)
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build targets or modules (default: target `default`)
+    Build { names: Vec<String> },
+    /// Download and verify packages only
+    Fetch { names: Vec<String> },
+    /// Show each module and step: fresh, or stale with the reason
+    Plan { names: Vec<String> },
+    /// Explain exactly which input of a module changed since its last build
+    Why { module: String },
+    /// Remove build directories (of the named modules, or --all)
+    Clean {
+        modules: Vec<String>,
+        /// Remove the whole build and install directories
+        #[arg(long)]
+        all: bool,
+    },
+    /// Print the dependency graph in DOT
+    Graph { names: Vec<String> },
+}
+
+/// A loaded project with its graph and keys.
+pub struct Loaded {
+    pub project: Project,
+    pub graph: Graph,
+    pub keys: Vec<ModuleKeys>,
+}
+
+/// An error at the edge: how to render it and which exit code it means.
+pub enum Failure {
+    Manifest(ManifestError),
+    Other(anyhow::Error),
+    Code(i32),
+}
+
+impl From<ManifestError> for Failure {
+    fn from(e: ManifestError) -> Self {
+        Failure::Manifest(e)
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Other(e)
+    }
+}
+
+impl Global {
+    fn color_enabled(&self) -> bool {
+        match self.color {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal(),
+        }
+    }
+
+    /// Loads the project, graph and keys.
+    pub fn load(&self) -> Result<Loaded, Failure> {
+        let project = manifest::load(&self.project)?;
+        let graph = Graph::new(&project)?;
+        let keys = fingerprint::all_keys(&project, &graph).map_err(anyhow::Error::from)?;
+        Ok(Loaded { project, graph, keys })
+    }
+
+    pub fn reporter(&self) -> Reporter {
+        Reporter::new(self.json, self.quiet, self.verbose, self.color_enabled())
+    }
+
+    pub fn fetch_options(&self) -> FetchOptions {
+        FetchOptions::from_env(self.offline)
+    }
+
+    pub fn jobs(&self, project: &Project) -> usize {
+        self.jobs.filter(|j| *j > 0).unwrap_or(project.settings.jobs)
+    }
+}
+
+/// Runs the CLI and returns the process exit code.
+pub fn run() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+        }
+    };
+    let g = cli.global.clone();
+    let color = g.color_enabled();
+    let _ = miette::set_hook(Box::new(move |_| {
+        Box::new(
+            miette::MietteHandlerOpts::new()
+                .color(color)
+                .unicode(color)
+                .terminal_links(false)
+                .build(),
+        )
+    }));
+    let result = match cli.command {
+        Command::Build { names } => build::build(&g, &names),
+        Command::Fetch { names } => build::fetch(&g, &names),
+        Command::Plan { names } => plan::plan(&g, &names),
+        Command::Why { module } => plan::why(&g, &module),
+        Command::Clean { modules, all } => clean::clean(&g, &modules, all),
+        Command::Graph { names } => graph::graph(&g, &names),
+    };
+    match result {
+        Ok(()) => EXIT_OK,
+        Err(Failure::Code(c)) => c,
+        Err(Failure::Manifest(e)) => {
+            eprintln!("{:?}", miette::Report::new(e));
+            EXIT_USAGE
+        }
+        Err(Failure::Other(e)) => {
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            EXIT_FAILURE
+        }
+    }
+}

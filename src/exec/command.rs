@@ -1,0 +1,120 @@
+//! Running a module's shell commands: `bash -euo pipefail`, stdin from
+//! /dev/null, output to a log file, each child in its own process group so
+//! that an interrupt can stop the whole command tree.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+fn children() -> &'static Mutex<HashSet<i32>> {
+    static C: OnceLock<Mutex<HashSet<i32>>> = OnceLock::new();
+    C.get_or_init(Default::default)
+}
+
+/// Installs the Ctrl-C / SIGTERM handler: stop starting work, terminate the
+/// running commands' process groups. Stamps of interrupted steps are never
+/// written, so the next run resumes correctly.
+pub fn install_interrupt_handler() {
+    let _ = ctrlc::set_handler(|| {
+        INTERRUPTED.store(true, Ordering::SeqCst);
+        let pids: Vec<i32> = children()
+            .lock()
+            .map(|c| c.iter().copied().collect())
+            .unwrap_or_default();
+        for pid in pids {
+            // SAFETY: kill(2) with a negative pid signals a process group we created.
+            unsafe {
+                libc::kill(-pid, libc::SIGTERM);
+            }
+        }
+    });
+}
+
+/// Whether the user asked the run to stop.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// A command that did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("`{command}` {status}; last lines of {}:\n{tail}", log.display())]
+    Failed {
+        command: String,
+        status: String,
+        log: PathBuf,
+        tail: String,
+    },
+    #[error("could not run `{command}`: {source}")]
+    Spawn { command: String, source: io::Error },
+    #[error("interrupted")]
+    Interrupted,
+}
+
+/// Runs `script` with bash in `cwd`, appending all output to `log`.
+pub fn run(script: &str, cwd: &Path, env: &[(String, String)], log: &Path) -> Result<(), CommandError> {
+    if interrupted() {
+        return Err(CommandError::Interrupted);
+    }
+    let spawn_err = |source| CommandError::Spawn {
+        command: script.to_string(),
+        source,
+    };
+    if let Some(dir) = log.parent() {
+        std::fs::create_dir_all(dir).map_err(spawn_err)?;
+    }
+    let out = File::create(log).map_err(spawn_err)?;
+    let err = out.try_clone().map_err(spawn_err)?;
+    let mut child = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", script])
+        .current_dir(cwd)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0)
+        .spawn()
+        .map_err(spawn_err)?;
+    let pid = child.id() as i32;
+    children().lock().unwrap_or_else(|e| e.into_inner()).insert(pid);
+    let status = child.wait();
+    children().lock().unwrap_or_else(|e| e.into_inner()).remove(&pid);
+    let status = status.map_err(spawn_err)?;
+    if interrupted() {
+        return Err(CommandError::Interrupted);
+    }
+    if status.success() {
+        return Ok(());
+    }
+    let status = match status.code() {
+        Some(c) => format!("exited with status {c}"),
+        None => "was killed by a signal".to_string(),
+    };
+    Err(CommandError::Failed {
+        command: script.to_string(),
+        status,
+        log: log.to_path_buf(),
+        tail: tail(log, 30),
+    })
+}
+
+/// The last `n` lines of a file, indented.
+pub fn tail(path: &Path, n: usize) -> String {
+    let Ok(f) = File::open(path) else {
+        return String::new();
+    };
+    let lines: Vec<String> = BufReader::new(f).lines().map_while(Result::ok).collect();
+    let start = lines.len().saturating_sub(n);
+    lines[start..]
+        .iter()
+        .map(|l| format!("    | {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

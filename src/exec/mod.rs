@@ -1,0 +1,227 @@
+//! Executing a build: statuses for every selected module, then a parallel
+//! walk of the DAG that runs only stale modules, then the merge of the
+//! target's installed files into `install/`.
+//!
+//! Freshness is decided before anything runs: keys depend only on inputs, so
+//! the whole plan is known up front and a no-op build reads one stamp line
+//! per module and starts no thread.
+
+pub mod command;
+mod module;
+pub mod stage;
+
+pub use module::{ModuleError, destdir};
+
+use crate::fetch::FetchOptions;
+use crate::fingerprint::{self, ModuleKeys, ModuleStatus};
+use crate::fsutil::write_atomic;
+use crate::graph::Graph;
+use crate::manifest::Project;
+use crate::report::{Event, Reporter};
+use std::collections::{HashMap, VecDeque};
+use std::sync::mpsc;
+use std::time::Instant;
+
+/// Everything a build needs, borrowed for the run.
+pub struct Context<'a> {
+    pub project: &'a Project,
+    pub graph: &'a Graph,
+    pub keys: &'a [ModuleKeys],
+    pub reporter: &'a Reporter,
+    pub fetch: FetchOptions,
+    /// Modules built at once, and `STRATA_JOBS` for each.
+    pub jobs: usize,
+    pub keep_going: bool,
+}
+
+/// The result of a build.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub built: Vec<String>,
+    pub fresh: Vec<String>,
+    pub failed: Vec<String>,
+    pub skipped: Vec<String>,
+    pub interrupted: bool,
+}
+
+/// Statuses of the given modules.
+pub fn statuses(ctx: &Context<'_>, modules: &[usize]) -> HashMap<usize, ModuleStatus> {
+    modules
+        .iter()
+        .map(|&i| {
+            let dir = ctx.project.module_build_dir(&ctx.project.modules[i]);
+            (i, fingerprint::module_status(&dir, &ctx.keys[i]))
+        })
+        .collect()
+}
+
+/// Builds `selection` and everything it depends on.
+pub fn build(ctx: &Context<'_>, selection: &[usize]) -> Summary {
+    let start = Instant::now();
+    let closure = ctx.graph.closure(selection);
+    let status = statuses(ctx, &closure);
+    let mut summary = Summary::default();
+    let in_closure: std::collections::HashSet<usize> = closure.iter().copied().collect();
+    let mut waiting: HashMap<usize, usize> = HashMap::new();
+    let mut ready = VecDeque::new();
+    let mut done_fresh = Vec::new();
+    for &i in &closure {
+        let n = ctx.graph.deps[i].len();
+        waiting.insert(i, n);
+        if n == 0 {
+            ready.push_back(i);
+        }
+    }
+    let name = |i: usize| ctx.project.modules[i].name.clone();
+    let mut stop = false;
+    std::thread::scope(|s| {
+        let (tx, rx) = mpsc::channel::<(usize, Result<f64, ModuleError>)>();
+        let mut running = 0usize;
+        loop {
+            while !stop {
+                let Some(i) = ready.pop_front() else { break };
+                let st = &status[&i];
+                if st.first_stale.is_none() {
+                    done_fresh.push(i);
+                    ctx.reporter.event(Event::ModuleFresh { module: &ctx.project.modules[i].name });
+                    summary.fresh.push(name(i));
+                    release(ctx, i, &in_closure, &mut waiting, &mut ready);
+                    continue;
+                }
+                if running >= ctx.jobs {
+                    ready.push_front(i);
+                    break;
+                }
+                running += 1;
+                let tx = tx.clone();
+                s.spawn(move || {
+                    let t = Instant::now();
+                    let r = module::run(ctx, i, st).map(|()| t.elapsed().as_secs_f64());
+                    let _ = tx.send((i, r));
+                });
+            }
+            if running == 0 {
+                break;
+            }
+            let Ok((i, result)) = rx.recv() else { break };
+            running -= 1;
+            let m = &ctx.project.modules[i].name;
+            match result {
+                Ok(secs) => {
+                    ctx.reporter.event(Event::ModuleBuilt { module: m, secs });
+                    summary.built.push(m.clone());
+                    release(ctx, i, &in_closure, &mut waiting, &mut ready);
+                }
+                Err(e) if e.is_interrupt() => {
+                    summary.interrupted = true;
+                    stop = true;
+                }
+                Err(e) => {
+                    ctx.reporter.event(Event::ModuleFailed { module: m, error: &e.to_string() });
+                    summary.failed.push(m.clone());
+                    if !ctx.keep_going {
+                        stop = true;
+                    }
+                }
+            }
+            if command::interrupted() {
+                summary.interrupted = true;
+                stop = true;
+            }
+        }
+    });
+    let finished: std::collections::HashSet<&String> = summary
+        .built
+        .iter()
+        .chain(&summary.fresh)
+        .chain(&summary.failed)
+        .collect();
+    let failed_set: Vec<usize> = summary
+        .failed
+        .iter()
+        .filter_map(|n| ctx.project.index_of(n))
+        .collect();
+    let mut skipped = Vec::new();
+    for &i in &closure {
+        let m = &ctx.project.modules[i].name;
+        if finished.contains(m) {
+            continue;
+        }
+        let because = failed_set
+            .iter()
+            .find(|&&f| ctx.graph.transitive_dependents(f).contains(&i))
+            .map(|&f| format!("dependency {} failed", ctx.project.modules[f].name))
+            .unwrap_or_else(|| {
+                if summary.interrupted {
+                    "interrupted".to_string()
+                } else {
+                    "stopped after a failure (use --keep-going to continue)".to_string()
+                }
+            });
+        ctx.reporter.event(Event::ModuleSkipped { module: m, because: &because });
+        skipped.push(m.clone());
+    }
+    summary.skipped = skipped;
+    if summary.failed.is_empty() && !summary.interrupted {
+        if let Err(e) = merge_install(ctx, &closure) {
+            ctx.reporter.error(&e.to_string());
+            summary.failed.push("install".into());
+        }
+    }
+    ctx.reporter.event(Event::Summary {
+        built: summary.built.len(),
+        fresh: summary.fresh.len(),
+        failed: summary.failed.len(),
+        skipped: summary.skipped.len(),
+        secs: start.elapsed().as_secs_f64(),
+    });
+    summary
+}
+
+fn release(
+    ctx: &Context<'_>,
+    i: usize,
+    in_closure: &std::collections::HashSet<usize>,
+    waiting: &mut HashMap<usize, usize>,
+    ready: &mut VecDeque<usize>,
+) {
+    for &d in &ctx.graph.dependents[i] {
+        if !in_closure.contains(&d) {
+            continue;
+        }
+        let n = waiting.get_mut(&d).expect("in closure");
+        *n -= 1;
+        if *n == 0 {
+            ready.push_back(d);
+        }
+    }
+}
+
+/// Merges the staged files of `closure` into `install/`, unless the last
+/// merge was of exactly the same modules at the same install keys.
+fn merge_install(ctx: &Context<'_>, closure: &[usize]) -> Result<(), stage::StageError> {
+    let project = ctx.project;
+    let mut record: Vec<(String, String)> = closure
+        .iter()
+        .map(|&i| (project.modules[i].name.clone(), ctx.keys[i].install_key().to_string()))
+        .collect();
+    record.sort();
+    let record = serde_json::to_string(&record).expect("serialisable");
+    let record_path = project.state_dir().join("install.json");
+    let install = &project.settings.install_dir;
+    if install.is_dir() && std::fs::read_to_string(&record_path).ok().as_deref() == Some(record.as_str()) {
+        return Ok(());
+    }
+    let sources: Vec<(String, std::path::PathBuf)> = closure
+        .iter()
+        .map(|&i| {
+            let m = &project.modules[i];
+            (m.name.clone(), destdir(&project.module_build_dir(m)))
+        })
+        .collect();
+    stage::merge(&sources, install, stage::Place::Copy)?;
+    write_atomic(&record_path, record.as_bytes()).map_err(|source| stage::StageError::Io {
+        path: record_path.clone(),
+        source,
+    })
+}

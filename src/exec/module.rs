@@ -1,0 +1,229 @@
+//! Bringing one module up to date: the steps from the first stale one on.
+
+use super::command::{self, CommandError};
+use super::stage::{self, Place};
+use super::Context;
+use crate::fetch::{self, FetchError};
+use crate::fingerprint::{self, ModuleStatus, Step};
+use crate::fsutil::{remove_dir_atomic, remove_leftovers, sync_dir};
+use crate::patch::{self, PatchError};
+use crate::report::Event;
+use crate::unpack::{self, UnpackError};
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Why a module failed. Every message names the module.
+#[derive(Debug, thiserror::Error)]
+pub enum ModuleError {
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error("module {module}: unpack failed: {source}")]
+    Unpack { module: String, source: UnpackError },
+    #[error("module {module}: {source}")]
+    Patch { module: String, source: PatchError },
+    #[error("module {module}: {step} failed: {source}")]
+    Command {
+        module: String,
+        step: Step,
+        source: CommandError,
+    },
+    #[error("module {module}: {source}")]
+    Stage {
+        module: String,
+        source: stage::StageError,
+    },
+    #[error("module {module}: keep path `{path}` does not exist in {}\n  hint: fix `keep` in the module file, or make the build produce it", dir.display())]
+    MissingKeep {
+        module: String,
+        path: String,
+        dir: PathBuf,
+    },
+    #[error("module {module}: {}: {source}", path.display())]
+    Io {
+        module: String,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl ModuleError {
+    pub fn is_interrupt(&self) -> bool {
+        matches!(
+            self,
+            ModuleError::Interrupted
+                | ModuleError::Command {
+                    source: CommandError::Interrupted,
+                    ..
+                }
+        )
+    }
+}
+
+/// Where a module's staged install tree lives.
+pub fn destdir(module_dir: &Path) -> PathBuf {
+    module_dir.join(".strata").join("destdir")
+}
+
+/// Runs the stale steps of module `i` (whose status is `status`).
+pub fn run(ctx: &Context, i: usize, status: &ModuleStatus) -> Result<(), ModuleError> {
+    let project = ctx.project;
+    let m = &project.modules[i];
+    let keys = &ctx.keys[i];
+    let dir = project.module_build_dir(m);
+    let name = m.name.as_str();
+    let io_err = |p: &Path| {
+        let p = p.to_path_buf();
+        move |source| ModuleError::Io {
+            module: name.to_string(),
+            path: p,
+            source,
+        }
+    };
+    let Some(restart) = status.restart_from() else {
+        return Ok(());
+    };
+    let timed = |step: Step, f: &mut dyn FnMut() -> Result<(), ModuleError>| {
+        if command::interrupted() {
+            return Err(ModuleError::Interrupted);
+        }
+        let t = Instant::now();
+        ctx.reporter.event(Event::StepStarted { module: name, step });
+        let r = f();
+        let secs = t.elapsed().as_secs_f64();
+        ctx.reporter.event(match r {
+            Ok(()) => Event::StepFinished { module: name, step, secs },
+            Err(_) => Event::StepFailed { module: name, step, secs },
+        });
+        r
+    };
+
+    if restart == Step::Unpack {
+        let packages = &project.settings.packages_dir;
+        let mut archive = packages.join(&m.file);
+        let present = matches!(fetch::is_verified(packages, &m.file, &m.sha256), Ok(Some(true)));
+        if !present {
+            timed(Step::Fetch, &mut || {
+                let f = fetch::ensure_package(project, m, &ctx.fetch)?;
+                for q in &f.quarantined {
+                    ctx.reporter.event(Event::Warning {
+                        message: &format!(
+                            "module {name}: {} had the wrong sha256; moved to {}",
+                            m.file,
+                            q.display()
+                        ),
+                    });
+                }
+                archive = f.path;
+                Ok(())
+            })?;
+        }
+        let build_dir = &project.settings.build_dir;
+        fs::create_dir_all(build_dir).map_err(io_err(build_dir))?;
+        let dir_name = m.dir_name();
+        timed(Step::Unpack, &mut || {
+            remove_leftovers(build_dir, &dir_name).map_err(io_err(build_dir))?;
+            let tmp = build_dir.join(format!(".{dir_name}.tmp-{}", std::process::id()));
+            fs::create_dir(&tmp).map_err(io_err(&tmp))?;
+            if let Err(source) = unpack::extract(&archive, &tmp, m.strip_components) {
+                let _ = crate::fsutil::remove_all(&tmp);
+                return Err(ModuleError::Unpack {
+                    module: name.to_string(),
+                    source,
+                });
+            }
+            fingerprint::write_stamp(&tmp, name, keys.get(Step::Unpack)).map_err(io_err(&tmp))?;
+            remove_dir_atomic(&dir).map_err(io_err(&dir))?;
+            fs::rename(&tmp, &dir).map_err(io_err(&dir))?;
+            sync_dir(build_dir).map_err(io_err(build_dir))
+        })?;
+        timed(Step::Patch, &mut || {
+            for p in &m.patches {
+                let bytes = fs::read(&p.abs).map_err(io_err(&p.abs))?;
+                patch::apply_patch(&dir, &p.rel, &bytes).map_err(|source| ModuleError::Patch {
+                    module: name.to_string(),
+                    source,
+                })?;
+            }
+            fingerprint::write_stamp(&dir, name, keys.get(Step::Patch)).map_err(io_err(&dir))
+        })?;
+    }
+    fingerprint::clear_stamps_from(&dir, restart.max(Step::Configure)).map_err(io_err(&dir))?;
+
+    let deps = ctx.graph.transitive_deps(i);
+    let sysroot = dir.join(".strata").join("sysroot");
+    if restart <= Step::Configure || !sysroot.is_dir() {
+        let sources: Vec<(String, PathBuf)> = deps
+            .iter()
+            .map(|&d| {
+                let dm = &project.modules[d];
+                (dm.name.clone(), destdir(&project.module_build_dir(dm)))
+            })
+            .collect();
+        stage::merge(&sources, &sysroot, Place::Link).map_err(|source| ModuleError::Stage {
+            module: name.to_string(),
+            source,
+        })?;
+    }
+    let dest = destdir(&dir);
+    let mut env: Vec<(String, String)> = m.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    env.push(("STRATA_JOBS".into(), ctx.jobs.to_string()));
+    env.push(("STRATA_DESTDIR".into(), dest.display().to_string()));
+    env.push(("STRATA_SYSROOT".into(), sysroot.display().to_string()));
+    env.push(("STRATA_BUILD_DIR".into(), dir.display().to_string()));
+    env.push(("STRATA_MODULE".into(), name.to_string()));
+    env.push(("STRATA_VERSION".into(), m.version.clone()));
+    for &d in &deps {
+        let dm = &project.modules[d];
+        let var: String = dm
+            .name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+            .collect();
+        env.push((
+            format!("STRATA_DEP_{var}_DIR"),
+            project.module_build_dir(dm).display().to_string(),
+        ));
+    }
+    let logs = dir.join(".strata").join("logs");
+    for step in [Step::Configure, Step::Build, Step::Install] {
+        if step < restart {
+            continue;
+        }
+        let script = match step {
+            Step::Configure => &m.configure,
+            Step::Build => &m.build,
+            _ => &m.install,
+        };
+        timed(step, &mut || {
+            if step == Step::Install {
+                crate::fsutil::remove_all(&dest).map_err(io_err(&dest))?;
+                fs::create_dir_all(&dest).map_err(io_err(&dest))?;
+            }
+            if let Some(script) = script {
+                let log = logs.join(format!("{}.log", step.name()));
+                command::run(script, &dir, &env, &log).map_err(|source| ModuleError::Command {
+                    module: name.to_string(),
+                    step,
+                    source,
+                })?;
+            }
+            if step == Step::Install {
+                for k in &m.keep {
+                    if fs::symlink_metadata(dir.join(k)).is_err() {
+                        return Err(ModuleError::MissingKeep {
+                            module: name.to_string(),
+                            path: k.clone(),
+                            dir: dir.clone(),
+                        });
+                    }
+                }
+            }
+            fingerprint::write_stamp(&dir, name, keys.get(step)).map_err(io_err(&dir))
+        })?;
+    }
+    Ok(())
+}

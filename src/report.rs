@@ -1,0 +1,206 @@
+//! Progress and events: live lines on a terminal, plain lines otherwise,
+//! JSON Lines with `--json`. Data goes to stdout, status to stderr.
+
+use crate::fingerprint::Step;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use serde_json::json;
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Version of the `--json` event schema.
+pub const JSON_SCHEMA: u32 = 1;
+
+/// Something that happened during a run.
+#[derive(Debug, Clone)]
+pub enum Event<'a> {
+    StepStarted { module: &'a str, step: Step },
+    StepFinished { module: &'a str, step: Step, secs: f64 },
+    StepFailed { module: &'a str, step: Step, secs: f64 },
+    ModuleFresh { module: &'a str },
+    ModuleBuilt { module: &'a str, secs: f64 },
+    ModuleFailed { module: &'a str, error: &'a str },
+    ModuleSkipped { module: &'a str, because: &'a str },
+    Warning { message: &'a str },
+    Summary { built: usize, fresh: usize, failed: usize, skipped: usize, secs: f64 },
+}
+
+/// How output is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Live,
+    Plain,
+    Json,
+}
+
+/// Turns events into output.
+pub struct Reporter {
+    mode: Mode,
+    quiet: bool,
+    verbose: bool,
+    color: bool,
+    multi: MultiProgress,
+    bars: Mutex<HashMap<String, ProgressBar>>,
+}
+
+impl Reporter {
+    /// Picks live output only when stderr is a terminal.
+    pub fn new(json: bool, quiet: bool, verbose: bool, color: bool) -> Reporter {
+        let mode = if json {
+            Mode::Json
+        } else if std::io::stderr().is_terminal() && !quiet {
+            Mode::Live
+        } else {
+            Mode::Plain
+        };
+        Reporter {
+            mode,
+            quiet,
+            verbose,
+            color,
+            multi: MultiProgress::new(),
+            bars: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+
+    fn line(&self, verb: &str, code: &str, rest: &str) {
+        let text = format!("{} {rest}", self.paint(code, &format!("{verb:>12}")));
+        if self.mode == Mode::Live {
+            let _ = self.multi.println(text);
+        } else {
+            eprintln!("{text}");
+        }
+    }
+
+    /// Prints an error report (always shown, even with -q).
+    pub fn error(&self, text: &str) {
+        let _ = self.multi.suspend(|| {
+            eprintln!("{}: {text}", self.paint("1;31", "error"));
+        });
+    }
+
+    /// Handles one event.
+    pub fn event(&self, e: Event<'_>) {
+        if self.mode == Mode::Json {
+            self.json(&e);
+            return;
+        }
+        match e {
+            Event::StepStarted { module, step } => {
+                if self.mode == Mode::Live {
+                    let mut bars = self.bars.lock().unwrap_or_else(|p| p.into_inner());
+                    let bar = bars.entry(module.to_string()).or_insert_with(|| {
+                        let b = self.multi.add(ProgressBar::new_spinner());
+                        b.set_style(
+                            ProgressStyle::with_template("{spinner} {prefix:.bold} {msg} {elapsed}")
+                                .expect("valid template"),
+                        );
+                        b.set_prefix(module.to_string());
+                        b.enable_steady_tick(Duration::from_millis(120));
+                        b
+                    });
+                    bar.set_message(step.name());
+                } else if !self.quiet && (self.verbose || step == Step::Fetch || step == Step::Unpack || step == Step::Configure) {
+                    self.line(verb(step), "1;32", module);
+                }
+            }
+            Event::StepFinished { module, step, secs } => {
+                if self.verbose && self.mode != Mode::Live {
+                    self.line("Finished", "32", &format!("{module} {step} in {secs:.2}s"));
+                }
+            }
+            Event::StepFailed { .. } => {}
+            Event::ModuleFresh { module } => {
+                if self.verbose {
+                    self.line("Fresh", "32", module);
+                }
+            }
+            Event::ModuleBuilt { module, secs } => {
+                self.finish_bar(module);
+                if !self.quiet {
+                    self.line("Built", "1;32", &format!("{module} in {secs:.2}s"));
+                }
+            }
+            Event::ModuleFailed { module, error } => {
+                self.finish_bar(module);
+                self.error(&format!("module {module} failed: {error}"));
+            }
+            Event::ModuleSkipped { module, because } => {
+                self.finish_bar(module);
+                if !self.quiet {
+                    self.line("Skipped", "33", &format!("{module}: {because}"));
+                }
+            }
+            Event::Warning { message } => {
+                let _ = self.multi.suspend(|| {
+                    eprintln!("{}: {message}", self.paint("1;33", "warning"));
+                });
+            }
+            Event::Summary { built, fresh, failed, skipped, secs } => {
+                if !self.quiet || failed > 0 {
+                    let code = if failed > 0 { "1;31" } else { "1;32" };
+                    let verb = if failed > 0 { "Failed" } else { "Finished" };
+                    self.line(
+                        verb,
+                        code,
+                        &format!("{built} built, {fresh} fresh, {failed} failed, {skipped} skipped in {secs:.2}s"),
+                    );
+                }
+            }
+        }
+    }
+
+    fn finish_bar(&self, module: &str) {
+        if let Some(bar) = self
+            .bars
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(module)
+        {
+            bar.finish_and_clear();
+            self.multi.remove(&bar);
+        }
+    }
+
+    fn json(&self, e: &Event<'_>) {
+        let (kind, data) = match e {
+            Event::StepStarted { module, step } => ("step-started", json!({"module": module, "step": step})),
+            Event::StepFinished { module, step, secs } => ("step-finished", json!({"module": module, "step": step, "seconds": secs})),
+            Event::StepFailed { module, step, secs } => ("step-failed", json!({"module": module, "step": step, "seconds": secs})),
+            Event::ModuleFresh { module } => ("module-fresh", json!({"module": module})),
+            Event::ModuleBuilt { module, secs } => ("module-built", json!({"module": module, "seconds": secs})),
+            Event::ModuleFailed { module, error } => ("module-failed", json!({"module": module, "error": error})),
+            Event::ModuleSkipped { module, because } => ("module-skipped", json!({"module": module, "because": because})),
+            Event::Warning { message } => ("warning", json!({"message": message})),
+            Event::Summary { built, fresh, failed, skipped, secs } => ("summary", json!({"built": built, "fresh": fresh, "failed": failed, "skipped": skipped, "seconds": secs})),
+        };
+        emit_json(kind, data);
+    }
+}
+
+/// Writes one JSON Lines event to stdout.
+pub fn emit_json(kind: &str, data: serde_json::Value) {
+    let line = json!({"schema": JSON_SCHEMA, "type": kind, "data": data});
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+}
+
+fn verb(step: Step) -> &'static str {
+    match step {
+        Step::Fetch => "Fetching",
+        Step::Unpack => "Unpacking",
+        Step::Patch => "Patching",
+        Step::Configure => "Configuring",
+        Step::Build => "Building",
+        Step::Install => "Installing",
+    }
+}
