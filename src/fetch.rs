@@ -139,12 +139,11 @@ pub fn is_verified(packages: &Path, file: &str, sha256: &str) -> io::Result<Opti
         Err(e) => return Err(e),
     };
     let record = record_path(packages, file);
-    if let Ok(text) = fs::read(&record) {
-        if let Ok(v) = serde_json::from_slice::<Verified>(&text) {
-            if v == Verified::of(sha256, &meta) {
-                return Ok(Some(true));
-            }
-        }
+    if let Ok(text) = fs::read(&record)
+        && let Ok(v) = serde_json::from_slice::<Verified>(&text)
+        && v == Verified::of(sha256, &meta)
+    {
+        return Ok(Some(true));
     }
     let actual = sha256_file(&path)?;
     if actual == sha256 {
@@ -352,12 +351,12 @@ fn download(agent: &ureq::Agent, url: &str, part: &Path) -> Result<String, Failu
         out.write_all(&buf[..n]).map_err(io_fail)?;
         total += n as u64;
     }
-    if let Some(len) = expected_len {
-        if total != len {
-            return Err(Failure::transient(format!(
-                "truncated body: got {total} of {len} bytes"
-            )));
-        }
+    if let Some(len) = expected_len
+        && total != len
+    {
+        return Err(Failure::transient(format!(
+            "truncated body: got {total} of {len} bytes"
+        )));
     }
     out.sync_all().map_err(io_fail)?;
     Ok(hex::encode(hasher.finalize()))

@@ -147,26 +147,21 @@ impl ModuleKeys {
 }
 
 /// Computes the keys of one module given its dependencies' install keys.
-pub fn module_keys(
-    project: &Project,
-    m: &Module,
-    deps: &[(&str, &str)],
-) -> io::Result<ModuleKeys> {
-    let fetch = StepKey::new(
-        Step::Fetch,
-        vec![
-            Input::new("cache-version", &project.cache_version),
-            Input::new("source sha256", &m.sha256),
-            Input::new("file", &m.file),
-        ],
-    );
-    let unpack = StepKey::new(
-        Step::Unpack,
-        vec![
-            Input::new("step fetch", &fetch.key),
-            Input::new("strip-components", m.strip_components.to_string()),
-        ],
-    );
+pub fn module_keys(project: &Project, m: &Module, deps: &[(&str, &str)]) -> io::Result<ModuleKeys> {
+    let source = vec![
+        Input::new("cache-version", &project.cache_version),
+        Input::new("source sha256", &m.sha256),
+        Input::new("file", &m.file),
+    ];
+    // Fetch leaves no stamp (the verified package is its own record), so
+    // unpack carries the source inputs itself and `why` can name them.
+    let fetch = StepKey::new(Step::Fetch, source.clone());
+    let mut unpack_inputs = source;
+    unpack_inputs.push(Input::new(
+        "strip-components",
+        m.strip_components.to_string(),
+    ));
+    let unpack = StepKey::new(Step::Unpack, unpack_inputs);
     let mut patch_inputs = vec![Input::new("step unpack", &unpack.key)];
     for p in &m.patches {
         let bytes = fs::read(&p.abs).map_err(|e| {
@@ -229,7 +224,10 @@ pub fn all_keys(project: &Project, graph: &Graph) -> io::Result<Vec<ModuleKeys>>
         let k = module_keys(project, m, &deps)?;
         keys[i] = Some(k);
     }
-    Ok(keys.into_iter().map(|k| k.expect("every module keyed")).collect())
+    Ok(keys
+        .into_iter()
+        .map(|k| k.expect("every module keyed"))
+        .collect())
 }
 
 /// A stamp as stored on disk.
@@ -299,7 +297,11 @@ pub enum StaleReason {
     /// The step has never completed in this build dir.
     NeverRan(Step),
     /// An input has a different value than when the step last ran.
-    Changed { name: String, old: String, new: String },
+    Changed {
+        name: String,
+        old: String,
+        new: String,
+    },
     /// An input that did not exist last time.
     Added { name: String },
     /// An input that existed last time and is gone.
@@ -434,8 +436,14 @@ mod tests {
     fn every_input_changes_the_key() {
         let base = inputs(&[("a", "1"), ("b", "2")]);
         let k = hash_inputs(Step::Build, &base);
-        assert_ne!(k, hash_inputs(Step::Build, &inputs(&[("a", "1"), ("b", "3")])));
-        assert_ne!(k, hash_inputs(Step::Build, &inputs(&[("a", "2"), ("b", "2")])));
+        assert_ne!(
+            k,
+            hash_inputs(Step::Build, &inputs(&[("a", "1"), ("b", "3")]))
+        );
+        assert_ne!(
+            k,
+            hash_inputs(Step::Build, &inputs(&[("a", "2"), ("b", "2")]))
+        );
         assert_ne!(k, hash_inputs(Step::Configure, &base));
         assert_ne!(k, hash_inputs(Step::Build, &inputs(&[("a", "1")])));
         assert_eq!(k, hash_inputs(Step::Build, &base));
@@ -458,15 +466,21 @@ mod tests {
         assert_eq!(d[0].to_string(), "dependency musl rebuilt");
         let old = inputs(&[("cache-version", "1")]);
         let new = inputs(&[("cache-version", "2")]);
-        assert_eq!(diff_inputs(&old, &new)[0].to_string(), "cache-version 1 → 2");
+        assert_eq!(
+            diff_inputs(&old, &new)[0].to_string(),
+            "cache-version 1 → 2"
+        );
         let old = inputs(&[("step unpack", "a"), ("patch p/1.patch", "h1")]);
         let new = inputs(&[("step unpack", "b"), ("patch p/1.patch", "h2")]);
         let d = diff_inputs(&old, &new);
-        assert_eq!(d, vec![StaleReason::Changed {
-            name: "patch p/1.patch".into(),
-            old: "h1".into(),
-            new: "h2".into()
-        }]);
+        assert_eq!(
+            d,
+            vec![StaleReason::Changed {
+                name: "patch p/1.patch".into(),
+                old: "h1".into(),
+                new: "h2".into()
+            }]
+        );
     }
 
     #[test]
@@ -475,7 +489,10 @@ mod tests {
         let k = StepKey::new(Step::Patch, inputs(&[("patch a", "1")]));
         write_stamp(dir.path(), "m", &k).unwrap();
         assert_eq!(stamp_key(dir.path(), Step::Patch).unwrap(), k.key);
-        assert_eq!(read_stamp(dir.path(), Step::Patch).unwrap().inputs, k.inputs);
+        assert_eq!(
+            read_stamp(dir.path(), Step::Patch).unwrap().inputs,
+            k.inputs
+        );
         clear_stamps_from(dir.path(), Step::Unpack).unwrap();
         assert!(stamp_key(dir.path(), Step::Patch).is_none());
     }

@@ -108,7 +108,10 @@ fn visit(
         match colour[d] {
             0 => visit(d, deps, colour, order, stack)?,
             1 => {
-                let pos = stack.iter().position(|&s| s == d).expect("grey is on stack");
+                let pos = stack
+                    .iter()
+                    .position(|&s| s == d)
+                    .expect("grey is on stack");
                 let mut cycle = stack[pos..].to_vec();
                 cycle.push(d);
                 return Err(cycle);
@@ -153,7 +156,9 @@ pub fn select(project: &Project, names: &[String]) -> Result<Vec<usize>, Manifes
             );
             return Err(match closest(name, candidates) {
                 Some(best) => err.help(format!("did you mean `{best}`?")),
-                None => err.help("`strata graph` lists the modules; targets are the [target.*] tables"),
+                None => {
+                    err.help("`strata graph` lists the modules; targets are the [target.*] tables")
+                }
             });
         }
     }

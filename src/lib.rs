@@ -4,6 +4,8 @@
 //! [`exec`] (using [`fetch`], [`unpack`], [`patch`]). See
 //! `docs/architecture.md`.
 
+pub mod cli;
+pub mod exec;
 pub mod fetch;
 pub mod fingerprint;
 pub mod fsutil;
@@ -11,7 +13,5 @@ pub mod graph;
 pub mod lock;
 pub mod manifest;
 pub mod patch;
-pub mod unpack;
-pub mod exec;
 pub mod report;
-pub mod cli;
+pub mod unpack;

@@ -15,15 +15,45 @@ pub const JSON_SCHEMA: u32 = 1;
 /// Something that happened during a run.
 #[derive(Debug, Clone)]
 pub enum Event<'a> {
-    StepStarted { module: &'a str, step: Step },
-    StepFinished { module: &'a str, step: Step, secs: f64 },
-    StepFailed { module: &'a str, step: Step, secs: f64 },
-    ModuleFresh { module: &'a str },
-    ModuleBuilt { module: &'a str, secs: f64 },
-    ModuleFailed { module: &'a str, error: &'a str },
-    ModuleSkipped { module: &'a str, because: &'a str },
-    Warning { message: &'a str },
-    Summary { built: usize, fresh: usize, failed: usize, skipped: usize, secs: f64 },
+    StepStarted {
+        module: &'a str,
+        step: Step,
+    },
+    StepFinished {
+        module: &'a str,
+        step: Step,
+        secs: f64,
+    },
+    StepFailed {
+        module: &'a str,
+        step: Step,
+        secs: f64,
+    },
+    ModuleFresh {
+        module: &'a str,
+    },
+    ModuleBuilt {
+        module: &'a str,
+        secs: f64,
+    },
+    ModuleFailed {
+        module: &'a str,
+        error: &'a str,
+    },
+    ModuleSkipped {
+        module: &'a str,
+        because: &'a str,
+    },
+    Warning {
+        message: &'a str,
+    },
+    Summary {
+        built: usize,
+        fresh: usize,
+        failed: usize,
+        skipped: usize,
+        secs: f64,
+    },
 }
 
 /// How output is shown.
@@ -83,7 +113,7 @@ impl Reporter {
 
     /// Prints an error report (always shown, even with -q).
     pub fn error(&self, text: &str) {
-        let _ = self.multi.suspend(|| {
+        self.multi.suspend(|| {
             eprintln!("{}: {text}", self.paint("1;31", "error"));
         });
     }
@@ -101,15 +131,22 @@ impl Reporter {
                     let bar = bars.entry(module.to_string()).or_insert_with(|| {
                         let b = self.multi.add(ProgressBar::new_spinner());
                         b.set_style(
-                            ProgressStyle::with_template("{spinner} {prefix:.bold} {msg} {elapsed}")
-                                .expect("valid template"),
+                            ProgressStyle::with_template(
+                                "{spinner} {prefix:.bold} {msg} {elapsed}",
+                            )
+                            .expect("valid template"),
                         );
                         b.set_prefix(module.to_string());
                         b.enable_steady_tick(Duration::from_millis(120));
                         b
                     });
                     bar.set_message(step.name());
-                } else if !self.quiet && (self.verbose || step == Step::Fetch || step == Step::Unpack || step == Step::Configure) {
+                } else if !self.quiet
+                    && (self.verbose
+                        || step == Step::Fetch
+                        || step == Step::Unpack
+                        || step == Step::Configure)
+                {
                     self.line(verb(step), "1;32", module);
                 }
             }
@@ -141,11 +178,17 @@ impl Reporter {
                 }
             }
             Event::Warning { message } => {
-                let _ = self.multi.suspend(|| {
+                self.multi.suspend(|| {
                     eprintln!("{}: {message}", self.paint("1;33", "warning"));
                 });
             }
-            Event::Summary { built, fresh, failed, skipped, secs } => {
+            Event::Summary {
+                built,
+                fresh,
+                failed,
+                skipped,
+                secs,
+            } => {
                 if !self.quiet || failed > 0 {
                     let code = if failed > 0 { "1;31" } else { "1;32" };
                     let verb = if failed > 0 { "Failed" } else { "Finished" };
@@ -173,15 +216,39 @@ impl Reporter {
 
     fn json(&self, e: &Event<'_>) {
         let (kind, data) = match e {
-            Event::StepStarted { module, step } => ("step-started", json!({"module": module, "step": step})),
-            Event::StepFinished { module, step, secs } => ("step-finished", json!({"module": module, "step": step, "seconds": secs})),
-            Event::StepFailed { module, step, secs } => ("step-failed", json!({"module": module, "step": step, "seconds": secs})),
+            Event::StepStarted { module, step } => {
+                ("step-started", json!({"module": module, "step": step}))
+            }
+            Event::StepFinished { module, step, secs } => (
+                "step-finished",
+                json!({"module": module, "step": step, "seconds": secs}),
+            ),
+            Event::StepFailed { module, step, secs } => (
+                "step-failed",
+                json!({"module": module, "step": step, "seconds": secs}),
+            ),
             Event::ModuleFresh { module } => ("module-fresh", json!({"module": module})),
-            Event::ModuleBuilt { module, secs } => ("module-built", json!({"module": module, "seconds": secs})),
-            Event::ModuleFailed { module, error } => ("module-failed", json!({"module": module, "error": error})),
-            Event::ModuleSkipped { module, because } => ("module-skipped", json!({"module": module, "because": because})),
+            Event::ModuleBuilt { module, secs } => {
+                ("module-built", json!({"module": module, "seconds": secs}))
+            }
+            Event::ModuleFailed { module, error } => {
+                ("module-failed", json!({"module": module, "error": error}))
+            }
+            Event::ModuleSkipped { module, because } => (
+                "module-skipped",
+                json!({"module": module, "because": because}),
+            ),
             Event::Warning { message } => ("warning", json!({"message": message})),
-            Event::Summary { built, fresh, failed, skipped, secs } => ("summary", json!({"built": built, "fresh": fresh, "failed": failed, "skipped": skipped, "seconds": secs})),
+            Event::Summary {
+                built,
+                fresh,
+                failed,
+                skipped,
+                secs,
+            } => (
+                "summary",
+                json!({"built": built, "fresh": fresh, "failed": failed, "skipped": skipped, "seconds": secs}),
+            ),
         };
         emit_json(kind, data);
     }

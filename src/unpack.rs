@@ -153,7 +153,10 @@ impl Extractor<'_> {
     /// Creates the parent directories of `rel`, refusing to pass through a symlink.
     fn prepare_parent(&mut self, rel: &Path, entry: &Path) -> Result<(), UnpackError> {
         let mut cur = self.into.to_path_buf();
-        let parent: Vec<_> = rel.parent().map(|p| p.components().collect()).unwrap_or_default();
+        let parent: Vec<_> = rel
+            .parent()
+            .map(|p| p.components().collect())
+            .unwrap_or_default();
         for c in parent {
             cur.push(c);
             if self.dirs.contains(&cur) {
@@ -229,7 +232,12 @@ impl Extractor<'_> {
         std::os::unix::fs::symlink(target, &dest).map_err(|e| self.io(e))
     }
 
-    fn make_hardlink(&mut self, rel: &Path, entry: &Path, target: &Path) -> Result<(), UnpackError> {
+    fn make_hardlink(
+        &mut self,
+        rel: &Path,
+        entry: &Path,
+        target: &Path,
+    ) -> Result<(), UnpackError> {
         let Some(target_rel) = self.sanitize(target).map_err(|_| {
             self.unsafe_entry(
                 entry,
@@ -247,7 +255,10 @@ impl Extractor<'_> {
             let meta = fs::symlink_metadata(&cur).map_err(|_| {
                 self.unsafe_entry(
                     entry,
-                    format!("hardlink to `{}`, which is not in the archive before it", target.display()),
+                    format!(
+                        "hardlink to `{}`, which is not in the archive before it",
+                        target.display()
+                    ),
                 )
             })?;
             if meta.file_type().is_symlink() && i + 1 < comps.len() {
@@ -270,7 +281,10 @@ impl Extractor<'_> {
             let mut entry = entry.map_err(|e| self.io(e))?;
             let raw = PathBuf::from(OsStr::from_bytes(&entry.path_bytes()));
             let kind = entry.header().entry_type();
-            if matches!(kind, T::XGlobalHeader | T::XHeader | T::GNULongName | T::GNULongLink) {
+            if matches!(
+                kind,
+                T::XGlobalHeader | T::XHeader | T::GNULongName | T::GNULongLink
+            ) {
                 continue;
             }
             let Some(rel) = self.sanitize(&raw)? else {
@@ -304,7 +318,9 @@ impl Extractor<'_> {
                 T::Char | T::Block => return Err(self.unsafe_entry(&raw, "device node")),
                 T::Fifo => return Err(self.unsafe_entry(&raw, "fifo")),
                 other => {
-                    return Err(self.unsafe_entry(&raw, format!("unsupported entry type {other:?}")));
+                    return Err(
+                        self.unsafe_entry(&raw, format!("unsupported entry type {other:?}"))
+                    );
                 }
             }
         }

@@ -14,7 +14,10 @@ pub fn build(g: &Global, names: &[String]) -> Result<(), Failure> {
     let reporter = g.reporter();
     let lock_path = l.project.state_dir().join("lock");
     let _lock = ProjectLock::acquire(&lock_path, |p| {
-        eprintln!("    Blocking: waiting for lock on {} (another strata is building this project)", p.display());
+        eprintln!(
+            "    Blocking: waiting for lock on {} (another strata is building this project)",
+            p.display()
+        );
     })
     .with_context(|| format!("cannot take the project lock {}", lock_path.display()))?;
     command::install_interrupt_handler();
@@ -53,28 +56,41 @@ pub fn fetch(g: &Global, names: &[String]) -> Result<(), Failure> {
     let failures = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..jobs.min(closure.len()) {
-            s.spawn(|| loop {
-                let k = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let Some(&i) = closure.get(k) else { break };
-                let m = &l.project.modules[i];
-                let t = std::time::Instant::now();
-                reporter.event(Event::StepStarted { module: &m.name, step: crate::fingerprint::Step::Fetch });
-                match fetch::ensure_package(&l.project, m, &opts) {
-                    Ok(f) => {
-                        for q in &f.quarantined {
-                            reporter.event(Event::Warning {
-                                message: &format!("module {}: {} had the wrong sha256; moved to {}", m.name, m.file, q.display()),
+            s.spawn(|| {
+                loop {
+                    let k = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some(&i) = closure.get(k) else { break };
+                    let m = &l.project.modules[i];
+                    let t = std::time::Instant::now();
+                    reporter.event(Event::StepStarted {
+                        module: &m.name,
+                        step: crate::fingerprint::Step::Fetch,
+                    });
+                    match fetch::ensure_package(&l.project, m, &opts) {
+                        Ok(f) => {
+                            for q in &f.quarantined {
+                                reporter.event(Event::Warning {
+                                    message: &format!(
+                                        "module {}: {} had the wrong sha256; moved to {}",
+                                        m.name,
+                                        m.file,
+                                        q.display()
+                                    ),
+                                });
+                            }
+                            reporter.event(Event::StepFinished {
+                                module: &m.name,
+                                step: crate::fingerprint::Step::Fetch,
+                                secs: t.elapsed().as_secs_f64(),
                             });
                         }
-                        reporter.event(Event::StepFinished {
-                            module: &m.name,
-                            step: crate::fingerprint::Step::Fetch,
-                            secs: t.elapsed().as_secs_f64(),
-                        });
-                    }
-                    Err(e) => {
-                        reporter.error(&e.to_string());
-                        failures.lock().unwrap_or_else(|p| p.into_inner()).push(m.name.clone());
+                        Err(e) => {
+                            reporter.error(&e.to_string());
+                            failures
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .push(m.name.clone());
+                        }
                     }
                 }
             });
@@ -83,7 +99,11 @@ pub fn fetch(g: &Global, names: &[String]) -> Result<(), Failure> {
     let failures = failures.into_inner().unwrap_or_default();
     if failures.is_empty() {
         if !g.quiet && !g.json {
-            eprintln!("    Finished {} packages verified in {}", closure.len(), l.project.settings.packages_dir.display());
+            eprintln!(
+                "    Finished {} packages verified in {}",
+                closure.len(),
+                l.project.settings.packages_dir.display()
+            );
         }
         Ok(())
     } else {

@@ -12,9 +12,11 @@ pub fn clean(g: &Global, modules: &[String], all: bool) -> Result<(), Failure> {
     let l = g.load()?;
     let p = &l.project;
     if !all && modules.is_empty() {
-        return Err(ManifestError::new(Path::new("strata.toml"), "nothing to clean")
-            .help("name modules (`strata clean zlib`) or pass --all")
-            .into());
+        return Err(
+            ManifestError::new(Path::new("strata.toml"), "nothing to clean")
+                .help("name modules (`strata clean zlib`) or pass --all")
+                .into(),
+        );
     }
     let lock_path = p.state_dir().join("lock");
     let _lock = ProjectLock::acquire(&lock_path, |p| {
@@ -23,7 +25,8 @@ pub fn clean(g: &Global, modules: &[String], all: bool) -> Result<(), Failure> {
     .context("cannot take the project lock")?;
     if all {
         for m in &p.modules {
-            remove_dir_atomic(&p.module_build_dir(m)).with_context(|| format!("removing the build dir of {}", m.name))?;
+            remove_dir_atomic(&p.module_build_dir(m))
+                .with_context(|| format!("removing the build dir of {}", m.name))?;
         }
         remove_dir_atomic(&p.settings.install_dir).context("removing the install dir")?;
         let _ = std::fs::remove_file(p.state_dir().join("install.json"));

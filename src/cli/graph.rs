@@ -13,9 +13,15 @@ pub fn graph(g: &Global, names: &[String]) -> Result<(), Failure> {
     let mut out = String::from("digraph strata {\n    rankdir=LR;\n");
     for &i in &modules {
         let m = &l.project.modules[i];
-        out.push_str(&format!("    \"{}\" [label=\"{}\\n{}\"];\n", m.name, m.name, m.version));
+        out.push_str(&format!(
+            "    \"{}\" [label=\"{}\\n{}\"];\n",
+            m.name, m.name, m.version
+        ));
         for &d in &l.graph.deps[i] {
-            out.push_str(&format!("    \"{}\" -> \"{}\";\n", m.name, l.project.modules[d].name));
+            out.push_str(&format!(
+                "    \"{}\" -> \"{}\";\n",
+                m.name, l.project.modules[d].name
+            ));
         }
     }
     out.push_str("}\n");

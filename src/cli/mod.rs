@@ -25,7 +25,11 @@ pub const EXIT_USAGE: i32 = 2;
 pub const EXIT_INTERRUPTED: i32 = 130;
 
 #[derive(Parser)]
-#[command(name = "strata", version, about = "Build firmware modules with content-hashed steps and verified downloads")]
+#[command(
+    name = "strata",
+    version,
+    about = "Build firmware modules with content-hashed steps and verified downloads"
+)]
 struct Cli {
     #[command(flatten)]
     global: Global,
@@ -37,7 +41,13 @@ struct Cli {
 #[derive(Args, Clone)]
 pub struct Global {
     /// Project directory (holding strata.toml)
-    #[arg(short = 'C', long = "project", global = true, default_value = ".", value_name = "DIR")]
+    #[arg(
+        short = 'C',
+        long = "project",
+        global = true,
+        default_value = ".",
+        value_name = "DIR"
+    )]
     pub project: PathBuf,
     /// Modules built at once (default: [settings] jobs, or the number of CPUs)
     #[arg(short = 'j', long = "jobs", global = true, value_name = "N")]
@@ -121,7 +131,10 @@ impl Global {
         match self.color {
             Color::Always => true,
             Color::Never => false,
-            Color::Auto => std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal(),
+            Color::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::io::stderr().is_terminal()
+            }
         }
     }
 
@@ -130,7 +143,11 @@ impl Global {
         let project = manifest::load(&self.project)?;
         let graph = Graph::new(&project)?;
         let keys = fingerprint::all_keys(&project, &graph).map_err(anyhow::Error::from)?;
-        Ok(Loaded { project, graph, keys })
+        Ok(Loaded {
+            project,
+            graph,
+            keys,
+        })
     }
 
     pub fn reporter(&self) -> Reporter {
@@ -142,7 +159,9 @@ impl Global {
     }
 
     pub fn jobs(&self, project: &Project) -> usize {
-        self.jobs.filter(|j| *j > 0).unwrap_or(project.settings.jobs)
+        self.jobs
+            .filter(|j| *j > 0)
+            .unwrap_or(project.settings.jobs)
     }
 }
 

@@ -3,7 +3,7 @@
 use super::{Failure, Global};
 use crate::exec::{self, Context};
 use crate::fetch;
-use crate::fingerprint::{Step, StaleReason};
+use crate::fingerprint::{StaleReason, Step};
 use crate::graph;
 use crate::manifest::ManifestError;
 use crate::report::emit_json;
@@ -41,14 +41,21 @@ pub fn plan(g: &Global, names: &[String]) -> Result<(), Failure> {
                 } else if have_package {
                     "fresh (package verified)".to_string()
                 } else {
-                    format!("stale: {} not in {}", m.file, rel(&l.project.root, packages))
+                    format!(
+                        "stale: {} not in {}",
+                        m.file,
+                        rel(&l.project.root, packages)
+                    )
                 }
             } else if !st.runs(step) {
                 "fresh".to_string()
             } else if Some(step) == st.first_stale {
                 format!("stale: {}", reasons.join("; "))
             } else if st.first_stale.is_some_and(|f| step < f) {
-                format!("stale: re-extracted fresh because {} is stale", st.first_stale.expect("some"))
+                format!(
+                    "stale: re-extracted fresh because {} is stale",
+                    st.first_stale.expect("some")
+                )
             } else {
                 format!("stale: after {}", st.first_stale.expect("some"))
             };
@@ -80,7 +87,11 @@ pub fn plan(g: &Global, names: &[String]) -> Result<(), Failure> {
         }
     }
     if !g.json {
-        out.push_str(&format!("{} of {} modules stale\n", stale_count, closure.len()));
+        out.push_str(&format!(
+            "{} of {} modules stale\n",
+            stale_count,
+            closure.len()
+        ));
         print!("{out}");
     }
     Ok(())
@@ -117,7 +128,10 @@ pub fn why(g: &Global, module: &str) -> Result<(), Failure> {
         return Ok(());
     }
     match st.first_stale {
-        None => println!("{} {} is fresh: no input changed since its last build", m.name, m.version),
+        None => println!(
+            "{} {} is fresh: no input changed since its last build",
+            m.name, m.version
+        ),
         Some(step) => {
             if st.reasons == [StaleReason::NeverRan(Step::Unpack)] {
                 println!("{} {} has not been built yet", m.name, m.version);

@@ -59,7 +59,12 @@ pub enum CommandError {
 }
 
 /// Runs `script` with bash in `cwd`, appending all output to `log`.
-pub fn run(script: &str, cwd: &Path, env: &[(String, String)], log: &Path) -> Result<(), CommandError> {
+pub fn run(
+    script: &str,
+    cwd: &Path,
+    env: &[(String, String)],
+    log: &Path,
+) -> Result<(), CommandError> {
     if interrupted() {
         return Err(CommandError::Interrupted);
     }
@@ -83,9 +88,15 @@ pub fn run(script: &str, cwd: &Path, env: &[(String, String)], log: &Path) -> Re
         .spawn()
         .map_err(spawn_err)?;
     let pid = child.id() as i32;
-    children().lock().unwrap_or_else(|e| e.into_inner()).insert(pid);
+    children()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(pid);
     let status = child.wait();
-    children().lock().unwrap_or_else(|e| e.into_inner()).remove(&pid);
+    children()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&pid);
     let status = status.map_err(spawn_err)?;
     if interrupted() {
         return Err(CommandError::Interrupted);

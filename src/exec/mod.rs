@@ -64,7 +64,6 @@ pub fn build(ctx: &Context<'_>, selection: &[usize]) -> Summary {
     let in_closure: std::collections::HashSet<usize> = closure.iter().copied().collect();
     let mut waiting: HashMap<usize, usize> = HashMap::new();
     let mut ready = VecDeque::new();
-    let mut done_fresh = Vec::new();
     for &i in &closure {
         let n = ctx.graph.deps[i].len();
         waiting.insert(i, n);
@@ -78,12 +77,12 @@ pub fn build(ctx: &Context<'_>, selection: &[usize]) -> Summary {
         let (tx, rx) = mpsc::channel::<(usize, Result<f64, ModuleError>)>();
         let mut running = 0usize;
         loop {
-            while !stop {
-                let Some(i) = ready.pop_front() else { break };
+            while let Some(i) = ready.pop_front().filter(|_| !stop) {
                 let st = &status[&i];
                 if st.first_stale.is_none() {
-                    done_fresh.push(i);
-                    ctx.reporter.event(Event::ModuleFresh { module: &ctx.project.modules[i].name });
+                    ctx.reporter.event(Event::ModuleFresh {
+                        module: &ctx.project.modules[i].name,
+                    });
                     summary.fresh.push(name(i));
                     release(ctx, i, &in_closure, &mut waiting, &mut ready);
                     continue;
@@ -117,7 +116,10 @@ pub fn build(ctx: &Context<'_>, selection: &[usize]) -> Summary {
                     stop = true;
                 }
                 Err(e) => {
-                    ctx.reporter.event(Event::ModuleFailed { module: m, error: &e.to_string() });
+                    ctx.reporter.event(Event::ModuleFailed {
+                        module: m,
+                        error: &e.to_string(),
+                    });
                     summary.failed.push(m.clone());
                     if !ctx.keep_going {
                         stop = true;
@@ -158,15 +160,19 @@ pub fn build(ctx: &Context<'_>, selection: &[usize]) -> Summary {
                     "stopped after a failure (use --keep-going to continue)".to_string()
                 }
             });
-        ctx.reporter.event(Event::ModuleSkipped { module: m, because: &because });
+        ctx.reporter.event(Event::ModuleSkipped {
+            module: m,
+            because: &because,
+        });
         skipped.push(m.clone());
     }
     summary.skipped = skipped;
-    if summary.failed.is_empty() && !summary.interrupted {
-        if let Err(e) = merge_install(ctx, &closure) {
-            ctx.reporter.error(&e.to_string());
-            summary.failed.push("install".into());
-        }
+    if summary.failed.is_empty()
+        && !summary.interrupted
+        && let Err(e) = merge_install(ctx, &closure)
+    {
+        ctx.reporter.error(&e.to_string());
+        summary.failed.push("install".into());
     }
     ctx.reporter.event(Event::Summary {
         built: summary.built.len(),
@@ -203,13 +209,20 @@ fn merge_install(ctx: &Context<'_>, closure: &[usize]) -> Result<(), stage::Stag
     let project = ctx.project;
     let mut record: Vec<(String, String)> = closure
         .iter()
-        .map(|&i| (project.modules[i].name.clone(), ctx.keys[i].install_key().to_string()))
+        .map(|&i| {
+            (
+                project.modules[i].name.clone(),
+                ctx.keys[i].install_key().to_string(),
+            )
+        })
         .collect();
     record.sort();
     let record = serde_json::to_string(&record).expect("serialisable");
     let record_path = project.state_dir().join("install.json");
     let install = &project.settings.install_dir;
-    if install.is_dir() && std::fs::read_to_string(&record_path).ok().as_deref() == Some(record.as_str()) {
+    if install.is_dir()
+        && std::fs::read_to_string(&record_path).ok().as_deref() == Some(record.as_str())
+    {
         return Ok(());
     }
     let sources: Vec<(String, std::path::PathBuf)> = closure

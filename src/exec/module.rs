@@ -1,8 +1,8 @@
 //! Bringing one module up to date: the steps from the first stale one on.
 
+use super::Context;
 use super::command::{self, CommandError};
 use super::stage::{self, Place};
-use super::Context;
 use crate::fetch::{self, FetchError};
 use crate::fingerprint::{self, ModuleStatus, Step};
 use crate::fsutil::{remove_dir_atomic, remove_leftovers, sync_dir};
@@ -22,7 +22,10 @@ pub enum ModuleError {
     #[error("module {module}: unpack failed: {source}")]
     Unpack { module: String, source: UnpackError },
     #[error("module {module}: {source}")]
-    Patch { module: String, source: PatchError },
+    Patch {
+        module: String,
+        source: Box<PatchError>,
+    },
     #[error("module {module}: {step} failed: {source}")]
     Command {
         module: String,
@@ -91,12 +94,21 @@ pub fn run(ctx: &Context, i: usize, status: &ModuleStatus) -> Result<(), ModuleE
             return Err(ModuleError::Interrupted);
         }
         let t = Instant::now();
-        ctx.reporter.event(Event::StepStarted { module: name, step });
+        ctx.reporter
+            .event(Event::StepStarted { module: name, step });
         let r = f();
         let secs = t.elapsed().as_secs_f64();
         ctx.reporter.event(match r {
-            Ok(()) => Event::StepFinished { module: name, step, secs },
-            Err(_) => Event::StepFailed { module: name, step, secs },
+            Ok(()) => Event::StepFinished {
+                module: name,
+                step,
+                secs,
+            },
+            Err(_) => Event::StepFailed {
+                module: name,
+                step,
+                secs,
+            },
         });
         r
     };
@@ -104,7 +116,10 @@ pub fn run(ctx: &Context, i: usize, status: &ModuleStatus) -> Result<(), ModuleE
     if restart == Step::Unpack {
         let packages = &project.settings.packages_dir;
         let mut archive = packages.join(&m.file);
-        let present = matches!(fetch::is_verified(packages, &m.file, &m.sha256), Ok(Some(true)));
+        let present = matches!(
+            fetch::is_verified(packages, &m.file, &m.sha256),
+            Ok(Some(true))
+        );
         if !present {
             timed(Step::Fetch, &mut || {
                 let f = fetch::ensure_package(project, m, &ctx.fetch)?;
@@ -145,7 +160,7 @@ pub fn run(ctx: &Context, i: usize, status: &ModuleStatus) -> Result<(), ModuleE
                 let bytes = fs::read(&p.abs).map_err(io_err(&p.abs))?;
                 patch::apply_patch(&dir, &p.rel, &bytes).map_err(|source| ModuleError::Patch {
                     module: name.to_string(),
-                    source,
+                    source: Box::new(source),
                 })?;
             }
             fingerprint::write_stamp(&dir, name, keys.get(Step::Patch)).map_err(io_err(&dir))
@@ -169,7 +184,8 @@ pub fn run(ctx: &Context, i: usize, status: &ModuleStatus) -> Result<(), ModuleE
         })?;
     }
     let dest = destdir(&dir);
-    let mut env: Vec<(String, String)> = m.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut env: Vec<(String, String)> =
+        m.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     env.push(("STRATA_JOBS".into(), ctx.jobs.to_string()));
     env.push(("STRATA_DESTDIR".into(), dest.display().to_string()));
     env.push(("STRATA_SYSROOT".into(), sysroot.display().to_string()));
@@ -181,7 +197,13 @@ pub fn run(ctx: &Context, i: usize, status: &ModuleStatus) -> Result<(), ModuleE
         let var: String = dm
             .name
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '_'
+                }
+            })
             .collect();
         env.push((
             format!("STRATA_DEP_{var}_DIR"),

@@ -20,7 +20,9 @@ pub enum Place {
 /// A merge problem.
 #[derive(Debug, thiserror::Error)]
 pub enum StageError {
-    #[error("modules {first} and {second} both install `{path}`\n  hint: remove the file from one module's install step")]
+    #[error(
+        "modules {first} and {second} both install `{path}`\n  hint: remove the file from one module's install step"
+    )]
     Conflict {
         path: String,
         first: String,
@@ -42,7 +44,11 @@ fn io_at(path: &Path) -> impl FnOnce(io::Error) -> StageError + '_ {
 pub fn merge(sources: &[(String, PathBuf)], dest: &Path, place: Place) -> Result<(), StageError> {
     let parent = crate::fsutil::parent_dir(dest);
     fs::create_dir_all(&parent).map_err(io_at(&parent))?;
-    let name = dest.file_name().unwrap_or_default().to_string_lossy().into_owned();
+    let name = dest
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
     let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
     crate::fsutil::remove_all(&tmp).map_err(io_at(&tmp))?;
     fs::create_dir_all(&tmp).map_err(io_at(&tmp))?;

@@ -15,7 +15,7 @@ pub struct ManifestError {
     /// What to do about it.
     pub help: Option<String>,
     /// The file's text and the span of the offending value, when known.
-    pub location: Option<(NamedSource<String>, SourceSpan, usize)>,
+    pub location: Option<Box<(NamedSource<String>, SourceSpan, usize)>>,
 }
 
 impl ManifestError {
@@ -39,7 +39,7 @@ impl ManifestError {
     pub fn at(mut self, source: &str, span: std::ops::Range<usize>) -> ManifestError {
         let line = source[..span.start.min(source.len())].matches('\n').count() + 1;
         let named = NamedSource::new(self.file.display().to_string(), source.to_string());
-        self.location = Some((named, (span.start, span.len()).into(), line));
+        self.location = Some(Box::new((named, (span.start, span.len()).into(), line)));
         self
     }
 
@@ -102,23 +102,23 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 pub fn from_toml(file: &Path, source: &str, err: &toml::de::Error) -> ManifestError {
     let message = err.message().trim().to_string();
     let mut out = ManifestError::new(file, message.clone());
-    if let Some(rest) = message.strip_prefix("unknown field `") {
-        if let Some((field, expected)) = rest.split_once('`') {
-            let candidates: Vec<&str> = expected
-                .split('`')
-                .enumerate()
-                .filter(|(i, _)| i % 2 == 1)
-                .map(|(_, s)| s)
-                .collect();
-            out.message = format!("unknown key `{field}`");
-            out.help = Some(match closest(field, candidates.iter().copied()) {
-                Some(best) => format!("did you mean `{best}`? (see docs/manifest.md)"),
-                None => format!(
-                    "valid keys here: {}; see docs/manifest.md",
-                    candidates.join(", ")
-                ),
-            });
-        }
+    if let Some(rest) = message.strip_prefix("unknown field `")
+        && let Some((field, expected)) = rest.split_once('`')
+    {
+        let candidates: Vec<&str> = expected
+            .split('`')
+            .enumerate()
+            .filter(|(i, _)| i % 2 == 1)
+            .map(|(_, s)| s)
+            .collect();
+        out.message = format!("unknown key `{field}`");
+        out.help = Some(match closest(field, candidates.iter().copied()) {
+            Some(best) => format!("did you mean `{best}`? (see docs/manifest.md)"),
+            None => format!(
+                "valid keys here: {}; see docs/manifest.md",
+                candidates.join(", ")
+            ),
+        });
     }
     match err.span() {
         Some(span) => out.at(source, span),

@@ -286,9 +286,7 @@ fn parse_module(root: &Path, rel: &Path, source: String) -> Result<Loaded, Manif
     }
     let mut urls = Vec::new();
     for u in &url_specs {
-        urls.push(
-            resolve_url(root, u.get_ref()).map_err(|msg| err(msg).at(&source, u.span()))?,
-        );
+        urls.push(resolve_url(root, u.get_ref()).map_err(|msg| err(msg).at(&source, u.span()))?);
     }
     let file = match raw.file {
         Some(f) => f,
@@ -304,10 +302,10 @@ fn parse_module(root: &Path, rel: &Path, source: String) -> Result<Loaded, Manif
     let patches = resolve_patches(root, rel, &source, &dir_name, raw.patches.as_ref())?;
     for key in raw.env.keys() {
         if key.is_empty() || key.contains('=') || key.starts_with("STRATA_") {
-            return Err(err(format!(
-                "module `{name}`: env key `{key}` is not allowed"
-            ))
-            .help("STRATA_* variables are set by strata itself"));
+            return Err(
+                err(format!("module `{name}`: env key `{key}` is not allowed"))
+                    .help("STRATA_* variables are set by strata itself"),
+            );
         }
     }
     for k in &raw.keep {
@@ -443,7 +441,9 @@ fn resolve_patches(
     for n in names {
         let p = abs.join(&n);
         if !p.is_file() {
-            return Err(fail(format!("{path}/series names {n}, which does not exist")));
+            return Err(fail(format!(
+                "{path}/series names {n}, which does not exist"
+            )));
         }
         out.push(PatchFile {
             rel: format!("{path}/{n}"),
@@ -459,7 +459,10 @@ mod tests {
 
     #[test]
     fn last_segment_ignores_query() {
-        assert_eq!(last_segment("https://h/a/zlib-1.tar.gz?x=1"), "zlib-1.tar.gz");
+        assert_eq!(
+            last_segment("https://h/a/zlib-1.tar.gz?x=1"),
+            "zlib-1.tar.gz"
+        );
         assert_eq!(last_segment("file:///m/b.tar.xz"), "b.tar.xz");
     }
 

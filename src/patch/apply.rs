@@ -27,7 +27,9 @@ pub enum PatchError {
         "patch {patch}: Reversed (or previously applied) patch detected: it creates {file}, which already exists with the same content\n  hint: the source already contains this change; remove the patch from the module"
     )]
     AlreadyCreated { patch: String, file: String },
-    #[error("patch {patch}: it creates {file}, which already exists with other content\n  hint: the patch does not match this source version")]
+    #[error(
+        "patch {patch}: it creates {file}, which already exists with other content\n  hint: the patch does not match this source version"
+    )]
     Exists { patch: String, file: String },
     #[error("patch {patch}: {file} does not exist{}\n  hint: the patch does not match this source version", if *previously_applied { " (the patch looks previously applied)" } else { "" })]
     Missing {
@@ -35,7 +37,9 @@ pub enum PatchError {
         file: String,
         previously_applied: bool,
     },
-    #[error("patch {patch}: hunk #{hunk} ({header}) does not apply to {file} (fuzz 0):\n{diff}\n  hint: refresh the patch against this source version")]
+    #[error(
+        "patch {patch}: hunk #{hunk} ({header}) does not apply to {file} (fuzz 0):\n{diff}\n  hint: refresh the patch against this source version"
+    )]
     Hunk {
         patch: String,
         file: String,
@@ -144,9 +148,15 @@ fn apply_file(tree: &Path, patch: &str, fp: &FilePatch) -> Result<Vec<Outcome>, 
             let new = apply_hunks(patch, &path, &[], &fp.hunks)?;
             if let Some(existing) = read(tree, patch, &path)? {
                 return Err(if existing == new {
-                    PatchError::AlreadyCreated { patch: p, file: path }
+                    PatchError::AlreadyCreated {
+                        patch: p,
+                        file: path,
+                    }
                 } else {
-                    PatchError::Exists { patch: p, file: path }
+                    PatchError::Exists {
+                        patch: p,
+                        file: path,
+                    }
                 });
             }
             Ok(vec![Outcome::Write {
@@ -191,8 +201,8 @@ fn apply_file(tree: &Path, patch: &str, fp: &FilePatch) -> Result<Vec<Outcome>, 
                     }
                 }
                 None => {
-                    let applied = fp.change == Change::Rename
-                        && read(tree, patch, &new_path)?.is_some();
+                    let applied =
+                        fp.change == Change::Rename && read(tree, patch, &new_path)?.is_some();
                     return Err(missing(p, old_path, applied));
                 }
             };
@@ -309,7 +319,10 @@ fn describe_mismatch(file: &str, lines: &[&[u8]], block: &[&[u8]], at: usize) ->
             .trim_end_matches(['\n', '\r'])
             .to_string()
     };
-    let mut out = format!("  at {file}:{} the patch expects (-) but the file has (+):", at + 1);
+    let mut out = format!(
+        "  at {file}:{} the patch expects (-) but the file has (+):",
+        at + 1
+    );
     let mut shown = 0;
     for (i, want) in block.iter().enumerate() {
         let have = lines.get(at + i).copied();
@@ -351,7 +364,10 @@ mod tests {
     fn applies_with_offset_but_no_fuzz() {
         let d = tree(&[("f.c", "x\ny\na\nb\nc\nd\ne\n")]);
         apply_patch(d.path(), "p", MODIFY.as_bytes()).unwrap();
-        assert_eq!(fs::read_to_string(d.path().join("f.c")).unwrap(), "x\ny\na\nb\nc\nnew\nd\ne\n");
+        assert_eq!(
+            fs::read_to_string(d.path().join("f.c")).unwrap(),
+            "x\ny\na\nb\nc\nnew\nd\ne\n"
+        );
         // One context line differs: fuzz 0 refuses.
         let d = tree(&[("f.c", "a\nb\nC\nd\n")]);
         let e = apply_patch(d.path(), "p", MODIFY.as_bytes()).unwrap_err();
@@ -365,8 +381,14 @@ mod tests {
         let d = tree(&[("f.c", "a\nb\nc\nd\n")]);
         apply_patch(d.path(), "p", MODIFY.as_bytes()).unwrap();
         let e = apply_patch(d.path(), "p", MODIFY.as_bytes()).unwrap_err();
-        assert!(e.to_string().contains("Reversed (or previously applied) patch detected"));
-        assert_eq!(fs::read_to_string(d.path().join("f.c")).unwrap(), "a\nb\nc\nnew\nd\n");
+        assert!(
+            e.to_string()
+                .contains("Reversed (or previously applied) patch detected")
+        );
+        assert_eq!(
+            fs::read_to_string(d.path().join("f.c")).unwrap(),
+            "a\nb\nc\nnew\nd\n"
+        );
     }
 
     #[test]
@@ -381,7 +403,8 @@ mod tests {
 
     #[test]
     fn failing_patch_writes_nothing() {
-        let p = "--- a/a\n+++ b/a\n@@ -1 +1 @@\n-1\n+one\n--- a/b\n+++ b/b\n@@ -1 +1 @@\n-X\n+two\n";
+        let p =
+            "--- a/a\n+++ b/a\n@@ -1 +1 @@\n-1\n+one\n--- a/b\n+++ b/b\n@@ -1 +1 @@\n-X\n+two\n";
         let d = tree(&[("a", "1\n"), ("b", "2\n")]);
         assert!(apply_patch(d.path(), "p", p.as_bytes()).is_err());
         assert_eq!(fs::read_to_string(d.path().join("a")).unwrap(), "1\n");

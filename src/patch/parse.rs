@@ -199,10 +199,7 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<FilePatch>, ParseError> {
             i += 1;
             continue;
         }
-        if s.starts_with("--- ")
-            && i + 1 < lines.len()
-            && lines[i + 1].starts_with(b"+++ ")
-        {
+        if s.starts_with("--- ") && i + 1 < lines.len() && lines[i + 1].starts_with(b"+++ ") {
             let reuse = matches!(&cur, Some(b) if b.git && b.fp.hunks.is_empty());
             if !reuse {
                 if let Some(b) = cur.take() {
@@ -273,7 +270,9 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<FilePatch>, ParseError> {
                     _ => {
                         return Err(err(
                             i + 1,
-                            format!("hunk `{s}` has {olds}/{old_len} old and {news}/{new_len} new lines: the patch is truncated or corrupt"),
+                            format!(
+                                "hunk `{s}` has {olds}/{old_len} old and {news}/{new_len} new lines: the patch is truncated or corrupt"
+                            ),
                         ));
                     }
                 }
@@ -320,16 +319,14 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<FilePatch>, ParseError> {
 
 /// `\ No newline at end of file`: the previous line has no terminator.
 fn no_newline(hunk: &mut Hunk) {
-    if let Some(
-        HunkLine::Context(b) | HunkLine::Remove(b) | HunkLine::Add(b),
-    ) = hunk.lines.last_mut()
+    if let Some(HunkLine::Context(b) | HunkLine::Remove(b) | HunkLine::Add(b)) =
+        hunk.lines.last_mut()
+        && b.ends_with(b"\n")
     {
-        if b.ends_with(b"\n") {
+        b.pop();
+        if b.ends_with(b"\r") {
             b.pop();
-            if b.ends_with(b"\r") {
-                b.pop();
-                b.push(b'\r');
-            }
+            b.push(b'\r');
         }
     }
 }
@@ -349,7 +346,10 @@ diff --git a/x.c b/y.c\nsimilarity index 100%\nrename from x.c\nrename to y.c\n-
         assert_eq!(fps[0].change, Change::Create);
         assert_eq!(fps[0].new_path.as_deref(), Some("new.c"));
         assert_eq!(fps[0].new_mode, Some(0o100755));
-        assert_eq!(fps[0].hunks[0].new_lines(), vec![&b"int a;\n"[..], b"int b;\n"]);
+        assert_eq!(
+            fps[0].hunks[0].new_lines(),
+            vec![&b"int a;\n"[..], b"int b;\n"]
+        );
         assert_eq!(fps[1].change, Change::Delete);
         assert_eq!(fps[2].change, Change::Rename);
         assert_eq!(fps[2].old_path.as_deref(), Some("x.c"));

@@ -1,0 +1,760 @@
+//! End-to-end tests of the build engine, through the `strata` binary, on real
+//! tarballs served over HTTP on 127.0.0.1 or from a file:// mirror.
+
+mod common;
+
+use common::*;
+use predicates::str::contains;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use wait_timeout::ChildExt;
+
+const LIB: &str =
+    r#"install = "mkdir -p $STRATA_DESTDIR/share && cp lib.txt $STRATA_DESTDIR/share/lib.txt""#;
+
+/// a → b → c (c depends on b depends on a), and d alone. Each module's
+/// output includes its dependency's output, read from the sysroot.
+fn chain_project() -> TestProject {
+    let p = TestProject::with_default(&["c", "d"]);
+    p.local_module(
+        "a",
+        &[("a.txt", "A\n")],
+        r#"install = "mkdir -p $STRATA_DESTDIR/out && cp a.txt $STRATA_DESTDIR/out/a""#,
+    );
+    p.local_module(
+        "b",
+        &[("b.txt", "B\n")],
+        "depends = [\"a\"]\nbuild = \"cat $STRATA_SYSROOT/out/a b.txt > b.out\"\ninstall = \"mkdir -p $STRATA_DESTDIR/out && cp b.out $STRATA_DESTDIR/out/b\"",
+    );
+    p.local_module(
+        "c",
+        &[("c.txt", "C\n")],
+        "depends = [\"b\"]\nbuild = \"cat $STRATA_SYSROOT/out/b c.txt > c.out\"\ninstall = \"mkdir -p $STRATA_DESTDIR/out && cp c.out $STRATA_DESTDIR/out/c\"",
+    );
+    p.local_module(
+        "d",
+        &[("d.txt", "D\n")],
+        r#"install = "mkdir -p $STRATA_DESTDIR/out && cp d.txt $STRATA_DESTDIR/out/d""#,
+    );
+    p.write(
+        "patches/b-1.0/0001-b.patch",
+        "--- a/b.txt\n+++ b/b.txt\n@@ -1 +1,2 @@\n B\n+patched\n",
+    );
+    p
+}
+
+#[test]
+fn chain_builds_in_order_with_sysroots_and_install_tree() {
+    let p = chain_project();
+    let (code, built, err) = p.build_json(&[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(built, ["a", "b", "c", "d"]);
+    assert_eq!(p.read("install/out/c"), "A\nB\npatched\nC\n");
+    assert_eq!(p.read("install/out/d"), "D\n");
+    // Logs and stamps live in the build dir.
+    assert!(p.path("build/c-1.0/.strata/stamps/install.stamp").is_file());
+}
+
+#[test]
+fn changing_one_patch_rebuilds_exactly_that_module_and_its_dependents() {
+    let p = chain_project();
+    assert_eq!(p.build_json(&[]).0, 0);
+    p.write(
+        "patches/b-1.0/0001-b.patch",
+        "--- a/b.txt\n+++ b/b.txt\n@@ -1 +1,2 @@\n B\n+patched again\n",
+    );
+    p.strata()
+        .arg("why")
+        .arg("b")
+        .assert()
+        .success()
+        .stdout(contains("patch patches/b-1.0/0001-b.patch changed"));
+    p.strata()
+        .arg("why")
+        .arg("c")
+        .assert()
+        .success()
+        .stdout(contains("dependency b rebuilt"));
+    p.strata()
+        .arg("why")
+        .arg("a")
+        .assert()
+        .success()
+        .stdout(contains("is fresh"));
+    p.strata()
+        .arg("plan")
+        .assert()
+        .success()
+        .stdout(contains("b 1.0: will run from unpack"))
+        .stdout(contains("a 1.0: fresh"));
+    let (code, built, err) = p.build_json(&[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(built, ["b", "c"]);
+    assert_eq!(p.read("install/out/c"), "A\nB\npatched again\nC\n");
+}
+
+#[test]
+fn cache_version_change_is_explained_and_rebuilds_everything() {
+    let p = chain_project();
+    assert_eq!(p.build_json(&[]).0, 0);
+    let toml = p
+        .read("strata.toml")
+        .replace("cache-version = \"1\"", "cache-version = \"2\"");
+    p.write("strata.toml", toml);
+    p.strata()
+        .arg("why")
+        .arg("a")
+        .assert()
+        .success()
+        .stdout(contains("cache-version 1 → 2"));
+    assert_eq!(p.build_json(&[]).1, ["a", "b", "c", "d"]);
+}
+
+#[test]
+fn touching_every_file_rebuilds_nothing() {
+    let p = chain_project();
+    assert_eq!(p.build_json(&[]).0, 0);
+    let later = filetime::FileTime::from_unix_time(2_000_000_000, 0);
+    for entry in walk(p.root()) {
+        let _ = filetime::set_symlink_file_times(&entry, later, later);
+    }
+    let (code, built, err) = p.build_json(&[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(built.is_empty(), "rebuilt {built:?}");
+}
+
+#[test]
+fn copying_the_project_elsewhere_rebuilds_nothing() {
+    let p = chain_project();
+    assert_eq!(p.build_json(&[]).0, 0);
+    let copy = tempfile::tempdir().unwrap();
+    // cp -r without -p: new mtimes everywhere, as a CI cache restore gives.
+    let st = Command::new("cp")
+        .arg("-r")
+        .arg(format!("{}/.", p.root().display()))
+        .arg(copy.path())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let q = TestProject { tmp: copy };
+    let (code, built, err) = q.build_json(&[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(built.is_empty(), "rebuilt {built:?}");
+    q.strata()
+        .arg("plan")
+        .assert()
+        .success()
+        .stdout(contains("0 of 4 modules stale"));
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if e.file_type().unwrap().is_dir() {
+            out.extend(walk(&p));
+        }
+        out.push(p);
+    }
+    out
+}
+
+#[test]
+fn a_patch_that_creates_a_file_applies_once_and_never_again() {
+    let p = TestProject::with_default(&["m"]);
+    p.local_module(
+        "m",
+        &[("main.c", "int x;\n")],
+        r#"build = "test -f new.h && ! test -f new.h.orig"
+install = "mkdir -p $STRATA_DESTDIR/inc && cp new.h $STRATA_DESTDIR/inc/""#,
+    );
+    p.write(
+        "patches/m-1.0/0001-new.patch",
+        "diff --git a/new.h b/new.h\nnew file mode 100644\n--- /dev/null\n+++ b/new.h\n@@ -0,0 +1 @@\n+#define NEW 1\n",
+    );
+    assert_eq!(p.build_json(&[]).0, 0);
+    assert_eq!(p.read("install/inc/new.h"), "#define NEW 1\n");
+    let out = p.strata().arg("--json").arg("build").output().unwrap();
+    assert!(out.status.success());
+    let events = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !events.contains("\"step\":\"patch\""),
+        "patched again: {events}"
+    );
+    assert!(events.contains("module-fresh"));
+}
+
+#[test]
+fn a_tarball_that_already_contains_a_patch_is_an_error_naming_the_patch() {
+    let p = TestProject::with_default(&["m"]);
+    p.local_module("m", &[("new.h", "#define NEW 1\n")], "");
+    p.write(
+        "patches/m-1.0/0001-new.patch",
+        "diff --git a/new.h b/new.h\nnew file mode 100644\n--- /dev/null\n+++ b/new.h\n@@ -0,0 +1 @@\n+#define NEW 1\n",
+    );
+    p.strata()
+        .arg("build")
+        .assert()
+        .code(1)
+        .stderr(contains("patches/m-1.0/0001-new.patch"))
+        .stderr(contains("Reversed (or previously applied) patch detected"));
+}
+
+#[test]
+fn a_conflicting_patch_fails_at_once_without_reading_stdin() {
+    let p = TestProject::with_default(&["m"]);
+    p.local_module("m", &[("f.c", "one\ntwo\nthree\n")], "");
+    p.write(
+        "patches/m-1.0.patch",
+        "--- a/f.c\n+++ b/f.c\n@@ -1,3 +1,3 @@\n one\n-TWO\n+2\n three\n",
+    );
+    let started = Instant::now();
+    // stdin is an open pipe nobody writes to: a prompt would hang here.
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("strata"))
+        .args(["-C", p.root().to_str().unwrap(), "build"])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = child.wait_timeout(Duration::from_secs(60)).unwrap();
+    let Some(status) = status else {
+        child.kill().unwrap();
+        panic!("strata waited on stdin for a conflicting patch");
+    };
+    assert_eq!(status.code(), Some(1));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(
+        err.contains("patches/m-1.0.patch") && err.contains("f.c") && err.contains("hunk #1"),
+        "{err}"
+    );
+    assert!(err.contains("- TWO") && err.contains("+ two"), "{err}");
+    assert!(!p.path("build/m-1.0/.strata/stamps/patch.stamp").exists());
+    eprintln!("conflicting patch reported after {:?}", started.elapsed());
+}
+
+#[test]
+fn hash_mismatch_is_quarantined_and_nothing_is_unpacked() {
+    let srv = Server::start();
+    let p = TestProject::with_default(&["m"]);
+    let good = tarball("m-1.0", &[("f", "good\n")]);
+    let evil = tarball("m-1.0", &[("f", "evil\n")]);
+    srv.route("/m.tar.gz", Reply::Ok(evil));
+    p.module("m", &srv.url("/m.tar.gz"), &good, "");
+    p.strata()
+        .arg("build")
+        .assert()
+        .code(1)
+        .stderr(contains("module m"))
+        .stderr(contains("sha256 mismatch"))
+        .stderr(contains(srv.url("/m.tar.gz")));
+    assert!(!p.path("packages/m.tar.gz").exists());
+    assert_eq!(
+        std::fs::read_dir(p.path("packages/.quarantine"))
+            .unwrap()
+            .count(),
+        1
+    );
+    assert!(!p.path("build/m-1.0").exists());
+    // A wrong file placed by hand is quarantined too, then fetched again.
+    srv.route("/m.tar.gz", Reply::Ok(good));
+    p.write("packages/m.tar.gz", b"garbage");
+    p.strata()
+        .arg("build")
+        .assert()
+        .success()
+        .stderr(contains("wrong sha256"));
+    assert_eq!(p.read("build/m-1.0/f"), "good\n");
+    assert_eq!(
+        std::fs::read_dir(p.path("packages/.quarantine"))
+            .unwrap()
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn mirrors_fall_back_after_404_500_timeout_and_truncation() {
+    let srv = Server::start();
+    let tb = tarball("m-1.0", &[("f", "ok\n")]);
+    srv.route("/e500/m.tar.gz", Reply::Status(500));
+    srv.route("/hang/m.tar.gz", Reply::Hang(Duration::from_secs(5)));
+    srv.route("/trunc/m.tar.gz", Reply::Truncate(tb.clone(), tb.len() / 2));
+    srv.route("/up/m.tar.gz", Reply::Ok(tb.clone()));
+    let p = TestProject::new(&format!(
+        "[project]\nname = \"t\"\n[mirrors]\nbefore = [\"{}\", \"{}\", \"{}\", \"{}\"]\n[target.default]\nmodules = [\"m\"]\n",
+        srv.url("/e404/"),
+        srv.url("/e500/"),
+        srv.url("/hang/"),
+        srv.url("/trunc/")
+    ));
+    p.module("m", &srv.url("/up/m.tar.gz"), &tb, "");
+    p.strata().arg("build").assert().success();
+    assert_eq!(p.read("build/m-1.0/f"), "ok\n");
+    let reqs = srv.requests();
+    let count = |path: &str| reqs.iter().filter(|r| *r == path).count();
+    assert_eq!(count("/e404/m.tar.gz"), 1, "404 is not retried: {reqs:?}");
+    assert_eq!(count("/e500/m.tar.gz"), 2, "500 is retried: {reqs:?}");
+    assert_eq!(count("/hang/m.tar.gz"), 2, "{reqs:?}");
+    assert_eq!(count("/trunc/m.tar.gz"), 2, "{reqs:?}");
+    assert_eq!(reqs.last().map(String::as_str), Some("/up/m.tar.gz"));
+}
+
+#[test]
+fn total_download_failure_lists_every_url_and_why() {
+    let srv = Server::start();
+    let tb = tarball("m-1.0", &[("f", "ok\n")]);
+    srv.route("/b/m.tar.gz", Reply::Status(503));
+    let p = TestProject::with_default(&["m"]);
+    p.write(
+        "modules/m.toml",
+        format!(
+            "name = \"m\"\nversion = \"1.0\"\nurls = [\"{}\", \"{}\"]\nsha256 = \"{}\"\n",
+            srv.url("/a/m.tar.gz"),
+            srv.url("/b/m.tar.gz"),
+            sha256(&tb)
+        ),
+    );
+    p.strata()
+        .arg("build")
+        .assert()
+        .code(1)
+        .stderr(contains(format!("{}: HTTP 404", srv.url("/a/m.tar.gz"))))
+        .stderr(contains(format!("{}: HTTP 503", srv.url("/b/m.tar.gz"))));
+    // --offline names the missing package and asks for nothing.
+    let before = srv.requests().len();
+    p.strata()
+        .arg("build")
+        .arg("--offline")
+        .assert()
+        .code(1)
+        .stderr(contains("--offline"))
+        .stderr(contains("m.tar.gz"));
+    assert_eq!(srv.requests().len(), before);
+}
+
+#[test]
+fn hostile_archives_are_refused_and_nothing_is_written_outside() {
+    let cases: Vec<(&str, Vec<Vec<u8>>)> = vec![
+        (
+            "dotdot",
+            vec![raw_entry("m-1.0/../../evil.txt", b'0', "", b"x")],
+        ),
+        (
+            "absolute",
+            vec![raw_entry(
+                "/tmp/strata-test-absolute-evil.txt",
+                b'0',
+                "",
+                b"x",
+            )],
+        ),
+        (
+            "symlink-out",
+            vec![
+                raw_entry("m-1.0/link", b'2', "../../..", b""),
+                raw_entry("m-1.0/link/evil.txt", b'0', "", b"x"),
+            ],
+        ),
+        (
+            "symlink-abs",
+            vec![raw_entry("m-1.0/link", b'2', "/etc", b"")],
+        ),
+        (
+            "through-symlink",
+            vec![
+                raw_entry("m-1.0/s", b'2', ".", b""),
+                raw_entry("m-1.0/s/t", b'2', "..", b""),
+                raw_entry("m-1.0/s/t/evil.txt", b'0', "", b"x"),
+            ],
+        ),
+        (
+            "hardlink-out",
+            vec![raw_entry("m-1.0/h", b'1', "m-1.0/../../../evil.txt", b"")],
+        ),
+        (
+            "hardlink-abs",
+            vec![raw_entry("m-1.0/h", b'1', "/etc/passwd", b"")],
+        ),
+        ("device", vec![raw_entry("m-1.0/dev", b'3', "", b"")]),
+        ("fifo", vec![raw_entry("m-1.0/fifo", b'6', "", b"")]),
+    ];
+    for (name, entries) in cases {
+        let p = TestProject::with_default(&["m"]);
+        let tb = gzip(&raw_tar(&entries));
+        p.write("mirror/m.tar.gz", &tb);
+        p.module("m", "file://mirror/m.tar.gz", &tb, "");
+        p.strata()
+            .arg("build")
+            .assert()
+            .code(1)
+            .stderr(contains("refusing entry"));
+        assert!(!p.path("build/m-1.0").exists(), "{name}: build dir created");
+        assert!(
+            !p.path("evil.txt").exists() && !p.path("../evil.txt").exists(),
+            "{name}: wrote outside"
+        );
+        assert!(!std::path::Path::new("/tmp/strata-test-absolute-evil.txt").exists());
+        let leftovers: Vec<_> = std::fs::read_dir(p.path("build"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .filter(|n| n != ".strata")
+            .collect();
+        assert!(leftovers.is_empty(), "{name}: left {leftovers:?}");
+    }
+}
+
+#[test]
+fn xz_zstd_bzip2_and_plain_tar_are_detected_by_content() {
+    let raw = {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(3);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, "m-1.0/f", &b"ok\n"[..]).unwrap();
+        b.into_inner().unwrap()
+    };
+    let compress = |cmd: &str| {
+        let mut c = Command::new(cmd)
+            .arg("-c")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut c.stdin.take().unwrap(), &raw).unwrap();
+        c.wait_with_output().unwrap().stdout
+    };
+    for (fmt, bytes) in [
+        ("xz", compress("xz")),
+        ("zst", compress("zstd")),
+        ("bz2", compress("bzip2")),
+        ("tar", raw.clone()),
+    ] {
+        let p = TestProject::with_default(&["m"]);
+        // A misleading name: detection must not trust it.
+        p.write("mirror/m.tar.gz", &bytes);
+        p.module("m", "file://mirror/m.tar.gz", &bytes, "");
+        p.strata().arg("build").assert().success();
+        assert_eq!(p.read("build/m-1.0/f"), "ok\n", "{fmt}");
+    }
+}
+
+#[test]
+fn failing_command_prints_log_tail_and_leaves_no_stamp() {
+    let p = TestProject::with_default(&["m"]);
+    p.local_module(
+        "m",
+        &[("f", "x")],
+        "build = \"echo compiling; echo 'fatal: broken' >&2; exit 3\"",
+    );
+    p.strata()
+        .arg("build")
+        .assert()
+        .code(1)
+        .stderr(contains("module m: build failed"))
+        .stderr(contains("fatal: broken"))
+        .stderr(contains("build/m-1.0/.strata/logs/build.log"));
+    assert!(!p.path("build/m-1.0/.strata/stamps/build.stamp").exists());
+    assert!(
+        p.path("build/m-1.0/.strata/stamps/configure.stamp")
+            .exists()
+    );
+}
+
+#[test]
+fn a_failure_stops_dependents_and_keep_going_builds_the_rest() {
+    let p = TestProject::with_default(&["app", "other"]);
+    p.local_module("bad", &[("f", "x")], "build = \"exit 1\"");
+    p.local_module("app", &[("f", "x")], "depends = [\"bad\"]");
+    p.local_module("other", &[("f", "x")], LIB.replace("lib.txt", "f").as_str());
+    let (code, built, err) = p.build_json(&["--keep-going", "-j", "1"]);
+    assert_eq!(code, 1);
+    assert_eq!(built, ["other"], "{err}");
+    p.strata()
+        .arg("build")
+        .assert()
+        .code(1)
+        .stderr(contains("app: dependency bad failed"));
+}
+
+#[test]
+fn undeclared_dependencies_are_not_in_the_sysroot() {
+    let p = TestProject::with_default(&["app"]);
+    p.local_module("lib", &[("lib.txt", "L")], LIB);
+    p.local_module(
+        "app",
+        &[("f", "x")],
+        "build = \"cat $STRATA_SYSROOT/share/lib.txt\"",
+    );
+    // app does not declare lib: the build must fail even though lib exists.
+    p.strata().arg("build").arg("lib").assert().success();
+    p.strata()
+        .arg("build")
+        .arg("app")
+        .assert()
+        .code(1)
+        .stderr(contains("No such file"));
+}
+
+#[test]
+fn two_modules_installing_the_same_path_is_an_error_naming_both() {
+    let p = TestProject::with_default(&["x", "y"]);
+    p.local_module("x", &[("lib.txt", "1")], LIB);
+    p.local_module("y", &[("lib.txt", "2")], LIB);
+    p.strata()
+        .arg("build")
+        .assert()
+        .code(1)
+        .stderr(contains("modules x and y both install `share/lib.txt`"));
+}
+
+#[test]
+fn bad_manifests_exit_2_with_clear_errors() {
+    let p = TestProject::with_default(&["a"]);
+    p.local_module("a", &[("f", "x")], "depends = [\"b\"]");
+    p.local_module("b", &[("f", "x")], "depends = [\"c\"]");
+    p.local_module("c", &[("f", "x")], "depends = [\"a\"]");
+    p.strata()
+        .arg("build")
+        .assert()
+        .code(2)
+        .stderr(contains("dependency cycle: a → b → c → a"));
+
+    let p = TestProject::with_default(&["a"]);
+    p.local_module("libgreet", &[("f", "x")], "");
+    p.local_module("a", &[("f", "x")], "depends = [\"libgret\"]");
+    p.strata()
+        .arg("build")
+        .assert()
+        .code(2)
+        .stderr(contains("unknown module `libgret`"))
+        .stderr(contains("did you mean `libgreet`?"))
+        .stderr(contains("modules/a.toml:5"));
+
+    let p = TestProject::with_default(&["a"]);
+    p.local_module("a", &[("f", "x")], "dependz = []");
+    p.strata()
+        .arg("build")
+        .assert()
+        .code(2)
+        .stderr(contains("unknown key `dependz`"))
+        .stderr(contains("did you mean `depends`?"))
+        .stderr(contains("modules/a.toml"));
+
+    let p = TestProject::with_default(&["a"]);
+    p.write(
+        "modules/a.toml",
+        "name = \"a\"\nversion = \"1\"\nurl = \"file:///x.tar.gz\"\n",
+    );
+    p.strata()
+        .arg("build")
+        .assert()
+        .code(2)
+        .stderr(contains("module `a` has no sha256"));
+
+    let p = TestProject::with_default(&["a"]);
+    p.write(
+        "modules/a.toml",
+        "name = \"a\"\nversion = \"1\"\nurl = \"file:///x.tar.gz\"\nsha256 = \"xyz\"\n",
+    );
+    p.strata()
+        .arg("build")
+        .assert()
+        .code(2)
+        .stderr(contains("64 hexadecimal digits"));
+
+    let p = TestProject::with_default(&["a"]);
+    p.local_module("a", &[("f", "x")], "");
+    p.write("modules/a2.toml", p.read("modules/a.toml"));
+    p.strata()
+        .arg("build")
+        .assert()
+        .code(2)
+        .stderr(contains("duplicate module `a`"));
+
+    let p = TestProject::with_default(&["a"]);
+    p.local_module("a", &[("f", "x")], "");
+    p.strata()
+        .arg("build")
+        .arg("nope")
+        .assert()
+        .code(2)
+        .stderr(contains("neither a target nor a module"));
+    p.strata().arg("frobnicate").assert().code(2);
+}
+
+#[test]
+fn graph_prints_dot() {
+    let p = chain_project();
+    p.strata()
+        .arg("graph")
+        .assert()
+        .success()
+        .stdout(contains("\"c\" -> \"b\""))
+        .stdout(contains("digraph"));
+}
+
+#[test]
+fn clean_removes_a_module_and_the_next_build_restores_it() {
+    let p = chain_project();
+    assert_eq!(p.build_json(&[]).0, 0);
+    p.strata().arg("clean").arg("d").assert().success();
+    assert!(!p.path("build/d-1.0").exists());
+    assert_eq!(p.build_json(&[]).1, ["d"]);
+    p.strata().arg("clean").arg("--all").assert().success();
+    assert!(!p.path("install").exists());
+}
+
+#[test]
+fn concurrent_builds_on_one_project_both_end_correctly() {
+    let p = TestProject::with_default(&["m"]);
+    p.local_module(
+        "m",
+        &[("lib.txt", "x\n")],
+        &format!("build = \"sleep 1\"\n{LIB}"),
+    );
+    let spawn = || {
+        Command::new(assert_cmd::cargo::cargo_bin("strata"))
+            .args(["-C", p.root().to_str().unwrap(), "--json", "build"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success() && b.status.success());
+    let built = |o: &std::process::Output| {
+        String::from_utf8_lossy(&o.stdout)
+            .matches("module-built")
+            .count()
+    };
+    assert_eq!(
+        built(&a) + built(&b),
+        1,
+        "the module was built exactly once"
+    );
+    let waited = String::from_utf8_lossy(&a.stderr).contains("Blocking")
+        || String::from_utf8_lossy(&b.stderr).contains("Blocking");
+    assert!(waited, "one of the two runs waited for the lock");
+    assert_eq!(p.read("install/share/lib.txt"), "x\n");
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !cond() {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn kill_9_during_fetch_then_rerun_completes() {
+    let srv = Server::start();
+    let body: String = (0..40_000).map(|i| format!("line {i}\n")).collect();
+    let tb = tarball("m-1.0", &[("f", &body)]);
+    srv.route(
+        "/m.tar.gz",
+        Reply::Slow(tb.clone(), 1024, Duration::from_millis(20)),
+    );
+    let p = TestProject::with_default(&["m"]);
+    p.module("m", &srv.url("/m.tar.gz"), &tb, "");
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("strata"))
+        .args(["-C", p.root().to_str().unwrap(), "-q", "build"])
+        .env("STRATA_FETCH_TIMEOUT", "30")
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(".part file", || {
+        std::fs::metadata(p.path("packages/m.tar.gz.part")).is_ok_and(|m| m.len() > 0)
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !p.path("packages/m.tar.gz").exists(),
+        "a partial download was published"
+    );
+    srv.route("/m.tar.gz", Reply::Ok(tb));
+    p.strata().arg("build").assert().success();
+    assert_eq!(p.read("build/m-1.0/f"), body);
+}
+
+#[test]
+fn kill_9_during_unpack_then_rerun_completes() {
+    let files: Vec<(String, String)> = (0..20_000)
+        .map(|i| (format!("d{}/f{i}", i % 100), format!("{i}\n")))
+        .collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let p = TestProject::with_default(&["m"]);
+    p.local_module("m", &refs, "");
+    p.strata().arg("fetch").assert().success();
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("strata"))
+        .args(["-C", p.root().to_str().unwrap(), "-q", "build"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the temporary unpack dir", || {
+        std::fs::read_dir(p.path("build")).is_ok_and(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with(".m-1.0.tmp-"))
+        })
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!p.path("build/m-1.0/.strata/stamps/unpack.stamp").exists());
+    p.strata().arg("build").assert().success();
+    let snap = snapshot(&p.path("build/m-1.0"));
+    let sources = snap.keys().filter(|k| !k.starts_with(".strata")).count();
+    assert_eq!(sources, 20_000);
+    assert_eq!(snap["d7/f1207"], b"1207\n");
+    let left: Vec<_> = std::fs::read_dir(p.path("build"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().contains(".tmp-"))
+        .collect();
+    assert!(left.is_empty(), "leftovers {left:?}");
+}
+
+#[test]
+fn the_shipped_example_builds_and_runs() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/firmware");
+    let tmp = tempfile::tempdir().unwrap();
+    for dir in ["modules", "patches", "mirror"] {
+        let st = Command::new("cp")
+            .arg("-r")
+            .arg(src.join(dir))
+            .arg(tmp.path())
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    std::fs::copy(src.join("strata.toml"), tmp.path().join("strata.toml")).unwrap();
+    let p = TestProject { tmp };
+    let (code, built, err) = p.build_json(&[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(built, ["banner", "hello", "libgreet", "rootfs"]);
+    let out = Command::new(p.path("install/bin/hello")).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello from libgreet\n"
+    );
+    let out = Command::new(p.path("install/bin/banner")).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "== banner 2.1-strata ==\n"
+    );
+    assert!(p.path("install/images/rootfs.tar").is_file());
+    assert!(p.build_json(&[]).1.is_empty());
+}
