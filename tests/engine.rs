@@ -428,7 +428,15 @@ fn xz_zstd_bzip2_and_plain_tar_are_detected_by_content() {
         std::io::Write::write_all(&mut c.stdin.take().unwrap(), &raw).unwrap();
         c.wait_with_output().unwrap().stdout
     };
+    let zip = {
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        w.start_file("m-1.0/f", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut w, b"ok\n").unwrap();
+        w.finish().unwrap().into_inner()
+    };
     for (fmt, bytes) in [
+        ("zip", zip),
         ("xz", compress("xz")),
         ("zst", compress("zstd")),
         ("bz2", compress("bzip2")),
@@ -757,4 +765,40 @@ fn the_shipped_example_builds_and_runs() {
     );
     assert!(p.path("install/images/rootfs.tar").is_file());
     assert!(p.build_json(&[]).1.is_empty());
+}
+
+#[test]
+fn ctrl_c_stops_the_build_leaves_no_stamp_and_the_rerun_completes() {
+    let p = TestProject::with_default(&["m"]);
+    p.local_module(
+        "m",
+        &[("lib.txt", "x\n")],
+        &format!("build = \"touch started; sleep 30; touch finished\"\n{LIB}"),
+    );
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("strata"))
+        .args(["-C", p.root().to_str().unwrap(), "-q", "build"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the build command to start", || {
+        p.path("build/m-1.0/started").exists()
+    });
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child
+        .wait_timeout(Duration::from_secs(20))
+        .unwrap()
+        .expect("strata stopped after Ctrl-C");
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        !p.path("build/m-1.0/finished").exists(),
+        "the command kept running"
+    );
+    assert!(!p.path("build/m-1.0/.strata/stamps/build.stamp").exists());
+    p.write(
+        "modules/m.toml",
+        p.read("modules/m.toml").replace("sleep 30; ", ""),
+    );
+    p.strata().arg("build").assert().success();
+    assert_eq!(p.read("install/share/lib.txt"), "x\n");
 }
