@@ -4,6 +4,7 @@
 //! [`exec`] (using [`fetch`], [`unpack`], [`patch`]). See
 //! `docs/architecture.md`.
 
+pub mod artifact;
 pub mod cli;
 pub mod exec;
 pub mod fetch;
@@ -14,4 +15,5 @@ pub mod lock;
 pub mod manifest;
 pub mod patch;
 pub mod report;
+pub mod store;
 pub mod unpack;

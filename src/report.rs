@@ -36,6 +36,11 @@ pub enum Event<'a> {
         module: &'a str,
         secs: f64,
     },
+    ModuleRestored {
+        module: &'a str,
+        store: &'a str,
+        bytes: u64,
+    },
     ModuleFailed {
         module: &'a str,
         error: &'a str,
@@ -49,6 +54,7 @@ pub enum Event<'a> {
     },
     Summary {
         built: usize,
+        restored: usize,
         fresh: usize,
         failed: usize,
         skipped: usize,
@@ -167,6 +173,20 @@ impl Reporter {
                     self.line("Built", "1;32", &format!("{module} in {secs:.2}s"));
                 }
             }
+            Event::ModuleRestored {
+                module,
+                store,
+                bytes,
+            } => {
+                self.finish_bar(module);
+                if !self.quiet {
+                    self.line(
+                        "Restored",
+                        "1;36",
+                        &format!("{module} from {store} ({bytes} bytes)"),
+                    );
+                }
+            }
             Event::ModuleFailed { module, error } => {
                 self.finish_bar(module);
                 self.error(&format!("module {module} failed: {error}"));
@@ -184,6 +204,7 @@ impl Reporter {
             }
             Event::Summary {
                 built,
+                restored,
                 fresh,
                 failed,
                 skipped,
@@ -195,7 +216,7 @@ impl Reporter {
                     self.line(
                         verb,
                         code,
-                        &format!("{built} built, {fresh} fresh, {failed} failed, {skipped} skipped in {secs:.2}s"),
+                        &format!("{built} built, {restored} restored, {fresh} fresh, {failed} failed, {skipped} skipped in {secs:.2}s"),
                     );
                 }
             }
@@ -231,6 +252,14 @@ impl Reporter {
             Event::ModuleBuilt { module, secs } => {
                 ("module-built", json!({"module": module, "seconds": secs}))
             }
+            Event::ModuleRestored {
+                module,
+                store,
+                bytes,
+            } => (
+                "module-restored",
+                json!({"module": module, "store": store, "bytes": bytes}),
+            ),
             Event::ModuleFailed { module, error } => {
                 ("module-failed", json!({"module": module, "error": error}))
             }
@@ -241,13 +270,14 @@ impl Reporter {
             Event::Warning { message } => ("warning", json!({"message": message})),
             Event::Summary {
                 built,
+                restored,
                 fresh,
                 failed,
                 skipped,
                 secs,
             } => (
                 "summary",
-                json!({"built": built, "fresh": fresh, "failed": failed, "skipped": skipped, "seconds": secs}),
+                json!({"built": built, "restored": restored, "fresh": fresh, "failed": failed, "skipped": skipped, "seconds": secs}),
             ),
         };
         emit_json(kind, data);

@@ -210,8 +210,9 @@ fn a_conflicting_patch_fails_at_once_without_reading_stdin() {
     );
     let started = Instant::now();
     // stdin is an open pipe nobody writes to: a prompt would hang here.
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("strata"))
-        .args(["-C", p.root().to_str().unwrap(), "build"])
+    let mut child = p
+        .raw()
+        .args(["build"])
         .env("NO_COLOR", "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -612,7 +613,16 @@ fn clean_removes_a_module_and_the_next_build_restores_it() {
     assert_eq!(p.build_json(&[]).0, 0);
     p.strata().arg("clean").arg("d").assert().success();
     assert!(!p.path("build/d-1.0").exists());
-    assert_eq!(p.build_json(&[]).1, ["d"]);
+    // The artifact cache restores it instead of building it again.
+    let out = p.strata().args(["--json", "build"]).output().unwrap();
+    let events = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert_eq!(TestProject::modules_with(&events, "module-restored"), ["d"]);
+    assert!(TestProject::modules_with(&events, "module-built").is_empty());
+    assert_eq!(p.read("install/out/d"), "D\n");
+    // Without the cache it is built.
+    p.strata().arg("clean").arg("d").assert().success();
+    assert_eq!(p.build_json(&["--no-cache"]).1, ["d"]);
     p.strata().arg("clean").arg("--all").assert().success();
     assert!(!p.path("install").exists());
 }
@@ -626,8 +636,8 @@ fn concurrent_builds_on_one_project_both_end_correctly() {
         &format!("build = \"sleep 1\"\n{LIB}"),
     );
     let spawn = || {
-        Command::new(assert_cmd::cargo::cargo_bin("strata"))
-            .args(["-C", p.root().to_str().unwrap(), "--json", "build"])
+        p.raw()
+            .args(["--json", "build"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -675,8 +685,9 @@ fn kill_9_during_fetch_then_rerun_completes() {
     );
     let p = TestProject::with_default(&["m"]);
     p.module("m", &srv.url("/m.tar.gz"), &tb, "");
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("strata"))
-        .args(["-C", p.root().to_str().unwrap(), "-q", "build"])
+    let mut child = p
+        .raw()
+        .args(["-q", "build"])
         .env("STRATA_FETCH_TIMEOUT", "30")
         .stdin(Stdio::null())
         .spawn()
@@ -707,8 +718,9 @@ fn kill_9_during_unpack_then_rerun_completes() {
     let p = TestProject::with_default(&["m"]);
     p.local_module("m", &refs, "");
     p.strata().arg("fetch").assert().success();
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("strata"))
-        .args(["-C", p.root().to_str().unwrap(), "-q", "build"])
+    let mut child = p
+        .raw()
+        .args(["-q", "build"])
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
@@ -775,8 +787,9 @@ fn ctrl_c_stops_the_build_leaves_no_stamp_and_the_rerun_completes() {
         &[("lib.txt", "x\n")],
         &format!("build = \"touch started; sleep 30; touch finished\"\n{LIB}"),
     );
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("strata"))
-        .args(["-C", p.root().to_str().unwrap(), "-q", "build"])
+    let mut child = p
+        .raw()
+        .args(["-q", "build"])
         .stdin(Stdio::null())
         .spawn()
         .unwrap();

@@ -2,6 +2,7 @@
 //! edge. Exit codes are defined here and documented in README.md.
 
 mod build;
+mod cache;
 mod clean;
 mod graph;
 mod plan;
@@ -55,6 +56,9 @@ pub struct Global {
     /// Never download; fail naming the missing packages
     #[arg(long, global = true)]
     pub offline: bool,
+    /// Neither restore from nor save to the artifact cache
+    #[arg(long, global = true)]
+    pub no_cache: bool,
     /// Continue with independent modules after a failure
     #[arg(long, global = true)]
     pub keep_going: bool,
@@ -98,6 +102,9 @@ enum Command {
     },
     /// Print the dependency graph in DOT
     Graph { names: Vec<String> },
+    /// Inspect the artifact cache
+    #[command(subcommand)]
+    Cache(cache::CacheCommand),
 }
 
 /// A loaded project with its graph and keys.
@@ -158,6 +165,17 @@ impl Global {
         FetchOptions::from_env(self.offline)
     }
 
+    /// The local artifact store (`[cache] dir`, else `$XDG_CACHE_HOME/strata`).
+    pub fn local_store(&self, project: &Project) -> crate::store::LocalStore {
+        crate::store::LocalStore::new(
+            project
+                .settings
+                .cache_dir
+                .clone()
+                .unwrap_or_else(crate::store::LocalStore::default_root),
+        )
+    }
+
     pub fn jobs(&self, project: &Project) -> usize {
         self.jobs
             .filter(|j| *j > 0)
@@ -192,6 +210,7 @@ pub fn run() -> i32 {
         Command::Why { module } => plan::why(&g, &module),
         Command::Clean { modules, all } => clean::clean(&g, &modules, all),
         Command::Graph { names } => graph::graph(&g, &names),
+        Command::Cache(c) => cache::run(&g, c),
     };
     match result {
         Ok(()) => EXIT_OK,

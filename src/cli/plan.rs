@@ -23,6 +23,7 @@ pub fn plan(g: &Global, names: &[String]) -> Result<(), Failure> {
         fetch: g.fetch_options(),
         jobs: 1,
         keep_going: false,
+        store: None,
     };
     let statuses = exec::statuses(&ctx, &closure);
     let mut out = String::new();

@@ -10,7 +10,7 @@ pub mod command;
 mod module;
 pub mod stage;
 
-pub use module::{ModuleError, destdir};
+pub use module::{ModuleError, Outcome, destdir};
 
 use crate::fetch::FetchOptions;
 use crate::fingerprint::{self, ModuleKeys, ModuleStatus};
@@ -32,12 +32,15 @@ pub struct Context<'a> {
     /// Modules built at once, and `STRATA_JOBS` for each.
     pub jobs: usize,
     pub keep_going: bool,
+    /// The artifact store to substitute from and save to (None: `--no-cache`).
+    pub store: Option<&'a dyn crate::store::Store>,
 }
 
 /// The result of a build.
 #[derive(Debug, Default)]
 pub struct Summary {
     pub built: Vec<String>,
+    pub restored: Vec<String>,
     pub fresh: Vec<String>,
     pub failed: Vec<String>,
     pub skipped: Vec<String>,
@@ -74,7 +77,7 @@ pub fn build(ctx: &Context<'_>, selection: &[usize]) -> Summary {
     let name = |i: usize| ctx.project.modules[i].name.clone();
     let mut stop = false;
     std::thread::scope(|s| {
-        let (tx, rx) = mpsc::channel::<(usize, Result<f64, ModuleError>)>();
+        let (tx, rx) = mpsc::channel::<(usize, Result<(Outcome, f64), ModuleError>)>();
         let mut running = 0usize;
         loop {
             while let Some(i) = ready.pop_front().filter(|_| !stop) {
@@ -95,7 +98,7 @@ pub fn build(ctx: &Context<'_>, selection: &[usize]) -> Summary {
                 let tx = tx.clone();
                 s.spawn(move || {
                     let t = Instant::now();
-                    let r = module::run(ctx, i, st).map(|()| t.elapsed().as_secs_f64());
+                    let r = module::run(ctx, i, st).map(|o| (o, t.elapsed().as_secs_f64()));
                     let _ = tx.send((i, r));
                 });
             }
@@ -106,9 +109,21 @@ pub fn build(ctx: &Context<'_>, selection: &[usize]) -> Summary {
             running -= 1;
             let m = &ctx.project.modules[i].name;
             match result {
-                Ok(secs) => {
-                    ctx.reporter.event(Event::ModuleBuilt { module: m, secs });
-                    summary.built.push(m.clone());
+                Ok((outcome, secs)) => {
+                    match outcome {
+                        Outcome::Built => {
+                            ctx.reporter.event(Event::ModuleBuilt { module: m, secs });
+                            summary.built.push(m.clone());
+                        }
+                        Outcome::Restored { store, bytes } => {
+                            ctx.reporter.event(Event::ModuleRestored {
+                                module: m,
+                                store: &store,
+                                bytes,
+                            });
+                            summary.restored.push(m.clone());
+                        }
+                    }
                     release(ctx, i, &in_closure, &mut waiting, &mut ready);
                 }
                 Err(e) if e.is_interrupt() => {
@@ -135,6 +150,7 @@ pub fn build(ctx: &Context<'_>, selection: &[usize]) -> Summary {
     let finished: std::collections::HashSet<&String> = summary
         .built
         .iter()
+        .chain(&summary.restored)
         .chain(&summary.fresh)
         .chain(&summary.failed)
         .collect();
@@ -176,6 +192,7 @@ pub fn build(ctx: &Context<'_>, selection: &[usize]) -> Summary {
     }
     ctx.reporter.event(Event::Summary {
         built: summary.built.len(),
+        restored: summary.restored.len(),
         fresh: summary.fresh.len(),
         failed: summary.failed.len(),
         skipped: summary.skipped.len(),

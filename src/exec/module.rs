@@ -3,11 +3,13 @@
 use super::Context;
 use super::command::{self, CommandError};
 use super::stage::{self, Place};
+use crate::artifact::{self, ArtifactInfo, CACHE_FORMAT};
 use crate::fetch::{self, FetchError};
 use crate::fingerprint::{self, ModuleStatus, Step};
 use crate::fsutil::{remove_dir_atomic, remove_leftovers, sync_dir};
 use crate::patch::{self, PatchError};
 use crate::report::Event;
+use crate::store::Store;
 use crate::unpack::{self, UnpackError};
 use std::fs;
 use std::io;
@@ -71,8 +73,125 @@ pub fn destdir(module_dir: &Path) -> PathBuf {
     module_dir.join(".strata").join("destdir")
 }
 
-/// Runs the stale steps of module `i` (whose status is `status`).
-pub fn run(ctx: &Context, i: usize, status: &ModuleStatus) -> Result<(), ModuleError> {
+/// How a stale module was brought up to date.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Its steps ran.
+    Built,
+    /// Its artifact was restored from a store (`bytes` read).
+    Restored { store: String, bytes: u64 },
+}
+
+/// Brings module `i` (whose status is `status`) up to date: from the store
+/// when it has the module's install key, else by running the stale steps
+/// (and then saving the artifact). Store problems are warnings, never failures.
+pub fn run(ctx: &Context, i: usize, status: &ModuleStatus) -> Result<Outcome, ModuleError> {
+    let name = &ctx.project.modules[i].name;
+    if let Some(store) = ctx.store {
+        match restore(ctx, store, i) {
+            Ok(Some(bytes)) => {
+                return Ok(Outcome::Restored {
+                    store: store.describe(),
+                    bytes,
+                });
+            }
+            Ok(None) => {}
+            Err(why) => ctx.reporter.event(Event::Warning {
+                message: &format!("module {name}: {why}; building it instead"),
+            }),
+        }
+    }
+    run_steps(ctx, i, status)?;
+    if let Some(store) = ctx.store
+        && let Err(why) = save(ctx, store, i)
+    {
+        ctx.reporter.event(Event::Warning {
+            message: &format!("module {name}: could not save its artifact: {why}"),
+        });
+    }
+    Ok(Outcome::Built)
+}
+
+/// Restores module `i` from `store` if it holds the install key. The archive's
+/// BLAKE3 is checked before anything is extracted; a bad entry is quarantined.
+fn restore(ctx: &Context, store: &dyn Store, i: usize) -> Result<Option<u64>, String> {
+    let project = ctx.project;
+    let m = &project.modules[i];
+    let key = ctx.keys[i].install_key();
+    let Some(info) = store.lookup(key).map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let archive = store.archive(key).map_err(|e| e.to_string())?;
+    let bad = |why: String| {
+        let _ = store.quarantine(key);
+        format!(
+            "{} entry {key} is corrupt ({why}); it was quarantined",
+            store.describe()
+        )
+    };
+    let actual = artifact::blake3_file(&archive).map_err(|e| e.to_string())?;
+    if actual != info.blake3 || info.module != m.name {
+        return Err(bad(format!("BLAKE3 {actual}, recorded {}", info.blake3)));
+    }
+    let build_dir = &project.settings.build_dir;
+    let dir_name = m.dir_name();
+    let dir = project.module_build_dir(m);
+    fs::create_dir_all(build_dir).map_err(|e| e.to_string())?;
+    remove_leftovers(build_dir, &dir_name).map_err(|e| e.to_string())?;
+    let tmp = build_dir.join(format!(".{dir_name}.tmp-{}", std::process::id()));
+    fs::create_dir(&tmp).map_err(|e| e.to_string())?;
+    if let Err(e) = unpack::extract(&archive, &tmp, 0) {
+        let _ = crate::fsutil::remove_all(&tmp);
+        return Err(bad(e.to_string()));
+    }
+    fingerprint::write_stamp(&tmp, &m.name, ctx.keys[i].get(Step::Install))
+        .map_err(|e| e.to_string())?;
+    remove_dir_atomic(&dir).map_err(|e| e.to_string())?;
+    fs::rename(&tmp, &dir).map_err(|e| e.to_string())?;
+    sync_dir(build_dir).map_err(|e| e.to_string())?;
+    Ok(Some(info.size))
+}
+
+/// Packs module `i`'s install tree and keep paths and stores them (create-only).
+fn save(ctx: &Context, store: &dyn Store, i: usize) -> Result<(), String> {
+    let project = ctx.project;
+    let m = &project.modules[i];
+    let key = ctx.keys[i].install_key();
+    if store.lookup(key).map_err(|e| e.to_string())?.is_some() {
+        return Ok(());
+    }
+    let info = ArtifactInfo {
+        format: CACHE_FORMAT.to_string(),
+        module: m.name.clone(),
+        version: m.version.clone(),
+        key: key.to_string(),
+        strata_version: env!("CARGO_PKG_VERSION").to_string(),
+        size: 0,
+        files: 0,
+        blake3: String::new(),
+        created: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        signatures: Vec::new(),
+    };
+    let tmp_dir = project.state_dir().join("tmp");
+    let threads = ctx.jobs.clamp(1, 8) as u32;
+    let packed = artifact::pack(
+        &project.module_build_dir(m),
+        &m.keep,
+        info,
+        &tmp_dir,
+        threads,
+    )
+    .map_err(|e| e.to_string())?;
+    store
+        .put(&packed.info, packed.archive.path())
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Runs the stale steps of module `i`.
+fn run_steps(ctx: &Context, i: usize, status: &ModuleStatus) -> Result<(), ModuleError> {
     let project = ctx.project;
     let m = &project.modules[i];
     let keys = &ctx.keys[i];

@@ -18,6 +18,14 @@ struct RawProjectFile {
     mirrors: RawMirrors,
     #[serde(default)]
     target: BTreeMap<String, RawTarget>,
+    #[serde(default)]
+    cache: RawCache,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawCache {
+    dir: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -115,6 +123,7 @@ pub fn load(root: &Path) -> Result<Project, ManifestError> {
         packages_dir: dir(&raw.settings.packages_dir, "packages"),
         build_dir: dir(&raw.settings.build_dir, "build"),
         install_dir: dir(&raw.settings.install_dir, "install"),
+        cache_dir: raw.cache.dir.as_ref().map(|d| root.join(d)),
     };
     let mirror = |list: &[Spanned<String>]| -> Result<Vec<String>, ManifestError> {
         list.iter()

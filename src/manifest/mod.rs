@@ -47,6 +47,8 @@ pub struct Settings {
     pub build_dir: PathBuf,
     /// Where the built target's files are merged for the user.
     pub install_dir: PathBuf,
+    /// `[cache] dir`: the local artifact store (None: `$XDG_CACHE_HOME/strata`).
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// One module: where its source comes from and how it is built.

@@ -233,9 +233,32 @@ impl TestProject {
         c.arg("-C").arg(self.root());
         c.env("NO_COLOR", "1")
             .env("STRATA_FETCH_TIMEOUT", "1")
-            .env("STRATA_FETCH_ATTEMPTS", "2");
+            .env("STRATA_FETCH_ATTEMPTS", "2")
+            .env("XDG_CACHE_HOME", self.path(".xdg-cache"));
         c.timeout(Duration::from_secs(120));
         c
+    }
+
+    /// The binary as a plain process (for kill and signal tests), with this
+    /// project's isolated cache.
+    pub fn raw(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("strata"));
+        c.arg("-C").arg(self.root());
+        c.env("NO_COLOR", "1")
+            .env("XDG_CACHE_HOME", self.path(".xdg-cache"));
+        c
+    }
+
+    /// The modules of the `--json` events of type `kind`, sorted.
+    pub fn modules_with(events: &str, kind: &str) -> Vec<String> {
+        let mut v: Vec<String> = events
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["type"] == kind)
+            .map(|v| v["data"]["module"].as_str().unwrap().to_string())
+            .collect();
+        v.sort();
+        v
     }
 
     /// Runs `strata --json build ARGS` and returns (exit code, modules built, stderr).

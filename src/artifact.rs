@@ -1,0 +1,162 @@
+//! Module artifacts: a module's staged install tree plus its `keep` paths,
+//! packed as a deterministic tar + zstd archive and described by a small
+//! JSON record.
+//!
+//! Determinism: entries are sorted, owners are 0, mtimes are fixed at 1 (as
+//! Nix does) and modes are reduced to 0644/0755, so the same files always
+//! give the same bytes. The archive's BLAKE3 is recorded and checked on every
+//! restore; restoring goes through the same safe extractor as source
+//! archives, so an artifact can never write outside its module's build dir.
+
+use serde::{Deserialize, Serialize};
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// Layout version of the artifact store. A store path always includes it, so
+/// a future format can never misread an old entry.
+pub const CACHE_FORMAT: &str = "v1";
+
+/// The record stored beside each archive.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub struct ArtifactInfo {
+    pub format: String,
+    pub module: String,
+    pub version: String,
+    /// The module's install key.
+    pub key: String,
+    pub strata_version: String,
+    /// Size of the archive in bytes.
+    pub size: u64,
+    pub files: u64,
+    /// BLAKE3 of the archive bytes.
+    pub blake3: String,
+    /// Unix seconds.
+    pub created: u64,
+    #[serde(default)]
+    pub signatures: Vec<String>,
+}
+
+/// A packed artifact waiting to be stored (the archive is a temp file).
+pub struct Packed {
+    pub info: ArtifactInfo,
+    pub archive: tempfile::NamedTempFile,
+}
+
+struct HashingWriter<W> {
+    inner: W,
+    hasher: blake3::Hasher,
+    written: u64,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The paths (relative to the module dir) an artifact holds: the staged
+/// install tree and the keep paths.
+fn roots(keep: &[String]) -> Vec<PathBuf> {
+    let mut r = vec![PathBuf::from(".strata/destdir")];
+    r.extend(keep.iter().map(PathBuf::from));
+    r
+}
+
+/// Packs `module_dir`'s install tree and keep paths into a temp file in `tmp_dir`.
+pub fn pack(
+    module_dir: &Path,
+    keep: &[String],
+    info: ArtifactInfo,
+    tmp_dir: &Path,
+    threads: u32,
+) -> io::Result<Packed> {
+    fs::create_dir_all(tmp_dir)?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".pack-")
+        .tempfile_in(tmp_dir)?;
+    let writer = HashingWriter {
+        inner: io::BufWriter::new(tmp.as_file().try_clone()?),
+        hasher: blake3::Hasher::new(),
+        written: 0,
+    };
+    let mut enc = zstd::stream::write::Encoder::new(writer, 3)?;
+    if threads > 1 {
+        enc.multithread(threads)?;
+    }
+    let mut tar = tar::Builder::new(enc);
+    tar.follow_symlinks(false);
+    let mut files = 0u64;
+    for root in roots(keep) {
+        let abs = module_dir.join(&root);
+        if fs::symlink_metadata(&abs).is_ok() {
+            add_tree(&mut tar, module_dir, &root, &mut files)?;
+        }
+    }
+    let enc = tar.into_inner()?;
+    let mut writer = enc.finish()?;
+    writer.flush()?;
+    writer.inner.get_ref().sync_all()?;
+    let mut info = info;
+    info.size = writer.written;
+    info.files = files;
+    info.blake3 = writer.hasher.finalize().to_hex().to_string();
+    Ok(Packed { info, archive: tmp })
+}
+
+fn add_tree<W: Write>(
+    tar: &mut tar::Builder<W>,
+    base: &Path,
+    rel: &Path,
+    files: &mut u64,
+) -> io::Result<()> {
+    let abs = base.join(rel);
+    let meta = fs::symlink_metadata(&abs)?;
+    let mut h = tar::Header::new_gnu();
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(1);
+    let ft = meta.file_type();
+    if ft.is_dir() {
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_size(0);
+        tar.append_data(&mut h, rel, io::empty())?;
+        let mut names: Vec<_> = fs::read_dir(&abs)?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<Result<_, _>>()?;
+        names.sort();
+        for n in names {
+            add_tree(tar, base, &rel.join(n), files)?;
+        }
+    } else if ft.is_symlink() {
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_mode(0o777);
+        h.set_size(0);
+        tar.append_link(&mut h, rel, fs::read_link(&abs)?)?;
+        *files += 1;
+    } else if ft.is_file() {
+        h.set_entry_type(tar::EntryType::Regular);
+        let exec = meta.permissions().mode() & 0o111 != 0;
+        h.set_mode(if exec { 0o755 } else { 0o644 });
+        h.set_size(meta.len());
+        tar.append_data(&mut h, rel, File::open(&abs)?)?;
+        *files += 1;
+    }
+    Ok(())
+}
+
+/// The BLAKE3 of a file, as hex.
+pub fn blake3_file(path: &Path) -> io::Result<String> {
+    let mut h = blake3::Hasher::new();
+    h.update_reader(File::open(path)?)?;
+    Ok(h.finalize().to_hex().to_string())
+}

@@ -1,0 +1,162 @@
+//! The local directory store: `<root>/v1/<2 hex>/<key>.tar.zst` plus
+//! `<key>.json`. The archive is renamed into place first and the JSON record
+//! last, so a record always points at a complete archive; a reader never sees
+//! a partial entry, whatever instant a writer is killed at.
+
+use super::{Store, StoreError};
+use crate::artifact::{ArtifactInfo, CACHE_FORMAT};
+use crate::fsutil::{sync_dir, write_atomic};
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// A store in a local directory (default `$XDG_CACHE_HOME/strata`).
+pub struct LocalStore {
+    root: PathBuf,
+}
+
+impl LocalStore {
+    pub fn new(root: PathBuf) -> LocalStore {
+        LocalStore { root }
+    }
+
+    /// The default location: `$XDG_CACHE_HOME/strata`, else `~/.cache/strata`.
+    pub fn default_root() -> PathBuf {
+        match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+            Some(d) => PathBuf::from(d).join("strata"),
+            None => PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into()))
+                .join(".cache")
+                .join("strata"),
+        }
+    }
+
+    fn shard(&self, key: &str) -> PathBuf {
+        self.root
+            .join(CACHE_FORMAT)
+            .join(key.get(..2).unwrap_or("00"))
+    }
+
+    fn json_path(&self, key: &str) -> PathBuf {
+        self.shard(key).join(format!("{key}.json"))
+    }
+
+    fn archive_path(&self, key: &str) -> PathBuf {
+        self.shard(key).join(format!("{key}.tar.zst"))
+    }
+
+    fn io(&self, what: impl Into<String>) -> impl FnOnce(io::Error) -> StoreError {
+        let store = self.describe();
+        let what = what.into();
+        move |source| StoreError::Io {
+            store,
+            what,
+            source,
+        }
+    }
+
+    /// Marks the root as a cache directory for backup tools (CACHEDIR.TAG).
+    fn tag(&self) -> io::Result<()> {
+        let tag = self.root.join("CACHEDIR.TAG");
+        if !tag.exists() {
+            write_atomic(
+                &tag,
+                b"Signature: 8a477f597d28d172789f06886806bc55\n# strata artifact cache; see https://bford.info/cachedir/\n",
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Store for LocalStore {
+    fn describe(&self) -> String {
+        format!("local store {}", self.root.display())
+    }
+
+    fn lookup(&self, key: &str) -> Result<Option<ArtifactInfo>, StoreError> {
+        let json = match fs::read(self.json_path(key)) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.io(format!("reading entry {key}"))(e)),
+        };
+        let info: ArtifactInfo =
+            serde_json::from_slice(&json).map_err(|e| StoreError::Corrupt {
+                store: self.describe(),
+                key: key.to_string(),
+                why: format!("unreadable record: {e}"),
+            })?;
+        if info.key != key || info.format != CACHE_FORMAT {
+            return Err(StoreError::Corrupt {
+                store: self.describe(),
+                key: key.to_string(),
+                why: "the record names another key or format".into(),
+            });
+        }
+        Ok(Some(info))
+    }
+
+    fn archive(&self, key: &str) -> Result<PathBuf, StoreError> {
+        let p = self.archive_path(key);
+        if p.is_file() {
+            Ok(p)
+        } else {
+            Err(StoreError::Corrupt {
+                store: self.describe(),
+                key: key.to_string(),
+                why: "the archive is missing".into(),
+            })
+        }
+    }
+
+    fn put(&self, info: &ArtifactInfo, archive: &Path) -> Result<bool, StoreError> {
+        let key = &info.key;
+        if self.json_path(key).exists() {
+            return Ok(false);
+        }
+        let shard = self.shard(key);
+        fs::create_dir_all(&shard).map_err(self.io("creating the store"))?;
+        self.tag().map_err(self.io("writing CACHEDIR.TAG"))?;
+        let tmp = shard.join(format!(".{key}.tar.zst.tmp-{}", std::process::id()));
+        fs::copy(archive, &tmp)
+            .and_then(|_| fs::File::open(&tmp)?.sync_all())
+            .map_err(self.io(format!("writing entry {key}")))?;
+        fs::rename(&tmp, self.archive_path(key))
+            .map_err(self.io(format!("writing entry {key}")))?;
+        sync_dir(&shard).map_err(self.io("syncing the store"))?;
+        let json = serde_json::to_vec_pretty(info).expect("serialisable");
+        write_atomic(&self.json_path(key), &json)
+            .map_err(self.io(format!("writing entry {key}")))?;
+        Ok(true)
+    }
+
+    fn quarantine(&self, key: &str) -> Result<(), StoreError> {
+        let dir = self.root.join("quarantine");
+        fs::create_dir_all(&dir).map_err(self.io("creating quarantine"))?;
+        for p in [self.json_path(key), self.archive_path(key)] {
+            if p.exists() {
+                let name = p.file_name().expect("file").to_owned();
+                fs::rename(&p, dir.join(name)).map_err(self.io(format!("quarantining {key}")))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn list(&self) -> Result<Vec<ArtifactInfo>, StoreError> {
+        let mut out = Vec::new();
+        let base = self.root.join(CACHE_FORMAT);
+        let Ok(shards) = fs::read_dir(&base) else {
+            return Ok(out);
+        };
+        for shard in shards.flatten() {
+            for e in fs::read_dir(shard.path()).into_iter().flatten().flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if let Some(key) = name.strip_suffix(".json")
+                    && let Ok(Some(info)) = self.lookup(key)
+                {
+                    out.push(info);
+                }
+            }
+        }
+        out.sort_by(|a, b| a.module.cmp(&b.module).then(a.key.cmp(&b.key)));
+        Ok(out)
+    }
+}

@@ -1,0 +1,200 @@
+//! End-to-end tests of the artifact cache (local store) through the binary.
+
+mod common;
+
+use common::*;
+
+/// a → b, both served over HTTP so upstream downloads can be counted.
+fn served_project(srv: &Server) -> TestProject {
+    let p = TestProject::with_default(&["b"]);
+    let ta = tarball(
+        "a-1.0",
+        &[("a.txt", "A\n"), ("tool.sh", "#!/bin/sh\necho tool\n")],
+    );
+    let tb = tarball("b-1.0", &[("b.txt", "B\n")]);
+    srv.route("/a.tar.gz", Reply::Ok(ta.clone()));
+    srv.route("/b.tar.gz", Reply::Ok(tb.clone()));
+    p.module(
+        "a",
+        &srv.url("/a.tar.gz"),
+        &ta,
+        "keep = [\"tool.sh\"]\ninstall = \"mkdir -p $STRATA_DESTDIR/out && cp a.txt $STRATA_DESTDIR/out/a && ln -s a $STRATA_DESTDIR/out/a-link\"",
+    );
+    p.module(
+        "b",
+        &srv.url("/b.tar.gz"),
+        &tb,
+        "depends = [\"a\"]\nbuild = \"$STRATA_DEP_A_DIR/tool.sh > tool.out && cat $STRATA_SYSROOT/out/a-link b.txt tool.out > b.out\"\ninstall = \"mkdir -p $STRATA_DESTDIR/out && cp b.out $STRATA_DESTDIR/out/b\"",
+    );
+    p
+}
+
+/// A fresh checkout of `p` (its manifests only) that shares `p`'s cache.
+fn fresh_checkout(p: &TestProject) -> TestProject {
+    let q = TestProject::new(&p.read("strata.toml"));
+    for m in ["a", "b"] {
+        q.write(
+            &format!("modules/{m}.toml"),
+            p.read(&format!("modules/{m}.toml")),
+        );
+    }
+    q
+}
+
+fn build_with_cache(q: &TestProject, cache_of: &TestProject) -> (bool, String, String) {
+    let out = q
+        .strata()
+        .env("XDG_CACHE_HOME", cache_of.path(".xdg-cache"))
+        .args(["--json", "build"])
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_fresh_checkout_with_a_warm_cache_builds_nothing_and_downloads_nothing() {
+    let srv = Server::start();
+    let p = served_project(&srv);
+    p.strata().arg("build").assert().success();
+    let expected = p.read("install/out/b");
+    assert_eq!(expected, "A\nB\ntool\n");
+    let downloads = srv.requests().len();
+    assert_eq!(downloads, 2);
+
+    let q = fresh_checkout(&p);
+    let (ok, events, err) = build_with_cache(&q, &p);
+    assert!(ok, "{err}");
+    assert!(
+        TestProject::modules_with(&events, "module-built").is_empty(),
+        "{events}"
+    );
+    assert_eq!(
+        TestProject::modules_with(&events, "module-restored"),
+        ["a", "b"]
+    );
+    assert_eq!(
+        srv.requests().len(),
+        downloads,
+        "an upstream tarball was downloaded"
+    );
+    assert!(!q.path("packages").exists());
+    assert_eq!(q.read("install/out/b"), expected);
+    // Symlinks and keep paths survive the round trip.
+    assert_eq!(
+        std::fs::read_link(q.path("install/out/a-link")).unwrap(),
+        std::path::PathBuf::from("a")
+    );
+    assert!(q.path("build/a-1.0/tool.sh").is_file());
+    // And the restored tree is fresh.
+    let (_, events, _) = build_with_cache(&q, &p);
+    assert_eq!(
+        TestProject::modules_with(&events, "module-fresh"),
+        ["a", "b"]
+    );
+}
+
+#[test]
+fn artifacts_are_deterministic() {
+    let srv = Server::start();
+    let p = served_project(&srv);
+    p.strata().arg("build").assert().success();
+    let q = fresh_checkout(&p);
+    q.strata().arg("build").assert().success();
+    let archives = |t: &TestProject| {
+        let mut v: Vec<(String, Vec<u8>)> = snapshot(&t.path(".xdg-cache/strata/v1"))
+            .into_iter()
+            .filter(|(k, _)| k.ends_with(".tar.zst"))
+            .collect();
+        v.sort();
+        v
+    };
+    let (x, y) = (archives(&p), archives(&q));
+    assert_eq!(x.len(), 2);
+    assert_eq!(x, y, "two builds of the same inputs packed different bytes");
+}
+
+#[test]
+fn a_corrupted_entry_is_detected_quarantined_and_the_module_rebuilt() {
+    let srv = Server::start();
+    let p = served_project(&srv);
+    p.strata().arg("build").assert().success();
+    let entries: Vec<String> = snapshot(&p.path(".xdg-cache/strata/v1"))
+        .into_keys()
+        .filter(|k| k.ends_with(".tar.zst"))
+        .collect();
+    for e in &entries {
+        let path = p.path(&format!(".xdg-cache/strata/v1/{e}"));
+        let mut bytes = std::fs::read(&path).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x01;
+        std::fs::write(&path, bytes).unwrap();
+    }
+    let q = fresh_checkout(&p);
+    let (ok, events, err) = build_with_cache(&q, &p);
+    assert!(ok, "{err}");
+    let warnings: Vec<&str> = events
+        .lines()
+        .filter(|l| l.contains("\"type\":\"warning\""))
+        .collect();
+    assert_eq!(warnings.len(), 2, "{events}");
+    assert!(
+        warnings
+            .iter()
+            .all(|w| w.contains("is corrupt") && w.contains("quarantined")),
+        "{warnings:?}"
+    );
+    assert_eq!(
+        TestProject::modules_with(&events, "module-built"),
+        ["a", "b"]
+    );
+    assert_eq!(q.read("install/out/b"), "A\nB\ntool\n");
+    let quarantined = std::fs::read_dir(p.path(".xdg-cache/strata/quarantine"))
+        .unwrap()
+        .count();
+    assert_eq!(quarantined, 4, "archive and record of both entries");
+    // The rebuilt modules were saved again, valid this time.
+    p.strata()
+        .args(["cache", "verify"])
+        .env("XDG_CACHE_HOME", p.path(".xdg-cache"))
+        .assert()
+        .success();
+}
+
+#[test]
+fn cache_ls_and_verify_report_entries_and_corruption() {
+    let srv = Server::start();
+    let p = served_project(&srv);
+    p.strata().arg("build").assert().success();
+    let out = p.strata().args(["cache", "ls"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("a 1.0") && text.contains("b 1.0"), "{text}");
+    p.strata().args(["cache", "verify"]).assert().success();
+    let entry = snapshot(&p.path(".xdg-cache/strata/v1"))
+        .into_keys()
+        .find(|k| k.ends_with(".tar.zst"))
+        .unwrap();
+    let path = p.path(&format!(".xdg-cache/strata/v1/{entry}"));
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.truncate(bytes.len() - 1);
+    std::fs::write(&path, bytes).unwrap();
+    p.strata()
+        .args(["cache", "verify"])
+        .assert()
+        .code(1)
+        .stdout(predicates::str::contains("CORRUPT"));
+    // A killed writer leaves only a temp file, which is never read as an entry.
+    let shard = path.parent().unwrap();
+    std::fs::write(shard.join(".deadbeef.tar.zst.tmp-1"), b"partial").unwrap();
+    let out = p.strata().args(["cache", "ls"]).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains(" 1.0 "))
+            .count(),
+        2
+    );
+}
