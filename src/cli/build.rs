@@ -21,9 +21,9 @@ pub fn build(g: &Global, names: &[String]) -> Result<(), Failure> {
     })
     .with_context(|| format!("cannot take the project lock {}", lock_path.display()))?;
     command::install_interrupt_handler();
-    let store = g.local_store(&l.project);
+    let cache = g.cache(&l.project)?;
     let ctx = Context {
-        store: (!g.no_cache).then_some(&store as &dyn crate::store::Store),
+        store: (!g.no_cache).then_some(&cache),
         project: &l.project,
         graph: &l.graph,
         keys: &l.keys,

@@ -59,6 +59,9 @@ pub struct Global {
     /// Neither restore from nor save to the artifact cache
     #[arg(long, global = true)]
     pub no_cache: bool,
+    /// Never upload to the remote cache (read-only client)
+    #[arg(long, global = true)]
+    pub no_push: bool,
     /// Continue with independent modules after a failure
     #[arg(long, global = true)]
     pub keep_going: bool,
@@ -174,6 +177,30 @@ impl Global {
                 .clone()
                 .unwrap_or_else(crate::store::LocalStore::default_root),
         )
+    }
+
+    /// The cache: local store plus the configured remote, if any.
+    pub fn cache(&self, project: &Project) -> anyhow::Result<crate::store::Cache> {
+        let s = &project.settings;
+        let remote: Option<Box<dyn crate::store::Store>> = match &s.cache_remote {
+            None => None,
+            Some(url) if url.starts_with("s3://") => Some(Box::new(
+                crate::store::S3Store::new(
+                    url,
+                    s.cache_endpoint.as_deref(),
+                    s.cache_region.as_deref(),
+                )
+                .map_err(|e| anyhow::anyhow!("cache remote {url}: {e}"))?,
+            )),
+            Some(url) => Some(Box::new(crate::store::LocalStore::new(PathBuf::from(
+                url.trim_start_matches("file://"),
+            )))),
+        };
+        Ok(crate::store::Cache::new(
+            self.local_store(project),
+            remote,
+            s.cache_push && !self.no_push,
+        ))
     }
 
     pub fn jobs(&self, project: &Project) -> usize {

@@ -33,7 +33,7 @@ pub struct Context<'a> {
     pub jobs: usize,
     pub keep_going: bool,
     /// The artifact store to substitute from and save to (None: `--no-cache`).
-    pub store: Option<&'a dyn crate::store::Store>,
+    pub store: Option<&'a crate::store::Cache>,
 }
 
 /// The result of a build.

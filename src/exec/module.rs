@@ -9,7 +9,7 @@ use crate::fingerprint::{self, ModuleStatus, Step};
 use crate::fsutil::{remove_dir_atomic, remove_leftovers, sync_dir};
 use crate::patch::{self, PatchError};
 use crate::report::Event;
-use crate::store::Store;
+use crate::store::{Cache, Store};
 use crate::unpack::{self, UnpackError};
 use std::fs;
 use std::io;
@@ -89,11 +89,8 @@ pub fn run(ctx: &Context, i: usize, status: &ModuleStatus) -> Result<Outcome, Mo
     let name = &ctx.project.modules[i].name;
     if let Some(store) = ctx.store {
         match restore(ctx, store, i) {
-            Ok(Some(bytes)) => {
-                return Ok(Outcome::Restored {
-                    store: store.describe(),
-                    bytes,
-                });
+            Ok(Some((store, bytes))) => {
+                return Ok(Outcome::Restored { store, bytes });
             }
             Ok(None) => {}
             Err(why) => ctx.reporter.event(Event::Warning {
@@ -112,27 +109,19 @@ pub fn run(ctx: &Context, i: usize, status: &ModuleStatus) -> Result<Outcome, Mo
     Ok(Outcome::Built)
 }
 
-/// Restores module `i` from `store` if it holds the install key. The archive's
-/// BLAKE3 is checked before anything is extracted; a bad entry is quarantined.
-fn restore(ctx: &Context, store: &dyn Store, i: usize) -> Result<Option<u64>, String> {
+/// Restores module `i` from the cache if it holds the install key (verified).
+fn restore(ctx: &Context, cache: &Cache, i: usize) -> Result<Option<(String, u64)>, String> {
     let project = ctx.project;
     let m = &project.modules[i];
     let key = ctx.keys[i].install_key();
-    let Some(info) = store.lookup(key).map_err(|e| e.to_string())? else {
+    let warn = |msg: &str| {
+        ctx.reporter.event(Event::Warning {
+            message: &format!("module {}: {msg}", m.name),
+        })
+    };
+    let Some(hit) = cache.find(key, &m.name, &warn) else {
         return Ok(None);
     };
-    let archive = store.archive(key).map_err(|e| e.to_string())?;
-    let bad = |why: String| {
-        let _ = store.quarantine(key);
-        format!(
-            "{} entry {key} is corrupt ({why}); it was quarantined",
-            store.describe()
-        )
-    };
-    let actual = artifact::blake3_file(&archive).map_err(|e| e.to_string())?;
-    if actual != info.blake3 || info.module != m.name {
-        return Err(bad(format!("BLAKE3 {actual}, recorded {}", info.blake3)));
-    }
     let build_dir = &project.settings.build_dir;
     let dir_name = m.dir_name();
     let dir = project.module_build_dir(m);
@@ -140,26 +129,26 @@ fn restore(ctx: &Context, store: &dyn Store, i: usize) -> Result<Option<u64>, St
     remove_leftovers(build_dir, &dir_name).map_err(|e| e.to_string())?;
     let tmp = build_dir.join(format!(".{dir_name}.tmp-{}", std::process::id()));
     fs::create_dir(&tmp).map_err(|e| e.to_string())?;
-    if let Err(e) = unpack::extract(&archive, &tmp, 0) {
+    if let Err(e) = unpack::extract(&hit.archive, &tmp, 0) {
         let _ = crate::fsutil::remove_all(&tmp);
-        return Err(bad(e.to_string()));
+        let _ = cache.local.quarantine(key);
+        return Err(format!(
+            "cache entry {key} does not extract ({e}); it was quarantined"
+        ));
     }
     fingerprint::write_stamp(&tmp, &m.name, ctx.keys[i].get(Step::Install))
         .map_err(|e| e.to_string())?;
     remove_dir_atomic(&dir).map_err(|e| e.to_string())?;
     fs::rename(&tmp, &dir).map_err(|e| e.to_string())?;
     sync_dir(build_dir).map_err(|e| e.to_string())?;
-    Ok(Some(info.size))
+    Ok(Some((hit.source, hit.info.size)))
 }
 
-/// Packs module `i`'s install tree and keep paths and stores them (create-only).
-fn save(ctx: &Context, store: &dyn Store, i: usize) -> Result<(), String> {
+/// Packs module `i`'s install tree and keep paths and saves them (create-only).
+fn save(ctx: &Context, cache: &Cache, i: usize) -> Result<(), String> {
     let project = ctx.project;
     let m = &project.modules[i];
     let key = ctx.keys[i].install_key();
-    if store.lookup(key).map_err(|e| e.to_string())?.is_some() {
-        return Ok(());
-    }
     let info = ArtifactInfo {
         format: CACHE_FORMAT.to_string(),
         module: m.name.clone(),
@@ -184,9 +173,12 @@ fn save(ctx: &Context, store: &dyn Store, i: usize) -> Result<(), String> {
         threads,
     )
     .map_err(|e| e.to_string())?;
-    store
-        .put(&packed.info, packed.archive.path())
-        .map_err(|e| e.to_string())?;
+    let warn = |msg: &str| {
+        ctx.reporter.event(Event::Warning {
+            message: &format!("module {}: {msg}", m.name),
+        })
+    };
+    cache.save(&packed.info, packed.archive.path(), &warn);
     Ok(())
 }
 

@@ -26,6 +26,15 @@ struct RawProjectFile {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawCache {
     dir: Option<String>,
+    remote: Option<Spanned<String>>,
+    endpoint: Option<String>,
+    region: Option<String>,
+    #[serde(default = "default_true")]
+    push: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 #[derive(Deserialize)]
@@ -118,13 +127,37 @@ pub fn load(root: &Path) -> Result<Project, ManifestError> {
         Some(n) => n,
     };
     let dir = |v: &Option<String>, default: &str| root.join(v.as_deref().unwrap_or(default));
-    let settings = Settings {
-        jobs,
-        packages_dir: dir(&raw.settings.packages_dir, "packages"),
-        build_dir: dir(&raw.settings.build_dir, "build"),
-        install_dir: dir(&raw.settings.install_dir, "install"),
-        cache_dir: raw.cache.dir.as_ref().map(|d| root.join(d)),
-    };
+    let settings =
+        Settings {
+            jobs,
+            packages_dir: dir(&raw.settings.packages_dir, "packages"),
+            build_dir: dir(&raw.settings.build_dir, "build"),
+            install_dir: dir(&raw.settings.install_dir, "install"),
+            cache_dir: raw.cache.dir.as_ref().map(|d| root.join(d)),
+            cache_remote: match &raw.cache.remote {
+                None => None,
+                Some(r) => {
+                    let url = r.get_ref();
+                    if url.starts_with("s3://") {
+                        Some(url.clone())
+                    } else if url.starts_with("file://") {
+                        Some(resolve_url(&root, url).map_err(|m| {
+                            ManifestError::new(&rel_manifest, m).at(&source, r.span())
+                        })?)
+                    } else {
+                        return Err(ManifestError::new(
+                            &rel_manifest,
+                            format!("unsupported cache remote `{url}`"),
+                        )
+                        .at(&source, r.span())
+                        .help("use s3://bucket/prefix or file:///shared/dir"));
+                    }
+                }
+            },
+            cache_endpoint: raw.cache.endpoint.clone(),
+            cache_region: raw.cache.region.clone(),
+            cache_push: raw.cache.push,
+        };
     let mirror = |list: &[Spanned<String>]| -> Result<Vec<String>, ManifestError> {
         list.iter()
             .map(|u| {

@@ -49,6 +49,14 @@ pub struct Settings {
     pub install_dir: PathBuf,
     /// `[cache] dir`: the local artifact store (None: `$XDG_CACHE_HOME/strata`).
     pub cache_dir: Option<PathBuf>,
+    /// `[cache] remote`: `s3://bucket/prefix` or `file:///dir` (resolved).
+    pub cache_remote: Option<String>,
+    /// `[cache] endpoint`: an S3-compatible server's URL.
+    pub cache_endpoint: Option<String>,
+    /// `[cache] region`.
+    pub cache_region: Option<String>,
+    /// `[cache] push` (default true).
+    pub cache_push: bool,
 }
 
 /// One module: where its source comes from and how it is built.

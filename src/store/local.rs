@@ -30,6 +30,25 @@ impl LocalStore {
         }
     }
 
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The archive of `key` in this store (an error if it is missing).
+    pub fn archive(&self, key: &str) -> Result<PathBuf, StoreError> {
+        let p = self.archive_path(key);
+        if p.is_file() {
+            Ok(p)
+        } else {
+            Err(StoreError::Corrupt {
+                store: self.describe(),
+                key: key.to_string(),
+                why: "the archive is missing".into(),
+            })
+        }
+    }
+
     fn shard(&self, key: &str) -> PathBuf {
         self.root
             .join(CACHE_FORMAT)
@@ -94,17 +113,11 @@ impl Store for LocalStore {
         Ok(Some(info))
     }
 
-    fn archive(&self, key: &str) -> Result<PathBuf, StoreError> {
-        let p = self.archive_path(key);
-        if p.is_file() {
-            Ok(p)
-        } else {
-            Err(StoreError::Corrupt {
-                store: self.describe(),
-                key: key.to_string(),
-                why: "the archive is missing".into(),
-            })
-        }
+    fn fetch(&self, key: &str, dest: &Path) -> Result<(), StoreError> {
+        let src = self.archive(key)?;
+        fs::copy(&src, dest)
+            .map(|_| ())
+            .map_err(self.io(format!("copying entry {key}")))
     }
 
     fn put(&self, info: &ArtifactInfo, archive: &Path) -> Result<bool, StoreError> {

@@ -1,14 +1,19 @@
 //! Artifact stores behind one small trait, so the build never knows which
-//! backend it talks to (sccache's design). This release has the local
-//! directory store; remote backends plug in behind the same trait.
+//! backend it talks to (sccache's design): the local directory store, an
+//! S3-compatible remote, or another directory (a shared mount) as remote.
+//! [`Cache`] layers them: local first, then remote, with write-back.
 
 mod local;
+mod s3;
+mod tiered;
 
 pub use local::LocalStore;
+pub use s3::S3Store;
+pub use tiered::{Cache, Hit};
 
 use crate::artifact::ArtifactInfo;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// A store problem, naming the store and the entry.
 #[derive(Debug, thiserror::Error)]
@@ -33,8 +38,8 @@ pub trait Store: Send + Sync {
     fn describe(&self) -> String;
     /// The record of `key`, if the store has a complete entry for it.
     fn lookup(&self, key: &str) -> Result<Option<ArtifactInfo>, StoreError>;
-    /// A local file holding the archive of `key` (fetched if remote).
-    fn archive(&self, key: &str) -> Result<PathBuf, StoreError>;
+    /// Copies (or downloads) the archive of `key` to `dest`.
+    fn fetch(&self, key: &str, dest: &Path) -> Result<(), StoreError>;
     /// Stores an entry unless one exists (create-only). Returns whether it was created.
     fn put(&self, info: &ArtifactInfo, archive: &Path) -> Result<bool, StoreError>;
     /// Moves a corrupt entry aside so it is never used again.
