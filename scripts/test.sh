@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: formatting, lints, unit and end-to-end tests.
-# Installs nothing: .ci/run (or the README) sets the machine up first.
+# Runs the whole test suite: formatting, lints, unit and end-to-end tests
+# (including the S3 tests against a real moto server on 127.0.0.1).
+# Sets up what it needs: a Python venv with moto[server] under target/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if ! moto_server -h >/dev/null 2>&1; then
+  venv="$PWD/target/test-venv"
+  if [ ! -x "$venv/bin/moto_server" ]; then
+    echo "setting up $venv with moto[server] (S3-compatible test server)" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]'
+  fi
+  export PATH="$venv/bin:$PATH"
+fi
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked --all-targets

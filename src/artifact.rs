@@ -154,6 +154,18 @@ fn add_tree<W: Write>(
     Ok(())
 }
 
+/// The archive's file name in a store: `<key>-<first 16 hex of BLAKE3>.tar.zst`.
+/// Naming archives by content makes the JSON record the only thing writers
+/// race on, and it is written create-only: two writers of one key can never
+/// pair one's record with the other's bytes.
+pub fn archive_name(info: &ArtifactInfo) -> String {
+    format!(
+        "{}-{}.tar.zst",
+        info.key,
+        info.blake3.get(..16).unwrap_or("")
+    )
+}
+
 /// The BLAKE3 of a file, as hex.
 pub fn blake3_file(path: &Path) -> io::Result<String> {
     let mut h = blake3::Hasher::new();

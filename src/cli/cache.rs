@@ -45,7 +45,7 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
         CacheCommand::Verify => {
             let mut bad = 0;
             for e in &entries {
-                let state = match store.archive(&e.key) {
+                let state = match store.archive(e) {
                     Err(err) => format!("CORRUPT: {err}"),
                     Ok(path) => match blake3_file(&path) {
                         Ok(h) if h == e.blake3 => "ok".to_string(),

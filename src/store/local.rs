@@ -36,8 +36,9 @@ impl LocalStore {
     }
 
     /// The archive of `key` in this store (an error if it is missing).
-    pub fn archive(&self, key: &str) -> Result<PathBuf, StoreError> {
-        let p = self.archive_path(key);
+    pub fn archive(&self, info: &ArtifactInfo) -> Result<PathBuf, StoreError> {
+        let key = &info.key;
+        let p = self.archive_path(info);
         if p.is_file() {
             Ok(p)
         } else {
@@ -59,8 +60,9 @@ impl LocalStore {
         self.shard(key).join(format!("{key}.json"))
     }
 
-    fn archive_path(&self, key: &str) -> PathBuf {
-        self.shard(key).join(format!("{key}.tar.zst"))
+    fn archive_path(&self, info: &ArtifactInfo) -> PathBuf {
+        self.shard(&info.key)
+            .join(crate::artifact::archive_name(info))
     }
 
     fn io(&self, what: impl Into<String>) -> impl FnOnce(io::Error) -> StoreError {
@@ -113,8 +115,9 @@ impl Store for LocalStore {
         Ok(Some(info))
     }
 
-    fn fetch(&self, key: &str, dest: &Path) -> Result<(), StoreError> {
-        let src = self.archive(key)?;
+    fn fetch(&self, info: &ArtifactInfo, dest: &Path) -> Result<(), StoreError> {
+        let key = &info.key;
+        let src = self.archive(info)?;
         fs::copy(&src, dest)
             .map(|_| ())
             .map_err(self.io(format!("copying entry {key}")))
@@ -128,23 +131,40 @@ impl Store for LocalStore {
         let shard = self.shard(key);
         fs::create_dir_all(&shard).map_err(self.io("creating the store"))?;
         self.tag().map_err(self.io("writing CACHEDIR.TAG"))?;
-        let tmp = shard.join(format!(".{key}.tar.zst.tmp-{}", std::process::id()));
-        fs::copy(archive, &tmp)
-            .and_then(|_| fs::File::open(&tmp)?.sync_all())
-            .map_err(self.io(format!("writing entry {key}")))?;
-        fs::rename(&tmp, self.archive_path(key))
-            .map_err(self.io(format!("writing entry {key}")))?;
-        sync_dir(&shard).map_err(self.io("syncing the store"))?;
+        let err = || self.io(format!("writing entry {key}"));
+        let temp = || tempfile::Builder::new().prefix(".tmp-").tempfile_in(&shard);
+        let mut tmp = temp().map_err(err())?;
+        io::copy(&mut fs::File::open(archive).map_err(err())?, &mut tmp).map_err(err())?;
+        tmp.as_file().sync_all().map_err(err())?;
+        // Same name means same content, so replacing it is harmless.
+        tmp.persist(self.archive_path(info))
+            .map_err(|e| err()(e.error))?;
         let json = serde_json::to_vec_pretty(info).expect("serialisable");
-        write_atomic(&self.json_path(key), &json)
-            .map_err(self.io(format!("writing entry {key}")))?;
-        Ok(true)
+        let mut tmp_json = temp().map_err(err())?;
+        io::Write::write_all(&mut tmp_json, &json).map_err(err())?;
+        tmp_json.as_file().sync_all().map_err(err())?;
+        // link(2) fails if the record exists: the create-only commit point.
+        let created = match fs::hard_link(tmp_json.path(), self.json_path(key)) {
+            Ok(()) => true,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
+            Err(e) => return Err(err()(e)),
+        };
+        drop(tmp_json);
+        sync_dir(&shard).map_err(self.io("syncing the store"))?;
+        Ok(created)
     }
 
     fn quarantine(&self, key: &str) -> Result<(), StoreError> {
         let dir = self.root.join("quarantine");
         fs::create_dir_all(&dir).map_err(self.io("creating quarantine"))?;
-        for p in [self.json_path(key), self.archive_path(key)] {
+        let mut paths = vec![self.json_path(key)];
+        if let Ok(entries) = fs::read_dir(self.shard(key)) {
+            paths.extend(entries.flatten().map(|e| e.path()).filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(&format!("{key}-")))
+            }));
+        }
+        for p in paths {
             if p.exists() {
                 let name = p.file_name().expect("file").to_owned();
                 fs::rename(&p, dir.join(name)).map_err(self.io(format!("quarantining {key}")))?;

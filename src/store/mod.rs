@@ -38,8 +38,8 @@ pub trait Store: Send + Sync {
     fn describe(&self) -> String;
     /// The record of `key`, if the store has a complete entry for it.
     fn lookup(&self, key: &str) -> Result<Option<ArtifactInfo>, StoreError>;
-    /// Copies (or downloads) the archive of `key` to `dest`.
-    fn fetch(&self, key: &str, dest: &Path) -> Result<(), StoreError>;
+    /// Copies (or downloads) the archive described by `info` to `dest`.
+    fn fetch(&self, info: &ArtifactInfo, dest: &Path) -> Result<(), StoreError>;
     /// Stores an entry unless one exists (create-only). Returns whether it was created.
     fn put(&self, info: &ArtifactInfo, archive: &Path) -> Result<bool, StoreError>;
     /// Moves a corrupt entry aside so it is never used again.

@@ -76,6 +76,16 @@ impl S3Store {
         }
     }
 
+    fn archive_path(&self, info: &ArtifactInfo) -> ObjPath {
+        let shard = info.key.get(..2).unwrap_or("00");
+        let name = crate::artifact::archive_name(info);
+        if self.prefix.is_empty() {
+            ObjPath::from(format!("{CACHE_FORMAT}/{shard}/{name}"))
+        } else {
+            ObjPath::from(format!("{}/{CACHE_FORMAT}/{shard}/{name}", self.prefix))
+        }
+    }
+
     fn err(&self, what: String, e: object_store::Error) -> StoreError {
         StoreError::Io {
             store: self.describe(),
@@ -117,8 +127,9 @@ impl Store for S3Store {
         Ok(Some(info))
     }
 
-    fn fetch(&self, key: &str, dest: &Path) -> Result<(), StoreError> {
-        let path = self.path(key, "tar.zst");
+    fn fetch(&self, info: &ArtifactInfo, dest: &Path) -> Result<(), StoreError> {
+        let key = &info.key;
+        let path = self.archive_path(info);
         let bytes = self
             .get_bytes(&path)
             .map_err(|e| self.err(format!("downloading entry {key}"), e))?
@@ -146,12 +157,13 @@ impl Store for S3Store {
         })?;
         let json = serde_json::to_vec_pretty(info).expect("serialisable");
         let create = PutOptions::from(PutMode::Create);
-        // Archive first, record last: a record always points at a complete archive.
+        // Archive first (named by content), record last and create-only: a
+        // record always points at a complete archive with its own bytes.
         let r = self.rt.block_on(async {
             match self
                 .store
                 .put_opts(
-                    &self.path(key, "tar.zst"),
+                    &self.archive_path(info),
                     PutPayload::from(data),
                     create.clone(),
                 )
@@ -193,10 +205,10 @@ impl Store for S3Store {
         let mut out = Vec::new();
         for m in metas {
             let name = m.location.filename().unwrap_or_default().to_string();
-            if let Some(key) = name.strip_suffix(".json") {
-                if let Ok(Some(info)) = self.lookup(key) {
-                    out.push(info);
-                }
+            if let Some(key) = name.strip_suffix(".json")
+                && let Ok(Some(info)) = self.lookup(key)
+            {
+                out.push(info);
             }
         }
         Ok(out)

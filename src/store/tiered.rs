@@ -60,7 +60,7 @@ impl Cache {
         match self.local.lookup(key) {
             Ok(Some(info)) => match self
                 .local
-                .archive(key)
+                .archive(&info)
                 .map(|p| (verify(&p, &info, module), p))
             {
                 Ok((Ok(()), path)) => {
@@ -104,7 +104,7 @@ impl Cache {
         }
         let tmp = tmp_dir.join(format!("{key}.{}.download", std::process::id()));
         let result = (|| {
-            if let Err(e) = remote.fetch(key, &tmp) {
+            if let Err(e) = remote.fetch(&info, &tmp) {
                 self.remote_failed(e.to_string(), warn);
                 return None;
             }
@@ -119,7 +119,12 @@ impl Cache {
                 warn(&e.to_string());
                 return None;
             }
-            self.local.archive(key).ok().map(|archive| Hit {
+            // The local record may be another writer's (same key, other
+            // bytes): use whatever the local store now says, verified.
+            let info = self.local.lookup(key).ok().flatten()?;
+            let archive = self.local.archive(&info).ok()?;
+            verify(&archive, &info, module).ok()?;
+            Some(Hit {
                 archive,
                 info,
                 source: remote.describe(),

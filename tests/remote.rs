@@ -1,0 +1,341 @@
+//! The shared remote cache against a real S3-compatible server (moto, which
+//! honours create-only puts), started on 127.0.0.1 by the tests. `.ci/run`
+//! installs it; locally put `moto_server` on PATH (see README).
+
+mod common;
+
+use common::*;
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use strata::artifact::{ArtifactInfo, CACHE_FORMAT, blake3_file};
+use strata::store::{LocalStore, S3Store, Store};
+
+struct Moto {
+    child: Child,
+    port: u16,
+}
+
+impl Moto {
+    /// Starts moto_server with a bucket `strata`; None (a skip) only outside CI.
+    fn start() -> Option<Moto> {
+        let found = std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join("moto_server"))
+                .find(|p| p.is_file())
+        });
+        let Some(bin) = found else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "moto_server is not on PATH; .ci/run installs it"
+            );
+            eprintln!("skipping: moto_server is not on PATH");
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let t = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                t.elapsed() < Duration::from_secs(60),
+                "moto_server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let m = Moto { child, port };
+        ureq::put(&m.url("/strata")).call().expect("create bucket");
+        Some(m)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn aws_env(c: &mut assert_cmd::Command) -> &mut assert_cmd::Command {
+    c.env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+}
+
+/// a → b → c over HTTP (so upstream downloads are counted), remote = moto.
+fn project(srv: &Server, moto: &Moto, b_build: &str) -> TestProject {
+    let p = TestProject::new(&format!(
+        "[project]\nname = \"t\"\n[cache]\nremote = \"s3://strata/team\"\nendpoint = \"{}\"\nregion = \"us-east-1\"\n[target.default]\nmodules = [\"c\"]\n",
+        moto.url("")
+    ));
+    for (m, dep, build) in [("a", "", "true"), ("b", "a", b_build), ("c", "b", "true")] {
+        let tb = tarball(&format!("{m}-1.0"), &[("f", &format!("{m}\n"))]);
+        srv.route(&format!("/{m}.tar.gz"), Reply::Ok(tb.clone()));
+        let deps = if dep.is_empty() {
+            String::new()
+        } else {
+            format!("depends = [\"{dep}\"]")
+        };
+        p.module(
+            m,
+            &srv.url(&format!("/{m}.tar.gz")),
+            &tb,
+            &format!("{deps}\nbuild = \"{build}\"\ninstall = \"mkdir -p $STRATA_DESTDIR/out && cat f $STRATA_SYSROOT/out/* > $STRATA_DESTDIR/out/{m} 2>/dev/null || cp f $STRATA_DESTDIR/out/{m}\""),
+        );
+    }
+    p
+}
+
+fn fresh_checkout(p: &TestProject) -> TestProject {
+    let q = TestProject::new(&p.read("strata.toml"));
+    for m in ["a", "b", "c"] {
+        q.write(
+            &format!("modules/{m}.toml"),
+            p.read(&format!("modules/{m}.toml")),
+        );
+    }
+    q
+}
+
+fn build(p: &TestProject) -> (bool, String) {
+    let out = aws_env(&mut p.strata())
+        .args(["--json", "build"])
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn a_fresh_clone_with_a_warm_remote_builds_nothing_and_downloads_no_tarball() {
+    let Some(moto) = Moto::start() else { return };
+    let srv = Server::start();
+    let p = project(&srv, &moto, "true");
+    let (ok, out) = build(&p);
+    assert!(ok, "{out}");
+    let expected = p.read("install/out/c");
+    let before = srv.requests().len();
+    // A new checkout with an empty local cache (its own XDG_CACHE_HOME).
+    let q = fresh_checkout(&p);
+    let (ok, out) = build(&q);
+    assert!(ok, "{out}");
+    assert!(
+        TestProject::modules_with(&out, "module-built").is_empty(),
+        "{out}"
+    );
+    assert_eq!(
+        TestProject::modules_with(&out, "module-restored"),
+        ["a", "b", "c"]
+    );
+    assert_eq!(
+        srv.requests().len(),
+        before,
+        "upstream was asked: {:?}",
+        srv.requests()
+    );
+    assert!(!out.contains("\"warning\""), "{out}");
+    assert_eq!(q.read("install/out/c"), expected);
+    // Remote hits were written back to the local store.
+    let local = snapshot(&q.path(".xdg-cache/strata/v1"));
+    assert_eq!(local.keys().filter(|k| k.ends_with(".json")).count(), 3);
+    // One patch-like change: only that module and its dependents are rebuilt.
+    q.write(
+        "modules/b.toml",
+        q.read("modules/b.toml")
+            .replace("build = \"true\"", "build = \"true; true\""),
+    );
+    let (ok, out) = build(&q);
+    assert!(ok, "{out}");
+    assert_eq!(TestProject::modules_with(&out, "module-built"), ["b", "c"]);
+}
+
+#[test]
+fn a_bit_flipped_in_a_remote_object_is_detected_and_the_module_rebuilt() {
+    let Some(moto) = Moto::start() else { return };
+    let srv = Server::start();
+    let p = project(&srv, &moto, "true");
+    assert!(build(&p).0);
+    for (name, _) in snapshot(&p.path(".xdg-cache/strata/v1"))
+        .into_iter()
+        .filter(|(k, _)| k.ends_with(".tar.zst"))
+    {
+        flip_remote_byte(&moto, &format!("team/v1/{name}"));
+    }
+    let q = fresh_checkout(&p);
+    let (ok, out) = build(&q);
+    assert!(ok, "{out}");
+    assert!(out.contains("is corrupt"), "{out}");
+    assert_eq!(
+        TestProject::modules_with(&out, "module-built"),
+        ["a", "b", "c"]
+    );
+    assert_eq!(q.read("install/out/c"), p.read("install/out/c"));
+}
+
+#[test]
+fn the_remote_dying_mid_build_only_warns() {
+    let Some(moto) = Moto::start() else { return };
+    let srv = Server::start();
+    // b's build kills the S3 server: a was pushed, b and c cannot be.
+    let p = project(&srv, &moto, "kill -9 $MOTO_PID");
+    let out = aws_env(&mut p.strata())
+        .env("MOTO_PID", moto.pid().to_string())
+        .arg("build")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let warnings = err.lines().filter(|l| l.starts_with("warning:")).count();
+    assert!((1..=4).contains(&warnings), "{err}");
+    assert!(p.path("install/out/c").is_file());
+}
+
+#[test]
+fn two_builds_pushing_the_same_keys_at_once_leave_valid_objects() {
+    let Some(moto) = Moto::start() else { return };
+    let srv = Server::start();
+    let p = project(&srv, &moto, "true");
+    let q = fresh_checkout(&p);
+    let spawn = |t: &TestProject| {
+        t.raw()
+            .args(["-q", "build"])
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let (mut x, mut y) = (spawn(&p), spawn(&q));
+    assert!(x.wait().unwrap().success() && y.wait().unwrap().success());
+    let r = fresh_checkout(&p);
+    let (ok, out) = build(&r);
+    assert!(ok, "{out}");
+    assert_eq!(
+        TestProject::modules_with(&out, "module-restored"),
+        ["a", "b", "c"],
+        "{out}"
+    );
+    assert!(!out.contains("corrupt"), "{out}");
+}
+
+/// Overwrites an object with one bit flipped, with a signed S3 client.
+fn flip_remote_byte(moto: &Moto, path: &str) {
+    use object_store::ObjectStoreExt;
+    let s3 = object_store::aws::AmazonS3Builder::new()
+        .with_bucket_name("strata")
+        .with_endpoint(moto.url(""))
+        .with_allow_http(true)
+        .with_region("us-east-1")
+        .with_access_key_id("test")
+        .with_secret_access_key("test")
+        .build()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let path = object_store::path::Path::from(path);
+        let mut bytes = s3.get(&path).await.unwrap().bytes().await.unwrap().to_vec();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x40;
+        s3.put(&path, bytes.into()).await.unwrap();
+    });
+}
+
+fn info_for(archive: &Path, key: &str) -> ArtifactInfo {
+    ArtifactInfo {
+        format: CACHE_FORMAT.into(),
+        module: "m".into(),
+        version: "1".into(),
+        key: key.into(),
+        strata_version: "test".into(),
+        size: std::fs::metadata(archive).unwrap().len(),
+        files: 1,
+        blake3: blake3_file(archive).unwrap(),
+        created: 0,
+        signatures: vec![],
+    }
+}
+
+/// Two writers race on one key with different bytes: exactly one wins, and
+/// the record always matches the archive it names.
+fn create_only_race(store: &(dyn Store + Sync)) {
+    let dir = tempfile::tempdir().unwrap();
+    let key = "ab".repeat(32);
+    let writers: Vec<(ArtifactInfo, std::path::PathBuf)> = (0..2)
+        .map(|i| {
+            let path = dir.path().join(format!("w{i}"));
+            std::fs::write(&path, format!("writer {i} ").repeat(1000)).unwrap();
+            (info_for(&path, &key), path)
+        })
+        .collect();
+    let created: Vec<bool> = std::thread::scope(|s| {
+        let hs: Vec<_> = writers
+            .iter()
+            .map(|(info, path)| s.spawn(move || store.put(info, path).unwrap()))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(created.iter().filter(|c| **c).count(), 1, "{created:?}");
+    let winner = store.lookup(&key).unwrap().unwrap();
+    let got = dir.path().join("got");
+    store.fetch(&winner, &got).unwrap();
+    assert_eq!(blake3_file(&got).unwrap(), winner.blake3);
+    assert!(writers.iter().any(|(i, _)| *i == winner));
+}
+
+#[test]
+fn local_store_puts_are_create_only_under_a_race() {
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..20 {
+        let store = LocalStore::new(dir.path().join(format!("s{}", rand_suffix())));
+        create_only_race(&store);
+    }
+}
+
+#[test]
+fn s3_puts_are_create_only_under_a_race() {
+    let Some(moto) = Moto::start() else { return };
+    // SAFETY: set before any thread of this test reads the environment.
+    unsafe {
+        std::env::set_var("AWS_ACCESS_KEY_ID", "test");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
+    }
+    for i in 0..5 {
+        let store = S3Store::new(
+            &format!("s3://strata/race{i}"),
+            Some(&moto.url("")),
+            Some("us-east-1"),
+        )
+        .unwrap();
+        create_only_race(&store);
+    }
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
