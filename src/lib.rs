@@ -15,5 +15,6 @@ pub mod lock;
 pub mod manifest;
 pub mod patch;
 pub mod report;
+pub mod signing;
 pub mod store;
 pub mod unpack;

@@ -196,11 +196,27 @@ impl Global {
                 url.trim_start_matches("file://"),
             )))),
         };
+        let signer = match &s.cache_sign_key {
+            None => None,
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot read [cache] sign-key {}: {e}\n  hint: create one with `strata cache keygen NAME`",
+                        path.display()
+                    )
+                })?;
+                Some(
+                    crate::signing::SecretKey::parse(&text)
+                        .map_err(|e| anyhow::anyhow!("[cache] sign-key {}: {e}", path.display()))?,
+                )
+            }
+        };
         Ok(crate::store::Cache::new(
             self.local_store(project),
             remote,
             s.cache_push && !self.no_push,
-        ))
+        )
+        .with_signing(signer, s.cache_trusted_keys.clone()))
     }
 
     pub fn jobs(&self, project: &Project) -> usize {

@@ -31,6 +31,9 @@ struct RawCache {
     region: Option<String>,
     #[serde(default = "default_true")]
     push: bool,
+    sign_key: Option<String>,
+    #[serde(default)]
+    trusted_keys: Vec<Spanned<String>>,
 }
 
 fn default_true() -> bool {
@@ -157,6 +160,19 @@ pub fn load(root: &Path) -> Result<Project, ManifestError> {
             cache_endpoint: raw.cache.endpoint.clone(),
             cache_region: raw.cache.region.clone(),
             cache_push: raw.cache.push,
+            cache_sign_key: raw.cache.sign_key.as_ref().map(|k| root.join(k)),
+            cache_trusted_keys: raw
+                .cache
+                .trusted_keys
+                .iter()
+                .map(|k| {
+                    crate::signing::PublicKey::parse(k.get_ref()).map_err(|e| {
+                        ManifestError::new(&rel_manifest, format!("bad trusted key: {e}"))
+                            .at(&source, k.span())
+                            .help("use the line `strata cache keygen NAME` printed: name:base64")
+                    })
+                })
+                .collect::<Result<_, _>>()?,
         };
     let mirror = |list: &[Spanned<String>]| -> Result<Vec<String>, ManifestError> {
         list.iter()

@@ -57,6 +57,10 @@ pub struct Settings {
     pub cache_region: Option<String>,
     /// `[cache] push` (default true).
     pub cache_push: bool,
+    /// `[cache] sign-key`: secret key file signing every artifact saved.
+    pub cache_sign_key: Option<PathBuf>,
+    /// `[cache] trusted-keys`: remote artifacts need a valid signature from one.
+    pub cache_trusted_keys: Vec<crate::signing::PublicKey>,
 }
 
 /// One module: where its source comes from and how it is built.

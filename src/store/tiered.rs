@@ -7,6 +7,7 @@
 
 use super::{LocalStore, Store};
 use crate::artifact::{ArtifactInfo, blake3_file};
+use crate::signing::{PublicKey, SecretKey};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -26,6 +27,8 @@ pub struct Cache {
     remote: Option<Box<dyn Store>>,
     push: bool,
     failures: AtomicUsize,
+    signer: Option<SecretKey>,
+    trusted: Vec<PublicKey>,
 }
 
 impl Cache {
@@ -35,7 +38,17 @@ impl Cache {
             remote,
             push,
             failures: AtomicUsize::new(0),
+            signer: None,
+            trusted: Vec::new(),
         }
+    }
+
+    /// Signs saved artifacts with `signer`; with `trusted` keys, remote
+    /// artifacts need a valid signature from one of them.
+    pub fn with_signing(mut self, signer: Option<SecretKey>, trusted: Vec<PublicKey>) -> Cache {
+        self.signer = signer;
+        self.trusted = trusted;
+        self
     }
 
     fn remote(&self) -> Option<&dyn Store> {
@@ -115,6 +128,15 @@ impl Cache {
                 ));
                 return None;
             }
+            if !self.trusted.is_empty()
+                && let Err(why) = crate::signing::check(&info, &self.trusted)
+            {
+                warn(&format!(
+                    "{} entry {key} refused: {why} (trusted-keys is set)",
+                    remote.describe()
+                ));
+                return None;
+            }
             if let Err(e) = self.local.put(&info, &tmp) {
                 warn(&e.to_string());
                 return None;
@@ -137,6 +159,16 @@ impl Cache {
     /// Saves a packed artifact locally, then pushes it to the remote unless
     /// pushing is off or the remote already has the key (create-only).
     pub fn save(&self, info: &ArtifactInfo, archive: &std::path::Path, warn: &dyn Fn(&str)) {
+        let signed;
+        let info = match &self.signer {
+            Some(k) => {
+                let mut i = info.clone();
+                i.signatures.push(k.sign(info));
+                signed = i;
+                &signed
+            }
+            None => info,
+        };
         if let Err(e) = self.local.put(info, archive) {
             warn(&format!("could not save to the local cache: {e}"));
         }
