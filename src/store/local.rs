@@ -99,19 +99,7 @@ impl Store for LocalStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(self.io(format!("reading entry {key}"))(e)),
         };
-        let info: ArtifactInfo =
-            serde_json::from_slice(&json).map_err(|e| StoreError::Corrupt {
-                store: self.describe(),
-                key: key.to_string(),
-                why: format!("unreadable record: {e}"),
-            })?;
-        if info.key != key || info.format != CACHE_FORMAT {
-            return Err(StoreError::Corrupt {
-                store: self.describe(),
-                key: key.to_string(),
-                why: "the record names another key or format".into(),
-            });
-        }
+        let info = super::parse_record(&self.describe(), key, &json)?;
         Ok(Some(info))
     }
 

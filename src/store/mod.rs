@@ -47,3 +47,22 @@ pub trait Store: Send + Sync {
     /// Every complete entry.
     fn list(&self) -> Result<Vec<ArtifactInfo>, StoreError>;
 }
+
+/// Parses an entry's JSON record, refusing one that names another key or a
+/// format this strata does not read (a future layout is never misread).
+pub fn parse_record(store: &str, key: &str, bytes: &[u8]) -> Result<ArtifactInfo, StoreError> {
+    let corrupt = |why: String| StoreError::Corrupt {
+        store: store.to_string(),
+        key: key.to_string(),
+        why,
+    };
+    let info: ArtifactInfo =
+        serde_json::from_slice(bytes).map_err(|e| corrupt(format!("unreadable record: {e}")))?;
+    if info.key != key || info.format != crate::artifact::CACHE_FORMAT {
+        return Err(corrupt(format!(
+            "the record names key {} in format {}",
+            info.key, info.format
+        )));
+    }
+    Ok(info)
+}

@@ -118,12 +118,7 @@ impl Store for S3Store {
         else {
             return Ok(None);
         };
-        let info: ArtifactInfo =
-            serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-                store: self.describe(),
-                key: key.to_string(),
-                why: format!("unreadable record: {e}"),
-            })?;
+        let info = super::parse_record(&self.describe(), key, &bytes)?;
         Ok(Some(info))
     }
 
