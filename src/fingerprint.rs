@@ -394,6 +394,30 @@ impl ModuleStatus {
     }
 }
 
+/// Where a restored module records the inputs of every step it was built
+/// from. Not stamps: a restored tree holds no sources, so no step before
+/// install may look done; this record only lets `why` name what changed.
+fn provenance_path(module_dir: &Path) -> PathBuf {
+    module_dir.join(".strata").join("provenance.json")
+}
+
+/// Records every step's inputs for a module restored from cache.
+pub fn write_provenance(module_dir: &Path, keys: &ModuleKeys) -> io::Result<()> {
+    let record: Vec<(Step, &Vec<Input>)> = keys.steps.iter().map(|k| (k.step, &k.inputs)).collect();
+    let json = serde_json::to_vec(&record).map_err(io::Error::other)?;
+    write_atomic(&provenance_path(module_dir), &json)
+}
+
+/// The first differences against the provenance record, if there is one.
+fn provenance_reasons(module_dir: &Path, keys: &ModuleKeys) -> Option<Vec<StaleReason>> {
+    let text = fs::read(provenance_path(module_dir)).ok()?;
+    let record: Vec<(Step, Vec<Input>)> = serde_json::from_slice(&text).ok()?;
+    record.iter().find_map(|(step, inputs)| {
+        let d = diff_inputs(inputs, &keys.get(*step).inputs);
+        (!d.is_empty()).then_some(d)
+    })
+}
+
 /// Compares a module's stamps with its expected keys.
 pub fn module_status(module_dir: &Path, keys: &ModuleKeys) -> ModuleStatus {
     if stamp_key(module_dir, Step::Install).as_deref() == Some(keys.install_key()) {
@@ -408,7 +432,8 @@ pub fn module_status(module_dir: &Path, keys: &ModuleKeys) -> ModuleStatus {
             continue;
         }
         let reasons = match read_stamp(module_dir, *step) {
-            None => vec![StaleReason::NeverRan(*step)],
+            None => provenance_reasons(module_dir, keys)
+                .unwrap_or_else(|| vec![StaleReason::NeverRan(*step)]),
             Some(stamp) => diff_inputs(&stamp.inputs, &expected.inputs),
         };
         return ModuleStatus {

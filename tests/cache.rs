@@ -95,6 +95,21 @@ fn a_fresh_checkout_with_a_warm_cache_builds_nothing_and_downloads_nothing() {
         TestProject::modules_with(&events, "module-fresh"),
         ["a", "b"]
     );
+    // A restored module still explains what changed since it was built.
+    q.write(
+        "modules/b.toml",
+        q.read("modules/b.toml").replace("cp b.out", "cp -v b.out"),
+    );
+    q.strata()
+        .env("XDG_CACHE_HOME", p.path(".xdg-cache"))
+        .args(["why", "b"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("install command changed"));
+    let (ok, events, err) = build_with_cache(&q, &p);
+    assert!(ok, "{err}");
+    assert_eq!(TestProject::modules_with(&events, "module-built"), ["b"]);
+    assert_eq!(q.read("install/out/b"), expected);
 }
 
 #[test]

@@ -138,6 +138,7 @@ fn restore(ctx: &Context, cache: &Cache, i: usize) -> Result<Option<(String, u64
     }
     fingerprint::write_stamp(&tmp, &m.name, ctx.keys[i].get(Step::Install))
         .map_err(|e| e.to_string())?;
+    fingerprint::write_provenance(&tmp, &ctx.keys[i]).map_err(|e| e.to_string())?;
     remove_dir_atomic(&dir).map_err(|e| e.to_string())?;
     fs::rename(&tmp, &dir).map_err(|e| e.to_string())?;
     sync_dir(build_dir).map_err(|e| e.to_string())?;
