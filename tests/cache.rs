@@ -213,3 +213,96 @@ fn cache_ls_and_verify_report_entries_and_corruption() {
         2
     );
 }
+
+#[test]
+fn gc_removes_least_recently_used_entries_and_waits_for_running_builds() {
+    let p = TestProject::with_default(&["m1", "m2", "m3", "m4"]);
+    for m in ["m1", "m2", "m3", "m4"] {
+        p.local_module(
+            m,
+            &[("f", m)],
+            "install = \"mkdir -p $STRATA_DESTDIR/out && head -c 200000 /dev/urandom > $STRATA_DESTDIR/out/$STRATA_MODULE\"",
+        );
+    }
+    p.strata().arg("build").assert().success();
+    let v1 = p.path(".xdg-cache/strata/v1");
+    let records: Vec<(String, std::path::PathBuf)> = snapshot(&v1)
+        .into_iter()
+        .filter(|(k, _)| k.ends_with(".json"))
+        .map(|(k, bytes)| {
+            let info: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            (info["module"].as_str().unwrap().to_string(), v1.join(k))
+        })
+        .collect();
+    assert_eq!(records.len(), 4);
+    // Last use: m1 five days ago, m2 four, m3 three, m4 two.
+    let now = filetime::FileTime::now().unix_seconds();
+    for (module, path) in &records {
+        let days: i64 = 6 - module[1..].parse::<i64>().unwrap();
+        filetime::set_file_mtime(
+            path,
+            filetime::FileTime::from_unix_time(now - days * 86400, 0),
+        )
+        .unwrap();
+    }
+    // An orphan left by a killed writer.
+    let shard = records[0].1.parent().unwrap().to_path_buf();
+    std::fs::write(shard.join(".tmp-killed"), b"partial").unwrap();
+    let listed = |p: &TestProject| {
+        let out = p.strata().args(["cache", "ls"]).output().unwrap();
+        let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.split_whitespace().nth(1).unwrap().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    // Each entry is a bit over 200 kB: 450 kB keeps the two most recent.
+    p.strata()
+        .args(["cache", "gc", "--max-size", "450K"])
+        .assert()
+        .success();
+    assert_eq!(listed(&p), ["m3", "m4"]);
+    assert!(!shard.join(".tmp-killed").exists());
+    p.strata().args(["cache", "verify"]).assert().success();
+    p.strata()
+        .args(["cache", "gc", "--max-age", "3d"])
+        .assert()
+        .success();
+    assert_eq!(listed(&p), ["m4"]);
+
+    // A running build holds the cache: gc waits for it.
+    p.write(
+        "modules/m1.toml",
+        p.read("modules/m1.toml").replace(
+            "install = \"",
+            "install = \"touch $STRATA_BUILD_DIR/../../started; sleep 2; ",
+        ),
+    );
+    let mut build = p
+        .raw()
+        .args(["-q", "build", "m1"])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    while !p.path("started").exists() {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(60),
+            "build did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let gc = p
+        .strata()
+        .args(["cache", "gc", "--max-size", "0"])
+        .output()
+        .unwrap();
+    assert!(gc.status.success());
+    assert!(String::from_utf8_lossy(&gc.stderr).contains("Blocking: waiting for lock"));
+    assert!(
+        build.wait().unwrap().success(),
+        "the build finished before gc ran"
+    );
+    assert!(listed(&p).is_empty());
+}

@@ -22,6 +22,14 @@ pub fn build(g: &Global, names: &[String]) -> Result<(), Failure> {
     .with_context(|| format!("cannot take the project lock {}", lock_path.display()))?;
     command::install_interrupt_handler();
     let cache = g.cache(&l.project)?;
+    let _store_lock =
+        if g.no_cache {
+            None
+        } else {
+            Some(cache.local.lock(false).with_context(|| {
+                format!("cannot lock the cache {}", cache.local.root().display())
+            })?)
+        };
     let ctx = Context {
         store: (!g.no_cache).then_some(&cache),
         project: &l.project,

@@ -12,6 +12,15 @@ pub enum CacheCommand {
     Ls,
     /// Re-hash every entry; exit 1 if any is corrupt
     Verify,
+    /// Remove least recently used entries down to --max-size, and entries unused for --max-age
+    Gc {
+        /// Keep at most this much (e.g. 10G, 500M, 4096)
+        #[arg(long, value_parser = parse_size)]
+        max_size: Option<u64>,
+        /// Remove entries unused for longer (e.g. 30d, 12h, 90m)
+        #[arg(long, value_parser = parse_age)]
+        max_age: Option<std::time::Duration>,
+    },
     /// Write an ed25519 key pair NAME.secret and NAME.public for signing artifacts
     Keygen {
         name: String,
@@ -53,6 +62,7 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
             Ok(())
         }
         CacheCommand::Keygen { .. } => unreachable!("handled above"),
+        CacheCommand::Gc { max_size, max_age } => gc(g, &store, max_size, max_age),
         CacheCommand::Verify => {
             let mut bad = 0;
             for e in &entries {
@@ -112,4 +122,86 @@ fn keygen(name: &str, dir: &std::path::Path) -> Result<(), Failure> {
         public.display()
     );
     Ok(())
+}
+
+fn gc(
+    g: &Global,
+    store: &crate::store::LocalStore,
+    max_size: Option<u64>,
+    max_age: Option<std::time::Duration>,
+) -> Result<(), Failure> {
+    if max_size.is_none() && max_age.is_none() {
+        return Err(anyhow::anyhow!(
+            "nothing to do\n  hint: pass --max-size (e.g. 10G) and/or --max-age (e.g. 30d)"
+        )
+        .into());
+    }
+    let _lock = store.lock(true).context("cannot lock the cache for gc")?;
+    let (mut entries, orphans) = store.usage().context("cannot read the cache")?;
+    for o in &orphans {
+        std::fs::remove_file(o).with_context(|| format!("removing {}", o.display()))?;
+    }
+    // Oldest last use first.
+    entries.sort_by_key(|e| e.2);
+    let now = std::time::SystemTime::now();
+    let mut total: u64 = entries.iter().map(|e| e.1).sum();
+    let (mut removed, mut freed) = (0usize, 0u64);
+    for (key, size, used) in &entries {
+        let too_old = max_age.is_some_and(|a| now.duration_since(*used).unwrap_or_default() > a);
+        let too_big = max_size.is_some_and(|m| total > m);
+        if !too_old && !too_big {
+            continue;
+        }
+        store
+            .remove(key)
+            .with_context(|| format!("removing entry {key}"))?;
+        total -= size;
+        freed += size;
+        removed += 1;
+    }
+    if !g.quiet {
+        eprintln!(
+            "     Removed {removed} entries ({freed} bytes) and {} orphaned files; {} entries ({total} bytes) kept",
+            orphans.len(),
+            entries.len() - removed
+        );
+    }
+    Ok(())
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m = match c.to_ascii_uppercase() {
+                'K' => 1u64 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
+                _ => return Err(format!("unknown size unit `{c}` (use K, M, G or T)")),
+            };
+            (&s[..i], m)
+        }
+        _ => (s, 1),
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size like 10G"))?;
+    Ok((n * mult as f64) as u64)
+}
+
+fn parse_age(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.len().saturating_sub(1));
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => return Err(format!("`{s}` is not an age like 30d, 12h, 90m or 3600s")),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not an age like 30d"))?;
+    Ok(std::time::Duration::from_secs(n * secs))
 }

@@ -10,6 +10,9 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+/// An entry's key, bytes on disk and last use.
+pub type EntryUse = (String, u64, std::time::SystemTime);
+
 /// A store in a local directory (default `$XDG_CACHE_HOME/strata`).
 pub struct LocalStore {
     root: PathBuf,
@@ -28,6 +31,113 @@ impl LocalStore {
                 .join(".cache")
                 .join("strata"),
         }
+    }
+
+    /// Takes the store lock: shared for builds (any number at once),
+    /// exclusive for gc, so gc never removes an entry a running build uses.
+    pub fn lock(&self, exclusive: bool) -> io::Result<fs::File> {
+        fs::create_dir_all(&self.root)?;
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.root.join("lock"))?;
+        let held = if exclusive {
+            f.try_lock()
+        } else {
+            f.try_lock_shared()
+        };
+        match held {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                eprintln!(
+                    "    Blocking: waiting for lock on {} ({})",
+                    self.root.join("lock").display(),
+                    if exclusive {
+                        "a build is using the cache"
+                    } else {
+                        "cache gc is running"
+                    }
+                );
+                if exclusive {
+                    f.lock()?
+                } else {
+                    f.lock_shared()?
+                }
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(e),
+        }
+        Ok(f)
+    }
+
+    /// Marks `key` as used now (the record's mtime is its last use, for gc).
+    pub fn touch(&self, key: &str) {
+        let _ = filetime::set_file_mtime(self.json_path(key), filetime::FileTime::now());
+    }
+
+    /// Every entry with its bytes on disk and last use, plus orphaned files
+    /// (archives without a record, temp files of killed writers).
+    pub fn usage(&self) -> io::Result<(Vec<EntryUse>, Vec<PathBuf>)> {
+        let mut entries = Vec::new();
+        let mut orphans = Vec::new();
+        let base = self.root.join(CACHE_FORMAT);
+        let Ok(shards) = fs::read_dir(&base) else {
+            return Ok((entries, orphans));
+        };
+        for shard in shards.flatten() {
+            let files: Vec<PathBuf> = fs::read_dir(shard.path())?
+                .flatten()
+                .map(|e| e.path())
+                .collect();
+            for f in &files {
+                let name = f
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
+                if let Some(key) = name.strip_suffix(".json") {
+                    let meta = fs::metadata(f)?;
+                    let archives: u64 = files
+                        .iter()
+                        .filter(|a| {
+                            a.file_name().is_some_and(|n| {
+                                n.to_string_lossy().starts_with(&format!("{key}-"))
+                            })
+                        })
+                        .filter_map(|a| fs::metadata(a).ok())
+                        .map(|m| m.len())
+                        .sum();
+                    entries.push((key.to_string(), meta.len() + archives, meta.modified()?));
+                } else if name.starts_with('.')
+                    || name.split_once('-').is_none_or(|(key, _)| {
+                        !files.iter().any(|j| {
+                            j.file_name()
+                                .is_some_and(|n| n.to_string_lossy() == format!("{key}.json"))
+                        })
+                    })
+                {
+                    orphans.push(f.clone());
+                }
+            }
+        }
+        Ok((entries, orphans))
+    }
+
+    /// Removes an entry: the record first (so it stops existing), then its archives.
+    pub fn remove(&self, key: &str) -> io::Result<()> {
+        match fs::remove_file(self.json_path(key)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        for e in fs::read_dir(self.shard(key))?.flatten() {
+            if e.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("{key}-"))
+            {
+                fs::remove_file(e.path())?;
+            }
+        }
+        Ok(())
     }
 
     /// The root directory.

@@ -77,6 +77,7 @@ impl Cache {
                 .map(|p| (verify(&p, &info, module), p))
             {
                 Ok((Ok(()), path)) => {
+                    self.local.touch(key);
                     return Some(Hit {
                         archive: path,
                         info,
