@@ -306,3 +306,52 @@ fn gc_removes_least_recently_used_entries_and_waits_for_running_builds() {
     );
     assert!(listed(&p).is_empty());
 }
+
+#[test]
+fn a_read_only_http_store_serves_a_fresh_checkout_and_is_never_pushed_to() {
+    let srv = Server::start();
+    let p = served_project(&srv);
+    p.strata().arg("build").assert().success();
+    // Any web server in front of a store directory is an HTTP store.
+    for (rel, bytes) in snapshot(&p.path(".xdg-cache/strata/v1")) {
+        srv.route(&format!("/cache/v1/{rel}"), Reply::Ok(bytes));
+    }
+    let tarballs = |s: &Server| {
+        s.requests()
+            .iter()
+            .filter(|r| r.ends_with(".tar.gz"))
+            .count()
+    };
+    let before = tarballs(&srv);
+    let q = TestProject::new(&format!(
+        "{}\n[cache]\nremote = \"{}\"\n",
+        p.read("strata.toml"),
+        srv.url("/cache")
+    ));
+    for m in ["a", "b"] {
+        q.write(
+            &format!("modules/{m}.toml"),
+            p.read(&format!("modules/{m}.toml")),
+        );
+    }
+    let out = q.strata().args(["--json", "build"]).output().unwrap();
+    let events = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{events}");
+    assert_eq!(
+        TestProject::modules_with(&events, "module-restored"),
+        ["a", "b"]
+    );
+    assert_eq!(tarballs(&srv), before, "an upstream tarball was downloaded");
+    assert_eq!(q.read("install/out/b"), p.read("install/out/b"));
+    // A local change builds b locally and does not try to push to a read-only
+    // store (a push would fail there and warn).
+    q.write(
+        "modules/b.toml",
+        q.read("modules/b.toml").replace("> b.out", "> b.out; true"),
+    );
+    let out = q.strata().args(["--json", "build"]).output().unwrap();
+    let events = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{events}");
+    assert_eq!(TestProject::modules_with(&events, "module-built"), ["b"]);
+    assert!(!events.contains("\"warning\""), "{events}");
+}

@@ -192,6 +192,9 @@ impl Global {
                 )
                 .map_err(|e| anyhow::anyhow!("cache remote {url}: {e}"))?,
             )),
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+                Some(Box::new(crate::store::HttpStore::new(url)))
+            }
             Some(url) => Some(Box::new(crate::store::LocalStore::new(PathBuf::from(
                 url.trim_start_matches("file://"),
             )))),

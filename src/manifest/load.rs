@@ -130,50 +130,54 @@ pub fn load(root: &Path) -> Result<Project, ManifestError> {
         Some(n) => n,
     };
     let dir = |v: &Option<String>, default: &str| root.join(v.as_deref().unwrap_or(default));
-    let settings =
-        Settings {
-            jobs,
-            packages_dir: dir(&raw.settings.packages_dir, "packages"),
-            build_dir: dir(&raw.settings.build_dir, "build"),
-            install_dir: dir(&raw.settings.install_dir, "install"),
-            cache_dir: raw.cache.dir.as_ref().map(|d| root.join(d)),
-            cache_remote: match &raw.cache.remote {
-                None => None,
-                Some(r) => {
-                    let url = r.get_ref();
-                    if url.starts_with("s3://") {
-                        Some(url.clone())
-                    } else if url.starts_with("file://") {
-                        Some(resolve_url(&root, url).map_err(|m| {
+    let settings = Settings {
+        jobs,
+        packages_dir: dir(&raw.settings.packages_dir, "packages"),
+        build_dir: dir(&raw.settings.build_dir, "build"),
+        install_dir: dir(&raw.settings.install_dir, "install"),
+        cache_dir: raw.cache.dir.as_ref().map(|d| root.join(d)),
+        cache_remote: match &raw.cache.remote {
+            None => None,
+            Some(r) => {
+                let url = r.get_ref();
+                if url.starts_with("s3://")
+                    || url.starts_with("http://")
+                    || url.starts_with("https://")
+                {
+                    Some(url.clone())
+                } else if url.starts_with("file://") {
+                    Some(
+                        resolve_url(&root, url).map_err(|m| {
                             ManifestError::new(&rel_manifest, m).at(&source, r.span())
-                        })?)
-                    } else {
-                        return Err(ManifestError::new(
+                        })?,
+                    )
+                } else {
+                    return Err(ManifestError::new(
                             &rel_manifest,
                             format!("unsupported cache remote `{url}`"),
                         )
                         .at(&source, r.span())
-                        .help("use s3://bucket/prefix or file:///shared/dir"));
-                    }
+                        .help("use s3://bucket/prefix, https://host/prefix (read-only) or file:///shared/dir"));
                 }
-            },
-            cache_endpoint: raw.cache.endpoint.clone(),
-            cache_region: raw.cache.region.clone(),
-            cache_push: raw.cache.push,
-            cache_sign_key: raw.cache.sign_key.as_ref().map(|k| root.join(k)),
-            cache_trusted_keys: raw
-                .cache
-                .trusted_keys
-                .iter()
-                .map(|k| {
-                    crate::signing::PublicKey::parse(k.get_ref()).map_err(|e| {
-                        ManifestError::new(&rel_manifest, format!("bad trusted key: {e}"))
-                            .at(&source, k.span())
-                            .help("use the line `strata cache keygen NAME` printed: name:base64")
-                    })
+            }
+        },
+        cache_endpoint: raw.cache.endpoint.clone(),
+        cache_region: raw.cache.region.clone(),
+        cache_push: raw.cache.push,
+        cache_sign_key: raw.cache.sign_key.as_ref().map(|k| root.join(k)),
+        cache_trusted_keys: raw
+            .cache
+            .trusted_keys
+            .iter()
+            .map(|k| {
+                crate::signing::PublicKey::parse(k.get_ref()).map_err(|e| {
+                    ManifestError::new(&rel_manifest, format!("bad trusted key: {e}"))
+                        .at(&source, k.span())
+                        .help("use the line `strata cache keygen NAME` printed: name:base64")
                 })
-                .collect::<Result<_, _>>()?,
-        };
+            })
+            .collect::<Result<_, _>>()?,
+    };
     let mirror = |list: &[Spanned<String>]| -> Result<Vec<String>, ManifestError> {
         list.iter()
             .map(|u| {

@@ -3,10 +3,12 @@
 //! S3-compatible remote, or another directory (a shared mount) as remote.
 //! [`Cache`] layers them: local first, then remote, with write-back.
 
+mod http;
 mod local;
 mod s3;
 mod tiered;
 
+pub use http::HttpStore;
 pub use local::LocalStore;
 pub use s3::S3Store;
 pub use tiered::{Cache, Hit};
@@ -36,6 +38,10 @@ pub enum StoreError {
 pub trait Store: Send + Sync {
     /// Where the store is, for messages.
     fn describe(&self) -> String;
+    /// Whether artifacts can be pushed to it.
+    fn writable(&self) -> bool {
+        true
+    }
     /// The record of `key`, if the store has a complete entry for it.
     fn lookup(&self, key: &str) -> Result<Option<ArtifactInfo>, StoreError>;
     /// Copies (or downloads) the archive described by `info` to `dest`.

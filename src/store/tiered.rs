@@ -176,7 +176,9 @@ impl Cache {
         if !self.push {
             return;
         }
-        let Some(remote) = self.remote() else { return };
+        let Some(remote) = self.remote().filter(|r| r.writable()) else {
+            return;
+        };
         match remote.lookup(&info.key) {
             Ok(Some(_)) => {}
             Ok(None) => {
