@@ -66,8 +66,24 @@ fn a_fresh_checkout_with_a_warm_cache_builds_nothing_and_downloads_nothing() {
     assert_eq!(downloads, 2);
 
     let q = fresh_checkout(&p);
+    q.strata()
+        .env("XDG_CACHE_HOME", p.path(".xdg-cache"))
+        .arg("plan")
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(
+            "a 1.0: will be restored from local store",
+        ));
     let (ok, events, err) = build_with_cache(&q, &p);
     assert!(ok, "{err}");
+    q.strata()
+        .env("XDG_CACHE_HOME", p.path(".xdg-cache"))
+        .args(["cache", "stats"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(
+            "2 local hits, 0 remote hits, 0 misses",
+        ));
     assert!(
         TestProject::modules_with(&events, "module-built").is_empty(),
         "{events}"

@@ -154,6 +154,17 @@ fn a_fresh_clone_with_a_warm_remote_builds_nothing_and_downloads_no_tarball() {
         srv.requests()
     );
     assert!(!out.contains("\"warning\""), "{out}");
+    let stats = aws_env(&mut q.strata())
+        .args(["--json", "cache", "stats"])
+        .output()
+        .unwrap();
+    let stats: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
+    assert_eq!(stats["data"]["remote-hits"], 3, "{stats}");
+    assert_eq!(stats["data"]["misses"], 0, "{stats}");
+    assert!(
+        stats["data"]["bytes-downloaded"].as_u64().unwrap() > 0,
+        "{stats}"
+    );
     assert_eq!(q.read("install/out/c"), expected);
     // Remote hits were written back to the local store.
     let local = snapshot(&q.path(".xdg-cache/strata/v1"));

@@ -41,6 +41,15 @@ pub fn build(g: &Global, names: &[String]) -> Result<(), Failure> {
         keep_going: g.keep_going,
     };
     let summary = exec::build(&ctx, &selection);
+    if !g.no_cache {
+        let stats = serde_json::to_vec_pretty(&cache.stats()).expect("serialisable");
+        let path = l.project.state_dir().join("cache-stats.json");
+        if let Err(e) = crate::fsutil::write_atomic(&path, &stats) {
+            reporter.event(Event::Warning {
+                message: &format!("cannot write {}: {e}", path.display()),
+            });
+        }
+    }
     if summary.interrupted {
         return Err(Failure::Code(EXIT_INTERRUPTED));
     }

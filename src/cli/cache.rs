@@ -12,6 +12,8 @@ pub enum CacheCommand {
     Ls,
     /// Re-hash every entry; exit 1 if any is corrupt
     Verify,
+    /// Hits, misses and bytes moved by the last build
+    Stats,
     /// Remove least recently used entries down to --max-size, and entries unused for --max-age
     Gc {
         /// Keep at most this much (e.g. 10G, 500M, 4096)
@@ -62,6 +64,30 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
             Ok(())
         }
         CacheCommand::Keygen { .. } => unreachable!("handled above"),
+        CacheCommand::Stats => {
+            let path = project.state_dir().join("cache-stats.json");
+            let text = std::fs::read(&path).with_context(|| {
+                format!(
+                    "no statistics yet ({}); run `strata build` first",
+                    path.display()
+                )
+            })?;
+            let s: crate::store::Stats = serde_json::from_slice(&text)
+                .with_context(|| format!("{} is unreadable", path.display()))?;
+            if g.json {
+                crate::report::emit_json("cache-stats", serde_json::to_value(&s).expect("json"));
+            } else {
+                println!(
+                    "last build: {} local hits, {} remote hits, {} misses",
+                    s.local_hits, s.remote_hits, s.misses
+                );
+                println!(
+                    "            {} bytes downloaded, {} bytes uploaded, {} artifacts saved",
+                    s.bytes_downloaded, s.bytes_uploaded, s.artifacts_saved
+                );
+            }
+            Ok(())
+        }
         CacheCommand::Gc { max_size, max_age } => gc(g, &store, max_size, max_age),
         CacheCommand::Verify => {
             let mut bad = 0;

@@ -26,11 +26,20 @@ pub fn plan(g: &Global, names: &[String]) -> Result<(), Failure> {
         store: None,
     };
     let statuses = exec::statuses(&ctx, &closure);
+    let cache = if g.no_cache {
+        None
+    } else {
+        Some(g.cache(&l.project)?)
+    };
     let mut out = String::new();
     let mut stale_count = 0;
     for &i in &closure {
         let m = &l.project.modules[i];
         let st = &statuses[&i];
+        let source = st
+            .first_stale
+            .and(cache.as_ref())
+            .and_then(|c| c.locate(l.keys[i].install_key()));
         let packages = &l.project.settings.packages_dir;
         let have_package = fetch::looks_verified(packages, &m.file, &m.sha256);
         let reasons: Vec<String> = st.reasons.iter().map(ToString::to_string).collect();
@@ -72,15 +81,17 @@ pub fn plan(g: &Global, names: &[String]) -> Result<(), Failure> {
                     "module": m.name, "version": m.version,
                     "fresh": st.first_stale.is_none(),
                     "restart": st.restart_from(),
+                    "restore-from": source,
                     "reasons": reasons,
                     "steps": steps.iter().map(|(s, v)| json!({"step": s, "state": v})).collect::<Vec<_>>(),
                 }),
             );
             continue;
         }
-        let head = match st.restart_from() {
-            None => "fresh".to_string(),
-            Some(r) => format!("will run from {r}"),
+        let head = match (st.restart_from(), &source) {
+            (None, _) => "fresh".to_string(),
+            (Some(_), Some(store)) => format!("will be restored from {store}"),
+            (Some(r), None) => format!("will run from {r}"),
         };
         out.push_str(&format!("{} {}: {head}\n", m.name, m.version));
         for (step, state) in steps {

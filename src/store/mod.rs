@@ -11,7 +11,7 @@ mod tiered;
 pub use http::HttpStore;
 pub use local::LocalStore;
 pub use s3::S3Store;
-pub use tiered::{Cache, Hit};
+pub use tiered::{Cache, Hit, Stats};
 
 use crate::artifact::ArtifactInfo;
 use std::io;

@@ -8,8 +8,9 @@
 use super::{LocalStore, Store};
 use crate::artifact::{ArtifactInfo, blake3_file};
 use crate::signing::{PublicKey, SecretKey};
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 const BREAKER: usize = 3;
 
@@ -29,6 +30,19 @@ pub struct Cache {
     failures: AtomicUsize,
     signer: Option<SecretKey>,
     trusted: Vec<PublicKey>,
+    counters: [AtomicU64; 6],
+}
+
+/// What the cache did during one build (`strata cache stats`).
+#[derive(Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub struct Stats {
+    pub local_hits: u64,
+    pub remote_hits: u64,
+    pub misses: u64,
+    pub bytes_downloaded: u64,
+    pub bytes_uploaded: u64,
+    pub artifacts_saved: u64,
 }
 
 impl Cache {
@@ -40,6 +54,36 @@ impl Cache {
             failures: AtomicUsize::new(0),
             signer: None,
             trusted: Vec::new(),
+            counters: Default::default(),
+        }
+    }
+
+    fn count(&self, which: usize, n: u64) {
+        self.counters[which].fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> Stats {
+        let c = |i: usize| self.counters[i].load(Ordering::Relaxed);
+        Stats {
+            local_hits: c(0),
+            remote_hits: c(1),
+            misses: c(2),
+            bytes_downloaded: c(3),
+            bytes_uploaded: c(4),
+            artifacts_saved: c(5),
+        }
+    }
+
+    /// Which store holds `key`, without downloading or verifying (for `plan`).
+    pub fn locate(&self, key: &str) -> Option<String> {
+        if let Ok(Some(_)) = self.local.lookup(key) {
+            return Some(self.local.describe());
+        }
+        let remote = self.remote.as_deref()?;
+        match remote.lookup(key) {
+            Ok(Some(_)) => Some(remote.describe()),
+            _ => None,
         }
     }
 
@@ -78,6 +122,7 @@ impl Cache {
             {
                 Ok((Ok(()), path)) => {
                     self.local.touch(key);
+                    self.count(0, 1);
                     return Some(Hit {
                         archive: path,
                         info,
@@ -102,11 +147,18 @@ impl Cache {
                 warn(&format!("{e}; it was quarantined"));
             }
         }
-        let remote = self.remote()?;
+        let Some(remote) = self.remote() else {
+            self.count(2, 1);
+            return None;
+        };
         let info = match remote.lookup(key) {
             Ok(Some(info)) => info,
-            Ok(None) => return None,
+            Ok(None) => {
+                self.count(2, 1);
+                return None;
+            }
             Err(e) => {
+                self.count(2, 1);
                 self.remote_failed(e.to_string(), warn);
                 return None;
             }
@@ -122,6 +174,7 @@ impl Cache {
                 self.remote_failed(e.to_string(), warn);
                 return None;
             }
+            self.count(3, std::fs::metadata(&tmp).map_or(0, |m| m.len()));
             if let Err(why) = verify(&tmp, &info, module) {
                 warn(&format!(
                     "{} entry {key} is corrupt ({why}); not using it",
@@ -154,6 +207,7 @@ impl Cache {
             })
         })();
         let _ = std::fs::remove_file(&tmp);
+        self.count(if result.is_some() { 1 } else { 2 }, 1);
         result
     }
 
@@ -170,8 +224,9 @@ impl Cache {
             }
             None => info,
         };
-        if let Err(e) = self.local.put(info, archive) {
-            warn(&format!("could not save to the local cache: {e}"));
+        match self.local.put(info, archive) {
+            Ok(_) => self.count(5, 1),
+            Err(e) => warn(&format!("could not save to the local cache: {e}")),
         }
         if !self.push {
             return;
@@ -181,11 +236,11 @@ impl Cache {
         };
         match remote.lookup(&info.key) {
             Ok(Some(_)) => {}
-            Ok(None) => {
-                if let Err(e) = remote.put(info, archive) {
-                    self.remote_failed(e.to_string(), warn);
-                }
-            }
+            Ok(None) => match remote.put(info, archive) {
+                Ok(true) => self.count(4, info.size),
+                Ok(false) => {}
+                Err(e) => self.remote_failed(e.to_string(), warn),
+            },
             Err(e) => self.remote_failed(e.to_string(), warn),
         }
     }
