@@ -371,3 +371,61 @@ fn a_read_only_http_store_serves_a_fresh_checkout_and_is_never_pushed_to() {
     assert_eq!(TestProject::modules_with(&events, "module-built"), ["b"]);
     assert!(!events.contains("\"warning\""), "{events}");
 }
+
+#[test]
+fn cache_push_then_pull_lets_an_offline_checkout_build_nothing() {
+    let srv = Server::start();
+    let p = served_project(&srv);
+    p.strata().arg("build").assert().success();
+    let share = tempfile::tempdir().unwrap();
+    let with_remote = format!(
+        "{}\n[cache]\nremote = \"file://{}\"\n",
+        p.read("strata.toml"),
+        share.path().display()
+    );
+    // Built before the team had a remote: push what is built.
+    p.write("strata.toml", &with_remote);
+    p.strata().args(["cache", "push"]).assert().success();
+    assert_eq!(
+        snapshot(share.path())
+            .keys()
+            .filter(|k| k.ends_with(".json"))
+            .count(),
+        2
+    );
+
+    let q = fresh_checkout(&p);
+    q.write("strata.toml", &with_remote);
+    q.strata().args(["cache", "pull"]).assert().success();
+    assert_eq!(
+        snapshot(&q.path(".xdg-cache/strata/v1"))
+            .keys()
+            .filter(|k| k.ends_with(".json"))
+            .count(),
+        2
+    );
+    let out = q
+        .strata()
+        .args(["--json", "--offline", "build"])
+        .output()
+        .unwrap();
+    let events = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{events}");
+    assert_eq!(
+        TestProject::modules_with(&events, "module-restored"),
+        ["a", "b"]
+    );
+
+    // Pushing a module that is not built at its current key is refused.
+    q.write(
+        "modules/b.toml",
+        q.read("modules/b.toml").replace("> b.out", "> b.out; true"),
+    );
+    q.strata()
+        .args(["cache", "push"])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains(
+            "module b is not built at its current key",
+        ));
+}

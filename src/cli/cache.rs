@@ -14,6 +14,10 @@ pub enum CacheCommand {
     Verify,
     /// Hits, misses and bytes moved by the last build
     Stats,
+    /// Upload the artifacts of a target's built modules to the remote
+    Push { names: Vec<String> },
+    /// Download a target's artifacts from the remote into the local store (no build)
+    Pull { names: Vec<String> },
     /// Remove least recently used entries down to --max-size, and entries unused for --max-age
     Gc {
         /// Keep at most this much (e.g. 10G, 500M, 4096)
@@ -64,6 +68,8 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
             Ok(())
         }
         CacheCommand::Keygen { .. } => unreachable!("handled above"),
+        CacheCommand::Push { names } => transfer(g, &names, true),
+        CacheCommand::Pull { names } => transfer(g, &names, false),
         CacheCommand::Stats => {
             let path = project.state_dir().join("cache-stats.json");
             let text = std::fs::read(&path).with_context(|| {
@@ -230,4 +236,76 @@ fn parse_age(s: &str) -> Result<std::time::Duration, String> {
         .parse()
         .map_err(|_| format!("`{s}` is not an age like 30d"))?;
     Ok(std::time::Duration::from_secs(n * secs))
+}
+
+/// `cache push` / `cache pull` for the closure of `names`.
+fn transfer(g: &Global, names: &[String], push: bool) -> Result<(), Failure> {
+    let l = g.load()?;
+    let closure = l.graph.closure(&crate::graph::select(&l.project, names)?);
+    let cache = g.cache(&l.project)?;
+    if l.project.settings.cache_remote.is_none() || (push && !cache.can_push()) {
+        return Err(anyhow::anyhow!(
+            "no {} remote cache\n  hint: set [cache] remote = \"s3://bucket/prefix\" (or file:///dir) in strata.toml",
+            if push { "writable" } else { "" }
+        )
+        .into());
+    }
+    let _lock = cache.local.lock(false).context("cannot lock the cache")?;
+    let failed = std::cell::Cell::new(false);
+    let warn = |m: &str| {
+        failed.set(true);
+        eprintln!("warning: {m}");
+    };
+    let mut done = 0;
+    for &i in &closure {
+        let m = &l.project.modules[i];
+        let key = l.keys[i].install_key();
+        if push {
+            let info = cache.local.lookup(key).ok().flatten();
+            match info.and_then(|info| cache.local.archive(&info).ok().map(|p| (info, p))) {
+                Some((info, path)) => cache.save(&info, &path, &warn),
+                None => {
+                    let dir = l.project.module_build_dir(m);
+                    if crate::fingerprint::stamp_key(&dir, crate::fingerprint::Step::Install)
+                        .as_deref()
+                        != Some(key)
+                    {
+                        warn(&format!(
+                            "module {} is not built at its current key; run `strata build` first",
+                            m.name
+                        ));
+                        continue;
+                    }
+                    let packed = crate::exec::pack_module(&l.project, m, key, 2)
+                        .map_err(anyhow::Error::msg)?;
+                    cache.save(&packed.info, packed.archive.path(), &warn);
+                }
+            }
+            done += 1;
+        } else if cache.find(key, &m.name, &warn).is_some() {
+            done += 1;
+        } else {
+            warn(&format!("module {}: not in any cache", m.name));
+        }
+    }
+    let s = cache.stats();
+    if !g.quiet {
+        if push {
+            eprintln!(
+                "      Pushed {done} of {} modules ({} bytes uploaded)",
+                closure.len(),
+                s.bytes_uploaded
+            );
+        } else {
+            eprintln!(
+                "      Pulled {done} of {} modules ({} bytes downloaded)",
+                closure.len(),
+                s.bytes_downloaded
+            );
+        }
+    }
+    if failed.get() {
+        return Err(Failure::Code(EXIT_FAILURE));
+    }
+    Ok(())
 }

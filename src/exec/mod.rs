@@ -10,7 +10,7 @@ pub mod command;
 mod module;
 pub mod stage;
 
-pub use module::{ModuleError, Outcome, destdir};
+pub use module::{ModuleError, Outcome, destdir, pack_module};
 
 use crate::fetch::FetchOptions;
 use crate::fingerprint::{self, ModuleKeys, ModuleStatus};

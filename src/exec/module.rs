@@ -145,11 +145,13 @@ fn restore(ctx: &Context, cache: &Cache, i: usize) -> Result<Option<(String, u64
     Ok(Some((hit.source, hit.info.size)))
 }
 
-/// Packs module `i`'s install tree and keep paths and saves them (create-only).
-fn save(ctx: &Context, cache: &Cache, i: usize) -> Result<(), String> {
-    let project = ctx.project;
-    let m = &project.modules[i];
-    let key = ctx.keys[i].install_key();
+/// Packs a module's install tree and keep paths as the artifact of `key`.
+pub fn pack_module(
+    project: &crate::manifest::Project,
+    m: &crate::manifest::Module,
+    key: &str,
+    threads: u32,
+) -> Result<artifact::Packed, String> {
     let info = ArtifactInfo {
         format: CACHE_FORMAT.to_string(),
         module: m.name.clone(),
@@ -165,15 +167,21 @@ fn save(ctx: &Context, cache: &Cache, i: usize) -> Result<(), String> {
         signatures: Vec::new(),
     };
     let tmp_dir = project.state_dir().join("tmp");
-    let threads = ctx.jobs.clamp(1, 8) as u32;
-    let packed = artifact::pack(
+    artifact::pack(
         &project.module_build_dir(m),
         &m.keep,
         info,
         &tmp_dir,
         threads,
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string())
+}
+
+/// Packs module `i` and saves it locally and (if pushing) remotely.
+fn save(ctx: &Context, cache: &Cache, i: usize) -> Result<(), String> {
+    let m = &ctx.project.modules[i];
+    let threads = ctx.jobs.clamp(1, 8) as u32;
+    let packed = pack_module(ctx.project, m, ctx.keys[i].install_key(), threads)?;
     let warn = |msg: &str| {
         ctx.reporter.event(Event::Warning {
             message: &format!("module {}: {msg}", m.name),

@@ -75,6 +75,11 @@ impl Cache {
         }
     }
 
+    /// Whether there is a remote that accepts pushes.
+    pub fn can_push(&self) -> bool {
+        self.remote.as_deref().is_some_and(|r| r.writable())
+    }
+
     /// Which store holds `key`, without downloading or verifying (for `plan`).
     pub fn locate(&self, key: &str) -> Option<String> {
         if let Ok(Some(_)) = self.local.lookup(key) {
