@@ -86,8 +86,6 @@ pub enum FetchError {
 pub struct Fetched {
     /// The verified package.
     pub path: PathBuf,
-    /// The URL it was downloaded from, if it was downloaded now.
-    pub downloaded_from: Option<String>,
     /// Packages that were present with a wrong sum and moved to quarantine.
     pub quarantined: Vec<PathBuf>,
 }
@@ -205,11 +203,7 @@ pub fn ensure_package(
     let mut quarantined = Vec::new();
     match is_verified(packages, &m.file, &m.sha256).map_err(io_err(&path))? {
         Some(true) => {
-            return Ok(Fetched {
-                path,
-                downloaded_from: None,
-                quarantined,
-            });
+            return Ok(Fetched { path, quarantined });
         }
         Some(false) => quarantined.push(quarantine(packages, &path).map_err(io_err(&path))?),
         None => {}
@@ -241,11 +235,7 @@ pub fn ensure_package(
                         .map_err(|e| io_err(&path)(io::Error::other(e)))?;
                     let record = record_path(packages, &m.file);
                     write_atomic(&record, &rec).map_err(io_err(&record))?;
-                    return Ok(Fetched {
-                        path,
-                        downloaded_from: Some(url),
-                        quarantined,
-                    });
+                    return Ok(Fetched { path, quarantined });
                 }
                 Ok(sum) => {
                     let q = quarantine(packages, &part).map_err(io_err(&part))?;

@@ -7,13 +7,12 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// A held exclusive lock; released on drop.
 #[derive(Debug)]
 pub struct ProjectLock {
     _file: File,
-    path: PathBuf,
 }
 
 impl ProjectLock {
@@ -36,14 +35,6 @@ impl ProjectLock {
             }
             Err(fs::TryLockError::Error(e)) => return Err(e),
         }
-        Ok(ProjectLock {
-            _file: file,
-            path: path.to_path_buf(),
-        })
-    }
-
-    /// Where the lock file lives.
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(ProjectLock { _file: file })
     }
 }

@@ -196,15 +196,25 @@ impl Cache {
                 ));
                 return None;
             }
-            if let Err(e) = self.local.put(&info, &tmp) {
-                warn(&e.to_string());
-                return None;
-            }
-            // The local record may be another writer's (same key, other
-            // bytes): use whatever the local store now says, verified.
-            let info = self.local.lookup(key).ok().flatten()?;
+            let created = match self.local.put(&info, &tmp) {
+                Ok(c) => c,
+                Err(e) => {
+                    warn(&e.to_string());
+                    return None;
+                }
+            };
+            // If our create-only put won, the record names exactly the bytes
+            // verified above. If it lost, the record is another writer's
+            // (same key, possibly other bytes): use it only once verified.
+            let info = if created {
+                info
+            } else {
+                self.local.lookup(key).ok().flatten()?
+            };
             let archive = self.local.archive(&info).ok()?;
-            verify(&archive, &info, module).ok()?;
+            if !created {
+                verify(&archive, &info, module).ok()?;
+            }
             Some(Hit {
                 archive,
                 info,
