@@ -41,6 +41,10 @@ pub enum Event<'a> {
         store: &'a str,
         bytes: u64,
     },
+    /// A stale module left in the cache: nothing in this run needs its files.
+    ModuleDeferred {
+        module: &'a str,
+    },
     ModuleFailed {
         module: &'a str,
         error: &'a str,
@@ -55,6 +59,7 @@ pub enum Event<'a> {
     Summary {
         built: usize,
         restored: usize,
+        deferred: usize,
         fresh: usize,
         failed: usize,
         skipped: usize,
@@ -187,6 +192,17 @@ impl Reporter {
                     );
                 }
             }
+            Event::ModuleDeferred { module } => {
+                if !self.quiet {
+                    self.line(
+                        "Cached",
+                        "36",
+                        &format!(
+                            "{module} (host tool; no dependent has to build, left in the cache)"
+                        ),
+                    );
+                }
+            }
             Event::ModuleFailed { module, error } => {
                 self.finish_bar(module);
                 self.error(&format!("module {module} failed: {error}"));
@@ -205,18 +221,24 @@ impl Reporter {
             Event::Summary {
                 built,
                 restored,
+                deferred,
                 fresh,
                 failed,
                 skipped,
                 secs,
             } => {
                 if !self.quiet || failed > 0 {
+                    let deferred = if deferred > 0 {
+                        format!(", {deferred} left in cache")
+                    } else {
+                        String::new()
+                    };
                     let code = if failed > 0 { "1;31" } else { "1;32" };
                     let verb = if failed > 0 { "Failed" } else { "Finished" };
                     self.line(
                         verb,
                         code,
-                        &format!("{built} built, {restored} restored, {fresh} fresh, {failed} failed, {skipped} skipped in {secs:.2}s"),
+                        &format!("{built} built, {restored} restored{deferred}, {fresh} fresh, {failed} failed, {skipped} skipped in {secs:.2}s"),
                     );
                 }
             }
@@ -260,6 +282,7 @@ impl Reporter {
                 "module-restored",
                 json!({"module": module, "store": store, "bytes": bytes}),
             ),
+            Event::ModuleDeferred { module } => ("module-deferred", json!({"module": module})),
             Event::ModuleFailed { module, error } => {
                 ("module-failed", json!({"module": module, "error": error}))
             }
@@ -271,13 +294,14 @@ impl Reporter {
             Event::Summary {
                 built,
                 restored,
+                deferred,
                 fresh,
                 failed,
                 skipped,
                 secs,
             } => (
                 "summary",
-                json!({"built": built, "restored": restored, "fresh": fresh, "failed": failed, "skipped": skipped, "seconds": secs}),
+                json!({"built": built, "restored": restored, "deferred": deferred, "fresh": fresh, "failed": failed, "skipped": skipped, "seconds": secs}),
             ),
         };
         emit_json(kind, data);

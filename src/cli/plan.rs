@@ -31,6 +31,11 @@ pub fn plan(g: &Global, names: &[String]) -> Result<(), Failure> {
     } else {
         Some(g.cache(&l.project)?)
     };
+    let deferred = exec::deferrable(&ctx, &selection, &closure, &statuses, &|i| {
+        cache
+            .as_ref()
+            .is_some_and(|c| c.locate(l.keys[i].install_key()).is_some())
+    });
     let mut out = String::new();
     let mut stale_count = 0;
     for &i in &closure {
@@ -82,6 +87,7 @@ pub fn plan(g: &Global, names: &[String]) -> Result<(), Failure> {
                     "fresh": st.first_stale.is_none(),
                     "restart": st.restart_from(),
                     "restore-from": source,
+                    "left-in-cache": deferred.contains(&i),
                     "reasons": reasons,
                     "steps": steps.iter().map(|(s, v)| json!({"step": s, "state": v})).collect::<Vec<_>>(),
                 }),
@@ -90,6 +96,9 @@ pub fn plan(g: &Global, names: &[String]) -> Result<(), Failure> {
         }
         let head = match (st.restart_from(), &source) {
             (None, _) => "fresh".to_string(),
+            (Some(_), Some(store)) if deferred.contains(&i) => {
+                format!("cached in {store}; left there (host tool no dependent has to build)")
+            }
             (Some(_), Some(store)) => format!("will be restored from {store}"),
             (Some(r), None) => format!("will run from {r}"),
         };

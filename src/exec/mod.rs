@@ -7,9 +7,11 @@
 //! per module and starts no thread.
 
 pub mod command;
+mod lazy;
 mod module;
 pub mod stage;
 
+pub use lazy::deferrable;
 pub use module::{ModuleError, Outcome, destdir, pack_module};
 
 use crate::fetch::FetchOptions;
@@ -41,6 +43,8 @@ pub struct Context<'a> {
 pub struct Summary {
     pub built: Vec<String>,
     pub restored: Vec<String>,
+    /// Stale modules left in the cache: nothing in this run needed them.
+    pub deferred: Vec<String>,
     pub fresh: Vec<String>,
     pub failed: Vec<String>,
     pub skipped: Vec<String>,
@@ -64,6 +68,11 @@ pub fn build(ctx: &Context<'_>, selection: &[usize]) -> Summary {
     let closure = ctx.graph.closure(selection);
     let status = statuses(ctx, &closure);
     let mut summary = Summary::default();
+    let deferred_set = lazy::deferrable(ctx, selection, &closure, &status, &|i| {
+        ctx.store
+            .is_some_and(|c| c.locate(ctx.keys[i].install_key()).is_some())
+    });
+    let deferred = lazy::Deferred::new(&deferred_set, &status);
     let in_closure: std::collections::HashSet<usize> = closure.iter().copied().collect();
     let mut waiting: HashMap<usize, usize> = HashMap::new();
     let mut ready = VecDeque::new();
@@ -82,6 +91,14 @@ pub fn build(ctx: &Context<'_>, selection: &[usize]) -> Summary {
         loop {
             while let Some(i) = ready.pop_front().filter(|_| !stop) {
                 let st = &status[&i];
+                if deferred.contains(i) {
+                    ctx.reporter.event(Event::ModuleDeferred {
+                        module: &ctx.project.modules[i].name,
+                    });
+                    summary.deferred.push(name(i));
+                    release(ctx, i, &in_closure, &mut waiting, &mut ready);
+                    continue;
+                }
                 if st.first_stale.is_none() {
                     ctx.reporter.event(Event::ModuleFresh {
                         module: &ctx.project.modules[i].name,
@@ -96,9 +113,11 @@ pub fn build(ctx: &Context<'_>, selection: &[usize]) -> Summary {
                 }
                 running += 1;
                 let tx = tx.clone();
+                let deferred = &deferred;
                 s.spawn(move || {
                     let t = Instant::now();
-                    let r = module::run(ctx, i, st).map(|o| (o, t.elapsed().as_secs_f64()));
+                    let r =
+                        module::run(ctx, i, st, deferred).map(|o| (o, t.elapsed().as_secs_f64()));
                     let _ = tx.send((i, r));
                 });
             }
@@ -110,19 +129,9 @@ pub fn build(ctx: &Context<'_>, selection: &[usize]) -> Summary {
             let m = &ctx.project.modules[i].name;
             match result {
                 Ok((outcome, secs)) => {
-                    match outcome {
-                        Outcome::Built => {
-                            ctx.reporter.event(Event::ModuleBuilt { module: m, secs });
-                            summary.built.push(m.clone());
-                        }
-                        Outcome::Restored { store, bytes } => {
-                            ctx.reporter.event(Event::ModuleRestored {
-                                module: m,
-                                store: &store,
-                                bytes,
-                            });
-                            summary.restored.push(m.clone());
-                        }
+                    match report_outcome(ctx, i, outcome, secs) {
+                        Outcome::Built => summary.built.push(m.clone()),
+                        Outcome::Restored { .. } => summary.restored.push(m.clone()),
                     }
                     release(ctx, i, &in_closure, &mut waiting, &mut ready);
                 }
@@ -151,6 +160,7 @@ pub fn build(ctx: &Context<'_>, selection: &[usize]) -> Summary {
         .built
         .iter()
         .chain(&summary.restored)
+        .chain(&summary.deferred)
         .chain(&summary.fresh)
         .chain(&summary.failed)
         .collect();
@@ -185,7 +195,7 @@ pub fn build(ctx: &Context<'_>, selection: &[usize]) -> Summary {
     summary.skipped = skipped;
     if summary.failed.is_empty()
         && !summary.interrupted
-        && let Err(e) = merge_install(ctx, &closure)
+        && let Err(e) = merge_install(ctx, &outputs(ctx, &closure))
     {
         ctx.reporter.error(&e.to_string());
         summary.failed.push("install".into());
@@ -193,12 +203,36 @@ pub fn build(ctx: &Context<'_>, selection: &[usize]) -> Summary {
     ctx.reporter.event(Event::Summary {
         built: summary.built.len(),
         restored: summary.restored.len(),
+        deferred: summary.deferred.len(),
         fresh: summary.fresh.len(),
         failed: summary.failed.len(),
         skipped: summary.skipped.len(),
         secs: start.elapsed().as_secs_f64(),
     });
     summary
+}
+
+/// Reports how module `i` was brought up to date, and hands the outcome back.
+fn report_outcome(ctx: &Context<'_>, i: usize, outcome: Outcome, secs: f64) -> Outcome {
+    let module = &ctx.project.modules[i].name;
+    match &outcome {
+        Outcome::Built => ctx.reporter.event(Event::ModuleBuilt { module, secs }),
+        Outcome::Restored { store, bytes } => ctx.reporter.event(Event::ModuleRestored {
+            module,
+            store,
+            bytes: *bytes,
+        }),
+    }
+    outcome
+}
+
+/// The modules of `closure` whose files belong in `install/`: all but `host` tools.
+pub fn outputs(ctx: &Context<'_>, closure: &[usize]) -> Vec<usize> {
+    closure
+        .iter()
+        .copied()
+        .filter(|&i| !ctx.project.modules[i].host)
+        .collect()
 }
 
 fn release(

@@ -85,7 +85,12 @@ pub enum Outcome {
 /// Brings module `i` (whose status is `status`) up to date: from the store
 /// when it has the module's install key, else by running the stale steps
 /// (and then saving the artifact). Store problems are warnings, never failures.
-pub fn run(ctx: &Context, i: usize, status: &ModuleStatus) -> Result<Outcome, ModuleError> {
+pub fn run(
+    ctx: &Context,
+    i: usize,
+    status: &ModuleStatus,
+    deferred: &super::lazy::Deferred<'_>,
+) -> Result<Outcome, ModuleError> {
     let name = &ctx.project.modules[i].name;
     if let Some(store) = ctx.store {
         match restore(ctx, store, i) {
@@ -98,6 +103,9 @@ pub fn run(ctx: &Context, i: usize, status: &ModuleStatus) -> Result<Outcome, Mo
             }),
         }
     }
+    // Building needs the whole sysroot, including modules left in the cache
+    // because this one was expected to restore.
+    deferred.materialise_deps(ctx, i)?;
     run_steps(ctx, i, status)?;
     if let Some(store) = ctx.store
         && let Err(why) = save(ctx, store, i)

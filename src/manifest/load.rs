@@ -97,6 +97,8 @@ struct RawModule {
     env: BTreeMap<String, String>,
     #[serde(default)]
     keep: Vec<String>,
+    #[serde(default)]
+    host: bool,
 }
 
 fn default_strip() -> u32 {
@@ -392,6 +394,7 @@ fn parse_module(root: &Path, rel: &Path, source: String) -> Result<Loaded, Manif
         install: raw.install,
         env: raw.env,
         keep: raw.keep,
+        host: raw.host,
         manifest_path: rel.to_path_buf(),
     };
     Ok(Loaded {

@@ -83,6 +83,11 @@ pub struct Module {
     pub install: Option<String>,
     pub env: BTreeMap<String, String>,
     pub keep: Vec<String>,
+    /// A build-time tool (a toolchain, a host utility), as Buildroot's host
+    /// packages and Yocto's native recipes: it is in its dependents'
+    /// sysroots but never merged into `install/`, and a cached copy is
+    /// restored only when a dependent actually has to build.
+    pub host: bool,
     /// The module file, relative to the project root.
     pub manifest_path: PathBuf,
 }
