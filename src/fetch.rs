@@ -186,6 +186,7 @@ pub fn ensure_package(
     project: &Project,
     m: &Module,
     opts: &FetchOptions,
+    progress: &dyn Fn(u64, Option<u64>),
 ) -> Result<Fetched, FetchError> {
     let packages = &project.settings.packages_dir;
     let path = packages.join(&m.file);
@@ -226,7 +227,7 @@ pub fn ensure_package(
         let mut tries = 0;
         loop {
             tries += 1;
-            match download(&agent, &url, &part) {
+            match download(&agent, &url, &part, progress) {
                 Ok(sum) if sum == m.sha256 => {
                     fs::rename(&part, &path).map_err(io_err(&path))?;
                     sync_dir(packages).map_err(io_err(packages))?;
@@ -296,7 +297,12 @@ impl Failure {
 }
 
 /// Downloads `url` into `part`, returning the sha256 of what was written.
-fn download(agent: &ureq::Agent, url: &str, part: &Path) -> Result<String, Failure> {
+fn download(
+    agent: &ureq::Agent,
+    url: &str,
+    part: &Path,
+    progress: &dyn Fn(u64, Option<u64>),
+) -> Result<String, Failure> {
     let (mut reader, expected_len): (Box<dyn Read>, Option<u64>) =
         if let Some(path) = url.strip_prefix("file://") {
             let f = File::open(path).map_err(|e| Failure::permanent(e.to_string()))?;
@@ -340,6 +346,7 @@ fn download(agent: &ureq::Agent, url: &str, part: &Path) -> Result<String, Failu
         hasher.update(&buf[..n]);
         out.write_all(&buf[..n]).map_err(io_fail)?;
         total += n as u64;
+        progress(total, expected_len);
     }
     if let Some(len) = expected_len
         && total != len

@@ -53,6 +53,13 @@ pub enum Event<'a> {
         module: &'a str,
         because: &'a str,
     },
+    /// Bytes moved so far by a long transfer (a download, a cache fetch).
+    Transfer {
+        module: &'a str,
+        what: &'a str,
+        done: u64,
+        total: Option<u64>,
+    },
     Warning {
         message: &'a str,
     },
@@ -136,22 +143,28 @@ impl Reporter {
             return;
         }
         match e {
+            Event::Transfer {
+                module,
+                what,
+                done,
+                total,
+            } => {
+                if self.mode == Mode::Live {
+                    let msg = match total {
+                        Some(t) if t > 0 => format!(
+                            "{what} {} / {} ({}%)",
+                            human_bytes(done),
+                            human_bytes(t),
+                            done.min(t) * 100 / t
+                        ),
+                        _ => format!("{what} {}", human_bytes(done)),
+                    };
+                    self.with_bar(module, |bar| bar.set_message(msg));
+                }
+            }
             Event::StepStarted { module, step } => {
                 if self.mode == Mode::Live {
-                    let mut bars = self.bars.lock().unwrap_or_else(|p| p.into_inner());
-                    let bar = bars.entry(module.to_string()).or_insert_with(|| {
-                        let b = self.multi.add(ProgressBar::new_spinner());
-                        b.set_style(
-                            ProgressStyle::with_template(
-                                "{spinner} {prefix:.bold} {msg} {elapsed}",
-                            )
-                            .expect("valid template"),
-                        );
-                        b.set_prefix(module.to_string());
-                        b.enable_steady_tick(Duration::from_millis(120));
-                        b
-                    });
-                    bar.set_message(step.name());
+                    self.with_bar(module, |bar| bar.set_message(step.name()));
                 } else if !self.quiet
                     && (self.verbose
                         || step == Step::Fetch
@@ -245,6 +258,27 @@ impl Reporter {
         }
     }
 
+    /// Runs `f` on the live line of `module`, making it first if needed.
+    fn with_bar(&self, module: &str, f: impl FnOnce(&ProgressBar)) {
+        let mut bars = self.bars.lock().unwrap_or_else(|p| p.into_inner());
+        let bar = bars.entry(module.to_string()).or_insert_with(|| {
+            let b = self.multi.add(ProgressBar::new_spinner());
+            b.set_style(
+                ProgressStyle::with_template("{spinner} {prefix:.bold} {msg} {elapsed}")
+                    .expect("valid template"),
+            );
+            b.set_prefix(module.to_string());
+            b.enable_steady_tick(Duration::from_millis(120));
+            b
+        });
+        f(bar);
+    }
+
+    /// Removes the live line of `module` (a command done with it).
+    pub fn clear(&self, module: &str) {
+        self.finish_bar(module);
+    }
+
     fn finish_bar(&self, module: &str) {
         if let Some(bar) = self
             .bars
@@ -283,6 +317,8 @@ impl Reporter {
                 json!({"module": module, "store": store, "bytes": bytes}),
             ),
             Event::ModuleDeferred { module } => ("module-deferred", json!({"module": module})),
+            // Progress is for eyes on a terminal; JSON consumers get the outcome events.
+            Event::Transfer { .. } => return,
             Event::ModuleFailed { module, error } => {
                 ("module-failed", json!({"module": module, "error": error}))
             }
@@ -323,5 +359,34 @@ fn verb(step: Step) -> &'static str {
         Step::Configure => "Configuring",
         Step::Build => "Building",
         Step::Install => "Installing",
+    }
+}
+
+/// `1536` → `1.5 KiB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_bytes;
+
+    #[test]
+    fn human_bytes_picks_the_largest_unit_below_1024() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(7 << 30), "7.0 GiB");
     }
 }

@@ -85,7 +85,15 @@ pub fn fetch(g: &Global, names: &[String]) -> Result<(), Failure> {
                         module: &m.name,
                         step: crate::fingerprint::Step::Fetch,
                     });
-                    match fetch::ensure_package(&l.project, m, &opts) {
+                    let progress = |done, total| {
+                        reporter.event(Event::Transfer {
+                            module: &m.name,
+                            what: "fetch",
+                            done,
+                            total,
+                        })
+                    };
+                    match fetch::ensure_package(&l.project, m, &opts, &progress) {
                         Ok(f) => {
                             for q in &f.quarantined {
                                 reporter.event(Event::Warning {

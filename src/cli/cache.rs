@@ -26,6 +26,10 @@ pub enum CacheCommand {
         /// Remove entries unused for longer (e.g. 30d, 12h, 90m)
         #[arg(long, value_parser = parse_age)]
         max_age: Option<std::time::Duration>,
+        /// Prune the `[cache] remote` instead, oldest upload first (a remote
+        /// records no last use); needs delete permission on the bucket
+        #[arg(long)]
+        remote: bool,
     },
     /// Write an ed25519 key pair NAME.secret and NAME.public for signing artifacts
     Keygen {
@@ -94,7 +98,14 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
             }
             Ok(())
         }
-        CacheCommand::Gc { max_size, max_age } => gc(g, &store, max_size, max_age),
+        CacheCommand::Gc {
+            max_size,
+            max_age,
+            remote: true,
+        } => remote_gc(g, &project, max_size, max_age),
+        CacheCommand::Gc {
+            max_size, max_age, ..
+        } => gc(g, &store, max_size, max_age),
         CacheCommand::Verify => {
             let mut bad = 0;
             for e in &entries {
@@ -153,6 +164,58 @@ fn keygen(name: &str, dir: &std::path::Path) -> Result<(), Failure> {
         secret.display(),
         public.display()
     );
+    Ok(())
+}
+
+/// Prunes the remote: entries older than `max_age` (by upload time), then the
+/// oldest until at most `max_size` is left. A reader racing with the removal
+/// finds the record gone, or the archive missing, which is a miss.
+fn remote_gc(
+    g: &Global,
+    project: &crate::manifest::Project,
+    max_size: Option<u64>,
+    max_age: Option<std::time::Duration>,
+) -> Result<(), Failure> {
+    if max_size.is_none() && max_age.is_none() {
+        return Err(anyhow::anyhow!(
+            "nothing to do\n  hint: pass --max-size (e.g. 10G) and/or --max-age (e.g. 30d)"
+        )
+        .into());
+    }
+    let remote = g.remote_store(project)?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "no remote to prune\n  hint: set `[cache] remote` in strata.toml, or drop --remote to prune the local store"
+        )
+    })?;
+    let mut entries = remote
+        .list()
+        .with_context(|| format!("cannot list {}", remote.describe()))?;
+    entries.sort_by_key(|e| (e.created, e.key.clone()));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut total: u64 = entries.iter().map(|e| e.size).sum();
+    let (mut removed, mut freed) = (0usize, 0u64);
+    for e in &entries {
+        let too_old = max_age.is_some_and(|a| now.saturating_sub(e.created) > a.as_secs());
+        let too_big = max_size.is_some_and(|m| total > m);
+        if !too_old && !too_big {
+            continue;
+        }
+        remote
+            .remove(&e.key)
+            .with_context(|| format!("removing entry {} ({} {})", e.key, e.module, e.version))?;
+        total -= e.size;
+        freed += e.size;
+        removed += 1;
+    }
+    if !g.quiet {
+        eprintln!(
+            "     Removed {removed} entries ({freed} bytes) from {}; {} entries ({total} bytes) kept",
+            remote.describe(),
+            entries.len() - removed
+        );
+    }
     Ok(())
 }
 
@@ -251,6 +314,7 @@ fn transfer(g: &Global, names: &[String], push: bool) -> Result<(), Failure> {
         .into());
     }
     let _lock = cache.local.lock(false).context("cannot lock the cache")?;
+    let reporter = g.reporter();
     let failed = std::cell::Cell::new(false);
     let warn = |m: &str| {
         failed.set(true);
@@ -282,7 +346,18 @@ fn transfer(g: &Global, names: &[String], push: bool) -> Result<(), Failure> {
                 }
             }
             done += 1;
-        } else if cache.find(key, &m.name, &warn).is_some() {
+        } else if cache
+            .find(key, &m.name, &warn, &|done, total| {
+                reporter.event(crate::report::Event::Transfer {
+                    module: &m.name,
+                    what: "download",
+                    done,
+                    total: Some(total),
+                })
+            })
+            .is_some()
+        {
+            reporter.clear(&m.name);
             done += 1;
         } else {
             warn(&format!("module {}: not in any cache", m.name));

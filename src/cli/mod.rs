@@ -179,10 +179,13 @@ impl Global {
         )
     }
 
-    /// The cache: local store plus the configured remote, if any.
-    pub fn cache(&self, project: &Project) -> anyhow::Result<crate::store::Cache> {
+    /// The configured remote store (`[cache] remote`), if any.
+    pub fn remote_store(
+        &self,
+        project: &Project,
+    ) -> anyhow::Result<Option<Box<dyn crate::store::Store>>> {
         let s = &project.settings;
-        let remote: Option<Box<dyn crate::store::Store>> = match &s.cache_remote {
+        Ok(match &s.cache_remote {
             None => None,
             Some(url) if url.starts_with("s3://") => Some(Box::new(
                 crate::store::S3Store::new(
@@ -198,7 +201,13 @@ impl Global {
             Some(url) => Some(Box::new(crate::store::LocalStore::new(PathBuf::from(
                 url.trim_start_matches("file://"),
             )))),
-        };
+        })
+    }
+
+    /// The cache: local store plus the configured remote, if any.
+    pub fn cache(&self, project: &Project) -> anyhow::Result<crate::store::Cache> {
+        let s = &project.settings;
+        let remote = self.remote_store(project)?;
         let signer = match &s.cache_sign_key {
             None => None,
             Some(path) => {

@@ -114,6 +114,17 @@ pub fn run(
             message: &format!("module {name}: could not save its artifact: {why}"),
         });
     }
+    // The install stamp comes last: a run killed before the artifact was
+    // saved leaves install stale, so the next run installs and saves again
+    // instead of calling the module fresh with nothing in the cache.
+    let dir = ctx.project.module_build_dir(&ctx.project.modules[i]);
+    fingerprint::write_stamp(&dir, name, ctx.keys[i].get(Step::Install)).map_err(|source| {
+        ModuleError::Io {
+            module: name.clone(),
+            path: dir.clone(),
+            source,
+        }
+    })?;
     Ok(Outcome::Built)
 }
 
@@ -127,7 +138,15 @@ fn restore(ctx: &Context, cache: &Cache, i: usize) -> Result<Option<(String, u64
             message: &format!("module {}: {msg}", m.name),
         })
     };
-    let Some(hit) = cache.find(key, &m.name, &warn) else {
+    let progress = |done, total| {
+        ctx.reporter.event(Event::Transfer {
+            module: &m.name,
+            what: "download",
+            done,
+            total: Some(total),
+        })
+    };
+    let Some(hit) = cache.find(key, &m.name, &warn, &progress) else {
         return Ok(None);
     };
     let build_dir = &project.settings.build_dir;
@@ -250,7 +269,15 @@ fn run_steps(ctx: &Context, i: usize, status: &ModuleStatus) -> Result<(), Modul
         );
         if !present {
             timed(Step::Fetch, &mut || {
-                let f = fetch::ensure_package(project, m, &ctx.fetch)?;
+                let progress = |done, total| {
+                    ctx.reporter.event(Event::Transfer {
+                        module: name,
+                        what: "fetch",
+                        done,
+                        total,
+                    })
+                };
+                let f = fetch::ensure_package(project, m, &ctx.fetch, &progress)?;
                 for q in &f.quarantined {
                     ctx.reporter.event(Event::Warning {
                         message: &format!(
@@ -371,6 +398,10 @@ fn run_steps(ctx: &Context, i: usize, status: &ModuleStatus) -> Result<(), Modul
                         });
                     }
                 }
+            }
+            if step == Step::Install {
+                // Stamped by `run` once the artifact is saved.
+                return Ok(());
             }
             fingerprint::write_stamp(&dir, name, keys.get(step)).map_err(io_err(&dir))
         })?;

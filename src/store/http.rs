@@ -61,6 +61,17 @@ impl Store for HttpStore {
         false
     }
 
+    fn remove(&self, key: &str) -> Result<(), StoreError> {
+        Err(StoreError::Io {
+            store: self.describe(),
+            what: format!("removing entry {key}"),
+            source: io::Error::new(
+                io::ErrorKind::Unsupported,
+                "an HTTP(S) store is read-only; prune it where it is served from",
+            ),
+        })
+    }
+
     fn lookup(&self, key: &str) -> Result<Option<ArtifactInfo>, StoreError> {
         let url = self.url(key, &format!("{key}.json"));
         let Some(resp) = self.get(&url)? else {
@@ -72,7 +83,12 @@ impl Store for HttpStore {
         parse_record(&self.describe(), key, &body).map(Some)
     }
 
-    fn fetch(&self, info: &ArtifactInfo, dest: &Path) -> Result<(), StoreError> {
+    fn fetch(
+        &self,
+        info: &ArtifactInfo,
+        dest: &Path,
+        progress: super::Progress<'_>,
+    ) -> Result<(), StoreError> {
         let url = self.url(&info.key, &archive_name(info));
         let resp = self.get(&url)?.ok_or_else(|| StoreError::Corrupt {
             store: self.describe(),
@@ -81,7 +97,8 @@ impl Store for HttpStore {
         })?;
         let mut f =
             std::fs::File::create(dest).map_err(self.io(format!("writing {}", dest.display())))?;
-        io::copy(&mut resp.into_reader(), &mut f).map_err(self.io(format!("GET {url}")))?;
+        super::copy_with_progress(&mut resp.into_reader(), &mut f, progress)
+            .map_err(self.io(format!("GET {url}")))?;
         f.sync_all()
             .map_err(self.io(format!("writing {}", dest.display())))
     }

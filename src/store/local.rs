@@ -124,12 +124,16 @@ impl LocalStore {
     }
 
     /// Removes an entry: the record first (so it stops existing), then its archives.
-    pub fn remove(&self, key: &str) -> io::Result<()> {
+    fn remove_entry(&self, key: &str) -> io::Result<()> {
         match fs::remove_file(self.json_path(key)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
             _ => {}
         }
-        for e in fs::read_dir(self.shard(key))?.flatten() {
+        let shard = match fs::read_dir(self.shard(key)) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            r => r?,
+        };
+        for e in shard.flatten() {
             if e.file_name()
                 .to_string_lossy()
                 .starts_with(&format!("{key}-"))
@@ -203,6 +207,11 @@ impl Store for LocalStore {
         format!("local store {}", self.root.display())
     }
 
+    fn remove(&self, key: &str) -> Result<(), StoreError> {
+        self.remove_entry(key)
+            .map_err(self.io(format!("removing entry {key}")))
+    }
+
     fn lookup(&self, key: &str) -> Result<Option<ArtifactInfo>, StoreError> {
         let json = match fs::read(self.json_path(key)) {
             Ok(b) => b,
@@ -213,12 +222,19 @@ impl Store for LocalStore {
         Ok(Some(info))
     }
 
-    fn fetch(&self, info: &ArtifactInfo, dest: &Path) -> Result<(), StoreError> {
+    fn fetch(
+        &self,
+        info: &ArtifactInfo,
+        dest: &Path,
+        progress: super::Progress<'_>,
+    ) -> Result<(), StoreError> {
         let key = &info.key;
         let src = self.archive(info)?;
-        fs::copy(&src, dest)
-            .map(|_| ())
-            .map_err(self.io(format!("copying entry {key}")))
+        let err = || self.io(format!("copying entry {key}"));
+        let mut from = fs::File::open(&src).map_err(err())?;
+        let mut to = fs::File::create(dest).map_err(err())?;
+        super::copy_with_progress(&mut from, &mut to, progress).map_err(err())?;
+        to.sync_all().map_err(err())
     }
 
     fn put(&self, info: &ArtifactInfo, archive: &Path) -> Result<bool, StoreError> {

@@ -34,6 +34,30 @@ pub enum StoreError {
     },
 }
 
+/// Called with the bytes moved so far during a transfer.
+pub type Progress<'a> = &'a dyn Fn(u64);
+
+/// Copies `from` to `to` in chunks, reporting progress; returns the bytes copied.
+pub fn copy_with_progress(
+    from: &mut dyn io::Read,
+    to: &mut dyn io::Write,
+    progress: Progress<'_>,
+) -> io::Result<u64> {
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut done = 0u64;
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => return Ok(done),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        to.write_all(&buf[..n])?;
+        done += n as u64;
+        progress(done);
+    }
+}
+
 /// A content-addressed artifact store keyed by install key.
 pub trait Store: Send + Sync {
     /// Where the store is, for messages.
@@ -44,14 +68,22 @@ pub trait Store: Send + Sync {
     }
     /// The record of `key`, if the store has a complete entry for it.
     fn lookup(&self, key: &str) -> Result<Option<ArtifactInfo>, StoreError>;
-    /// Copies (or downloads) the archive described by `info` to `dest`.
-    fn fetch(&self, info: &ArtifactInfo, dest: &Path) -> Result<(), StoreError>;
+    /// Copies (or downloads) the archive described by `info` to `dest`,
+    /// telling `progress` the bytes written so far as they arrive.
+    fn fetch(
+        &self,
+        info: &ArtifactInfo,
+        dest: &Path,
+        progress: Progress<'_>,
+    ) -> Result<(), StoreError>;
     /// Stores an entry unless one exists (create-only). Returns whether it was created.
     fn put(&self, info: &ArtifactInfo, archive: &Path) -> Result<bool, StoreError>;
     /// Moves a corrupt entry aside so it is never used again.
     fn quarantine(&self, key: &str) -> Result<(), StoreError>;
     /// Every complete entry.
     fn list(&self) -> Result<Vec<ArtifactInfo>, StoreError>;
+    /// Deletes an entry: its record first (so it stops existing), then its archive.
+    fn remove(&self, key: &str) -> Result<(), StoreError>;
 }
 
 /// Parses an entry's JSON record, refusing one that names another key or a

@@ -122,25 +122,47 @@ impl Store for S3Store {
         Ok(Some(info))
     }
 
-    fn fetch(&self, info: &ArtifactInfo, dest: &Path) -> Result<(), StoreError> {
+    fn fetch(
+        &self,
+        info: &ArtifactInfo,
+        dest: &Path,
+        progress: super::Progress<'_>,
+    ) -> Result<(), StoreError> {
+        use futures::StreamExt;
         let key = &info.key;
         let path = self.archive_path(info);
-        let bytes = self
-            .get_bytes(&path)
-            .map_err(|e| self.err(format!("downloading entry {key}"), e))?
-            .ok_or_else(|| StoreError::Corrupt {
-                store: self.describe(),
-                key: key.to_string(),
-                why: "the archive is missing".into(),
-            })?;
         let io = |e| StoreError::Io {
             store: self.describe(),
             what: format!("writing {}", dest.display()),
             source: e,
         };
         let mut f = std::fs::File::create(dest).map_err(io)?;
-        f.write_all(&bytes).map_err(io)?;
-        f.sync_all().map_err(io)
+        // Streamed chunk by chunk: a large artifact never sits in memory.
+        let streamed = self.rt.block_on(async {
+            let mut stream = match self.store.get(&path).await {
+                Ok(r) => r.into_stream(),
+                Err(object_store::Error::NotFound { .. }) => return Ok(false),
+                Err(e) => return Err(Err(e)),
+            };
+            let mut done = 0u64;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(Err)?;
+                f.write_all(&chunk).map_err(Ok)?;
+                done += chunk.len() as u64;
+                progress(done);
+            }
+            Ok(true)
+        });
+        match streamed {
+            Ok(true) => f.sync_all().map_err(io),
+            Ok(false) => Err(StoreError::Corrupt {
+                store: self.describe(),
+                key: key.to_string(),
+                why: "the archive is missing".into(),
+            }),
+            Err(Ok(e)) => Err(io(e)),
+            Err(Err(e)) => Err(self.err(format!("downloading entry {key}"), e)),
+        }
     }
 
     fn put(&self, info: &ArtifactInfo, archive: &Path) -> Result<bool, StoreError> {
@@ -184,6 +206,24 @@ impl Store for S3Store {
         // A shared remote entry is never deleted by a client: it is reported,
         // skipped for this run, and left for `strata cache verify` on the server side.
         Ok(())
+    }
+
+    fn remove(&self, key: &str) -> Result<(), StoreError> {
+        let Some(info) = self.lookup(key)? else {
+            return Ok(());
+        };
+        self.rt
+            .block_on(async {
+                match self.store.delete(&self.path(key, "json")).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+                match self.store.delete(&self.archive_path(&info)).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            })
+            .map_err(|e| self.err(format!("removing entry {key}"), e))
     }
 
     fn list(&self) -> Result<Vec<ArtifactInfo>, StoreError> {

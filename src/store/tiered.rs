@@ -118,7 +118,13 @@ impl Cache {
     }
 
     /// A verified artifact for `key` (of module `module`), or None.
-    pub fn find(&self, key: &str, module: &str, warn: &dyn Fn(&str)) -> Option<Hit> {
+    pub fn find(
+        &self,
+        key: &str,
+        module: &str,
+        warn: &dyn Fn(&str),
+        progress: &dyn Fn(u64, u64),
+    ) -> Option<Hit> {
         match self.local.lookup(key) {
             Ok(Some(info)) => match self
                 .local
@@ -175,7 +181,7 @@ impl Cache {
         }
         let tmp = tmp_dir.join(format!("{key}.{}.download", std::process::id()));
         let result = (|| {
-            if let Err(e) = remote.fetch(&info, &tmp) {
+            if let Err(e) = remote.fetch(&info, &tmp, &|done| progress(done, info.size)) {
                 self.remote_failed(e.to_string(), warn);
                 return None;
             }
