@@ -26,6 +26,7 @@ fn main() {
                 blake3: String::new(),
                 created: 0,
                 signatures: vec![],
+                ci: None,
             };
             let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
             let t = Instant::now();

@@ -37,6 +37,19 @@ pub struct ArtifactInfo {
     pub created: u64,
     #[serde(default)]
     pub signatures: Vec<String>,
+    /// Set on CI cache entries (`strata ci save`): the key as the user wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci: Option<CiLabel>,
+}
+
+/// What a CI cache entry was saved as.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub struct CiLabel {
+    /// The cache key, matched exactly or as a prefix by `strata ci restore`.
+    pub key: String,
+    /// Unix nanoseconds of the save: the newest prefix match wins.
+    pub saved_ns: u64,
 }
 
 /// A packed artifact waiting to be stored (the archive is a temp file).
@@ -79,6 +92,40 @@ pub fn pack(
     tmp_dir: &Path,
     threads: u32,
 ) -> io::Result<Packed> {
+    let roots: Vec<PathBuf> = roots(keep)
+        .into_iter()
+        .filter(|r| fs::symlink_metadata(module_dir.join(r)).is_ok())
+        .collect();
+    pack_paths(
+        module_dir,
+        &roots,
+        info,
+        tmp_dir,
+        threads,
+        Entries::Normalised,
+    )
+}
+
+/// How file metadata goes into an archive.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Entries {
+    /// Owner 0, mtime 1, modes 0644/0755: same files, same bytes (artifacts).
+    Normalised,
+    /// Real modes and mtimes, owner 0: what a CI cache must give back, since
+    /// Makefile builds judge stamps by mtime.
+    Faithful,
+}
+
+/// Packs the trees `rels` (relative to `base`, in the order given, each
+/// sorted inside) as tar + zstd into a temp file in `tmp_dir`, hashing it.
+pub fn pack_paths(
+    base: &Path,
+    rels: &[PathBuf],
+    info: ArtifactInfo,
+    tmp_dir: &Path,
+    threads: u32,
+    entries: Entries,
+) -> io::Result<Packed> {
     fs::create_dir_all(tmp_dir)?;
     let tmp = tempfile::Builder::new()
         .prefix(".pack-")
@@ -95,11 +142,8 @@ pub fn pack(
     let mut tar = tar::Builder::new(enc);
     tar.follow_symlinks(false);
     let mut files = 0u64;
-    for root in roots(keep) {
-        let abs = module_dir.join(&root);
-        if fs::symlink_metadata(&abs).is_ok() {
-            add_tree(&mut tar, module_dir, &root, &mut files)?;
-        }
+    for rel in rels {
+        add_tree(&mut tar, base, rel, &mut files, entries)?;
     }
     let enc = tar.into_inner()?;
     let mut writer = enc.finish()?;
@@ -117,17 +161,28 @@ fn add_tree<W: Write>(
     base: &Path,
     rel: &Path,
     files: &mut u64,
+    entries: Entries,
 ) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
     let abs = base.join(rel);
     let meta = fs::symlink_metadata(&abs)?;
+    let faithful = entries == Entries::Faithful;
     let mut h = tar::Header::new_gnu();
     h.set_uid(0);
     h.set_gid(0);
-    h.set_mtime(1);
+    h.set_mtime(if faithful {
+        meta.mtime().max(0) as u64
+    } else {
+        1
+    });
     let ft = meta.file_type();
     if ft.is_dir() {
         h.set_entry_type(tar::EntryType::Directory);
-        h.set_mode(0o755);
+        h.set_mode(if faithful {
+            meta.mode() & 0o7777
+        } else {
+            0o755
+        });
         h.set_size(0);
         tar.append_data(&mut h, rel, io::empty())?;
         let mut names: Vec<_> = fs::read_dir(&abs)?
@@ -135,7 +190,7 @@ fn add_tree<W: Write>(
             .collect::<Result<_, _>>()?;
         names.sort();
         for n in names {
-            add_tree(tar, base, &rel.join(n), files)?;
+            add_tree(tar, base, &rel.join(n), files, entries)?;
         }
     } else if ft.is_symlink() {
         h.set_entry_type(tar::EntryType::Symlink);
@@ -146,7 +201,11 @@ fn add_tree<W: Write>(
     } else if ft.is_file() {
         h.set_entry_type(tar::EntryType::Regular);
         let exec = meta.permissions().mode() & 0o111 != 0;
-        h.set_mode(if exec { 0o755 } else { 0o644 });
+        h.set_mode(match (faithful, exec) {
+            (true, _) => meta.mode() & 0o7777,
+            (false, true) => 0o755,
+            (false, false) => 0o644,
+        });
         h.set_size(meta.len());
         tar.append_data(&mut h, rel, File::open(&abs)?)?;
         *files += 1;

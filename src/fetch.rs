@@ -109,7 +109,8 @@ impl Verified {
     }
 }
 
-fn record_path(packages: &Path, file: &str) -> PathBuf {
+/// Where the verification record of `file` lives.
+pub fn record_path(packages: &Path, file: &str) -> PathBuf {
     packages
         .join(".strata")
         .join("verified")

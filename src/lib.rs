@@ -5,6 +5,7 @@
 //! `docs/architecture.md`.
 
 pub mod artifact;
+pub mod ci;
 pub mod cli;
 pub mod exec;
 pub mod fetch;

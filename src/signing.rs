@@ -145,6 +145,7 @@ mod tests {
             blake3: "b".repeat(64),
             created: 0,
             signatures: vec![],
+            ci: None,
         }
     }
 

@@ -286,6 +286,7 @@ fn info_for(archive: &Path, key: &str) -> ArtifactInfo {
         blake3: blake3_file(archive).unwrap(),
         created: 0,
         signatures: vec![],
+        ci: None,
     }
 }
 

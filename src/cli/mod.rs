@@ -3,6 +3,7 @@
 
 mod build;
 mod cache;
+mod ci;
 mod clean;
 mod graph;
 mod plan;
@@ -108,6 +109,8 @@ enum Command {
     /// Inspect the artifact cache
     #[command(subcommand)]
     Cache(cache::CacheCommand),
+    /// CI cache layers with CircleCI semantics, and a local workflow runner
+    Ci(ci::CiArgs),
 }
 
 /// A loaded project with its graph and keys.
@@ -185,23 +188,13 @@ impl Global {
         project: &Project,
     ) -> anyhow::Result<Option<Box<dyn crate::store::Store>>> {
         let s = &project.settings;
-        Ok(match &s.cache_remote {
-            None => None,
-            Some(url) if url.starts_with("s3://") => Some(Box::new(
-                crate::store::S3Store::new(
-                    url,
-                    s.cache_endpoint.as_deref(),
-                    s.cache_region.as_deref(),
-                )
-                .map_err(|e| anyhow::anyhow!("cache remote {url}: {e}"))?,
-            )),
-            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
-                Some(Box::new(crate::store::HttpStore::new(url)))
-            }
-            Some(url) => Some(Box::new(crate::store::LocalStore::new(PathBuf::from(
-                url.trim_start_matches("file://"),
-            )))),
-        })
+        s.cache_remote
+            .as_deref()
+            .map(|url| {
+                crate::store::open(url, s.cache_endpoint.as_deref(), s.cache_region.as_deref())
+                    .map_err(|e| anyhow::anyhow!("cache remote {url}: {e}"))
+            })
+            .transpose()
     }
 
     /// The cache: local store plus the configured remote, if any.
@@ -266,6 +259,7 @@ pub fn run() -> i32 {
         Command::Clean { modules, all } => clean::clean(&g, &modules, all),
         Command::Graph { names } => graph::graph(&g, &names),
         Command::Cache(c) => cache::run(&g, c),
+        Command::Ci(c) => ci::run(&g, c),
     };
     match result {
         Ok(()) => EXIT_OK,

@@ -192,6 +192,7 @@ pub fn pack_module(
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
         signatures: Vec::new(),
+        ci: None,
     };
     let tmp_dir = project.state_dir().join("tmp");
     artifact::pack(

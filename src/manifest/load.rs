@@ -19,6 +19,8 @@ struct RawProjectFile {
     #[serde(default)]
     target: BTreeMap<String, RawTarget>,
     #[serde(default)]
+    layer: BTreeMap<String, RawTarget>,
+    #[serde(default)]
     cache: RawCache,
 }
 
@@ -222,23 +224,28 @@ pub fn load(root: &Path) -> Result<Project, ManifestError> {
             }
         }
     }
-    let mut targets = BTreeMap::new();
-    for (target, t) in &raw.target {
-        let mut mods = Vec::new();
-        for m in &t.modules {
-            if names.binary_search(&m.get_ref().as_str()).is_err() {
-                return Err(unknown_module(
-                    &rel_manifest,
-                    &source,
-                    m.span(),
-                    m.get_ref(),
-                    &names,
-                    &format!("target `{target}` lists"),
-                ));
+    let (mut targets, mut layers) = (BTreeMap::new(), BTreeMap::new());
+    for (kind, raw_sets, out) in [
+        ("target", &raw.target, &mut targets),
+        ("layer", &raw.layer, &mut layers),
+    ] {
+        for (name, t) in raw_sets {
+            let mut mods = Vec::new();
+            for m in &t.modules {
+                if names.binary_search(&m.get_ref().as_str()).is_err() {
+                    return Err(unknown_module(
+                        &rel_manifest,
+                        &source,
+                        m.span(),
+                        m.get_ref(),
+                        &names,
+                        &format!("{kind} `{name}` lists"),
+                    ));
+                }
+                mods.push(m.get_ref().clone());
             }
-            mods.push(m.get_ref().clone());
+            out.insert(name.clone(), mods);
         }
-        targets.insert(target.clone(), mods);
     }
 
     Ok(Project {
@@ -249,6 +256,7 @@ pub fn load(root: &Path) -> Result<Project, ManifestError> {
         mirrors_before,
         mirrors_after,
         targets,
+        layers,
         modules: loaded.into_iter().map(|l| l.module).collect(),
     })
 }

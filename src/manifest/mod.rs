@@ -32,6 +32,8 @@ pub struct Project {
     pub mirrors_after: Vec<String>,
     /// Named module sets.
     pub targets: BTreeMap<String, Vec<String>>,
+    /// `[layer.NAME] modules`: CI cache layers (see `strata ci save-layer`).
+    pub layers: BTreeMap<String, Vec<String>>,
     /// All modules, sorted by name.
     pub modules: Vec<Module>,
 }

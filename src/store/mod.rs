@@ -34,6 +34,24 @@ pub enum StoreError {
     },
 }
 
+/// Opens the store a URL names: `s3://bucket/prefix` (with an optional
+/// S3-compatible `endpoint`), `http(s)://…` (read-only), `file:///dir` or a path.
+pub fn open(
+    url: &str,
+    endpoint: Option<&str>,
+    region: Option<&str>,
+) -> Result<Box<dyn Store>, String> {
+    Ok(if url.starts_with("s3://") {
+        Box::new(S3Store::new(url, endpoint, region)?)
+    } else if url.starts_with("http://") || url.starts_with("https://") {
+        Box::new(HttpStore::new(url))
+    } else {
+        Box::new(LocalStore::new(std::path::PathBuf::from(
+            url.trim_start_matches("file://"),
+        )))
+    })
+}
+
 /// Called with the bytes moved so far during a transfer.
 pub type Progress<'a> = &'a dyn Fn(u64);
 

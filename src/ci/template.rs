@@ -1,0 +1,233 @@
+//! Cache-key templates, bit-exact with CircleCI's: `{{ checksum "path" }}`
+//! (base64 of the SHA-256 of the file's bytes), `{{ .Branch }}`,
+//! `{{ .Revision }}`, `{{ .BuildNum }}`, `{{ .Environment.NAME }}`,
+//! `{{ epoch }}`, `{{ arch }}`, plus strata's `{{ strata.layer "NAME" }}`.
+
+use base64::Engine as _;
+use sha2::Digest as _;
+use std::path::{Path, PathBuf};
+
+/// CircleCI refuses longer keys; so do we.
+pub const MAX_KEY_LEN: usize = 900;
+
+/// Why a key template does not render. Positions are 1-based characters.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TemplateError {
+    #[error(
+        "cache key `{key}`: unknown template `{{{{ {expr} }}}}` at position {pos}\n  hint: use checksum \"file\", .Branch, .Revision, .BuildNum, .Environment.NAME, epoch, arch or strata.layer \"NAME\""
+    )]
+    Unknown {
+        key: String,
+        expr: String,
+        pos: usize,
+    },
+    #[error("cache key `{key}`: `{{{{` at position {pos} is never closed")]
+    Unclosed { key: String, pos: usize },
+    #[error("cache key `{key}`: checksum at position {pos}: cannot read {}: {why}\n  hint: the file must exist when the key is computed (make it in an earlier step)", path.display())]
+    Checksum {
+        key: String,
+        pos: usize,
+        path: PathBuf,
+        why: String,
+    },
+    #[error("cache key `{key}`: {what} at position {pos}")]
+    Value {
+        key: String,
+        pos: usize,
+        what: String,
+    },
+    #[error(
+        "cache key is {len} characters long; CircleCI (and strata) allow at most {MAX_KEY_LEN}"
+    )]
+    TooLong { len: usize },
+}
+
+/// What templates can refer to.
+pub struct Vars<'a> {
+    pub branch: String,
+    pub revision: String,
+    pub build_num: String,
+    /// Where `checksum` paths are relative to (the job's working directory).
+    pub dir: PathBuf,
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// The digest of a layer, or why there is none.
+    pub layer: &'a dyn Fn(&str) -> Result<String, String>,
+}
+
+/// `base64(sha256(bytes of path))`, CircleCI's `checksum`.
+pub fn checksum(path: &Path) -> std::io::Result<String> {
+    let bytes = std::fs::read(path)?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&bytes)))
+}
+
+/// CircleCI's `{{ arch }}`: `arch1-<os>-<cpu>`.
+pub fn arch() -> String {
+    let cpu = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    format!("arch1-{}-{cpu}", std::env::consts::OS)
+}
+
+/// Renders `key`, then checks its length.
+pub fn render(key: &str, vars: &Vars<'_>) -> Result<String, TemplateError> {
+    let mut out = String::new();
+    let mut rest = key;
+    let mut offset = 0; // byte offset of `rest` in `key`
+    while let Some(open) = rest.find("{{") {
+        out.push_str(&rest[..open]);
+        let start = offset + open;
+        let pos = key[..start].chars().count() + 1;
+        let Some(close) = rest[open + 2..].find("}}") else {
+            return Err(TemplateError::Unclosed {
+                key: key.into(),
+                pos,
+            });
+        };
+        let expr = rest[open + 2..open + 2 + close].trim();
+        out.push_str(&eval(key, expr, pos, vars)?);
+        let consumed = open + 2 + close + 2;
+        rest = &rest[consumed..];
+        offset += consumed;
+    }
+    out.push_str(rest);
+    if out.chars().count() > MAX_KEY_LEN {
+        return Err(TemplateError::TooLong {
+            len: out.chars().count(),
+        });
+    }
+    Ok(out)
+}
+
+/// A quoted string argument: `"path"`.
+fn quoted(arg: &str) -> Option<&str> {
+    arg.trim().strip_prefix('"')?.strip_suffix('"')
+}
+
+fn eval(key: &str, expr: &str, pos: usize, vars: &Vars<'_>) -> Result<String, TemplateError> {
+    let unknown = || TemplateError::Unknown {
+        key: key.into(),
+        expr: expr.into(),
+        pos,
+    };
+    let (head, arg) = match expr.split_once(char::is_whitespace) {
+        Some((h, a)) => (h, Some(a)),
+        None => (expr, None),
+    };
+    match (head, arg) {
+        ("checksum", Some(a)) => {
+            let file = quoted(a).ok_or_else(unknown)?;
+            let path = vars.dir.join(file);
+            checksum(&path).map_err(|e| TemplateError::Checksum {
+                key: key.into(),
+                pos,
+                path,
+                why: e.to_string(),
+            })
+        }
+        ("strata.layer", Some(a)) => {
+            let name = quoted(a).ok_or_else(unknown)?;
+            (vars.layer)(name).map_err(|what| TemplateError::Value {
+                key: key.into(),
+                pos,
+                what,
+            })
+        }
+        (".Branch", None) => Ok(vars.branch.clone()),
+        (".Revision", None) => Ok(vars.revision.clone()),
+        (".BuildNum", None) => Ok(vars.build_num.clone()),
+        ("epoch", None) => Ok(std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+            .to_string()),
+        ("arch", None) => Ok(arch()),
+        (h, None) if h.starts_with(".Environment.") => {
+            let name = &h[".Environment.".len()..];
+            if name.is_empty() {
+                return Err(unknown());
+            }
+            // CircleCI renders an unset variable as "<no value>".
+            Ok((vars.env)(name).unwrap_or_else(|| "<no value>".into()))
+        }
+        _ => Err(unknown()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(dir: &Path) -> Vars<'_> {
+        Vars {
+            branch: "main".into(),
+            revision: "abc123".into(),
+            build_num: "42".into(),
+            dir: dir.to_path_buf(),
+            env: &|n| (n == "CACHE_VERSION").then(|| "v7".to_string()),
+            layer: &|n| {
+                if n == "tools" {
+                    Ok("d1g35t".into())
+                } else {
+                    Err(format!("no layer `{n}`"))
+                }
+            },
+        }
+    }
+
+    #[test]
+    fn renders_every_template_and_keeps_plain_text() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), "hello\n").unwrap();
+        let v = vars(dir.path());
+        let out = render(
+            "k-{{ .Environment.CACHE_VERSION }}-{{.Branch}}-{{ .Revision }}-{{ .BuildNum }}-{{ checksum \"f\" }}-{{ strata.layer \"tools\" }}-{{ arch }}",
+            &v,
+        )
+        .unwrap();
+        // sha256("hello\n") base64-encoded.
+        assert_eq!(
+            out,
+            format!(
+                "k-v7-main-abc123-42-WJG1tSLV3whtD/CxEPvZ0hu0/HFjrzTQgoai6Eb2vgM=-d1g35t-{}",
+                arch()
+            )
+        );
+        assert_eq!(
+            render("{{ .Environment.UNSET }}", &v).unwrap(),
+            "<no value>"
+        );
+        assert!(render("{{ epoch }}", &v).unwrap().parse::<u64>().unwrap() > 1_600_000_000);
+    }
+
+    #[test]
+    fn errors_name_the_key_and_the_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let v = vars(dir.path());
+        assert_eq!(
+            render("ab-{{ .Bogus }}", &v),
+            Err(TemplateError::Unknown {
+                key: "ab-{{ .Bogus }}".into(),
+                expr: ".Bogus".into(),
+                pos: 4
+            })
+        );
+        assert!(matches!(
+            render("x-{{ .Branch", &v),
+            Err(TemplateError::Unclosed { pos: 3, .. })
+        ));
+        assert!(matches!(
+            render("{{ checksum \"missing\" }}", &v),
+            Err(TemplateError::Checksum { .. })
+        ));
+        assert!(matches!(
+            render("{{ strata.layer \"nope\" }}", &v),
+            Err(TemplateError::Value { .. })
+        ));
+        assert_eq!(
+            render(&"k".repeat(901), &v),
+            Err(TemplateError::TooLong { len: 901 })
+        );
+        assert!(render(&"k".repeat(900), &v).is_ok());
+    }
+}

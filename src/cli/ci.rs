@@ -1,0 +1,348 @@
+//! `strata ci …`: CI caches with CircleCI semantics, strata layers, the
+//! local workflow runner and config generators.
+
+use super::{EXIT_FAILURE, Failure, Global};
+use crate::ci::cache::{CiCache, Match, Saved};
+use crate::ci::{layer, template};
+use crate::report::{emit_json, human_bytes};
+use anyhow::Context as _;
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+
+#[derive(Args)]
+pub struct CiArgs {
+    /// Where CI caches live: a directory, file://, s3://bucket/prefix or
+    /// http(s):// (read-only). Default: `[cache] remote`, else the local store
+    #[arg(long, global = true, env = "STRATA_CI_STORE")]
+    store: Option<String>,
+    #[command(subcommand)]
+    command: CiCommand,
+}
+
+#[derive(Subcommand)]
+enum CiCommand {
+    /// Print the cache key of layer NAME: NAME-<digest>-<cache-version>
+    Key { name: String },
+    /// Render a cache-key template ({{ checksum "f" }}, {{ .Branch }}, …)
+    Render { template: String },
+    /// Restore the first cache that matches (each key exactly, then as a prefix, newest wins)
+    Restore {
+        /// Keys (templates allowed), tried in order
+        #[arg(long = "key", required = true)]
+        keys: Vec<String>,
+        /// Directory to restore into and resolve relative paths from (default: -C dir)
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Exit 1 when no key matches
+        #[arg(long)]
+        fail_on_miss: bool,
+    },
+    /// Save PATHs under KEY, unless KEY exists (caches are immutable)
+    Save {
+        #[arg(long)]
+        key: String,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Save a [layer.NAME]: packages, build dirs and stamps of its modules and their dependencies
+    SaveLayer {
+        name: String,
+        /// Key to save under (default: `strata ci key NAME`)
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// Restore a [layer.NAME]: its exact key, else the newest of the same name and cache-version
+    RestoreLayer {
+        name: String,
+        /// Keys to try instead of the defaults
+        #[arg(long = "key")]
+        keys: Vec<String>,
+    },
+    /// Run a CircleCI 2.1 workflow locally, with real caches and workspaces
+    Run(crate::ci::runner::RunArgs),
+    /// Write a CI config for the manifest's targets
+    Generate {
+        #[arg(value_enum)]
+        kind: GenerateKind,
+        /// Write here instead of stdout
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum GenerateKind {
+    Circleci,
+    Github,
+}
+
+pub fn run(g: &Global, args: CiArgs) -> Result<(), Failure> {
+    let root = g.project.clone();
+    match args.command {
+        CiCommand::Run(r) => {
+            let code = crate::ci::runner::run(&root, &r, args.store.as_deref(), g.quiet)
+                .map_err(anyhow::Error::msg)?;
+            return if code == 0 {
+                Ok(())
+            } else {
+                Err(Failure::Code(code))
+            };
+        }
+        CiCommand::Generate { kind, output } => {
+            let l = g.load()?;
+            let text = match kind {
+                GenerateKind::Circleci => crate::ci::generate::circleci(&l.project),
+                GenerateKind::Github => crate::ci::generate::github(&l.project),
+            };
+            match output {
+                Some(p) => crate::fsutil::write_atomic(&p, text.as_bytes())
+                    .with_context(|| format!("writing {}", p.display()))?,
+                None => print!("{text}"),
+            }
+            return Ok(());
+        }
+        CiCommand::Key { name } => {
+            let l = g.load()?;
+            let key =
+                layer::key(&l.project, &l.graph, &l.keys, &name).map_err(anyhow::Error::from)?;
+            println!("{key}");
+            return Ok(());
+        }
+        _ => {}
+    }
+    let has_project = root.join("strata.toml").is_file();
+    let loaded = if has_project { Some(g.load()?) } else { None };
+    let layer_digest = |name: &str| -> Result<String, String> {
+        let l = loaded.as_ref().ok_or_else(|| {
+            format!(
+                "no strata.toml in {} to define layer `{name}`",
+                root.display()
+            )
+        })?;
+        layer::digest(&l.project, &l.graph, &l.keys, name).map_err(|e| e.to_string())
+    };
+    let render = |t: &str, dir: &Path| -> Result<String, Failure> {
+        let vars = template_vars(dir, &layer_digest);
+        Ok(template::render(t, &vars).map_err(anyhow::Error::from)?)
+    };
+    let cache = open_cache(
+        g,
+        args.store.as_deref(),
+        loaded.as_ref().map(|l| &l.project),
+    )?;
+    match args.command {
+        CiCommand::Render { template } => {
+            println!("{}", render(&template, &root)?);
+            Ok(())
+        }
+        CiCommand::Restore {
+            keys,
+            dir,
+            fail_on_miss,
+        } => {
+            let dir = dir.unwrap_or(root.clone());
+            let keys = keys
+                .iter()
+                .map(|k| render(k, &dir))
+                .collect::<Result<Vec<_>, _>>()?;
+            restore(g, &cache, &keys, &dir, fail_on_miss)
+        }
+        CiCommand::Save { key, dir, paths } => {
+            let dir = dir.unwrap_or(root.clone());
+            let key = render(&key, &dir)?;
+            save(g, &cache, &key, &dir, &paths)
+        }
+        CiCommand::SaveLayer { name, key } => {
+            let l = g.load()?;
+            let key = match key {
+                Some(k) => render(&k, &root)?,
+                None => {
+                    layer::key(&l.project, &l.graph, &l.keys, &name).map_err(anyhow::Error::from)?
+                }
+            };
+            let paths =
+                layer::paths(&l.project, &l.graph, &l.keys, &name).map_err(anyhow::Error::from)?;
+            save(g, &cache, &key, &l.project.root, &paths)
+        }
+        CiCommand::RestoreLayer { name, keys } => {
+            let l = g.load()?;
+            let keys = if keys.is_empty() {
+                // Exact first; then any save of this layer at this
+                // cache-version: strata's content-keyed stamps rebuild only
+                // the modules whose inputs changed since.
+                vec![
+                    layer::key(&l.project, &l.graph, &l.keys, &name)
+                        .map_err(anyhow::Error::from)?,
+                    format!("{name}-"),
+                ]
+            } else {
+                keys.iter()
+                    .map(|k| render(k, &root))
+                    .collect::<Result<Vec<_>, _>>()?
+            };
+            let suffix = format!("-{}", l.project.cache_version);
+            let layer_name = format!("{name}-");
+            let accept = |k: &str| {
+                !k.starts_with(&layer_name)
+                    || (k.ends_with(&suffix) && k[layer_name.len()..].len() == 32 + suffix.len())
+            };
+            restore_filtered(g, &cache, &keys, &l.project.root, false, &accept)
+        }
+        CiCommand::Key { .. } | CiCommand::Run(_) | CiCommand::Generate { .. } => {
+            unreachable!("handled above")
+        }
+    }
+}
+
+/// The values CircleCI's templates see, from CircleCI's own variables when
+/// set (in CI, or under `strata ci run`), else from git.
+fn template_vars<'a>(
+    dir: &Path,
+    layer: &'a dyn Fn(&str) -> Result<String, String>,
+) -> template::Vars<'a> {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default()
+    };
+    let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+    template::Vars {
+        branch: var("CIRCLE_BRANCH").unwrap_or_else(|| git(&["rev-parse", "--abbrev-ref", "HEAD"])),
+        revision: var("CIRCLE_SHA1").unwrap_or_else(|| git(&["rev-parse", "HEAD"])),
+        build_num: var("CIRCLE_BUILD_NUM").unwrap_or_else(|| "0".into()),
+        dir: dir.to_path_buf(),
+        env: &|n| std::env::var(n).ok(),
+        layer,
+    }
+}
+
+fn open_cache(
+    g: &Global,
+    store: Option<&str>,
+    project: Option<&crate::manifest::Project>,
+) -> Result<CiCache, Failure> {
+    let local_root = || {
+        project
+            .and_then(|p| p.settings.cache_dir.clone())
+            .unwrap_or_else(crate::store::LocalStore::default_root)
+    };
+    let store: Box<dyn crate::store::Store> = match (store, project) {
+        (Some(url), _) => crate::store::open(url, None, None)
+            .map_err(|e| anyhow::anyhow!("--store {url}: {e}"))?,
+        (None, Some(p)) => match g.remote_store(p)? {
+            Some(r) => r,
+            None => Box::new(crate::store::LocalStore::new(local_root())),
+        },
+        (None, None) => Box::new(crate::store::LocalStore::new(local_root())),
+    };
+    Ok(CiCache::new(store, local_root().join("tmp")))
+}
+
+fn restore(
+    g: &Global,
+    cache: &CiCache,
+    keys: &[String],
+    dir: &Path,
+    fail_on_miss: bool,
+) -> Result<(), Failure> {
+    restore_filtered(g, cache, keys, dir, fail_on_miss, &|_| true)
+}
+
+fn restore_filtered(
+    g: &Global,
+    cache: &CiCache,
+    keys: &[String],
+    dir: &Path,
+    fail_on_miss: bool,
+    accept: &dyn Fn(&str) -> bool,
+) -> Result<(), Failure> {
+    let t = std::time::Instant::now();
+    let reporter = g.reporter();
+    let progress = |done| {
+        reporter.event(crate::report::Event::Transfer {
+            module: "cache",
+            what: "download",
+            done,
+            total: None,
+        })
+    };
+    let r = cache
+        .restore_where(keys, dir, &progress, accept)
+        .map_err(anyhow::Error::from)?;
+    reporter.clear("cache");
+    let secs = t.elapsed().as_secs_f64();
+    match &r {
+        Some(r) if g.json => emit_json(
+            "ci-restore",
+            json!({"keys": keys, "key": r.key, "requested": r.requested, "match": r.how, "bytes": r.bytes, "files": r.files, "seconds": secs}),
+        ),
+        None if g.json => emit_json(
+            "ci-restore",
+            json!({"keys": keys, "key": null, "match": "miss", "seconds": secs}),
+        ),
+        Some(r) if !g.quiet => println!(
+            "Restored cache `{}` ({} match of `{}`): {}, {} files in {secs:.2}s",
+            r.key,
+            if r.how == Match::Exact {
+                "exact"
+            } else {
+                "prefix"
+            },
+            r.requested,
+            human_bytes(r.bytes),
+            r.files
+        ),
+        None if !g.quiet => println!(
+            "No cache found for keys: {} (miss)",
+            keys.iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        _ => {}
+    }
+    if r.is_none() && fail_on_miss {
+        return Err(Failure::Code(EXIT_FAILURE));
+    }
+    Ok(())
+}
+
+fn save(
+    g: &Global,
+    cache: &CiCache,
+    key: &str,
+    dir: &Path,
+    paths: &[PathBuf],
+) -> Result<(), Failure> {
+    let t = std::time::Instant::now();
+    let r = cache.save(key, dir, paths).map_err(anyhow::Error::from)?;
+    let secs = t.elapsed().as_secs_f64();
+    if g.json {
+        emit_json(
+            "ci-save",
+            json!({"key": key, "outcome": r, "seconds": secs, "store": cache.describe()}),
+        );
+    } else if !g.quiet {
+        match r {
+            Saved::Skipped => println!(
+                "Skipping cache save: key `{key}` already exists in {} (caches are immutable)",
+                cache.describe()
+            ),
+            Saved::New { bytes, files } => println!(
+                "Saved cache `{key}`: {}, {files} files in {secs:.2}s",
+                human_bytes(bytes)
+            ),
+        }
+    }
+    Ok(())
+}
