@@ -1,0 +1,260 @@
+//! `strata ci`: CircleCI key templates, cache semantics, workspaces and the
+//! local runner, end to end through the binary.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::Command;
+
+/// A git repository in a temp dir with `files` committed.
+fn repo(files: &[(&str, &str)]) -> TestProject {
+    let p = TestProject::new("");
+    std::fs::remove_file(p.path("strata.toml")).unwrap();
+    for (f, c) in files {
+        p.write(f, c);
+    }
+    commit(p.root(), "init");
+    p
+}
+
+fn commit(dir: &Path, msg: &str) {
+    for args in [
+        vec!["init", "-q", "-b", "main"],
+        vec!["add", "-A"],
+        vec!["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", msg],
+    ] {
+        if args[0] == "init" && dir.join(".git").exists() {
+            continue;
+        }
+        let st = Command::new("git").args(&args).current_dir(dir).status().unwrap();
+        assert!(st.success(), "git {args:?}");
+    }
+}
+
+/// `strata ci …` in `p` with its own CI store.
+fn ci(p: &TestProject) -> assert_cmd::Command {
+    let mut c = p.strata();
+    c.env("STRATA_CI_STORE", p.path(".ci-store")).arg("ci");
+    c
+}
+
+fn stdout(c: &mut assert_cmd::Command) -> String {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn checksum_is_bit_exact_with_circleci() {
+    let p = repo(&[("Cargo.lock", "some lock file\nwith two lines\n")]);
+    let ours = stdout(ci(&p).args(["render", "v1-{{ checksum \"Cargo.lock\" }}-{{ .Branch }}"]));
+    let theirs = Command::new("bash")
+        .args(["-c", "sha256sum < Cargo.lock | xxd -r -p | base64"])
+        .current_dir(p.root())
+        .output()
+        .unwrap();
+    assert!(theirs.status.success());
+    assert_eq!(
+        ours.trim(),
+        format!("v1-{}-main", String::from_utf8_lossy(&theirs.stdout).trim())
+    );
+    // Unknown templates name the key and the position.
+    ci(&p)
+        .args(["render", "k-{{ .Nope }}"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("unknown template `{{ .Nope }}` at position 3"));
+    ci(&p)
+        .args(["render", &"k".repeat(901)])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("at most 900"));
+}
+
+#[test]
+fn restore_matches_exact_first_then_the_newest_prefix_and_save_is_immutable() {
+    let p = repo(&[("d/a.txt", "one\n")]);
+    let save = |key: &str, content: &str| {
+        p.write("d/a.txt", content);
+        stdout(ci(&p).args(["save", "--key", key, "d"]))
+    };
+    assert!(save("deps-1", "one\n").contains("Saved cache `deps-1`"));
+    assert!(save("deps-2", "two\n").contains("Saved cache `deps-2`"));
+    assert!(save("deps-3-old", "three\n").contains("Saved cache"));
+    // Immutable: saving an existing key does nothing and says so.
+    let again = save("deps-1", "changed\n");
+    assert!(again.contains("Skipping cache save: key `deps-1` already exists"), "{again}");
+
+    let restore = |keys: &[&str]| {
+        std::fs::remove_dir_all(p.path("d")).unwrap();
+        let mut c = ci(&p);
+        c.arg("--json").arg("restore");
+        for k in keys {
+            c.args(["--key", k]);
+        }
+        let out = stdout(&mut c);
+        let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+        (v["data"].clone(), std::fs::read_to_string(p.path("d/a.txt")).ok())
+    };
+    // Exact beats a newer prefix match.
+    let (v, content) = restore(&["deps-1"]);
+    assert_eq!((v["match"].as_str(), v["key"].as_str()), (Some("exact"), Some("deps-1")));
+    assert_eq!(content.as_deref(), Some("one\n"), "the skipped save did not overwrite");
+    // A prefix picks the newest save among its matches.
+    let (v, content) = restore(&["deps-"]);
+    assert_eq!((v["match"].as_str(), v["key"].as_str()), (Some("prefix"), Some("deps-3-old")));
+    assert_eq!(content.as_deref(), Some("three\n"));
+    // The first key with any match wins.
+    let (v, _) = restore(&["nothing", "deps-2", "deps-"]);
+    assert_eq!((v["match"].as_str(), v["key"].as_str()), (Some("exact"), Some("deps-2")));
+    // A miss is exit 0 unless --fail-on-miss.
+    ci(&p)
+        .args(["restore", "--key", "nope"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("No cache found"));
+    ci(&p)
+        .args(["restore", "--key", "nope", "--fail-on-miss"])
+        .assert()
+        .code(1);
+    // A missing path is an error, not an empty cache.
+    ci(&p)
+        .args(["save", "--key", "k2", "no-such-dir"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("no-such-dir does not exist"));
+    ci(&p).args(["restore", "--key", "k2", "--fail-on-miss"]).assert().code(1);
+}
+
+const RUNNER_CONFIG: &str = r#"
+version: 2.1
+commands:
+  say:
+    parameters:
+      what: {type: string}
+    steps:
+      - run: echo "<< parameters.what >> from $CIRCLE_JOB on $CIRCLE_BRANCH" | tee -a ~/said
+jobs:
+  make:
+    parameters:
+      part: {type: string}
+    steps:
+      - checkout
+      - say: {what: "<< parameters.part >>"}
+      - run: mkdir -p out && echo << parameters.part >> > out/<< parameters.part >>.txt && sleep 1
+      - persist_to_workspace: {root: out, paths: ["*.txt"]}
+  join:
+    steps:
+      - attach_workspace: {at: ws}
+      - run: cat ws/left.txt ws/right.txt > joined && test "$(cat joined)" = "$(printf 'left\nright')"
+      - store_artifacts: {path: joined}
+  broken:
+    steps:
+      - run: {name: fails, command: "echo before; exit 3"}
+      - run: {name: skipped on failure, command: "touch ~/never"}
+      - run: {name: cleanup, command: "echo cleaning up", when: always}
+      - run: {name: only on failure, command: "echo it failed", when: on_fail}
+  stalls:
+    steps:
+      - run: {name: stall, command: "echo start; sleep 30; echo never", no_output_timeout: 2s}
+workflows:
+  main:
+    jobs:
+      - make: {name: left, part: left}
+      - make: {name: right, part: right}
+      - join: {requires: [left, right]}
+      - broken
+      - stalls
+"#;
+
+#[test]
+fn ci_run_runs_parallel_jobs_workspaces_when_always_and_no_output_timeout() {
+    let p = repo(&[(".circleci/config.yml", RUNNER_CONFIG), ("README", "x\n")]);
+    let t = std::time::Instant::now();
+    let out = ci(&p).args(["run", "-j", "4"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(t.elapsed() < std::time::Duration::from_secs(25), "the stalled step was not ended");
+    // Parallel fan-out, then a fan-in through the workspace.
+    assert!(err.contains("[left]   left from left on main"), "{err}");
+    assert!(err.contains("[right]   right from right on main"), "{err}");
+    let summary = err.split("summary").nth(1).unwrap();
+    let status = |job: &str| {
+        summary
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(job))
+            .unwrap_or_else(|| panic!("{job} not in {summary}"))
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(status("left"), "success");
+    assert_eq!(status("join"), "success");
+    assert_eq!(status("broken"), "failed");
+    assert_eq!(status("stalls"), "failed");
+    // when: always and on_fail ran after the failure; the on_success step did not.
+    assert!(err.contains("[broken]   cleaning up"), "{err}");
+    assert!(err.contains("[broken]   it failed"), "{err}");
+    assert!(!err.contains("▸ skipped on failure"), "{err}");
+    assert!(err.contains("Too long with no output (exceeded 2s)"), "{err}");
+    assert!(!err.contains("never"), "{err}");
+    // store_artifacts kept the joined file.
+    let runs: Vec<_> = std::fs::read_dir(p.path(".strata/ci"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .collect();
+    assert_eq!(runs.len(), 1);
+    let joined = runs[0].path().join("artifacts/join/joined");
+    assert_eq!(std::fs::read_to_string(joined).unwrap(), "left\nright\n");
+}
+
+#[test]
+fn concurrent_upstream_jobs_persisting_one_file_fail_the_attach_naming_both() {
+    let cfg = r#"
+version: 2.1
+jobs:
+  a:
+    steps:
+      - run: mkdir -p o && echo a > o/same.txt
+      - persist_to_workspace: {root: o, paths: [same.txt]}
+  b:
+    steps:
+      - run: mkdir -p o && echo b > o/same.txt
+      - persist_to_workspace: {root: o, paths: [same.txt]}
+  c:
+    steps:
+      - attach_workspace: {at: ws}
+workflows:
+  w:
+    jobs: [a, b, {c: {requires: [a, b]}}]
+"#;
+    let p = repo(&[(".circleci/config.yml", cfg)]);
+    let out = ci(&p).args(["run"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("Concurrent upstream jobs persisted the same file(s) into the workspace: 'same.txt' (jobs `a` and `b`)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn dry_run_prints_the_dag_steps_and_keys() {
+    let cfg = "version: 2.1\njobs:\n  j:\n    docker: [{image: debian:12}]\n    steps:\n      - restore_cache: {keys: ['v1-{{ checksum \"lock\" }}', 'v1-']}\n      - run: echo hi\nworkflows:\n  w:\n    jobs: [j, {k: {requires: [j]}}]\n";
+    let cfg = cfg.replace("{k: {requires: [j]}}", "{j: {name: k, requires: [j]}}");
+    let p = repo(&[(".circleci/config.yml", &cfg), ("lock", "abc\n")]);
+    let out = stdout(ci(&p).args(["run", "--dry-run"]));
+    assert!(out.contains("job k (requires j)"), "{out}");
+    assert!(out.contains("docker executor (debian:12) noted"), "{out}");
+    assert!(out.contains("key v1-"), "{out}");
+    assert!(out.contains("- echo hi"), "{out}");
+    assert!(!p.path(".strata/ci").read_dir().unwrap().flatten().any(|e| e.path().is_dir()), "dry run ran something");
+}
