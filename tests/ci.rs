@@ -22,12 +22,26 @@ fn commit(dir: &Path, msg: &str) {
     for args in [
         vec!["init", "-q", "-b", "main"],
         vec!["add", "-A"],
-        vec!["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", msg],
+        vec![
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            msg,
+        ],
     ] {
         if args[0] == "init" && dir.join(".git").exists() {
             continue;
         }
-        let st = Command::new("git").args(&args).current_dir(dir).status().unwrap();
+        let st = Command::new("git")
+            .args(&args)
+            .current_dir(dir)
+            .status()
+            .unwrap();
         assert!(st.success(), "git {args:?}");
     }
 }
@@ -69,7 +83,9 @@ fn checksum_is_bit_exact_with_circleci() {
         .args(["render", "k-{{ .Nope }}"])
         .assert()
         .failure()
-        .stderr(predicates::str::contains("unknown template `{{ .Nope }}` at position 3"));
+        .stderr(predicates::str::contains(
+            "unknown template `{{ .Nope }}` at position 3",
+        ));
     ci(&p)
         .args(["render", &"k".repeat(901)])
         .assert()
@@ -89,7 +105,10 @@ fn restore_matches_exact_first_then_the_newest_prefix_and_save_is_immutable() {
     assert!(save("deps-3-old", "three\n").contains("Saved cache"));
     // Immutable: saving an existing key does nothing and says so.
     let again = save("deps-1", "changed\n");
-    assert!(again.contains("Skipping cache save: key `deps-1` already exists"), "{again}");
+    assert!(
+        again.contains("Skipping cache save: key `deps-1` already exists"),
+        "{again}"
+    );
 
     let restore = |keys: &[&str]| {
         std::fs::remove_dir_all(p.path("d")).unwrap();
@@ -100,19 +119,35 @@ fn restore_matches_exact_first_then_the_newest_prefix_and_save_is_immutable() {
         }
         let out = stdout(&mut c);
         let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
-        (v["data"].clone(), std::fs::read_to_string(p.path("d/a.txt")).ok())
+        (
+            v["data"].clone(),
+            std::fs::read_to_string(p.path("d/a.txt")).ok(),
+        )
     };
     // Exact beats a newer prefix match.
     let (v, content) = restore(&["deps-1"]);
-    assert_eq!((v["match"].as_str(), v["key"].as_str()), (Some("exact"), Some("deps-1")));
-    assert_eq!(content.as_deref(), Some("one\n"), "the skipped save did not overwrite");
+    assert_eq!(
+        (v["match"].as_str(), v["key"].as_str()),
+        (Some("exact"), Some("deps-1"))
+    );
+    assert_eq!(
+        content.as_deref(),
+        Some("one\n"),
+        "the skipped save did not overwrite"
+    );
     // A prefix picks the newest save among its matches.
     let (v, content) = restore(&["deps-"]);
-    assert_eq!((v["match"].as_str(), v["key"].as_str()), (Some("prefix"), Some("deps-3-old")));
+    assert_eq!(
+        (v["match"].as_str(), v["key"].as_str()),
+        (Some("prefix"), Some("deps-3-old"))
+    );
     assert_eq!(content.as_deref(), Some("three\n"));
     // The first key with any match wins.
     let (v, _) = restore(&["nothing", "deps-2", "deps-"]);
-    assert_eq!((v["match"].as_str(), v["key"].as_str()), (Some("exact"), Some("deps-2")));
+    assert_eq!(
+        (v["match"].as_str(), v["key"].as_str()),
+        (Some("exact"), Some("deps-2"))
+    );
     // A miss is exit 0 unless --fail-on-miss.
     ci(&p)
         .args(["restore", "--key", "nope"])
@@ -129,7 +164,10 @@ fn restore_matches_exact_first_then_the_newest_prefix_and_save_is_immutable() {
         .assert()
         .failure()
         .stderr(predicates::str::contains("no-such-dir does not exist"));
-    ci(&p).args(["restore", "--key", "k2", "--fail-on-miss"]).assert().code(1);
+    ci(&p)
+        .args(["restore", "--key", "k2", "--fail-on-miss"])
+        .assert()
+        .code(1);
 }
 
 const RUNNER_CONFIG: &str = r#"
@@ -180,7 +218,10 @@ fn ci_run_runs_parallel_jobs_workspaces_when_always_and_no_output_timeout() {
     let out = ci(&p).args(["run", "-j", "4"]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(t.elapsed() < std::time::Duration::from_secs(25), "the stalled step was not ended");
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(25),
+        "the stalled step was not ended"
+    );
     // Parallel fan-out, then a fan-in through the workspace.
     assert!(err.contains("[left]   left from left on main"), "{err}");
     assert!(err.contains("[right]   right from right on main"), "{err}");
@@ -203,7 +244,10 @@ fn ci_run_runs_parallel_jobs_workspaces_when_always_and_no_output_timeout() {
     assert!(err.contains("[broken]   cleaning up"), "{err}");
     assert!(err.contains("[broken]   it failed"), "{err}");
     assert!(!err.contains("▸ skipped on failure"), "{err}");
-    assert!(err.contains("Too long with no output (exceeded 2s)"), "{err}");
+    assert!(
+        err.contains("Too long with no output (exceeded 2s)"),
+        "{err}"
+    );
     assert!(!err.contains("never"), "{err}");
     // store_artifacts kept the joined file.
     let runs: Vec<_> = std::fs::read_dir(p.path(".strata/ci"))
@@ -256,5 +300,283 @@ fn dry_run_prints_the_dag_steps_and_keys() {
     assert!(out.contains("docker executor (debian:12) noted"), "{out}");
     assert!(out.contains("key v1-"), "{out}");
     assert!(out.contains("- echo hi"), "{out}");
-    assert!(!p.path(".strata/ci").read_dir().unwrap().flatten().any(|e| e.path().is_dir()), "dry run ran something");
+    assert!(
+        !p.path(".strata/ci")
+            .read_dir()
+            .unwrap()
+            .flatten()
+            .any(|e| e.path().is_dir()),
+        "dry run ran something"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The seed scenario: Heads-style three-layer caching, where only layer 3
+// holds packages/. Run, change one module, run again so that layer 2 is
+// restored.
+
+const PATCH_ADDS_FILE: &str = "--- /dev/null\n+++ b/extra.txt\n@@ -0,0 +1 @@\n+extra\n";
+
+/// Serves alpha, beta and gamma tarballs; returns them too.
+fn upstream(srv: &Server) -> Vec<(&'static str, Vec<u8>)> {
+    ["alpha", "beta", "gamma"]
+        .into_iter()
+        .map(|m| {
+            let tb = tarball(
+                &format!("{m}-1.0"),
+                &[("src.txt", &format!("{m} source\n"))],
+            );
+            srv.route(&format!("/{m}-1.0.tar.gz"), Reply::Ok(tb.clone()));
+            (m, tb)
+        })
+        .collect()
+}
+
+/// Heads-style: explicit per-module rules made with define/eval, empty
+/// stamp files judged by mtime, and `_verify` markers in packages/.
+const MAKEFILE: &str = r#"MODULES := alpha beta gamma
+all: $(foreach m,$(MODULES),build/$(m)-1.0/.build)
+
+define module
+packages/$(1)-1.0.tar.gz:
+	mkdir -p packages
+	curl -fsS -o $$@ $$(MIRROR)/$(1)-1.0.tar.gz
+
+packages/.$(1)-1.0_verify: packages/$(1)-1.0.tar.gz
+	grep " $(1)-1.0.tar.gz" hashes | (cd packages && sha256sum -c --quiet -)
+	touch $$@
+
+build/$(1)-1.0/.canary: packages/.$(1)-1.0_verify
+	mkdir -p build
+	tar -xzf packages/$(1)-1.0.tar.gz -C build
+	for p in patches/$(1)-1.0/*.patch; do [ -e "$$$$p" ] || continue; echo "patching $$$$p"; patch -p1 -d build/$(1)-1.0 < "$$$$p"; done
+	touch $$@
+
+build/$(1)-1.0/.configured: build/$(1)-1.0/.canary
+	touch $$@
+
+build/$(1)-1.0/.build: build/$(1)-1.0/.configured config/$(1).conf
+	cat build/$(1)-1.0/*.txt config/$(1).conf > build/$(1)-1.0/out
+	touch $$@
+endef
+$(foreach m,$(MODULES),$(eval $(call module,$(m))))
+"#;
+
+const MAKE_CONFIG: &str = r#"version: 2.1
+jobs:
+  build:
+    steps:
+      - checkout
+      - run:
+          name: Layer keys
+          command: |
+            cat config/alpha.conf patches/alpha-1.0/* > .key1
+            cat .key1 config/beta.conf > .key2
+            cat .key2 config/gamma.conf > .key3
+      - restore_cache:
+          keys:
+            - layer3-{{ checksum ".key3" }}
+            - layer2-{{ checksum ".key2" }}
+            - layer1-{{ checksum ".key1" }}
+      - run: {name: make, command: "make MIRROR=$MIRROR", no_output_timeout: 10s}
+      - save_cache: {key: 'layer1-{{ checksum ".key1" }}', paths: [build/alpha-1.0]}
+      - save_cache: {key: 'layer2-{{ checksum ".key2" }}', paths: [build/alpha-1.0, build/beta-1.0]}
+      - save_cache: {key: 'layer3-{{ checksum ".key3" }}', paths: [packages, build]}
+workflows:
+  main:
+    jobs: [build]
+"#;
+
+fn strata_bin_path() -> String {
+    let bin = assert_cmd::cargo::cargo_bin("strata");
+    format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+fn ci_run(p: &TestProject, srv: &Server) -> (i32, String, f64) {
+    let t = std::time::Instant::now();
+    let out = ci(p)
+        .env("PATH", strata_bin_path())
+        .args(["run", "--env", &format!("MIRROR={}", srv.url(""))])
+        .output()
+        .unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    eprintln!("---- strata ci run ({secs:.2}s) ----\n{err}");
+    (out.status.code().unwrap_or(-1), err, secs)
+}
+
+#[test]
+fn seed_scenario_makefile_layers_repatch_and_the_runner_ends_the_step() {
+    let srv = Server::start();
+    let tarballs = upstream(&srv);
+    let hashes: String = tarballs
+        .iter()
+        .map(|(m, tb)| format!("{}  {m}-1.0.tar.gz\n", sha256(tb)))
+        .collect();
+    let p = repo(&[
+        (".circleci/config.yml", MAKE_CONFIG),
+        ("Makefile", MAKEFILE),
+        ("hashes", &hashes),
+        ("patches/alpha-1.0/0001-add-extra.patch", PATCH_ADDS_FILE),
+        ("config/alpha.conf", "a=1\n"),
+        ("config/beta.conf", "b=1\n"),
+        ("config/gamma.conf", "g=1\n"),
+    ]);
+    let (code, first, _) = ci_run(&p, &srv);
+    assert_eq!(code, 0, "{first}");
+    let saved = first
+        .lines()
+        .filter(|l| l.starts_with("[build]   ok") && l.contains("new ("))
+        .count();
+    assert_eq!(saved, 3, "three layers saved: {first}");
+
+    // Change one module (gamma): layer 3 misses, layer 2 hits exactly.
+    p.write("config/gamma.conf", "g=2\n");
+    commit(p.root(), "change gamma");
+    let (code, second, secs) = ci_run(&p, &srv);
+    assert_eq!(code, 1, "{second}");
+    assert!(second.contains("exact match `layer2-"), "{second}");
+    // Re-downloaded (packages/ was not in layer 2), re-extracted over the
+    // restored tree, re-patched: GNU patch finds the file its patch creates
+    // and asks the seed's question. (For a patch that modifies a file it says
+    // "Reversed (or previously applied) patch detected! Assume -R? [n]".)
+    assert!(
+        second.contains("curl -fsS -o packages/alpha-1.0.tar.gz"),
+        "{second}"
+    );
+    assert!(
+        second.contains("which already exists!  Assume -R? [n]"),
+        "GNU patch's re-patch question is in the log: {second}"
+    );
+    assert!(second.contains("FAILED"), "{second}");
+    assert!(secs < 60.0, "the runner ended the step instead of hanging");
+}
+
+#[test]
+fn seed_scenario_with_strata_layers_redownloads_and_repatches_nothing() {
+    let srv = Server::start();
+    let tarballs = upstream(&srv);
+    let cfg = r#"version: 2.1
+jobs:
+  build:
+    steps:
+      - checkout
+      - run:
+          name: Restore layers
+          command: strata ci restore-layer l3 --key "$(strata ci key l3)" --key "$(strata ci key l2)" --key "$(strata ci key l1)"
+      - run: {name: build, command: "strata build", no_output_timeout: 30s}
+      - run:
+          name: Save layers
+          command: strata ci save-layer l1 && strata ci save-layer l2 && strata ci save-layer l3
+workflows:
+  main:
+    jobs: [build]
+"#;
+    let mut files: Vec<(String, String)> = vec![
+        (".circleci/config.yml".into(), cfg.into()),
+        (
+            "strata.toml".into(),
+            "[project]\nname = \"seed\"\ncache-version = \"1\"\n\n[target.default]\nmodules = [\"gamma\"]\n\n[layer.l1]\nmodules = [\"alpha\"]\n\n[layer.l2]\nmodules = [\"beta\"]\n\n[layer.l3]\nmodules = [\"gamma\"]\n".into(),
+        ),
+        ("patches/alpha-1.0/0001-add-extra.patch".into(), PATCH_ADDS_FILE.into()),
+    ];
+    let deps = [("alpha", ""), ("beta", "alpha"), ("gamma", "beta")];
+    for ((m, tb), (_, dep)) in tarballs.iter().zip(deps) {
+        let depends = if dep.is_empty() {
+            String::new()
+        } else {
+            format!("depends = [\"{dep}\"]\n")
+        };
+        files.push((
+            format!("modules/{m}.toml"),
+            format!(
+                "name = \"{m}\"\nversion = \"1.0\"\nurl = \"{}\"\nsha256 = \"{}\"\n{depends}build = \"cat *.txt > out\"\ninstall = \"mkdir -p $STRATA_DESTDIR/{m} && cp out $STRATA_DESTDIR/{m}/\"\n",
+                srv.url(&format!("/{m}-1.0.tar.gz")),
+                sha256(tb)
+            ),
+        ));
+    }
+    files.push((
+        ".gitignore".into(),
+        "build/\npackages/\ninstall/\n.strata/\n.ci-store/\n.xdg-cache/\n".into(),
+    ));
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let p = repo(&refs);
+
+    let (code, first, _) = ci_run(&p, &srv);
+    assert_eq!(code, 0, "{first}");
+    assert_eq!(
+        srv.requests().len(),
+        3,
+        "first run downloads each tarball once"
+    );
+    assert!(first.contains("Saved cache `l3-"), "{first}");
+
+    // Change one module (gamma): layer 3 misses, layer 2 hits exactly.
+    let gamma = p
+        .read("modules/gamma.toml")
+        .replace("cat *.txt > out", "cat *.txt > out && echo v2 >> out");
+    p.write("modules/gamma.toml", gamma);
+    commit(p.root(), "change gamma");
+    let (code, second, secs) = ci_run(&p, &srv);
+    assert_eq!(code, 0, "{second}");
+    assert!(second.contains("exact match of `l2-"), "{second}");
+    // Layer 2 held alpha and beta with their packages: nothing of theirs is
+    // downloaded, extracted or patched again; only gamma (not in the layer) is fetched.
+    let requests = srv.requests();
+    assert_eq!(&requests[3..], ["/gamma-1.0.tar.gz"], "{requests:?}");
+    for m in ["alpha", "beta"] {
+        assert!(
+            !second.contains(&format!("Built {m}")),
+            "{m} rebuilt: {second}"
+        );
+        assert!(
+            !second.contains(&format!("Unpacking {m}")),
+            "{m} re-extracted: {second}"
+        );
+    }
+    assert!(second.contains("Built gamma"), "{second}");
+    assert!(second.contains("2 fresh"), "{second}");
+    eprintln!("second run: {secs:.2}s");
+}
+
+#[test]
+fn generated_configs_use_layer_keys_without_a_remote_and_the_artifact_cache_with_one() {
+    let p = TestProject::with_default(&["m"]);
+    p.local_module("m", &[("a.txt", "a\n")], "");
+    let circle = stdout(ci(&p).args(["generate", "circleci", "-o", ".circleci/config.yml"]));
+    assert!(circle.is_empty());
+    let cfg = p.read(".circleci/config.yml");
+    assert!(
+        cfg.contains("- strata-default-v1-{{ checksum \".strata-layer-key\" }}"),
+        "{cfg}"
+    );
+    assert!(
+        cfg.contains("- strata-default-v1-\n"),
+        "prefix fallback: {cfg}"
+    );
+    assert!(!cfg.contains("persist_to_workspace"), "{cfg}");
+    // The generated config is one our runner reads.
+    commit(p.root(), "generated");
+    let dry = stdout(ci(&p).args(["run", "--dry-run"]));
+    assert!(dry.contains("job build-default"), "{dry}");
+    let gh = stdout(ci(&p).args(["generate", "github"]));
+    assert!(gh.contains("restore-keys: strata-default-v1-"), "{gh}");
+
+    // With a remote, the artifact cache serves every job: no CI cache at all.
+    let toml = p.read("strata.toml") + "\n[cache]\nremote = \"s3://bucket/prefix\"\n";
+    p.write("strata.toml", toml);
+    let cfg = stdout(ci(&p).args(["generate", "circleci"]));
+    assert!(
+        !cfg.contains("save_cache") && !cfg.contains("restore_cache"),
+        "{cfg}"
+    );
+    assert!(cfg.contains("strata build default"), "{cfg}");
 }

@@ -477,8 +477,7 @@ fn run_step(run: &Run<'_>, cx: &mut JobCx<'_>, i: usize, step: &Step) -> Result<
     match step {
         Step::Noted(_) => Ok(String::new()),
         Step::Checkout => {
-            if workdir.exists()
-                && std::fs::read_dir(&workdir).is_ok_and(|mut d| d.next().is_some())
+            if workdir.exists() && std::fs::read_dir(&workdir).is_ok_and(|mut d| d.next().is_some())
             {
                 return Err(format!(
                     "directory {} is not empty; checkout needs an empty working directory",

@@ -98,8 +98,17 @@ pub fn run(g: &Global, args: CiArgs) -> Result<(), Failure> {
                 GenerateKind::Github => crate::ci::generate::github(&l.project),
             };
             match output {
-                Some(p) => crate::fsutil::write_atomic(&p, text.as_bytes())
-                    .with_context(|| format!("writing {}", p.display()))?,
+                Some(p) => {
+                    // Relative to the project, like every other path strata takes.
+                    let p = root.join(p);
+                    if let Some(dir) = p.parent() {
+                        std::fs::create_dir_all(dir)
+                            .with_context(|| format!("creating {}", dir.display()))?;
+                    }
+                    crate::fsutil::write_atomic(&p, text.as_bytes())
+                        .with_context(|| format!("writing {}", p.display()))?;
+                    eprintln!("Wrote {}", p.display());
+                }
                 None => print!("{text}"),
             }
             return Ok(());
