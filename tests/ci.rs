@@ -580,3 +580,52 @@ fn generated_configs_use_layer_keys_without_a_remote_and_the_artifact_cache_with
     );
     assert!(cfg.contains("strata build default"), "{cfg}");
 }
+
+#[test]
+fn ctrl_c_stops_ci_run_and_kills_the_running_step() {
+    let cfg = "version: 2.1\njobs:\n  j:\n    steps:\n      - run: echo $$ > ~/../../pid && echo started && sleep 60\nworkflows:\n  w:\n    jobs: [j]\n";
+    let p = repo(&[(".circleci/config.yml", cfg)]);
+    let mut child = p
+        .raw()
+        .env("STRATA_CI_STORE", p.path(".ci-store"))
+        .args(["ci", "run"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid_file = || {
+        std::fs::read_dir(p.path(".strata/ci"))
+            .ok()?
+            .flatten()
+            .map(|e| e.path().join("pid"))
+            .find(|f| f.is_file())
+            .and_then(|f| std::fs::read_to_string(f).ok())
+            .and_then(|t| t.trim().parse::<i32>().ok())
+    };
+    let t = std::time::Instant::now();
+    let step_pid = loop {
+        if let Some(pid) = pid_file() {
+            break pid;
+        }
+        assert!(t.elapsed().as_secs() < 30, "the step never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    // SAFETY: signalling the child we spawned.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let status =
+        wait_timeout::ChildExt::wait_timeout(&mut child, std::time::Duration::from_secs(20))
+            .unwrap()
+            .expect("strata ci run did not stop on Ctrl-C");
+    assert_eq!(status.code(), Some(130));
+    // The step's shell (and its sleep) are gone.
+    let t = std::time::Instant::now();
+    while Path::new(&format!("/proc/{step_pid}")).exists() {
+        assert!(
+            t.elapsed().as_secs() < 5,
+            "the step's process {step_pid} survived Ctrl-C"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

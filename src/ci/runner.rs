@@ -164,6 +164,7 @@ pub fn run(root: &Path, args: &RunArgs, store: Option<&str>, quiet: bool) -> Res
         workspace: Mutex::new(HashMap::new()),
     };
     let _ = quiet;
+    crate::exec::command::install_interrupt_handler();
     let t = Instant::now();
     eprintln!(
         "Running workflow `{wf}` ({} jobs) as run {} in {}",
@@ -195,7 +196,17 @@ pub fn run(root: &Path, args: &RunArgs, store: Option<&str>, quiet: bool) -> Res
             eprintln!("      workspace {}", human_bytes(r.workspace_bytes));
         }
     }
-    Ok(if failed { 1 } else { 0 })
+    Ok(if interrupted() {
+        crate::cli::EXIT_INTERRUPTED
+    } else if failed {
+        1
+    } else {
+        0
+    })
+}
+
+fn interrupted() -> bool {
+    crate::exec::command::interrupted()
 }
 
 fn git_out(dir: &Path, args: &[&str]) -> Option<String> {
@@ -300,6 +311,17 @@ fn schedule(run: &Run<'_>, parallel: usize) -> HashMap<String, Report> {
                 }
                 !blocked
             });
+            if interrupted() {
+                for j in pending.drain(..) {
+                    reports.insert(
+                        j.name.clone(),
+                        Report {
+                            status: "interrupted",
+                            ..Report::default()
+                        },
+                    );
+                }
+            }
             while running < parallel {
                 let Some(pos) = pending
                     .iter()
@@ -423,6 +445,10 @@ fn run_job(run: &Run<'_>, job: &Job) -> Report {
         if !go {
             continue;
         }
+        if interrupted() {
+            failed = true;
+            break;
+        }
         let st = Instant::now();
         run.say(&job.name, &format!("▸ {}", step.title()));
         let r = run_step(run, &mut cx, i, step);
@@ -442,7 +468,11 @@ fn run_job(run: &Run<'_>, job: &Job) -> Report {
             }
         }
     }
-    cx.report.status = if failed { "failed" } else { "success" };
+    cx.report.status = match (failed, interrupted()) {
+        (_, true) => "interrupted",
+        (true, false) => "failed",
+        (false, false) => "success",
+    };
     cx.report.secs = t.elapsed().as_secs_f64();
     cx.report
 }
@@ -881,6 +911,22 @@ fn run_command(
         }
         if let Some(st) = child.try_wait().map_err(|e| e.to_string())? {
             break st;
+        }
+        if interrupted() {
+            // SAFETY: kill(2) on the step's own process group.
+            unsafe {
+                libc::kill(-pgid, libc::SIGTERM);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+            // SAFETY: as above.
+            unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
+            let _ = child.wait();
+            for r in readers {
+                let _ = r.join();
+            }
+            return Err("interrupted".into());
         }
         let idle = last_output
             .lock()
