@@ -376,7 +376,7 @@ fn run_steps(ctx: &Context, i: usize, status: &ModuleStatus) -> Result<(), Modul
             Step::Build => &m.build,
             _ => &m.install,
         };
-        timed(step, &mut || {
+        let mut work = || {
             if step == Step::Install {
                 crate::fsutil::remove_all(&dest).map_err(io_err(&dest))?;
                 fs::create_dir_all(&dest).map_err(io_err(&dest))?;
@@ -405,7 +405,14 @@ fn run_steps(ctx: &Context, i: usize, status: &ModuleStatus) -> Result<(), Modul
                 return Ok(());
             }
             fingerprint::write_stamp(&dir, name, keys.get(step)).map_err(io_err(&dir))
-        })?;
+        };
+        // A configure or build step the module does not have only records its
+        // stamp: nothing to show.
+        if script.is_none() && step != Step::Install {
+            work()?;
+        } else {
+            timed(step, &mut work)?;
+        }
     }
     Ok(())
 }
