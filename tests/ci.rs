@@ -100,6 +100,16 @@ fn restore_matches_exact_first_then_the_newest_prefix_and_save_is_immutable() {
         p.write("d/a.txt", content);
         stdout(ci(&p).args(["save", "--key", key, "d"]))
     };
+    // Modes, mtimes and symlinks come back as they were.
+    std::os::unix::fs::symlink("a.txt", p.path("d/link")).unwrap();
+    p.write("d/tool.sh", "#!/bin/sh\n");
+    std::fs::set_permissions(
+        p.path("d/tool.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o750),
+    )
+    .unwrap();
+    let old = filetime::FileTime::from_unix_time(1_500_000_000, 0);
+    filetime::set_file_mtime(p.path("d/tool.sh"), old).unwrap();
     assert!(save("deps-1", "one\n").contains("Saved cache `deps-1`"));
     assert!(save("deps-2", "two\n").contains("Saved cache `deps-2`"));
     assert!(save("deps-3-old", "three\n").contains("Saved cache"));
@@ -135,6 +145,16 @@ fn restore_matches_exact_first_then_the_newest_prefix_and_save_is_immutable() {
         Some("one\n"),
         "the skipped save did not overwrite"
     );
+    assert_eq!(
+        std::fs::read_link(p.path("d/link")).unwrap(),
+        Path::new("a.txt")
+    );
+    let meta = std::fs::metadata(p.path("d/tool.sh")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+        0o750
+    );
+    assert_eq!(filetime::FileTime::from_last_modification_time(&meta), old);
     // A prefix picks the newest save among its matches.
     let (v, content) = restore(&["deps-"]);
     assert_eq!(

@@ -533,3 +533,67 @@ fn remote_gc_prunes_the_bucket_oldest_upload_first() {
     assert!(left.contains(&entries[2].0.key) && left.contains(&entries[3].0.key));
     conformance_reads(&store, &entries[2..]);
 }
+
+#[test]
+fn ci_caches_work_on_s3_and_exact_keys_on_a_read_only_http_mirror() {
+    let Some(moto) = Moto::start() else { return };
+    let p = TestProject::new("");
+    std::fs::remove_file(p.path("strata.toml")).unwrap();
+    p.write("deps/lib.txt", "v1\n");
+    let ci = |args: &[&str]| {
+        let mut c = p.strata();
+        aws_env(&mut c)
+            .env("AWS_ENDPOINT_URL", moto.url(""))
+            .args(["ci", "--store", "s3://strata/ci"])
+            .args(args);
+        c
+    };
+    ci(&["save", "--key", "deps-a", "deps"]).assert().success();
+    p.write("deps/lib.txt", "v2\n");
+    ci(&["save", "--key", "deps-b", "deps"]).assert().success();
+    ci(&["save", "--key", "deps-b", "deps"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("already exists"));
+    std::fs::remove_dir_all(p.path("deps")).unwrap();
+    ci(&["restore", "--key", "deps-"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(
+            "Restored cache `deps-b` (prefix match of `deps-`)",
+        ));
+    assert_eq!(p.read("deps/lib.txt"), "v2\n");
+
+    // The same entries in a directory store, served read-only over HTTP.
+    let dir_store = p.path("dir-store");
+    let local = |args: &[&str]| {
+        let mut c = p.strata();
+        c.args(["ci", "--store"]).arg(&dir_store).args(args);
+        c
+    };
+    local(&["save", "--key", "deps-b", "deps"])
+        .assert()
+        .success();
+    let srv = Server::start();
+    for (rel, bytes) in snapshot(&dir_store) {
+        srv.route(&format!("/mirror/{rel}"), Reply::Ok(bytes));
+    }
+    std::fs::remove_dir_all(p.path("deps")).unwrap();
+    let http = |args: &[&str]| {
+        let mut c = p.strata();
+        c.args(["ci", "--store", &srv.url("/mirror")]).args(args);
+        c
+    };
+    http(&["restore", "--key", "nope", "--key", "deps-b"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(
+            "Restored cache `deps-b` (exact match",
+        ));
+    assert_eq!(p.read("deps/lib.txt"), "v2\n");
+    // Prefix matching needs a listing, which plain HTTP has not: a clear error.
+    http(&["restore", "--key", "deps-"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("cannot be listed"));
+}

@@ -105,23 +105,21 @@ impl CiCache {
         keys: &[String],
         accept: &dyn Fn(&str) -> bool,
     ) -> Result<Option<(String, ArtifactInfo, Match)>, StoreError> {
-        let mut all: Option<Vec<ArtifactInfo>> = None;
+        // Listing happens once, and only if a key has no exact match. A store
+        // that cannot be listed (plain HTTP) still serves exact matches; its
+        // listing error is reported only if nothing matched at all.
+        let mut all: Option<Result<Vec<ArtifactInfo>, StoreError>> = None;
         for k in keys {
             if let Some(info) = self.lookup(k)?.filter(|_| accept(k)) {
                 return Ok(Some((k.clone(), info, Match::Exact)));
             }
-            if all.is_none() {
-                all = Some(
-                    self.store
-                        .list()?
-                        .into_iter()
-                        .filter(|i| i.ci.is_some())
-                        .collect(),
-                );
-            }
-            let newest = all
-                .as_ref()
-                .expect("listed")
+            let listed = all.get_or_insert_with(|| {
+                self.store
+                    .list()
+                    .map(|v| v.into_iter().filter(|i| i.ci.is_some()).collect())
+            });
+            let Ok(listed) = listed else { continue };
+            let newest = listed
                 .iter()
                 .filter(|i| {
                     i.ci.as_ref()
@@ -132,7 +130,10 @@ impl CiCache {
                 return Ok(Some((k.clone(), info.clone(), Match::Prefix)));
             }
         }
-        Ok(None)
+        match all {
+            Some(Err(e)) => Err(e),
+            _ => Ok(None),
+        }
     }
 
     /// Packs `paths` (relative to `root`, or absolute inside it) under `key`,

@@ -47,7 +47,12 @@ impl S3Store {
                 retry_timeout: Duration::from_secs(10),
                 ..RetryConfig::default()
             });
-        if let Some(e) = endpoint {
+        // The AWS SDKs' standard variable, for stores opened without a manifest
+        // (`strata ci … --store s3://…`).
+        let from_env = std::env::var("AWS_ENDPOINT_URL")
+            .ok()
+            .filter(|e| !e.is_empty());
+        if let Some(e) = endpoint.or(from_env.as_deref()) {
             b = b
                 .with_endpoint(e)
                 .with_allow_http(e.starts_with("http://"))
