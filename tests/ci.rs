@@ -563,6 +563,10 @@ workflows:
         );
     }
     assert!(second.contains("Built gamma"), "{second}");
+    // The runner's summary lists the cache commands run from steps.
+    let summary = second.split("summary").nth(1).unwrap();
+    assert!(summary.contains("restore  exact match `l2-"), "{summary}");
+    assert!(summary.contains("save     `l3-"), "{summary}");
     assert!(second.contains("2 fresh"), "{second}");
     eprintln!("second run: {secs:.2}s");
 }

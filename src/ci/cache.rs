@@ -69,6 +69,43 @@ pub enum Saved {
     },
 }
 
+impl Saved {
+    /// One line for logs and summaries.
+    pub fn describe(&self, key: &str) -> String {
+        match self {
+            Saved::Skipped => format!("`{key}` skipped: the key exists (caches are immutable)"),
+            Saved::New { bytes, files } => format!(
+                "`{key}` new ({}, {files} files)",
+                crate::report::human_bytes(*bytes)
+            ),
+        }
+    }
+}
+
+/// One line for logs and summaries: what a restore of `keys` matched.
+pub fn describe_restore(r: Option<&Restored>, keys: &[String]) -> String {
+    match r {
+        Some(r) => format!(
+            "{} match `{}` for `{}` ({})",
+            if r.how == Match::Exact {
+                "exact"
+            } else {
+                "prefix"
+            },
+            r.key,
+            r.requested,
+            crate::report::human_bytes(r.bytes)
+        ),
+        None => format!(
+            "miss for {}",
+            keys.iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
 /// CI caches on one store.
 pub struct CiCache {
     store: Box<dyn Store>,

@@ -4,7 +4,7 @@
 //! `.strata/ci/<run>/<job>/` with its own `~`; independent jobs run in
 //! parallel; a step that prints nothing for `no_output_timeout` is killed.
 
-use super::cache::{CiCache, Match, Saved};
+use super::cache::CiCache;
 use super::config::{self, Job, Pipeline, Step, When};
 use super::template;
 use crate::report::human_bytes;
@@ -15,6 +15,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// Where `strata ci save|restore` run inside a step append what they did,
+/// one JSON line each, for the job's summary.
+pub const REPORT_ENV: &str = "STRATA_CI_REPORT";
 
 #[derive(clap::Args, Clone)]
 pub struct RunArgs {
@@ -417,6 +421,10 @@ fn run_job(run: &Run<'_>, job: &Job) -> Report {
         ("CIRCLE_PROJECT_REPONAME", reponame),
         ("HOME", home.display().to_string()),
         ("STRATA_CI_STORE", run.store_env.clone()),
+        (
+            REPORT_ENV,
+            dir.join("cache-report.jsonl").display().to_string(),
+        ),
     ] {
         env.insert(k.to_string(), v);
     }
@@ -465,6 +473,20 @@ fn run_job(run: &Run<'_>, job: &Job) -> Report {
             Err(msg) => {
                 run.say(&job.name, &format!("  FAILED ({secs:.2}s): {msg}"));
                 failed = true;
+            }
+        }
+    }
+    // Cache commands run from steps (`strata ci restore-layer`, …) reported here.
+    if let Ok(text) = std::fs::read_to_string(dir.join("cache-report.jsonl")) {
+        for v in text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        {
+            let line = v["line"].as_str().unwrap_or_default().to_string();
+            match v["kind"].as_str() {
+                Some("restore") => cx.report.restores.push(line),
+                Some("save") => cx.report.saves.push(line),
+                _ => {}
             }
         }
     }
@@ -572,26 +594,7 @@ fn run_step(run: &Run<'_>, cx: &mut JobCx<'_>, i: usize, step: &Step) -> Result<
                 .cache
                 .restore(&keys, &cx.home, &|_| {})
                 .map_err(|e| e.to_string())?;
-            let line = match r {
-                Some(r) => format!(
-                    "{} match `{}` for `{}` ({})",
-                    if r.how == Match::Exact {
-                        "exact"
-                    } else {
-                        "prefix"
-                    },
-                    r.key,
-                    r.requested,
-                    human_bytes(r.bytes)
-                ),
-                None => format!(
-                    "miss for {}",
-                    keys.iter()
-                        .map(|k| format!("`{k}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            };
+            let line = super::cache::describe_restore(r.as_ref(), &keys);
             cx.report.restores.push(line.clone());
             Ok(line)
         }
@@ -603,12 +606,7 @@ fn run_step(run: &Run<'_>, cx: &mut JobCx<'_>, i: usize, step: &Step) -> Result<
                 .cache
                 .save(&key, &cx.home, &paths)
                 .map_err(|e| e.to_string())?;
-            let line = match r {
-                Saved::Skipped => format!("`{key}` skipped: the key exists (caches are immutable)"),
-                Saved::New { bytes, files } => {
-                    format!("`{key}` new ({}, {files} files)", human_bytes(bytes))
-                }
-            };
+            let line = r.describe(&key);
             cx.report.saves.push(line.clone());
             Ok(line)
         }

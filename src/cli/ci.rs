@@ -290,6 +290,10 @@ fn restore_filtered(
         .map_err(anyhow::Error::from)?;
     reporter.clear("cache");
     let secs = t.elapsed().as_secs_f64();
+    report_to_runner(
+        &crate::ci::cache::describe_restore(r.as_ref(), keys),
+        "restore",
+    );
     match &r {
         Some(r) if g.json => emit_json(
             "ci-restore",
@@ -336,6 +340,7 @@ fn save(
     let t = std::time::Instant::now();
     let r = cache.save(key, dir, paths).map_err(anyhow::Error::from)?;
     let secs = t.elapsed().as_secs_f64();
+    report_to_runner(&r.describe(key), "save");
     if g.json {
         emit_json(
             "ci-save",
@@ -354,4 +359,21 @@ fn save(
         }
     }
     Ok(())
+}
+
+/// Under `strata ci run`, tells the runner what this cache command did, so
+/// its summary lists restores and saves made from `run` steps too.
+fn report_to_runner(line: &str, kind: &str) {
+    use std::io::Write as _;
+    let Some(path) = std::env::var_os(crate::ci::runner::REPORT_ENV) else {
+        return;
+    };
+    let entry = json!({ "kind": kind, "line": line }).to_string();
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+    {
+        let _ = writeln!(f, "{entry}");
+    }
 }
