@@ -139,13 +139,15 @@ pub fn pack_paths(
     if threads > 1 {
         enc.multithread(threads)?;
     }
-    let mut tar = tar::Builder::new(enc);
+    // tar writes in 512-byte headers and 8 KiB body chunks; batching them
+    // makes each call into the compressor worth its overhead.
+    let mut tar = tar::Builder::new(io::BufWriter::with_capacity(1 << 20, enc));
     tar.follow_symlinks(false);
     let mut files = 0u64;
     for rel in rels {
         add_tree(&mut tar, base, rel, &mut files, entries)?;
     }
-    let enc = tar.into_inner()?;
+    let enc = tar.into_inner()?.into_inner().map_err(|e| e.into_error())?;
     let mut writer = enc.finish()?;
     writer.flush()?;
     writer.inner.get_ref().sync_all()?;

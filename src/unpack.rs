@@ -186,6 +186,40 @@ impl Extractor<'_> {
     }
 
     /// Removes whatever non-directory sits at `dest`, so nothing is written through a link.
+    /// Writes a regular file's bytes, mode and mtime through one descriptor:
+    /// `O_CREAT|O_EXCL` (never follows a symlink planted at `dest`), then
+    /// `fchmod` and `futimens`. Something already at `dest` (an earlier
+    /// entry of the same name) is removed first, as GNU tar does.
+    fn write_file(
+        &self,
+        dest: &Path,
+        data: &mut impl Read,
+        mode: u32,
+        mtime: u64,
+    ) -> Result<(), UnpackError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let open = || {
+            fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(dest)
+        };
+        let mut file = match open() {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                self.clear(dest)?;
+                open().map_err(|e| self.io(e))?
+            }
+            Err(e) => return Err(self.io(e)),
+        };
+        io::copy(data, &mut file).map_err(|e| self.io(e))?;
+        file.set_permissions(fs::Permissions::from_mode(mode & 0o7777))
+            .map_err(|e| self.io(e))?;
+        let t = filetime::FileTime::from_unix_time(mtime as i64, 0);
+        filetime::set_file_handle_times(&file, Some(t), Some(t)).map_err(|e| self.io(e))
+    }
+
     fn clear(&self, dest: &Path) -> Result<(), UnpackError> {
         match fs::symlink_metadata(dest) {
             Ok(m) if m.is_dir() => fs::remove_dir_all(dest).map_err(|e| self.io(e)),
@@ -293,7 +327,13 @@ impl Extractor<'_> {
             let mode = entry.header().mode().unwrap_or(0o644);
             match kind {
                 T::Directory => self.make_dir(&rel, &raw, mode)?,
-                T::Regular | T::Continuous | T::GNUSparse => {
+                T::Regular | T::Continuous => {
+                    self.prepare_parent(&rel, &raw)?;
+                    let dest = self.into.join(&rel);
+                    let mtime = entry.header().mtime().unwrap_or(0);
+                    self.write_file(&dest, &mut entry, mode, mtime)?;
+                }
+                T::GNUSparse => {
                     self.prepare_parent(&rel, &raw)?;
                     let dest = self.into.join(&rel);
                     self.clear(&dest)?;
