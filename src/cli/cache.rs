@@ -99,6 +99,14 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
             Ok(())
         }
         CacheCommand::Gc {
+            max_size: None,
+            max_age: None,
+            ..
+        } => Err(anyhow::anyhow!(
+            "nothing to do\n  hint: pass --max-size (e.g. 10G) and/or --max-age (e.g. 30d)"
+        )
+        .into()),
+        CacheCommand::Gc {
             max_size,
             max_age,
             remote: true,
@@ -167,77 +175,23 @@ fn keygen(name: &str, dir: &std::path::Path) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Prunes the remote: entries older than `max_age` (by upload time), then the
-/// oldest until at most `max_size` is left. A reader racing with the removal
-/// finds the record gone, or the archive missing, which is a miss.
-fn remote_gc(
-    g: &Global,
-    project: &crate::manifest::Project,
-    max_size: Option<u64>,
-    max_age: Option<std::time::Duration>,
-) -> Result<(), Failure> {
-    if max_size.is_none() && max_age.is_none() {
-        return Err(anyhow::anyhow!(
-            "nothing to do\n  hint: pass --max-size (e.g. 10G) and/or --max-age (e.g. 30d)"
-        )
-        .into());
-    }
-    let remote = g.remote_store(project)?.ok_or_else(|| {
-        anyhow::anyhow!(
-            "no remote to prune\n  hint: set `[cache] remote` in strata.toml, or drop --remote to prune the local store"
-        )
-    })?;
-    let mut entries = remote
-        .list()
-        .with_context(|| format!("cannot list {}", remote.describe()))?;
-    entries.sort_by_key(|e| (e.created, e.key.clone()));
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let mut total: u64 = entries.iter().map(|e| e.size).sum();
-    let (mut removed, mut freed) = (0usize, 0u64);
-    for e in &entries {
-        let too_old = max_age.is_some_and(|a| now.saturating_sub(e.created) > a.as_secs());
-        let too_big = max_size.is_some_and(|m| total > m);
-        if !too_old && !too_big {
-            continue;
-        }
-        remote
-            .remove(&e.key)
-            .with_context(|| format!("removing entry {} ({} {})", e.key, e.module, e.version))?;
-        total -= e.size;
-        freed += e.size;
-        removed += 1;
-    }
-    if !g.quiet {
-        eprintln!(
-            "     Removed {removed} entries ({freed} bytes) from {}; {} entries ({total} bytes) kept",
-            remote.describe(),
-            entries.len() - removed
-        );
-    }
-    Ok(())
+/// What a prune did.
+struct Pruned {
+    removed: usize,
+    freed: u64,
+    kept: usize,
+    total: u64,
 }
 
-fn gc(
-    g: &Global,
-    store: &crate::store::LocalStore,
+/// Removes from `store` the entries of `entries` unused for longer than
+/// `max_age`, then the least recently used until at most `max_size` is left.
+fn prune(
+    store: &dyn Store,
+    mut entries: Vec<crate::store::EntryUse>,
     max_size: Option<u64>,
     max_age: Option<std::time::Duration>,
-) -> Result<(), Failure> {
-    if max_size.is_none() && max_age.is_none() {
-        return Err(anyhow::anyhow!(
-            "nothing to do\n  hint: pass --max-size (e.g. 10G) and/or --max-age (e.g. 30d)"
-        )
-        .into());
-    }
-    let _lock = store.lock(true).context("cannot lock the cache for gc")?;
-    let (mut entries, orphans) = store.usage().context("cannot read the cache")?;
-    for o in &orphans {
-        std::fs::remove_file(o).with_context(|| format!("removing {}", o.display()))?;
-    }
-    // Oldest last use first.
-    entries.sort_by_key(|e| e.2);
+) -> anyhow::Result<Pruned> {
+    entries.sort_by(|a, b| (a.2, &a.0).cmp(&(b.2, &b.0)));
     let now = std::time::SystemTime::now();
     let mut total: u64 = entries.iter().map(|e| e.1).sum();
     let (mut removed, mut freed) = (0usize, 0u64);
@@ -254,11 +208,71 @@ fn gc(
         freed += size;
         removed += 1;
     }
+    Ok(Pruned {
+        removed,
+        freed,
+        kept: entries.len() - removed,
+        total,
+    })
+}
+
+/// Prunes the remote. A remote records no last use, so the upload time
+/// stands for it. The record goes first: a reader racing with the removal
+/// finds the record gone, or the archive missing, which is a miss.
+fn remote_gc(
+    g: &Global,
+    project: &crate::manifest::Project,
+    max_size: Option<u64>,
+    max_age: Option<std::time::Duration>,
+) -> Result<(), Failure> {
+    let remote = g.remote_store(project)?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "no remote to prune\n  hint: set `[cache] remote` in strata.toml, or drop --remote to prune the local store"
+        )
+    })?;
+    let entries = remote
+        .list()
+        .with_context(|| format!("cannot list {}", remote.describe()))?
+        .into_iter()
+        .map(|e| {
+            let uploaded = std::time::UNIX_EPOCH + std::time::Duration::from_secs(e.created);
+            (e.key, e.size, uploaded)
+        })
+        .collect();
+    let p = prune(remote.as_ref(), entries, max_size, max_age)?;
     if !g.quiet {
         eprintln!(
-            "     Removed {removed} entries ({freed} bytes) and {} orphaned files; {} entries ({total} bytes) kept",
+            "     Removed {} entries ({} bytes) from {}; {} entries ({} bytes) kept",
+            p.removed,
+            p.freed,
+            remote.describe(),
+            p.kept,
+            p.total
+        );
+    }
+    Ok(())
+}
+
+fn gc(
+    g: &Global,
+    store: &crate::store::LocalStore,
+    max_size: Option<u64>,
+    max_age: Option<std::time::Duration>,
+) -> Result<(), Failure> {
+    let _lock = store.lock(true).context("cannot lock the cache for gc")?;
+    let (entries, orphans) = store.usage().context("cannot read the cache")?;
+    for o in &orphans {
+        std::fs::remove_file(o).with_context(|| format!("removing {}", o.display()))?;
+    }
+    let p = prune(store, entries, max_size, max_age)?;
+    if !g.quiet {
+        eprintln!(
+            "     Removed {} entries ({} bytes) and {} orphaned files; {} entries ({} bytes) kept",
+            p.removed,
+            p.freed,
             orphans.len(),
-            entries.len() - removed
+            p.kept,
+            p.total
         );
     }
     Ok(())

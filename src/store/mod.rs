@@ -9,7 +9,7 @@ mod s3;
 mod tiered;
 
 pub use http::HttpStore;
-pub use local::LocalStore;
+pub use local::{EntryUse, LocalStore};
 pub use s3::S3Store;
 pub use tiered::{Cache, Hit, Stats};
 
