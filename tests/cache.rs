@@ -492,13 +492,12 @@ fn a_cached_host_tool_is_restored_only_when_a_dependent_has_to_build() {
     assert_eq!(q.read("install/fw/fw.bin"), "compiled fw.c\n");
 
     // The firmware changes: now it builds, so the toolchain is restored first.
-    let fw = q
-        .read("modules/fw.toml")
-        .replace("fw.bin\\\"", "fw.bin && echo v2 >> fw.bin\\\"");
-    let fw = fw.replace(
+    let before = q.read("modules/fw.toml");
+    let fw = before.replace(
         "cc fw.c > fw.bin\"",
         "cc fw.c > fw.bin && echo v2 >> fw.bin\"",
     );
+    assert_ne!(fw, before, "the module edit must change the build");
     q.write("modules/fw.toml", fw);
     let (ok, events, err) = build_with_cache(&q, &p);
     assert!(ok, "{err}");
