@@ -5,7 +5,7 @@ use crate::fingerprint::Step;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::json;
 use std::collections::HashMap;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -125,14 +125,14 @@ impl Reporter {
         if self.mode == Mode::Live {
             let _ = self.multi.println(text);
         } else {
-            eprintln!("{text}");
+            crate::errln!("{text}");
         }
     }
 
     /// Prints an error report (always shown, even with -q).
     pub fn error(&self, text: &str) {
         self.multi.suspend(|| {
-            eprintln!("{}: {text}", self.paint("1;31", "error"));
+            crate::errln!("{}: {text}", self.paint("1;31", "error"));
         });
     }
 
@@ -228,7 +228,7 @@ impl Reporter {
             }
             Event::Warning { message } => {
                 self.multi.suspend(|| {
-                    eprintln!("{}: {message}", self.paint("1;33", "warning"));
+                    crate::errln!("{}: {message}", self.paint("1;33", "warning"));
                 });
             }
             Event::Summary {
@@ -347,8 +347,7 @@ impl Reporter {
 /// Writes one JSON Lines event to stdout.
 pub fn emit_json(kind: &str, data: serde_json::Value) {
     let line = json!({"schema": JSON_SCHEMA, "type": kind, "data": data});
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
+    crate::outln!("{line}");
 }
 
 fn verb(step: Step) -> &'static str {

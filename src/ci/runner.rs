@@ -170,7 +170,7 @@ pub fn run(root: &Path, args: &RunArgs, store: Option<&str>, quiet: bool) -> Res
     let _ = quiet;
     crate::exec::command::install_interrupt_handler();
     let t = Instant::now();
-    eprintln!(
+    crate::errln!(
         "Running workflow `{wf}` ({} jobs) as run {} in {}",
         jobs.len(),
         run.id,
@@ -181,7 +181,7 @@ pub fn run(root: &Path, args: &RunArgs, store: Option<&str>, quiet: bool) -> Res
         .filter(|n| *n > 0)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let reports = schedule(&run, parallel);
-    eprintln!(
+    crate::errln!(
         "\nWorkflow `{wf}` summary ({:.2}s):",
         t.elapsed().as_secs_f64()
     );
@@ -189,15 +189,15 @@ pub fn run(root: &Path, args: &RunArgs, store: Option<&str>, quiet: bool) -> Res
     for j in &jobs {
         let r = reports.get(&j.name).cloned().unwrap_or_default();
         failed |= r.status != "success";
-        eprintln!("  {:<24} {:<8} {:>7.2}s", j.name, r.status, r.secs);
+        crate::errln!("  {:<24} {:<8} {:>7.2}s", j.name, r.status, r.secs);
         for x in &r.restores {
-            eprintln!("      restore  {x}");
+            crate::errln!("      restore  {x}");
         }
         for x in &r.saves {
-            eprintln!("      save     {x}");
+            crate::errln!("      save     {x}");
         }
         if r.workspace_bytes > 0 {
-            eprintln!("      workspace {}", human_bytes(r.workspace_bytes));
+            crate::errln!("      workspace {}", human_bytes(r.workspace_bytes));
         }
     }
     Ok(if interrupted() {
@@ -237,16 +237,16 @@ fn next_counter(path: &Path, start: u64) -> Result<u64, String> {
 }
 
 fn dry_run(wf: &str, jobs: &[Job], cache: &CiCache, pipeline: &Pipeline, root: &Path) {
-    println!("workflow {wf} (cache store: {})", cache.describe());
+    crate::outln!("workflow {wf} (cache store: {})", cache.describe());
     for j in jobs {
         let req = if j.requires.is_empty() {
             String::new()
         } else {
             format!(" (requires {})", j.requires.join(", "))
         };
-        println!("job {}{req}", j.name);
+        crate::outln!("job {}{req}", j.name);
         if let Some(n) = &j.executor_note {
-            println!("    # {n}");
+            crate::outln!("    # {n}");
         }
         let vars = template::Vars {
             branch: pipeline.branch.clone(),
@@ -271,9 +271,9 @@ fn dry_run(wf: &str, jobs: &[Job], cache: &CiCache, pipeline: &Pipeline, root: &
         for s in &j.steps {
             match s {
                 Step::RestoreCache { name, keys } => {
-                    println!("    - {name}");
+                    crate::outln!("    - {name}");
                     for k in keys {
-                        println!("        key {}", key(k));
+                        crate::outln!("        key {}", key(k));
                     }
                 }
                 Step::SaveCache {
@@ -282,9 +282,9 @@ fn dry_run(wf: &str, jobs: &[Job], cache: &CiCache, pipeline: &Pipeline, root: &
                     paths,
                     ..
                 } => {
-                    println!("    - {name}: key {} paths {}", key(k), paths.join(" "))
+                    crate::outln!("    - {name}: key {} paths {}", key(k), paths.join(" "))
                 }
-                s => println!("    - {}", s.title()),
+                s => crate::outln!("    - {}", s.title()),
             }
         }
     }
@@ -356,7 +356,7 @@ impl Run<'_> {
     fn say(&self, job: &str, text: &str) {
         let _g = self.out.lock().unwrap_or_else(|e| e.into_inner());
         for line in text.lines() {
-            eprintln!("[{job}] {line}");
+            crate::errln!("[{job}] {line}");
         }
     }
 }

@@ -14,7 +14,7 @@ pub fn build(g: &Global, names: &[String]) -> Result<(), Failure> {
     let reporter = g.reporter();
     let lock_path = l.project.state_dir().join("lock");
     let _lock = ProjectLock::acquire(&lock_path, |p| {
-        eprintln!(
+        crate::errln!(
             "    Blocking: waiting for lock on {} (another strata is building this project)",
             p.display()
         );
@@ -68,7 +68,7 @@ pub fn fetch(g: &Global, names: &[String]) -> Result<(), Failure> {
     let jobs = g.jobs(&l.project).max(1);
     let lock_path = l.project.state_dir().join("lock");
     let _lock = ProjectLock::acquire(&lock_path, |p| {
-        eprintln!("    Blocking: waiting for lock on {}", p.display());
+        crate::errln!("    Blocking: waiting for lock on {}", p.display());
     })
     .with_context(|| format!("cannot take the project lock {}", lock_path.display()))?;
     let next = std::sync::atomic::AtomicUsize::new(0);
@@ -126,7 +126,7 @@ pub fn fetch(g: &Global, names: &[String]) -> Result<(), Failure> {
     let failures = failures.into_inner().unwrap_or_default();
     if failures.is_empty() {
         if !g.quiet && !g.json {
-            eprintln!(
+            crate::errln!(
                 "    Finished {} packages verified in {}",
                 closure.len(),
                 l.project.settings.packages_dir.display()

@@ -52,7 +52,7 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
     match cmd {
         CacheCommand::Ls => {
             for e in &entries {
-                println!(
+                crate::outln!(
                     "{}  {} {}  {:>12} bytes  {:>6} files",
                     &e.key[..16],
                     e.module,
@@ -63,7 +63,7 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
             }
             if !g.quiet {
                 let total: u64 = entries.iter().map(|e| e.size).sum();
-                eprintln!(
+                crate::errln!(
                     "{} entries, {total} bytes in {}",
                     entries.len(),
                     store.describe()
@@ -87,13 +87,17 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
             if g.json {
                 crate::report::emit_json("cache-stats", serde_json::to_value(&s).expect("json"));
             } else {
-                println!(
+                crate::outln!(
                     "last build: {} local hits, {} remote hits, {} misses",
-                    s.local_hits, s.remote_hits, s.misses
+                    s.local_hits,
+                    s.remote_hits,
+                    s.misses
                 );
-                println!(
+                crate::outln!(
                     "            {} bytes downloaded, {} bytes uploaded, {} artifacts saved",
-                    s.bytes_downloaded, s.bytes_uploaded, s.artifacts_saved
+                    s.bytes_downloaded,
+                    s.bytes_uploaded,
+                    s.artifacts_saved
                 );
             }
             Ok(())
@@ -128,17 +132,17 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
                 if state != "ok" {
                     bad += 1;
                 }
-                println!("{}  {} {}  {state}", &e.key[..16], e.module, e.version);
+                crate::outln!("{}  {} {}  {state}", &e.key[..16], e.module, e.version);
             }
             if bad > 0 {
-                eprintln!(
+                crate::errln!(
                     "error: {bad} of {} entries are corrupt; they will be quarantined when next used",
                     entries.len()
                 );
                 return Err(Failure::Code(EXIT_FAILURE));
             }
             if !g.quiet {
-                eprintln!("{} entries verified", entries.len());
+                crate::errln!("{} entries verified", entries.len());
             }
             Ok(())
         }
@@ -166,8 +170,8 @@ fn keygen(name: &str, dir: &std::path::Path) -> Result<(), Failure> {
     f.sync_all().context("writing the secret key")?;
     crate::fsutil::write_atomic(&public, format!("{}\n", key.public_text()).as_bytes())
         .context("writing the public key")?;
-    println!("{}", key.public_text());
-    eprintln!(
+    crate::outln!("{}", key.public_text());
+    crate::errln!(
         "wrote {} (keep it secret: [cache] sign-key) and {} (add its line to [cache] trusted-keys)",
         secret.display(),
         public.display()
@@ -241,7 +245,7 @@ fn remote_gc(
         .collect();
     let p = prune(remote.as_ref(), entries, max_size, max_age)?;
     if !g.quiet {
-        eprintln!(
+        crate::errln!(
             "     Removed {} entries ({} bytes) from {}; {} entries ({} bytes) kept",
             p.removed,
             p.freed,
@@ -266,7 +270,7 @@ fn gc(
     }
     let p = prune(store, entries, max_size, max_age)?;
     if !g.quiet {
-        eprintln!(
+        crate::errln!(
             "     Removed {} entries ({} bytes) and {} orphaned files; {} entries ({} bytes) kept",
             p.removed,
             p.freed,
@@ -332,7 +336,7 @@ fn transfer(g: &Global, names: &[String], push: bool) -> Result<(), Failure> {
     let failed = std::cell::Cell::new(false);
     let warn = |m: &str| {
         failed.set(true);
-        eprintln!("warning: {m}");
+        crate::errln!("warning: {m}");
     };
     let mut done = 0;
     for &i in &closure {
@@ -380,13 +384,13 @@ fn transfer(g: &Global, names: &[String], push: bool) -> Result<(), Failure> {
     let s = cache.stats();
     if !g.quiet {
         if push {
-            eprintln!(
+            crate::errln!(
                 "      Pushed {done} of {} modules ({} bytes uploaded)",
                 closure.len(),
                 s.bytes_uploaded
             );
         } else {
-            eprintln!(
+            crate::errln!(
                 "      Pulled {done} of {} modules ({} bytes downloaded)",
                 closure.len(),
                 s.bytes_downloaded

@@ -107,9 +107,9 @@ pub fn run(g: &Global, args: CiArgs) -> Result<(), Failure> {
                     }
                     crate::fsutil::write_atomic(&p, text.as_bytes())
                         .with_context(|| format!("writing {}", p.display()))?;
-                    eprintln!("Wrote {}", p.display());
+                    crate::errln!("Wrote {}", p.display());
                 }
-                None => print!("{text}"),
+                None => crate::out!("{text}"),
             }
             return Ok(());
         }
@@ -117,7 +117,7 @@ pub fn run(g: &Global, args: CiArgs) -> Result<(), Failure> {
             let l = g.load()?;
             let key =
                 layer::key(&l.project, &l.graph, &l.keys, &name).map_err(anyhow::Error::from)?;
-            println!("{key}");
+            crate::outln!("{key}");
             return Ok(());
         }
         _ => {}
@@ -144,7 +144,7 @@ pub fn run(g: &Global, args: CiArgs) -> Result<(), Failure> {
     )?;
     match args.command {
         CiCommand::Render { template } => {
-            println!("{}", render(&template, &root)?);
+            crate::outln!("{}", render(&template, &root)?);
             Ok(())
         }
         CiCommand::Restore {
@@ -303,7 +303,7 @@ fn restore_filtered(
             "ci-restore",
             json!({"keys": keys, "key": null, "match": "miss", "seconds": secs}),
         ),
-        Some(r) if !g.quiet => println!(
+        Some(r) if !g.quiet => crate::outln!(
             "Restored cache `{}` ({} match of `{}`): {}, {} files in {secs:.2}s",
             r.key,
             if r.how == Match::Exact {
@@ -315,7 +315,7 @@ fn restore_filtered(
             human_bytes(r.bytes),
             r.files
         ),
-        None if !g.quiet => println!(
+        None if !g.quiet => crate::outln!(
             "No cache found for keys: {} (miss)",
             keys.iter()
                 .map(|k| format!("`{k}`"))
@@ -348,11 +348,11 @@ fn save(
         );
     } else if !g.quiet {
         match r {
-            Saved::Skipped => println!(
+            Saved::Skipped => crate::outln!(
                 "Skipping cache save: key `{key}` already exists in {} (caches are immutable)",
                 cache.describe()
             ),
-            Saved::New { bytes, files } => println!(
+            Saved::New { bytes, files } => crate::outln!(
                 "Saved cache `{key}`: {}, {files} files in {secs:.2}s",
                 human_bytes(bytes)
             ),

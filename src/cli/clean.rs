@@ -20,7 +20,7 @@ pub fn clean(g: &Global, modules: &[String], all: bool) -> Result<(), Failure> {
     }
     let lock_path = p.state_dir().join("lock");
     let _lock = ProjectLock::acquire(&lock_path, |p| {
-        eprintln!("    Blocking: waiting for lock on {}", p.display());
+        crate::errln!("    Blocking: waiting for lock on {}", p.display());
     })
     .context("cannot take the project lock")?;
     if all {
@@ -31,7 +31,7 @@ pub fn clean(g: &Global, modules: &[String], all: bool) -> Result<(), Failure> {
         remove_dir_atomic(&p.settings.install_dir).context("removing the install dir")?;
         let _ = std::fs::remove_file(p.state_dir().join("install.json"));
         if !g.quiet {
-            eprintln!("     Removed build and install directories");
+            crate::errln!("     Removed build and install directories");
         }
         return Ok(());
     }
@@ -46,7 +46,7 @@ pub fn clean(g: &Global, modules: &[String], all: bool) -> Result<(), Failure> {
         let dir = p.module_build_dir(m);
         remove_dir_atomic(&dir).with_context(|| format!("removing {}", dir.display()))?;
         if !g.quiet {
-            eprintln!("     Removed {}", dir.display());
+            crate::errln!("     Removed {}", dir.display());
         }
     }
     Ok(())

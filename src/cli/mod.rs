@@ -233,6 +233,17 @@ impl Global {
 
 /// Runs the CLI and returns the process exit code.
 pub fn run() -> i32 {
+    crate::output::on_close(crate::exec::command::interrupt);
+    let code = run_cli();
+    if crate::output::closed() {
+        // Whoever read our output has gone (`strata build | head`): end
+        // quietly, as a program killed by SIGPIPE would.
+        return crate::output::EXIT_OUTPUT_CLOSED;
+    }
+    code
+}
+
+fn run_cli() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -265,13 +276,13 @@ pub fn run() -> i32 {
         Ok(()) => EXIT_OK,
         Err(Failure::Code(c)) => c,
         Err(Failure::Manifest(e)) => {
-            eprintln!("{:?}", miette::Report::new(e));
+            crate::errln!("{:?}", miette::Report::new(e));
             EXIT_USAGE
         }
         Err(Failure::Other(e)) => {
-            eprintln!("error: {e}");
+            crate::errln!("error: {e}");
             for cause in e.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                crate::errln!("  caused by: {cause}");
             }
             EXIT_FAILURE
         }

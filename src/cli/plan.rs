@@ -113,7 +113,7 @@ pub fn plan(g: &Global, names: &[String]) -> Result<(), Failure> {
             stale_count,
             closure.len()
         ));
-        print!("{out}");
+        crate::out!("{out}");
     }
     Ok(())
 }
@@ -149,17 +149,18 @@ pub fn why(g: &Global, module: &str) -> Result<(), Failure> {
         return Ok(());
     }
     match st.first_stale {
-        None => println!(
+        None => crate::outln!(
             "{} {} is fresh: no input changed since its last build",
-            m.name, m.version
+            m.name,
+            m.version
         ),
         Some(step) => {
             if st.reasons == [StaleReason::NeverRan(Step::Unpack)] {
-                println!("{} {} has not been built yet", m.name, m.version);
+                crate::outln!("{} {} has not been built yet", m.name, m.version);
             } else {
-                println!("{} {}: {step} is stale because:", m.name, m.version);
+                crate::outln!("{} {}: {step} is stale because:", m.name, m.version);
                 for r in &st.reasons {
-                    println!("  {r}");
+                    crate::outln!("  {r}");
                 }
             }
         }

@@ -22,19 +22,25 @@ fn children() -> &'static Mutex<HashSet<i32>> {
 /// running commands' process groups. Stamps of interrupted steps are never
 /// written, so the next run resumes correctly.
 pub fn install_interrupt_handler() {
-    let _ = ctrlc::set_handler(|| {
-        INTERRUPTED.store(true, Ordering::SeqCst);
-        let pids: Vec<i32> = children()
-            .lock()
-            .map(|c| c.iter().copied().collect())
-            .unwrap_or_default();
-        for pid in pids {
-            // SAFETY: kill(2) with a negative pid signals a process group we created.
-            unsafe {
-                libc::kill(-pid, libc::SIGTERM);
-            }
+    let _ = ctrlc::set_handler(interrupt);
+    // A closed stdout/stderr ends the run the same way (see `crate::output`).
+    crate::output::on_close(interrupt);
+}
+
+/// Stops the run: no new work starts and the running commands' process
+/// groups are terminated.
+pub fn interrupt() {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+    let pids: Vec<i32> = children()
+        .lock()
+        .map(|c| c.iter().copied().collect())
+        .unwrap_or_default();
+    for pid in pids {
+        // SAFETY: kill(2) with a negative pid signals a process group we created.
+        unsafe {
+            libc::kill(-pid, libc::SIGTERM);
         }
-    });
+    }
 }
 
 /// Whether the user asked the run to stop.

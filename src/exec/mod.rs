@@ -116,8 +116,9 @@ pub fn build(ctx: &Context<'_>, selection: &[usize]) -> Summary {
                 let deferred = &deferred;
                 s.spawn(move || {
                     let t = Instant::now();
-                    let r =
-                        module::run(ctx, i, st, deferred).map(|o| (o, t.elapsed().as_secs_f64()));
+                    let r = crate::worker::catch(|| module::run(ctx, i, st, deferred))
+                        .unwrap_or_else(|panic| Err(ModuleError::Panic(panic)))
+                        .map(|o| (o, t.elapsed().as_secs_f64()));
                     let _ = tx.send((i, r));
                 });
             }

@@ -53,6 +53,8 @@ pub enum ModuleError {
     },
     #[error("interrupted")]
     Interrupted,
+    #[error("internal error (a bug in strata, please report it): {0}")]
+    Panic(String),
 }
 
 impl ModuleError {
