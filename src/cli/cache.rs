@@ -106,10 +106,9 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
             max_size: None,
             max_age: None,
             ..
-        } => Err(anyhow::anyhow!(
-            "nothing to do\n  hint: pass --max-size (e.g. 10G) and/or --max-age (e.g. 30d)"
-        )
-        .into()),
+        } => Err(Failure::usage(
+            "cache gc needs a limit\n  hint: pass --max-size (e.g. 10G) and/or --max-age (e.g. 30d)",
+        )),
         CacheCommand::Gc {
             max_size,
             max_age,
@@ -153,9 +152,9 @@ fn keygen(name: &str, dir: &std::path::Path) -> Result<(), Failure> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     if name.is_empty() || name.contains([':', '/']) {
-        return Err(
-            anyhow::anyhow!("key name `{name}` must be non-empty, without `:` or `/`").into(),
-        );
+        return Err(Failure::usage(format!(
+            "key name `{name}` must be non-empty, without `:` or `/`\n  hint: name the key after its owner, e.g. `strata cache keygen ci`"
+        )));
     }
     let key = crate::signing::SecretKey::generate(name).map_err(anyhow::Error::msg)?;
     let secret = dir.join(format!("{name}.secret"));
@@ -230,8 +229,8 @@ fn remote_gc(
     max_age: Option<std::time::Duration>,
 ) -> Result<(), Failure> {
     let remote = g.remote_store(project)?.ok_or_else(|| {
-        anyhow::anyhow!(
-            "no remote to prune\n  hint: set `[cache] remote` in strata.toml, or drop --remote to prune the local store"
+        Failure::usage(
+            "no remote to prune\n  hint: set `[cache] remote` in strata.toml, or drop --remote to prune the local store",
         )
     })?;
     let entries = remote
@@ -325,11 +324,10 @@ fn transfer(g: &Global, names: &[String], push: bool) -> Result<(), Failure> {
     let closure = l.graph.closure(&crate::graph::select(&l.project, names)?);
     let cache = g.cache(&l.project)?;
     if l.project.settings.cache_remote.is_none() || (push && !cache.can_push()) {
-        return Err(anyhow::anyhow!(
+        return Err(Failure::usage(format!(
             "no {} remote cache\n  hint: set [cache] remote = \"s3://bucket/prefix\" (or file:///dir) in strata.toml",
             if push { "writable" } else { "" }
-        )
-        .into());
+        )));
     }
     let _lock = cache.local.lock(false).context("cannot lock the cache")?;
     let reporter = g.reporter();

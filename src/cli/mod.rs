@@ -122,9 +122,20 @@ pub struct Loaded {
 
 /// An error at the edge: how to render it and which exit code it means.
 pub enum Failure {
+    /// A bad manifest: exit 2, rendered with the source line.
     Manifest(ManifestError),
+    /// Bad usage or configuration (a flag, a name, a missing setting): exit 2.
+    Usage(anyhow::Error),
+    /// Something failed while doing the work (build, fetch, check): exit 1.
     Other(anyhow::Error),
     Code(i32),
+}
+
+impl Failure {
+    /// A usage or configuration error (exit 2) with this message.
+    pub fn usage(message: impl std::fmt::Display) -> Failure {
+        Failure::Usage(anyhow::anyhow!("{message}"))
+    }
 }
 
 impl From<ManifestError> for Failure {
@@ -279,12 +290,20 @@ fn run_cli() -> i32 {
             crate::errln!("{:?}", miette::Report::new(e));
             EXIT_USAGE
         }
+        Err(Failure::Usage(e)) => {
+            render_error(&e);
+            EXIT_USAGE
+        }
         Err(Failure::Other(e)) => {
-            crate::errln!("error: {e}");
-            for cause in e.chain().skip(1) {
-                crate::errln!("  caused by: {cause}");
-            }
+            render_error(&e);
             EXIT_FAILURE
         }
+    }
+}
+
+fn render_error(e: &anyhow::Error) {
+    crate::errln!("error: {e}");
+    for cause in e.chain().skip(1) {
+        crate::errln!("  caused by: {cause}");
     }
 }
