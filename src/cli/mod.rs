@@ -6,6 +6,8 @@ mod cache;
 mod ci;
 mod clean;
 mod graph;
+mod init;
+mod meta;
 mod plan;
 
 use crate::fetch::FetchOptions;
@@ -32,7 +34,7 @@ pub const EXIT_INTERRUPTED: i32 = 130;
     version,
     about = "Build firmware modules with content-hashed steps and verified downloads"
 )]
-struct Cli {
+pub(crate) struct Cli {
     #[command(flatten)]
     global: Global,
     #[command(subcommand)]
@@ -67,7 +69,7 @@ pub struct Global {
     #[arg(long, global = true)]
     pub keep_going: bool,
     /// More output
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, conflicts_with = "quiet")]
     pub verbose: bool,
     /// Less output
     #[arg(short, long, global = true)]
@@ -111,6 +113,19 @@ enum Command {
     Cache(cache::CacheCommand),
     /// CI cache layers with CircleCI semantics, and a local workflow runner
     Ci(ci::CiArgs),
+    /// Create a minimal project that builds (in -C DIR, default: here)
+    Init {
+        /// Project name (default: the directory's name)
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Print shell completions: `strata completions bash > /etc/bash_completion.d/strata`
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `strata man > strata.1`
+    Man,
 }
 
 /// A loaded project with its graph and keys.
@@ -282,6 +297,9 @@ fn run_cli() -> i32 {
         Command::Graph { names } => graph::graph(&g, &names),
         Command::Cache(c) => cache::run(&g, c),
         Command::Ci(c) => ci::run(&g, c),
+        Command::Init { name } => init::init(&g.project, name.as_deref()),
+        Command::Completions { shell } => meta::completions(shell),
+        Command::Man => meta::man(),
     };
     match result {
         Ok(()) => EXIT_OK,
