@@ -24,5 +24,6 @@ pub mod patch;
 pub mod report;
 pub mod signing;
 pub mod store;
+pub mod timings;
 pub mod unpack;
 pub mod worker;

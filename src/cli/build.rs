@@ -8,10 +8,14 @@ use crate::lock::ProjectLock;
 use crate::report::Event;
 use anyhow::Context as _;
 
-pub fn build(g: &Global, names: &[String]) -> Result<(), Failure> {
+pub fn build(g: &Global, names: &[String], timings: bool) -> Result<(), Failure> {
     let l = g.load()?;
     let selection = graph::select(&l.project, names)?;
-    let reporter = g.reporter();
+    let reporter = if timings {
+        g.reporter().with_timeline()
+    } else {
+        g.reporter()
+    };
     let lock_path = l.project.state_dir().join("lock");
     let _lock = ProjectLock::acquire(&lock_path, |p| {
         crate::errln!(
@@ -49,6 +53,10 @@ pub fn build(g: &Global, names: &[String]) -> Result<(), Failure> {
                 message: &format!("cannot write {}: {e}", path.display()),
             });
         }
+    }
+    if let Some(t) = reporter.timeline() {
+        let closure = l.graph.closure(&selection);
+        write_timings(&l.project, &l.graph, &closure, t, &reporter);
     }
     if summary.interrupted {
         return Err(Failure::Code(EXIT_INTERRUPTED));
@@ -135,5 +143,46 @@ pub fn fetch(g: &Global, names: &[String]) -> Result<(), Failure> {
         Ok(())
     } else {
         Err(Failure::Code(EXIT_FAILURE))
+    }
+}
+
+/// Writes the `--timings` page: `build/.strata/timings/strata-timing.html`
+/// (the latest) and a copy named by the time of the run, as cargo does.
+fn write_timings(
+    project: &crate::manifest::Project,
+    graph: &graph::Graph,
+    closure: &[usize],
+    timeline: &crate::timings::Timeline,
+    reporter: &crate::report::Reporter,
+) {
+    let deps: std::collections::BTreeMap<String, Vec<String>> = closure
+        .iter()
+        .map(|&i| {
+            let ds = graph.deps[i]
+                .iter()
+                .map(|&d| project.modules[d].name.clone())
+                .collect();
+            (project.modules[i].name.clone(), ds)
+        })
+        .collect();
+    let page = timeline.render(&project.name, &deps);
+    let dir = project.state_dir().join("timings");
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let latest = dir.join("strata-timing.html");
+    let result = std::fs::create_dir_all(&dir)
+        .and_then(|()| {
+            crate::fsutil::write_atomic(
+                &dir.join(format!("strata-timing-{stamp}.html")),
+                page.as_bytes(),
+            )
+        })
+        .and_then(|()| crate::fsutil::write_atomic(&latest, page.as_bytes()));
+    match result {
+        Ok(()) => crate::errln!("      Timing report saved to {}", latest.display()),
+        Err(e) => reporter.event(Event::Warning {
+            message: &format!("cannot write the timing report in {}: {e}", dir.display()),
+        }),
     }
 }

@@ -92,7 +92,12 @@ pub enum Color {
 #[derive(Subcommand)]
 enum Command {
     /// Build targets or modules (default: target `default`)
-    Build { names: Vec<String> },
+    Build {
+        names: Vec<String>,
+        /// Write an HTML timeline of the build to build/.strata/timings/
+        #[arg(long)]
+        timings: bool,
+    },
     /// Download and verify packages only
     Fetch { names: Vec<String> },
     /// Show each module and step: fresh, or stale with the reason
@@ -289,7 +294,7 @@ fn run_cli() -> i32 {
         )
     }));
     let result = match cli.command {
-        Command::Build { names } => build::build(&g, &names),
+        Command::Build { names, timings } => build::build(&g, &names, timings),
         Command::Fetch { names } => build::fetch(&g, &names),
         Command::Plan { names } => plan::plan(&g, &names),
         Command::Why { module } => plan::why(&g, &module),

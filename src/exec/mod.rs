@@ -115,6 +115,9 @@ pub fn build(ctx: &Context<'_>, selection: &[usize]) -> Summary {
                 let tx = tx.clone();
                 let deferred = &deferred;
                 s.spawn(move || {
+                    ctx.reporter.event(Event::ModuleStarted {
+                        module: &ctx.project.modules[i].name,
+                    });
                     let t = Instant::now();
                     let r = crate::worker::catch(|| module::run(ctx, i, st, deferred))
                         .unwrap_or_else(|panic| Err(ModuleError::Panic(panic)))
