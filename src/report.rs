@@ -222,7 +222,7 @@ impl Reporter {
                     self.line(
                         "Restored",
                         "1;36",
-                        &format!("{module} from {store} ({bytes} bytes)"),
+                        &format!("{module} from {store} ({})", human_bytes(bytes)),
                     );
                 }
             }

@@ -73,3 +73,34 @@ fn success_exits_0() {
     assert_eq!(code(&p, &["plan"]).0, 0);
     assert_eq!(code(&p, &["--help"]).0, 0);
 }
+
+/// With `--json`, errors are JSON events too: every line parses.
+#[test]
+fn errors_are_json_events_with_json() {
+    let p = ok_project();
+    p.write("modules/b.toml", "name = \"b\"\nversoin = \"1\"\n");
+    let out = p.strata().args(["--json", "build"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    let err = events
+        .iter()
+        .find(|e| e["type"] == "error")
+        .expect("error event");
+    assert_eq!(err["schema"], 1);
+    assert_eq!(err["data"]["kind"], "manifest");
+    assert_eq!(err["data"]["file"], "modules/b.toml");
+    assert_eq!(err["data"]["line"], 2);
+    assert_eq!(err["data"]["exit_code"], 2);
+
+    let p = ok_project();
+    let out = p.strata().args(["--json", "cache", "gc"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let line = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+    assert_eq!(v["type"], "error");
+    assert_eq!(v["data"]["kind"], "usage");
+}

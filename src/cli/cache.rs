@@ -51,21 +51,49 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
         .with_context(|| format!("cannot list {}", store.describe()))?;
     match cmd {
         CacheCommand::Ls => {
-            for e in &entries {
+            let total: u64 = entries.iter().map(|e| e.size).sum();
+            if g.json {
+                for e in &entries {
+                    crate::report::emit_json(
+                        "cache-entry",
+                        serde_json::json!({"key": e.key, "module": e.module, "version": e.version, "bytes": e.size, "files": e.files}),
+                    );
+                }
+                crate::report::emit_json(
+                    "cache-summary",
+                    serde_json::json!({"entries": entries.len(), "bytes": total, "store": store.describe()}),
+                );
+                return Ok(());
+            }
+            let rows: Vec<[String; 5]> = entries
+                .iter()
+                .map(|e| {
+                    [
+                        e.key[..16].to_string(),
+                        e.module.clone(),
+                        e.version.clone(),
+                        crate::report::human_bytes(e.size),
+                        format!("{} files", e.files),
+                    ]
+                })
+                .collect();
+            let width = |c: usize| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0);
+            let (w1, w2, w3, w4) = (width(1), width(2), width(3), width(4));
+            for r in &rows {
                 crate::outln!(
-                    "{}  {} {}  {:>12} bytes  {:>6} files",
-                    &e.key[..16],
-                    e.module,
-                    e.version,
-                    e.size,
-                    e.files
+                    "{}  {:<w1$}  {:<w2$}  {:>w3$}  {:>w4$}",
+                    r[0],
+                    r[1],
+                    r[2],
+                    r[3],
+                    r[4]
                 );
             }
             if !g.quiet {
-                let total: u64 = entries.iter().map(|e| e.size).sum();
                 crate::errln!(
-                    "{} entries, {total} bytes in {}",
+                    "{} entries, {} in {}",
                     entries.len(),
+                    crate::report::human_bytes(total),
                     store.describe()
                 );
             }

@@ -309,24 +309,48 @@ fn run_cli() -> i32 {
     match result {
         Ok(()) => EXIT_OK,
         Err(Failure::Code(c)) => c,
+        Err(Failure::Manifest(e)) if g.json => {
+            crate::report::emit_json(
+                "error",
+                serde_json::json!({
+                    "kind": "manifest",
+                    "message": e.message,
+                    "file": e.file.display().to_string(),
+                    "line": e.line(),
+                    "help": e.help,
+                    "exit_code": EXIT_USAGE,
+                }),
+            );
+            EXIT_USAGE
+        }
         Err(Failure::Manifest(e)) => {
             crate::errln!("{:?}", miette::Report::new(e));
             EXIT_USAGE
         }
-        Err(Failure::Usage(e)) => {
-            render_error(&e);
-            EXIT_USAGE
-        }
-        Err(Failure::Other(e)) => {
-            render_error(&e);
-            EXIT_FAILURE
-        }
+        Err(Failure::Usage(e)) => render_error(&e, g.json, EXIT_USAGE),
+        Err(Failure::Other(e)) => render_error(&e, g.json, EXIT_FAILURE),
     }
 }
 
-fn render_error(e: &anyhow::Error) {
+/// Renders an error (`error:` / `caused by:` on stderr, or one JSON event)
+/// and hands back its exit code.
+fn render_error(e: &anyhow::Error, json: bool, code: i32) -> i32 {
+    if json {
+        let causes: Vec<String> = e.chain().skip(1).map(|c| c.to_string()).collect();
+        crate::report::emit_json(
+            "error",
+            serde_json::json!({
+                "kind": if code == EXIT_USAGE { "usage" } else { "failure" },
+                "message": e.to_string(),
+                "causes": causes,
+                "exit_code": code,
+            }),
+        );
+        return code;
+    }
     crate::errln!("error: {e}");
     for cause in e.chain().skip(1) {
         crate::errln!("  caused by: {cause}");
     }
+    code
 }
