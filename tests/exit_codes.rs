@@ -104,3 +104,15 @@ fn errors_are_json_events_with_json() {
     assert_eq!(v["type"], "error");
     assert_eq!(v["data"]["kind"], "usage");
 }
+
+/// A command that fails silently still gets a useful failure summary: the
+/// log path and a line saying it printed nothing.
+#[test]
+fn a_silent_failing_command_says_it_printed_nothing() {
+    let p = TestProject::with_default(&["a"]);
+    p.local_module("a", &[("f", "x")], "build = \"false\"");
+    let (c, err) = code(&p, &["build"]);
+    assert_eq!(c, 1);
+    assert!(err.contains("build.log"), "{err}");
+    assert!(err.contains("(the command printed nothing)"), "{err}");
+}

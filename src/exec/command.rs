@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader};
+use std::io;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -122,12 +122,18 @@ pub fn run(
     })
 }
 
-/// The last `n` lines of a file, indented.
+/// The last `n` lines of a file, indented (bytes that are not UTF-8 shown
+/// lossily; an empty log says so instead of showing nothing).
 pub fn tail(path: &Path, n: usize) -> String {
-    let Ok(f) = File::open(path) else {
-        return String::new();
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => return format!("    (cannot read the log: {e})"),
     };
-    let lines: Vec<String> = BufReader::new(f).lines().map_while(Result::ok).collect();
+    let text = String::from_utf8_lossy(&bytes);
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.iter().all(|l| l.trim().is_empty()) {
+        return "    (the command printed nothing)".to_string();
+    }
     let start = lines.len().saturating_sub(n);
     lines[start..]
         .iter()
