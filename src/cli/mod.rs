@@ -233,6 +233,8 @@ impl Global {
 
 /// Runs the CLI and returns the process exit code.
 pub fn run() -> i32 {
+    // Before any file is opened: the descriptors a parent make handed down.
+    crate::exec::jobserver::capture_inherited();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
