@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 /// Version of the key encoding. Changing how any key is computed, or adding an
 /// input to any step, means bumping this, so old stamps read as stale instead
 /// of as falsely fresh.
-pub const KEY_VERSION: u32 = 1;
+pub const KEY_VERSION: u32 = 2;
 
 /// Version of the stamp file layout.
 const STAMP_FORMAT: u32 = 1;
@@ -182,6 +182,21 @@ pub fn module_keys(project: &Project, m: &Module, deps: &[(&str, &str)]) -> io::
     ];
     for (k, v) in &m.env {
         configure_inputs.push(Input::new(format!("env {k}"), v));
+    }
+    // `pass-env` values reach the commands, so they are inputs; an unset
+    // name is recorded under its own input name, so that unset and empty
+    // differ.
+    for (k, v) in crate::exec::environment::pass_env_values(&project.settings.pass_env) {
+        configure_inputs.push(match v {
+            Some(v) => Input::new(
+                format!("pass-env {k}"),
+                v.to_str().map_or_else(
+                    || format!("bytes {}", hex::encode(v.as_encoded_bytes())),
+                    str::to_string,
+                ),
+            ),
+            None => Input::new(format!("pass-env {k} (unset)"), ""),
+        });
     }
     let mut sorted_deps = deps.to_vec();
     sorted_deps.sort();

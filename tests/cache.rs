@@ -441,7 +441,7 @@ fn host_tool_project() -> TestProject {
     p.local_module(
         "fw",
         &[("fw.c", "int main;\n")],
-        "depends = [\"tc\"]\nbuild = \"$STRATA_SYSROOT/bin/cc fw.c > fw.bin\"\ninstall = \"mkdir -p $STRATA_DESTDIR/fw && cp fw.bin $STRATA_DESTDIR/fw/\"",
+        "depends = [\"tc\"]\nbuild = \"$STRATA_HOST/bin/cc fw.c > fw.bin\"\ninstall = \"mkdir -p $STRATA_DESTDIR/fw && cp fw.bin $STRATA_DESTDIR/fw/\"",
     );
     p
 }

@@ -264,6 +264,8 @@ impl Global {
 
 /// Runs the CLI and returns the process exit code.
 pub fn run() -> i32 {
+    // Before any file is opened: the descriptors a parent make handed down.
+    crate::exec::jobserver::capture_inherited();
     crate::output::on_close(crate::exec::command::interrupt);
     let code = run_cli();
     if crate::output::closed() {

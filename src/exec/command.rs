@@ -1,8 +1,15 @@
 //! Running a module's shell commands: `bash -euo pipefail`, stdin from
 //! /dev/null, output to a log file, each child in its own process group so
 //! that an interrupt can stop the whole command tree.
+//!
+//! A command gets exactly the environment it is handed (see
+//! [`super::environment`]) and nothing of strata's own, the build's
+//! jobserver descriptors, and umask 022, so that the files it creates do not
+//! depend on the umask of whoever started strata.
 
+use super::jobserver::Jobserver;
 use std::collections::HashSet;
+use std::ffi::OsString;
 use std::fs::File;
 use std::io;
 use std::os::unix::process::CommandExt;
@@ -10,6 +17,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
+
+/// The shell every command runs in: the first `bash` on strata's own `PATH`
+/// (found once), else `/bin/bash`.
+fn bash() -> &'static Path {
+    static B: OnceLock<PathBuf> = OnceLock::new();
+    B.get_or_init(|| {
+        std::env::var_os("PATH")
+            .iter()
+            .flat_map(std::env::split_paths)
+            .map(|d| d.join("bash"))
+            .find(|p| p.is_absolute() && p.is_file())
+            .unwrap_or_else(|| PathBuf::from("/bin/bash"))
+    })
+}
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
@@ -64,11 +85,13 @@ pub enum CommandError {
     Interrupted,
 }
 
-/// Runs `script` with bash in `cwd`, appending all output to `log`.
+/// Runs `script` with bash in `cwd` in exactly the environment `env` (plus
+/// the jobserver's `MAKEFLAGS`), writing all output to `log`.
 pub fn run(
     script: &str,
     cwd: &Path,
-    env: &[(String, String)],
+    env: &[(OsString, OsString)],
+    jobserver: &Jobserver,
     log: &Path,
 ) -> Result<(), CommandError> {
     if interrupted() {
@@ -83,16 +106,26 @@ pub fn run(
     }
     let out = File::create(log).map_err(spawn_err)?;
     let err = out.try_clone().map_err(spawn_err)?;
-    let mut child = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", script])
+    // bash by absolute path: the command's PATH is its own, and strata's
+    // must not decide which shell runs it.
+    let mut cmd = Command::new(bash());
+    cmd.args(["-euo", "pipefail", "-c", script])
         .current_dir(cwd)
+        .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)
-        .process_group(0)
-        .spawn()
-        .map_err(spawn_err)?;
+        .process_group(0);
+    jobserver.configure(&mut cmd);
+    // SAFETY: umask(2) is async-signal-safe and touches no memory.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::umask(0o022);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().map_err(spawn_err)?;
     let pid = child.id() as i32;
     children()
         .lock()

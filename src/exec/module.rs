@@ -2,6 +2,8 @@
 
 use super::Context;
 use super::command::{self, CommandError};
+use super::environment::{self, Paths};
+use super::jobserver::Jobserver;
 use super::stage::{self, Place};
 use crate::artifact::{self, ArtifactInfo, CACHE_FORMAT};
 use crate::fetch::{self, FetchError};
@@ -92,6 +94,7 @@ pub fn run(
     i: usize,
     status: &ModuleStatus,
     deferred: &super::lazy::Deferred<'_>,
+    jobserver: &Jobserver,
 ) -> Result<Outcome, ModuleError> {
     let name = &ctx.project.modules[i].name;
     if let Some(store) = ctx.store {
@@ -107,8 +110,8 @@ pub fn run(
     }
     // Building needs the whole sysroot, including modules left in the cache
     // because this one was expected to restore.
-    deferred.materialise_deps(ctx, i)?;
-    run_steps(ctx, i, status)?;
+    deferred.materialise_deps(ctx, i, jobserver)?;
+    run_steps(ctx, i, status, jobserver)?;
     if let Some(store) = ctx.store
         && let Err(why) = save(ctx, store, i)
     {
@@ -222,7 +225,12 @@ fn save(ctx: &Context, cache: &Cache, i: usize) -> Result<(), String> {
 }
 
 /// Runs the stale steps of module `i`.
-fn run_steps(ctx: &Context, i: usize, status: &ModuleStatus) -> Result<(), ModuleError> {
+fn run_steps(
+    ctx: &Context,
+    i: usize,
+    status: &ModuleStatus,
+    jobserver: &Jobserver,
+) -> Result<(), ModuleError> {
     let project = ctx.project;
     let m = &project.modules[i];
     let keys = &ctx.keys[i];
@@ -308,6 +316,10 @@ fn run_steps(ctx: &Context, i: usize, status: &ModuleStatus) -> Result<(), Modul
                     source,
                 });
             }
+            // Before any patch touches an mtime.
+            let epoch = environment::newest_mtime(&tmp).map_err(io_err(&tmp))?;
+            environment::write_source_date_epoch(&tmp.join(".strata"), epoch)
+                .map_err(io_err(&tmp))?;
             fingerprint::write_stamp(&tmp, name, keys.get(Step::Unpack)).map_err(io_err(&tmp))?;
             remove_dir_atomic(&dir).map_err(io_err(&dir))?;
             fs::rename(&tmp, &dir).map_err(io_err(&dir))?;
@@ -327,47 +339,54 @@ fn run_steps(ctx: &Context, i: usize, status: &ModuleStatus) -> Result<(), Modul
     fingerprint::clear_stamps_from(&dir, restart.max(Step::Configure)).map_err(io_err(&dir))?;
 
     let deps = ctx.graph.transitive_deps(i);
-    let sysroot = dir.join(".strata").join("sysroot");
-    if restart <= Step::Configure || !sysroot.is_dir() {
-        let sources: Vec<(String, PathBuf)> = deps
-            .iter()
-            .map(|&d| {
-                let dm = &project.modules[d];
-                (dm.name.clone(), destdir(&project.module_build_dir(dm)))
-            })
-            .collect();
-        stage::merge(&sources, &sysroot, Place::Link).map_err(|source| ModuleError::Stage {
-            module: name.to_string(),
-            source,
-        })?;
+    let state = dir.join(".strata");
+    let sysroot = state.join("sysroot");
+    let host = state.join("host");
+    let home = project.state_dir().join("home").join(m.dir_name());
+    if restart <= Step::Configure || !sysroot.is_dir() || !host.is_dir() {
+        // Target dependencies go to the sysroot, `host` ones (tools run
+        // during the build) to the host prefix.
+        for (tree, want_host) in [(&sysroot, false), (&host, true)] {
+            let sources: Vec<(String, PathBuf)> = deps
+                .iter()
+                .map(|&d| &project.modules[d])
+                .filter(|dm| dm.host == want_host)
+                .map(|dm| (dm.name.clone(), destdir(&project.module_build_dir(dm))))
+                .collect();
+            stage::merge(&sources, tree, Place::Link).map_err(|source| ModuleError::Stage {
+                module: name.to_string(),
+                source,
+            })?;
+        }
     }
+    if restart <= Step::Configure {
+        // A fresh build starts from an empty HOME.
+        crate::fsutil::remove_all(&home).map_err(io_err(&home))?;
+    }
+    fs::create_dir_all(&home).map_err(io_err(&home))?;
     let dest = destdir(&dir);
-    let mut env: Vec<(String, String)> =
-        m.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    env.push(("STRATA_JOBS".into(), ctx.jobs.to_string()));
-    env.push(("STRATA_DESTDIR".into(), dest.display().to_string()));
-    env.push(("STRATA_SYSROOT".into(), sysroot.display().to_string()));
-    env.push(("STRATA_BUILD_DIR".into(), dir.display().to_string()));
-    env.push(("STRATA_MODULE".into(), name.to_string()));
-    env.push(("STRATA_VERSION".into(), m.version.clone()));
-    for &d in &deps {
-        let dm = &project.modules[d];
-        let var: String = dm
-            .name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_uppercase()
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        env.push((
-            format!("STRATA_DEP_{var}_DIR"),
-            project.module_build_dir(dm).display().to_string(),
-        ));
-    }
+    let paths = Paths {
+        build_dir: dir.clone(),
+        destdir: dest.clone(),
+        sysroot,
+        host,
+        home,
+    };
+    let dep_dirs: Vec<(String, PathBuf)> = deps
+        .iter()
+        .map(|&d| {
+            let dm = &project.modules[d];
+            (dm.name.clone(), project.module_build_dir(dm))
+        })
+        .collect();
+    let env = environment::command_env(
+        m,
+        &paths,
+        jobserver.jobs(),
+        &dep_dirs,
+        &environment::pass_env_values(&project.settings.pass_env),
+        environment::source_date_epoch(&state, &dir),
+    );
     let logs = dir.join(".strata").join("logs");
     for step in [Step::Configure, Step::Build, Step::Install] {
         if step < restart {
@@ -385,10 +404,12 @@ fn run_steps(ctx: &Context, i: usize, status: &ModuleStatus) -> Result<(), Modul
             }
             if let Some(script) = script {
                 let log = logs.join(format!("{}.log", step.name()));
-                command::run(script, &dir, &env, &log).map_err(|source| ModuleError::Command {
-                    module: name.to_string(),
-                    step,
-                    source,
+                command::run(script, &dir, &env, jobserver, &log).map_err(|source| {
+                    ModuleError::Command {
+                        module: name.to_string(),
+                        step,
+                        source,
+                    }
                 })?;
             }
             if step == Step::Install {
@@ -403,6 +424,7 @@ fn run_steps(ctx: &Context, i: usize, status: &ModuleStatus) -> Result<(), Modul
                 }
             }
             if step == Step::Install {
+                warn_unrelocatable(ctx, name, &paths);
                 // Stamped by `run` once the artifact is saved.
                 return Ok(());
             }
@@ -417,4 +439,43 @@ fn run_steps(ctx: &Context, i: usize, status: &ModuleStatus) -> Result<(), Modul
         }
     }
     Ok(())
+}
+
+/// Warns, naming the files, when the staged install embeds an absolute path
+/// of this build (see [`super::relocatable`]).
+fn warn_unrelocatable(ctx: &Context, module: &str, paths: &Paths) {
+    let needles = [
+        paths.build_dir.clone(),
+        paths.sysroot.clone(),
+        paths.host.clone(),
+    ];
+    let message = match super::relocatable::scan(&paths.destdir, &needles) {
+        Ok(hits) if hits.is_empty() => return,
+        Ok(hits) => {
+            const SHOWN: usize = 10;
+            let mut list = hits
+                .iter()
+                .take(SHOWN)
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ");
+            if hits.len() > SHOWN {
+                list.push_str(&format!(" and {} more", hits.len() - SHOWN));
+            }
+            format!(
+                "module {module}: {} installed file(s) in {} embed the absolute build path {} \
+                 (the artifact is not relocatable: restored elsewhere they name a directory \
+                 that does not exist): {list}\n  hint: install with paths relative to the \
+                 prefix, or pass the final prefix (not the build dir) to configure",
+                hits.len(),
+                paths.destdir.display(),
+                paths.build_dir.display(),
+            )
+        }
+        Err(e) => format!(
+            "module {module}: could not scan {} for embedded build paths: {e}",
+            paths.destdir.display()
+        ),
+    };
+    ctx.reporter.event(Event::Warning { message: &message });
 }

@@ -61,6 +61,8 @@ struct RawSettings {
     packages_dir: Option<String>,
     build_dir: Option<String>,
     install_dir: Option<String>,
+    #[serde(default)]
+    pass_env: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -181,7 +183,34 @@ pub fn load(root: &Path) -> Result<Project, ManifestError> {
                 })
             })
             .collect::<Result<_, _>>()?,
+        pass_env: Vec::new(),
     };
+    let mut settings = settings;
+    for n in &raw.settings.pass_env {
+        let name = n.get_ref();
+        let valid = !name.is_empty()
+            && !name.starts_with(|c: char| c.is_ascii_digit())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let why = if !valid {
+            Some("is not an environment variable name (letters, digits, `_`)")
+        } else if name.starts_with("STRATA_") {
+            Some("is reserved: strata sets the STRATA_* variables itself")
+        } else if name == "MAKEFLAGS" || name == "CARGO_MAKEFLAGS" {
+            Some("is set by strata: it carries the build's jobserver")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(
+                ManifestError::new(&rel_manifest, format!("pass-env `{name}` {why}"))
+                    .at(&source, n.span())
+                    .help("remove it from [settings] pass-env"),
+            );
+        }
+        if !settings.pass_env.contains(name) {
+            settings.pass_env.push(name.clone());
+        }
+    }
     let mirror = |list: &[Spanned<String>]| -> Result<Vec<String>, ManifestError> {
         list.iter()
             .map(|u| {
