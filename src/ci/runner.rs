@@ -20,33 +20,25 @@ use std::time::{Duration, Instant};
 /// one JSON line each, for the job's summary.
 pub const REPORT_ENV: &str = "STRATA_CI_REPORT";
 
-#[derive(clap::Args, Clone)]
-pub struct RunArgs {
-    /// The CircleCI config
-    #[arg(long, default_value = ".circleci/config.yml")]
-    config: PathBuf,
-    /// Workflow to run (default: the only one)
-    #[arg(long)]
-    workflow: Option<String>,
-    /// Run only these jobs (no upstream jobs)
-    #[arg(long = "job")]
-    jobs: Vec<String>,
-    /// Print the job DAG, steps and cache keys; run nothing
-    #[arg(long)]
-    dry_run: bool,
-    /// Jobs at once (default: number of CPUs)
-    #[arg(short = 'j', long = "parallel")]
-    parallel: Option<usize>,
-    /// Project variables: NAME=VALUE (the environment is passed through too)
-    #[arg(long = "env", value_parser = parse_env)]
-    env: Vec<(String, String)>,
+/// What `strata ci run` was asked to do (the CLI fills it from flags).
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// The CircleCI config, relative to the project.
+    pub config: PathBuf,
+    /// Workflow to run (default: the only one).
+    pub workflow: Option<String>,
+    /// Run only these jobs (no upstream jobs).
+    pub only_jobs: Vec<String>,
+    /// Print the job DAG, steps and cache keys; run nothing.
+    pub dry_run: bool,
+    /// Jobs at once (default: number of CPUs).
+    pub parallel: Option<usize>,
+    /// Project variables.
+    pub env: Vec<(String, String)>,
 }
 
-fn parse_env(s: &str) -> Result<(String, String), String> {
-    s.split_once('=')
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .ok_or_else(|| format!("`{s}` is not NAME=VALUE"))
-}
+/// Exit code of a run stopped by Ctrl-C / SIGTERM (the CLI's convention).
+pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// What one job did, for the summary.
 #[derive(Default, Clone)]
@@ -75,7 +67,7 @@ struct Run<'a> {
 }
 
 /// Runs the workflow; returns the exit code (0: every job succeeded).
-pub fn run(root: &Path, args: &RunArgs, store: Option<&str>, quiet: bool) -> Result<i32, String> {
+pub fn run(root: &Path, args: &RunOptions, store: Option<&str>) -> Result<i32, String> {
     let root = std::fs::canonicalize(root).map_err(|e| format!("{}: {e}", root.display()))?;
     let cfg_path = root.join(&args.config);
     let text = std::fs::read_to_string(&cfg_path).map_err(|e| {
@@ -101,15 +93,15 @@ pub fn run(root: &Path, args: &RunArgs, store: Option<&str>, quiet: bool) -> Res
         &pipeline,
     )
     .map_err(|e| e.to_string())?;
-    if !args.jobs.is_empty() {
-        for j in &args.jobs {
+    if !args.only_jobs.is_empty() {
+        for j in &args.only_jobs {
             if !jobs.iter().any(|x| &x.name == j) {
                 return Err(format!("no job `{j}` in workflow `{wf}`"));
             }
         }
-        jobs.retain(|j| args.jobs.contains(&j.name));
+        jobs.retain(|j| args.only_jobs.contains(&j.name));
         for j in &mut jobs {
-            j.requires.retain(|r| args.jobs.contains(r));
+            j.requires.retain(|r| args.only_jobs.contains(r));
         }
     }
     let project = crate::manifest::load(&root).ok();
@@ -167,7 +159,6 @@ pub fn run(root: &Path, args: &RunArgs, store: Option<&str>, quiet: bool) -> Res
         build_num: Mutex::new(0),
         workspace: Mutex::new(HashMap::new()),
     };
-    let _ = quiet;
     crate::exec::command::install_interrupt_handler();
     let t = Instant::now();
     eprintln!(
@@ -201,7 +192,7 @@ pub fn run(root: &Path, args: &RunArgs, store: Option<&str>, quiet: bool) -> Res
         }
     }
     Ok(if interrupted() {
-        crate::cli::EXIT_INTERRUPTED
+        EXIT_INTERRUPTED
     } else if failed {
         1
     } else {
