@@ -93,3 +93,55 @@ fn huge_or_bad_durations_are_errors_naming_the_key_not_panics() {
     let p = repo(&[(".circleci/config.yml", &ONE_JOB.replace("TIMEOUT", "1h30m"))]);
     assert!(dry(&p, &[]).contains("- echo hi"));
 }
+
+#[test]
+fn dry_run_renders_the_keys_the_run_renders() {
+    let cfg = r#"version: 2.1
+jobs:
+  j:
+    environment: {FROM_JOB: jobval}
+    steps:
+      - run: mkdir -p d && echo x > d/f
+      - save_cache:
+          key: k-{{ .Environment.CIRCLE_JOB }}-{{ .Environment.FOO }}-{{ .Environment.FROM_JOB }}-{{ .Branch }}-{{ .BuildNum }}-{{ arch }}-{{ .Environment.UNSET_HERE }}
+          paths: [d]
+workflows:
+  w:
+    jobs: [j]
+"#;
+    let p = repo(&[(".circleci/config.yml", cfg)]);
+    let out = dry(&p, &["--env", "FOO=bar"]);
+    let key = out
+        .lines()
+        .find_map(|l| l.split_once(": key ").map(|(_, k)| k))
+        .and_then(|k| k.split(" paths").next())
+        .unwrap_or_else(|| panic!("{out}"))
+        .to_string();
+    assert!(
+        key.starts_with("k-j-bar-jobval-main-1-arch1-linux-") && key.ends_with("-<no value>"),
+        "{key}"
+    );
+    let (code, _, err) = ci_run(&p, &["--env", "FOO=bar"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains(&format!("`{key}` new")), "{key}\n{err}");
+}
+
+#[test]
+fn a_template_without_a_value_is_an_error_not_an_empty_string() {
+    let p = TestProject::new("");
+    std::fs::remove_file(p.path("strata.toml")).unwrap();
+    p.write("d/f", "x");
+    let out = p
+        .strata()
+        .env("STRATA_CI_STORE", p.path(".ci-store"))
+        .env_remove("CIRCLE_BRANCH")
+        .args(["ci", "save", "--key", "k1-{{ .Branch }}", "d"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("k1-{{ .Branch }}") && err.contains("`.Branch` has no value"),
+        "{err}"
+    );
+}

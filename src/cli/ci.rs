@@ -266,12 +266,12 @@ fn template_vars<'a>(
             .ok()
             .filter(|o| o.status.success())
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .unwrap_or_default()
+            .filter(|s| !s.is_empty() && s != "HEAD")
     };
     let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
     template::Vars {
-        branch: var("CIRCLE_BRANCH").unwrap_or_else(|| git(&["rev-parse", "--abbrev-ref", "HEAD"])),
-        revision: var("CIRCLE_SHA1").unwrap_or_else(|| git(&["rev-parse", "HEAD"])),
+        branch: var("CIRCLE_BRANCH").or_else(|| git(&["rev-parse", "--abbrev-ref", "HEAD"])),
+        revision: var("CIRCLE_SHA1").or_else(|| git(&["rev-parse", "HEAD"])),
         build_num: var("CIRCLE_BUILD_NUM").unwrap_or_else(|| "0".into()),
         dir: dir.to_path_buf(),
         env: &|n| std::env::var(n).ok(),
