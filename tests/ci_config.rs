@@ -145,3 +145,35 @@ fn a_template_without_a_value_is_an_error_not_an_empty_string() {
         "{err}"
     );
 }
+
+#[test]
+fn yaml_merge_keys_bring_image_working_directory_and_environment() {
+    let cfg = r#"version: 2.1
+defaults: &defaults
+  docker: [{image: "cimg/base:2024.01"}]
+  working_directory: ~/merged-wd
+  environment: {FROM_MERGE: merged}
+more: &more
+  environment: {IGNORED: "earlier merge wins"}
+  parallelism: 1
+jobs:
+  a:
+    <<: *defaults
+    steps:
+      - run: echo "A=$FROM_MERGE in $(basename $(pwd))"
+  b:
+    <<: [*defaults, *more]
+    steps:
+      - run: echo "B=$FROM_MERGE IGNORED=${IGNORED:-unset}"
+workflows:
+  w:
+    jobs: [a, {b: {requires: [a]}}]
+"#;
+    let p = repo(&[(".circleci/config.yml", cfg)]);
+    let out = dry(&p, &[]);
+    assert!(out.contains("docker executor (cimg/base:2024.01)"), "{out}");
+    let (code, _, err) = ci_run(&p, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("A=merged in merged-wd"), "{err}");
+    assert!(err.contains("B=merged IGNORED=unset"), "{err}");
+}

@@ -3,7 +3,7 @@
 //! `<< parameters.x >>` and `<< pipeline.* >>` substituted, `when`/`unless`
 //! decided), which is what the runner executes and `--dry-run` prints.
 
-use serde_yaml::{Mapping, Value};
+use serde_norway::{Mapping, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -117,7 +117,7 @@ pub fn load(
         at: at.into(),
         what,
     };
-    let doc: Value = serde_yaml::from_str(text).map_err(|e| err("YAML", e.to_string()))?;
+    let doc: Value = super::yaml::parse(text).map_err(|e| err("YAML", e))?;
     let version = doc.get("version").map(scalar).unwrap_or_default();
     if version != "2.1" && version != "2" && version != "2.0" {
         return Err(err(
@@ -203,7 +203,7 @@ pub fn scalar(v: &Value) -> String {
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
         Value::Null => String::new(),
-        other => serde_yaml::to_string(other)
+        other => serde_norway::to_string(other)
             .unwrap_or_default()
             .trim()
             .to_string(),

@@ -9,3 +9,4 @@ pub mod layer;
 pub mod runner;
 pub mod template;
 pub mod values;
+pub mod yaml;
