@@ -133,6 +133,12 @@ enum Command {
     Man,
 }
 
+/// The whole command tree, for tests that walk every subcommand and flag
+/// (`Command::debug_assert`, flag-collision checks).
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
 /// A loaded project with its graph and keys.
 pub struct Loaded {
     pub project: Project,
