@@ -29,6 +29,7 @@ fn usage_and_configuration_errors_exit_2() {
         vec!["cache", "keygen", "../x"],
         vec!["cache", "push"],
         vec!["cache", "gc", "--remote", "--max-age", "1d"],
+        vec!["ci", "key", "nosuch"],
     ] {
         let (c, err) = code(&p, &args);
         assert_eq!(c, 2, "strata {args:?} exited {c}: {err}");

@@ -159,8 +159,10 @@ pub fn run(g: &Global, args: CiArgs) -> Result<(), Failure> {
         }
         CiCommand::Key { name } => {
             let l = g.load()?;
-            let key =
-                layer::key(&l.project, &l.graph, &l.keys, &name).map_err(anyhow::Error::from)?;
+            let key = layer::key(&l.project, &l.graph, &l.keys, &name).map_err(|e| match e {
+                layer::LayerError::Unknown { .. } => Failure::Usage(e.into()),
+                e => Failure::Other(e.into()),
+            })?;
             crate::outln!("{key}");
             return Ok(());
         }
