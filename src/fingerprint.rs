@@ -170,10 +170,13 @@ pub fn module_keys(project: &Project, m: &Module, deps: &[(&str, &str)]) -> io::
                 format!("module {}: cannot read patch {}: {e}", m.name, p.rel),
             )
         })?;
-        patch_inputs.push(Input::new(
-            format!("patch {}", p.rel),
-            blake3::hash(&bytes).to_hex().to_string(),
-        ));
+        // `-pN` enters the key only when it is not the default, so keys
+        // of patches without a series option stay as they were.
+        let name = match p.strip {
+            1 => format!("patch {}", p.rel),
+            n => format!("patch {} -p{n}", p.rel),
+        };
+        patch_inputs.push(Input::new(name, blake3::hash(&bytes).to_hex().to_string()));
     }
     let patch = StepKey::new(Step::Patch, patch_inputs);
     let mut configure_inputs = vec![

@@ -328,9 +328,11 @@ fn run_steps(
         timed(Step::Patch, &mut || {
             for p in &m.patches {
                 let bytes = fs::read(&p.abs).map_err(io_err(&p.abs))?;
-                patch::apply_patch(&dir, &p.rel, &bytes).map_err(|source| ModuleError::Patch {
-                    module: name.to_string(),
-                    source: Box::new(source),
+                patch::apply_patch_with(&dir, &p.rel, &bytes, p.strip).map_err(|source| {
+                    ModuleError::Patch {
+                        module: name.to_string(),
+                        source: Box::new(source),
+                    }
                 })?;
             }
             fingerprint::write_stamp(&dir, name, keys.get(Step::Patch)).map_err(io_err(&dir))

@@ -109,6 +109,9 @@ impl Module {
 pub struct PatchFile {
     pub rel: String,
     pub abs: PathBuf,
+    /// Leading directories stripped from the patch's names (`-pN` in a
+    /// quilt `series` file; 1 otherwise).
+    pub strip: usize,
 }
 
 impl Project {
