@@ -20,6 +20,7 @@ pub fn build(g: &Global, names: &[String]) -> Result<(), Failure> {
         );
     })
     .with_context(|| format!("cannot take the project lock {}", lock_path.display()))?;
+    sweep(&_lock, &l.project, &reporter);
     command::install_interrupt_handler();
     let cache = g.cache(&l.project)?;
     let _store_lock =
@@ -71,6 +72,7 @@ pub fn fetch(g: &Global, names: &[String]) -> Result<(), Failure> {
         eprintln!("    Blocking: waiting for lock on {}", p.display());
     })
     .with_context(|| format!("cannot take the project lock {}", lock_path.display()))?;
+    sweep(&_lock, &l.project, &reporter);
     let next = std::sync::atomic::AtomicUsize::new(0);
     let failures = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|s| {
@@ -135,5 +137,18 @@ pub fn fetch(g: &Global, names: &[String]) -> Result<(), Failure> {
         Ok(())
     } else {
         Err(Failure::Code(EXIT_FAILURE))
+    }
+}
+
+/// Removes what killed runs left (a warning, never a failure, if it cannot).
+pub(super) fn sweep(
+    lock: &ProjectLock,
+    project: &crate::manifest::Project,
+    r: &crate::report::Reporter,
+) {
+    if let Err(e) = lock.sweep(project) {
+        r.event(Event::Warning {
+            message: &format!("cannot remove temp files of an interrupted run: {e}"),
+        });
     }
 }
