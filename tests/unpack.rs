@@ -249,6 +249,25 @@ fn a_symlink_chain_out_of_a_source_tree_is_refused() {
 }
 
 #[test]
+fn a_hard_link_that_moves_a_symlink_out_of_reach_is_refused() {
+    // `a/b/s -> ../../x` is the tree's own `x`; the same link text at the
+    // top (a hard link to the symlink) is two levels above the tree.
+    let p = project("");
+    let tb = gzip(&raw_tar(&[
+        raw_entry("m-1.0/a/b/s", b'2', "../../x", b""),
+        raw_entry("m-1.0/s2", b'1', "m-1.0/a/b/s", b""),
+    ]));
+    module(&p, "m.tar.gz", &tb, "");
+    p.strata()
+        .arg("build")
+        .assert()
+        .code(1)
+        .stderr(contains("refusing entry `m-1.0/s2`"))
+        .stderr(contains("above the tree"));
+    assert!(!p.path("build/m-1.0").exists());
+}
+
+#[test]
 fn an_in_tree_symlink_chain_still_extracts() {
     let p = project("");
     let mut b = tar::Builder::new(Vec::new());

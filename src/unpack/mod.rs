@@ -319,7 +319,9 @@ impl Extractor<'_> {
         else {
             return Err(self.unsafe_entry(raw, "hardlink to a stripped path"));
         };
-        let r = self.tree.hard_link(rel, &target_rel);
+        let r = self
+            .tree
+            .hard_link(rel, &target_rel, &raw.display().to_string());
         r.map_err(self.tree_err(raw))
     }
 

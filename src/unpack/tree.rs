@@ -186,7 +186,9 @@ impl Tree {
     /// Hard-links `rel` to the earlier entry `target`. A link to itself is a
     /// no-op when the file exists (GNU tar accepts those; kexec-tools' orig
     /// tarball has 128).
-    pub(super) fn hard_link(&mut self, rel: &Path, target: &Path) -> Result<()> {
+    /// A hard link to a symlink is another symlink with the same target text
+    /// at another place, so it is checked at the end like any symlink.
+    pub(super) fn hard_link(&mut self, rel: &Path, target: &Path, entry: &str) -> Result<()> {
         let missing = || {
             TreeError::Unsafe(format!(
                 "hardlink to `{}`, which is not in the archive before it",
@@ -195,6 +197,7 @@ impl Tree {
         };
         let mut cur = PathBuf::new();
         let comps: Vec<_> = target.components().collect();
+        let mut to_symlink = false;
         for (i, c) in comps.iter().enumerate() {
             cur.push(c);
             let meta = self.root.symlink_metadata(&cur).map_err(|_| missing())?;
@@ -205,6 +208,7 @@ impl Tree {
                     cur.display()
                 )));
             }
+            to_symlink = meta.file_type().is_symlink();
             if i + 1 == comps.len() && meta.is_dir() {
                 return Err(TreeError::Unsafe(format!(
                     "hardlink to the directory `{}`",
@@ -218,6 +222,9 @@ impl Tree {
         self.prepare_parent(rel)?;
         self.clear(rel)?;
         self.root.hard_link(target, &self.root, rel)?;
+        if to_symlink {
+            self.symlinks.push((rel.to_path_buf(), entry.to_string()));
+        }
         Ok(())
     }
 
