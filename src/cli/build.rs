@@ -24,6 +24,7 @@ pub fn build(g: &Global, names: &[String], timings: bool) -> Result<(), Failure>
         );
     })
     .with_context(|| format!("cannot take the project lock {}", lock_path.display()))?;
+    sweep(&_lock, &l.project, &reporter);
     command::install_interrupt_handler();
     let cache = g.cache(&l.project)?;
     let _store_lock =
@@ -79,6 +80,7 @@ pub fn fetch(g: &Global, names: &[String]) -> Result<(), Failure> {
         crate::errln!("    Blocking: waiting for lock on {}", p.display());
     })
     .with_context(|| format!("cannot take the project lock {}", lock_path.display()))?;
+    sweep(&_lock, &l.project, &reporter);
     let next = std::sync::atomic::AtomicUsize::new(0);
     let failures = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|s| {
@@ -184,5 +186,18 @@ fn write_timings(
         Err(e) => reporter.event(Event::Warning {
             message: &format!("cannot write the timing report in {}: {e}", dir.display()),
         }),
+    }
+}
+
+/// Removes what killed runs left (a warning, never a failure, if it cannot).
+pub(super) fn sweep(
+    lock: &ProjectLock,
+    project: &crate::manifest::Project,
+    r: &crate::report::Reporter,
+) {
+    if let Err(e) = lock.sweep(project) {
+        r.event(Event::Warning {
+            message: &format!("cannot remove temp files of an interrupted run: {e}"),
+        });
     }
 }

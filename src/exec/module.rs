@@ -161,7 +161,7 @@ fn restore(ctx: &Context, cache: &Cache, i: usize) -> Result<Option<(String, u64
     remove_leftovers(build_dir, &dir_name).map_err(|e| e.to_string())?;
     let tmp = build_dir.join(format!(".{dir_name}.tmp-{}", std::process::id()));
     fs::create_dir(&tmp).map_err(|e| e.to_string())?;
-    if let Err(e) = unpack::extract(&hit.archive, &tmp, 0) {
+    if let Err(e) = unpack::extract_with(&hit.archive, &tmp, 0, project.settings.unpack_limits) {
         let _ = crate::fsutil::remove_all(&tmp);
         let _ = cache.local.quarantine(key);
         return Err(format!(
@@ -309,7 +309,12 @@ fn run_steps(
             remove_leftovers(build_dir, &dir_name).map_err(io_err(build_dir))?;
             let tmp = build_dir.join(format!(".{dir_name}.tmp-{}", std::process::id()));
             fs::create_dir(&tmp).map_err(io_err(&tmp))?;
-            if let Err(source) = unpack::extract(&archive, &tmp, m.strip_components) {
+            if let Err(source) = unpack::extract_with(
+                &archive,
+                &tmp,
+                m.strip_components,
+                project.settings.unpack_limits,
+            ) {
                 let _ = crate::fsutil::remove_all(&tmp);
                 return Err(ModuleError::Unpack {
                     module: name.to_string(),

@@ -63,6 +63,8 @@ struct RawSettings {
     install_dir: Option<String>,
     #[serde(default)]
     pass_env: Vec<Spanned<String>>,
+    unpack_max_bytes: Option<u64>,
+    unpack_max_entries: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -141,6 +143,13 @@ pub fn load(root: &Path) -> Result<Project, ManifestError> {
         packages_dir: dir(&raw.settings.packages_dir, "packages"),
         build_dir: dir(&raw.settings.build_dir, "build"),
         install_dir: dir(&raw.settings.install_dir, "install"),
+        unpack_limits: {
+            let d = crate::unpack::Limits::default();
+            crate::unpack::Limits {
+                max_bytes: raw.settings.unpack_max_bytes.unwrap_or(d.max_bytes),
+                max_entries: raw.settings.unpack_max_entries.unwrap_or(d.max_entries),
+            }
+        },
         cache_dir: raw.cache.dir.as_ref().map(|d| root.join(d)),
         cache_remote: match &raw.cache.remote {
             None => None,

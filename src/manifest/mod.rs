@@ -49,6 +49,8 @@ pub struct Settings {
     pub build_dir: PathBuf,
     /// Where the built target's files are merged for the user.
     pub install_dir: PathBuf,
+    /// `[settings] unpack-max-bytes` / `unpack-max-entries`: caps per archive.
+    pub unpack_limits: crate::unpack::Limits,
     /// `[cache] dir`: the local artifact store (None: `$XDG_CACHE_HOME/strata`).
     pub cache_dir: Option<PathBuf>,
     /// `[cache] remote`: `s3://bucket/prefix` or `file:///dir` (resolved).
