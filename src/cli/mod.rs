@@ -7,6 +7,7 @@ mod ci;
 mod clean;
 mod graph;
 mod plan;
+mod prepare;
 
 use crate::fetch::FetchOptions;
 use crate::fingerprint::{self, ModuleKeys};
@@ -104,7 +105,9 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
-    /// Print the dependency graph in DOT
+    /// Fetch, verify, unpack and patch modules, then stop; print each tree's path
+    Prepare { modules: Vec<String> },
+    /// Print the dependency graph in DOT (with --json: one JSON document, see docs/json.md)
     Graph { names: Vec<String> },
     /// Inspect the artifact cache
     #[command(subcommand)]
@@ -257,6 +260,7 @@ pub fn run() -> i32 {
         Command::Plan { names } => plan::plan(&g, &names),
         Command::Why { module } => plan::why(&g, &module),
         Command::Clean { modules, all } => clean::clean(&g, &modules, all),
+        Command::Prepare { modules } => prepare::prepare(&g, &modules),
         Command::Graph { names } => graph::graph(&g, &names),
         Command::Cache(c) => cache::run(&g, c),
         Command::Ci(c) => ci::run(&g, c),

@@ -12,7 +12,7 @@ mod module;
 pub mod stage;
 
 pub use lazy::deferrable;
-pub use module::{ModuleError, Outcome, destdir, pack_module};
+pub use module::{ModuleError, Outcome, destdir, pack_module, prepare};
 
 use crate::fetch::FetchOptions;
 use crate::fingerprint::{self, ModuleKeys, ModuleStatus};
