@@ -145,10 +145,14 @@ fn archive_is_deterministic_and_normalised() {
     let archive = p.path(&format!("packages/fw-{rev}.tar.zst"));
     p.strata().arg("fetch").assert().success();
     let first = std::fs::read(&archive).unwrap();
-    // Rewritten from the mirror: same bytes, accepted against the record.
+    // Rewritten from the mirror: same bytes, accepted against the record;
+    // the leftover of a killed run is removed.
     std::fs::remove_file(&archive).unwrap();
+    let leftover = p.path(&format!("packages/.fw-{rev}.tar.zst.tmp-999999"));
+    std::fs::write(&leftover, "partial").unwrap();
     p.strata().arg("fetch").assert().success();
     assert_eq!(std::fs::read(&archive).unwrap(), first);
+    assert!(!leftover.exists());
     // From a fresh mirror in another project, at another time: same bytes.
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let q = TestProject::with_default(&["fw"]);

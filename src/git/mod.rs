@@ -188,6 +188,9 @@ pub fn ensure_archive(
     let repo = repo::Repo::open_or_init(&mirror).map_err(repo_err)?;
     fetch_commit(&repo, &git.url, &git.rev, git.submodules).map_err(repo_err)?;
     fs::create_dir_all(packages).map_err(io_err(packages))?;
+    // A run killed while archiving left `.<file>.tmp-<pid>` (the project
+    // lock is held, so no live run owns one).
+    crate::fsutil::remove_leftovers(packages, &m.file).map_err(io_err(packages))?;
     let tmp = packages.join(format!(".{}.tmp-{}", m.file, std::process::id()));
     let top = format!("{}-{}", m.name, git.rev);
     let sum = match archive::write(&repo, &git.rev, git.submodules, &top, &tmp) {

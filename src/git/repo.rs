@@ -78,7 +78,8 @@ impl Repo {
             name.to_string_lossy(),
             std::process::id()
         ));
-        let _ = crate::fsutil::remove_all(&tmp);
+        crate::fsutil::remove_leftovers(&parent, &name.to_string_lossy())
+            .map_err(io_err(&parent))?;
         let out = plain_git()
             .args(["init", "--bare", "-q"])
             .arg(&tmp)
