@@ -128,13 +128,41 @@ fn git_module_builds_end_to_end_with_a_patch() {
     assert!(p.path(&format!("packages/fw-{rev}.tar.zst")).is_file());
     assert!(p.path("packages/.git/fw.git/HEAD").is_file());
     assert!(!p.path("build/fw-1.0/.git").exists());
-    // A second build is a no-op; a cleaned module is rebuilt from the
-    // archive without the repository.
+    // A second build is a no-op.
     assert!(p.build_json(&[]).1.is_empty());
+    // A new commit: moving the pin says why, fetches it into the mirror and rebuilds.
+    let work = p.path("work-fw");
+    std::fs::write(work.join("hello.txt"), "hello again\n").unwrap();
+    git(&work, &["commit", "-q", "-am", "two"]);
+    git(
+        &work,
+        &[
+            "push",
+            "-q",
+            p.path("repos/fw.git").to_str().unwrap(),
+            "main",
+        ],
+    );
+    let rev2 = git(&work, &["rev-parse", "HEAD"]);
+    git_module(&p, "fw", "file://repos/fw.git", &rev2, INSTALL);
+    p.write(
+        "patches/fw-1.0.patch",
+        "--- a/hello.txt\n+++ b/hello.txt\n@@ -1 +1,2 @@\n hello again\n+patched\n",
+    );
+    p.strata()
+        .args(["why", "fw"])
+        .assert()
+        .success()
+        .stdout(contains(format!("source rev {rev} → {rev2}")));
+    let (code, built, err) = p.build_json(&[]);
+    assert_eq!((code, built), (0, vec!["fw".to_string()]), "{err}");
+    assert_eq!(p.read("install/out/hello.txt"), "hello again\npatched\n");
+    // A cleaned module is rebuilt from the archive without the repository.
     std::fs::remove_dir_all(p.path("repos")).unwrap();
     p.strata().args(["clean", "fw"]).assert().success();
     let (code, built, err) = p.build_json(&["--no-cache"]);
     assert_eq!((code, built), (0, vec!["fw".to_string()]), "{err}");
+    assert!(p.path(&format!("packages/fw-{rev2}.tar.zst")).is_file());
 }
 
 #[test]
