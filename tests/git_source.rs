@@ -73,7 +73,11 @@ const FILES: &[(&str, &str)] = &[
     ("hello.txt", "hello\n"),
     ("src/run.sh", "#!/bin/sh\necho run\n"),
     ("src/deep/a.c", "int a;\n"),
+    // Longer than a tar header's 100-byte name field.
+    (LONG, "long\n"),
 ];
+
+const LONG: &str = "long-dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd/x.txt";
 
 fn git_module(p: &TestProject, name: &str, url: &str, rev: &str, extra: &str) {
     p.write(
@@ -205,6 +209,10 @@ fn archive_is_deterministic_and_normalised() {
     .iter()
     .map(|s| format!("{top}{s}"))
     .collect();
+    let long_dir = LONG.trim_end_matches("x.txt");
+    let mut want = want;
+    want.insert(3, format!("{top}/{long_dir}"));
+    want.insert(4, format!("{top}/{LONG}"));
     assert_eq!(names, want);
     for (path, mode, uid, gid, mtime, kind, link) in &got {
         assert_eq!((*uid, *gid, *mtime), (0, 0, 1_700_000_000), "{path}");
