@@ -438,3 +438,25 @@ fn submodules_are_archived_only_when_asked() {
         .unwrap();
     assert_eq!(s, "top\n");
 }
+
+#[test]
+fn a_stalled_git_server_is_an_error_not_a_hang() {
+    let server = Server::start();
+    for path in [
+        "/fw.git/info/refs?service=git-upload-pack",
+        "/fw.git/info/refs",
+    ] {
+        server.route(path, Reply::Hang(std::time::Duration::from_secs(60)));
+    }
+    let p = TestProject::with_default(&["fw"]);
+    git_module(&p, "fw", &server.url("/fw.git"), &"c".repeat(40), "");
+    let t = std::time::Instant::now();
+    p.strata()
+        .arg("fetch")
+        .assert()
+        .code(1)
+        .stderr(contains("module fw: repository http://127.0.0.1"))
+        .stderr(contains("is unreachable"));
+    assert!(t.elapsed() < std::time::Duration::from_secs(30));
+    assert!(!server.requests().is_empty());
+}

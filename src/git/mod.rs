@@ -186,7 +186,8 @@ pub fn ensure_archive(
         }
     };
     let repo = repo::Repo::open_or_init(&mirror).map_err(repo_err)?;
-    fetch_commit(&repo, &git.url, &git.rev, git.submodules).map_err(repo_err)?;
+    let stall = opts.timeout.as_secs();
+    fetch_commit(&repo, &git.url, &git.rev, git.submodules, stall).map_err(repo_err)?;
     fs::create_dir_all(packages).map_err(io_err(packages))?;
     // A run killed while archiving left `.<file>.tmp-<pid>` (the project
     // lock is held, so no live run owns one).
@@ -244,9 +245,10 @@ fn fetch_commit(
     url: &str,
     rev: &str,
     submodules: bool,
+    stall: u64,
 ) -> Result<(), RepoError> {
     if !repo.has_commit(rev) {
-        repo.fetch(url, rev)?;
+        repo.fetch(url, rev, stall)?;
     }
     if !submodules {
         return Ok(());
@@ -267,7 +269,7 @@ fn fetch_commit(
             });
         };
         let sub_url = repo::submodule_url(url, sub_url);
-        fetch_commit(repo, &sub_url, &entry.oid, true)?;
+        fetch_commit(repo, &sub_url, &entry.oid, true, stall)?;
     }
     Ok(())
 }

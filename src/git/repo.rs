@@ -129,14 +129,32 @@ impl Repo {
             .is_ok_and(|o| o.status.success())
     }
 
-    /// Fetches commit `rev` from `url` (see the module documentation).
-    pub fn fetch(&self, url: &str, rev: &str) -> Result<(), RepoError> {
+    /// Runs a command that talks to a remote: an HTTP transfer slower than
+    /// 1 byte/s for `stall` seconds is aborted (like strata's own
+    /// downloads), unless the user set git's low-speed variables.
+    fn run_remote(&self, args: &[&str], stall: u64) -> Result<Output, RepoError> {
+        let mut c = self.git();
+        if std::env::var_os("GIT_HTTP_LOW_SPEED_LIMIT").is_none()
+            && std::env::var_os("GIT_HTTP_LOW_SPEED_TIME").is_none()
+        {
+            c.env("GIT_HTTP_LOW_SPEED_LIMIT", "1")
+                .env("GIT_HTTP_LOW_SPEED_TIME", stall.max(1).to_string());
+        }
+        c.args(args).output().map_err(RepoError::NoGit)
+    }
+
+    /// Fetches commit `rev` from `url` (see the module documentation),
+    /// giving up on an HTTP transfer stalled for `stall` seconds.
+    pub fn fetch(&self, url: &str, rev: &str, stall: u64) -> Result<(), RepoError> {
         let keep = format!("+{rev}:refs/strata/{rev}");
-        let first = self.run(&["fetch", "--quiet", "--no-tags", "--depth=1", url, &keep])?;
+        let first = self.run_remote(
+            &["fetch", "--quiet", "--no-tags", "--depth=1", url, &keep],
+            stall,
+        )?;
         if first.status.success() && self.has_commit(rev) {
             return Ok(());
         }
-        let probe = self.run(&["ls-remote", "--quiet", url, "HEAD"])?;
+        let probe = self.run_remote(&["ls-remote", "--quiet", url, "HEAD"], stall)?;
         if !probe.status.success() {
             return Err(RepoError::Unreachable {
                 url: url.to_string(),
@@ -152,7 +170,7 @@ impl Repo {
             "+refs/heads/*:refs/strata/heads/*",
             "+refs/tags/*:refs/strata/tags/*",
         ]);
-        let full = self.run(&args)?;
+        let full = self.run_remote(&args, stall)?;
         if !full.status.success() {
             return Err(RepoError::Unreachable {
                 url: url.to_string(),
