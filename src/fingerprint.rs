@@ -148,11 +148,20 @@ impl ModuleKeys {
 
 /// Computes the keys of one module given its dependencies' install keys.
 pub fn module_keys(project: &Project, m: &Module, deps: &[(&str, &str)]) -> io::Result<ModuleKeys> {
-    let source = vec![
-        Input::new("cache-version", &project.cache_version),
-        Input::new("source sha256", &m.sha256),
-        Input::new("file", &m.file),
-    ];
+    let mut source = vec![Input::new("cache-version", &project.cache_version)];
+    match &m.git {
+        // The commit names the tree; the repository's identity (not its
+        // URL) says where it is from; a `sha256` pin only verifies the
+        // archive, so it is no input.
+        Some(g) => source.extend([
+            Input::new("source git", &g.identity),
+            Input::new("source rev", &g.rev),
+            Input::new("submodules", g.submodules.to_string()),
+            Input::new("git archive format", crate::git::FORMAT),
+        ]),
+        None => source.push(Input::new("source sha256", &m.sha256)),
+    }
+    source.push(Input::new("file", &m.file));
     // Fetch leaves no stamp (the verified package is its own record), so
     // unpack carries the source inputs itself and `why` can name them.
     let fetch = StepKey::new(Step::Fetch, source.clone());

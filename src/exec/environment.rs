@@ -188,6 +188,7 @@ mod tests {
                 .collect::<BTreeMap<_, _>>(),
             keep: vec![],
             host: false,
+            git: None,
             manifest_path: PathBuf::new(),
         }
     }

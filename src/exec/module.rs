@@ -111,7 +111,7 @@ pub fn run(
     // Building needs the whole sysroot, including modules left in the cache
     // because this one was expected to restore.
     deferred.materialise_deps(ctx, i, jobserver)?;
-    run_steps(ctx, i, status, jobserver)?;
+    run_steps(ctx, i, status, jobserver, Step::Install)?;
     if let Some(store) = ctx.store
         && let Err(why) = save(ctx, store, i)
     {
@@ -224,12 +224,36 @@ fn save(ctx: &Context, cache: &Cache, i: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs the stale steps of module `i`.
+/// `strata prepare`: fetches, verifies, unpacks and patches module `i`, then
+/// stops. Returns false when its tree was already patched at the expected
+/// key (it is left alone, with whatever a build added to it).
+pub fn prepare(ctx: &Context, i: usize) -> Result<bool, ModuleError> {
+    let dir = ctx.project.module_build_dir(&ctx.project.modules[i]);
+    let patch_key = &ctx.keys[i].get(Step::Patch).key;
+    if fingerprint::stamp_key(&dir, Step::Patch).as_ref() == Some(patch_key) {
+        return Ok(false);
+    }
+    let status = ModuleStatus {
+        first_stale: Some(Step::Unpack),
+        reasons: Vec::new(),
+    };
+    // No command runs before the patch step: a one-job jobserver is enough.
+    let jobserver = Jobserver::for_build(1).map_err(|source| ModuleError::Io {
+        module: ctx.project.modules[i].name.clone(),
+        path: dir.clone(),
+        source,
+    })?;
+    run_steps(ctx, i, &status, &jobserver, Step::Patch)?;
+    Ok(true)
+}
+
+/// Runs the stale steps of module `i`, up to and including `last`.
 fn run_steps(
     ctx: &Context,
     i: usize,
     status: &ModuleStatus,
     jobserver: &Jobserver,
+    last: Step,
 ) -> Result<(), ModuleError> {
     let project = ctx.project;
     let m = &project.modules[i];
@@ -274,10 +298,9 @@ fn run_steps(
     if restart == Step::Unpack {
         let packages = &project.settings.packages_dir;
         let mut archive = packages.join(&m.file);
-        let present = matches!(
-            fetch::is_verified(packages, &m.file, &m.sha256),
-            Ok(Some(true))
-        );
+        let present = fetch::expected_sha256(packages, m).is_some_and(|sum| {
+            matches!(fetch::is_verified(packages, &m.file, &sum), Ok(Some(true)))
+        });
         if !present {
             timed(Step::Fetch, &mut || {
                 let progress = |done, total| {
@@ -344,6 +367,9 @@ fn run_steps(
         })?;
     }
     fingerprint::clear_stamps_from(&dir, restart.max(Step::Configure)).map_err(io_err(&dir))?;
+    if last < Step::Configure {
+        return Ok(());
+    }
 
     let deps = ctx.graph.transitive_deps(i);
     let state = dir.join(".strata");
