@@ -19,7 +19,7 @@ fn project() -> TestProject {
     p.local_module(
         "b",
         &[("b.txt", "B\n")],
-        "depends = [\"a\"]\nbuild = \"cat $STRATA_SYSROOT/a.txt b.txt > b.out\"\ninstall = \"mkdir -p $STRATA_DESTDIR && cp b.out $STRATA_DESTDIR/\"",
+        "depends = [\"a\"]\nbuild = \"cat $STRATA_HOST/a.txt b.txt > b.out\"\ninstall = \"mkdir -p $STRATA_DESTDIR && cp b.out $STRATA_DESTDIR/\"",
     );
     p.local_module("c", &[("c.txt", "C\n")], "depends = [\"b\"]");
     p.write(
