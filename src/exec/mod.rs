@@ -65,7 +65,7 @@ fn source_lock(path: &std::path::Path) -> std::sync::MutexGuard<'static, ()> {
     type Locks = Mutex<HashMap<std::path::PathBuf, &'static Mutex<()>>>;
     static LOCKS: OnceLock<Locks> = OnceLock::new();
     // One small mutex per module version, kept for the life of the process.
-    let m: &'static Mutex<()> = *LOCKS
+    let m: &'static Mutex<()> = LOCKS
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|e| e.into_inner())

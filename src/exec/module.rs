@@ -145,7 +145,9 @@ fn restore(ctx: &Context, cache: &Cache, i: usize) -> Result<Option<(String, u64
             total: Some(total),
         })
     };
-    let Some(hit) = cache.find(key, label, &warn, &progress) else {
+    // The artifact records the module name; the key tells variants apart.
+    let module_name = &inst.module(project).name;
+    let Some(hit) = cache.find(key, module_name, &warn, &progress) else {
         return Ok(None);
     };
     let build_dir = &project.settings.build_dir;
@@ -267,14 +269,14 @@ fn env_name(name: &str) -> String {
         .collect()
 }
 
+/// Runs one step's work with its started/finished events.
+type Timed<'a> =
+    dyn Fn(Step, &mut dyn FnMut() -> Result<(), ModuleError>) -> Result<(), ModuleError> + 'a;
+
 /// Fetches, unpacks and patches the shared source tree of instance `i`,
 /// replacing whatever is there. Stamps are cleared before the tree changes
 /// and written after each step succeeded.
-fn prepare_source(
-    ctx: &Context,
-    i: usize,
-    timed: &dyn Fn(Step, &mut dyn FnMut() -> Result<(), ModuleError>) -> Result<(), ModuleError>,
-) -> Result<(), ModuleError> {
+fn prepare_source(ctx: &Context, i: usize, timed: &Timed<'_>) -> Result<(), ModuleError> {
     let project = ctx.project;
     let inst = &ctx.instances[i];
     let m = ctx.module(i);
