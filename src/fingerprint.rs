@@ -549,6 +549,34 @@ mod tests {
     }
 
     #[test]
+    fn params_are_named_and_variants_restart_from_configure() {
+        let old = inputs(&[("param CFG file", "h1"), ("param BOARD", "x230")]);
+        let new = inputs(&[("param CFG file", "h2"), ("param BOARD", "t430")]);
+        let d: Vec<String> = diff_inputs(&old, &new)
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        assert_eq!(
+            d,
+            [
+                "param CFG changed (the file's content differs)",
+                "param BOARD changed: `x230` → `t430`"
+            ]
+        );
+        let mut st = ModuleStatus {
+            first_stale: Some(Step::Configure),
+            reasons: Vec::new(),
+            source_ready: true,
+        };
+        assert_eq!(st.restart_from(), Some(Step::Configure));
+        assert!(!st.runs(Step::Patch));
+        st.source_ready = false;
+        assert_eq!(st.restart_from(), Some(Step::Unpack));
+        st.first_stale = Some(Step::Build);
+        assert_eq!(st.restart_from(), Some(Step::Build));
+    }
+
+    #[test]
     fn stamps_round_trip_and_clear() {
         let dir = tempfile::tempdir().unwrap();
         let k = StepKey::new(Step::Patch, inputs(&[("patch a", "1")]));

@@ -296,3 +296,47 @@ fn strata_state_is_not_inside_the_unpacked_tree() {
     let (code, built, _) = p.build_json(&[]);
     assert_eq!((code, built.len()), (0, 0));
 }
+
+#[test]
+fn a_board_layer_carries_its_variants_state_and_restores_fresh() {
+    let p = boards();
+    let (events, code) = json(&p, &["build", "x230", "t430"]);
+    assert_eq!(code, 0, "{events}");
+    let ci = |args: &[&str]| {
+        let out = p
+            .strata()
+            .env("STRATA_CI_STORE", p.path(".ci-store"))
+            .arg("ci")
+            .args(args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert!(
+            out.status.success(),
+            "{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    // Each board is a layer with its own key.
+    let (kx, kt) = (ci(&["key", "x230"]), ci(&["key", "t430"]));
+    assert_ne!(kx, kt);
+    ci(&["save-layer", "x230"]);
+    // A fresh checkout: no build dir, no artifact cache.
+    std::fs::remove_dir_all(p.path("build")).unwrap();
+    std::fs::remove_dir_all(p.path("packages")).unwrap();
+    std::fs::remove_dir_all(p.path(".xdg-cache")).unwrap();
+    ci(&["restore-layer", "x230"]);
+    assert_eq!(variant_dirs(&p).len(), 1, "only x230's variant");
+    let (events, code) = json(&p, &["build", "x230"]);
+    assert_eq!(code, 0, "{events}");
+    assert!(
+        TestProject::modules_with(&events, "module-built").is_empty(),
+        "{events}"
+    );
+    assert_eq!(
+        TestProject::modules_with(&events, "module-fresh").len(),
+        2,
+        "{events}"
+    );
+}

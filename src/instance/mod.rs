@@ -439,3 +439,84 @@ fn missing_param(
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// a uses P; b depends on a; c has no params. t1 and t3 give P the
+    /// same value (t3 also sets Q, which nobody uses); t2 another.
+    fn project() -> (tempfile::TempDir, Project, Graph) {
+        let dir = tempfile::tempdir().unwrap();
+        let w = |rel: &str, text: &str| {
+            let p = dir.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        w(
+            "strata.toml",
+            "[project]\nname = \"t\"\n\
+             [target.t1]\nmodules = [\"b\", \"c\"]\nparams = { P = { file = \"one.cfg\" } }\n\
+             [target.t2]\nmodules = [\"b\", \"c\"]\nparams = { P = { file = \"two.cfg\" } }\n\
+             [target.t3]\nmodules = [\"b\"]\nparams = { P = { file = \"sub/copy.cfg\" }, Q = \"x\" }\n\
+             [target.none]\nmodules = [\"b\"]\n",
+        );
+        w("one.cfg", "1");
+        w("two.cfg", "2");
+        w("sub/copy.cfg", "1");
+        let sha = "0".repeat(64);
+        let module = |name: &str, extra: &str| {
+            format!(
+                "name = \"{name}\"\nversion = \"1\"\nurl = \"file:///nowhere/{name}.tar\"\nsha256 = \"{sha}\"\n{extra}\n"
+            )
+        };
+        w("modules/a.toml", &module("a", "params = [\"P\"]"));
+        w("modules/b.toml", &module("b", "depends = [\"a\"]"));
+        w("modules/c.toml", &module("c", ""));
+        let project = crate::manifest::load(dir.path()).unwrap();
+        let graph = Graph::new(&project).unwrap();
+        (dir, project, graph)
+    }
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn instances_are_per_distinct_effective_values() {
+        let (_d, p, g) = project();
+        let inst = instantiate(&p, &g, &names(&["t1", "t2", "t3"])).unwrap();
+        let count = |m: &str| inst.of_module(&p, m).len();
+        // c has no params: one instance; a and b (through a) two each.
+        assert_eq!((count("a"), count("b"), count("c")), (2, 2, 1));
+        assert!(inst.list[inst.of_module(&p, "c")[0]].variant.is_none());
+        // t1 and t3 (same content at another path, plus an unused param) share.
+        assert_eq!(inst.requests[0].roots[0], inst.requests[2].roots[0]);
+        assert_ne!(inst.requests[0].roots[0], inst.requests[1].roots[0]);
+        // b has no params of its own, yet varies through a's install key.
+        let b = inst.of_module(&p, "b");
+        assert_ne!(inst.keys[b[0]].install_key(), inst.keys[b[1]].install_key());
+        assert_eq!(
+            inst.keys[b[0]].get(crate::fingerprint::Step::Patch).key,
+            inst.keys[b[1]].get(crate::fingerprint::Step::Patch).key,
+            "one source for every variant"
+        );
+        // The DAG is over instances, dependencies first.
+        for (i, deps) in inst.graph.deps.iter().enumerate() {
+            assert!(deps.iter().all(|&d| d < i));
+        }
+        let a_of_b: Vec<usize> = b.iter().map(|&i| inst.graph.deps[i][0]).collect();
+        assert_ne!(a_of_b[0], a_of_b[1]);
+    }
+
+    #[test]
+    fn a_missing_param_names_module_param_and_target() {
+        let (_d, p, g) = project();
+        let e = instantiate(&p, &g, &names(&["none"])).unwrap_err();
+        let text = format!("{e}");
+        assert!(text.contains("module `a` uses param `P`"), "{text}");
+        assert!(text.contains("target `none`"), "{text}");
+        // A module without params needs no target.
+        instantiate(&p, &g, &names(&["c"])).unwrap();
+    }
+}
