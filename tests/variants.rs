@@ -211,6 +211,16 @@ fn same_content_under_another_path_and_unused_params_share_the_instance() {
         "{events}"
     );
     assert_eq!(variant_dirs(&p).len(), 2);
+    // `clean` removes the source, every variant and their state.
+    p.strata()
+        .args(["clean", "rom"])
+        .assert()
+        .success()
+        .stderr(contains("and 2 variant build dirs"));
+    assert!(variant_dirs(&p).is_empty());
+    assert!(!p.path("build/rom-1.0").exists());
+    assert!(!p.path("build/.strata/modules/rom-1.0").exists());
+    assert!(p.path("build/.strata/modules/tool-1.0").exists());
 }
 
 /// stderr of a failed command with miette's line wrapping undone.
