@@ -30,9 +30,16 @@ fn main() {
             };
             let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
             let t = Instant::now();
-            let packed =
-                artifact::pack(Path::new(&args[1]), &[], info, Path::new(&args[2]), threads)
-                    .expect("pack");
+            let tree = Path::new(&args[1]);
+            let packed = artifact::pack(
+                &tree.join(".strata/destdir"),
+                tree,
+                &[],
+                info,
+                Path::new(&args[2]),
+                threads,
+            )
+            .expect("pack");
             let secs = t.elapsed().as_secs_f64();
             let out = Path::new(&args[2]).join("strata.tar.zst");
             packed.archive.persist(&out).expect("persist");

@@ -76,34 +76,28 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
-/// The paths (relative to the module dir) an artifact holds: the staged
-/// install tree and the keep paths.
-fn roots(keep: &[String]) -> Vec<PathBuf> {
-    let mut r = vec![PathBuf::from(".strata/destdir")];
-    r.extend(keep.iter().map(PathBuf::from));
-    r
-}
-
-/// Packs `module_dir`'s install tree and keep paths into a temp file in `tmp_dir`.
+/// Packs a module's install tree (`destdir`, stored as `.strata/destdir`,
+/// the layout artifacts have always had) and its keep paths (relative to
+/// `build_dir`) into a temp file in `tmp_dir`.
 pub fn pack(
-    module_dir: &Path,
+    destdir: &Path,
+    build_dir: &Path,
     keep: &[String],
     info: ArtifactInfo,
     tmp_dir: &Path,
     threads: u32,
 ) -> io::Result<Packed> {
-    let roots: Vec<PathBuf> = roots(keep)
-        .into_iter()
-        .filter(|r| fs::symlink_metadata(module_dir.join(r)).is_ok())
-        .collect();
-    pack_paths(
-        module_dir,
-        &roots,
-        info,
-        tmp_dir,
-        threads,
-        Entries::Normalised,
-    )
+    let mut roots: Vec<(PathBuf, PathBuf)> = Vec::new();
+    if fs::symlink_metadata(destdir).is_ok() {
+        roots.push((destdir.to_path_buf(), PathBuf::from(".strata/destdir")));
+    }
+    for k in keep {
+        let abs = build_dir.join(k);
+        if fs::symlink_metadata(&abs).is_ok() {
+            roots.push((abs, PathBuf::from(k)));
+        }
+    }
+    pack_roots(&roots, info, tmp_dir, threads, Entries::Normalised)
 }
 
 /// How file metadata goes into an archive.
@@ -121,6 +115,19 @@ pub enum Entries {
 pub fn pack_paths(
     base: &Path,
     rels: &[PathBuf],
+    info: ArtifactInfo,
+    tmp_dir: &Path,
+    threads: u32,
+    entries: Entries,
+) -> io::Result<Packed> {
+    let roots: Vec<(PathBuf, PathBuf)> = rels.iter().map(|r| (base.join(r), r.clone())).collect();
+    pack_roots(&roots, info, tmp_dir, threads, entries)
+}
+
+/// Packs the trees `roots` (on-disk path, name in the archive), in the
+/// order given, each sorted inside.
+fn pack_roots(
+    roots: &[(PathBuf, PathBuf)],
     info: ArtifactInfo,
     tmp_dir: &Path,
     threads: u32,
@@ -144,8 +151,8 @@ pub fn pack_paths(
     let mut tar = tar::Builder::new(io::BufWriter::with_capacity(1 << 20, enc));
     tar.follow_symlinks(false);
     let mut files = 0u64;
-    for rel in rels {
-        add_tree(&mut tar, base, rel, &mut files, entries)?;
+    for (abs, rel) in roots {
+        add_tree(&mut tar, abs, rel, &mut files, entries)?;
     }
     let enc = tar.into_inner()?.into_inner().map_err(|e| e.into_error())?;
     let mut writer = enc.finish()?;
@@ -160,14 +167,13 @@ pub fn pack_paths(
 
 fn add_tree<W: Write>(
     tar: &mut tar::Builder<W>,
-    base: &Path,
+    abs: &Path,
     rel: &Path,
     files: &mut u64,
     entries: Entries,
 ) -> io::Result<()> {
     use std::os::unix::fs::MetadataExt;
-    let abs = base.join(rel);
-    let meta = fs::symlink_metadata(&abs)?;
+    let meta = fs::symlink_metadata(abs)?;
     let faithful = entries == Entries::Faithful;
     let mut h = tar::Header::new_gnu();
     h.set_uid(0);
@@ -187,18 +193,18 @@ fn add_tree<W: Write>(
         });
         h.set_size(0);
         tar.append_data(&mut h, rel, io::empty())?;
-        let mut names: Vec<_> = fs::read_dir(&abs)?
+        let mut names: Vec<_> = fs::read_dir(abs)?
             .map(|e| e.map(|e| e.file_name()))
             .collect::<Result<_, _>>()?;
         names.sort();
         for n in names {
-            add_tree(tar, base, &rel.join(n), files, entries)?;
+            add_tree(tar, &abs.join(&n), &rel.join(&n), files, entries)?;
         }
     } else if ft.is_symlink() {
         h.set_entry_type(tar::EntryType::Symlink);
         h.set_mode(0o777);
         h.set_size(0);
-        tar.append_link(&mut h, rel, fs::read_link(&abs)?)?;
+        tar.append_link(&mut h, rel, fs::read_link(abs)?)?;
         *files += 1;
     } else if ft.is_file() {
         h.set_entry_type(tar::EntryType::Regular);
@@ -209,7 +215,7 @@ fn add_tree<W: Write>(
             (false, false) => 0o644,
         });
         h.set_size(meta.len());
-        tar.append_data(&mut h, rel, File::open(&abs)?)?;
+        tar.append_data(&mut h, rel, File::open(abs)?)?;
         *files += 1;
     }
     Ok(())

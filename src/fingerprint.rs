@@ -13,7 +13,6 @@
 //! record is parsed only to explain a mismatch (cargo's fingerprints).
 
 use crate::fsutil::write_atomic;
-use crate::graph::Graph;
 use crate::manifest::{Module, Project};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -146,8 +145,15 @@ impl ModuleKeys {
     }
 }
 
-/// Computes the keys of one module given its dependencies' install keys.
-pub fn module_keys(project: &Project, m: &Module, deps: &[(&str, &str)]) -> io::Result<ModuleKeys> {
+/// Computes the keys of one module given its dependencies' install keys and
+/// the key inputs of its own params (`param NAME` = value, or
+/// `param NAME file` = BLAKE3 of the file's content; see `instance.rs`).
+pub fn module_keys(
+    project: &Project,
+    m: &Module,
+    deps: &[(&str, &str)],
+    params: &[(String, String)],
+) -> io::Result<ModuleKeys> {
     let mut source = vec![Input::new("cache-version", &project.cache_version)];
     match &m.git {
         // The commit names the tree; the repository's identity (not its
@@ -210,6 +216,9 @@ pub fn module_keys(project: &Project, m: &Module, deps: &[(&str, &str)]) -> io::
             None => Input::new(format!("pass-env {k} (unset)"), ""),
         });
     }
+    for (name, value) in params {
+        configure_inputs.push(Input::new(name, value));
+    }
     let mut sorted_deps = deps.to_vec();
     sorted_deps.sort();
     for (name, key) in sorted_deps {
@@ -236,27 +245,6 @@ pub fn module_keys(project: &Project, m: &Module, deps: &[(&str, &str)]) -> io::
     })
 }
 
-/// Keys of every module of the project, indexed like [`Project::modules`].
-pub fn all_keys(project: &Project, graph: &Graph) -> io::Result<Vec<ModuleKeys>> {
-    let mut keys: Vec<Option<ModuleKeys>> = vec![None; project.modules.len()];
-    for &i in &graph.order {
-        let m = &project.modules[i];
-        let deps: Vec<(&str, &str)> = graph.deps[i]
-            .iter()
-            .map(|&d| {
-                let k = keys[d].as_ref().expect("dependencies come first in order");
-                (project.modules[d].name.as_str(), k.install_key())
-            })
-            .collect();
-        let k = module_keys(project, m, &deps)?;
-        keys[i] = Some(k);
-    }
-    Ok(keys
-        .into_iter()
-        .map(|k| k.expect("every module keyed"))
-        .collect())
-}
-
 /// A stamp as stored on disk.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Stamp {
@@ -267,13 +255,39 @@ pub struct Stamp {
     pub inputs: Vec<Input>,
 }
 
-/// Where a module's stamps live: inside its build dir, so that a re-extracted
-/// tree can never carry stamps that disagree with its files.
-pub fn stamp_path(module_dir: &Path, step: Step) -> PathBuf {
-    module_dir
-        .join(".strata")
+/// Where a step's stamp lives inside a state dir
+/// (`build/.strata/modules/<instance>/`, never inside a tree an archive
+/// controls). Callers keep stamps and trees in agreement: stamps are cleared
+/// before a tree is replaced and written after the step succeeded.
+pub fn stamp_path(state_dir: &Path, step: Step) -> PathBuf {
+    state_dir
         .join("stamps")
         .join(format!("{}.stamp", step.name()))
+}
+
+/// The two state dirs an instance's stamps live in: unpack and patch
+/// describe the shared source tree, the later steps the instance's own
+/// build dir. Both are the same dir for a module without params.
+#[derive(Clone, Debug)]
+pub struct StampDirs {
+    pub source: PathBuf,
+    pub instance: PathBuf,
+}
+
+impl StampDirs {
+    /// The state dir holding `step`'s stamp.
+    pub fn of(&self, step: Step) -> &Path {
+        if step <= Step::Patch {
+            &self.source
+        } else {
+            &self.instance
+        }
+    }
+
+    /// Whether the source tree is separate from the build dir (a variant).
+    pub fn separate(&self) -> bool {
+        self.source != self.instance
+    }
 }
 
 /// The key recorded by a stamp (first line), without parsing the record.
@@ -344,6 +358,13 @@ impl fmt::Display for StaleReason {
             StaleReason::Changed { name, old, new } => {
                 if name.starts_with("dependency ") {
                     write!(f, "{name} rebuilt")
+                } else if let Some(param) = name
+                    .strip_prefix("param ")
+                    .and_then(|n| n.strip_suffix(" file"))
+                {
+                    write!(f, "param {param} changed (the file's content differs)")
+                } else if name.starts_with("param ") {
+                    write!(f, "{name} changed: `{old}` → `{new}`")
                 } else if name.starts_with("patch ") || name.starts_with("step ") {
                     write!(f, "{name} changed")
                 } else if let Some(cmd) = name.strip_prefix("command ") {
@@ -399,18 +420,25 @@ pub struct ModuleStatus {
     pub first_stale: Option<Step>,
     /// Why that step is stale.
     pub reasons: Vec<StaleReason>,
+    /// A variant whose shared source tree is already unpacked and patched
+    /// at the current keys: it restarts from configure in an empty build dir.
+    pub source_ready: bool,
 }
 
 impl ModuleStatus {
     /// Where a build must restart. Anything up to configure restarts from a
-    /// freshly extracted tree, so a tree is never patched twice and never
-    /// reconfigured over objects built against older dependencies.
+    /// fresh tree, so a tree is never patched twice and never reconfigured
+    /// over objects built against older dependencies: a freshly extracted
+    /// source tree, or for a variant whose shared source is ready, an empty
+    /// build dir.
     pub fn restart_from(&self) -> Option<Step> {
         self.first_stale.map(|s| {
-            if s <= Step::Configure {
-                Step::Unpack
-            } else {
+            if s > Step::Configure {
                 s
+            } else if self.source_ready {
+                Step::Configure
+            } else {
+                Step::Unpack
             }
         })
     }
@@ -424,8 +452,8 @@ impl ModuleStatus {
 /// Where a restored module records the inputs of every step it was built
 /// from. Not stamps: a restored tree holds no sources, so no step before
 /// install may look done; this record only lets `why` name what changed.
-fn provenance_path(module_dir: &Path) -> PathBuf {
-    module_dir.join(".strata").join("provenance.json")
+fn provenance_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("provenance.json")
 }
 
 /// Records every step's inputs for a module restored from cache.
@@ -445,27 +473,38 @@ fn provenance_reasons(module_dir: &Path, keys: &ModuleKeys) -> Option<Vec<StaleR
     })
 }
 
-/// Compares a module's stamps with its expected keys.
-pub fn module_status(module_dir: &Path, keys: &ModuleKeys) -> ModuleStatus {
-    if stamp_key(module_dir, Step::Install).as_deref() == Some(keys.install_key()) {
+/// Whether the shared source tree is unpacked and patched at `keys`.
+pub fn source_ready(source_state: &Path, keys: &ModuleKeys) -> bool {
+    [Step::Unpack, Step::Patch]
+        .iter()
+        .all(|s| stamp_key(source_state, *s).as_deref() == Some(keys.get(*s).key.as_str()))
+}
+
+/// Compares an instance's stamps with its expected keys.
+pub fn module_status(dirs: &StampDirs, keys: &ModuleKeys) -> ModuleStatus {
+    let source_ready = dirs.separate() && source_ready(&dirs.source, keys);
+    if stamp_key(&dirs.instance, Step::Install).as_deref() == Some(keys.install_key()) {
         return ModuleStatus {
             first_stale: None,
             reasons: Vec::new(),
+            source_ready,
         };
     }
     for step in &Step::ALL[1..] {
         let expected = keys.get(*step);
-        if stamp_key(module_dir, *step).as_deref() == Some(expected.key.as_str()) {
+        let dir = dirs.of(*step);
+        if stamp_key(dir, *step).as_deref() == Some(expected.key.as_str()) {
             continue;
         }
-        let reasons = match read_stamp(module_dir, *step) {
-            None => provenance_reasons(module_dir, keys)
+        let reasons = match read_stamp(dir, *step) {
+            None => provenance_reasons(&dirs.instance, keys)
                 .unwrap_or_else(|| vec![StaleReason::NeverRan(*step)]),
             Some(stamp) => diff_inputs(&stamp.inputs, &expected.inputs),
         };
         return ModuleStatus {
             first_stale: Some(*step),
             reasons,
+            source_ready,
         };
     }
     // Every stamp matched but install's first line did not: unreachable unless
@@ -473,6 +512,7 @@ pub fn module_status(module_dir: &Path, keys: &ModuleKeys) -> ModuleStatus {
     ModuleStatus {
         first_stale: Some(Step::Install),
         reasons: vec![StaleReason::NeverRan(Step::Install)],
+        source_ready,
     }
 }
 
@@ -533,6 +573,34 @@ mod tests {
                 new: "h2".into()
             }]
         );
+    }
+
+    #[test]
+    fn params_are_named_and_variants_restart_from_configure() {
+        let old = inputs(&[("param CFG file", "h1"), ("param BOARD", "x230")]);
+        let new = inputs(&[("param CFG file", "h2"), ("param BOARD", "t430")]);
+        let d: Vec<String> = diff_inputs(&old, &new)
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        assert_eq!(
+            d,
+            [
+                "param CFG changed (the file's content differs)",
+                "param BOARD changed: `x230` → `t430`"
+            ]
+        );
+        let mut st = ModuleStatus {
+            first_stale: Some(Step::Configure),
+            reasons: Vec::new(),
+            source_ready: true,
+        };
+        assert_eq!(st.restart_from(), Some(Step::Configure));
+        assert!(!st.runs(Step::Patch));
+        st.source_ready = false;
+        assert_eq!(st.restart_from(), Some(Step::Unpack));
+        st.first_stale = Some(Step::Build);
+        assert_eq!(st.restart_from(), Some(Step::Build));
     }
 
     #[test]

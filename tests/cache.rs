@@ -676,7 +676,7 @@ fn kill_9_while_restoring_leaves_nothing_the_next_run_trusts() {
         "the restore finished before the kill; make the blob bigger"
     );
     assert!(
-        !q.path("build/big-1.0/.strata/stamps/install.stamp")
+        !q.path("build/.strata/modules/big-1.0/stamps/install.stamp")
             .exists(),
         "a killed restore must not leave a stamped module"
     );

@@ -52,7 +52,10 @@ fn chain_builds_in_order_with_sysroots_and_install_tree() {
     assert_eq!(p.read("install/out/c"), "A\nB\npatched\nC\n");
     assert_eq!(p.read("install/out/d"), "D\n");
     // Logs and stamps live in the build dir.
-    assert!(p.path("build/c-1.0/.strata/stamps/install.stamp").is_file());
+    assert!(
+        p.path("build/.strata/modules/c-1.0/stamps/install.stamp")
+            .is_file()
+    );
 }
 
 #[test]
@@ -232,7 +235,10 @@ fn a_conflicting_patch_fails_at_once_without_reading_stdin() {
         "{err}"
     );
     assert!(err.contains("- TWO") && err.contains("+ two"), "{err}");
-    assert!(!p.path("build/m-1.0/.strata/stamps/patch.stamp").exists());
+    assert!(
+        !p.path("build/.strata/modules/m-1.0/stamps/patch.stamp")
+            .exists()
+    );
     eprintln!("conflicting patch reported after {:?}", started.elapsed());
 }
 
@@ -466,10 +472,13 @@ fn failing_command_prints_log_tail_and_leaves_no_stamp() {
         .code(1)
         .stderr(contains("module m: build failed"))
         .stderr(contains("fatal: broken"))
-        .stderr(contains("build/m-1.0/.strata/logs/build.log"));
-    assert!(!p.path("build/m-1.0/.strata/stamps/build.stamp").exists());
+        .stderr(contains("build/.strata/modules/m-1.0/logs/build.log"));
     assert!(
-        p.path("build/m-1.0/.strata/stamps/configure.stamp")
+        !p.path("build/.strata/modules/m-1.0/stamps/build.stamp")
+            .exists()
+    );
+    assert!(
+        p.path("build/.strata/modules/m-1.0/stamps/configure.stamp")
             .exists()
     );
 }
@@ -732,7 +741,10 @@ fn kill_9_during_unpack_then_rerun_completes() {
     });
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(!p.path("build/m-1.0/.strata/stamps/unpack.stamp").exists());
+    assert!(
+        !p.path("build/.strata/modules/m-1.0/stamps/unpack.stamp")
+            .exists()
+    );
     p.strata().arg("build").assert().success();
     let snap = snapshot(&p.path("build/m-1.0"));
     let sources = snap.keys().filter(|k| !k.starts_with(".strata")).count();
@@ -807,7 +819,10 @@ fn ctrl_c_stops_the_build_leaves_no_stamp_and_the_rerun_completes() {
         !p.path("build/m-1.0/finished").exists(),
         "the command kept running"
     );
-    assert!(!p.path("build/m-1.0/.strata/stamps/build.stamp").exists());
+    assert!(
+        !p.path("build/.strata/modules/m-1.0/stamps/build.stamp")
+            .exists()
+    );
     p.write(
         "modules/m.toml",
         p.read("modules/m.toml").replace("sleep 30; ", ""),

@@ -158,7 +158,7 @@ proptest! {
         if let Ok(project) = strata::manifest::load(dir.path())
             && let Ok(graph) = strata::graph::Graph::new(&project)
         {
-            let _ = strata::fingerprint::all_keys(&project, &graph);
+            let _ = strata::instance::instantiate(&project, &graph, &[]);
         }
         // Rendering any error must not panic either.
         if let Err(e) = strata::manifest::load(dir.path()) {

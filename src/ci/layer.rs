@@ -1,13 +1,14 @@
 //! strata layers: `[layer.NAME] modules = [...]`. A layer is saved with
-//! everything that makes it self-consistent: the packages, build dirs (with
-//! their stamps and staged install trees) of its modules *and of all their
-//! dependencies*. So no layer can lack `packages/` or a dependency, and a
+//! everything that makes it self-consistent: the packages, build dirs and
+//! state dirs (`build/.strata/modules/…`: stamps, staged install trees) of
+//! its module instances *and of all their dependencies*. So no layer can lack `packages/` or a dependency, and a
 //! restored layer whose keys still match is fresh: nothing in it is
 //! downloaded, extracted or patched again. Stamps are content keys, not
 //! mtimes, so a restored layer can never disagree with its files.
 
-use crate::fingerprint::{self, ModuleKeys, Step};
+use crate::fingerprint::{self, Step};
 use crate::graph::Graph;
+use crate::instance::{self, Instances};
 use crate::manifest::Project;
 use std::path::{Path, PathBuf};
 
@@ -23,6 +24,8 @@ pub enum LayerError {
         module: String,
         why: String,
     },
+    #[error("layer `{layer}`: {why}")]
+    Params { layer: String, why: String },
     #[error("layer `{layer}`: {} is outside the project root {}\n  hint: keep packages-dir and build-dir inside the project to cache them as a layer", path.display(), root.display())]
     Outside {
         layer: String,
@@ -31,14 +34,21 @@ pub enum LayerError {
     },
 }
 
-/// The modules of layer `name` plus everything they depend on, in dependency
-/// order. A target with no layer of its name is a layer of its own.
-pub fn closure(project: &Project, graph: &Graph, name: &str) -> Result<Vec<usize>, LayerError> {
-    let Some(mods) = project
-        .layers
-        .get(name)
-        .or_else(|| project.targets.get(name))
-    else {
+/// The instances of layer `name` plus everything they depend on, in
+/// dependency order. A target with no layer of its name is a layer of its
+/// own; a layer takes its params from the target of its name, else from the
+/// target `default` (so each board's variants can be a layer).
+pub fn closure(project: &Project, graph: &Graph, name: &str) -> Result<Instances, LayerError> {
+    let (mods, target) = if let Some(mods) = project.layers.get(name) {
+        let target = if project.targets.contains_key(name) {
+            Some(name)
+        } else {
+            project.targets.contains_key("default").then_some("default")
+        };
+        (mods, target)
+    } else if let Some(mods) = project.targets.get(name) {
+        (mods, Some(name))
+    } else {
         return Err(LayerError::Unknown {
             name: name.into(),
             hint: crate::manifest::closest(name, project.layers.keys().map(String::as_str))
@@ -46,19 +56,19 @@ pub fn closure(project: &Project, graph: &Graph, name: &str) -> Result<Vec<usize
         });
     };
     let roots: Vec<usize> = mods.iter().filter_map(|m| project.index_of(m)).collect();
-    Ok(graph.closure(&roots))
+    instance::instantiate_modules(project, graph, name, target, &roots).map_err(|e| {
+        LayerError::Params {
+            layer: name.into(),
+            why: e.to_string(),
+        }
+    })
 }
 
 /// The digest of the install keys of the layer's closure (32 hex).
-pub fn digest(
-    project: &Project,
-    graph: &Graph,
-    keys: &[ModuleKeys],
-    name: &str,
-) -> Result<String, LayerError> {
-    let mut lines: Vec<String> = closure(project, graph, name)?
-        .into_iter()
-        .map(|i| format!("{}={}\n", project.modules[i].name, keys[i].install_key()))
+pub fn digest(project: &Project, graph: &Graph, name: &str) -> Result<String, LayerError> {
+    let inst = closure(project, graph, name)?;
+    let mut lines: Vec<String> = (0..inst.list.len())
+        .map(|i| format!("{}={}\n", inst.list[i].label, inst.keys[i].install_key()))
         .collect();
     lines.sort();
     let mut h = blake3::Hasher::new();
@@ -70,27 +80,19 @@ pub fn digest(
 }
 
 /// `NAME-<digest>-<cache-version>`, the layer's exact cache key.
-pub fn key(
-    project: &Project,
-    graph: &Graph,
-    keys: &[ModuleKeys],
-    name: &str,
-) -> Result<String, LayerError> {
+pub fn key(project: &Project, graph: &Graph, name: &str) -> Result<String, LayerError> {
     Ok(format!(
         "{name}-{}-{}",
-        digest(project, graph, keys, name)?,
+        digest(project, graph, name)?,
         project.cache_version
     ))
 }
 
-/// The paths (relative to the project root) a layer is saved with. Every
-/// module of the closure must be built at its current key.
-pub fn paths(
-    project: &Project,
-    graph: &Graph,
-    keys: &[ModuleKeys],
-    name: &str,
-) -> Result<Vec<PathBuf>, LayerError> {
+/// The paths (relative to the project root) a layer is saved with: per
+/// instance its package, source tree, build dir and their state dirs under
+/// `build/.strata/modules/` (stamps travel with the trees they describe).
+/// Every instance of the closure must be built at its current key.
+pub fn paths(project: &Project, graph: &Graph, name: &str) -> Result<Vec<PathBuf>, LayerError> {
     let root = &project.root;
     let rel = |p: &Path| -> Result<PathBuf, LayerError> {
         p.strip_prefix(root)
@@ -102,11 +104,11 @@ pub fn paths(
             })
     };
     let packages = &project.settings.packages_dir;
+    let inst = closure(project, graph, name)?;
     let mut out = Vec::new();
-    for i in closure(project, graph, name)? {
-        let m = &project.modules[i];
-        let dir = project.module_build_dir(m);
-        let status = fingerprint::module_status(&dir, &keys[i]);
+    for (i, it) in inst.list.iter().enumerate() {
+        let m = it.module(project);
+        let status = fingerprint::module_status(&it.stamp_dirs(project), &inst.keys[i]);
         if let Some(step) = status.first_stale {
             let why = status
                 .reasons
@@ -114,7 +116,7 @@ pub fn paths(
                 .map_or_else(|| format!("{step} is stale"), ToString::to_string);
             return Err(LayerError::NotBuilt {
                 layer: name.into(),
-                module: m.name.clone(),
+                module: it.label.clone(),
                 why,
             });
         }
@@ -128,8 +130,20 @@ pub fn paths(
                 out.push(rel(&record)?);
             }
         }
-        debug_assert!(fingerprint::stamp_key(&dir, Step::Install).is_some());
-        out.push(rel(&dir)?);
+        debug_assert!(fingerprint::stamp_key(&it.state(project), Step::Install).is_some());
+        let mut dirs = vec![it.build_dir(project), it.state(project)];
+        if it.variant.is_some() {
+            // The shared source, if this checkout has it (a restored
+            // variant does not need it).
+            dirs.push(it.source_dir(project));
+            dirs.push(it.source_state(project));
+        }
+        for d in dirs {
+            let r = rel(&d)?;
+            if d.exists() && !out.contains(&r) {
+                out.push(r);
+            }
+        }
     }
     Ok(out)
 }

@@ -261,8 +261,7 @@ fn dry_run(run: &Run<'_>, wf: &str) {
             layer: &|n| {
                 let p = crate::manifest::load(root).map_err(|e| e.to_string())?;
                 let g = crate::graph::Graph::new(&p).map_err(|e| e.to_string())?;
-                let k = crate::fingerprint::all_keys(&p, &g).map_err(|e| e.to_string())?;
-                super::layer::digest(&p, &g, &k, n).map_err(|e| e.to_string())
+                super::layer::digest(&p, &g, n).map_err(|e| e.to_string())
             },
         };
         let key = |k: &str| match template::render(k, &vars) {
@@ -543,8 +542,7 @@ fn run_step(run: &Run<'_>, cx: &mut JobCx<'_>, i: usize, step: &Step) -> Result<
     let layer = move |n: &str| -> Result<String, String> {
         let p = crate::manifest::load(&layer_dir).map_err(|e| e.to_string())?;
         let g = crate::graph::Graph::new(&p).map_err(|e| e.to_string())?;
-        let k = crate::fingerprint::all_keys(&p, &g).map_err(|e| e.to_string())?;
-        super::layer::digest(&p, &g, &k, n).map_err(|e| e.to_string())
+        super::layer::digest(&p, &g, n).map_err(|e| e.to_string())
     };
     match step {
         Step::Noted(_) => Ok(String::new()),

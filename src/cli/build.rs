@@ -4,13 +4,15 @@ use super::{EXIT_FAILURE, EXIT_INTERRUPTED, Failure, Global};
 use crate::exec::{self, Context, command};
 use crate::fetch;
 use crate::graph;
+use crate::instance::Instances;
 use crate::lock::ProjectLock;
 use crate::report::Event;
 use anyhow::Context as _;
 
 pub fn build(g: &Global, names: &[String], timings: bool) -> Result<(), Failure> {
     let l = g.load()?;
-    let selection = graph::select(&l.project, names)?;
+    let inst = g.instances(&l, names)?;
+    let selection = inst.selection();
     let reporter = if timings {
         g.reporter().with_timeline()
     } else {
@@ -38,14 +40,23 @@ pub fn build(g: &Global, names: &[String], timings: bool) -> Result<(), Failure>
     let ctx = Context {
         store: (!g.no_cache).then_some(&cache),
         project: &l.project,
-        graph: &l.graph,
-        keys: &l.keys,
+        instances: &inst.list,
+        graph: &inst.graph,
+        keys: &inst.keys,
         reporter: &reporter,
         fetch: g.fetch_options(),
         jobs: g.jobs(&l.project),
         keep_going: g.keep_going,
     };
-    let summary = exec::build(&ctx, &selection);
+    let summary = exec::build(&ctx, &selection, installs(&l.project, &inst));
+    if summary.failed.is_empty()
+        && !summary.interrupted
+        && let Err(e) = crate::instance::history::record(&l.project, &inst)
+    {
+        reporter.event(Event::Warning {
+            message: &format!("cannot record the targets' instances: {e}"),
+        });
+    }
     if !g.no_cache {
         let stats = serde_json::to_vec_pretty(&cache.stats()).expect("serialisable");
         let path = l.project.state_dir().join("cache-stats.json");
@@ -56,8 +67,7 @@ pub fn build(g: &Global, names: &[String], timings: bool) -> Result<(), Failure>
         }
     }
     if let Some(t) = reporter.timeline() {
-        let closure = l.graph.closure(&selection);
-        write_timings(&l.project, &l.graph, &closure, t, &reporter);
+        write_timings(&l.project, &inst, t, &reporter);
     }
     if summary.interrupted {
         return Err(Failure::Code(EXIT_INTERRUPTED));
@@ -66,6 +76,31 @@ pub fn build(g: &Global, names: &[String], timings: bool) -> Result<(), Failure>
         return Err(Failure::Code(EXIT_FAILURE));
     }
     Ok(())
+}
+
+/// Where each part of a build is merged: `install/` for one target (or
+/// modules); `install/<name>/` per name when two or more targets are named,
+/// since their boards' outputs would collide.
+fn installs(project: &crate::manifest::Project, inst: &Instances) -> Vec<exec::Install> {
+    let install = &project.settings.install_dir;
+    let state = project.state_dir();
+    if inst.requests.iter().filter(|r| r.is_target).count() < 2 {
+        return vec![(
+            install.clone(),
+            state.join("install.json"),
+            inst.selection(),
+        )];
+    }
+    inst.requests
+        .iter()
+        .map(|r| {
+            (
+                install.join(&r.name),
+                state.join("install").join(format!("{}.json", r.name)),
+                r.roots.clone(),
+            )
+        })
+        .collect()
 }
 
 pub fn fetch(g: &Global, names: &[String]) -> Result<(), Failure> {
@@ -152,19 +187,19 @@ pub fn fetch(g: &Global, names: &[String]) -> Result<(), Failure> {
 /// (the latest) and a copy named by the time of the run, as cargo does.
 fn write_timings(
     project: &crate::manifest::Project,
-    graph: &graph::Graph,
-    closure: &[usize],
+    inst: &crate::instance::Instances,
     timeline: &crate::timings::Timeline,
     reporter: &crate::report::Reporter,
 ) {
+    let closure = inst.graph.closure(&inst.selection());
     let deps: std::collections::BTreeMap<String, Vec<String>> = closure
         .iter()
         .map(|&i| {
-            let ds = graph.deps[i]
+            let ds = inst.graph.deps[i]
                 .iter()
-                .map(|&d| project.modules[d].name.clone())
+                .map(|&d| inst.list[d].label.clone())
                 .collect();
-            (project.modules[i].name.clone(), ds)
+            (inst.list[i].label.clone(), ds)
         })
         .collect();
     let page = timeline.render(&project.name, &deps);

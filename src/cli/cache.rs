@@ -349,7 +349,8 @@ fn parse_age(s: &str) -> Result<std::time::Duration, String> {
 /// `cache push` / `cache pull` for the closure of `names`.
 fn transfer(g: &Global, names: &[String], push: bool) -> Result<(), Failure> {
     let l = g.load()?;
-    let closure = l.graph.closure(&crate::graph::select(&l.project, names)?);
+    let inst = g.instances(&l, names)?;
+    let closure = inst.graph.closure(&inst.selection());
     let cache = g.cache(&l.project)?;
     if l.project.settings.cache_remote.is_none() || (push && !cache.can_push()) {
         return Err(Failure::usage(format!(
@@ -366,25 +367,26 @@ fn transfer(g: &Global, names: &[String], push: bool) -> Result<(), Failure> {
     };
     let mut done = 0;
     for &i in &closure {
-        let m = &l.project.modules[i];
-        let key = l.keys[i].install_key();
+        let it = &inst.list[i];
+        let m = it.module(&l.project);
+        let key = inst.keys[i].install_key();
         if push {
             let info = cache.local.lookup(key).ok().flatten();
             match info.and_then(|info| cache.local.archive(&info).ok().map(|p| (info, p))) {
                 Some((info, path)) => cache.save(&info, &path, &warn),
                 None => {
-                    let dir = l.project.module_build_dir(m);
-                    if crate::fingerprint::stamp_key(&dir, crate::fingerprint::Step::Install)
+                    let state = it.state(&l.project);
+                    if crate::fingerprint::stamp_key(&state, crate::fingerprint::Step::Install)
                         .as_deref()
                         != Some(key)
                     {
                         warn(&format!(
                             "module {} is not built at its current key; run `strata build` first",
-                            m.name
+                            it.label
                         ));
                         continue;
                     }
-                    let packed = crate::exec::pack_module(&l.project, m, key, 2)
+                    let packed = crate::exec::pack_module(&l.project, it, key, 2)
                         .map_err(anyhow::Error::msg)?;
                     cache.save(&packed.info, packed.archive.path(), &warn);
                 }

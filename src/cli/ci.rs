@@ -159,7 +159,7 @@ pub fn run(g: &Global, args: CiArgs) -> Result<(), Failure> {
         }
         CiCommand::Key { name } => {
             let l = g.load()?;
-            let key = layer::key(&l.project, &l.graph, &l.keys, &name).map_err(|e| match e {
+            let key = layer::key(&l.project, &l.graph, &name).map_err(|e| match e {
                 layer::LayerError::Unknown { .. } => Failure::Usage(e.into()),
                 e => Failure::Other(e.into()),
             })?;
@@ -177,7 +177,7 @@ pub fn run(g: &Global, args: CiArgs) -> Result<(), Failure> {
                 root.display()
             )
         })?;
-        layer::digest(&l.project, &l.graph, &l.keys, name).map_err(|e| e.to_string())
+        layer::digest(&l.project, &l.graph, name).map_err(|e| e.to_string())
     };
     let render = |t: &str, dir: &Path| -> Result<String, Failure> {
         let vars = template_vars(dir, &layer_digest);
@@ -214,12 +214,9 @@ pub fn run(g: &Global, args: CiArgs) -> Result<(), Failure> {
             let l = g.load()?;
             let key = match key {
                 Some(k) => render(&k, &root)?,
-                None => {
-                    layer::key(&l.project, &l.graph, &l.keys, &name).map_err(anyhow::Error::from)?
-                }
+                None => layer::key(&l.project, &l.graph, &name).map_err(anyhow::Error::from)?,
             };
-            let paths =
-                layer::paths(&l.project, &l.graph, &l.keys, &name).map_err(anyhow::Error::from)?;
+            let paths = layer::paths(&l.project, &l.graph, &name).map_err(anyhow::Error::from)?;
             save(g, &cache, &key, &l.project.root, &paths)
         }
         CiCommand::RestoreLayer { name, keys } => {
@@ -229,8 +226,7 @@ pub fn run(g: &Global, args: CiArgs) -> Result<(), Failure> {
                 // cache-version: strata's content-keyed stamps rebuild only
                 // the modules whose inputs changed since.
                 vec![
-                    layer::key(&l.project, &l.graph, &l.keys, &name)
-                        .map_err(anyhow::Error::from)?,
+                    layer::key(&l.project, &l.graph, &name).map_err(anyhow::Error::from)?,
                     format!("{name}-"),
                 ]
             } else {

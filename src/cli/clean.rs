@@ -4,7 +4,7 @@
 use super::{Failure, Global};
 use crate::fsutil::remove_dir_atomic;
 use crate::lock::ProjectLock;
-use crate::manifest::ManifestError;
+use crate::manifest::{ManifestError, Module, Project};
 use anyhow::Context as _;
 use std::path::Path;
 
@@ -26,11 +26,16 @@ pub fn clean(g: &Global, modules: &[String], all: bool) -> Result<(), Failure> {
     let _ = _lock.sweep(p);
     if all {
         for m in &p.modules {
-            remove_dir_atomic(&p.module_build_dir(m))
-                .with_context(|| format!("removing the build dir of {}", m.name))?;
+            remove_module(p, m)
+                .with_context(|| format!("removing the build dirs of {}", m.name))?;
         }
         remove_dir_atomic(&p.settings.install_dir).context("removing the install dir")?;
-        let _ = std::fs::remove_file(p.state_dir().join("install.json"));
+        let state = p.state_dir();
+        for d in ["modules", "targets", "install"] {
+            remove_dir_atomic(&state.join(d))
+                .with_context(|| format!("removing {}", state.join(d).display()))?;
+        }
+        let _ = std::fs::remove_file(state.join("install.json"));
         if !g.quiet {
             crate::errln!("     Removed build and install directories");
         }
@@ -45,10 +50,43 @@ pub fn clean(g: &Global, modules: &[String], all: bool) -> Result<(), Failure> {
             }
         })?;
         let dir = p.module_build_dir(m);
-        remove_dir_atomic(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        let n = remove_module(p, m).with_context(|| format!("removing {}", dir.display()))?;
         if !g.quiet {
-            crate::errln!("     Removed {}", dir.display());
+            let variants = if n > 0 {
+                format!(" and {n} variant build dirs")
+            } else {
+                String::new()
+            };
+            crate::errln!("     Removed {}{variants}", dir.display());
         }
     }
     Ok(())
+}
+
+/// Removes a module's source tree, its variants' build dirs and all their
+/// state dirs; returns how many variant dirs there were.
+fn remove_module(p: &Project, m: &Module) -> std::io::Result<usize> {
+    let name = m.dir_name();
+    let variant_prefix = format!("{name}@");
+    let mut variants = 0;
+    for parent in [p.settings.build_dir.clone(), p.state_dir().join("modules")] {
+        let entries = match std::fs::read_dir(&parent) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for e in entries {
+            let e = e?;
+            let file_name = e.file_name();
+            let file_name = file_name.to_string_lossy();
+            if file_name.starts_with(&variant_prefix) {
+                if parent == p.settings.build_dir {
+                    variants += 1;
+                }
+                remove_dir_atomic(&e.path())?;
+            }
+        }
+        remove_dir_atomic(&parent.join(&name))?;
+    }
+    Ok(variants)
 }

@@ -12,8 +12,8 @@ mod plan;
 mod prepare;
 
 use crate::fetch::FetchOptions;
-use crate::fingerprint::{self, ModuleKeys};
 use crate::graph::Graph;
+use crate::instance::{self, Instances};
 use crate::manifest::{self, ManifestError, Project};
 use crate::report::Reporter;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -104,7 +104,11 @@ enum Command {
     /// Show each module and step: fresh, or stale with the reason
     Plan { names: Vec<String> },
     /// Explain exactly which input of a module changed since its last build
-    Why { module: String },
+    Why {
+        module: String,
+        /// The target whose params (board) to explain it for (default: `default`)
+        target: Option<String>,
+    },
     /// Remove build directories (of the named modules, or --all)
     Clean {
         modules: Vec<String>,
@@ -142,11 +146,11 @@ pub fn command() -> clap::Command {
     <Cli as clap::CommandFactory>::command()
 }
 
-/// A loaded project with its graph and keys.
+/// A loaded project with its module graph. Keys belong to instances,
+/// which depend on the targets named: see [`Global::instances`].
 pub struct Loaded {
     pub project: Project,
     pub graph: Graph,
-    pub keys: Vec<ModuleKeys>,
 }
 
 /// An error at the edge: how to render it and which exit code it means.
@@ -191,16 +195,16 @@ impl Global {
         }
     }
 
-    /// Loads the project, graph and keys.
+    /// Loads the project and its module graph.
     pub fn load(&self) -> Result<Loaded, Failure> {
         let project = manifest::load(&self.project)?;
         let graph = Graph::new(&project)?;
-        let keys = fingerprint::all_keys(&project, &graph).map_err(anyhow::Error::from)?;
-        Ok(Loaded {
-            project,
-            graph,
-            keys,
-        })
+        Ok(Loaded { project, graph })
+    }
+
+    /// The instances (with keys) that command-line `names` resolve to.
+    pub fn instances(&self, l: &Loaded, names: &[String]) -> Result<Instances, Failure> {
+        Ok(instance::instantiate(&l.project, &l.graph, names)?)
     }
 
     pub fn reporter(&self) -> Reporter {
@@ -308,7 +312,7 @@ fn run_cli() -> i32 {
         Command::Build { names, timings } => build::build(&g, &names, timings),
         Command::Fetch { names } => build::fetch(&g, &names),
         Command::Plan { names } => plan::plan(&g, &names),
-        Command::Why { module } => plan::why(&g, &module),
+        Command::Why { module, target } => plan::why(&g, &module, target.as_deref()),
         Command::Clean { modules, all } => clean::clean(&g, &modules, all),
         Command::Prepare { modules } => prepare::prepare(&g, &modules),
         Command::Graph { names } => graph::graph(&g, &names),

@@ -4,28 +4,31 @@ use super::{Failure, Global};
 use crate::exec::{self, Context};
 use crate::fetch;
 use crate::fingerprint::{StaleReason, Step};
-use crate::graph;
-use crate::manifest::ManifestError;
+use crate::instance::{Instance, history};
+use crate::manifest::{ManifestError, ParamValue};
 use crate::report::emit_json;
 use serde_json::json;
 use std::path::Path;
 
 pub fn plan(g: &Global, names: &[String]) -> Result<(), Failure> {
     let l = g.load()?;
-    let selection = graph::select(&l.project, names)?;
-    let closure = l.graph.closure(&selection);
+    let inst = g.instances(&l, names)?;
+    let selection = inst.selection();
+    let closure = inst.graph.closure(&selection);
     let reporter = g.reporter();
     let ctx = Context {
         project: &l.project,
-        graph: &l.graph,
-        keys: &l.keys,
+        instances: &inst.list,
+        graph: &inst.graph,
+        keys: &inst.keys,
         reporter: &reporter,
         fetch: g.fetch_options(),
         jobs: 1,
         keep_going: false,
         store: None,
     };
-    let statuses = exec::statuses(&ctx, &closure);
+    let mut statuses = exec::statuses(&ctx, &closure);
+    history::explain_all(&l.project, &inst, &mut statuses);
     let cache = if g.no_cache {
         None
     } else {
@@ -34,17 +37,18 @@ pub fn plan(g: &Global, names: &[String]) -> Result<(), Failure> {
     let deferred = exec::deferrable(&ctx, &selection, &closure, &statuses, &|i| {
         cache
             .as_ref()
-            .is_some_and(|c| c.locate(l.keys[i].install_key()).is_some())
+            .is_some_and(|c| c.locate(inst.keys[i].install_key()).is_some())
     });
     let mut out = String::new();
     let mut stale_count = 0;
     for &i in &closure {
-        let m = &l.project.modules[i];
+        let it = &inst.list[i];
+        let m = it.module(&l.project);
         let st = &statuses[&i];
         let source = st
             .first_stale
             .and(cache.as_ref())
-            .and_then(|c| c.locate(l.keys[i].install_key()));
+            .and_then(|c| c.locate(inst.keys[i].install_key()));
         let packages = &l.project.settings.packages_dir;
         let have_package = fetch::expected_sha256(packages, m)
             .is_some_and(|sum| fetch::looks_verified(packages, &m.file, &sum));
@@ -53,7 +57,11 @@ pub fn plan(g: &Global, names: &[String]) -> Result<(), Failure> {
         for step in Step::ALL {
             let state = if step == Step::Fetch {
                 if !st.runs(Step::Unpack) {
-                    "fresh".to_string()
+                    if st.source_ready && st.first_stale.is_some() {
+                        "fresh (shared source ready)".to_string()
+                    } else {
+                        "fresh".to_string()
+                    }
                 } else if have_package {
                     "fresh (package verified)".to_string()
                 } else {
@@ -85,6 +93,8 @@ pub fn plan(g: &Global, names: &[String]) -> Result<(), Failure> {
                 "plan-module",
                 json!({
                     "module": m.name, "version": m.version,
+                    "variant": it.variant_id(),
+                    "params": params_json(it),
                     "fresh": st.first_stale.is_none(),
                     "restart": st.restart_from(),
                     "restore-from": source,
@@ -103,7 +113,12 @@ pub fn plan(g: &Global, names: &[String]) -> Result<(), Failure> {
             (Some(_), Some(store)) => format!("will be restored from {store}"),
             (Some(r), None) => format!("will run from {r}"),
         };
-        out.push_str(&format!("{} {}: {head}\n", m.name, m.version));
+        out.push_str(&format!(
+            "{} {}{}: {head}\n",
+            m.name,
+            m.version,
+            variant_note(it)
+        ));
         for (step, state) in steps {
             out.push_str(&format!("    {:<10} {state}\n", step.name()));
         }
@@ -119,13 +134,43 @@ pub fn plan(g: &Global, names: &[String]) -> Result<(), Failure> {
     Ok(())
 }
 
+/// ` [variant ID: NAME=value, CFG=path]`, or nothing for a plain module.
+fn variant_note(it: &Instance) -> String {
+    let Some(id) = it.variant_id() else {
+        return String::new();
+    };
+    let params: Vec<String> = it
+        .params
+        .iter()
+        .map(|(k, v)| match v {
+            ParamValue::Value(s) => format!("{k}={s}"),
+            ParamValue::File { rel, .. } => format!("{k}={rel}"),
+        })
+        .collect();
+    format!(" [variant {id}: {}]", params.join(", "))
+}
+
+fn params_json(it: &Instance) -> serde_json::Value {
+    it.params
+        .iter()
+        .map(|(k, v)| {
+            let v = match v {
+                ParamValue::Value(s) => json!(s),
+                ParamValue::File { rel, .. } => json!({ "file": rel }),
+            };
+            (k.clone(), v)
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
 fn rel(root: &Path, p: &Path) -> String {
     p.strip_prefix(root).unwrap_or(p).display().to_string()
 }
 
-pub fn why(g: &Global, module: &str) -> Result<(), Failure> {
+pub fn why(g: &Global, module: &str, target: Option<&str>) -> Result<(), Failure> {
     let l = g.load()?;
-    let Some(i) = l.project.index_of(module) else {
+    let Some(mi) = l.project.index_of(module) else {
         let names = l.project.modules.iter().map(|m| m.name.as_str());
         let e = ManifestError::new(Path::new("modules"), format!("no module named `{module}`"));
         return Err(match crate::manifest::closest(module, names) {
@@ -134,14 +179,29 @@ pub fn why(g: &Global, module: &str) -> Result<(), Failure> {
         }
         .into());
     };
-    let m = &l.project.modules[i];
-    let dir = l.project.module_build_dir(m);
-    let st = crate::fingerprint::module_status(&dir, &l.keys[i]);
+    let names = vec![target.unwrap_or(module).to_string()];
+    let inst = g.instances(&l, &names)?;
+    let Some(i) = (0..inst.list.len()).find(|&i| inst.list[i].module == mi) else {
+        let t = target.unwrap_or(module);
+        return Err(ManifestError::new(
+            Path::new("strata.toml"),
+            format!("target `{t}` does not build module `{module}`"),
+        )
+        .help(format!(
+            "name a target whose modules depend on {module}, or leave the target out"
+        ))
+        .into());
+    };
+    let it = &inst.list[i];
+    let m = it.module(&l.project);
+    let st = crate::fingerprint::module_status(&it.stamp_dirs(&l.project), &inst.keys[i]);
+    let st = history::explain(&l.project, inst.target_of(i), it, &inst.keys[i], st);
     if g.json {
         emit_json(
             "why",
             json!({
                 "module": m.name,
+                "variant": it.variant_id(),
                 "fresh": st.first_stale.is_none(),
                 "stale-step": st.first_stale,
                 "reasons": st.reasons.iter().map(ToString::to_string).collect::<Vec<_>>(),
@@ -149,17 +209,14 @@ pub fn why(g: &Global, module: &str) -> Result<(), Failure> {
         );
         return Ok(());
     }
+    let what = format!("{} {}{}", m.name, m.version, variant_note(it));
     match st.first_stale {
-        None => crate::outln!(
-            "{} {} is fresh: no input changed since its last build",
-            m.name,
-            m.version
-        ),
+        None => crate::outln!("{what} is fresh: no input changed since its last build"),
         Some(step) => {
-            if st.reasons == [StaleReason::NeverRan(Step::Unpack)] {
-                crate::outln!("{} {} has not been built yet", m.name, m.version);
+            if matches!(st.reasons.as_slice(), [StaleReason::NeverRan(_)]) {
+                crate::outln!("{what} has not been built yet");
             } else {
-                crate::outln!("{} {}: {step} is stale because:", m.name, m.version);
+                crate::outln!("{what}: {step} is stale because:");
                 for r in &st.reasons {
                     crate::outln!("  {r}");
                 }

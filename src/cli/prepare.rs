@@ -11,23 +11,29 @@
 
 use super::{EXIT_FAILURE, EXIT_INTERRUPTED, Failure, Global};
 use crate::exec::{self, Context, command};
-use crate::graph;
 use crate::lock::ProjectLock;
 use anyhow::Context as _;
 
 pub fn prepare(g: &Global, names: &[String]) -> Result<(), Failure> {
     let l = g.load()?;
-    let roots = graph::select(&l.project, names)?;
-    let modules = if names.is_empty() {
-        l.graph.closure(&roots)
+    let inst = g.instances(&l, names)?;
+    let roots = inst.selection();
+    let candidates = if names.is_empty() {
+        inst.graph.closure(&roots)
     } else {
-        l.graph
+        inst.graph
             .order
             .iter()
             .copied()
             .filter(|i| roots.contains(i))
             .collect()
     };
+    // Variants of one module share its source: prepare it once.
+    let mut seen = std::collections::HashSet::new();
+    let modules: Vec<usize> = candidates
+        .into_iter()
+        .filter(|&i| seen.insert(inst.list[i].module))
+        .collect();
     let reporter = g.reporter();
     let lock_path = l.project.state_dir().join("lock");
     let _lock = ProjectLock::acquire(&lock_path, |p| {
@@ -41,8 +47,9 @@ pub fn prepare(g: &Global, names: &[String]) -> Result<(), Failure> {
     let ctx = Context {
         store: None,
         project: &l.project,
-        graph: &l.graph,
-        keys: &l.keys,
+        instances: &inst.list,
+        graph: &inst.graph,
+        keys: &inst.keys,
         reporter: &reporter,
         fetch: g.fetch_options(),
         jobs: g.jobs(&l.project),
@@ -50,10 +57,10 @@ pub fn prepare(g: &Global, names: &[String]) -> Result<(), Failure> {
     };
     let mut failed = false;
     for i in modules {
-        let m = &l.project.modules[i];
+        let m = &l.project.modules[inst.list[i].module];
         match exec::prepare(&ctx, i) {
             Ok(_) => {
-                let dir = l.project.module_build_dir(m);
+                let dir = inst.list[i].source_dir(&l.project);
                 crate::outln!("{}", dir.display());
                 if let Some(git) = &m.git
                     && !g.quiet
@@ -62,7 +69,10 @@ pub fn prepare(g: &Global, names: &[String]) -> Result<(), Failure> {
                     if let Some(sum) = crate::fetch::recorded_sha256(packages, &m.file) {
                         crate::errln!(
                             "    {} is commit {} of {}; its archive {} has sha256 {sum}",
-                            m.name, git.rev, git.url, m.file
+                            m.name,
+                            git.rev,
+                            git.url,
+                            m.file
                         );
                     }
                 }

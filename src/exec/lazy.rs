@@ -22,15 +22,14 @@ pub fn deferrable(
     status: &HashMap<usize, ModuleStatus>,
     cached: &dyn Fn(usize) -> bool,
 ) -> BTreeSet<usize> {
-    let modules = &ctx.project.modules;
     let stale = |i: usize| status[&i].first_stale.is_some();
-    if !closure.iter().any(|&i| modules[i].host && stale(i)) {
+    if !closure.iter().any(|&i| ctx.module(i).host && stale(i)) {
         return BTreeSet::new();
     }
     let mut needed: BTreeSet<usize> = closure
         .iter()
         .copied()
-        .filter(|&i| !modules[i].host)
+        .filter(|&i| !ctx.module(i).host)
         .chain(selection.iter().copied())
         .collect();
     let mut todo: Vec<usize> = needed.iter().copied().collect();

@@ -19,13 +19,14 @@ pub mod relocatable;
 pub mod stage;
 
 pub use lazy::deferrable;
-pub use module::{ModuleError, Outcome, destdir, pack_module, prepare};
+pub use module::{ModuleError, Outcome, pack_module, prepare};
 
 use crate::fetch::FetchOptions;
 use crate::fingerprint::{self, ModuleKeys, ModuleStatus};
 use crate::fsutil::write_atomic;
 use crate::graph::Graph;
-use crate::manifest::Project;
+use crate::instance::Instance;
+use crate::manifest::{Module, Project};
 use crate::report::{Event, Reporter};
 use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc;
@@ -34,6 +35,9 @@ use std::time::Instant;
 /// Everything a build needs, borrowed for the run.
 pub struct Context<'a> {
     pub project: &'a Project,
+    /// The instances being worked on; `graph`, `keys` and every index below
+    /// are over this list.
+    pub instances: &'a [Instance],
     pub graph: &'a Graph,
     pub keys: &'a [ModuleKeys],
     pub reporter: &'a Reporter,
@@ -43,6 +47,38 @@ pub struct Context<'a> {
     pub keep_going: bool,
     /// The artifact store to substitute from and save to (None: `--no-cache`).
     pub store: Option<&'a crate::store::Cache>,
+}
+
+impl<'a> Context<'a> {
+    /// The module instance `i` is of.
+    pub fn module(&self, i: usize) -> &'a Module {
+        &self.project.modules[self.instances[i].module]
+    }
+
+    /// How reports name instance `i`: `name`, or `name@variant`.
+    pub fn label(&self, i: usize) -> &'a str {
+        &self.instances[i].label
+    }
+
+    /// One lock per module source tree, shared by its variants, so the
+    /// tree is unpacked and patched once even when variants run at once.
+    fn source_lock(&self, i: usize) -> std::sync::MutexGuard<'static, ()> {
+        source_lock(&self.instances[i].source_state(self.project))
+    }
+}
+
+fn source_lock(path: &std::path::Path) -> std::sync::MutexGuard<'static, ()> {
+    use std::sync::{Mutex, OnceLock};
+    type Locks = Mutex<HashMap<std::path::PathBuf, &'static Mutex<()>>>;
+    static LOCKS: OnceLock<Locks> = OnceLock::new();
+    // One small mutex per module version, kept for the life of the process.
+    let m: &'static Mutex<()> = LOCKS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(path.to_path_buf())
+        .or_insert_with(|| Box::leak(Box::new(Mutex::new(()))));
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The result of a build.
@@ -58,19 +94,24 @@ pub struct Summary {
     pub interrupted: bool,
 }
 
-/// Statuses of the given modules.
+/// Statuses of the given instances.
 pub fn statuses(ctx: &Context<'_>, modules: &[usize]) -> HashMap<usize, ModuleStatus> {
     modules
         .iter()
         .map(|&i| {
-            let dir = ctx.project.module_build_dir(&ctx.project.modules[i]);
-            (i, fingerprint::module_status(&dir, &ctx.keys[i]))
+            let dirs = ctx.instances[i].stamp_dirs(ctx.project);
+            (i, fingerprint::module_status(&dirs, &ctx.keys[i]))
         })
         .collect()
 }
 
-/// Builds `selection` and everything it depends on.
-pub fn build(ctx: &Context<'_>, selection: &[usize]) -> Summary {
+/// Where a build merges its outputs: (install dir, record file, the
+/// instances whose closure goes there).
+pub type Install = (std::path::PathBuf, std::path::PathBuf, Vec<usize>);
+
+/// Builds `selection` and everything it depends on, then merges each entry
+/// of `installs` (see [`Install`]) once everything succeeded.
+pub fn build(ctx: &Context<'_>, selection: &[usize], installs: Vec<Install>) -> Summary {
     let start = Instant::now();
     let closure = ctx.graph.closure(selection);
     let status = statuses(ctx, &closure);
@@ -90,7 +131,7 @@ pub fn build(ctx: &Context<'_>, selection: &[usize]) -> Summary {
             ready.push_back(i);
         }
     }
-    let name = |i: usize| ctx.project.modules[i].name.clone();
+    let name = |i: usize| ctx.label(i).to_string();
     let mut stop = false;
     let js = match jobserver::Jobserver::for_build(ctx.jobs) {
         Ok(js) => js,
@@ -128,7 +169,7 @@ pub fn build(ctx: &Context<'_>, selection: &[usize]) -> Summary {
                 let st = &status[&i];
                 if deferred.contains(i) {
                     ctx.reporter.event(Event::ModuleDeferred {
-                        module: &ctx.project.modules[i].name,
+                        module: ctx.label(i),
                     });
                     summary.deferred.push(name(i));
                     release(ctx, i, &in_closure, &mut waiting, &mut ready);
@@ -136,7 +177,7 @@ pub fn build(ctx: &Context<'_>, selection: &[usize]) -> Summary {
                 }
                 if st.first_stale.is_none() {
                     ctx.reporter.event(Event::ModuleFresh {
-                        module: &ctx.project.modules[i].name,
+                        module: ctx.label(i),
                     });
                     summary.fresh.push(name(i));
                     release(ctx, i, &in_closure, &mut waiting, &mut ready);
@@ -157,7 +198,7 @@ pub fn build(ctx: &Context<'_>, selection: &[usize]) -> Summary {
                 let deferred = &deferred;
                 s.spawn(move || {
                     ctx.reporter.event(Event::ModuleStarted {
-                        module: &ctx.project.modules[i].name,
+                        module: ctx.label(i),
                     });
                     let t = Instant::now();
                     let r = crate::worker::catch(|| module::run(ctx, i, st, deferred, js))
@@ -208,12 +249,12 @@ pub fn build(ctx: &Context<'_>, selection: &[usize]) -> Summary {
                 Some(Some(t)) if !ready.is_empty() => spare.push(t),
                 _ => {}
             }
-            let m = &ctx.project.modules[i].name;
+            let m = ctx.label(i);
             match result {
                 Ok((outcome, secs)) => {
                     match report_outcome(ctx, i, outcome, secs) {
-                        Outcome::Built => summary.built.push(m.clone()),
-                        Outcome::Restored { .. } => summary.restored.push(m.clone()),
+                        Outcome::Built => summary.built.push(m.to_string()),
+                        Outcome::Restored { .. } => summary.restored.push(m.to_string()),
                     }
                     release(ctx, i, &in_closure, &mut waiting, &mut ready);
                 }
@@ -226,7 +267,7 @@ pub fn build(ctx: &Context<'_>, selection: &[usize]) -> Summary {
                         module: m,
                         error: &e.to_string(),
                     });
-                    summary.failed.push(m.clone());
+                    summary.failed.push(m.to_string());
                     if !ctx.keep_going {
                         stop = true;
                     }
@@ -249,21 +290,21 @@ pub fn build(ctx: &Context<'_>, selection: &[usize]) -> Summary {
         .chain(&summary.fresh)
         .chain(&summary.failed)
         .collect();
-    let failed_set: Vec<usize> = summary
-        .failed
+    let failed_set: Vec<usize> = closure
         .iter()
-        .filter_map(|n| ctx.project.index_of(n))
+        .copied()
+        .filter(|&i| summary.failed.iter().any(|f| f == ctx.label(i)))
         .collect();
     let mut skipped = Vec::new();
     for &i in &closure {
-        let m = &ctx.project.modules[i].name;
-        if finished.contains(m) {
+        let m = ctx.label(i);
+        if finished.contains(&m.to_string()) {
             continue;
         }
         let because = failed_set
             .iter()
             .find(|&&f| ctx.graph.transitive_dependents(f).contains(&i))
-            .map(|&f| format!("dependency {} failed", ctx.project.modules[f].name))
+            .map(|&f| format!("dependency {} failed", ctx.label(f)))
             .unwrap_or_else(|| {
                 if summary.interrupted {
                     "interrupted".to_string()
@@ -275,15 +316,22 @@ pub fn build(ctx: &Context<'_>, selection: &[usize]) -> Summary {
             module: m,
             because: &because,
         });
-        skipped.push(m.clone());
+        skipped.push(m.to_string());
     }
     summary.skipped = skipped;
-    if summary.failed.is_empty()
-        && !summary.interrupted
-        && let Err(e) = merge_install(ctx, &outputs(ctx, &closure))
-    {
-        ctx.reporter.error(&e.to_string());
-        summary.failed.push("install".into());
+    if summary.failed.is_empty() && !summary.interrupted {
+        for (dest, record, members) in installs {
+            if let Err(e) = merge_install(
+                ctx,
+                &dest,
+                &record,
+                &outputs(ctx, &ctx.graph.closure(&members)),
+            ) {
+                ctx.reporter.error(&e.to_string());
+                summary.failed.push("install".into());
+                break;
+            }
+        }
     }
     ctx.reporter.event(Event::Summary {
         built: summary.built.len(),
@@ -305,7 +353,7 @@ enum Msg {
 
 /// Reports how module `i` was brought up to date, and hands the outcome back.
 fn report_outcome(ctx: &Context<'_>, i: usize, outcome: Outcome, secs: f64) -> Outcome {
-    let module = &ctx.project.modules[i].name;
+    let module = ctx.label(i);
     match &outcome {
         Outcome::Built => ctx.reporter.event(Event::ModuleBuilt { module, secs }),
         Outcome::Restored { store, bytes } => ctx.reporter.event(Event::ModuleRestored {
@@ -322,7 +370,7 @@ pub fn outputs(ctx: &Context<'_>, closure: &[usize]) -> Vec<usize> {
     closure
         .iter()
         .copied()
-        .filter(|&i| !ctx.project.modules[i].host)
+        .filter(|&i| !ctx.module(i).host)
         .collect()
 }
 
@@ -345,38 +393,39 @@ fn release(
     }
 }
 
-/// Merges the staged files of `closure` into `install/`, unless the last
-/// merge was of exactly the same modules at the same install keys.
-fn merge_install(ctx: &Context<'_>, closure: &[usize]) -> Result<(), stage::StageError> {
+/// Merges the staged files of `closure` into `install` (e.g. `install/`),
+/// unless `record_path` says the last merge there was of exactly the same
+/// instances at the same install keys.
+fn merge_install(
+    ctx: &Context<'_>,
+    install: &std::path::Path,
+    record_path: &std::path::Path,
+    closure: &[usize],
+) -> Result<(), stage::StageError> {
     let project = ctx.project;
     let mut record: Vec<(String, String)> = closure
         .iter()
         .map(|&i| {
             (
-                project.modules[i].name.clone(),
+                ctx.label(i).to_string(),
                 ctx.keys[i].install_key().to_string(),
             )
         })
         .collect();
     record.sort();
     let record = serde_json::to_string(&record).expect("serialisable");
-    let record_path = project.state_dir().join("install.json");
-    let install = &project.settings.install_dir;
     if install.is_dir()
-        && std::fs::read_to_string(&record_path).ok().as_deref() == Some(record.as_str())
+        && std::fs::read_to_string(record_path).ok().as_deref() == Some(record.as_str())
     {
         return Ok(());
     }
     let sources: Vec<(String, std::path::PathBuf)> = closure
         .iter()
-        .map(|&i| {
-            let m = &project.modules[i];
-            (m.name.clone(), destdir(&project.module_build_dir(m)))
-        })
+        .map(|&i| (ctx.label(i).to_string(), ctx.instances[i].destdir(project)))
         .collect();
     stage::merge(&sources, install, stage::Place::Copy)?;
-    write_atomic(&record_path, record.as_bytes()).map_err(|source| stage::StageError::Io {
-        path: record_path.clone(),
+    write_atomic(record_path, record.as_bytes()).map_err(|source| stage::StageError::Io {
+        path: record_path.to_path_buf(),
         source,
     })
 }

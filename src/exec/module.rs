@@ -72,11 +72,6 @@ impl ModuleError {
     }
 }
 
-/// Where a module's staged install tree lives.
-pub fn destdir(module_dir: &Path) -> PathBuf {
-    module_dir.join(".strata").join("destdir")
-}
-
 /// How a stale module was brought up to date.
 #[derive(Debug)]
 pub enum Outcome {
@@ -96,7 +91,7 @@ pub fn run(
     deferred: &super::lazy::Deferred<'_>,
     jobserver: &Jobserver,
 ) -> Result<Outcome, ModuleError> {
-    let name = &ctx.project.modules[i].name;
+    let name = ctx.label(i);
     if let Some(store) = ctx.store {
         match restore(ctx, store, i) {
             Ok(Some((store, bytes))) => {
@@ -122,68 +117,105 @@ pub fn run(
     // The install stamp comes last: a run killed before the artifact was
     // saved leaves install stale, so the next run installs and saves again
     // instead of calling the module fresh with nothing in the cache.
-    let dir = ctx.project.module_build_dir(&ctx.project.modules[i]);
-    fingerprint::write_stamp(&dir, name, ctx.keys[i].get(Step::Install)).map_err(|source| {
+    let state = ctx.instances[i].state(ctx.project);
+    fingerprint::write_stamp(&state, name, ctx.keys[i].get(Step::Install)).map_err(|source| {
         ModuleError::Io {
-            module: name.clone(),
-            path: dir.clone(),
+            module: name.to_string(),
+            path: state.clone(),
             source,
         }
     })?;
     Ok(Outcome::Built)
 }
 
-/// Restores module `i` from the cache if it holds the install key (verified).
+/// Restores instance `i` from the cache if it holds the install key
+/// (verified). The archive holds the destdir as `.strata/destdir` and the
+/// keep paths; the destdir moves to the instance's state dir, the rest
+/// becomes its build dir.
 fn restore(ctx: &Context, cache: &Cache, i: usize) -> Result<Option<(String, u64)>, String> {
     let project = ctx.project;
-    let m = &project.modules[i];
+    let inst = &ctx.instances[i];
+    let label = ctx.label(i);
     let key = ctx.keys[i].install_key();
     let warn = |msg: &str| {
         ctx.reporter.event(Event::Warning {
-            message: &format!("module {}: {msg}", m.name),
+            message: &format!("module {label}: {msg}"),
         })
     };
     let progress = |done, total| {
         ctx.reporter.event(Event::Transfer {
-            module: &m.name,
+            module: label,
             what: "download",
             done,
             total: Some(total),
         })
     };
-    let Some(hit) = cache.find(key, &m.name, &warn, &progress) else {
+    // The artifact records the module name; the key tells variants apart.
+    let module_name = &inst.module(project).name;
+    let Some(hit) = cache.find(key, module_name, &warn, &progress) else {
         return Ok(None);
     };
     let build_dir = &project.settings.build_dir;
-    let dir_name = m.dir_name();
-    let dir = project.module_build_dir(m);
-    fs::create_dir_all(build_dir).map_err(|e| e.to_string())?;
-    remove_leftovers(build_dir, &dir_name).map_err(|e| e.to_string())?;
+    let dir_name = &inst.dir_name;
+    let dir = inst.build_dir(project);
+    let state = inst.state(project);
+    let s = |e: io::Error| e.to_string();
+    fs::create_dir_all(build_dir).map_err(s)?;
+    fs::create_dir_all(&state).map_err(s)?;
+    remove_leftovers(build_dir, dir_name).map_err(s)?;
     let tmp = build_dir.join(format!(".{dir_name}.tmp-{}", std::process::id()));
-    fs::create_dir(&tmp).map_err(|e| e.to_string())?;
-    if let Err(e) = unpack::extract_with(&hit.archive, &tmp, 0, project.settings.unpack_limits) {
+    fs::create_dir(&tmp).map_err(s)?;
+    let staged = tmp.join(".strata");
+    let staged_dest = staged.join("destdir");
+    let real_dir = |p: &Path| fs::symlink_metadata(p).map(|m| m.is_dir()).unwrap_or(true);
+    let extracted = unpack::extract_with(&hit.archive, &tmp, 0, project.settings.unpack_limits)
+        .map_err(|e| e.to_string());
+    let extracted = extracted.and_then(|()| {
+        if real_dir(&staged) && real_dir(&staged_dest) {
+            Ok(())
+        } else {
+            Err(".strata/destdir in the archive is not a directory".to_string())
+        }
+    });
+    if let Err(e) = extracted {
         let _ = crate::fsutil::remove_all(&tmp);
         let _ = cache.local.quarantine(key);
         return Err(format!(
             "cache entry {key} does not extract ({e}); it was quarantined"
         ));
     }
-    fingerprint::write_stamp(&tmp, &m.name, ctx.keys[i].get(Step::Install))
-        .map_err(|e| e.to_string())?;
-    fingerprint::write_provenance(&tmp, &ctx.keys[i]).map_err(|e| e.to_string())?;
-    remove_dir_atomic(&dir).map_err(|e| e.to_string())?;
-    fs::rename(&tmp, &dir).map_err(|e| e.to_string())?;
-    sync_dir(build_dir).map_err(|e| e.to_string())?;
+    // Stamps go before the trees they describe change, and come back after.
+    let first = if inst.variant.is_some() {
+        Step::Configure
+    } else {
+        Step::Unpack
+    };
+    fingerprint::clear_stamps_from(&state, first).map_err(s)?;
+    let dest = inst.destdir(project);
+    remove_dir_atomic(&dest).map_err(s)?;
+    if staged_dest.is_dir() {
+        fs::rename(&staged_dest, &dest).map_err(s)?;
+    } else {
+        fs::create_dir_all(&dest).map_err(s)?;
+    }
+    crate::fsutil::remove_all(&staged).map_err(s)?;
+    remove_dir_atomic(&dir).map_err(s)?;
+    fs::rename(&tmp, &dir).map_err(s)?;
+    sync_dir(build_dir).map_err(s)?;
+    sync_dir(&state).map_err(s)?;
+    fingerprint::write_provenance(&state, &ctx.keys[i]).map_err(s)?;
+    fingerprint::write_stamp(&state, label, ctx.keys[i].get(Step::Install)).map_err(s)?;
     Ok(Some((hit.source, hit.info.size)))
 }
 
-/// Packs a module's install tree and keep paths as the artifact of `key`.
+/// Packs an instance's install tree and keep paths as the artifact of `key`.
 pub fn pack_module(
     project: &crate::manifest::Project,
-    m: &crate::manifest::Module,
+    inst: &crate::instance::Instance,
     key: &str,
     threads: u32,
 ) -> Result<artifact::Packed, String> {
+    let m = inst.module(project);
     let info = ArtifactInfo {
         format: CACHE_FORMAT.to_string(),
         module: m.name.clone(),
@@ -201,7 +233,8 @@ pub fn pack_module(
     };
     let tmp_dir = project.state_dir().join("tmp");
     artifact::pack(
-        &project.module_build_dir(m),
+        &inst.destdir(project),
+        &inst.build_dir(project),
         &m.keep,
         info,
         &tmp_dir,
@@ -210,44 +243,146 @@ pub fn pack_module(
     .map_err(|e| e.to_string())
 }
 
-/// Packs module `i` and saves it locally and (if pushing) remotely.
+/// Packs instance `i` and saves it locally and (if pushing) remotely.
 fn save(ctx: &Context, cache: &Cache, i: usize) -> Result<(), String> {
-    let m = &ctx.project.modules[i];
     let threads = ctx.jobs.clamp(1, 8) as u32;
-    let packed = pack_module(ctx.project, m, ctx.keys[i].install_key(), threads)?;
+    let packed = pack_module(
+        ctx.project,
+        &ctx.instances[i],
+        ctx.keys[i].install_key(),
+        threads,
+    )?;
+    let label = ctx.label(i);
     let warn = |msg: &str| {
         ctx.reporter.event(Event::Warning {
-            message: &format!("module {}: {msg}", m.name),
+            message: &format!("module {label}: {msg}"),
         })
     };
     cache.save(&packed.info, packed.archive.path(), &warn);
     Ok(())
 }
 
-/// `strata prepare`: fetches, verifies, unpacks and patches module `i`, then
-/// stops. Returns false when its tree was already patched at the expected
-/// key (it is left alone, with whatever a build added to it).
+/// Runs one step's work with its started/finished events.
+type Timed<'a> =
+    dyn Fn(Step, &mut dyn FnMut() -> Result<(), ModuleError>) -> Result<(), ModuleError> + 'a;
+
+/// Fetches, unpacks and patches the shared source tree of instance `i`,
+/// replacing whatever is there. Stamps are cleared before the tree changes
+/// and written after each step succeeded.
+fn prepare_source(ctx: &Context, i: usize, timed: &Timed<'_>) -> Result<(), ModuleError> {
+    let project = ctx.project;
+    let inst = &ctx.instances[i];
+    let m = ctx.module(i);
+    let keys = &ctx.keys[i];
+    let name = ctx.label(i);
+    let src = inst.source_dir(project);
+    let src_state = inst.source_state(project);
+    let io_err = |p: &Path| {
+        let p = p.to_path_buf();
+        move |source| ModuleError::Io {
+            module: name.to_string(),
+            path: p,
+            source,
+        }
+    };
+    let packages = &project.settings.packages_dir;
+    let mut archive = packages.join(&m.file);
+    let present = fetch::expected_sha256(packages, m)
+        .is_some_and(|sum| matches!(fetch::is_verified(packages, &m.file, &sum), Ok(Some(true))));
+    if !present {
+        timed(Step::Fetch, &mut || {
+            let progress = |done, total| {
+                ctx.reporter.event(Event::Transfer {
+                    module: name,
+                    what: "fetch",
+                    done,
+                    total,
+                })
+            };
+            let f = fetch::ensure_package(project, m, &ctx.fetch, &progress)?;
+            for q in &f.quarantined {
+                ctx.reporter.event(Event::Warning {
+                    message: &format!(
+                        "module {name}: {} had the wrong sha256; moved to {}",
+                        m.file,
+                        q.display()
+                    ),
+                });
+            }
+            archive = f.path;
+            Ok(())
+        })?;
+    }
+    let build_dir = &project.settings.build_dir;
+    fs::create_dir_all(build_dir).map_err(io_err(build_dir))?;
+    fs::create_dir_all(&src_state).map_err(io_err(&src_state))?;
+    let dir_name = m.dir_name();
+    timed(Step::Unpack, &mut || {
+        fingerprint::clear_stamps_from(&src_state, Step::Unpack).map_err(io_err(&src_state))?;
+        remove_leftovers(build_dir, &dir_name).map_err(io_err(build_dir))?;
+        let tmp = build_dir.join(format!(".{dir_name}.tmp-{}", std::process::id()));
+        fs::create_dir(&tmp).map_err(io_err(&tmp))?;
+        if let Err(source) = unpack::extract_with(
+            &archive,
+            &tmp,
+            m.strip_components,
+            project.settings.unpack_limits,
+        ) {
+            let _ = crate::fsutil::remove_all(&tmp);
+            return Err(ModuleError::Unpack {
+                module: name.to_string(),
+                source,
+            });
+        }
+        // Before any patch touches an mtime.
+        let epoch = environment::newest_mtime(&tmp).map_err(io_err(&tmp))?;
+        environment::write_source_date_epoch(&src_state, epoch).map_err(io_err(&src_state))?;
+        remove_dir_atomic(&src).map_err(io_err(&src))?;
+        fs::rename(&tmp, &src).map_err(io_err(&src))?;
+        sync_dir(build_dir).map_err(io_err(build_dir))?;
+        fingerprint::write_stamp(&src_state, name, keys.get(Step::Unpack))
+            .map_err(io_err(&src_state))
+    })?;
+    timed(Step::Patch, &mut || {
+        for p in &m.patches {
+            let bytes = fs::read(&p.abs).map_err(io_err(&p.abs))?;
+            patch::apply_patch_with(&src, &p.rel, &bytes, p.strip).map_err(|source| {
+                ModuleError::Patch {
+                    module: name.to_string(),
+                    source: Box::new(source),
+                }
+            })?;
+        }
+        fingerprint::write_stamp(&src_state, name, keys.get(Step::Patch))
+            .map_err(io_err(&src_state))
+    })
+}
+
+/// `strata prepare`: fetches, verifies, unpacks and patches the source of
+/// instance `i`, then stops. Returns false when the source was already
+/// patched at the expected key (it is left alone, with whatever was added).
 pub fn prepare(ctx: &Context, i: usize) -> Result<bool, ModuleError> {
-    let dir = ctx.project.module_build_dir(&ctx.project.modules[i]);
-    let patch_key = &ctx.keys[i].get(Step::Patch).key;
-    if fingerprint::stamp_key(&dir, Step::Patch).as_ref() == Some(patch_key) {
+    let inst = &ctx.instances[i];
+    let src_state = inst.source_state(ctx.project);
+    if fingerprint::source_ready(&src_state, &ctx.keys[i]) {
         return Ok(false);
     }
     let status = ModuleStatus {
         first_stale: Some(Step::Unpack),
         reasons: Vec::new(),
+        source_ready: false,
     };
     // No command runs before the patch step: a one-job jobserver is enough.
     let jobserver = Jobserver::for_build(1).map_err(|source| ModuleError::Io {
-        module: ctx.project.modules[i].name.clone(),
-        path: dir.clone(),
+        module: ctx.label(i).to_string(),
+        path: src_state.clone(),
         source,
     })?;
     run_steps(ctx, i, &status, &jobserver, Step::Patch)?;
     Ok(true)
 }
 
-/// Runs the stale steps of module `i`, up to and including `last`.
+/// Runs the stale steps of instance `i`, up to and including `last`.
 fn run_steps(
     ctx: &Context,
     i: usize,
@@ -256,10 +391,14 @@ fn run_steps(
     last: Step,
 ) -> Result<(), ModuleError> {
     let project = ctx.project;
-    let m = &project.modules[i];
+    let inst = &ctx.instances[i];
+    let m = ctx.module(i);
     let keys = &ctx.keys[i];
-    let dir = project.module_build_dir(m);
-    let name = m.name.as_str();
+    let dir = inst.build_dir(project);
+    let src = inst.source_dir(project);
+    let state = inst.state(project);
+    let variant = inst.variant.is_some();
+    let name = ctx.label(i);
     let io_err = |p: &Path| {
         let p = p.to_path_buf();
         move |source| ModuleError::Io {
@@ -296,95 +435,36 @@ fn run_steps(
     };
 
     if restart == Step::Unpack {
-        let packages = &project.settings.packages_dir;
-        let mut archive = packages.join(&m.file);
-        let present = fetch::expected_sha256(packages, m).is_some_and(|sum| {
-            matches!(fetch::is_verified(packages, &m.file, &sum), Ok(Some(true)))
-        });
-        if !present {
-            timed(Step::Fetch, &mut || {
-                let progress = |done, total| {
-                    ctx.reporter.event(Event::Transfer {
-                        module: name,
-                        what: "fetch",
-                        done,
-                        total,
-                    })
-                };
-                let f = fetch::ensure_package(project, m, &ctx.fetch, &progress)?;
-                for q in &f.quarantined {
-                    ctx.reporter.event(Event::Warning {
-                        message: &format!(
-                            "module {name}: {} had the wrong sha256; moved to {}",
-                            m.file,
-                            q.display()
-                        ),
-                    });
-                }
-                archive = f.path;
-                Ok(())
-            })?;
+        // Variants of one version share the source: the first to get here
+        // prepares it, the others find it ready.
+        let _source = ctx.source_lock(i);
+        if !(variant && fingerprint::source_ready(&inst.source_state(project), keys)) {
+            prepare_source(ctx, i, &timed)?;
         }
-        let build_dir = &project.settings.build_dir;
-        fs::create_dir_all(build_dir).map_err(io_err(build_dir))?;
-        let dir_name = m.dir_name();
-        timed(Step::Unpack, &mut || {
-            remove_leftovers(build_dir, &dir_name).map_err(io_err(build_dir))?;
-            let tmp = build_dir.join(format!(".{dir_name}.tmp-{}", std::process::id()));
-            fs::create_dir(&tmp).map_err(io_err(&tmp))?;
-            if let Err(source) = unpack::extract_with(
-                &archive,
-                &tmp,
-                m.strip_components,
-                project.settings.unpack_limits,
-            ) {
-                let _ = crate::fsutil::remove_all(&tmp);
-                return Err(ModuleError::Unpack {
-                    module: name.to_string(),
-                    source,
-                });
-            }
-            // Before any patch touches an mtime.
-            let epoch = environment::newest_mtime(&tmp).map_err(io_err(&tmp))?;
-            environment::write_source_date_epoch(&tmp.join(".strata"), epoch)
-                .map_err(io_err(&tmp))?;
-            fingerprint::write_stamp(&tmp, name, keys.get(Step::Unpack)).map_err(io_err(&tmp))?;
-            remove_dir_atomic(&dir).map_err(io_err(&dir))?;
-            fs::rename(&tmp, &dir).map_err(io_err(&dir))?;
-            sync_dir(build_dir).map_err(io_err(build_dir))
-        })?;
-        timed(Step::Patch, &mut || {
-            for p in &m.patches {
-                let bytes = fs::read(&p.abs).map_err(io_err(&p.abs))?;
-                patch::apply_patch_with(&dir, &p.rel, &bytes, p.strip).map_err(|source| {
-                    ModuleError::Patch {
-                        module: name.to_string(),
-                        source: Box::new(source),
-                    }
-                })?;
-            }
-            fingerprint::write_stamp(&dir, name, keys.get(Step::Patch)).map_err(io_err(&dir))
-        })?;
     }
-    fingerprint::clear_stamps_from(&dir, restart.max(Step::Configure)).map_err(io_err(&dir))?;
     if last < Step::Configure {
         return Ok(());
     }
+    if variant && restart <= Step::Configure {
+        // A fresh, empty build dir: never configure over older objects.
+        fingerprint::clear_stamps_from(&state, Step::Configure).map_err(io_err(&state))?;
+        remove_dir_atomic(&dir).map_err(io_err(&dir))?;
+        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    }
+    fingerprint::clear_stamps_from(&state, restart.max(Step::Configure)).map_err(io_err(&state))?;
 
     let deps = ctx.graph.transitive_deps(i);
-    let state = dir.join(".strata");
-    let sysroot = state.join("sysroot");
-    let host = state.join("host");
-    let home = project.state_dir().join("home").join(m.dir_name());
+    let sysroot = inst.sysroot(project);
+    let host = inst.host_prefix(project);
+    let home = inst.home(project);
     if restart <= Step::Configure || !sysroot.is_dir() || !host.is_dir() {
         // Target dependencies go to the sysroot, `host` ones (tools run
         // during the build) to the host prefix.
         for (tree, want_host) in [(&sysroot, false), (&host, true)] {
             let sources: Vec<(String, PathBuf)> = deps
                 .iter()
-                .map(|&d| &project.modules[d])
-                .filter(|dm| dm.host == want_host)
-                .map(|dm| (dm.name.clone(), destdir(&project.module_build_dir(dm))))
+                .filter(|&&d| ctx.module(d).host == want_host)
+                .map(|&d| (ctx.label(d).to_string(), ctx.instances[d].destdir(project)))
                 .collect();
             stage::merge(&sources, tree, Place::Link).map_err(|source| ModuleError::Stage {
                 module: name.to_string(),
@@ -397,9 +477,10 @@ fn run_steps(
         crate::fsutil::remove_all(&home).map_err(io_err(&home))?;
     }
     fs::create_dir_all(&home).map_err(io_err(&home))?;
-    let dest = destdir(&dir);
+    let dest = inst.destdir(project);
     let paths = Paths {
         build_dir: dir.clone(),
+        source_dir: src.clone(),
         destdir: dest.clone(),
         sysroot,
         host,
@@ -408,8 +489,21 @@ fn run_steps(
     let dep_dirs: Vec<(String, PathBuf)> = deps
         .iter()
         .map(|&d| {
-            let dm = &project.modules[d];
-            (dm.name.clone(), project.module_build_dir(dm))
+            (
+                ctx.module(d).name.clone(),
+                ctx.instances[d].build_dir(project),
+            )
+        })
+        .collect();
+    let params: Vec<(String, std::ffi::OsString)> = inst
+        .params
+        .iter()
+        .map(|(param, value)| {
+            let v = match value {
+                crate::manifest::ParamValue::Value(v) => v.into(),
+                crate::manifest::ParamValue::File { abs, .. } => abs.clone().into_os_string(),
+            };
+            (param.clone(), v)
         })
         .collect();
     let env = environment::command_env(
@@ -417,10 +511,11 @@ fn run_steps(
         &paths,
         jobserver.jobs(),
         &dep_dirs,
+        &params,
         &environment::pass_env_values(&project.settings.pass_env),
-        environment::source_date_epoch(&state, &dir),
+        environment::source_date_epoch(&inst.source_state(project), &src),
     );
-    let logs = dir.join(".strata").join("logs");
+    let logs = inst.logs(project);
     for step in [Step::Configure, Step::Build, Step::Install] {
         if step < restart {
             continue;
@@ -455,13 +550,11 @@ fn run_steps(
                         });
                     }
                 }
-            }
-            if step == Step::Install {
                 warn_unrelocatable(ctx, name, &paths);
                 // Stamped by `run` once the artifact is saved.
                 return Ok(());
             }
-            fingerprint::write_stamp(&dir, name, keys.get(step)).map_err(io_err(&dir))
+            fingerprint::write_stamp(&state, name, keys.get(step)).map_err(io_err(&state))
         };
         // A configure or build step the module does not have only records its
         // stamp: nothing to show.

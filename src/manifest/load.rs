@@ -1,7 +1,7 @@
 //! Reading and validating `strata.toml` and `modules/*.toml`.
 
 use super::error::{ManifestError, closest, from_toml};
-use super::{Module, PatchFile, Project, Settings};
+use super::{Module, ParamValue, PatchFile, Project, Settings};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fs;
@@ -80,6 +80,22 @@ struct RawMirrors {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawTarget {
     modules: Vec<Spanned<String>>,
+    #[serde(default)]
+    params: BTreeMap<Spanned<String>, Spanned<RawParam>>,
+}
+
+/// A target parameter: a literal value or `{ file = "path" }`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawParam {
+    Value(String),
+    File(RawFileParam),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFileParam {
+    file: String,
 }
 
 #[derive(Deserialize)]
@@ -108,6 +124,8 @@ struct RawModule {
     keep: Vec<String>,
     #[serde(default)]
     host: bool,
+    #[serde(default)]
+    params: Vec<Spanned<String>>,
 }
 
 fn default_strip() -> u32 {
@@ -266,6 +284,23 @@ pub fn load(root: &Path) -> Result<Project, ManifestError> {
         }
     }
     let (mut targets, mut layers) = (BTreeMap::new(), BTreeMap::new());
+    let mut target_params = BTreeMap::new();
+    for (name, t) in &raw.target {
+        let params = target_params_of(&root, &source, name, t)?;
+        target_params.insert(name.clone(), params);
+    }
+    for (name, t) in &raw.layer {
+        if let Some((k, _)) = t.params.iter().next() {
+            return Err(ManifestError::new(
+                &rel_manifest,
+                format!("layer `{name}` sets params, which only targets take"),
+            )
+            .at(&source, k.span())
+            .help(format!(
+                "move the params to a [target.{name}] table: a layer named like a target caches that target's variants"
+            )));
+        }
+    }
     for (kind, raw_sets, out) in [
         ("target", &raw.target, &mut targets),
         ("layer", &raw.layer, &mut layers),
@@ -297,9 +332,64 @@ pub fn load(root: &Path) -> Result<Project, ManifestError> {
         mirrors_before,
         mirrors_after,
         targets,
+        target_params,
         layers,
         modules: loaded.into_iter().map(|l| l.module).collect(),
     })
+}
+
+/// Whether `name` can be a parameter: it becomes `$STRATA_PARAM_<name>`.
+pub(crate) fn valid_param_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The validated `params` of `[target.NAME]`: names checked, files present.
+fn target_params_of(
+    root: &Path,
+    source: &str,
+    name: &str,
+    t: &RawTarget,
+) -> Result<BTreeMap<String, ParamValue>, ManifestError> {
+    let manifest = Path::new("strata.toml");
+    let mut out = BTreeMap::new();
+    for (k, v) in &t.params {
+        if !valid_param_name(k.get_ref()) {
+            return Err(ManifestError::new(
+                manifest,
+                format!("target `{name}`: `{}` is not a valid parameter name", k.get_ref()),
+            )
+            .at(source, k.span())
+            .help("use letters, digits and _ (not starting with a digit): it becomes $STRATA_PARAM_<NAME>"));
+        }
+        let value = match v.get_ref() {
+            RawParam::Value(s) => ParamValue::Value(s.clone()),
+            RawParam::File(f) => {
+                let abs = root.join(&f.file);
+                if !abs.is_file() {
+                    return Err(ManifestError::new(
+                        manifest,
+                        format!(
+                            "target `{name}`: param {} names file `{}`, which does not exist",
+                            k.get_ref(),
+                            f.file
+                        ),
+                    )
+                    .at(source, v.span())
+                    .help("file paths are relative to the project root; create the file or fix the path"));
+                }
+                ParamValue::File {
+                    rel: f.file.clone(),
+                    abs,
+                }
+            }
+        };
+        out.insert(k.get_ref().clone(), value);
+    }
+    Ok(out)
 }
 
 fn unknown_module(
@@ -361,11 +451,14 @@ fn parse_module(root: &Path, rel: &Path, source: String) -> Result<Loaded, Manif
             .at(&source, raw.name.span())
             .help("use letters, digits and - _ . + only"));
     }
-    if raw.version.is_empty() || raw.version.contains('/') {
+    if raw.version.is_empty() || raw.version.contains('/') || raw.version.contains('@') {
         return Err(err(format!(
             "module `{name}` has an invalid version `{}`",
             raw.version
-        )));
+        ))
+        .help(
+            "a version may not be empty or hold `/` or `@` (`@` separates a module's variants)",
+        ));
     }
     let super::source::Resolved {
         urls,
@@ -410,6 +503,21 @@ fn parse_module(root: &Path, rel: &Path, source: String) -> Result<Loaded, Manif
             )));
         }
     }
+    let mut params: Vec<String> = Vec::new();
+    for p in &raw.params {
+        if !valid_param_name(p.get_ref()) {
+            return Err(err(format!(
+                "module `{name}`: `{}` is not a valid parameter name",
+                p.get_ref()
+            ))
+            .at(&source, p.span())
+            .help("use letters, digits and _ (not starting with a digit): it becomes $STRATA_PARAM_<NAME>"));
+        }
+        if !params.contains(p.get_ref()) {
+            params.push(p.get_ref().clone());
+        }
+    }
+    params.sort();
     let depends_spans = raw.depends.iter().map(|d| d.span()).collect();
     let module = Module {
         name,
@@ -427,6 +535,7 @@ fn parse_module(root: &Path, rel: &Path, source: String) -> Result<Loaded, Manif
         env: raw.env,
         keep: raw.keep,
         host: raw.host,
+        params,
         manifest_path: rel.to_path_buf(),
     };
     Ok(Loaded {

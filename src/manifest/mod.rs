@@ -34,6 +34,8 @@ pub struct Project {
     pub mirrors_after: Vec<String>,
     /// Named module sets.
     pub targets: BTreeMap<String, Vec<String>>,
+    /// `[target.NAME] params`: the board parameters each target sets.
+    pub target_params: BTreeMap<String, BTreeMap<String, ParamValue>>,
     /// `[layer.NAME] modules`: CI cache layers (see `strata ci save-layer`).
     pub layers: BTreeMap<String, Vec<String>>,
     /// All modules, sorted by name.
@@ -101,6 +103,9 @@ pub struct Module {
     /// sysroots but never merged into `install/`, and a cached copy is
     /// restored only when a dependent actually has to build.
     pub host: bool,
+    /// `params`: the board parameters the module's commands use (sorted).
+    /// Only these go into its keys; a target must set each of them.
+    pub params: Vec<String>,
     /// The module file, relative to the project root.
     pub manifest_path: PathBuf,
 }
@@ -116,6 +121,16 @@ impl Module {
     pub fn pinned_sha256(&self) -> Option<&str> {
         (!self.sha256.is_empty()).then_some(self.sha256.as_str())
     }
+}
+
+/// The value a target gives a parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParamValue {
+    /// A literal string, exported as is.
+    Value(String),
+    /// `{ file = "path" }`: its content enters the keys, its absolute path
+    /// is exported. `rel` is as written in strata.toml.
+    File { rel: String, abs: PathBuf },
 }
 
 /// A patch file, named relative to the project root (keys never hold absolute paths).
@@ -152,6 +167,13 @@ impl Project {
     /// Where strata keeps its own state for the project (lock, install record).
     pub fn state_dir(&self) -> PathBuf {
         self.settings.build_dir.join(".strata")
+    }
+
+    /// strata's own state for a module source or instance dir name
+    /// (`build/.strata/modules/<dir_name>/`): stamps, logs, destdir and
+    /// sysroot, kept out of every tree an archive controls.
+    pub fn module_state_dir(&self, dir_name: &str) -> PathBuf {
+        self.state_dir().join("modules").join(dir_name)
     }
 
     /// Every URL to try for a module, in order: `before` mirrors, own URLs, `after` mirrors.
