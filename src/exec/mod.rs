@@ -103,6 +103,9 @@ pub fn build(ctx: &Context<'_>, selection: &[usize]) -> Summary {
         }
     };
     let js = &js;
+    if let Some(why) = jobserver::unusable_parent() {
+        ctx.reporter.event(Event::Warning { message: &why });
+    }
     std::thread::scope(|s| {
         let (tx, rx) = mpsc::channel::<Msg>();
         // Tokens arrive on the same channel as finished modules, so one
