@@ -87,8 +87,7 @@ pub fn parse_jobs(makeflags: &str) -> Option<usize> {
         .split_whitespace()
         .filter_map(|w| w.strip_prefix("-j"))
         .filter_map(|n| n.parse::<usize>().ok())
-        .filter(|n| *n > 0)
-        .next_back()
+        .rfind(|n| *n > 0)
 }
 
 /// The build's jobserver.
