@@ -38,7 +38,7 @@ pub struct Context<'a> {
     pub keys: &'a [ModuleKeys],
     pub reporter: &'a Reporter,
     pub fetch: FetchOptions,
-    /// Modules built at once, and `STRATA_JOBS` for each.
+    /// The total number of jobs of the build (`-j`): modules and their makes together.
     pub jobs: usize,
     pub keep_going: bool,
     /// The artifact store to substitute from and save to (None: `--no-cache`).
