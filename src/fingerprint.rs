@@ -272,6 +272,9 @@ pub fn stamp_path(state_dir: &Path, step: Step) -> PathBuf {
 pub struct StampDirs {
     pub source: PathBuf,
     pub instance: PathBuf,
+    /// The instance's build dir: stamps say it is done only while it exists
+    /// (a build dir removed by hand is brought back, not called fresh).
+    pub tree: PathBuf,
 }
 
 impl StampDirs {
@@ -347,12 +350,15 @@ pub enum StaleReason {
     Added { name: String },
     /// An input that existed last time and is gone.
     Removed { name: String },
+    /// The build dir the stamps describe is gone (removed by hand).
+    TreeMissing(PathBuf),
 }
 
 impl fmt::Display for StaleReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StaleReason::NeverRan(step) => write!(f, "{step} has not run yet"),
+            StaleReason::TreeMissing(dir) => write!(f, "its build dir {} is gone", dir.display()),
             StaleReason::Added { name } => write!(f, "{name} added"),
             StaleReason::Removed { name } => write!(f, "{name} removed"),
             StaleReason::Changed { name, old, new } => {
@@ -405,7 +411,7 @@ pub fn diff_inputs(old: &[Input], new: &[Input]) -> Vec<StaleReason> {
         StaleReason::Changed { name, .. }
         | StaleReason::Added { name }
         | StaleReason::Removed { name } => name.starts_with("step "),
-        StaleReason::NeverRan(_) => false,
+        StaleReason::NeverRan(_) | StaleReason::TreeMissing(_) => false,
     };
     if out.iter().any(|r| !is_chain(r)) {
         out.retain(|r| !is_chain(r));
@@ -483,6 +489,13 @@ pub fn source_ready(source_state: &Path, keys: &ModuleKeys) -> bool {
 /// Compares an instance's stamps with its expected keys.
 pub fn module_status(dirs: &StampDirs, keys: &ModuleKeys) -> ModuleStatus {
     let source_ready = dirs.separate() && source_ready(&dirs.source, keys);
+    if !dirs.tree.is_dir() && stamp_key(&dirs.instance, Step::Install).is_some() {
+        return ModuleStatus {
+            first_stale: Some(Step::Unpack),
+            reasons: vec![StaleReason::TreeMissing(dirs.tree.clone())],
+            source_ready,
+        };
+    }
     if stamp_key(&dirs.instance, Step::Install).as_deref() == Some(keys.install_key()) {
         return ModuleStatus {
             first_stale: None,

@@ -50,17 +50,13 @@ impl ProjectLock {
     /// module's files. Returns how many were removed.
     pub fn sweep(&self, project: &Project) -> io::Result<usize> {
         let s = &project.settings;
-        let keep = ["destdir", "sysroot"];
+        // Inside a module's state, what its commands wrote is theirs.
+        let keep = ["destdir", "sysroot", "host", "home"];
         let mut n = sweep_temp_files(&project.state_dir(), 4, &keep)?;
         n += sweep_temp_files(&s.packages_dir, 0, &[])?;
+        // Only the top of build/: below it, source trees belong to their
+        // archives (strata's own state is all under build/.strata).
         n += sweep_temp_files(&s.build_dir, 0, &[])?;
-        if let Ok(modules) = fs::read_dir(&s.build_dir) {
-            for m in modules.flatten() {
-                if !m.file_name().to_string_lossy().starts_with('.') {
-                    n += sweep_temp_files(&m.path().join(".strata"), 2, &keep)?;
-                }
-            }
-        }
         Ok(n)
     }
 }

@@ -88,7 +88,7 @@ fn jobs_are_a_total_across_modules_and_their_makes() {
         .assert()
         .success();
     assert_eq!(peak(&dir), 2, "4 modules × make under -j2 never exceed 2");
-    let log = p.read("build/m0-1.0/.strata/logs/build.log");
+    let log = p.read("build/.strata/modules/m0-1.0/logs/build.log");
     assert!(!log.contains("forced in submake"), "{log}");
 }
 
@@ -149,7 +149,7 @@ fn a_host_tool_is_on_its_dependents_path_and_not_in_their_sysroot() {
     );
     p.strata().arg("build").assert().success();
     assert_eq!(p.read("install/fw/fw.bin"), "tool saw fw.c\n");
-    let host = p.path("build/fw-1.0/.strata/host");
+    let host = p.path("build/.strata/modules/fw-1.0/host");
     assert_eq!(
         p.read("build/fw-1.0/where.txt").trim(),
         host.join("bin/mytool").display().to_string()

@@ -521,8 +521,8 @@ fn temp_files_left_by_a_kill_are_swept_by_the_next_run() {
         .path();
     let planted = [
         shard.join(".tmp-Ab12Cd"),
-        p.path("build/m-1.0/.strata/stamps/.tmp-Xy34Zw"),
-        p.path("build/m-1.0/.strata/.tmp-q1w2e3"),
+        p.path("build/.strata/modules/m-1.0/stamps/.tmp-Xy34Zw"),
+        p.path("build/.strata/modules/m-1.0/.tmp-q1w2e3"),
         p.path("build/.strata/.tmp-r4t5y6"),
         p.path("build/.strata/tmp/.pack-u7i8o9"),
         p.path("packages/.tmp-p0a9s8"),
@@ -532,7 +532,9 @@ fn temp_files_left_by_a_kill_are_swept_by_the_next_run() {
     // Files of the module's own that happen to look alike are left alone.
     let kept = [
         p.path("build/m-1.0/.tmp-user-file"),
-        p.path("build/m-1.0/.strata/destdir/.tmp-installed"),
+        // A source tree's own files, even under a `.strata` of its own.
+        p.path("build/m-1.0/.strata/stamps/.tmp-from-the-archive"),
+        p.path("build/.strata/modules/m-1.0/destdir/.tmp-installed"),
     ];
     for f in planted.iter().chain(&kept) {
         std::fs::create_dir_all(f.parent().unwrap()).unwrap();

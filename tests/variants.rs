@@ -44,7 +44,7 @@ modules = ["rom"]
         r#"depends = ["tool"]
 params = ["CONFIG"]
 configure = "cp $STRATA_PARAM_CONFIG .config && echo $STRATA_PARAM_CONFIG > param-path && test \"$PWD\" = \"$STRATA_BUILD_DIR\""
-build = "cat $STRATA_SOURCE_DIR/src.txt > rom.bin && $STRATA_SYSROOT/bin/tool .config >> rom.bin"
+build = "cat $STRATA_SOURCE_DIR/src.txt > rom.bin && tool .config >> rom.bin"
 install = "mkdir -p $STRATA_DESTDIR && cp rom.bin $STRATA_DESTDIR/rom.bin""#,
     );
     p.write(

@@ -76,6 +76,7 @@ pub fn explain(
         &StampDirs {
             source: it.source_state(project),
             instance: project.module_state_dir(prev),
+            tree: project.settings.build_dir.join(prev),
         },
         keys,
     );

@@ -107,6 +107,7 @@ impl Instance {
         fingerprint::StampDirs {
             source: self.source_state(project),
             instance: self.state(project),
+            tree: self.build_dir(project),
         }
     }
 }
