@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 /// Version of the key encoding. Changing how any key is computed, or adding an
 /// input to any step, means bumping this, so old stamps read as stale instead
 /// of as falsely fresh.
-pub const KEY_VERSION: u32 = 1;
+pub const KEY_VERSION: u32 = 2;
 
 /// Version of the stamp file layout.
 const STAMP_FORMAT: u32 = 1;
@@ -176,10 +176,13 @@ pub fn module_keys(
                 format!("module {}: cannot read patch {}: {e}", m.name, p.rel),
             )
         })?;
-        patch_inputs.push(Input::new(
-            format!("patch {}", p.rel),
-            blake3::hash(&bytes).to_hex().to_string(),
-        ));
+        // `-pN` enters the key only when it is not the default, so keys
+        // of patches without a series option stay as they were.
+        let name = match p.strip {
+            1 => format!("patch {}", p.rel),
+            n => format!("patch {} -p{n}", p.rel),
+        };
+        patch_inputs.push(Input::new(name, blake3::hash(&bytes).to_hex().to_string()));
     }
     let patch = StepKey::new(Step::Patch, patch_inputs);
     let mut configure_inputs = vec![
@@ -191,6 +194,21 @@ pub fn module_keys(
     }
     for (name, value) in params {
         configure_inputs.push(Input::new(name, value));
+    }
+    // `pass-env` values reach the commands, so they are inputs; an unset
+    // name is recorded under its own input name, so that unset and empty
+    // differ.
+    for (k, v) in crate::exec::environment::pass_env_values(&project.settings.pass_env) {
+        configure_inputs.push(match v {
+            Some(v) => Input::new(
+                format!("pass-env {k}"),
+                v.to_str().map_or_else(
+                    || format!("bytes {}", hex::encode(v.as_encoded_bytes())),
+                    str::to_string,
+                ),
+            ),
+            None => Input::new(format!("pass-env {k} (unset)"), ""),
+        });
     }
     let mut sorted_deps = deps.to_vec();
     sorted_deps.sort();

@@ -4,6 +4,12 @@
 //! [`exec`] (using [`fetch`], [`unpack`], [`patch`]). See
 //! `docs/architecture.md`.
 
+// Every line goes through `outln!`/`errln!` (see `output`): printing must never panic.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+#[macro_use]
+pub mod output;
+
 pub mod artifact;
 pub mod ci;
 pub mod cli;
@@ -19,4 +25,6 @@ pub mod patch;
 pub mod report;
 pub mod signing;
 pub mod store;
+pub mod timings;
 pub mod unpack;
+pub mod worker;

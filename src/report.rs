@@ -5,7 +5,7 @@ use crate::fingerprint::Step;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::json;
 use std::collections::HashMap;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -15,6 +15,10 @@ pub const JSON_SCHEMA: u32 = 1;
 /// Something that happened during a run.
 #[derive(Debug, Clone)]
 pub enum Event<'a> {
+    /// A worker began bringing a stale module up to date.
+    ModuleStarted {
+        module: &'a str,
+    },
     StepStarted {
         module: &'a str,
         step: Step,
@@ -90,6 +94,8 @@ pub struct Reporter {
     color: bool,
     multi: MultiProgress,
     bars: Mutex<HashMap<String, ProgressBar>>,
+    /// Records every event for `build --timings`.
+    timeline: Option<crate::timings::Timeline>,
 }
 
 impl Reporter {
@@ -109,7 +115,19 @@ impl Reporter {
             color,
             multi: MultiProgress::new(),
             bars: Mutex::new(HashMap::new()),
+            timeline: None,
         }
+    }
+
+    /// Also records every event on a timeline (`build --timings`).
+    pub fn with_timeline(mut self) -> Reporter {
+        self.timeline = Some(crate::timings::Timeline::new());
+        self
+    }
+
+    /// The timeline, when recording.
+    pub fn timeline(&self) -> Option<&crate::timings::Timeline> {
+        self.timeline.as_ref()
     }
 
     fn paint(&self, code: &str, s: &str) -> String {
@@ -125,19 +143,22 @@ impl Reporter {
         if self.mode == Mode::Live {
             let _ = self.multi.println(text);
         } else {
-            eprintln!("{text}");
+            crate::errln!("{text}");
         }
     }
 
     /// Prints an error report (always shown, even with -q).
     pub fn error(&self, text: &str) {
         self.multi.suspend(|| {
-            eprintln!("{}: {text}", self.paint("1;31", "error"));
+            crate::errln!("{}: {text}", self.paint("1;31", "error"));
         });
     }
 
     /// Handles one event.
     pub fn event(&self, e: Event<'_>) {
+        if let Some(t) = &self.timeline {
+            t.record(&e);
+        }
         if self.mode == Mode::Json {
             self.json(&e);
             return;
@@ -179,7 +200,7 @@ impl Reporter {
                     self.line("Finished", "32", &format!("{module} {step} in {secs:.2}s"));
                 }
             }
-            Event::StepFailed { .. } => {}
+            Event::StepFailed { .. } | Event::ModuleStarted { .. } => {}
             Event::ModuleFresh { module } => {
                 if self.verbose {
                     self.line("Fresh", "32", module);
@@ -201,7 +222,7 @@ impl Reporter {
                     self.line(
                         "Restored",
                         "1;36",
-                        &format!("{module} from {store} ({bytes} bytes)"),
+                        &format!("{module} from {store} ({})", human_bytes(bytes)),
                     );
                 }
             }
@@ -228,7 +249,7 @@ impl Reporter {
             }
             Event::Warning { message } => {
                 self.multi.suspend(|| {
-                    eprintln!("{}: {message}", self.paint("1;33", "warning"));
+                    crate::errln!("{}: {message}", self.paint("1;33", "warning"));
                 });
             }
             Event::Summary {
@@ -293,6 +314,7 @@ impl Reporter {
 
     fn json(&self, e: &Event<'_>) {
         let (kind, data) = match e {
+            Event::ModuleStarted { module } => ("module-started", json!({"module": module})),
             Event::StepStarted { module, step } => {
                 ("step-started", json!({"module": module, "step": step}))
             }
@@ -347,8 +369,7 @@ impl Reporter {
 /// Writes one JSON Lines event to stdout.
 pub fn emit_json(kind: &str, data: serde_json::Value) {
     let line = json!({"schema": JSON_SCHEMA, "type": kind, "data": data});
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
+    crate::outln!("{line}");
 }
 
 fn verb(step: Step) -> &'static str {

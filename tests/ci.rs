@@ -94,7 +94,7 @@ fn checksum_is_bit_exact_with_circleci() {
 }
 
 #[test]
-fn restore_matches_exact_first_then_the_newest_prefix_and_save_is_immutable() {
+fn restore_takes_the_newest_cache_each_key_prefixes_and_save_is_immutable() {
     let p = repo(&[("d/a.txt", "one\n")]);
     let save = |key: &str, content: &str| {
         p.write("d/a.txt", content);
@@ -134,7 +134,7 @@ fn restore_matches_exact_first_then_the_newest_prefix_and_save_is_immutable() {
             std::fs::read_to_string(p.path("d/a.txt")).ok(),
         )
     };
-    // Exact beats a newer prefix match.
+    // A key only itself starts with: that cache.
     let (v, content) = restore(&["deps-1"]);
     assert_eq!(
         (v["match"].as_str(), v["key"].as_str()),
@@ -168,6 +168,15 @@ fn restore_matches_exact_first_then_the_newest_prefix_and_save_is_immutable() {
         (v["match"].as_str(), v["key"].as_str()),
         (Some("exact"), Some("deps-2"))
     );
+    // CircleCI's rule: the most recent cache the key is a prefix of wins,
+    // even over the cache whose key equals it.
+    assert!(save("deps-2-newer", "four\n").contains("Saved cache"));
+    let (v, content) = restore(&["nothing", "deps-2", "deps-"]);
+    assert_eq!(
+        (v["match"].as_str(), v["key"].as_str()),
+        (Some("prefix"), Some("deps-2-newer"))
+    );
+    assert_eq!(content.as_deref(), Some("four\n"));
     // A miss is exit 0 unless --fail-on-miss.
     ci(&p)
         .args(["restore", "--key", "nope"])

@@ -8,7 +8,7 @@ use predicates::str::contains;
 
 /// Two boards, x230 and t430, that differ only in one config file. `tool`
 /// is a host toolchain both use; `rom` uses the CONFIG param, builds out of
-/// tree from the shared (patched) source, and runs the tool from the sysroot.
+/// tree from the shared (patched) source, and runs the tool by name (from $STRATA_HOST/bin).
 fn boards() -> TestProject {
     let p = TestProject::new(
         r#"[project]
@@ -44,7 +44,7 @@ modules = ["rom"]
         r#"depends = ["tool"]
 params = ["CONFIG"]
 configure = "cp $STRATA_PARAM_CONFIG .config && echo $STRATA_PARAM_CONFIG > param-path && test \"$PWD\" = \"$STRATA_BUILD_DIR\""
-build = "cat $STRATA_SOURCE_DIR/src.txt > rom.bin && $STRATA_SYSROOT/bin/tool .config >> rom.bin"
+build = "cat $STRATA_SOURCE_DIR/src.txt > rom.bin && tool .config >> rom.bin"
 install = "mkdir -p $STRATA_DESTDIR && cp rom.bin $STRATA_DESTDIR/rom.bin""#,
     );
     p.write(

@@ -1,7 +1,9 @@
 //! CI caches with CircleCI semantics on strata's stores: `save` is
 //! immutable (an existing key is never overwritten), `restore` tries keys in
-//! order, each exactly first and then as a prefix with the newest entry
-//! winning, and the first key with any match wins.
+//! order, each as a prefix, and among all caches the key is a prefix of the
+//! most recently saved wins, even over one equal to the key (CircleCI's
+//! documented rule, which strata once bent to prefer exact matches); the
+//! first key with any match wins.
 //!
 //! An entry is an ordinary store entry whose storage key is the BLAKE3 of the
 //! CI key, with the CI key and save time in its record, so the same local
@@ -135,41 +137,39 @@ impl CiCache {
         Ok(info.filter(|i| i.ci.as_ref().is_some_and(|c| c.key == key)))
     }
 
-    /// The entry `keys` select: the first key with an exact or prefix
-    /// match wins; among prefix matches the newest save wins.
+    /// The entry `keys` select, by CircleCI's documented rule: keys are
+    /// tried in order, each as a prefix; among all caches a key is a prefix
+    /// of, the most recently saved wins, even when one of them equals the
+    /// key. The first key with any match wins.
     pub fn find(
         &self,
         keys: &[String],
         accept: &dyn Fn(&str) -> bool,
     ) -> Result<Option<(String, ArtifactInfo, Match)>, StoreError> {
-        // Listing happens once, and only if a key has no exact match. A store
-        // that cannot be listed (plain HTTP) still serves exact matches; its
-        // listing error is reported only if nothing matched at all.
-        let mut all: Option<Result<Vec<ArtifactInfo>, StoreError>> = None;
+        // One listing serves every key. A store that cannot be listed (plain
+        // HTTP) still serves exact matches; its listing error is reported
+        // only if nothing matched at all.
+        let listed: Result<Vec<ArtifactInfo>, StoreError> = self
+            .store
+            .list()
+            .map(|v| v.into_iter().filter(|i| i.ci.is_some()).collect());
         for k in keys {
-            if let Some(info) = self.lookup(k)?.filter(|_| accept(k)) {
-                return Ok(Some((k.clone(), info, Match::Exact)));
-            }
-            let listed = all.get_or_insert_with(|| {
-                self.store
-                    .list()
-                    .map(|v| v.into_iter().filter(|i| i.ci.is_some()).collect())
-            });
-            let Ok(listed) = listed else { continue };
-            let newest = listed
-                .iter()
-                .filter(|i| {
-                    i.ci.as_ref()
-                        .is_some_and(|c| c.key.starts_with(k.as_str()) && accept(&c.key))
-                })
-                .max_by_key(|i| i.ci.as_ref().map(|c| (c.saved_ns, c.key.clone())));
+            let newest = match &listed {
+                Ok(all) => newest_with_prefix(all, k, accept).cloned(),
+                Err(_) => self.lookup(k)?.filter(|_| accept(k)),
+            };
             if let Some(info) = newest {
-                return Ok(Some((k.clone(), info.clone(), Match::Prefix)));
+                let how = if info.ci.as_ref().is_some_and(|c| &c.key == k) {
+                    Match::Exact
+                } else {
+                    Match::Prefix
+                };
+                return Ok(Some((k.clone(), info, how)));
             }
         }
-        match all {
-            Some(Err(e)) => Err(e),
-            _ => Ok(None),
+        match listed {
+            Err(e) => Err(e),
+            Ok(_) => Ok(None),
         }
     }
 
@@ -293,6 +293,21 @@ impl CiCache {
             files: info.files,
         }))
     }
+}
+
+/// Among `all`, the newest save whose key starts with `prefix` (ties: the
+/// greater key, so the choice never depends on listing order).
+pub fn newest_with_prefix<'a>(
+    all: &'a [ArtifactInfo],
+    prefix: &str,
+    accept: &dyn Fn(&str) -> bool,
+) -> Option<&'a ArtifactInfo> {
+    all.iter()
+        .filter(|i| {
+            i.ci.as_ref()
+                .is_some_and(|c| c.key.starts_with(prefix) && accept(&c.key))
+        })
+        .max_by_key(|i| i.ci.as_ref().map(|c| (c.saved_ns, c.key.clone())))
 }
 
 /// `a/./b/../c` → `a/c`, without touching the file system.

@@ -3,7 +3,7 @@
 //! `<< parameters.x >>` and `<< pipeline.* >>` substituted, `when`/`unless`
 //! decided), which is what the runner executes and `--dry-run` prints.
 
-use serde_yaml::{Mapping, Value};
+use serde_norway::{Mapping, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -117,7 +117,7 @@ pub fn load(
         at: at.into(),
         what,
     };
-    let doc: Value = serde_yaml::from_str(text).map_err(|e| err("YAML", e.to_string()))?;
+    let doc: Value = super::yaml::parse(text).map_err(|e| err("YAML", e))?;
     let version = doc.get("version").map(scalar).unwrap_or_default();
     if version != "2.1" && version != "2" && version != "2.0" {
         return Err(err(
@@ -203,7 +203,7 @@ pub fn scalar(v: &Value) -> String {
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
         Value::Null => String::new(),
-        other => serde_yaml::to_string(other)
+        other => serde_norway::to_string(other)
             .unwrap_or_default()
             .trim()
             .to_string(),
@@ -222,34 +222,6 @@ fn list_str(v: Option<&Value>) -> Vec<String> {
         Some(Value::Null) | None => Vec::new(),
         Some(v) => vec![scalar(v)],
     }
-}
-
-/// `10m`, `1h30m`, `45s`, `500ms` (Go durations, as CircleCI takes them).
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    if let Ok(n) = s.parse::<u64>() {
-        return Some(Duration::from_secs(n));
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.')?;
-        let n: f64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let secs = match &rest[..unit_len] {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 0.001,
-            _ => return None,
-        };
-        total += Duration::from_secs_f64(n * secs);
-        rest = &rest[unit_len..];
-    }
-    Some(total)
 }
 
 impl Cx<'_> {
@@ -523,9 +495,8 @@ impl Cx<'_> {
                     };
                     let no_output_timeout = match map.get("no_output_timeout") {
                         None => DEFAULT_NO_OUTPUT_TIMEOUT,
-                        Some(v) => parse_duration(&scalar(v)).ok_or_else(|| {
-                            self.err(&step_at, format!("bad no_output_timeout `{}`", scalar(v)))
-                        })?,
+                        Some(v) => super::values::duration("no_output_timeout", &scalar(v))
+                            .map_err(|e| self.err(&step_at, e))?,
                     };
                     let first_line = command.lines().next().unwrap_or("").to_string();
                     out.push(Step::Run {
@@ -760,14 +731,5 @@ workflows:
             e.to_string().contains("unknown step or command `bogus`"),
             "{e}"
         );
-    }
-
-    #[test]
-    fn go_durations() {
-        assert_eq!(parse_duration("10m"), Some(Duration::from_secs(600)));
-        assert_eq!(parse_duration("1h2m3s"), Some(Duration::from_secs(3723)));
-        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_duration("5"), Some(Duration::from_secs(5)));
-        assert_eq!(parse_duration("5x"), None);
     }
 }

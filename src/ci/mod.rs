@@ -8,3 +8,5 @@ pub mod generate;
 pub mod layer;
 pub mod runner;
 pub mod template;
+pub mod values;
+pub mod yaml;

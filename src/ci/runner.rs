@@ -20,33 +20,25 @@ use std::time::{Duration, Instant};
 /// one JSON line each, for the job's summary.
 pub const REPORT_ENV: &str = "STRATA_CI_REPORT";
 
-#[derive(clap::Args, Clone)]
-pub struct RunArgs {
-    /// The CircleCI config
-    #[arg(long, default_value = ".circleci/config.yml")]
-    config: PathBuf,
-    /// Workflow to run (default: the only one)
-    #[arg(long)]
-    workflow: Option<String>,
-    /// Run only these jobs (no upstream jobs)
-    #[arg(long = "job")]
-    jobs: Vec<String>,
-    /// Print the job DAG, steps and cache keys; run nothing
-    #[arg(long)]
-    dry_run: bool,
-    /// Jobs at once (default: number of CPUs)
-    #[arg(short = 'j', long = "parallel")]
-    parallel: Option<usize>,
-    /// Project variables: NAME=VALUE (the environment is passed through too)
-    #[arg(long = "env", value_parser = parse_env)]
-    env: Vec<(String, String)>,
+/// What `strata ci run` was asked to do (the CLI fills it from flags).
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// The CircleCI config, relative to the project.
+    pub config: PathBuf,
+    /// Workflow to run (default: the only one).
+    pub workflow: Option<String>,
+    /// Run only these jobs (no upstream jobs).
+    pub only_jobs: Vec<String>,
+    /// Print the job DAG, steps and cache keys; run nothing.
+    pub dry_run: bool,
+    /// Jobs at once (default: number of CPUs).
+    pub parallel: Option<usize>,
+    /// Project variables.
+    pub env: Vec<(String, String)>,
 }
 
-fn parse_env(s: &str) -> Result<(String, String), String> {
-    s.split_once('=')
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .ok_or_else(|| format!("`{s}` is not NAME=VALUE"))
-}
+/// Exit code of a run stopped by Ctrl-C / SIGTERM (the CLI's convention).
+pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// What one job did, for the summary.
 #[derive(Default, Clone)]
@@ -75,7 +67,7 @@ struct Run<'a> {
 }
 
 /// Runs the workflow; returns the exit code (0: every job succeeded).
-pub fn run(root: &Path, args: &RunArgs, store: Option<&str>, quiet: bool) -> Result<i32, String> {
+pub fn run(root: &Path, args: &RunOptions, store: Option<&str>) -> Result<i32, String> {
     let root = std::fs::canonicalize(root).map_err(|e| format!("{}: {e}", root.display()))?;
     let cfg_path = root.join(&args.config);
     let text = std::fs::read_to_string(&cfg_path).map_err(|e| {
@@ -90,7 +82,9 @@ pub fn run(root: &Path, args: &RunArgs, store: Option<&str>, quiet: bool) -> Res
     std::fs::create_dir_all(&state).map_err(|e| format!("{}: {e}", state.display()))?;
     let number = next_counter(&state.join("pipeline-number"), 1)?;
     let pipeline = Pipeline {
-        branch: git(&["rev-parse", "--abbrev-ref", "HEAD"]).unwrap_or_else(|| "main".into()),
+        branch: git(&["rev-parse", "--abbrev-ref", "HEAD"])
+            .filter(|b| b != "HEAD")
+            .unwrap_or_default(),
         revision: git(&["rev-parse", "HEAD"]).unwrap_or_default(),
         number,
     };
@@ -101,15 +95,15 @@ pub fn run(root: &Path, args: &RunArgs, store: Option<&str>, quiet: bool) -> Res
         &pipeline,
     )
     .map_err(|e| e.to_string())?;
-    if !args.jobs.is_empty() {
-        for j in &args.jobs {
+    if !args.only_jobs.is_empty() {
+        for j in &args.only_jobs {
             if !jobs.iter().any(|x| &x.name == j) {
                 return Err(format!("no job `{j}` in workflow `{wf}`"));
             }
         }
-        jobs.retain(|j| args.jobs.contains(&j.name));
+        jobs.retain(|j| args.only_jobs.contains(&j.name));
         for j in &mut jobs {
-            j.requires.retain(|r| args.jobs.contains(r));
+            j.requires.retain(|r| args.only_jobs.contains(r));
         }
     }
     let project = crate::manifest::load(&root).ok();
@@ -141,10 +135,6 @@ pub fn run(root: &Path, args: &RunArgs, store: Option<&str>, quiet: bool) -> Res
         },
     };
     let cache = CiCache::new(store_box, local_root.join("tmp"));
-    if args.dry_run {
-        dry_run(&wf, &jobs, &cache, &pipeline, &root);
-        return Ok(0);
-    }
     let id = format!(
         "{}-{}",
         std::time::SystemTime::now()
@@ -167,10 +157,13 @@ pub fn run(root: &Path, args: &RunArgs, store: Option<&str>, quiet: bool) -> Res
         build_num: Mutex::new(0),
         workspace: Mutex::new(HashMap::new()),
     };
-    let _ = quiet;
+    if args.dry_run {
+        dry_run(&run, &wf);
+        return Ok(0);
+    }
     crate::exec::command::install_interrupt_handler();
     let t = Instant::now();
-    eprintln!(
+    crate::errln!(
         "Running workflow `{wf}` ({} jobs) as run {} in {}",
         jobs.len(),
         run.id,
@@ -181,7 +174,7 @@ pub fn run(root: &Path, args: &RunArgs, store: Option<&str>, quiet: bool) -> Res
         .filter(|n| *n > 0)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let reports = schedule(&run, parallel);
-    eprintln!(
+    crate::errln!(
         "\nWorkflow `{wf}` summary ({:.2}s):",
         t.elapsed().as_secs_f64()
     );
@@ -189,19 +182,19 @@ pub fn run(root: &Path, args: &RunArgs, store: Option<&str>, quiet: bool) -> Res
     for j in &jobs {
         let r = reports.get(&j.name).cloned().unwrap_or_default();
         failed |= r.status != "success";
-        eprintln!("  {:<24} {:<8} {:>7.2}s", j.name, r.status, r.secs);
+        crate::errln!("  {:<24} {:<8} {:>7.2}s", j.name, r.status, r.secs);
         for x in &r.restores {
-            eprintln!("      restore  {x}");
+            crate::errln!("      restore  {x}");
         }
         for x in &r.saves {
-            eprintln!("      save     {x}");
+            crate::errln!("      save     {x}");
         }
         if r.workspace_bytes > 0 {
-            eprintln!("      workspace {}", human_bytes(r.workspace_bytes));
+            crate::errln!("      workspace {}", human_bytes(r.workspace_bytes));
         }
     }
     Ok(if interrupted() {
-        crate::cli::EXIT_INTERRUPTED
+        EXIT_INTERRUPTED
     } else if failed {
         1
     } else {
@@ -236,24 +229,35 @@ fn next_counter(path: &Path, start: u64) -> Result<u64, String> {
     Ok(n)
 }
 
-fn dry_run(wf: &str, jobs: &[Job], cache: &CiCache, pipeline: &Pipeline, root: &Path) {
-    println!("workflow {wf} (cache store: {})", cache.describe());
-    for j in jobs {
+/// Prints the DAG, steps and cache keys, rendered as the run would render
+/// them: the same job environment (`CIRCLE_JOB`, `--env`, the job's
+/// `environment`), and the build numbers the counter would hand out next,
+/// in workflow order.
+fn dry_run(run: &Run<'_>, wf: &str) {
+    let (cache, pipeline, root, jobs) = (&run.cache, &run.pipeline, &run.root, run.jobs);
+    let next_build = std::fs::read_to_string(root.join(".strata/ci/build-num"))
+        .ok()
+        .and_then(|t| t.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    crate::outln!("workflow {wf} (cache store: {})", cache.describe());
+    for (n, j) in jobs.iter().enumerate() {
         let req = if j.requires.is_empty() {
             String::new()
         } else {
             format!(" (requires {})", j.requires.join(", "))
         };
-        println!("job {}{req}", j.name);
+        crate::outln!("job {}{req}", j.name);
         if let Some(n) = &j.executor_note {
-            println!("    # {n}");
+            crate::outln!("    # {n}");
         }
+        let (env_map, _, _) = job_env(run, j, next_build + 1 + n as u64);
+        let env = |n: &str| env_map.get(n).cloned().or_else(|| std::env::var(n).ok());
         let vars = template::Vars {
-            branch: pipeline.branch.clone(),
-            revision: pipeline.revision.clone(),
-            build_num: "<build-num>".into(),
+            branch: Some(pipeline.branch.clone()).filter(|b| !b.is_empty()),
+            revision: Some(pipeline.revision.clone()).filter(|b| !b.is_empty()),
+            build_num: env_map["CIRCLE_BUILD_NUM"].clone(),
             dir: root.to_path_buf(),
-            env: &|n| std::env::var(n).ok(),
+            env: &env,
             layer: &|n| {
                 let p = crate::manifest::load(root).map_err(|e| e.to_string())?;
                 let g = crate::graph::Graph::new(&p).map_err(|e| e.to_string())?;
@@ -270,9 +274,9 @@ fn dry_run(wf: &str, jobs: &[Job], cache: &CiCache, pipeline: &Pipeline, root: &
         for s in &j.steps {
             match s {
                 Step::RestoreCache { name, keys } => {
-                    println!("    - {name}");
+                    crate::outln!("    - {name}");
                     for k in keys {
-                        println!("        key {}", key(k));
+                        crate::outln!("        key {}", key(k));
                     }
                 }
                 Step::SaveCache {
@@ -281,9 +285,9 @@ fn dry_run(wf: &str, jobs: &[Job], cache: &CiCache, pipeline: &Pipeline, root: &
                     paths,
                     ..
                 } => {
-                    println!("    - {name}: key {} paths {}", key(k), paths.join(" "))
+                    crate::outln!("    - {name}: key {} paths {}", key(k), paths.join(" "))
                 }
-                s => println!("    - {}", s.title()),
+                s => crate::outln!("    - {}", s.title()),
             }
         }
     }
@@ -355,7 +359,7 @@ impl Run<'_> {
     fn say(&self, job: &str, text: &str) {
         let _g = self.out.lock().unwrap_or_else(|e| e.into_inner());
         for line in text.lines() {
-            eprintln!("[{job}] {line}");
+            crate::errln!("[{job}] {line}");
         }
     }
 }
@@ -372,36 +376,20 @@ struct JobCx<'a> {
 impl JobCx<'_> {
     /// `~/x` → the job's home; relative → under the working directory.
     fn resolve(&self, p: &str, base: &Path) -> PathBuf {
-        if p == "~" {
-            self.home.clone()
-        } else if let Some(rest) = p.strip_prefix("~/") {
-            self.home.join(rest)
-        } else if Path::new(p).is_absolute() {
-            PathBuf::from(p)
-        } else {
-            base.join(p)
-        }
+        resolve_home(p, &self.home, base)
     }
 }
 
-fn run_job(run: &Run<'_>, job: &Job) -> Report {
-    let t = Instant::now();
+/// The environment a job's steps see (CircleCI's variables, then `--env`,
+/// then the job's own `environment`), its working directory and its `~`.
+fn job_env(
+    run: &Run<'_>,
+    job: &Job,
+    build_num: u64,
+) -> (BTreeMap<String, String>, PathBuf, PathBuf) {
     let dir = run.dir.join(&job.name);
     let home = dir.join("home");
-    let build_num = {
-        let mut n = run.build_num.lock().unwrap_or_else(|e| e.into_inner());
-        *n = next_counter(&run.root.join(".strata/ci/build-num"), 1).unwrap_or(*n + 1);
-        *n
-    };
-    let mut cx = JobCx {
-        job,
-        workdir: PathBuf::new(),
-        dir: dir.clone(),
-        home: home.clone(),
-        env: BTreeMap::new(),
-        report: Report::default(),
-    };
-    cx.workdir = cx.resolve(&job.working_directory, &home);
+    let workdir = resolve_home(&job.working_directory, &home, &home);
     let reponame = run
         .repo
         .file_name()
@@ -416,7 +404,7 @@ fn run_job(run: &Run<'_>, job: &Job) -> Report {
         ("CIRCLE_BUILD_NUM", build_num.to_string()),
         ("CIRCLE_JOB", job.name.clone()),
         ("CIRCLE_WORKFLOW_ID", run.id.clone()),
-        ("CIRCLE_WORKING_DIRECTORY", cx.workdir.display().to_string()),
+        ("CIRCLE_WORKING_DIRECTORY", workdir.display().to_string()),
         ("CIRCLE_PROJECT_REPONAME", reponame),
         ("HOME", home.display().to_string()),
         ("STRATA_CI_STORE", run.store_env.clone()),
@@ -433,7 +421,39 @@ fn run_job(run: &Run<'_>, job: &Job) -> Report {
     for (k, v) in &job.environment {
         env.insert(k.clone(), v.clone());
     }
-    cx.env = env;
+    (env, workdir, home)
+}
+
+/// `~/x` → under `home`; relative → under `base`.
+fn resolve_home(p: &str, home: &Path, base: &Path) -> PathBuf {
+    if p == "~" {
+        home.to_path_buf()
+    } else if let Some(rest) = p.strip_prefix("~/") {
+        home.join(rest)
+    } else if Path::new(p).is_absolute() {
+        PathBuf::from(p)
+    } else {
+        base.join(p)
+    }
+}
+
+fn run_job(run: &Run<'_>, job: &Job) -> Report {
+    let t = Instant::now();
+    let dir = run.dir.join(&job.name);
+    let build_num = {
+        let mut n = run.build_num.lock().unwrap_or_else(|e| e.into_inner());
+        *n = next_counter(&run.root.join(".strata/ci/build-num"), 1).unwrap_or(*n + 1);
+        *n
+    };
+    let (env, workdir, home) = job_env(run, job, build_num);
+    let mut cx = JobCx {
+        job,
+        workdir,
+        dir: dir.clone(),
+        home: home.clone(),
+        env,
+        report: Report::default(),
+    };
     if let Err(e) = std::fs::create_dir_all(&home) {
         run.say(&job.name, &format!("error: {}: {e}", home.display()));
         cx.report.status = "failed";
@@ -505,8 +525,8 @@ fn vars<'a>(
     env: &'a dyn Fn(&str) -> Option<String>,
 ) -> template::Vars<'a> {
     template::Vars {
-        branch: run.pipeline.branch.clone(),
-        revision: run.pipeline.revision.clone(),
+        branch: Some(run.pipeline.branch.clone()).filter(|b| !b.is_empty()),
+        revision: Some(run.pipeline.revision.clone()).filter(|b| !b.is_empty()),
         build_num: cx.env.get("CIRCLE_BUILD_NUM").cloned().unwrap_or_default(),
         dir: cx.workdir.clone(),
         env,

@@ -44,8 +44,10 @@ pub enum TemplateError {
 
 /// What templates can refer to.
 pub struct Vars<'a> {
-    pub branch: String,
-    pub revision: String,
+    /// `None` when there is none (no git checkout, no `CIRCLE_BRANCH`): a
+    /// key using it is an error, never rendered as an empty string.
+    pub branch: Option<String>,
+    pub revision: Option<String>,
     pub build_num: String,
     /// Where `checksum` paths are relative to (the job's working directory).
     pub dir: PathBuf,
@@ -60,14 +62,36 @@ pub fn checksum(path: &Path) -> std::io::Result<String> {
     Ok(base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&bytes)))
 }
 
-/// CircleCI's `{{ arch }}`: `arch1-<os>-<cpu>`.
+/// CircleCI's `{{ arch }}`: `arch1-<os>-<cpu>-<family>_<model>`, e.g.
+/// `arch1-linux-amd64-6_85`, with the CPU family and model of the first
+/// processor in /proc/cpuinfo (no suffix where the kernel reports none).
 pub fn arch() -> String {
     let cpu = match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
+        "x86" => "386",
         other => other,
     };
-    format!("arch1-{}-{cpu}", std::env::consts::OS)
+    let base = format!("arch1-{}-{cpu}", std::env::consts::OS);
+    match std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| cpu_family_model(&t))
+    {
+        Some((family, model)) => format!("{base}-{family}_{model}"),
+        None => base,
+    }
+}
+
+/// The `cpu family` and `model` of the first processor in /proc/cpuinfo text.
+pub fn cpu_family_model(cpuinfo: &str) -> Option<(String, String)> {
+    let first = cpuinfo.split("\n\n").next()?;
+    let field = |name: &str| {
+        first.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            (k.trim() == name).then(|| v.trim().to_string())
+        })
+    };
+    Some((field("cpu family")?, field("model")?))
 }
 
 /// Renders `key`, then checks its length.
@@ -134,8 +158,16 @@ fn eval(key: &str, expr: &str, pos: usize, vars: &Vars<'_>) -> Result<String, Te
                 what,
             })
         }
-        (".Branch", None) => Ok(vars.branch.clone()),
-        (".Revision", None) => Ok(vars.revision.clone()),
+        (".Branch", None) => vars.branch.clone().ok_or_else(|| TemplateError::Value {
+            key: key.into(),
+            pos,
+            what: "`.Branch` has no value: this is not a git checkout and CIRCLE_BRANCH is unset\n  hint: run inside the repository, or set CIRCLE_BRANCH".into(),
+        }),
+        (".Revision", None) => vars.revision.clone().ok_or_else(|| TemplateError::Value {
+            key: key.into(),
+            pos,
+            what: "`.Revision` has no value: this is not a git checkout and CIRCLE_SHA1 is unset\n  hint: run inside the repository, or set CIRCLE_SHA1".into(),
+        }),
         (".BuildNum", None) => Ok(vars.build_num.clone()),
         ("epoch", None) => Ok(std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -160,8 +192,8 @@ mod tests {
 
     fn vars(dir: &Path) -> Vars<'_> {
         Vars {
-            branch: "main".into(),
-            revision: "abc123".into(),
+            branch: Some("main".into()),
+            revision: Some("abc123".into()),
             build_num: "42".into(),
             dir: dir.to_path_buf(),
             env: &|n| (n == "CACHE_VERSION").then(|| "v7".to_string()),
@@ -229,5 +261,28 @@ mod tests {
             Err(TemplateError::TooLong { len: 901 })
         );
         assert!(render(&"k".repeat(900), &v).is_ok());
+        let none = Vars {
+            branch: None,
+            revision: None,
+            ..vars(dir.path())
+        };
+        for t in ["k1-{{ .Branch }}", "k1-{{ .Revision }}"] {
+            let e = render(t, &none).unwrap_err().to_string();
+            assert!(e.contains("has no value") && e.contains(t), "{e}");
+        }
+    }
+
+    #[test]
+    fn arch_carries_cpu_family_and_model_like_circleci() {
+        let info = "processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 85\nmodel name\t: Intel(R) Xeon(R)\n\nprocessor\t: 1\ncpu family\t: 7\nmodel\t\t: 1\n";
+        assert_eq!(cpu_family_model(info), Some(("6".into(), "85".into())));
+        assert_eq!(cpu_family_model("processor : 0\nBogoMIPS : 50\n"), None);
+        if std::env::consts::ARCH == "x86_64" {
+            let a = arch();
+            let parts: Vec<&str> = a.split('-').collect();
+            assert_eq!(&parts[..3], ["arch1", "linux", "amd64"], "{a}");
+            let (f, m) = parts[3].split_once('_').unwrap();
+            assert!(f.parse::<u32>().is_ok() && m.parse::<u32>().is_ok(), "{a}");
+        }
     }
 }

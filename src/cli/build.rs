@@ -9,14 +9,18 @@ use crate::lock::ProjectLock;
 use crate::report::Event;
 use anyhow::Context as _;
 
-pub fn build(g: &Global, names: &[String]) -> Result<(), Failure> {
+pub fn build(g: &Global, names: &[String], timings: bool) -> Result<(), Failure> {
     let l = g.load()?;
     let inst = g.instances(&l, names)?;
     let selection = inst.selection();
-    let reporter = g.reporter();
+    let reporter = if timings {
+        g.reporter().with_timeline()
+    } else {
+        g.reporter()
+    };
     let lock_path = l.project.state_dir().join("lock");
     let _lock = ProjectLock::acquire(&lock_path, |p| {
-        eprintln!(
+        crate::errln!(
             "    Blocking: waiting for lock on {} (another strata is building this project)",
             p.display()
         );
@@ -61,6 +65,10 @@ pub fn build(g: &Global, names: &[String]) -> Result<(), Failure> {
             });
         }
     }
+    if let Some(t) = reporter.timeline() {
+        let closure = inst.graph.closure(&selection);
+        write_timings(&l.project, &inst, &closure, t, &reporter);
+    }
     if summary.interrupted {
         return Err(Failure::Code(EXIT_INTERRUPTED));
     }
@@ -104,7 +112,7 @@ pub fn fetch(g: &Global, names: &[String]) -> Result<(), Failure> {
     let jobs = g.jobs(&l.project).max(1);
     let lock_path = l.project.state_dir().join("lock");
     let _lock = ProjectLock::acquire(&lock_path, |p| {
-        eprintln!("    Blocking: waiting for lock on {}", p.display());
+        crate::errln!("    Blocking: waiting for lock on {}", p.display());
     })
     .with_context(|| format!("cannot take the project lock {}", lock_path.display()))?;
     let next = std::sync::atomic::AtomicUsize::new(0);
@@ -162,7 +170,7 @@ pub fn fetch(g: &Global, names: &[String]) -> Result<(), Failure> {
     let failures = failures.into_inner().unwrap_or_default();
     if failures.is_empty() {
         if !g.quiet && !g.json {
-            eprintln!(
+            crate::errln!(
                 "    Finished {} packages verified in {}",
                 closure.len(),
                 l.project.settings.packages_dir.display()
@@ -171,5 +179,47 @@ pub fn fetch(g: &Global, names: &[String]) -> Result<(), Failure> {
         Ok(())
     } else {
         Err(Failure::Code(EXIT_FAILURE))
+    }
+}
+
+/// Writes the `--timings` page: `build/.strata/timings/strata-timing.html`
+/// (the latest) and a copy named by the time of the run, as cargo does.
+fn write_timings(
+    project: &crate::manifest::Project,
+    inst: &Instances,
+    closure: &[usize],
+    timeline: &crate::timings::Timeline,
+    reporter: &crate::report::Reporter,
+) {
+    // Reports name instances by label (`name`, or `name@variant`).
+    let deps: std::collections::BTreeMap<String, Vec<String>> = closure
+        .iter()
+        .map(|&i| {
+            let ds = inst.graph.deps[i]
+                .iter()
+                .map(|&d| inst.list[d].label.clone())
+                .collect();
+            (inst.list[i].label.clone(), ds)
+        })
+        .collect();
+    let page = timeline.render(&project.name, &deps);
+    let dir = project.state_dir().join("timings");
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let latest = dir.join("strata-timing.html");
+    let result = std::fs::create_dir_all(&dir)
+        .and_then(|()| {
+            crate::fsutil::write_atomic(
+                &dir.join(format!("strata-timing-{stamp}.html")),
+                page.as_bytes(),
+            )
+        })
+        .and_then(|()| crate::fsutil::write_atomic(&latest, page.as_bytes()));
+    match result {
+        Ok(()) => crate::errln!("      Timing report saved to {}", latest.display()),
+        Err(e) => reporter.event(Event::Warning {
+            message: &format!("cannot write the timing report in {}: {e}", dir.display()),
+        }),
     }
 }

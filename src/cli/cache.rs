@@ -51,21 +51,49 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
         .with_context(|| format!("cannot list {}", store.describe()))?;
     match cmd {
         CacheCommand::Ls => {
-            for e in &entries {
-                println!(
-                    "{}  {} {}  {:>12} bytes  {:>6} files",
-                    &e.key[..16],
-                    e.module,
-                    e.version,
-                    e.size,
-                    e.files
+            let total: u64 = entries.iter().map(|e| e.size).sum();
+            if g.json {
+                for e in &entries {
+                    crate::report::emit_json(
+                        "cache-entry",
+                        serde_json::json!({"key": e.key, "module": e.module, "version": e.version, "bytes": e.size, "files": e.files}),
+                    );
+                }
+                crate::report::emit_json(
+                    "cache-summary",
+                    serde_json::json!({"entries": entries.len(), "bytes": total, "store": store.describe()}),
+                );
+                return Ok(());
+            }
+            let rows: Vec<[String; 5]> = entries
+                .iter()
+                .map(|e| {
+                    [
+                        e.key[..16].to_string(),
+                        e.module.clone(),
+                        e.version.clone(),
+                        crate::report::human_bytes(e.size),
+                        format!("{} files", e.files),
+                    ]
+                })
+                .collect();
+            let width = |c: usize| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0);
+            let (w1, w2, w3, w4) = (width(1), width(2), width(3), width(4));
+            for r in &rows {
+                crate::outln!(
+                    "{}  {:<w1$}  {:<w2$}  {:>w3$}  {:>w4$}",
+                    r[0],
+                    r[1],
+                    r[2],
+                    r[3],
+                    r[4]
                 );
             }
             if !g.quiet {
-                let total: u64 = entries.iter().map(|e| e.size).sum();
-                eprintln!(
-                    "{} entries, {total} bytes in {}",
+                crate::errln!(
+                    "{} entries, {} in {}",
                     entries.len(),
+                    crate::report::human_bytes(total),
                     store.describe()
                 );
             }
@@ -87,13 +115,17 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
             if g.json {
                 crate::report::emit_json("cache-stats", serde_json::to_value(&s).expect("json"));
             } else {
-                println!(
+                crate::outln!(
                     "last build: {} local hits, {} remote hits, {} misses",
-                    s.local_hits, s.remote_hits, s.misses
+                    s.local_hits,
+                    s.remote_hits,
+                    s.misses
                 );
-                println!(
+                crate::outln!(
                     "            {} bytes downloaded, {} bytes uploaded, {} artifacts saved",
-                    s.bytes_downloaded, s.bytes_uploaded, s.artifacts_saved
+                    s.bytes_downloaded,
+                    s.bytes_uploaded,
+                    s.artifacts_saved
                 );
             }
             Ok(())
@@ -102,10 +134,9 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
             max_size: None,
             max_age: None,
             ..
-        } => Err(anyhow::anyhow!(
-            "nothing to do\n  hint: pass --max-size (e.g. 10G) and/or --max-age (e.g. 30d)"
-        )
-        .into()),
+        } => Err(Failure::usage(
+            "cache gc needs a limit\n  hint: pass --max-size (e.g. 10G) and/or --max-age (e.g. 30d)",
+        )),
         CacheCommand::Gc {
             max_size,
             max_age,
@@ -128,17 +159,17 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
                 if state != "ok" {
                     bad += 1;
                 }
-                println!("{}  {} {}  {state}", &e.key[..16], e.module, e.version);
+                crate::outln!("{}  {} {}  {state}", &e.key[..16], e.module, e.version);
             }
             if bad > 0 {
-                eprintln!(
+                crate::errln!(
                     "error: {bad} of {} entries are corrupt; they will be quarantined when next used",
                     entries.len()
                 );
                 return Err(Failure::Code(EXIT_FAILURE));
             }
             if !g.quiet {
-                eprintln!("{} entries verified", entries.len());
+                crate::errln!("{} entries verified", entries.len());
             }
             Ok(())
         }
@@ -149,9 +180,9 @@ fn keygen(name: &str, dir: &std::path::Path) -> Result<(), Failure> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     if name.is_empty() || name.contains([':', '/']) {
-        return Err(
-            anyhow::anyhow!("key name `{name}` must be non-empty, without `:` or `/`").into(),
-        );
+        return Err(Failure::usage(format!(
+            "key name `{name}` must be non-empty, without `:` or `/`\n  hint: name the key after its owner, e.g. `strata cache keygen ci`"
+        )));
     }
     let key = crate::signing::SecretKey::generate(name).map_err(anyhow::Error::msg)?;
     let secret = dir.join(format!("{name}.secret"));
@@ -166,8 +197,8 @@ fn keygen(name: &str, dir: &std::path::Path) -> Result<(), Failure> {
     f.sync_all().context("writing the secret key")?;
     crate::fsutil::write_atomic(&public, format!("{}\n", key.public_text()).as_bytes())
         .context("writing the public key")?;
-    println!("{}", key.public_text());
-    eprintln!(
+    crate::outln!("{}", key.public_text());
+    crate::errln!(
         "wrote {} (keep it secret: [cache] sign-key) and {} (add its line to [cache] trusted-keys)",
         secret.display(),
         public.display()
@@ -226,8 +257,8 @@ fn remote_gc(
     max_age: Option<std::time::Duration>,
 ) -> Result<(), Failure> {
     let remote = g.remote_store(project)?.ok_or_else(|| {
-        anyhow::anyhow!(
-            "no remote to prune\n  hint: set `[cache] remote` in strata.toml, or drop --remote to prune the local store"
+        Failure::usage(
+            "no remote to prune\n  hint: set `[cache] remote` in strata.toml, or drop --remote to prune the local store",
         )
     })?;
     let entries = remote
@@ -241,7 +272,7 @@ fn remote_gc(
         .collect();
     let p = prune(remote.as_ref(), entries, max_size, max_age)?;
     if !g.quiet {
-        eprintln!(
+        crate::errln!(
             "     Removed {} entries ({} bytes) from {}; {} entries ({} bytes) kept",
             p.removed,
             p.freed,
@@ -266,7 +297,7 @@ fn gc(
     }
     let p = prune(store, entries, max_size, max_age)?;
     if !g.quiet {
-        eprintln!(
+        crate::errln!(
             "     Removed {} entries ({} bytes) and {} orphaned files; {} entries ({} bytes) kept",
             p.removed,
             p.freed,
@@ -322,18 +353,17 @@ fn transfer(g: &Global, names: &[String], push: bool) -> Result<(), Failure> {
     let closure = inst.graph.closure(&inst.selection());
     let cache = g.cache(&l.project)?;
     if l.project.settings.cache_remote.is_none() || (push && !cache.can_push()) {
-        return Err(anyhow::anyhow!(
+        return Err(Failure::usage(format!(
             "no {} remote cache\n  hint: set [cache] remote = \"s3://bucket/prefix\" (or file:///dir) in strata.toml",
             if push { "writable" } else { "" }
-        )
-        .into());
+        )));
     }
     let _lock = cache.local.lock(false).context("cannot lock the cache")?;
     let reporter = g.reporter();
     let failed = std::cell::Cell::new(false);
     let warn = |m: &str| {
         failed.set(true);
-        eprintln!("warning: {m}");
+        crate::errln!("warning: {m}");
     };
     let mut done = 0;
     for &i in &closure {
@@ -382,13 +412,13 @@ fn transfer(g: &Global, names: &[String], push: bool) -> Result<(), Failure> {
     let s = cache.stats();
     if !g.quiet {
         if push {
-            eprintln!(
+            crate::errln!(
                 "      Pushed {done} of {} modules ({} bytes uploaded)",
                 closure.len(),
                 s.bytes_uploaded
             );
         } else {
-            eprintln!(
+            crate::errln!(
                 "      Pulled {done} of {} modules ({} bytes downloaded)",
                 closure.len(),
                 s.bytes_downloaded

@@ -62,7 +62,7 @@ enum CiCommand {
         keys: Vec<String>,
     },
     /// Run a CircleCI 2.1 workflow locally, with real caches and workspaces
-    Run(crate::ci::runner::RunArgs),
+    Run(RunArgs),
     /// Write a CI config for the manifest's targets
     Generate {
         #[arg(value_enum)]
@@ -71,6 +71,50 @@ enum CiCommand {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+}
+
+/// `strata ci run` flags. Field ids never reuse a global flag's id (`jobs`):
+/// clap keys matches by id, and a collision panics at parse time.
+#[derive(Args, Clone)]
+pub struct RunArgs {
+    /// The CircleCI config
+    #[arg(long, default_value = ".circleci/config.yml")]
+    config: PathBuf,
+    /// Workflow to run (default: every workflow, as CircleCI does)
+    #[arg(long)]
+    workflow: Option<String>,
+    /// Run only these jobs (no upstream jobs)
+    #[arg(long = "job", id = "only_job", value_name = "JOB")]
+    only_jobs: Vec<String>,
+    /// Print the job DAG, steps and cache keys; run nothing
+    #[arg(long)]
+    dry_run: bool,
+    /// Jobs at once (default: -j, else the number of CPUs)
+    #[arg(long = "parallel", value_name = "N")]
+    parallel: Option<usize>,
+    /// Project variables: NAME=VALUE (the environment is passed through too)
+    #[arg(long = "env", value_parser = parse_env, value_name = "NAME=VALUE")]
+    env: Vec<(String, String)>,
+}
+
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("`{s}` is not NAME=VALUE"))
+}
+
+impl RunArgs {
+    fn options(&self, g: &Global) -> crate::ci::runner::RunOptions {
+        crate::ci::runner::RunOptions {
+            config: self.config.clone(),
+            workflow: self.workflow.clone(),
+            only_jobs: self.only_jobs.clone(),
+            dry_run: self.dry_run,
+            parallel: self.parallel.or(g.jobs),
+            env: self.env.clone(),
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -83,7 +127,7 @@ pub fn run(g: &Global, args: CiArgs) -> Result<(), Failure> {
     let root = g.project.clone();
     match args.command {
         CiCommand::Run(r) => {
-            let code = crate::ci::runner::run(&root, &r, args.store.as_deref(), g.quiet)
+            let code = crate::ci::runner::run(&root, &r.options(g), args.store.as_deref())
                 .map_err(anyhow::Error::msg)?;
             return if code == 0 {
                 Ok(())
@@ -107,16 +151,19 @@ pub fn run(g: &Global, args: CiArgs) -> Result<(), Failure> {
                     }
                     crate::fsutil::write_atomic(&p, text.as_bytes())
                         .with_context(|| format!("writing {}", p.display()))?;
-                    eprintln!("Wrote {}", p.display());
+                    crate::errln!("Wrote {}", p.display());
                 }
-                None => print!("{text}"),
+                None => crate::out!("{text}"),
             }
             return Ok(());
         }
         CiCommand::Key { name } => {
             let l = g.load()?;
-            let key = layer::key(&l.project, &l.graph, &name).map_err(anyhow::Error::from)?;
-            println!("{key}");
+            let key = layer::key(&l.project, &l.graph, &name).map_err(|e| match e {
+                layer::LayerError::Unknown { .. } => Failure::Usage(e.into()),
+                e => Failure::Other(e.into()),
+            })?;
+            crate::outln!("{key}");
             return Ok(());
         }
         _ => {}
@@ -143,7 +190,7 @@ pub fn run(g: &Global, args: CiArgs) -> Result<(), Failure> {
     )?;
     match args.command {
         CiCommand::Render { template } => {
-            println!("{}", render(&template, &root)?);
+            crate::outln!("{}", render(&template, &root)?);
             Ok(())
         }
         CiCommand::Restore {
@@ -217,12 +264,12 @@ fn template_vars<'a>(
             .ok()
             .filter(|o| o.status.success())
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .unwrap_or_default()
+            .filter(|s| !s.is_empty() && s != "HEAD")
     };
     let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
     template::Vars {
-        branch: var("CIRCLE_BRANCH").unwrap_or_else(|| git(&["rev-parse", "--abbrev-ref", "HEAD"])),
-        revision: var("CIRCLE_SHA1").unwrap_or_else(|| git(&["rev-parse", "HEAD"])),
+        branch: var("CIRCLE_BRANCH").or_else(|| git(&["rev-parse", "--abbrev-ref", "HEAD"])),
+        revision: var("CIRCLE_SHA1").or_else(|| git(&["rev-parse", "HEAD"])),
         build_num: var("CIRCLE_BUILD_NUM").unwrap_or_else(|| "0".into()),
         dir: dir.to_path_buf(),
         env: &|n| std::env::var(n).ok(),
@@ -298,7 +345,7 @@ fn restore_filtered(
             "ci-restore",
             json!({"keys": keys, "key": null, "match": "miss", "seconds": secs}),
         ),
-        Some(r) if !g.quiet => println!(
+        Some(r) if !g.quiet => crate::outln!(
             "Restored cache `{}` ({} match of `{}`): {}, {} files in {secs:.2}s",
             r.key,
             if r.how == Match::Exact {
@@ -310,7 +357,7 @@ fn restore_filtered(
             human_bytes(r.bytes),
             r.files
         ),
-        None if !g.quiet => println!(
+        None if !g.quiet => crate::outln!(
             "No cache found for keys: {} (miss)",
             keys.iter()
                 .map(|k| format!("`{k}`"))
@@ -343,11 +390,11 @@ fn save(
         );
     } else if !g.quiet {
         match r {
-            Saved::Skipped => println!(
+            Saved::Skipped => crate::outln!(
                 "Skipping cache save: key `{key}` already exists in {} (caches are immutable)",
                 cache.describe()
             ),
-            Saved::New { bytes, files } => println!(
+            Saved::New { bytes, files } => crate::outln!(
                 "Saved cache `{key}`: {}, {files} files in {secs:.2}s",
                 human_bytes(bytes)
             ),

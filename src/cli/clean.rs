@@ -20,7 +20,7 @@ pub fn clean(g: &Global, modules: &[String], all: bool) -> Result<(), Failure> {
     }
     let lock_path = p.state_dir().join("lock");
     let _lock = ProjectLock::acquire(&lock_path, |p| {
-        eprintln!("    Blocking: waiting for lock on {}", p.display());
+        crate::errln!("    Blocking: waiting for lock on {}", p.display());
     })
     .context("cannot take the project lock")?;
     if all {
@@ -36,7 +36,7 @@ pub fn clean(g: &Global, modules: &[String], all: bool) -> Result<(), Failure> {
         }
         let _ = std::fs::remove_file(state.join("install.json"));
         if !g.quiet {
-            eprintln!("     Removed build and install directories");
+            crate::errln!("     Removed build and install directories");
         }
         return Ok(());
     }
@@ -56,7 +56,7 @@ pub fn clean(g: &Global, modules: &[String], all: bool) -> Result<(), Failure> {
             } else {
                 String::new()
             };
-            eprintln!("     Removed {}{variants}", dir.display());
+            crate::errln!("     Removed {}{variants}", dir.display());
         }
     }
     Ok(())

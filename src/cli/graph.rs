@@ -25,6 +25,6 @@ pub fn graph(g: &Global, names: &[String]) -> Result<(), Failure> {
         }
     }
     out.push_str("}\n");
-    print!("{out}");
+    crate::out!("{out}");
     Ok(())
 }

@@ -6,6 +6,8 @@ mod cache;
 mod ci;
 mod clean;
 mod graph;
+mod init;
+mod meta;
 mod plan;
 
 use crate::fetch::FetchOptions;
@@ -32,7 +34,7 @@ pub const EXIT_INTERRUPTED: i32 = 130;
     version,
     about = "Build firmware modules with content-hashed steps and verified downloads"
 )]
-struct Cli {
+pub(crate) struct Cli {
     #[command(flatten)]
     global: Global,
     #[command(subcommand)]
@@ -67,7 +69,7 @@ pub struct Global {
     #[arg(long, global = true)]
     pub keep_going: bool,
     /// More output
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, conflicts_with = "quiet")]
     pub verbose: bool,
     /// Less output
     #[arg(short, long, global = true)]
@@ -90,7 +92,12 @@ pub enum Color {
 #[derive(Subcommand)]
 enum Command {
     /// Build targets or modules (default: target `default`)
-    Build { names: Vec<String> },
+    Build {
+        names: Vec<String>,
+        /// Write an HTML timeline of the build to build/.strata/timings/
+        #[arg(long)]
+        timings: bool,
+    },
     /// Download and verify packages only
     Fetch { names: Vec<String> },
     /// Show each module and step: fresh, or stale with the reason
@@ -115,6 +122,25 @@ enum Command {
     Cache(cache::CacheCommand),
     /// CI cache layers with CircleCI semantics, and a local workflow runner
     Ci(ci::CiArgs),
+    /// Create a minimal project that builds (in -C DIR, default: here)
+    Init {
+        /// Project name (default: the directory's name)
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Print shell completions: `strata completions bash > /etc/bash_completion.d/strata`
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `strata man > strata.1`
+    Man,
+}
+
+/// The whole command tree, for tests that walk every subcommand and flag
+/// (`Command::debug_assert`, flag-collision checks).
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
 }
 
 /// A loaded project with its module graph. Keys belong to instances,
@@ -126,9 +152,20 @@ pub struct Loaded {
 
 /// An error at the edge: how to render it and which exit code it means.
 pub enum Failure {
+    /// A bad manifest: exit 2, rendered with the source line.
     Manifest(ManifestError),
+    /// Bad usage or configuration (a flag, a name, a missing setting): exit 2.
+    Usage(anyhow::Error),
+    /// Something failed while doing the work (build, fetch, check): exit 1.
     Other(anyhow::Error),
     Code(i32),
+}
+
+impl Failure {
+    /// A usage or configuration error (exit 2) with this message.
+    pub fn usage(message: impl std::fmt::Display) -> Failure {
+        Failure::Usage(anyhow::anyhow!("{message}"))
+    }
 }
 
 impl From<ManifestError> for Failure {
@@ -237,6 +274,19 @@ impl Global {
 
 /// Runs the CLI and returns the process exit code.
 pub fn run() -> i32 {
+    // Before any file is opened: the descriptors a parent make handed down.
+    crate::exec::jobserver::capture_inherited();
+    crate::output::on_close(crate::exec::command::interrupt);
+    let code = run_cli();
+    if crate::output::closed() {
+        // Whoever read our output has gone (`strata build | head`): end
+        // quietly, as a program killed by SIGPIPE would.
+        return crate::output::EXIT_OUTPUT_CLOSED;
+    }
+    code
+}
+
+fn run_cli() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -256,7 +306,7 @@ pub fn run() -> i32 {
         )
     }));
     let result = match cli.command {
-        Command::Build { names } => build::build(&g, &names),
+        Command::Build { names, timings } => build::build(&g, &names, timings),
         Command::Fetch { names } => build::fetch(&g, &names),
         Command::Plan { names } => plan::plan(&g, &names),
         Command::Why { module, target } => plan::why(&g, &module, target.as_deref()),
@@ -264,20 +314,55 @@ pub fn run() -> i32 {
         Command::Graph { names } => graph::graph(&g, &names),
         Command::Cache(c) => cache::run(&g, c),
         Command::Ci(c) => ci::run(&g, c),
+        Command::Init { name } => init::init(&g.project, name.as_deref()),
+        Command::Completions { shell } => meta::completions(shell),
+        Command::Man => meta::man(),
     };
     match result {
         Ok(()) => EXIT_OK,
         Err(Failure::Code(c)) => c,
-        Err(Failure::Manifest(e)) => {
-            eprintln!("{:?}", miette::Report::new(e));
+        Err(Failure::Manifest(e)) if g.json => {
+            crate::report::emit_json(
+                "error",
+                serde_json::json!({
+                    "kind": "manifest",
+                    "message": e.message,
+                    "file": e.file.display().to_string(),
+                    "line": e.line(),
+                    "help": e.help,
+                    "exit_code": EXIT_USAGE,
+                }),
+            );
             EXIT_USAGE
         }
-        Err(Failure::Other(e)) => {
-            eprintln!("error: {e}");
-            for cause in e.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
-            EXIT_FAILURE
+        Err(Failure::Manifest(e)) => {
+            crate::errln!("{:?}", miette::Report::new(e));
+            EXIT_USAGE
         }
+        Err(Failure::Usage(e)) => render_error(&e, g.json, EXIT_USAGE),
+        Err(Failure::Other(e)) => render_error(&e, g.json, EXIT_FAILURE),
     }
+}
+
+/// Renders an error (`error:` / `caused by:` on stderr, or one JSON event)
+/// and hands back its exit code.
+fn render_error(e: &anyhow::Error, json: bool, code: i32) -> i32 {
+    if json {
+        let causes: Vec<String> = e.chain().skip(1).map(|c| c.to_string()).collect();
+        crate::report::emit_json(
+            "error",
+            serde_json::json!({
+                "kind": if code == EXIT_USAGE { "usage" } else { "failure" },
+                "message": e.to_string(),
+                "causes": causes,
+                "exit_code": code,
+            }),
+        );
+        return code;
+    }
+    crate::errln!("error: {e}");
+    for cause in e.chain().skip(1) {
+        crate::errln!("  caused by: {cause}");
+    }
+    code
 }

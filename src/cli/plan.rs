@@ -128,7 +128,7 @@ pub fn plan(g: &Global, names: &[String]) -> Result<(), Failure> {
             stale_count,
             closure.len()
         ));
-        print!("{out}");
+        crate::out!("{out}");
     }
     Ok(())
 }
@@ -210,14 +210,14 @@ pub fn why(g: &Global, module: &str, target: Option<&str>) -> Result<(), Failure
     }
     let what = format!("{} {}{}", m.name, m.version, variant_note(it));
     match st.first_stale {
-        None => println!("{what} is fresh: no input changed since its last build"),
+        None => crate::outln!("{what} is fresh: no input changed since its last build"),
         Some(step) => {
             if matches!(st.reasons.as_slice(), [StaleReason::NeverRan(_)]) {
-                println!("{what} has not been built yet");
+                crate::outln!("{what} has not been built yet");
             } else {
-                println!("{what}: {step} is stale because:");
+                crate::outln!("{what}: {step} is stale because:");
                 for r in &st.reasons {
-                    println!("  {r}");
+                    crate::outln!("  {r}");
                 }
             }
         }

@@ -1,15 +1,36 @@
 //! Running a module's shell commands: `bash -euo pipefail`, stdin from
 //! /dev/null, output to a log file, each child in its own process group so
 //! that an interrupt can stop the whole command tree.
+//!
+//! A command gets exactly the environment it is handed (see
+//! [`super::environment`]) and nothing of strata's own, the build's
+//! jobserver descriptors, and umask 022, so that the files it creates do not
+//! depend on the umask of whoever started strata.
 
+use super::jobserver::Jobserver;
 use std::collections::HashSet;
+use std::ffi::OsString;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader};
+use std::io;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
+
+/// The shell every command runs in: the first `bash` on strata's own `PATH`
+/// (found once), else `/bin/bash`.
+fn bash() -> &'static Path {
+    static B: OnceLock<PathBuf> = OnceLock::new();
+    B.get_or_init(|| {
+        std::env::var_os("PATH")
+            .iter()
+            .flat_map(std::env::split_paths)
+            .map(|d| d.join("bash"))
+            .find(|p| p.is_absolute() && p.is_file())
+            .unwrap_or_else(|| PathBuf::from("/bin/bash"))
+    })
+}
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
@@ -22,19 +43,25 @@ fn children() -> &'static Mutex<HashSet<i32>> {
 /// running commands' process groups. Stamps of interrupted steps are never
 /// written, so the next run resumes correctly.
 pub fn install_interrupt_handler() {
-    let _ = ctrlc::set_handler(|| {
-        INTERRUPTED.store(true, Ordering::SeqCst);
-        let pids: Vec<i32> = children()
-            .lock()
-            .map(|c| c.iter().copied().collect())
-            .unwrap_or_default();
-        for pid in pids {
-            // SAFETY: kill(2) with a negative pid signals a process group we created.
-            unsafe {
-                libc::kill(-pid, libc::SIGTERM);
-            }
+    let _ = ctrlc::set_handler(interrupt);
+    // A closed stdout/stderr ends the run the same way (see `crate::output`).
+    crate::output::on_close(interrupt);
+}
+
+/// Stops the run: no new work starts and the running commands' process
+/// groups are terminated.
+pub fn interrupt() {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+    let pids: Vec<i32> = children()
+        .lock()
+        .map(|c| c.iter().copied().collect())
+        .unwrap_or_default();
+    for pid in pids {
+        // SAFETY: kill(2) with a negative pid signals a process group we created.
+        unsafe {
+            libc::kill(-pid, libc::SIGTERM);
         }
-    });
+    }
 }
 
 /// Whether the user asked the run to stop.
@@ -58,11 +85,13 @@ pub enum CommandError {
     Interrupted,
 }
 
-/// Runs `script` with bash in `cwd`, appending all output to `log`.
+/// Runs `script` with bash in `cwd` in exactly the environment `env` (plus
+/// the jobserver's `MAKEFLAGS`), writing all output to `log`.
 pub fn run(
     script: &str,
     cwd: &Path,
-    env: &[(String, String)],
+    env: &[(OsString, OsString)],
+    jobserver: &Jobserver,
     log: &Path,
 ) -> Result<(), CommandError> {
     if interrupted() {
@@ -77,16 +106,26 @@ pub fn run(
     }
     let out = File::create(log).map_err(spawn_err)?;
     let err = out.try_clone().map_err(spawn_err)?;
-    let mut child = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", script])
+    // bash by absolute path: the command's PATH is its own, and strata's
+    // must not decide which shell runs it.
+    let mut cmd = Command::new(bash());
+    cmd.args(["-euo", "pipefail", "-c", script])
         .current_dir(cwd)
+        .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)
-        .process_group(0)
-        .spawn()
-        .map_err(spawn_err)?;
+        .process_group(0);
+    jobserver.configure(&mut cmd);
+    // SAFETY: umask(2) is async-signal-safe and touches no memory.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::umask(0o022);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().map_err(spawn_err)?;
     let pid = child.id() as i32;
     children()
         .lock()
@@ -116,12 +155,18 @@ pub fn run(
     })
 }
 
-/// The last `n` lines of a file, indented.
+/// The last `n` lines of a file, indented (bytes that are not UTF-8 shown
+/// lossily; an empty log says so instead of showing nothing).
 pub fn tail(path: &Path, n: usize) -> String {
-    let Ok(f) = File::open(path) else {
-        return String::new();
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => return format!("    (cannot read the log: {e})"),
     };
-    let lines: Vec<String> = BufReader::new(f).lines().map_while(Result::ok).collect();
+    let text = String::from_utf8_lossy(&bytes);
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.iter().all(|l| l.trim().is_empty()) {
+        return "    (the command printed nothing)".to_string();
+    }
     let start = lines.len().saturating_sub(n);
     lines[start..]
         .iter()

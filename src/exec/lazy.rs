@@ -74,7 +74,12 @@ impl<'s> Deferred<'s> {
     /// Brings every deferred module in `i`'s sysroot up to date, in
     /// dependency order. Locks are taken along dependency edges only, so two
     /// threads can never wait on each other.
-    pub fn materialise_deps(&self, ctx: &Context<'_>, i: usize) -> Result<(), super::ModuleError> {
+    pub fn materialise_deps(
+        &self,
+        ctx: &Context<'_>,
+        i: usize,
+        jobserver: &super::jobserver::Jobserver,
+    ) -> Result<(), super::ModuleError> {
         for d in ctx.graph.transitive_deps(i) {
             let Some(slot) = self.slots.get(&d) else {
                 continue;
@@ -84,7 +89,7 @@ impl<'s> Deferred<'s> {
                 continue;
             }
             let t = std::time::Instant::now();
-            let outcome = super::module::run(ctx, d, &self.status[&d], self)?;
+            let outcome = super::module::run(ctx, d, &self.status[&d], self, jobserver)?;
             super::report_outcome(ctx, d, outcome, t.elapsed().as_secs_f64());
             *done = true;
         }

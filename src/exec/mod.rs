@@ -5,10 +5,17 @@
 //! Freshness is decided before anything runs: keys depend only on inputs, so
 //! the whole plan is known up front and a no-op build reads one stamp line
 //! per module and starts no thread.
+//!
+//! Modules run as long as there are job slots: the process's implicit one,
+//! then one jobserver token per further module (see [`jobserver`]), so that
+//! `-j N` bounds modules and their nested makes together.
 
 pub mod command;
+pub mod environment;
+pub mod jobserver;
 mod lazy;
 mod module;
+pub mod relocatable;
 pub mod stage;
 
 pub use lazy::deferrable;
@@ -126,9 +133,37 @@ pub fn build(ctx: &Context<'_>, selection: &[usize], installs: Vec<Install>) -> 
     }
     let name = |i: usize| ctx.label(i).to_string();
     let mut stop = false;
+    let js = match jobserver::Jobserver::for_build(ctx.jobs) {
+        Ok(js) => js,
+        Err(e) => {
+            ctx.reporter.error(&format!(
+                "cannot create the jobserver pipe: {e}\n  hint: raise the open-files limit (ulimit -n)"
+            ));
+            summary.failed.push("jobserver".into());
+            return summary;
+        }
+    };
+    let js = &js;
     std::thread::scope(|s| {
-        let (tx, rx) = mpsc::channel::<(usize, Result<(Outcome, f64), ModuleError>)>();
+        let (tx, rx) = mpsc::channel::<Msg>();
+        // Tokens arrive on the same channel as finished modules, so one
+        // blocking receive waits for either.
+        let token_tx = tx.clone();
+        let mut helper = if js.can_share() {
+            js.client()
+                .clone()
+                .into_helper_thread(move |t| {
+                    let _ = token_tx.send(Msg::Token(t));
+                })
+                .ok()
+        } else {
+            None
+        };
         let mut running = 0usize;
+        let mut implicit_free = true;
+        let mut spare: Vec<jobserver::Token> = Vec::new();
+        let mut held: HashMap<usize, Option<jobserver::Token>> = HashMap::new();
+        let mut requested = 0usize;
         loop {
             while let Some(i) = ready.pop_front().filter(|_| !stop) {
                 let st = &status[&i];
@@ -148,25 +183,72 @@ pub fn build(ctx: &Context<'_>, selection: &[usize], installs: Vec<Install>) -> 
                     release(ctx, i, &in_closure, &mut waiting, &mut ready);
                     continue;
                 }
-                if running >= ctx.jobs {
+                let slot = if implicit_free {
+                    implicit_free = false;
+                    None
+                } else if let Some(t) = spare.pop() {
+                    Some(t)
+                } else {
                     ready.push_front(i);
                     break;
-                }
+                };
+                held.insert(i, slot);
                 running += 1;
                 let tx = tx.clone();
                 let deferred = &deferred;
                 s.spawn(move || {
+                    ctx.reporter.event(Event::ModuleStarted {
+                        module: ctx.label(i),
+                    });
                     let t = Instant::now();
-                    let r =
-                        module::run(ctx, i, st, deferred).map(|o| (o, t.elapsed().as_secs_f64()));
-                    let _ = tx.send((i, r));
+                    let r = crate::worker::catch(|| module::run(ctx, i, st, deferred, js))
+                        .unwrap_or_else(|panic| Err(ModuleError::Panic(panic)))
+                        .map(|o| (o, t.elapsed().as_secs_f64()));
+                    let _ = tx.send(Msg::Done(i, r));
                 });
+            }
+            // A token nobody is waiting for goes back to the pool at once,
+            // for the nested makes.
+            if ready.is_empty() || stop {
+                spare.clear();
+            }
+            if let Some(h) = &helper {
+                let want = if stop { 0 } else { ready.len() };
+                while requested + spare.len() < want {
+                    h.request_token();
+                    requested += 1;
+                }
             }
             if running == 0 {
                 break;
             }
-            let Ok((i, result)) = rx.recv() else { break };
+            let Ok(msg) = rx.recv() else { break };
+            let (i, result) = match msg {
+                Msg::Token(Ok(t)) => {
+                    requested = requested.saturating_sub(1);
+                    spare.push(t);
+                    continue;
+                }
+                Msg::Token(Err(e)) => {
+                    // Go on with the modules that hold a slot already.
+                    ctx.reporter.event(Event::Warning {
+                        message: &format!(
+                            "cannot take a job token: {e}; running fewer modules at once"
+                        ),
+                    });
+                    requested = 0;
+                    helper = None;
+                    continue;
+                }
+                Msg::Done(i, result) => (i, result),
+            };
             running -= 1;
+            match held.remove(&i) {
+                Some(None) => implicit_free = true,
+                // The token returns to `spare` if a module is ready for it.
+                Some(Some(t)) if !ready.is_empty() => spare.push(t),
+                _ => {}
+            }
             let m = ctx.label(i);
             match result {
                 Ok((outcome, secs)) => {
@@ -196,6 +278,9 @@ pub fn build(ctx: &Context<'_>, selection: &[usize], installs: Vec<Install>) -> 
                 stop = true;
             }
         }
+        spare.clear();
+        // Stops the helper thread, even one blocked waiting for a token.
+        drop(helper);
     });
     let finished: std::collections::HashSet<&String> = summary
         .built
@@ -258,6 +343,12 @@ pub fn build(ctx: &Context<'_>, selection: &[usize], installs: Vec<Install>) -> 
         secs: start.elapsed().as_secs_f64(),
     });
     summary
+}
+
+/// What the scheduler waits for: a module finished, or a job token arrived.
+enum Msg {
+    Done(usize, Result<(Outcome, f64), ModuleError>),
+    Token(std::io::Result<jobserver::Token>),
 }
 
 /// Reports how module `i` was brought up to date, and hands the outcome back.

@@ -2,6 +2,8 @@
 
 use super::Context;
 use super::command::{self, CommandError};
+use super::environment::{self, Paths};
+use super::jobserver::Jobserver;
 use super::stage::{self, Place};
 use crate::artifact::{self, ArtifactInfo, CACHE_FORMAT};
 use crate::fetch::{self, FetchError};
@@ -53,6 +55,8 @@ pub enum ModuleError {
     },
     #[error("interrupted")]
     Interrupted,
+    #[error("internal error (a bug in strata, please report it): {0}")]
+    Panic(String),
 }
 
 impl ModuleError {
@@ -85,6 +89,7 @@ pub fn run(
     i: usize,
     status: &ModuleStatus,
     deferred: &super::lazy::Deferred<'_>,
+    jobserver: &Jobserver,
 ) -> Result<Outcome, ModuleError> {
     let name = ctx.label(i);
     if let Some(store) = ctx.store {
@@ -100,8 +105,8 @@ pub fn run(
     }
     // Building needs the whole sysroot, including modules left in the cache
     // because this one was expected to restore.
-    deferred.materialise_deps(ctx, i)?;
-    run_steps(ctx, i, status)?;
+    deferred.materialise_deps(ctx, i, jobserver)?;
+    run_steps(ctx, i, status, jobserver)?;
     if let Some(store) = ctx.store
         && let Err(why) = save(ctx, store, i)
     {
@@ -256,19 +261,6 @@ fn save(ctx: &Context, cache: &Cache, i: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// The environment name for a module name: upper case, `_` for the rest.
-fn env_name(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
 /// Runs one step's work with its started/finished events.
 type Timed<'a> =
     dyn Fn(Step, &mut dyn FnMut() -> Result<(), ModuleError>) -> Result<(), ModuleError> + 'a;
@@ -338,6 +330,9 @@ fn prepare_source(ctx: &Context, i: usize, timed: &Timed<'_>) -> Result<(), Modu
                 source,
             });
         }
+        // Before any patch touches an mtime.
+        let epoch = environment::newest_mtime(&tmp).map_err(io_err(&tmp))?;
+        environment::write_source_date_epoch(&src_state, epoch).map_err(io_err(&src_state))?;
         remove_dir_atomic(&src).map_err(io_err(&src))?;
         fs::rename(&tmp, &src).map_err(io_err(&src))?;
         sync_dir(build_dir).map_err(io_err(build_dir))?;
@@ -347,9 +342,11 @@ fn prepare_source(ctx: &Context, i: usize, timed: &Timed<'_>) -> Result<(), Modu
     timed(Step::Patch, &mut || {
         for p in &m.patches {
             let bytes = fs::read(&p.abs).map_err(io_err(&p.abs))?;
-            patch::apply_patch(&src, &p.rel, &bytes).map_err(|source| ModuleError::Patch {
-                module: name.to_string(),
-                source: Box::new(source),
+            patch::apply_patch_with(&src, &p.rel, &bytes, p.strip).map_err(|source| {
+                ModuleError::Patch {
+                    module: name.to_string(),
+                    source: Box::new(source),
+                }
             })?;
         }
         fingerprint::write_stamp(&src_state, name, keys.get(Step::Patch))
@@ -358,7 +355,12 @@ fn prepare_source(ctx: &Context, i: usize, timed: &Timed<'_>) -> Result<(), Modu
 }
 
 /// Runs the stale steps of instance `i`.
-fn run_steps(ctx: &Context, i: usize, status: &ModuleStatus) -> Result<(), ModuleError> {
+fn run_steps(
+    ctx: &Context,
+    i: usize,
+    status: &ModuleStatus,
+    jobserver: &Jobserver,
+) -> Result<(), ModuleError> {
     let project = ctx.project;
     let inst = &ctx.instances[i];
     let m = ctx.module(i);
@@ -421,38 +423,60 @@ fn run_steps(ctx: &Context, i: usize, status: &ModuleStatus) -> Result<(), Modul
 
     let deps = ctx.graph.transitive_deps(i);
     let sysroot = inst.sysroot(project);
-    if restart <= Step::Configure || !sysroot.is_dir() {
-        let sources: Vec<(String, PathBuf)> = deps
-            .iter()
-            .map(|&d| (ctx.label(d).to_string(), ctx.instances[d].destdir(project)))
-            .collect();
-        stage::merge(&sources, &sysroot, Place::Link).map_err(|source| ModuleError::Stage {
-            module: name.to_string(),
-            source,
-        })?;
+    let host = inst.host_prefix(project);
+    let home = project.state_dir().join("home").join(&inst.dir_name);
+    if restart <= Step::Configure || !sysroot.is_dir() || !host.is_dir() {
+        // Target dependencies go to the sysroot, `host` ones (tools run
+        // during the build) to the host prefix.
+        for (tree, want_host) in [(&sysroot, false), (&host, true)] {
+            let sources: Vec<(String, PathBuf)> = deps
+                .iter()
+                .filter(|&&d| ctx.module(d).host == want_host)
+                .map(|&d| (ctx.label(d).to_string(), ctx.instances[d].destdir(project)))
+                .collect();
+            stage::merge(&sources, tree, Place::Link).map_err(|source| ModuleError::Stage {
+                module: name.to_string(),
+                source,
+            })?;
+        }
     }
+    if restart <= Step::Configure {
+        // A fresh build starts from an empty HOME.
+        crate::fsutil::remove_all(&home).map_err(io_err(&home))?;
+    }
+    fs::create_dir_all(&home).map_err(io_err(&home))?;
     let dest = inst.destdir(project);
-    let mut env: Vec<(String, String)> =
-        m.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    env.push(("STRATA_JOBS".into(), ctx.jobs.to_string()));
-    env.push(("STRATA_DESTDIR".into(), dest.display().to_string()));
-    env.push(("STRATA_SYSROOT".into(), sysroot.display().to_string()));
-    env.push(("STRATA_BUILD_DIR".into(), dir.display().to_string()));
-    env.push(("STRATA_SOURCE_DIR".into(), src.display().to_string()));
-    env.push(("STRATA_MODULE".into(), m.name.clone()));
-    env.push(("STRATA_VERSION".into(), m.version.clone()));
+    let paths = Paths {
+        build_dir: dir.clone(),
+        source_dir: src.clone(),
+        destdir: dest.clone(),
+        sysroot,
+        host,
+        home,
+    };
+    let dep_dirs: Vec<(String, PathBuf)> = deps
+        .iter()
+        .map(|&d| {
+            (
+                ctx.module(d).name.clone(),
+                ctx.instances[d].build_dir(project),
+            )
+        })
+        .collect();
+    let mut env = environment::command_env(
+        m,
+        &paths,
+        jobserver.jobs(),
+        &dep_dirs,
+        &environment::pass_env_values(&project.settings.pass_env),
+        environment::source_date_epoch(&inst.source_state(project), &src),
+    );
     for (param, value) in &inst.params {
-        let v = match value {
-            crate::manifest::ParamValue::Value(v) => v.clone(),
-            crate::manifest::ParamValue::File { abs, .. } => abs.display().to_string(),
+        let v: std::ffi::OsString = match value {
+            crate::manifest::ParamValue::Value(v) => v.into(),
+            crate::manifest::ParamValue::File { abs, .. } => abs.clone().into(),
         };
-        env.push((format!("STRATA_PARAM_{param}"), v));
-    }
-    for &d in &deps {
-        env.push((
-            format!("STRATA_DEP_{}_DIR", env_name(&ctx.module(d).name)),
-            ctx.instances[d].build_dir(project).display().to_string(),
-        ));
+        env.push((format!("STRATA_PARAM_{param}").into(), v));
     }
     let logs = inst.logs(project);
     for step in [Step::Configure, Step::Build, Step::Install] {
@@ -471,10 +495,12 @@ fn run_steps(ctx: &Context, i: usize, status: &ModuleStatus) -> Result<(), Modul
             }
             if let Some(script) = script {
                 let log = logs.join(format!("{}.log", step.name()));
-                command::run(script, &dir, &env, &log).map_err(|source| ModuleError::Command {
-                    module: name.to_string(),
-                    step,
-                    source,
+                command::run(script, &dir, &env, jobserver, &log).map_err(|source| {
+                    ModuleError::Command {
+                        module: name.to_string(),
+                        step,
+                        source,
+                    }
                 })?;
             }
             if step == Step::Install {
@@ -487,6 +513,7 @@ fn run_steps(ctx: &Context, i: usize, status: &ModuleStatus) -> Result<(), Modul
                         });
                     }
                 }
+                warn_unrelocatable(ctx, name, &paths);
                 // Stamped by `run` once the artifact is saved.
                 return Ok(());
             }
@@ -501,4 +528,43 @@ fn run_steps(ctx: &Context, i: usize, status: &ModuleStatus) -> Result<(), Modul
         }
     }
     Ok(())
+}
+
+/// Warns, naming the files, when the staged install embeds an absolute path
+/// of this build (see [`super::relocatable`]).
+fn warn_unrelocatable(ctx: &Context, module: &str, paths: &Paths) {
+    let needles = [
+        paths.build_dir.clone(),
+        paths.sysroot.clone(),
+        paths.host.clone(),
+    ];
+    let message = match super::relocatable::scan(&paths.destdir, &needles) {
+        Ok(hits) if hits.is_empty() => return,
+        Ok(hits) => {
+            const SHOWN: usize = 10;
+            let mut list = hits
+                .iter()
+                .take(SHOWN)
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ");
+            if hits.len() > SHOWN {
+                list.push_str(&format!(" and {} more", hits.len() - SHOWN));
+            }
+            format!(
+                "module {module}: {} installed file(s) in {} embed the absolute build path {} \
+                 (the artifact is not relocatable: restored elsewhere they name a directory \
+                 that does not exist): {list}\n  hint: install with paths relative to the \
+                 prefix, or pass the final prefix (not the build dir) to configure",
+                hits.len(),
+                paths.destdir.display(),
+                paths.build_dir.display(),
+            )
+        }
+        Err(e) => format!(
+            "module {module}: could not scan {} for embedded build paths: {e}",
+            paths.destdir.display()
+        ),
+    };
+    ctx.reporter.event(Event::Warning { message: &message });
 }

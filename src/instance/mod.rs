@@ -86,6 +86,11 @@ impl Instance {
         self.state(project).join("sysroot")
     }
 
+    /// `$STRATA_HOST`: hardlinks to its `host` dependencies' destdirs.
+    pub fn host_prefix(&self, project: &Project) -> PathBuf {
+        self.state(project).join("host")
+    }
+
     /// Where its configure/build/install logs go.
     pub fn logs(&self, project: &Project) -> PathBuf {
         self.state(project).join("logs")

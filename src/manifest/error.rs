@@ -16,6 +16,18 @@ pub struct ManifestError {
     pub help: Option<String>,
     /// The file's text and the span of the offending value, when known.
     pub location: Option<Box<(NamedSource<String>, SourceSpan, usize)>>,
+    /// The line, when the error points into a line too long to show.
+    line_hint: Option<usize>,
+}
+
+/// Longest source line (in bytes) shown under an error.
+const MAX_SHOWN_LINE: usize = 1024;
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
 }
 
 impl ManifestError {
@@ -26,6 +38,7 @@ impl ManifestError {
             message: message.into(),
             help: None,
             location: None,
+            line_hint: None,
         }
     }
 
@@ -36,16 +49,34 @@ impl ManifestError {
     }
 
     /// Points the error at `span` inside `source`.
+    ///
+    /// The source snippet is attached only when the offending line is short
+    /// enough to show: a very long line (a minified or generated file) is
+    /// named by line and column instead, which also keeps the renderer away
+    /// from columns it cannot format.
     pub fn at(mut self, source: &str, span: std::ops::Range<usize>) -> ManifestError {
-        let line = source[..span.start.min(source.len())].matches('\n').count() + 1;
+        let start = floor_char_boundary(source, span.start.min(source.len()));
+        let end = floor_char_boundary(source, span.end.clamp(start, source.len()));
+        let line = source[..start].matches('\n').count() + 1;
+        let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = source[start..]
+            .find('\n')
+            .map_or(source.len(), |i| start + i);
+        if line_end - line_start > MAX_SHOWN_LINE || end - start > MAX_SHOWN_LINE {
+            let column = source[line_start..start].chars().count() + 1;
+            self.message = format!("{} (line {line}, column {column})", self.message);
+            self.location = None;
+            self.line_hint = Some(line);
+            return self;
+        }
         let named = NamedSource::new(self.file.display().to_string(), source.to_string());
-        self.location = Some(Box::new((named, (span.start, span.len()).into(), line)));
+        self.location = Some(Box::new((named, (start, end - start).into(), line)));
         self
     }
 
     /// The 1-based line number, when the error points into the file.
     pub fn line(&self) -> Option<usize> {
-        self.location.as_ref().map(|l| l.2)
+        self.location.as_ref().map(|l| l.2).or(self.line_hint)
     }
 }
 

@@ -61,6 +61,8 @@ struct RawSettings {
     packages_dir: Option<String>,
     build_dir: Option<String>,
     install_dir: Option<String>,
+    #[serde(default)]
+    pass_env: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -199,7 +201,34 @@ pub fn load(root: &Path) -> Result<Project, ManifestError> {
                 })
             })
             .collect::<Result<_, _>>()?,
+        pass_env: Vec::new(),
     };
+    let mut settings = settings;
+    for n in &raw.settings.pass_env {
+        let name = n.get_ref();
+        let valid = !name.is_empty()
+            && !name.starts_with(|c: char| c.is_ascii_digit())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let why = if !valid {
+            Some("is not an environment variable name (letters, digits, `_`)")
+        } else if name.starts_with("STRATA_") {
+            Some("is reserved: strata sets the STRATA_* variables itself")
+        } else if name == "MAKEFLAGS" || name == "CARGO_MAKEFLAGS" {
+            Some("is set by strata: it carries the build's jobserver")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(
+                ManifestError::new(&rel_manifest, format!("pass-env `{name}` {why}"))
+                    .at(&source, n.span())
+                    .help("remove it from [settings] pass-env"),
+            );
+        }
+        if !settings.pass_env.contains(name) {
+            settings.pass_env.push(name.clone());
+        }
+    }
     let mirror = |list: &[Spanned<String>]| -> Result<Vec<String>, ManifestError> {
         list.iter()
             .map(|u| {
@@ -586,14 +615,18 @@ fn resolve_patches(
         }
     };
     if abs.is_file() {
-        return Ok(vec![PatchFile { rel: path, abs }]);
+        return Ok(vec![PatchFile {
+            rel: path,
+            abs,
+            strip: 1,
+        }]);
     }
     if !abs.is_dir() {
         return Err(fail(format!("patches `{path}` does not exist"))
             .help("point `patches` at a directory of *.patch files or at one .patch file"));
     }
     let series = abs.join("series");
-    let mut names: Vec<String> = Vec::new();
+    let mut names: Vec<(String, usize)> = Vec::new();
     if series.is_file() {
         let text = fs::read_to_string(&series)
             .map_err(|e| fail(format!("cannot read {path}/series: {e}")))?;
@@ -601,26 +634,36 @@ fn resolve_patches(
             let line = line.split('#').next().unwrap_or("").trim();
             let mut parts = line.split_whitespace();
             let Some(name) = parts.next() else { continue };
-            if let Some(opt) = parts.find(|p| *p != "-p1") {
-                return Err(fail(format!(
-                    "{path}/series: option `{opt}` for {name} is not supported"
-                ))
-                .help("strata applies every patch with -p1"));
+            let mut strip = 1;
+            while let Some(opt) = parts.next() {
+                // quilt writes `-p0`, `-p1`…; `-p N` is accepted too.
+                let n = match opt.strip_prefix("-p") {
+                    Some("") => parts.next().and_then(|n| n.parse().ok()),
+                    Some(n) => n.parse().ok(),
+                    None => None,
+                };
+                let Some(n) = n else {
+                    return Err(fail(format!(
+                        "{path}/series: option `{opt}` for {name} is not supported"
+                    ))
+                    .help("a series line is a patch name and optionally -pN; strata never reverses or fuzzes a patch"));
+                };
+                strip = n;
             }
-            names.push(name.to_string());
+            names.push((name.to_string(), strip));
         }
     } else {
         let entries = fs::read_dir(&abs).map_err(|e| fail(format!("cannot list {path}: {e}")))?;
         for e in entries.flatten() {
             let n = e.file_name().to_string_lossy().into_owned();
             if n.ends_with(".patch") && e.path().is_file() {
-                names.push(n);
+                names.push((n, 1));
             }
         }
         names.sort();
     }
     let mut out = Vec::new();
-    for n in names {
+    for (n, strip) in names {
         let p = abs.join(&n);
         if !p.is_file() {
             return Err(fail(format!(
@@ -630,6 +673,7 @@ fn resolve_patches(
         out.push(PatchFile {
             rel: format!("{path}/{n}"),
             abs: p,
+            strip,
         });
     }
     Ok(out)

@@ -65,6 +65,9 @@ pub struct Settings {
     pub cache_sign_key: Option<PathBuf>,
     /// `[cache] trusted-keys`: remote artifacts need a valid signature from one.
     pub cache_trusted_keys: Vec<crate::signing::PublicKey>,
+    /// `[settings] pass-env`: names of strata's environment variables passed
+    /// to every command; their values are configure-key inputs.
+    pub pass_env: Vec<String>,
 }
 
 /// One module: where its source comes from and how it is built.
@@ -121,6 +124,9 @@ pub enum ParamValue {
 pub struct PatchFile {
     pub rel: String,
     pub abs: PathBuf,
+    /// Leading directories stripped from the patch's names (`-pN` in a
+    /// quilt `series` file; 1 otherwise).
+    pub strip: usize,
 }
 
 impl Project {

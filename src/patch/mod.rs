@@ -1,4 +1,5 @@
-//! In-process patching with fuzz 0.
+//! In-process patching with fuzz 0, as GNU `patch -p1 --fuzz=0` and
+//! `git apply --binary` do it.
 //!
 //! Each hunk must match the file exactly; like GNU patch with `-F0` it may be
 //! found at an offset from the line the header names, never with fewer
@@ -7,11 +8,27 @@
 //! previously applied) patch detected", and is an **error**: strata only
 //! patches freshly extracted trees, so such a tree means the upstream tarball
 //! already contains the change, and skipping or reversing would hide that.
-//! Nothing is ever asked on stdin. Each patch applies atomically: every file
-//! is computed in memory first and written only if all hunks applied.
+//! Nothing is ever asked on stdin and no `patch` or `git` program is run.
+//! Each patch applies atomically: every file is computed in memory first and
+//! written only if all sections applied, and every access goes through a
+//! directory handle on the tree, so symlinks in the tree cannot lead a read
+//! or a write outside it.
+//!
+//! Files: `parse` (sections and headers), `path` (names, quoting, `-pN`,
+//! epoch timestamps), `hunk` (text hunks and matching), `context` (`diff -c`
+//! hunks), `binary` (git binary data), `tree` (the directory handle and the
+//! pending changes), `apply` (what each kind of section does), `error`.
 
 mod apply;
+mod binary;
+mod context;
+mod error;
+mod hunk;
 mod parse;
+mod path;
+mod tree;
 
-pub use apply::{PatchError, apply_patch};
-pub use parse::{Change, FilePatch, Hunk, HunkLine, ParseError, parse};
+pub use apply::{apply_patch, apply_patch_with};
+pub use error::{ParseError, PatchError};
+pub use hunk::{Hunk, HunkLine};
+pub use parse::{Change, FilePatch, parse};

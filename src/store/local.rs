@@ -50,7 +50,7 @@ impl LocalStore {
         match held {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
-                eprintln!(
+                crate::errln!(
                     "    Blocking: waiting for lock on {} ({})",
                     self.root.join("lock").display(),
                     if exclusive {

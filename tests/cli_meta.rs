@@ -1,0 +1,80 @@
+//! `strata init`, `strata completions`, `strata man`, and flag conflicts.
+
+fn strata() -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::cargo_bin("strata").unwrap();
+    c.env("NO_COLOR", "1");
+    c
+}
+
+#[test]
+fn init_writes_a_project_that_builds_and_applies_its_patch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("newfw");
+    let cache = tmp.path().join("xdg");
+    strata()
+        .arg("-C")
+        .arg(&dir)
+        .arg("init")
+        .env("XDG_CACHE_HOME", &cache)
+        .assert()
+        .success();
+    let toml = std::fs::read_to_string(dir.join("strata.toml")).unwrap();
+    assert!(toml.contains("name = \"newfw\""), "{toml}");
+    assert!(dir.join("patches/hello-1.0/0001-say-more.patch").is_file());
+    strata()
+        .arg("-C")
+        .arg(&dir)
+        .arg("build")
+        .env("XDG_CACHE_HOME", &cache)
+        .assert()
+        .success();
+    let out = std::process::Command::new(dir.join("install/bin/hello"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text,
+        "Hello from strata\n(patched by patches/hello-1.0/0001-say-more.patch)\n"
+    );
+    // A second init refuses to touch an existing project (usage error).
+    let again = strata()
+        .arg("-C")
+        .arg(&dir)
+        .arg("init")
+        .env("XDG_CACHE_HOME", &cache)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a strata.toml"));
+}
+
+#[test]
+fn completions_for_every_shell_name_the_subcommands() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = strata().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        for sub in ["build", "plan", "cache", "ci", "init"] {
+            assert!(text.contains(sub), "{shell} completions lack `{sub}`");
+        }
+    }
+    let bad = strata().args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn man_prints_a_roff_page_naming_the_commands() {
+    let out = strata().arg("man").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+
+    assert!(text.contains(".TH strata"));
+    assert!(text.contains("build"));
+}
+
+#[test]
+fn verbose_and_quiet_together_are_a_usage_error() {
+    let out = strata().args(["-v", "-q", "plan"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be used with"));
+}

@@ -1,0 +1,119 @@
+//! The exit-code table in README.md, enforced: every usage, manifest or
+//! configuration error exits 2; every failed build, fetch or check exits 1.
+
+mod common;
+use common::TestProject;
+
+fn code(p: &TestProject, args: &[&str]) -> (i32, String) {
+    let out = p.strata().args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn ok_project() -> TestProject {
+    let p = TestProject::with_default(&["a"]);
+    p.local_module("a", &[("f", "x")], "build = \"true\"");
+    p
+}
+
+#[test]
+fn usage_and_configuration_errors_exit_2() {
+    let p = ok_project();
+    for args in [
+        vec!["--no-such-flag", "build"],
+        vec!["build", "no-such-module"],
+        vec!["why", "no-such-module"],
+        vec!["cache", "gc"],
+        vec!["cache", "keygen", "../x"],
+        vec!["cache", "push"],
+        vec!["cache", "gc", "--remote", "--max-age", "1d"],
+        vec!["ci", "key", "nosuch"],
+    ] {
+        let (c, err) = code(&p, &args);
+        assert_eq!(c, 2, "strata {args:?} exited {c}: {err}");
+        assert!(!err.trim().is_empty(), "strata {args:?} said nothing");
+    }
+}
+
+#[test]
+fn a_bad_manifest_exits_2() {
+    let p = ok_project();
+    p.write("modules/b.toml", "name = \"b\"\nversoin = \"1\"\n");
+    let (c, err) = code(&p, &["build"]);
+    assert_eq!(c, 2, "{err}");
+    assert!(err.contains("modules/b.toml"), "{err}");
+}
+
+#[test]
+fn failed_builds_and_fetches_exit_1() {
+    let p = TestProject::with_default(&["a"]);
+    p.local_module("a", &[("f", "x")], "build = \"false\"");
+    let (c, err) = code(&p, &["build"]);
+    assert_eq!(c, 1, "{err}");
+
+    let p = TestProject::with_default(&["a"]);
+    p.write(
+        "modules/a.toml",
+        format!(
+            "name = \"a\"\nversion = \"1\"\nurl = \"file://missing.tar.gz\"\nsha256 = \"{}\"\n",
+            "0".repeat(64)
+        ),
+    );
+    let (c, err) = code(&p, &["fetch"]);
+    assert_eq!(c, 1, "{err}");
+    let (c, err) = code(&p, &["build"]);
+    assert_eq!(c, 1, "{err}");
+}
+
+#[test]
+fn success_exits_0() {
+    let p = ok_project();
+    assert_eq!(code(&p, &["build"]).0, 0);
+    assert_eq!(code(&p, &["plan"]).0, 0);
+    assert_eq!(code(&p, &["--help"]).0, 0);
+}
+
+/// With `--json`, errors are JSON events too: every line parses.
+#[test]
+fn errors_are_json_events_with_json() {
+    let p = ok_project();
+    p.write("modules/b.toml", "name = \"b\"\nversoin = \"1\"\n");
+    let out = p.strata().args(["--json", "build"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    let err = events
+        .iter()
+        .find(|e| e["type"] == "error")
+        .expect("error event");
+    assert_eq!(err["schema"], 1);
+    assert_eq!(err["data"]["kind"], "manifest");
+    assert_eq!(err["data"]["file"], "modules/b.toml");
+    assert_eq!(err["data"]["line"], 2);
+    assert_eq!(err["data"]["exit_code"], 2);
+
+    let p = ok_project();
+    let out = p.strata().args(["--json", "cache", "gc"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let line = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+    assert_eq!(v["type"], "error");
+    assert_eq!(v["data"]["kind"], "usage");
+}
+
+/// A command that fails silently still gets a useful failure summary: the
+/// log path and a line saying it printed nothing.
+#[test]
+fn a_silent_failing_command_says_it_printed_nothing() {
+    let p = TestProject::with_default(&["a"]);
+    p.local_module("a", &[("f", "x")], "build = \"false\"");
+    let (c, err) = code(&p, &["build"]);
+    assert_eq!(c, 1);
+    assert!(err.contains("build.log"), "{err}");
+    assert!(err.contains("(the command printed nothing)"), "{err}");
+}

@@ -1,0 +1,310 @@
+//! Property-based fuzzing of every parser that reads untrusted input: the
+//! manifest, patches, source archives and CircleCI configs. Each property is
+//! "no panic, and nothing written outside the tree"; inputs are valid
+//! documents mutated at random (bytes flipped, inserted, deleted, spliced)
+//! plus raw random bytes, so the parsers are driven deep, not just rejected
+//! at the first byte. Bounded for CI: `PROPTEST_CASES` (default 256 per
+//! target) sets the number of inputs.
+
+use proptest::prelude::*;
+use std::path::Path;
+
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256)
+}
+
+#[derive(Debug, Clone)]
+enum Mutation {
+    Flip(usize, u8),
+    Insert(usize, Vec<u8>),
+    Delete(usize, usize),
+    Duplicate(usize, usize, usize),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Mutation::Flip(i, b)),
+        (any::<usize>(), prop::collection::vec(any::<u8>(), 1..8))
+            .prop_map(|(i, b)| Mutation::Insert(i, b)),
+        (any::<usize>(), 1usize..64).prop_map(|(i, n)| Mutation::Delete(i, n)),
+        (any::<usize>(), 1usize..64, any::<usize>())
+            .prop_map(|(i, n, to)| Mutation::Duplicate(i, n, to)),
+    ]
+}
+
+fn mutate(seed: &[u8], ms: &[Mutation]) -> Vec<u8> {
+    let mut v = seed.to_vec();
+    for m in ms {
+        let len = v.len().max(1);
+        match m {
+            Mutation::Flip(i, b) => {
+                if !v.is_empty() {
+                    let i = i % v.len();
+                    v[i] ^= b | 1;
+                }
+            }
+            Mutation::Insert(i, b) => {
+                let i = i % (v.len() + 1);
+                v.splice(i..i, b.iter().copied());
+            }
+            Mutation::Delete(i, n) => {
+                let i = i % len;
+                let end = (i + n).min(v.len());
+                if i < end {
+                    v.drain(i..end);
+                }
+            }
+            Mutation::Duplicate(i, n, to) => {
+                let i = i % len;
+                let end = (i + n).min(v.len());
+                if i < end {
+                    let chunk = v[i..end].to_vec();
+                    let to = to % (v.len() + 1);
+                    v.splice(to..to, chunk);
+                }
+            }
+        }
+    }
+    v
+}
+
+/// A valid document mutated, or (sometimes) raw bytes.
+fn input(seeds: &'static [&'static [u8]]) -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        4 => (0..seeds.len(), prop::collection::vec(mutation(), 0..6))
+            .prop_map(move |(s, ms)| mutate(seeds[s], &ms)),
+        1 => prop::collection::vec(any::<u8>(), 0..512),
+    ]
+}
+
+/// Every file under `dir`, with its content (to prove nothing changed).
+fn listing(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    fn walk(root: &Path, d: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        let Ok(rd) = std::fs::read_dir(d) else { return };
+        for e in rd.flatten() {
+            let p = e.path();
+            let ft = std::fs::symlink_metadata(&p).unwrap().file_type();
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            if ft.is_dir() {
+                walk(root, &p, out);
+            } else if ft.is_file() {
+                out.push((rel, std::fs::read(&p).unwrap()));
+            } else {
+                out.push((rel, b"<link>".to_vec()));
+            }
+        }
+    }
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+const STRATA_TOML: &[u8] = br#"[project]
+name = "fw"
+cache-version = "1"
+
+[settings]
+jobs = 2
+
+[mirrors]
+before = ["file://mirror/"]
+
+[cache]
+trusted-keys = []
+
+[target.default]
+modules = ["a"]
+
+[layer.tc]
+modules = ["b"]
+"#;
+
+const MODULE_A: &[u8] = br#"name = "a"
+version = "1.0"
+url = "https://example.org/a-1.0.tar.gz"
+sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
+depends = ["b"]
+build = "make -j$STRATA_JOBS"
+env = { CFLAGS = "-O2" }
+keep = ["out"]
+"#;
+
+const MODULE_B: &[u8] = br#"name = "b"
+version = "2"
+urls = ["https://example.org/b.tar.xz", "https://mirror.example.org/b.tar.xz"]
+sha256 = "1111111111111111111111111111111111111111111111111111111111111111"
+strip-components = 1
+host = true
+"#;
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_manifest_loader_never_panics(
+        top in input(&[STRATA_TOML]),
+        a in input(&[MODULE_A, MODULE_B]),
+        b in input(&[MODULE_B, MODULE_A]),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("modules")).unwrap();
+        std::fs::write(dir.path().join("strata.toml"), &top).unwrap();
+        std::fs::write(dir.path().join("modules/a.toml"), &a).unwrap();
+        std::fs::write(dir.path().join("modules/b.toml"), &b).unwrap();
+        if let Ok(project) = strata::manifest::load(dir.path())
+            && let Ok(graph) = strata::graph::Graph::new(&project)
+        {
+            // Keys belong to instances: resolve every target and module.
+            let names = project
+                .targets
+                .keys()
+                .cloned()
+                .chain(project.modules.iter().map(|m| m.name.clone()));
+            for name in names {
+                let _ = strata::instance::instantiate(&project, &graph, &[name]);
+            }
+        }
+        // Rendering any error must not panic either.
+        if let Err(e) = strata::manifest::load(dir.path()) {
+            let _ = format!("{:?}", miette::Report::new(e));
+        }
+    }
+}
+
+const UNIFIED: &[u8] = b"diff --git a/hello.c b/hello.c
+--- a/hello.c
++++ b/hello.c
+@@ -1,3 +1,4 @@
+ #include <stdio.h>
++#include <stdlib.h>
+ int main(void) {
+   return 0;
+@@ -4,2 +5,3 @@
+ }
++/* end */
+ 
+--- /dev/null
++++ b/new/file.txt
+@@ -0,0 +1,2 @@
++one
++two
+";
+
+const GIT_EXTENDED: &[u8] = b"diff --git a/old.txt b/renamed.txt
+similarity index 90%
+rename from old.txt
+rename to renamed.txt
+--- a/old.txt
++++ b/renamed.txt
+@@ -1,2 +1,2 @@
+ keep
+-old
++new
+diff --git a/run.sh b/run.sh
+old mode 100644
+new mode 100755
+diff --git a/gone.txt b/gone.txt
+deleted file mode 100644
+--- a/gone.txt
++++ /dev/null
+@@ -1 +0,0 @@
+-bye
+";
+
+const ESCAPE: &[u8] = b"--- a/../outside.txt
++++ b/../outside.txt
+@@ -0,0 +1 @@
++escaped
+--- /dev/null
++++ b//abs/x
+@@ -0,0 +1 @@
++x
+";
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_patcher_never_panics_nor_writes_outside_the_tree(
+        patch in input(&[UNIFIED, GIT_EXTENDED, ESCAPE]),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = dir.path().join("tree");
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(tree.join("sub")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("sentinel"), b"untouched").unwrap();
+        std::fs::write(tree.join("hello.c"), b"#include <stdio.h>\nint main(void) {\n  return 0;\n}\n\n").unwrap();
+        std::fs::write(tree.join("old.txt"), b"keep\nold\n").unwrap();
+        std::fs::write(tree.join("run.sh"), b"#!/bin/sh\n").unwrap();
+        std::fs::write(tree.join("gone.txt"), b"bye\n").unwrap();
+        std::os::unix::fs::symlink("../outside", tree.join("sub/link")).unwrap();
+        let before = listing(&outside);
+        let _ = strata::patch::apply_patch(&tree, "fuzz.patch", &patch);
+        prop_assert_eq!(listing(&outside), before);
+        prop_assert!(!dir.path().join("outside.txt").exists());
+    }
+}
+
+fn tar_seed(gz: bool) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut add = |path: &str, data: &[u8], mode: u32| {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(mode);
+        h.set_mtime(1_600_000_000);
+        h.set_cksum();
+        b.append_data(&mut h, path, data).unwrap();
+    };
+    add("top/a.txt", b"alpha\n", 0o644);
+    add("top/bin/run.sh", b"#!/bin/sh\necho hi\n", 0o755);
+    add("top/sub/deep/b.txt", b"beta\n", 0o644);
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_size(0);
+    h.set_mode(0o777);
+    h.set_cksum();
+    b.append_link(&mut h, "top/link", "sub/deep").unwrap();
+    let raw = b.into_inner().unwrap();
+    if gz {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(&raw).unwrap();
+        e.finish().unwrap()
+    } else {
+        raw
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_unpacker_never_panics_nor_writes_outside(
+        which in any::<bool>(),
+        ms in prop::collection::vec(mutation(), 0..6),
+        strip in 0u32..3,
+    ) {
+        let seed = tar_seed(which);
+        let bytes = mutate(&seed, &ms);
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("in.tar");
+        std::fs::write(&archive, &bytes).unwrap();
+        let into = dir.path().join("tree");
+        let before: Vec<String> = std::fs::read_dir(dir.path()).unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let _ = strata::unpack::extract(&archive, &into, strip);
+        let mut after: Vec<String> = std::fs::read_dir(dir.path()).unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "tree")
+            .collect();
+        after.sort();
+        let mut before = before;
+        before.sort();
+        prop_assert_eq!(after, before);
+    }
+}
