@@ -350,3 +350,73 @@ fn a_board_layer_carries_its_variants_state_and_restores_fresh() {
         "{events}"
     );
 }
+
+#[test]
+fn real_make_builds_each_board_out_of_tree_from_the_one_source() {
+    // Heads' coreboot pattern: `make -C <source> obj=<board dir>`.
+    let p = TestProject::new(
+        r#"[project]
+name = "make-boards"
+
+[target.a]
+modules = ["fw"]
+params = { BOARD = "a", CONFIG = { file = "a.config" } }
+
+[target.b]
+modules = ["fw"]
+params = { BOARD = "b", CONFIG = { file = "b.config" } }
+"#,
+    );
+    p.write("a.config", "CONFIG_A=y\n");
+    p.write("b.config", "CONFIG_B=y\n");
+    p.local_module(
+        "fw",
+        &[
+            (
+                "Makefile",
+                "obj ?= .\n$(obj)/fw.bin: $(CURDIR)/fw.in $(obj)/.config\n\tcat $^ > $@\n\techo \"board $(BOARD)\" >> $@\n",
+            ),
+            ("fw.in", "firmware\n"),
+        ],
+        r#"params = ["BOARD", "CONFIG"]
+configure = "cp $STRATA_PARAM_CONFIG .config"
+build = "make -C $STRATA_SOURCE_DIR obj=$STRATA_BUILD_DIR BOARD=$STRATA_PARAM_BOARD"
+install = "mkdir -p $STRATA_DESTDIR && cp fw.bin $STRATA_DESTDIR/fw.bin""#,
+    );
+    let (events, code) = json(&p, &["build", "a", "b"]);
+    assert_eq!(code, 0, "{events}");
+    assert_eq!(steps(&events, "unpack", "fw"), 1, "{events}");
+    assert_eq!(steps(&events, "build", "fw@"), 2, "{events}");
+    assert_eq!(
+        p.read("install/a/fw.bin"),
+        "firmware\nCONFIG_A=y\nboard a\n"
+    );
+    assert_eq!(
+        p.read("install/b/fw.bin"),
+        "firmware\nCONFIG_B=y\nboard b\n"
+    );
+    assert!(
+        !p.path("build/fw-1.0/fw.bin").exists(),
+        "source stays clean"
+    );
+
+    // A value param: `why` shows old and new; only board b rebuilds.
+    p.write(
+        "strata.toml",
+        p.read("strata.toml")
+            .replace("BOARD = \"b\"", "BOARD = \"b2\""),
+    );
+    p.strata()
+        .args(["why", "fw", "b"])
+        .assert()
+        .success()
+        .stdout(contains("param BOARD changed: `b` → `b2`"));
+    let (events, code) = json(&p, &["build", "a", "b"]);
+    assert_eq!(code, 0, "{events}");
+    let built = TestProject::modules_with(&events, "module-built");
+    assert_eq!(built.len(), 1, "{events}");
+    assert_eq!(
+        p.read("install/b/fw.bin"),
+        "firmware\nCONFIG_B=y\nboard b2\n"
+    );
+}
