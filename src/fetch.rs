@@ -73,6 +73,8 @@ pub enum FetchError {
         manifest: String,
         attempts: Vec<(String, String)>,
     },
+    #[error(transparent)]
+    Git(Box<crate::git::GitError>),
     #[error("module {module}: {path}: {source}")]
     Io {
         module: String,
@@ -119,7 +121,7 @@ pub fn record_path(packages: &Path, file: &str) -> PathBuf {
 
 /// Per-file lock so two modules of one run sharing a package never write the
 /// same `.part` file.
-fn file_lock(path: &Path) -> Arc<Mutex<()>> {
+pub(crate) fn file_lock(path: &Path) -> Arc<Mutex<()>> {
     static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>> = OnceLock::new();
     let mut map = LOCKS
         .get_or_init(Default::default)
@@ -152,6 +154,31 @@ pub fn is_verified(packages: &Path, file: &str, sha256: &str) -> io::Result<Opti
     } else {
         Ok(Some(false))
     }
+}
+
+/// The sha256 recorded when `file` was last verified, if any (for a git
+/// module without a pin, the sum of the archive strata wrote).
+pub fn recorded_sha256(packages: &Path, file: &str) -> Option<String> {
+    let text = fs::read(record_path(packages, file)).ok()?;
+    serde_json::from_slice::<Verified>(&text)
+        .ok()
+        .map(|v| v.sha256)
+}
+
+/// The sha256 a module's package must have: its `sha256`, or for a git
+/// module without one, the sum recorded when strata wrote its archive.
+pub fn expected_sha256(packages: &Path, m: &Module) -> Option<String> {
+    match &m.git {
+        Some(_) => crate::git::expected_sha256(packages, m),
+        None => Some(m.sha256.clone()),
+    }
+}
+
+/// Records that `packages/<file>`, as it is now, has sum `sha256`.
+pub fn record_verified(packages: &Path, file: &str, sha256: &str) -> io::Result<()> {
+    let meta = fs::metadata(packages.join(file))?;
+    let rec = serde_json::to_vec(&Verified::of(sha256, &meta)).map_err(io::Error::other)?;
+    write_atomic(&record_path(packages, file), &rec)
 }
 
 /// Whether a package is present and verified, trusting only the stat record
@@ -189,6 +216,9 @@ pub fn ensure_package(
     opts: &FetchOptions,
     progress: &dyn Fn(u64, Option<u64>),
 ) -> Result<Fetched, FetchError> {
+    if let Some(git) = &m.git {
+        return crate::git::ensure_archive(project, m, git, opts, progress);
+    }
     let packages = &project.settings.packages_dir;
     let path = packages.join(&m.file);
     let lock = file_lock(&path);
@@ -361,7 +391,7 @@ fn download(
 }
 
 /// Moves a bad file to `packages/.quarantine/` (kept for inspection, never used).
-fn quarantine(packages: &Path, path: &Path) -> io::Result<PathBuf> {
+pub(crate) fn quarantine(packages: &Path, path: &Path) -> io::Result<PathBuf> {
     let dir = packages.join(".quarantine");
     fs::create_dir_all(&dir)?;
     let name = path

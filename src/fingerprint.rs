@@ -154,11 +154,20 @@ pub fn module_keys(
     deps: &[(&str, &str)],
     params: &[(String, String)],
 ) -> io::Result<ModuleKeys> {
-    let source = vec![
-        Input::new("cache-version", &project.cache_version),
-        Input::new("source sha256", &m.sha256),
-        Input::new("file", &m.file),
-    ];
+    let mut source = vec![Input::new("cache-version", &project.cache_version)];
+    match &m.git {
+        // The commit names the tree; the repository's identity (not its
+        // URL) says where it is from; a `sha256` pin only verifies the
+        // archive, so it is no input.
+        Some(g) => source.extend([
+            Input::new("source git", &g.identity),
+            Input::new("source rev", &g.rev),
+            Input::new("submodules", g.submodules.to_string()),
+            Input::new("git archive format", crate::git::FORMAT),
+        ]),
+        None => source.push(Input::new("source sha256", &m.sha256)),
+    }
+    source.push(Input::new("file", &m.file));
     // Fetch leaves no stamp (the verified package is its own record), so
     // unpack carries the source inputs itself and `why` can name them.
     let fetch = StepKey::new(Step::Fetch, source.clone());
@@ -192,9 +201,6 @@ pub fn module_keys(
     for (k, v) in &m.env {
         configure_inputs.push(Input::new(format!("env {k}"), v));
     }
-    for (name, value) in params {
-        configure_inputs.push(Input::new(name, value));
-    }
     // `pass-env` values reach the commands, so they are inputs; an unset
     // name is recorded under its own input name, so that unset and empty
     // differ.
@@ -209,6 +215,9 @@ pub fn module_keys(
             ),
             None => Input::new(format!("pass-env {k} (unset)"), ""),
         });
+    }
+    for (name, value) in params {
+        configure_inputs.push(Input::new(name, value));
     }
     let mut sorted_deps = deps.to_vec();
     sorted_deps.sort();
@@ -263,6 +272,11 @@ pub fn stamp_path(state_dir: &Path, step: Step) -> PathBuf {
 pub struct StampDirs {
     pub source: PathBuf,
     pub instance: PathBuf,
+    /// The instance's build dir: stamps live outside it, so a tree deleted
+    /// by hand must make the instance stale rather than leave it "fresh".
+    pub tree: PathBuf,
+    /// The shared source tree (the same as `tree` without params).
+    pub source_tree: PathBuf,
 }
 
 impl StampDirs {
@@ -338,12 +352,15 @@ pub enum StaleReason {
     Added { name: String },
     /// An input that existed last time and is gone.
     Removed { name: String },
+    /// The build dir is gone (stamps alone never make a tree fresh).
+    Missing(PathBuf),
 }
 
 impl fmt::Display for StaleReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StaleReason::NeverRan(step) => write!(f, "{step} has not run yet"),
+            StaleReason::Missing(dir) => write!(f, "build dir {} is missing", dir.display()),
             StaleReason::Added { name } => write!(f, "{name} added"),
             StaleReason::Removed { name } => write!(f, "{name} removed"),
             StaleReason::Changed { name, old, new } => {
@@ -396,7 +413,7 @@ pub fn diff_inputs(old: &[Input], new: &[Input]) -> Vec<StaleReason> {
         StaleReason::Changed { name, .. }
         | StaleReason::Added { name }
         | StaleReason::Removed { name } => name.starts_with("step "),
-        StaleReason::NeverRan(_) => false,
+        StaleReason::NeverRan(_) | StaleReason::Missing(_) => false,
     };
     if out.iter().any(|r| !is_chain(r)) {
         out.retain(|r| !is_chain(r));
@@ -465,15 +482,38 @@ fn provenance_reasons(module_dir: &Path, keys: &ModuleKeys) -> Option<Vec<StaleR
 }
 
 /// Whether the shared source tree is unpacked and patched at `keys`.
-pub fn source_ready(source_state: &Path, keys: &ModuleKeys) -> bool {
-    [Step::Unpack, Step::Patch]
-        .iter()
-        .all(|s| stamp_key(source_state, *s).as_deref() == Some(keys.get(*s).key.as_str()))
+/// The tree must exist: a source deleted by hand is not ready, whatever
+/// its stamps say.
+pub fn source_ready(source_state: &Path, source_tree: &Path, keys: &ModuleKeys) -> bool {
+    source_tree.is_dir()
+        && [Step::Unpack, Step::Patch]
+            .iter()
+            .all(|s| stamp_key(source_state, *s).as_deref() == Some(keys.get(*s).key.as_str()))
 }
 
 /// Compares an instance's stamps with its expected keys.
 pub fn module_status(dirs: &StampDirs, keys: &ModuleKeys) -> ModuleStatus {
-    let source_ready = dirs.separate() && source_ready(&dirs.source, keys);
+    let source_ready = dirs.separate() && source_ready(&dirs.source, &dirs.source_tree, keys);
+    if !dirs.tree.is_dir() {
+        let first = if dirs.separate() {
+            Step::Configure
+        } else {
+            Step::Unpack
+        };
+        // Never built here at all, or built and then deleted by hand.
+        let reason = if stamp_key(&dirs.instance, Step::Install).is_none()
+            && !provenance_path(&dirs.instance).is_file()
+        {
+            StaleReason::NeverRan(first)
+        } else {
+            StaleReason::Missing(dirs.tree.clone())
+        };
+        return ModuleStatus {
+            first_stale: Some(first),
+            reasons: vec![reason],
+            source_ready,
+        };
+    }
     if stamp_key(&dirs.instance, Step::Install).as_deref() == Some(keys.install_key()) {
         return ModuleStatus {
             first_stale: None,

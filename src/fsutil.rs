@@ -3,17 +3,36 @@
 //! strata never writes a file in place: it writes a temporary file in the same
 //! directory, fsyncs it, renames it over the target and fsyncs the directory
 //! (uv's `write_atomic`). A run killed at any instant therefore leaves either
-//! the old file or the new one, never a torn one.
+//! the old file or the new one, never a torn one, plus perhaps a `.tmp-*`
+//! file that the next run holding the lock sweeps away.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+/// The prefix of every temporary file strata creates beside its target.
+/// A run killed before the rename leaves one behind; the next run that
+/// takes the lock removes it ([`sweep_temp_files`]).
+pub const TEMP_PREFIX: &str = ".tmp-";
+
+/// A new temporary file `.tmp-XXXXXX` in `dir`, created with mode 0666
+/// minus the umask (0644 under umask 022) like any file a user creates.
+/// tempfile's own default is 0600, which made a shared cache directory
+/// unreadable by the rest of a team. Secrets are never written through this.
+pub fn temp_file_in(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .permissions(fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)
+}
+
 /// Writes `bytes` to `path` atomically (temp file, fsync, rename, fsync dir).
+/// The file gets mode 0666 minus the umask.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = parent_dir(path);
     fs::create_dir_all(&dir)?;
-    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(&dir)?;
+    let mut tmp = temp_file_in(&dir)?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
@@ -79,4 +98,34 @@ pub fn remove_leftovers(dir: &Path, name: &str) -> io::Result<()> {
 /// Attaches the path to an io::Error's message.
 pub fn with_path(path: &Path) -> impl FnOnce(io::Error) -> io::Error + '_ {
     move |e| io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
+/// Removes `.tmp-*` files (and `.NAME.tmp-*` directories) left in `dir` by
+/// a killed writer, descending at most `depth` levels into subdirectories
+/// whose names are not in `skip`. Only call this while holding the lock
+/// that every writer of `dir` holds, or a live writer's file could vanish.
+/// Returns how many were removed.
+pub fn sweep_temp_files(dir: &Path, depth: u32, skip: &[&str]) -> io::Result<usize> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let is_temp = name.starts_with(TEMP_PREFIX)
+            || (name.starts_with('.') && (name.contains(".tmp-") || name.contains(".trash-")))
+            || name.starts_with(".pack-");
+        let ft = entry.file_type()?;
+        if is_temp {
+            remove_all(&entry.path())?;
+            removed += 1;
+        } else if ft.is_dir() && depth > 0 && !skip.contains(&name.as_ref()) {
+            removed += sweep_temp_files(&entry.path(), depth - 1, skip)?;
+        }
+    }
+    Ok(removed)
 }

@@ -17,6 +17,7 @@ pub mod exec;
 pub mod fetch;
 pub mod fingerprint;
 pub mod fsutil;
+pub mod git;
 pub mod graph;
 pub mod instance;
 pub mod lock;

@@ -4,7 +4,12 @@
 //! `Blocking: waiting for lock on …` and waits (cargo's habit) instead of
 //! corrupting the first one's work. The lock is an OS file lock, so it is
 //! released by the kernel even when the holder is killed with `kill -9`.
+//! Whoever takes it also sweeps the `.tmp-*` files such a kill leaves in
+//! strata's own state ([`ProjectLock::sweep`]): only the lock holder may,
+//! since only it knows no other strata is writing them.
 
+use crate::fsutil::sweep_temp_files;
+use crate::manifest::Project;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::Path;
@@ -36,5 +41,26 @@ impl ProjectLock {
             Err(fs::TryLockError::Error(e)) => return Err(e),
         }
         Ok(ProjectLock { _file: file })
+    }
+
+    /// Removes temp files that killed runs left in strata's own state: the
+    /// state dir, the top of the build and packages dirs (half-unpacked
+    /// `.NAME.tmp-*` trees) and each module's `.strata` dir (stamps,
+    /// records), never its install tree or sysroot, which hold the
+    /// module's files. Returns how many were removed.
+    pub fn sweep(&self, project: &Project) -> io::Result<usize> {
+        let s = &project.settings;
+        let keep = ["destdir", "sysroot"];
+        let mut n = sweep_temp_files(&project.state_dir(), 4, &keep)?;
+        n += sweep_temp_files(&s.packages_dir, 0, &[])?;
+        n += sweep_temp_files(&s.build_dir, 0, &[])?;
+        if let Ok(modules) = fs::read_dir(&s.build_dir) {
+            for m in modules.flatten() {
+                if !m.file_name().to_string_lossy().starts_with('.') {
+                    n += sweep_temp_files(&m.path().join(".strata"), 2, &keep)?;
+                }
+            }
+        }
+        Ok(n)
     }
 }

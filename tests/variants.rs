@@ -305,6 +305,22 @@ fn strata_state_is_not_inside_the_unpacked_tree() {
     );
     let (code, built, _) = p.build_json(&[]);
     assert_eq!((code, built.len()), (0, 0));
+    // Stamps outside the tree never vouch for a tree deleted by hand.
+    std::fs::remove_dir_all(p.path("build/m-1.0")).unwrap();
+    p.strata()
+        .args(["why", "m"])
+        .assert()
+        .success()
+        .stdout(contains("m-1.0 is missing"));
+    let out = p.strata().args(["--json", "build"]).output().unwrap();
+    let events = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert_eq!(
+        TestProject::modules_with(&events, "module-restored"),
+        ["m"],
+        "{events}"
+    );
+    assert!(p.path("build/m-1.0").is_dir());
 }
 
 #[test]
@@ -419,4 +435,47 @@ install = "mkdir -p $STRATA_DESTDIR && cp fw.bin $STRATA_DESTDIR/fw.bin""#,
         p.read("install/b/fw.bin"),
         "firmware\nCONFIG_B=y\nboard b2\n"
     );
+}
+
+#[test]
+fn graph_json_lists_each_boards_variant() {
+    let p = boards();
+    let doc = |args: &[&str]| -> serde_json::Value {
+        let out = p
+            .strata()
+            .arg("--json")
+            .arg("graph")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let one = doc(&["x230"]);
+    let mods = one["modules"].as_array().unwrap();
+    assert_eq!(mods.len(), 2);
+    let tool = mods.iter().find(|m| m["name"] == "tool").unwrap();
+    assert!(tool["variant"].is_null());
+    let rom = mods.iter().find(|m| m["name"] == "rom").unwrap();
+    let id = rom["variant"].as_str().unwrap();
+    assert_eq!(id.len(), 12);
+    assert_eq!(rom["params"]["CONFIG"]["file"], "config/x230.config");
+    assert_eq!(rom["depends"], serde_json::json!(["tool"]));
+    // Two boards: one tool, two roms with different variants.
+    let two = doc(&["x230", "t430"]);
+    let roms: Vec<&str> = two["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["name"] == "rom")
+        .map(|m| m["variant"].as_str().unwrap())
+        .collect();
+    assert_eq!(roms.len(), 2);
+    assert_ne!(roms[0], roms[1]);
+    assert!(roms.contains(&id));
+    assert_eq!(two["modules"].as_array().unwrap().len(), 3);
 }

@@ -26,6 +26,7 @@ pub fn build(g: &Global, names: &[String], timings: bool) -> Result<(), Failure>
         );
     })
     .with_context(|| format!("cannot take the project lock {}", lock_path.display()))?;
+    sweep(&_lock, &l.project, &reporter);
     command::install_interrupt_handler();
     let cache = g.cache(&l.project)?;
     let _store_lock =
@@ -66,8 +67,7 @@ pub fn build(g: &Global, names: &[String], timings: bool) -> Result<(), Failure>
         }
     }
     if let Some(t) = reporter.timeline() {
-        let closure = inst.graph.closure(&selection);
-        write_timings(&l.project, &inst, &closure, t, &reporter);
+        write_timings(&l.project, &inst, t, &reporter);
     }
     if summary.interrupted {
         return Err(Failure::Code(EXIT_INTERRUPTED));
@@ -115,6 +115,7 @@ pub fn fetch(g: &Global, names: &[String]) -> Result<(), Failure> {
         crate::errln!("    Blocking: waiting for lock on {}", p.display());
     })
     .with_context(|| format!("cannot take the project lock {}", lock_path.display()))?;
+    sweep(&_lock, &l.project, &reporter);
     let next = std::sync::atomic::AtomicUsize::new(0);
     let failures = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|s| {
@@ -186,12 +187,11 @@ pub fn fetch(g: &Global, names: &[String]) -> Result<(), Failure> {
 /// (the latest) and a copy named by the time of the run, as cargo does.
 fn write_timings(
     project: &crate::manifest::Project,
-    inst: &Instances,
-    closure: &[usize],
+    inst: &crate::instance::Instances,
     timeline: &crate::timings::Timeline,
     reporter: &crate::report::Reporter,
 ) {
-    // Reports name instances by label (`name`, or `name@variant`).
+    let closure = inst.graph.closure(&inst.selection());
     let deps: std::collections::BTreeMap<String, Vec<String>> = closure
         .iter()
         .map(|&i| {
@@ -221,5 +221,18 @@ fn write_timings(
         Err(e) => reporter.event(Event::Warning {
             message: &format!("cannot write the timing report in {}: {e}", dir.display()),
         }),
+    }
+}
+
+/// Removes what killed runs left (a warning, never a failure, if it cannot).
+pub(super) fn sweep(
+    lock: &ProjectLock,
+    project: &crate::manifest::Project,
+    r: &crate::report::Reporter,
+) {
+    if let Err(e) = lock.sweep(project) {
+        r.event(Event::Warning {
+            message: &format!("cannot remove temp files of an interrupted run: {e}"),
+        });
     }
 }

@@ -23,6 +23,7 @@ pub fn clean(g: &Global, modules: &[String], all: bool) -> Result<(), Failure> {
         crate::errln!("    Blocking: waiting for lock on {}", p.display());
     })
     .context("cannot take the project lock")?;
+    let _ = _lock.sweep(p);
     if all {
         for m in &p.modules {
             remove_module(p, m)

@@ -9,6 +9,7 @@ mod graph;
 mod init;
 mod meta;
 mod plan;
+mod prepare;
 
 use crate::fetch::FetchOptions;
 use crate::graph::Graph;
@@ -115,7 +116,9 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
-    /// Print the dependency graph in DOT
+    /// Fetch, verify, unpack and patch modules, then stop; print each tree's path
+    Prepare { modules: Vec<String> },
+    /// Print the dependency graph in DOT (with --json: one JSON document, see docs/json.md)
     Graph { names: Vec<String> },
     /// Inspect the artifact cache
     #[command(subcommand)]
@@ -311,6 +314,7 @@ fn run_cli() -> i32 {
         Command::Plan { names } => plan::plan(&g, &names),
         Command::Why { module, target } => plan::why(&g, &module, target.as_deref()),
         Command::Clean { modules, all } => clean::clean(&g, &modules, all),
+        Command::Prepare { modules } => prepare::prepare(&g, &modules),
         Command::Graph { names } => graph::graph(&g, &names),
         Command::Cache(c) => cache::run(&g, c),
         Command::Ci(c) => ci::run(&g, c),

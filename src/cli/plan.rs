@@ -50,7 +50,8 @@ pub fn plan(g: &Global, names: &[String]) -> Result<(), Failure> {
             .and(cache.as_ref())
             .and_then(|c| c.locate(inst.keys[i].install_key()));
         let packages = &l.project.settings.packages_dir;
-        let have_package = fetch::looks_verified(packages, &m.file, &m.sha256);
+        let have_package = fetch::expected_sha256(packages, m)
+            .is_some_and(|sum| fetch::looks_verified(packages, &m.file, &sum));
         let reasons: Vec<String> = st.reasons.iter().map(ToString::to_string).collect();
         let mut steps = Vec::new();
         for step in Step::ALL {

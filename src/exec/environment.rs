@@ -32,7 +32,7 @@ pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 pub struct Paths {
     /// `STRATA_BUILD_DIR`: where the commands run.
     pub build_dir: PathBuf,
-    /// `STRATA_SOURCE_DIR`: the shared unpacked and patched source (the
+    /// `$STRATA_SOURCE_DIR`: the shared unpacked and patched source (the
     /// build dir itself for a module without params).
     pub source_dir: PathBuf,
     /// `STRATA_DESTDIR`: where install puts the module's files.
@@ -62,6 +62,7 @@ pub fn command_env(
     paths: &Paths,
     jobs: usize,
     deps: &[(String, PathBuf)],
+    params: &[(String, OsString)],
     pass_env: &[(String, Option<OsString>)],
     source_date_epoch: u64,
 ) -> Vec<(OsString, OsString)> {
@@ -89,6 +90,9 @@ pub fn command_env(
     set("STRATA_HOST", paths.host.clone().into());
     set("STRATA_BUILD_DIR", paths.build_dir.clone().into());
     set("STRATA_SOURCE_DIR", paths.source_dir.clone().into());
+    for (name, value) in params {
+        set(&format!("STRATA_PARAM_{name}"), value.clone());
+    }
     set("STRATA_MODULE", m.name.clone().into());
     set("STRATA_VERSION", m.version.clone().into());
     for (name, dir) in deps {
@@ -192,6 +196,7 @@ mod tests {
                 .collect::<BTreeMap<_, _>>(),
             keep: vec![],
             host: false,
+            git: None,
             params: vec![],
             manifest_path: PathBuf::new(),
         }
@@ -222,7 +227,7 @@ mod tests {
             ("UNSET_ONE".to_string(), None),
         ];
         let deps = vec![("musl-cross".to_string(), PathBuf::from("/b2"))];
-        let env = command_env(&m, &paths(), 4, &deps, &pass, 1234);
+        let env = command_env(&m, &paths(), 4, &deps, &[], &pass, 1234);
         assert_eq!(
             get(&env, "PATH"),
             Some("/b/h/bin:/usr/local/bin:/usr/bin:/bin")
@@ -247,7 +252,7 @@ mod tests {
     #[test]
     fn pass_env_path_replaces_the_default_but_host_stays_first() {
         let pass = vec![("PATH".to_string(), Some(OsString::from("/opt/x/bin")))];
-        let env = command_env(&module(&[]), &paths(), 1, &[], &pass, 0);
+        let env = command_env(&module(&[]), &paths(), 1, &[], &[], &pass, 0);
         assert_eq!(get(&env, "PATH"), Some("/b/h/bin:/opt/x/bin"));
     }
 

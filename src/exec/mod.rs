@@ -19,7 +19,7 @@ pub mod relocatable;
 pub mod stage;
 
 pub use lazy::deferrable;
-pub use module::{ModuleError, Outcome, pack_module};
+pub use module::{ModuleError, Outcome, pack_module, prepare};
 
 use crate::fetch::FetchOptions;
 use crate::fingerprint::{self, ModuleKeys, ModuleStatus};

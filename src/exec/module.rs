@@ -106,7 +106,7 @@ pub fn run(
     // Building needs the whole sysroot, including modules left in the cache
     // because this one was expected to restore.
     deferred.materialise_deps(ctx, i, jobserver)?;
-    run_steps(ctx, i, status, jobserver)?;
+    run_steps(ctx, i, status, jobserver, Step::Install)?;
     if let Some(store) = ctx.store
         && let Err(why) = save(ctx, store, i)
     {
@@ -168,7 +168,8 @@ fn restore(ctx: &Context, cache: &Cache, i: usize) -> Result<Option<(String, u64
     let staged = tmp.join(".strata");
     let staged_dest = staged.join("destdir");
     let real_dir = |p: &Path| fs::symlink_metadata(p).map(|m| m.is_dir()).unwrap_or(true);
-    let extracted = unpack::extract(&hit.archive, &tmp, 0).map_err(|e| e.to_string());
+    let extracted = unpack::extract_with(&hit.archive, &tmp, 0, project.settings.unpack_limits)
+        .map_err(|e| e.to_string());
     let extracted = extracted.and_then(|()| {
         if real_dir(&staged) && real_dir(&staged_dest) {
             Ok(())
@@ -286,10 +287,8 @@ fn prepare_source(ctx: &Context, i: usize, timed: &Timed<'_>) -> Result<(), Modu
     };
     let packages = &project.settings.packages_dir;
     let mut archive = packages.join(&m.file);
-    let present = matches!(
-        fetch::is_verified(packages, &m.file, &m.sha256),
-        Ok(Some(true))
-    );
+    let present = fetch::expected_sha256(packages, m)
+        .is_some_and(|sum| matches!(fetch::is_verified(packages, &m.file, &sum), Ok(Some(true))));
     if !present {
         timed(Step::Fetch, &mut || {
             let progress = |done, total| {
@@ -323,7 +322,12 @@ fn prepare_source(ctx: &Context, i: usize, timed: &Timed<'_>) -> Result<(), Modu
         remove_leftovers(build_dir, &dir_name).map_err(io_err(build_dir))?;
         let tmp = build_dir.join(format!(".{dir_name}.tmp-{}", std::process::id()));
         fs::create_dir(&tmp).map_err(io_err(&tmp))?;
-        if let Err(source) = unpack::extract(&archive, &tmp, m.strip_components) {
+        if let Err(source) = unpack::extract_with(
+            &archive,
+            &tmp,
+            m.strip_components,
+            project.settings.unpack_limits,
+        ) {
             let _ = crate::fsutil::remove_all(&tmp);
             return Err(ModuleError::Unpack {
                 module: name.to_string(),
@@ -354,12 +358,37 @@ fn prepare_source(ctx: &Context, i: usize, timed: &Timed<'_>) -> Result<(), Modu
     })
 }
 
-/// Runs the stale steps of instance `i`.
+/// `strata prepare`: fetches, verifies, unpacks and patches the source of
+/// instance `i`, then stops. Returns false when the source was already
+/// patched at the expected key (it is left alone, with whatever was added).
+pub fn prepare(ctx: &Context, i: usize) -> Result<bool, ModuleError> {
+    let inst = &ctx.instances[i];
+    let src_state = inst.source_state(ctx.project);
+    if fingerprint::source_ready(&src_state, &inst.source_dir(ctx.project), &ctx.keys[i]) {
+        return Ok(false);
+    }
+    let status = ModuleStatus {
+        first_stale: Some(Step::Unpack),
+        reasons: Vec::new(),
+        source_ready: false,
+    };
+    // No command runs before the patch step: a one-job jobserver is enough.
+    let jobserver = Jobserver::for_build(1).map_err(|source| ModuleError::Io {
+        module: ctx.label(i).to_string(),
+        path: src_state.clone(),
+        source,
+    })?;
+    run_steps(ctx, i, &status, &jobserver, Step::Patch)?;
+    Ok(true)
+}
+
+/// Runs the stale steps of instance `i`, up to and including `last`.
 fn run_steps(
     ctx: &Context,
     i: usize,
     status: &ModuleStatus,
     jobserver: &Jobserver,
+    last: Step,
 ) -> Result<(), ModuleError> {
     let project = ctx.project;
     let inst = &ctx.instances[i];
@@ -409,9 +438,12 @@ fn run_steps(
         // Variants of one version share the source: the first to get here
         // prepares it, the others find it ready.
         let _source = ctx.source_lock(i);
-        if !(variant && fingerprint::source_ready(&inst.source_state(project), keys)) {
+        if !(variant && fingerprint::source_ready(&inst.source_state(project), &src, keys)) {
             prepare_source(ctx, i, &timed)?;
         }
+    }
+    if last < Step::Configure {
+        return Ok(());
     }
     if variant && restart <= Step::Configure {
         // A fresh, empty build dir: never configure over older objects.
@@ -424,7 +456,7 @@ fn run_steps(
     let deps = ctx.graph.transitive_deps(i);
     let sysroot = inst.sysroot(project);
     let host = inst.host_prefix(project);
-    let home = project.state_dir().join("home").join(&inst.dir_name);
+    let home = inst.home(project);
     if restart <= Step::Configure || !sysroot.is_dir() || !host.is_dir() {
         // Target dependencies go to the sysroot, `host` ones (tools run
         // during the build) to the host prefix.
@@ -463,21 +495,26 @@ fn run_steps(
             )
         })
         .collect();
-    let mut env = environment::command_env(
+    let params: Vec<(String, std::ffi::OsString)> = inst
+        .params
+        .iter()
+        .map(|(param, value)| {
+            let v = match value {
+                crate::manifest::ParamValue::Value(v) => v.into(),
+                crate::manifest::ParamValue::File { abs, .. } => abs.clone().into_os_string(),
+            };
+            (param.clone(), v)
+        })
+        .collect();
+    let env = environment::command_env(
         m,
         &paths,
         jobserver.jobs(),
         &dep_dirs,
+        &params,
         &environment::pass_env_values(&project.settings.pass_env),
         environment::source_date_epoch(&inst.source_state(project), &src),
     );
-    for (param, value) in &inst.params {
-        let v: std::ffi::OsString = match value {
-            crate::manifest::ParamValue::Value(v) => v.into(),
-            crate::manifest::ParamValue::File { abs, .. } => abs.clone().into(),
-        };
-        env.push((format!("STRATA_PARAM_{param}").into(), v));
-    }
     let logs = inst.logs(project);
     for step in [Step::Configure, Step::Build, Step::Install] {
         if step < restart {

@@ -86,9 +86,15 @@ impl Instance {
         self.state(project).join("sysroot")
     }
 
-    /// `$STRATA_HOST`: hardlinks to its `host` dependencies' destdirs.
+    /// `$STRATA_HOST`: hardlinks to its `host = true` dependencies' destdirs;
+    /// its `bin/` comes first on the commands' PATH.
     pub fn host_prefix(&self, project: &Project) -> PathBuf {
         self.state(project).join("host")
+    }
+
+    /// The commands' `$HOME`: per instance, emptied before each configure.
+    pub fn home(&self, project: &Project) -> PathBuf {
+        self.state(project).join("home")
     }
 
     /// Where its configure/build/install logs go.
@@ -101,6 +107,8 @@ impl Instance {
         fingerprint::StampDirs {
             source: self.source_state(project),
             instance: self.state(project),
+            tree: self.build_dir(project),
+            source_tree: self.source_dir(project),
         }
     }
 }

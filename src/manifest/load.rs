@@ -63,6 +63,8 @@ struct RawSettings {
     install_dir: Option<String>,
     #[serde(default)]
     pass_env: Vec<Spanned<String>>,
+    unpack_max_bytes: Option<u64>,
+    unpack_max_entries: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -105,6 +107,9 @@ struct RawModule {
     urls: Option<Vec<Spanned<String>>>,
     sha256: Option<Spanned<String>>,
     file: Option<String>,
+    git: Option<Spanned<String>>,
+    rev: Option<Spanned<String>>,
+    submodules: Option<Spanned<bool>>,
     #[serde(default = "default_strip")]
     strip_components: u32,
     patches: Option<Spanned<String>>,
@@ -159,6 +164,13 @@ pub fn load(root: &Path) -> Result<Project, ManifestError> {
         packages_dir: dir(&raw.settings.packages_dir, "packages"),
         build_dir: dir(&raw.settings.build_dir, "build"),
         install_dir: dir(&raw.settings.install_dir, "install"),
+        unpack_limits: {
+            let d = crate::unpack::Limits::default();
+            crate::unpack::Limits {
+                max_bytes: raw.settings.unpack_max_bytes.unwrap_or(d.max_bytes),
+                max_entries: raw.settings.unpack_max_entries.unwrap_or(d.max_entries),
+            }
+        },
         cache_dir: raw.cache.dir.as_ref().map(|d| root.join(d)),
         cache_remote: match &raw.cache.remote {
             None => None,
@@ -448,44 +460,26 @@ fn parse_module(root: &Path, rel: &Path, source: String) -> Result<Loaded, Manif
             "a version may not be empty or hold `/` or `@` (`@` separates a module's variants)",
         ));
     }
-    let sha256 = match &raw.sha256 {
-        None => {
-            return Err(err(format!("module `{name}` has no sha256")).help(
-                "every download is verified: add sha256 = \"<64 hex digits>\" (sha256sum FILE prints it)",
-            ));
-        }
-        Some(s) => {
-            let v = s.get_ref().trim().to_ascii_lowercase();
-            if v.len() != 64 || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(err(format!(
-                    "module `{name}`: sha256 must be 64 hexadecimal digits, got `{}`",
-                    s.get_ref()
-                ))
-                .at(&source, s.span())
-                .help("copy the full sum printed by `sha256sum FILE`"));
-            }
-            v
-        }
-    };
-    let mut url_specs: Vec<&Spanned<String>> = Vec::new();
-    if let Some(u) = &raw.url {
-        url_specs.push(u);
-    }
-    if let Some(us) = &raw.urls {
-        url_specs.extend(us.iter());
-    }
-    if url_specs.is_empty() {
-        return Err(err(format!("module `{name}` has no url"))
-            .help("add url = \"https://…\" or urls = [\"…\", \"…\"]"));
-    }
-    let mut urls = Vec::new();
-    for u in &url_specs {
-        urls.push(resolve_url(root, u.get_ref()).map_err(|msg| err(msg).at(&source, u.span()))?);
-    }
-    let file = match raw.file {
-        Some(f) => f,
-        None => last_segment(urls.last().expect("at least one url")),
-    };
+    let super::source::Resolved {
+        urls,
+        sha256,
+        file,
+        git,
+    } = super::source::resolve(
+        root,
+        rel,
+        &source,
+        &name,
+        &super::source::RawSource {
+            url: raw.url.as_ref(),
+            urls: raw.urls.as_ref(),
+            sha256: raw.sha256.as_ref(),
+            file: raw.file.as_ref(),
+            git: raw.git.as_ref(),
+            rev: raw.rev.as_ref(),
+            submodules: raw.submodules.as_ref(),
+        },
+    )?;
     if file.is_empty() || file.contains('/') || file.starts_with('.') {
         return Err(err(format!(
             "module `{name}`: cannot use `{file}` as the package file name"
@@ -531,6 +525,7 @@ fn parse_module(root: &Path, rel: &Path, source: String) -> Result<Loaded, Manif
         urls,
         sha256,
         file,
+        git,
         strip_components: raw.strip_components,
         patches,
         depends: raw.depends.iter().map(|d| d.get_ref().clone()).collect(),
@@ -553,7 +548,7 @@ fn parse_module(root: &Path, rel: &Path, source: String) -> Result<Loaded, Manif
 
 /// Resolves a URL: `http(s)://` as is; `file://` relative to the project root
 /// unless its path is absolute.
-fn resolve_url(root: &Path, url: &str) -> Result<String, String> {
+pub(super) fn resolve_url(root: &Path, url: &str) -> Result<String, String> {
     if url.starts_with("http://") || url.starts_with("https://") {
         return Ok(url.to_string());
     }
@@ -573,7 +568,7 @@ fn resolve_url(root: &Path, url: &str) -> Result<String, String> {
     ))
 }
 
-fn last_segment(url: &str) -> String {
+pub(super) fn last_segment(url: &str) -> String {
     let no_query = url.split(['?', '#']).next().unwrap_or(url);
     no_query
         .trim_end_matches('/')

@@ -8,9 +8,11 @@
 
 mod error;
 mod load;
+mod source;
 
 pub use error::{ManifestError, closest};
 pub use load::load;
+pub use source::GitSource;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -51,6 +53,8 @@ pub struct Settings {
     pub build_dir: PathBuf,
     /// Where the built target's files are merged for the user.
     pub install_dir: PathBuf,
+    /// `[settings] unpack-max-bytes` / `unpack-max-entries`: caps per archive.
+    pub unpack_limits: crate::unpack::Limits,
     /// `[cache] dir`: the local artifact store (None: `$XDG_CACHE_HOME/strata`).
     pub cache_dir: Option<PathBuf>,
     /// `[cache] remote`: `s3://bucket/prefix` or `file:///dir` (resolved).
@@ -75,12 +79,16 @@ pub struct Settings {
 pub struct Module {
     pub name: String,
     pub version: String,
-    /// The module's own download URLs, tried in order.
+    /// The module's own download URLs, tried in order (empty for a git module).
     pub urls: Vec<String>,
-    /// Lower-case hex sha256 of the source archive.
+    /// Lower-case hex sha256 of the source archive. For a git module it is
+    /// the optional pin of the archive strata writes, and empty without one
+    /// (see [`Module::pinned_sha256`]).
     pub sha256: String,
-    /// Name of the archive in `packages/`.
+    /// Name of the archive in `packages/` (`<name>-<rev>.tar.zst` for git).
     pub file: String,
+    /// `git` + `rev`: the source is a commit of a repository, archived by strata.
+    pub git: Option<GitSource>,
     pub strip_components: u32,
     /// Patches in the order they are applied.
     pub patches: Vec<PatchFile>,
@@ -106,6 +114,12 @@ impl Module {
     /// `<name>-<version>`, the module's directory name under `build/`.
     pub fn dir_name(&self) -> String {
         format!("{}-{}", self.name, self.version)
+    }
+
+    /// The sha256 the package must have, when the manifest gives one
+    /// (always for url modules; optional for git modules).
+    pub fn pinned_sha256(&self) -> Option<&str> {
+        (!self.sha256.is_empty()).then_some(self.sha256.as_str())
     }
 }
 

@@ -5,7 +5,7 @@
 
 use super::{Store, StoreError};
 use crate::artifact::{ArtifactInfo, CACHE_FORMAT};
-use crate::fsutil::{sync_dir, write_atomic};
+use crate::fsutil::{sync_dir, temp_file_in, write_atomic};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -35,13 +35,23 @@ impl LocalStore {
 
     /// Takes the store lock: shared for builds (any number at once),
     /// exclusive for gc, so gc never removes an entry a running build uses.
+    /// Whoever gets it exclusively (gc, or a build that finds the store
+    /// idle: it tries exclusive first, then downgrades) removes the `.tmp-*`
+    /// files killed writers left; every writer holds the lock (see `put`),
+    /// so none of them can be live.
     pub fn lock(&self, exclusive: bool) -> io::Result<fs::File> {
-        fs::create_dir_all(&self.root)?;
-        let f = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(self.root.join("lock"))?;
+        let f = self.lock_file()?;
+        match f.try_lock() {
+            Ok(()) => {
+                self.sweep();
+                if !exclusive {
+                    f.lock_shared()?;
+                }
+                return Ok(f);
+            }
+            Err(fs::TryLockError::WouldBlock) => {}
+            Err(fs::TryLockError::Error(e)) => return Err(e),
+        }
         let held = if exclusive {
             f.try_lock()
         } else {
@@ -60,7 +70,8 @@ impl LocalStore {
                     }
                 );
                 if exclusive {
-                    f.lock()?
+                    f.lock()?;
+                    self.sweep();
                 } else {
                     f.lock_shared()?
                 }
@@ -68,6 +79,26 @@ impl LocalStore {
             Err(fs::TryLockError::Error(e)) => return Err(e),
         }
         Ok(f)
+    }
+
+    fn lock_file(&self) -> io::Result<fs::File> {
+        fs::create_dir_all(&self.root)?;
+        fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.root.join("lock"))
+    }
+
+    /// Removes killed writers' temp files; call only with the lock held exclusively.
+    fn sweep(&self) {
+        let _ = crate::fsutil::sweep_temp_files(&self.root.join(CACHE_FORMAT), 1, &[]);
+        // Downloads from a remote (`tmp/<key>.<pid>.download`) are all temporary.
+        if let Ok(entries) = fs::read_dir(self.root.join("tmp")) {
+            for e in entries.flatten() {
+                let _ = crate::fsutil::remove_all(&e.path());
+            }
+        }
     }
 
     /// Marks `key` as used now (the record's mtime is its last use, for gc).
@@ -244,9 +275,12 @@ impl Store for LocalStore {
         }
         let shard = self.shard(key);
         fs::create_dir_all(&shard).map_err(self.io("creating the store"))?;
+        // Held shared while writing, so that no sweep removes our temp files.
+        let lock = self.lock_file().map_err(self.io("locking the store"))?;
+        lock.lock_shared().map_err(self.io("locking the store"))?;
         self.tag().map_err(self.io("writing CACHEDIR.TAG"))?;
         let err = || self.io(format!("writing entry {key}"));
-        let temp = || tempfile::Builder::new().prefix(".tmp-").tempfile_in(&shard);
+        let temp = || temp_file_in(&shard);
         let mut tmp = temp().map_err(err())?;
         io::copy(&mut fs::File::open(archive).map_err(err())?, &mut tmp).map_err(err())?;
         tmp.as_file().sync_all().map_err(err())?;

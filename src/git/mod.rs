@@ -1,0 +1,275 @@
+//! Git sources: a module pinned to a commit (`git` + `rev`) becomes a
+//! package like any other, `packages/<name>-<rev>.tar.zst`, and from there
+//! unpack, patch, keys and the artifact cache treat it like a tarball.
+//!
+//! How the package is provided, in order:
+//! 1. the archive in `packages/`, if it matches the expected sha256: the
+//!    module's `sha256` pin, else the sum recorded when strata first wrote
+//!    the archive (`packages/.strata/verified/<file>.json`);
+//! 2. `[mirrors]` (`before` and `after`) serving `<name>-<rev>.tar.zst`,
+//!    through the ordinary verified download, **only when an expected sum
+//!    is known**;
+//! 3. the bare mirror `packages/.git/<name>.git`: `git fetch` of the commit
+//!    when it is missing, then a deterministic archive of its tree
+//!    ([`archive`]), written aside and renamed in. A new archive whose sum
+//!    differs from the expected one is an error, never silently accepted.
+//!
+//! The decision a reader may question: a mirror copy is used only against a
+//! known sum. The commit id authenticates the tree only while strata reads
+//! it from git; an archive from a mirror carries no commit id we could
+//! check, and unpacking it proves nothing about its content. So an unpinned
+//! module is fetched from its repository on a clean machine, and a module
+//! that must build from mirrors (CI, offline machines) pins
+//! `sha256 = "<sum of the archive>"` next to `rev`; `strata prepare` prints
+//! that sum. An archive present in `packages/` with neither a pin nor a
+//! record is likewise unverifiable: it is moved to quarantine and rewritten.
+
+mod archive;
+mod repo;
+
+pub use archive::FORMAT;
+pub use repo::RepoError;
+
+use crate::fetch::{self, FetchError, FetchOptions, Fetched};
+use crate::manifest::{GitSource, Module, Project};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Why a git module's package could not be provided. Every message names
+/// the module and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("module {module}: {source}{tried}\n  hint: {hint}")]
+    Repo {
+        module: String,
+        source: RepoError,
+        tried: String,
+        hint: String,
+    },
+    #[error(
+        "module {module}: the archive of commit {rev} has sha256 {got}, but {what} {expected} (kept as {})\n  hint: {hint}",
+        kept.display()
+    )]
+    Mismatch {
+        module: String,
+        rev: String,
+        got: String,
+        what: &'static str,
+        expected: String,
+        kept: PathBuf,
+        hint: String,
+    },
+    #[error(
+        "module {module}: package {} is missing and --offline forbids fetching commit {rev} from {url}\n  hint: run `strata fetch {module}` while online, or copy {file} into {}",
+        path.display(), path.parent().map(|p| p.display().to_string()).unwrap_or_default()
+    )]
+    Offline {
+        module: String,
+        rev: String,
+        url: String,
+        file: String,
+        path: PathBuf,
+    },
+    #[error("module {module}: {}: {source}", path.display())]
+    Io {
+        module: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl From<GitError> for FetchError {
+    fn from(e: GitError) -> FetchError {
+        FetchError::Git(Box::new(e))
+    }
+}
+
+/// The bare mirror of a git module.
+pub fn mirror_dir(packages: &Path, m: &Module) -> PathBuf {
+    packages.join(".git").join(format!("{}.git", m.name))
+}
+
+/// The sha256 the module's archive must have: its pin, else the sum
+/// recorded when the archive was first written here.
+pub fn expected_sha256(packages: &Path, m: &Module) -> Option<String> {
+    m.pinned_sha256()
+        .map(str::to_string)
+        .or_else(|| fetch::recorded_sha256(packages, &m.file))
+}
+
+/// Makes sure the archive of a git module is in `packages/` and verified.
+pub fn ensure_archive(
+    project: &Project,
+    m: &Module,
+    git: &GitSource,
+    opts: &FetchOptions,
+    progress: &dyn Fn(u64, Option<u64>),
+) -> Result<Fetched, FetchError> {
+    let packages = &project.settings.packages_dir;
+    let mirror = mirror_dir(packages, m);
+    let lock = fetch::file_lock(&mirror);
+    let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+    let path = packages.join(&m.file);
+    let io_err = |p: &Path| {
+        let (module, path) = (m.name.clone(), p.to_path_buf());
+        move |source| GitError::Io {
+            module,
+            path,
+            source,
+        }
+    };
+    let offline = || GitError::Offline {
+        module: m.name.clone(),
+        rev: git.rev.clone(),
+        url: git.url.clone(),
+        file: m.file.clone(),
+        path: path.clone(),
+    };
+    let expected = expected_sha256(packages, m);
+    let mut quarantined = Vec::new();
+    let mut tried = String::new();
+    match &expected {
+        Some(sum) => {
+            // The ordinary verified download: packages/ first, then mirrors.
+            let mut plain = m.clone();
+            plain.git = None;
+            plain.sha256 = sum.clone();
+            match fetch::ensure_package(project, &plain, opts, progress) {
+                Ok(f) => return Ok(f),
+                Err(FetchError::Offline { .. }) => return Err(offline().into()),
+                Err(FetchError::AllFailed { attempts, .. }) => {
+                    for (url, why) in attempts {
+                        tried.push_str(&format!("\n    mirror {url}: {why}"));
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        None => {
+            if path.exists() {
+                let q = fetch::quarantine(packages, &path).map_err(io_err(&path))?;
+                quarantined.push(q);
+            }
+            if opts.offline {
+                return Err(offline().into());
+            }
+            if !project.mirrors_before.is_empty() || !project.mirrors_after.is_empty() {
+                tried.push_str(
+                    "\n    mirrors: skipped, a mirror copy cannot be verified without a sha256 pin",
+                );
+            }
+        }
+    }
+    let repo_err = |source: RepoError| {
+        let hint = match &source {
+            RepoError::Unreachable { .. } => format!(
+                "check `git` in {} and your network or credentials (`git ls-remote {}` shows the same); \
+                 a machine without access needs {} in packages/ or on a [mirrors] URL with `sha256` pinned",
+                m.manifest_path.display(),
+                git.url,
+                m.file
+            ),
+            RepoError::NoSuchCommit { .. } => format!(
+                "check `rev` in {}: the commit must be reachable from a branch or tag of the repository",
+                m.manifest_path.display()
+            ),
+            _ => format!(
+                "remove {} to start the mirror afresh",
+                mirror_dir(packages, m).display()
+            ),
+        };
+        GitError::Repo {
+            module: m.name.clone(),
+            source,
+            tried: tried.clone(),
+            hint,
+        }
+    };
+    let repo = repo::Repo::open_or_init(&mirror).map_err(repo_err)?;
+    let stall = opts.timeout.as_secs();
+    fetch_commit(&repo, &git.url, &git.rev, git.submodules, stall).map_err(repo_err)?;
+    fs::create_dir_all(packages).map_err(io_err(packages))?;
+    // A run killed while archiving left `.<file>.tmp-<pid>` (the project
+    // lock is held, so no live run owns one).
+    crate::fsutil::remove_leftovers(packages, &m.file).map_err(io_err(packages))?;
+    let tmp = packages.join(format!(".{}.tmp-{}", m.file, std::process::id()));
+    let top = format!("{}-{}", m.name, git.rev);
+    let sum = match archive::write(&repo, &git.rev, git.submodules, &top, &tmp) {
+        Ok(sum) => sum,
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            return Err(repo_err(e).into());
+        }
+    };
+    if let Some(want) = &expected
+        && *want != sum
+    {
+        let kept = fetch::quarantine(packages, &tmp).map_err(io_err(&tmp))?;
+        let pinned = m.pinned_sha256().is_some();
+        return Err(GitError::Mismatch {
+            module: m.name.clone(),
+            rev: git.rev.clone(),
+            got: sum,
+            what: if pinned {
+                "the module pins sha256"
+            } else {
+                "an earlier archive of the same commit recorded"
+            },
+            expected: want.clone(),
+            kept,
+            hint: if pinned {
+                format!(
+                    "the pin in {} does not describe this commit's archive; if you changed `rev`, update or remove `sha256`",
+                    m.manifest_path.display()
+                )
+            } else {
+                format!(
+                    "the repository served a different tree for this commit, or strata's archive format changed; \
+                     inspect it, then remove {} to accept the new archive",
+                    fetch::record_path(packages, &m.file).display()
+                )
+            },
+        }
+        .into());
+    }
+    fs::rename(&tmp, &path).map_err(io_err(&path))?;
+    crate::fsutil::sync_dir(packages).map_err(io_err(packages))?;
+    fetch::record_verified(packages, &m.file, &sum).map_err(io_err(&path))?;
+    Ok(Fetched { path, quarantined })
+}
+
+/// Fetches `rev` into the mirror when missing, then the commits of its
+/// submodules (recursively) when asked to.
+fn fetch_commit(
+    repo: &repo::Repo,
+    url: &str,
+    rev: &str,
+    submodules: bool,
+    stall: u64,
+) -> Result<(), RepoError> {
+    if !repo.has_commit(rev) {
+        repo.fetch(url, rev, stall)?;
+    }
+    if !submodules {
+        return Ok(());
+    }
+    let urls = repo.submodule_urls(rev)?;
+    for entry in repo.tree(rev)? {
+        if entry.mode != 0o160000 {
+            continue;
+        }
+        let Some(sub_url) = urls.get(&entry.path) else {
+            return Err(RepoError::Git {
+                cmd: format!("config --blob {rev}:.gitmodules"),
+                dir: PathBuf::from(url),
+                stderr: format!(
+                    "    submodule {} has no url in .gitmodules",
+                    String::from_utf8_lossy(&entry.path)
+                ),
+            });
+        };
+        let sub_url = repo::submodule_url(url, sub_url);
+        fetch_commit(repo, &sub_url, &entry.oid, true, stall)?;
+    }
+    Ok(())
+}

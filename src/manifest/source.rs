@@ -1,0 +1,278 @@
+//! Where a module's source comes from: exactly one of a verified download
+//! (`url`/`urls` + `sha256`) or a commit of a git repository (`git` + `rev`).
+//!
+//! The decision a reader may question: `rev` must be a full 40-hex commit id.
+//! Branch and tag names are refused, even though git could resolve them,
+//! because a pin must not move: the same manifest has to mean the same tree
+//! tomorrow, on another machine, and in the cache keys. The repository's
+//! identity (its URL without scheme, credentials, trailing `/` or `.git`) is
+//! kept apart from the URL used to fetch, so that `https://host/x.git` and
+//! `git@host:x` name the same repository in keys.
+
+use super::error::ManifestError;
+use super::load::{last_segment, resolve_url};
+use std::path::Path;
+use toml::Spanned;
+
+/// `git = "URL"`, `rev = "<40 hex>"`, `submodules = bool`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitSource {
+    /// The URL handed to `git fetch` (a relative `file://` path resolved
+    /// against the project root).
+    pub url: String,
+    /// The repository's identity in keys: the URL as written, without scheme,
+    /// user, trailing `/` or `.git`, host lower-cased.
+    pub identity: String,
+    /// The pinned commit id, lower-case.
+    pub rev: String,
+    /// Whether submodules (at the commits the tree pins) are archived too.
+    pub submodules: bool,
+}
+
+/// The source keys of a module file, as parsed.
+pub(super) struct RawSource<'a> {
+    pub url: Option<&'a Spanned<String>>,
+    pub urls: Option<&'a Vec<Spanned<String>>>,
+    pub sha256: Option<&'a Spanned<String>>,
+    pub file: Option<&'a String>,
+    pub git: Option<&'a Spanned<String>>,
+    pub rev: Option<&'a Spanned<String>>,
+    pub submodules: Option<&'a Spanned<bool>>,
+}
+
+/// The resolved source fields of a [`super::Module`].
+pub(super) struct Resolved {
+    pub urls: Vec<String>,
+    pub sha256: String,
+    pub file: String,
+    pub git: Option<GitSource>,
+}
+
+/// Checks that exactly one source kind is given and resolves it.
+pub(super) fn resolve(
+    root: &Path,
+    rel: &Path,
+    text: &str,
+    name: &str,
+    raw: &RawSource<'_>,
+) -> Result<Resolved, ManifestError> {
+    let err = |msg: String| ManifestError::new(rel, msg);
+    let sha256 = match raw.sha256 {
+        None => None,
+        Some(s) => {
+            let v = s.get_ref().trim().to_ascii_lowercase();
+            if v.len() != 64 || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(err(format!(
+                    "module `{name}`: sha256 must be 64 hexadecimal digits, got `{}`",
+                    s.get_ref()
+                ))
+                .at(text, s.span())
+                .help("copy the full sum printed by `sha256sum FILE`"));
+            }
+            Some(v)
+        }
+    };
+    let has_url = raw.url.is_some() || raw.urls.is_some();
+    match (raw.git, has_url) {
+        (Some(g), true) => {
+            return Err(err(format!(
+                "module `{name}` has both a git source and url/urls"
+            ))
+            .at(text, g.span())
+            .help(
+                "a module has exactly one source: keep `git` + `rev` (strata archives the commit) \
+                 or `url`/`urls` + `sha256` (a release tarball), and remove the other",
+            ));
+        }
+        (Some(g), false) => {
+            let git = resolve_git(root, rel, text, name, g, raw)?;
+            if let Some(f) = raw.file {
+                return Err(err(format!(
+                    "module `{name}`: `file = \"{f}\"` cannot be used with a git source"
+                ))
+                .help(format!(
+                    "the package of a git module is always named {name}-<rev>.tar.zst; remove `file`"
+                )));
+            }
+            let file = format!("{name}-{}.tar.zst", git.rev);
+            return Ok(Resolved {
+                urls: Vec::new(),
+                sha256: sha256.unwrap_or_default(),
+                file,
+                git: Some(git),
+            });
+        }
+        (None, false) => {
+            if let Some(r) = raw.rev {
+                return Err(err(format!("module `{name}` has `rev` but no `git`"))
+                    .at(text, r.span())
+                    .help("add git = \"<repository URL>\" next to rev"));
+            }
+            return Err(err(format!("module `{name}` has no source")).help(
+                "add url = \"https://…\" (or urls = […]) with sha256 = \"<64 hex digits>\", \
+                 or git = \"<repository URL>\" with rev = \"<40-hex commit id>\"",
+            ));
+        }
+        (None, true) => {}
+    }
+    for (key, span) in [
+        ("rev", raw.rev.map(|r| r.span())),
+        ("submodules", raw.submodules.map(|s| s.span())),
+    ] {
+        if let Some(span) = span {
+            return Err(err(format!(
+                "module `{name}`: `{key}` only applies to git sources"
+            ))
+            .at(text, span)
+            .help("remove it, or replace url/urls with git = \"<repository URL>\""));
+        }
+    }
+    let Some(sha256) = sha256 else {
+        return Err(err(format!("module `{name}` has no sha256")).help(
+            "every download is verified: add sha256 = \"<64 hex digits>\" (sha256sum FILE prints it)",
+        ));
+    };
+    let mut specs: Vec<&Spanned<String>> = raw.url.into_iter().collect();
+    specs.extend(raw.urls.into_iter().flatten());
+    if specs.is_empty() {
+        return Err(err(format!("module `{name}` has no url"))
+            .help("add url = \"https://…\" or urls = [\"…\", \"…\"]"));
+    }
+    let mut urls = Vec::new();
+    for u in &specs {
+        urls.push(resolve_url(root, u.get_ref()).map_err(|msg| err(msg).at(text, u.span()))?);
+    }
+    let file = match raw.file {
+        Some(f) => f.clone(),
+        None => last_segment(urls.last().expect("at least one url")),
+    };
+    Ok(Resolved {
+        urls,
+        sha256,
+        file,
+        git: None,
+    })
+}
+
+fn resolve_git(
+    root: &Path,
+    rel: &Path,
+    text: &str,
+    name: &str,
+    g: &Spanned<String>,
+    raw: &RawSource<'_>,
+) -> Result<GitSource, ManifestError> {
+    let err = |msg: String| ManifestError::new(rel, msg);
+    let Some(rev) = raw.rev else {
+        return Err(err(format!("module `{name}` has `git` but no `rev`"))
+            .at(text, g.span())
+            .help(
+                "pin the commit: rev = \"<40-hex commit id>\" (`git ls-remote URL BRANCH` prints it)",
+            ));
+    };
+    let r = rev.get_ref().trim();
+    if r.len() != 40 || !r.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(err(format!(
+            "module `{name}`: rev must be a full 40-hex-digit commit id, got `{}`",
+            rev.get_ref()
+        ))
+        .at(text, rev.span())
+        .help(
+            "branch and tag names (and abbreviated ids) are refused because a pin must not move; \
+             `git ls-remote URL REF` or `git rev-parse REF^{commit}` prints the full id",
+        ));
+    }
+    let written = g.get_ref().trim();
+    let url = resolve_git_url(root, written).map_err(|m| err(m).at(text, g.span()))?;
+    Ok(GitSource {
+        url,
+        identity: identity(written),
+        rev: r.to_ascii_lowercase(),
+        submodules: raw.submodules.is_some_and(|s| *s.get_ref()),
+    })
+}
+
+/// The URL given to git: `file://` relative to the project root unless
+/// absolute; http(s), ssh, git and scp-like `user@host:path` as written.
+fn resolve_git_url(root: &Path, url: &str) -> Result<String, String> {
+    if url.starts_with("file://") {
+        return resolve_url(root, url);
+    }
+    let schemes = ["https://", "http://", "ssh://", "git://", "git+ssh://"];
+    if schemes.iter().any(|s| url.starts_with(s)) || is_scp_like(url) {
+        return Ok(url.to_string());
+    }
+    Err(format!(
+        "unsupported git URL `{url}`: use https://, http://, ssh://, git://, file:// or user@host:path"
+    ))
+}
+
+fn is_scp_like(url: &str) -> bool {
+    match url.split_once(':') {
+        Some((host, path)) => {
+            !host.is_empty() && !host.contains('/') && !path.is_empty() && !path.starts_with("//")
+        }
+        None => false,
+    }
+}
+
+/// The repository identity: scheme, credentials and the trailing `/` or
+/// `.git` removed, host lower-cased; scp-like `git@host:path` reads as
+/// `host/path`. Relative `file://` paths stay relative, so no absolute path
+/// of the project enters a key.
+pub(super) fn identity(url: &str) -> String {
+    let (host_path, is_file) = match url.split_once("://") {
+        Some((scheme, rest)) => (rest.to_string(), scheme == "file"),
+        None => match url.split_once(':') {
+            Some((host, path)) => (format!("{host}/{}", path.trim_start_matches('/')), false),
+            None => (url.to_string(), false),
+        },
+    };
+    let mut s = host_path.trim_end_matches('/').to_string();
+    if let Some(stripped) = s.strip_suffix(".git") {
+        s = stripped.trim_end_matches('/').to_string();
+    }
+    if is_file {
+        return format!("file:{s}");
+    }
+    let (host, path) = s.split_once('/').unwrap_or((&s, ""));
+    let host = host.rsplit('@').next().unwrap_or(host).to_ascii_lowercase();
+    if path.is_empty() {
+        host
+    } else {
+        format!("{host}/{path}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_repository_has_one_identity() {
+        let want = "github.com/linuxboot/heads";
+        for url in [
+            "https://github.com/linuxboot/heads.git",
+            "https://GitHub.com/linuxboot/heads/",
+            "https://user@github.com/linuxboot/heads",
+            "ssh://git@github.com/linuxboot/heads.git",
+            "git@github.com:linuxboot/heads.git",
+        ] {
+            assert_eq!(identity(url), want, "{url}");
+        }
+        assert_eq!(identity("file://repos/x.git"), "file:repos/x");
+        assert_ne!(identity("https://h/a/b"), identity("https://h/a/c"));
+    }
+
+    #[test]
+    fn git_urls() {
+        let root = Path::new("/p");
+        assert_eq!(
+            resolve_git_url(root, "file://repos/x.git").unwrap(),
+            "file:///p/repos/x.git"
+        );
+        assert!(resolve_git_url(root, "git@github.com:a/b").is_ok());
+        assert!(resolve_git_url(root, "ftp://h/x").is_err());
+        assert!(resolve_git_url(root, "just-a-name").is_err());
+    }
+}

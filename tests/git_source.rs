@@ -1,0 +1,462 @@
+//! Git sources end to end: a real bare repository created here and served
+//! over file://, fetched by the `git` program, archived deterministically,
+//! unpacked, patched and built by the `strata` binary.
+
+mod common;
+
+use common::*;
+use predicates::str::contains;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// `git` isolated from the user's configuration, with a fixed identity and dates.
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.org")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.org")
+        .env("GIT_AUTHOR_DATE", "1700000000 +0000")
+        .env("GIT_COMMITTER_DATE", "1700000000 +0000")
+        .env("GIT_ALLOW_PROTOCOL", "file")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A bare repository `<root>/repos/<name>.git` with one commit of `files`
+/// (paths ending in `.sh` executable) plus a symlink `link -> hello.txt`.
+/// Returns the commit id.
+fn bare_repo(root: &Path, name: &str, files: &[(&str, &str)]) -> String {
+    let work = root.join(format!("work-{name}"));
+    std::fs::create_dir_all(&work).unwrap();
+    git(&work, &["init", "-q", "-b", "main"]);
+    for (path, content) in files {
+        let p = work.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, content).unwrap();
+        if path.ends_with(".sh") {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
+    std::os::unix::fs::symlink("hello.txt", work.join("link")).unwrap();
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "one"]);
+    let rev = git(&work, &["rev-parse", "HEAD"]);
+    let bare = root.join("repos").join(format!("{name}.git"));
+    std::fs::create_dir_all(bare.parent().unwrap()).unwrap();
+    git(
+        root,
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            work.to_str().unwrap(),
+            bare.to_str().unwrap(),
+        ],
+    );
+    rev
+}
+
+const FILES: &[(&str, &str)] = &[
+    ("hello.txt", "hello\n"),
+    ("src/run.sh", "#!/bin/sh\necho run\n"),
+    ("src/deep/a.c", "int a;\n"),
+    // Longer than a tar header's 100-byte name field.
+    (LONG, "long\n"),
+];
+
+const LONG: &str = "long-dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd/x.txt";
+
+fn git_module(p: &TestProject, name: &str, url: &str, rev: &str, extra: &str) {
+    p.write(
+        &format!("modules/{name}.toml"),
+        format!(
+            "name = \"{name}\"\nversion = \"1.0\"\ngit = \"{url}\"\nrev = \"{rev}\"\n{extra}\n"
+        ),
+    );
+}
+
+const INSTALL: &str = r#"install = "mkdir -p $STRATA_DESTDIR/out && cp hello.txt $STRATA_DESTDIR/out/ && test -x src/run.sh && test -L link && cp link $STRATA_DESTDIR/out/via-link""#;
+
+/// The entries of a .tar.zst: (path, mode, uid, gid, mtime, kind, link target).
+fn entries(archive: &Path) -> Vec<(String, u32, u64, u64, u64, u8, String)> {
+    let f = std::fs::File::open(archive).unwrap();
+    let mut t = tar::Archive::new(zstd::stream::read::Decoder::new(f).unwrap());
+    t.entries()
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let h = e.header();
+            (
+                e.path().unwrap().display().to_string(),
+                h.mode().unwrap(),
+                h.uid().unwrap(),
+                h.gid().unwrap(),
+                h.mtime().unwrap(),
+                h.entry_type().as_byte(),
+                e.link_name()
+                    .unwrap()
+                    .map(|l| l.display().to_string())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn git_module_builds_end_to_end_with_a_patch() {
+    let p = TestProject::with_default(&["fw"]);
+    let rev = bare_repo(p.root(), "fw", FILES);
+    git_module(&p, "fw", "file://repos/fw.git", &rev, INSTALL);
+    p.write(
+        "patches/fw-1.0.patch",
+        "--- a/hello.txt\n+++ b/hello.txt\n@@ -1 +1,2 @@\n hello\n+patched\n",
+    );
+    let (code, built, err) = p.build_json(&[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(built, ["fw"]);
+    assert_eq!(p.read("install/out/hello.txt"), "hello\npatched\n");
+    assert_eq!(p.read("install/out/via-link"), "hello\npatched\n");
+    assert!(p.path(&format!("packages/fw-{rev}.tar.zst")).is_file());
+    assert!(p.path("packages/.git/fw.git/HEAD").is_file());
+    assert!(!p.path("build/fw-1.0/.git").exists());
+    // A second build is a no-op.
+    assert!(p.build_json(&[]).1.is_empty());
+    // A new commit: moving the pin says why, fetches it into the mirror and rebuilds.
+    let work = p.path("work-fw");
+    std::fs::write(work.join("hello.txt"), "hello again\n").unwrap();
+    git(&work, &["commit", "-q", "-am", "two"]);
+    git(
+        &work,
+        &[
+            "push",
+            "-q",
+            p.path("repos/fw.git").to_str().unwrap(),
+            "main",
+        ],
+    );
+    let rev2 = git(&work, &["rev-parse", "HEAD"]);
+    git_module(&p, "fw", "file://repos/fw.git", &rev2, INSTALL);
+    p.write(
+        "patches/fw-1.0.patch",
+        "--- a/hello.txt\n+++ b/hello.txt\n@@ -1 +1,2 @@\n hello again\n+patched\n",
+    );
+    p.strata()
+        .args(["why", "fw"])
+        .assert()
+        .success()
+        .stdout(contains(format!("source rev {rev} → {rev2}")));
+    let (code, built, err) = p.build_json(&[]);
+    assert_eq!((code, built), (0, vec!["fw".to_string()]), "{err}");
+    assert_eq!(p.read("install/out/hello.txt"), "hello again\npatched\n");
+    // A cleaned module is rebuilt from the archive without the repository.
+    std::fs::remove_dir_all(p.path("repos")).unwrap();
+    p.strata().args(["clean", "fw"]).assert().success();
+    let (code, built, err) = p.build_json(&["--no-cache"]);
+    assert_eq!((code, built), (0, vec!["fw".to_string()]), "{err}");
+    assert!(p.path(&format!("packages/fw-{rev2}.tar.zst")).is_file());
+}
+
+#[test]
+fn archive_is_deterministic_and_normalised() {
+    let p = TestProject::with_default(&["fw"]);
+    let rev = bare_repo(p.root(), "fw", FILES);
+    git_module(&p, "fw", "file://repos/fw.git", &rev, "");
+    let archive = p.path(&format!("packages/fw-{rev}.tar.zst"));
+    p.strata().arg("fetch").assert().success();
+    let first = std::fs::read(&archive).unwrap();
+    // Rewritten from the mirror: same bytes, accepted against the record;
+    // the leftover of a killed run is removed.
+    std::fs::remove_file(&archive).unwrap();
+    let leftover = p.path(&format!("packages/.fw-{rev}.tar.zst.tmp-999999"));
+    std::fs::write(&leftover, "partial").unwrap();
+    p.strata().arg("fetch").assert().success();
+    assert_eq!(std::fs::read(&archive).unwrap(), first);
+    assert!(!leftover.exists());
+    // From a fresh mirror in another project, at another time: same bytes.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let q = TestProject::with_default(&["fw"]);
+    let url = format!("file://{}", p.path("repos/fw.git").display());
+    git_module(&q, "fw", &url, &rev, "");
+    q.strata().arg("fetch").assert().success();
+    let again = std::fs::read(q.path(&format!("packages/fw-{rev}.tar.zst"))).unwrap();
+    assert_eq!(sha256(&again), sha256(&first));
+
+    let top = format!("fw-{rev}");
+    let got = entries(&archive);
+    let names: Vec<&str> = got.iter().map(|e| e.0.as_str()).collect();
+    let want: Vec<String> = [
+        "/",
+        "/hello.txt",
+        "/link",
+        "/src/",
+        "/src/deep/",
+        "/src/deep/a.c",
+        "/src/run.sh",
+    ]
+    .iter()
+    .map(|s| format!("{top}{s}"))
+    .collect();
+    let long_dir = LONG.trim_end_matches("x.txt");
+    let mut want = want;
+    want.insert(3, format!("{top}/{long_dir}"));
+    want.insert(4, format!("{top}/{LONG}"));
+    assert_eq!(names, want);
+    for (path, mode, uid, gid, mtime, kind, link) in &got {
+        assert_eq!((*uid, *gid, *mtime), (0, 0, 1_700_000_000), "{path}");
+        let want_mode = match *kind {
+            b'5' => 0o755,
+            b'2' => 0o777,
+            _ if path.ends_with(".sh") => 0o755,
+            _ => 0o644,
+        };
+        assert_eq!(*mode, want_mode, "{path}");
+        if *kind == b'2' {
+            assert_eq!(link, "hello.txt");
+        }
+    }
+    // The sum is recorded; a different archive of the same rev is refused.
+    let record = p.read(&format!("packages/.strata/verified/fw-{rev}.tar.zst.json"));
+    assert!(record.contains(&sha256(&first)), "{record}");
+    let rec_path = p.path(&format!("packages/.strata/verified/fw-{rev}.tar.zst.json"));
+    let forged = record.replace(&sha256(&first), &"0".repeat(64));
+    std::fs::write(&rec_path, forged).unwrap();
+    std::fs::remove_file(&archive).unwrap();
+    p.strata()
+        .arg("fetch")
+        .assert()
+        .code(1)
+        .stderr(contains("module fw: the archive of commit"))
+        .stderr(contains("an earlier archive of the same commit recorded"));
+}
+
+#[test]
+fn mirrors_serve_pinned_archives_and_offline_uses_packages_only() {
+    // Produce the archive once, from the repository.
+    let a = TestProject::with_default(&["fw"]);
+    let rev = bare_repo(a.root(), "fw", FILES);
+    git_module(&a, "fw", "file://repos/fw.git", &rev, "");
+    a.strata().arg("fetch").assert().success();
+    let file = format!("fw-{rev}.tar.zst");
+    let bytes = std::fs::read(a.path(&format!("packages/{file}"))).unwrap();
+    let sum = sha256(&bytes);
+
+    // A machine that cannot reach the repository builds from the mirror.
+    let b = TestProject::new(
+        "[project]\nname = \"t\"\n[mirrors]\nbefore = [\"file://mirror/\"]\n[target.default]\nmodules = [\"fw\"]\n",
+    );
+    b.write(&format!("mirror/{file}"), &bytes);
+    let pin = format!("sha256 = \"{sum}\"\n{INSTALL}");
+    git_module(&b, "fw", "file:///nonexistent/fw.git", &rev, &pin);
+    let (code, built, err) = b.build_json(&[]);
+    assert_eq!((code, built), (0, vec!["fw".to_string()]), "{err}");
+    assert!(!b.path("packages/.git").exists(), "git was not needed");
+    // Offline, from packages/ only.
+    b.strata().args(["clean", "--all"]).assert().success();
+    let (code, _, err) = b.build_json(&["--offline", "--no-cache"]);
+    assert_eq!(code, 0, "{err}");
+
+    // Offline with nothing in packages/: a clear error naming the module.
+    let c = TestProject::with_default(&["fw"]);
+    git_module(&c, "fw", "file:///nonexistent/fw.git", &rev, &pin);
+    c.strata()
+        .args(["--offline", "fetch"])
+        .assert()
+        .code(1)
+        .stderr(contains("module fw: package"))
+        .stderr(contains("--offline forbids fetching commit"));
+
+    // A corrupt mirror copy is refused against the pin.
+    let d = TestProject::new(
+        "[project]\nname = \"t\"\n[mirrors]\nbefore = [\"file://mirror/\"]\n[target.default]\nmodules = [\"fw\"]\n",
+    );
+    d.write(&format!("mirror/{file}"), b"not the archive");
+    git_module(&d, "fw", "file:///nonexistent/fw.git", &rev, &pin);
+    d.strata()
+        .arg("fetch")
+        .assert()
+        .code(1)
+        .stderr(contains("sha256 mismatch"))
+        .stderr(contains(
+            "repository file:///nonexistent/fw.git is unreachable",
+        ));
+
+    // Without a pin a mirror copy cannot be verified, so it is not used.
+    let e = TestProject::new(
+        "[project]\nname = \"t\"\n[mirrors]\nbefore = [\"file://mirror/\"]\n[target.default]\nmodules = [\"fw\"]\n",
+    );
+    e.write(&format!("mirror/{file}"), &bytes);
+    git_module(&e, "fw", "file:///nonexistent/fw.git", &rev, "");
+    e.strata()
+        .arg("fetch")
+        .assert()
+        .code(1)
+        .stderr(contains("cannot be verified without a sha256 pin"))
+        .stderr(contains("is unreachable"));
+}
+
+#[test]
+fn missing_commit_and_pin_mismatch_are_clear_errors() {
+    let p = TestProject::with_default(&["fw"]);
+    let rev = bare_repo(p.root(), "fw", FILES);
+    let missing = "0123456789abcdef0123456789abcdef01234567";
+    git_module(&p, "fw", "file://repos/fw.git", missing, "");
+    p.strata()
+        .arg("fetch")
+        .assert()
+        .code(1)
+        .stderr(contains(format!(
+            "module fw: commit {missing} does not exist in file://"
+        )))
+        .stderr(contains("check `rev` in modules/fw.toml"));
+    git_module(
+        &p,
+        "fw",
+        "file://repos/fw.git",
+        &rev,
+        &format!("sha256 = \"{}\"", "ab".repeat(32)),
+    );
+    p.strata()
+        .arg("fetch")
+        .assert()
+        .code(1)
+        .stderr(contains("but the module pins sha256"));
+    assert!(!p.path(&format!("packages/fw-{rev}.tar.zst")).exists());
+}
+
+#[test]
+fn manifest_refuses_moving_revs_and_mixed_sources() {
+    let p = TestProject::with_default(&["fw"]);
+    git_module(&p, "fw", "https://example.org/fw.git", "main", "");
+    p.strata()
+        .arg("plan")
+        .assert()
+        .code(2)
+        .stderr(contains("modules/fw.toml:4"))
+        .stderr(contains("rev must be a full 40-hex-digit commit id"))
+        .stderr(contains("`main`"))
+        .stderr(contains("branch and tag names"))
+        .stderr(contains("must not move"));
+    git_module(
+        &p,
+        "fw",
+        "https://example.org/fw.git",
+        &"a".repeat(40),
+        "url = \"https://example.org/fw.tar.gz\"",
+    );
+    p.strata()
+        .arg("plan")
+        .assert()
+        .code(2)
+        .stderr(contains("modules/fw.toml:3"))
+        .stderr(contains("has both a git source and url/urls"));
+    p.write("modules/fw.toml", "name = \"fw\"\nversion = \"1\"\n");
+    p.strata()
+        .arg("plan")
+        .assert()
+        .code(2)
+        .stderr(contains("module `fw` has no source"));
+}
+
+#[test]
+fn submodules_are_archived_only_when_asked() {
+    let p = TestProject::with_default(&["fw"]);
+    bare_repo(p.root(), "lib", &[("hello.txt", "lib\n")]);
+    let work = p.path("work-fw");
+    std::fs::create_dir_all(&work).unwrap();
+    git(&work, &["init", "-q", "-b", "main"]);
+    std::fs::write(work.join("hello.txt"), "top\n").unwrap();
+    let lib_url = format!("file://{}", p.path("repos/lib.git").display());
+    git(
+        &work,
+        &[
+            "-c",
+            "protocol.file.allow=always",
+            "submodule",
+            "add",
+            "-q",
+            &lib_url,
+            "vendor/lib",
+        ],
+    );
+    // The superproject names its submodule relative to itself, as many do.
+    std::fs::write(
+        work.join(".gitmodules"),
+        "[submodule \"vendor/lib\"]\n\tpath = vendor/lib\n\turl = ../lib.git\n",
+    )
+    .unwrap();
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "with submodule"]);
+    let rev = git(&work, &["rev-parse", "HEAD"]);
+    let bare = p.path("repos/fw.git");
+    git(
+        p.root(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            work.to_str().unwrap(),
+            bare.to_str().unwrap(),
+        ],
+    );
+    let archive: PathBuf = p.path(&format!("packages/fw-{rev}.tar.zst"));
+    git_module(&p, "fw", "file://repos/fw.git", &rev, "");
+    p.strata().arg("fetch").assert().success();
+    let names: Vec<String> = entries(&archive).into_iter().map(|e| e.0).collect();
+    assert!(
+        names.contains(&format!("fw-{rev}/vendor/lib/")),
+        "{names:?}"
+    );
+    assert!(!names.iter().any(|n| n.ends_with("vendor/lib/hello.txt")));
+
+    let q = TestProject::with_default(&["fw"]);
+    let url = format!("file://{}", bare.display());
+    git_module(&q, "fw", &url, &rev, "submodules = true");
+    let dirs = q.strata().arg("prepare").output().unwrap();
+    assert!(
+        dirs.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dirs.stderr)
+    );
+    assert_eq!(q.read("build/fw-1.0/vendor/lib/hello.txt"), "lib\n");
+    let mut s = String::new();
+    std::fs::File::open(q.path("build/fw-1.0/hello.txt"))
+        .unwrap()
+        .read_to_string(&mut s)
+        .unwrap();
+    assert_eq!(s, "top\n");
+}
+
+#[test]
+fn a_stalled_git_server_is_an_error_not_a_hang() {
+    let server = Server::start();
+    for path in [
+        "/fw.git/info/refs?service=git-upload-pack",
+        "/fw.git/info/refs",
+    ] {
+        server.route(path, Reply::Hang(std::time::Duration::from_secs(60)));
+    }
+    let p = TestProject::with_default(&["fw"]);
+    git_module(&p, "fw", &server.url("/fw.git"), &"c".repeat(40), "");
+    let t = std::time::Instant::now();
+    p.strata()
+        .arg("fetch")
+        .assert()
+        .code(1)
+        .stderr(contains("module fw: repository http://127.0.0.1"))
+        .stderr(contains("is unreachable"));
+    assert!(t.elapsed() < std::time::Duration::from_secs(30));
+    assert!(!server.requests().is_empty());
+}
