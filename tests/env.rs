@@ -272,3 +272,37 @@ fn installed_files_that_embed_the_build_dir_are_named_in_a_warning() {
     assert!(err.contains("lib/pkgconfig/m.pc"), "{err}");
     assert!(!err.contains("share/a.txt"), "{err}");
 }
+
+#[test]
+fn strata_under_make_without_plus_says_how_to_share_the_jobserver() {
+    let p = TestProject::with_default(&["m"]);
+    p.local_module("m", &[("a.txt", "a\n")], "build = \"true\"");
+    let strata = assert_cmd::cargo::cargo_bin("strata");
+    // No `+` and no $(MAKE): make does not hand its descriptors down.
+    p.write(
+        "Makefile",
+        format!(
+            "all:\n\t{} -C {} build\n",
+            strata.display(),
+            p.root().display()
+        ),
+    );
+    let out = Command::new("make")
+        .arg("-j2")
+        .arg("-f")
+        .arg(p.path("Makefile"))
+        .env_remove("MAKEFLAGS")
+        .env_remove("MFLAGS")
+        .env_remove("CARGO_MAKEFLAGS")
+        .env("NO_COLOR", "1")
+        .env("XDG_CACHE_HOME", p.path(".xdg-cache"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("MAKEFLAGS names a jobserver strata cannot use"),
+        "{err}"
+    );
+    assert!(err.contains("`+strata build`"), "{err}");
+}

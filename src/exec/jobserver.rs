@@ -30,8 +30,16 @@ struct Inherited {
     jobs: Option<usize>,
 }
 
-fn inherited_slot() -> &'static OnceLock<Option<Inherited>> {
-    static S: OnceLock<Option<Inherited>> = OnceLock::new();
+/// What strata's environment said about a parent jobserver.
+enum Parent {
+    None,
+    Usable(Inherited),
+    /// `MAKEFLAGS` names a jobserver strata cannot use (why).
+    Unusable(String),
+}
+
+fn inherited_slot() -> &'static OnceLock<Parent> {
+    static S: OnceLock<Parent> = OnceLock::new();
     &S
 }
 
@@ -45,12 +53,32 @@ pub fn capture_inherited() {
         // the numbers in MAKEFLAGS can only be the parent's; `check_pipe`
         // refuses descriptors that are not pipes or fifos.
         let found = unsafe { Client::from_env_ext(true) };
-        let client = found.client.ok()?;
-        Some(Inherited {
-            client,
-            jobs: flags.as_deref().and_then(parse_jobs),
-        })
+        match found.client {
+            Ok(client) => Parent::Usable(Inherited {
+                client,
+                jobs: flags.as_deref().and_then(parse_jobs),
+            }),
+            Err(e) => match e.kind() {
+                jobserver::FromEnvErrorKind::NoEnvVar
+                | jobserver::FromEnvErrorKind::NoJobserver => Parent::None,
+                _ => Parent::Unusable(e.to_string()),
+            },
+        }
     });
+}
+
+/// Why the jobserver named in strata's environment cannot be joined, if
+/// one is named and cannot: typically make ran strata without `+`, so it
+/// closed the descriptors.
+pub fn unusable_parent() -> Option<String> {
+    match inherited_slot().get() {
+        Some(Parent::Unusable(why)) => Some(format!(
+            "MAKEFLAGS names a jobserver strata cannot use ({why}); using its own\n  \
+             hint: start strata from a make recipe as `+strata build` (or through $(MAKE)) \
+             so that make hands its jobserver down"
+        )),
+        _ => None,
+    }
 }
 
 /// The `-jN` value in a MAKEFLAGS string (make puts it there since 4.2).
@@ -78,7 +106,7 @@ impl Jobserver {
     /// in total (`jobs - 1` in the pool plus strata's implicit one).
     pub fn for_build(jobs: usize) -> io::Result<Jobserver> {
         let jobs = jobs.max(1);
-        if let Some(Some(inh)) = inherited_slot().get() {
+        if let Some(Parent::Usable(inh)) = inherited_slot().get() {
             return Ok(Jobserver {
                 auth: auth_of(&inh.client),
                 client: inh.client.clone(),

@@ -42,7 +42,7 @@ pub struct Context<'a> {
     pub keys: &'a [ModuleKeys],
     pub reporter: &'a Reporter,
     pub fetch: FetchOptions,
-    /// Modules built at once, and `STRATA_JOBS` for each.
+    /// The total number of jobs of the build (`-j`): modules and their makes together.
     pub jobs: usize,
     pub keep_going: bool,
     /// The artifact store to substitute from and save to (None: `--no-cache`).
@@ -144,6 +144,9 @@ pub fn build(ctx: &Context<'_>, selection: &[usize], installs: Vec<Install>) -> 
         }
     };
     let js = &js;
+    if let Some(why) = jobserver::unusable_parent() {
+        ctx.reporter.event(Event::Warning { message: &why });
+    }
     std::thread::scope(|s| {
         let (tx, rx) = mpsc::channel::<Msg>();
         // Tokens arrive on the same channel as finished modules, so one
