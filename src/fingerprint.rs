@@ -272,9 +272,11 @@ pub fn stamp_path(state_dir: &Path, step: Step) -> PathBuf {
 pub struct StampDirs {
     pub source: PathBuf,
     pub instance: PathBuf,
-    /// The instance's build dir: stamps say it is done only while it exists
-    /// (a build dir removed by hand is brought back, not called fresh).
+    /// The instance's build dir: stamps live outside it, so a tree deleted
+    /// by hand must make the instance stale rather than leave it "fresh".
     pub tree: PathBuf,
+    /// The shared source tree (the same as `tree` without params).
+    pub source_tree: PathBuf,
 }
 
 impl StampDirs {
@@ -350,15 +352,15 @@ pub enum StaleReason {
     Added { name: String },
     /// An input that existed last time and is gone.
     Removed { name: String },
-    /// The build dir the stamps describe is gone (removed by hand).
-    TreeMissing(PathBuf),
+    /// The build dir is gone (stamps alone never make a tree fresh).
+    Missing(PathBuf),
 }
 
 impl fmt::Display for StaleReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StaleReason::NeverRan(step) => write!(f, "{step} has not run yet"),
-            StaleReason::TreeMissing(dir) => write!(f, "its build dir {} is gone", dir.display()),
+            StaleReason::Missing(dir) => write!(f, "build dir {} is missing", dir.display()),
             StaleReason::Added { name } => write!(f, "{name} added"),
             StaleReason::Removed { name } => write!(f, "{name} removed"),
             StaleReason::Changed { name, old, new } => {
@@ -411,7 +413,7 @@ pub fn diff_inputs(old: &[Input], new: &[Input]) -> Vec<StaleReason> {
         StaleReason::Changed { name, .. }
         | StaleReason::Added { name }
         | StaleReason::Removed { name } => name.starts_with("step "),
-        StaleReason::NeverRan(_) | StaleReason::TreeMissing(_) => false,
+        StaleReason::NeverRan(_) | StaleReason::Missing(_) => false,
     };
     if out.iter().any(|r| !is_chain(r)) {
         out.retain(|r| !is_chain(r));
@@ -480,19 +482,35 @@ fn provenance_reasons(module_dir: &Path, keys: &ModuleKeys) -> Option<Vec<StaleR
 }
 
 /// Whether the shared source tree is unpacked and patched at `keys`.
-pub fn source_ready(source_state: &Path, keys: &ModuleKeys) -> bool {
-    [Step::Unpack, Step::Patch]
-        .iter()
-        .all(|s| stamp_key(source_state, *s).as_deref() == Some(keys.get(*s).key.as_str()))
+/// The tree must exist: a source deleted by hand is not ready, whatever
+/// its stamps say.
+pub fn source_ready(source_state: &Path, source_tree: &Path, keys: &ModuleKeys) -> bool {
+    source_tree.is_dir()
+        && [Step::Unpack, Step::Patch]
+            .iter()
+            .all(|s| stamp_key(source_state, *s).as_deref() == Some(keys.get(*s).key.as_str()))
 }
 
 /// Compares an instance's stamps with its expected keys.
 pub fn module_status(dirs: &StampDirs, keys: &ModuleKeys) -> ModuleStatus {
-    let source_ready = dirs.separate() && source_ready(&dirs.source, keys);
-    if !dirs.tree.is_dir() && stamp_key(&dirs.instance, Step::Install).is_some() {
+    let source_ready = dirs.separate() && source_ready(&dirs.source, &dirs.source_tree, keys);
+    if !dirs.tree.is_dir() {
+        let first = if dirs.separate() {
+            Step::Configure
+        } else {
+            Step::Unpack
+        };
+        // Never built here at all, or built and then deleted by hand.
+        let reason = if stamp_key(&dirs.instance, Step::Install).is_none()
+            && !provenance_path(&dirs.instance).is_file()
+        {
+            StaleReason::NeverRan(first)
+        } else {
+            StaleReason::Missing(dirs.tree.clone())
+        };
         return ModuleStatus {
-            first_stale: Some(Step::Unpack),
-            reasons: vec![StaleReason::TreeMissing(dirs.tree.clone())],
+            first_stale: Some(first),
+            reasons: vec![reason],
             source_ready,
         };
     }

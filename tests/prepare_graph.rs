@@ -46,9 +46,9 @@ fn prepare_unpacks_and_patches_then_stops() {
     assert_eq!(p.read("build/b-1.0/b.txt"), "B\npatched\n");
     // Stopped after patch: nothing configured, built or installed, and the
     // dependency was not prepared.
-    let state = p.path("build/.strata/modules/b-1.0");
-    assert!(state.join("stamps/patch.stamp").is_file());
-    assert!(!state.join("stamps/configure.stamp").exists());
+    let state = p.path("build/.strata/modules/b-1.0/stamps");
+    assert!(state.join("patch.stamp").is_file());
+    assert!(!state.join("configure.stamp").exists());
     assert!(!tree.join("b.out").exists());
     assert!(!p.path("build/a-1.0").exists());
     // A prepared tree is left alone (work in progress survives).

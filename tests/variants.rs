@@ -8,7 +8,7 @@ use predicates::str::contains;
 
 /// Two boards, x230 and t430, that differ only in one config file. `tool`
 /// is a host toolchain both use; `rom` uses the CONFIG param, builds out of
-/// tree from the shared (patched) source, and runs the tool from the sysroot.
+/// tree from the shared (patched) source, and runs the tool by name (from $STRATA_HOST/bin).
 fn boards() -> TestProject {
     let p = TestProject::new(
         r#"[project]
@@ -305,6 +305,22 @@ fn strata_state_is_not_inside_the_unpacked_tree() {
     );
     let (code, built, _) = p.build_json(&[]);
     assert_eq!((code, built.len()), (0, 0));
+    // Stamps outside the tree never vouch for a tree deleted by hand.
+    std::fs::remove_dir_all(p.path("build/m-1.0")).unwrap();
+    p.strata()
+        .args(["why", "m"])
+        .assert()
+        .success()
+        .stdout(contains("m-1.0 is missing"));
+    let out = p.strata().args(["--json", "build"]).output().unwrap();
+    let events = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert_eq!(
+        TestProject::modules_with(&events, "module-restored"),
+        ["m"],
+        "{events}"
+    );
+    assert!(p.path("build/m-1.0").is_dir());
 }
 
 #[test]
@@ -349,4 +365,117 @@ fn a_board_layer_carries_its_variants_state_and_restores_fresh() {
         2,
         "{events}"
     );
+}
+
+#[test]
+fn real_make_builds_each_board_out_of_tree_from_the_one_source() {
+    // Heads' coreboot pattern: `make -C <source> obj=<board dir>`.
+    let p = TestProject::new(
+        r#"[project]
+name = "make-boards"
+
+[target.a]
+modules = ["fw"]
+params = { BOARD = "a", CONFIG = { file = "a.config" } }
+
+[target.b]
+modules = ["fw"]
+params = { BOARD = "b", CONFIG = { file = "b.config" } }
+"#,
+    );
+    p.write("a.config", "CONFIG_A=y\n");
+    p.write("b.config", "CONFIG_B=y\n");
+    p.local_module(
+        "fw",
+        &[
+            (
+                "Makefile",
+                "obj ?= .\n$(obj)/fw.bin: $(CURDIR)/fw.in $(obj)/.config\n\tcat $^ > $@\n\techo \"board $(BOARD)\" >> $@\n",
+            ),
+            ("fw.in", "firmware\n"),
+        ],
+        r#"params = ["BOARD", "CONFIG"]
+configure = "cp $STRATA_PARAM_CONFIG .config"
+build = "make -C $STRATA_SOURCE_DIR obj=$STRATA_BUILD_DIR BOARD=$STRATA_PARAM_BOARD"
+install = "mkdir -p $STRATA_DESTDIR && cp fw.bin $STRATA_DESTDIR/fw.bin""#,
+    );
+    let (events, code) = json(&p, &["build", "a", "b"]);
+    assert_eq!(code, 0, "{events}");
+    assert_eq!(steps(&events, "unpack", "fw"), 1, "{events}");
+    assert_eq!(steps(&events, "build", "fw@"), 2, "{events}");
+    assert_eq!(
+        p.read("install/a/fw.bin"),
+        "firmware\nCONFIG_A=y\nboard a\n"
+    );
+    assert_eq!(
+        p.read("install/b/fw.bin"),
+        "firmware\nCONFIG_B=y\nboard b\n"
+    );
+    assert!(
+        !p.path("build/fw-1.0/fw.bin").exists(),
+        "source stays clean"
+    );
+
+    // A value param: `why` shows old and new; only board b rebuilds.
+    p.write(
+        "strata.toml",
+        p.read("strata.toml")
+            .replace("BOARD = \"b\"", "BOARD = \"b2\""),
+    );
+    p.strata()
+        .args(["why", "fw", "b"])
+        .assert()
+        .success()
+        .stdout(contains("param BOARD changed: `b` → `b2`"));
+    let (events, code) = json(&p, &["build", "a", "b"]);
+    assert_eq!(code, 0, "{events}");
+    let built = TestProject::modules_with(&events, "module-built");
+    assert_eq!(built.len(), 1, "{events}");
+    assert_eq!(
+        p.read("install/b/fw.bin"),
+        "firmware\nCONFIG_B=y\nboard b2\n"
+    );
+}
+
+#[test]
+fn graph_json_lists_each_boards_variant() {
+    let p = boards();
+    let doc = |args: &[&str]| -> serde_json::Value {
+        let out = p
+            .strata()
+            .arg("--json")
+            .arg("graph")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let one = doc(&["x230"]);
+    let mods = one["modules"].as_array().unwrap();
+    assert_eq!(mods.len(), 2);
+    let tool = mods.iter().find(|m| m["name"] == "tool").unwrap();
+    assert!(tool["variant"].is_null());
+    let rom = mods.iter().find(|m| m["name"] == "rom").unwrap();
+    let id = rom["variant"].as_str().unwrap();
+    assert_eq!(id.len(), 12);
+    assert_eq!(rom["params"]["CONFIG"]["file"], "config/x230.config");
+    assert_eq!(rom["depends"], serde_json::json!(["tool"]));
+    // Two boards: one tool, two roms with different variants.
+    let two = doc(&["x230", "t430"]);
+    let roms: Vec<&str> = two["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["name"] == "rom")
+        .map(|m| m["variant"].as_str().unwrap())
+        .collect();
+    assert_eq!(roms.len(), 2);
+    assert_ne!(roms[0], roms[1]);
+    assert!(roms.contains(&id));
+    assert_eq!(two["modules"].as_array().unwrap().len(), 3);
 }

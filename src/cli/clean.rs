@@ -31,7 +31,7 @@ pub fn clean(g: &Global, modules: &[String], all: bool) -> Result<(), Failure> {
         }
         remove_dir_atomic(&p.settings.install_dir).context("removing the install dir")?;
         let state = p.state_dir();
-        for d in ["modules", "targets", "install"] {
+        for d in ["modules", "targets", "install", "home"] {
             remove_dir_atomic(&state.join(d))
                 .with_context(|| format!("removing {}", state.join(d).display()))?;
         }
@@ -64,12 +64,16 @@ pub fn clean(g: &Global, modules: &[String], all: bool) -> Result<(), Failure> {
 }
 
 /// Removes a module's source tree, its variants' build dirs and all their
-/// state dirs; returns how many variant dirs there were.
+/// state and home dirs; returns how many variant build dirs there were.
 fn remove_module(p: &Project, m: &Module) -> std::io::Result<usize> {
     let name = m.dir_name();
     let variant_prefix = format!("{name}@");
     let mut variants = 0;
-    for parent in [p.settings.build_dir.clone(), p.state_dir().join("modules")] {
+    for parent in [
+        p.settings.build_dir.clone(),
+        p.state_dir().join("modules"),
+        p.state_dir().join("home"),
+    ] {
         let entries = match std::fs::read_dir(&parent) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,

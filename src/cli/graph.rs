@@ -7,13 +7,13 @@
 
 use super::{Failure, Global};
 use crate::graph;
-use crate::manifest::Module;
+use crate::manifest::{Module, ParamValue};
 use serde_json::{Value, json};
 
 pub fn graph(g: &Global, names: &[String]) -> Result<(), Failure> {
     let l = g.load()?;
     if g.json {
-        return graph_json(&l, names);
+        return graph_json(g, &l, names);
     }
     let modules = if names.is_empty() {
         l.graph.order.clone()
@@ -40,26 +40,42 @@ pub fn graph(g: &Global, names: &[String]) -> Result<(), Failure> {
 }
 
 /// `{"target", "modules": [...]}` for the closure of one target (or of the
-/// named modules; `target` is then the names joined by spaces).
-fn graph_json(l: &super::Loaded, names: &[String]) -> Result<(), Failure> {
+/// named modules; `target` is then the names joined by spaces). Entries are
+/// module instances: a module built for two boards with different params
+/// appears once per variant.
+fn graph_json(g: &Global, l: &super::Loaded, names: &[String]) -> Result<(), Failure> {
     let target = if names.is_empty() {
         "default".to_string()
     } else {
         names.join(" ")
     };
-    let closure = l.graph.closure(&graph::select(&l.project, names)?);
+    let inst = g.instances(l, names)?;
+    let closure = inst.graph.closure(&inst.selection());
     let modules: Vec<Value> = closure
         .iter()
         .map(|&i| {
-            let m = &l.project.modules[i];
-            let depends: Vec<&str> = l.graph.deps[i]
+            let it = &inst.list[i];
+            let m = it.module(&l.project);
+            let depends: Vec<&str> = inst.graph.deps[i]
                 .iter()
-                .map(|&d| l.project.modules[d].name.as_str())
+                .map(|&d| inst.list[d].module(&l.project).name.as_str())
+                .collect();
+            let params: serde_json::Map<String, Value> = it
+                .params
+                .iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        ParamValue::Value(s) => json!(s),
+                        ParamValue::File { rel, .. } => json!({ "file": rel }),
+                    };
+                    (k.clone(), v)
+                })
                 .collect();
             json!({
                 "name": m.name,
                 "version": m.version,
-                "variant": Value::Null,
+                "variant": it.variant_id(),
+                "params": params,
                 "source": source(m),
                 "depends": depends,
                 "patches": m.patches.iter().map(|p| p.rel.as_str()).collect::<Vec<_>>(),

@@ -364,7 +364,7 @@ fn prepare_source(ctx: &Context, i: usize, timed: &Timed<'_>) -> Result<(), Modu
 pub fn prepare(ctx: &Context, i: usize) -> Result<bool, ModuleError> {
     let inst = &ctx.instances[i];
     let src_state = inst.source_state(ctx.project);
-    if fingerprint::source_ready(&src_state, &ctx.keys[i]) {
+    if fingerprint::source_ready(&src_state, &inst.source_dir(ctx.project), &ctx.keys[i]) {
         return Ok(false);
     }
     let status = ModuleStatus {
@@ -438,7 +438,7 @@ fn run_steps(
         // Variants of one version share the source: the first to get here
         // prepares it, the others find it ready.
         let _source = ctx.source_lock(i);
-        if !(variant && fingerprint::source_ready(&inst.source_state(project), keys)) {
+        if !(variant && fingerprint::source_ready(&inst.source_state(project), &src, keys)) {
             prepare_source(ctx, i, &timed)?;
         }
     }

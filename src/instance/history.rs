@@ -77,14 +77,22 @@ pub fn explain(
             source: it.source_state(project),
             instance: project.module_state_dir(prev),
             tree: project.settings.build_dir.join(prev),
+            source_tree: it.source_dir(project),
         },
         keys,
     );
     match old.first_stale {
-        Some(_) if !matches!(old.reasons.as_slice(), [StaleReason::NeverRan(_)]) => ModuleStatus {
-            reasons: old.reasons,
-            ..status
-        },
+        Some(_)
+            if !matches!(
+                old.reasons.as_slice(),
+                [StaleReason::NeverRan(_) | StaleReason::Missing(_)]
+            ) =>
+        {
+            ModuleStatus {
+                reasons: old.reasons,
+                ..status
+            }
+        }
         _ => status,
     }
 }

@@ -108,6 +108,7 @@ impl Instance {
             source: self.source_state(project),
             instance: self.state(project),
             tree: self.build_dir(project),
+            source_tree: self.source_dir(project),
         }
     }
 }
