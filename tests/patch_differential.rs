@@ -416,7 +416,7 @@ struct Figures {
 fn strata_applies_patches_as_gnu_patch_and_git_apply_do() {
     let started = std::time::Instant::now();
     let tmp = tempfile::tempdir().unwrap();
-    let mut rng = Rng(0x5eed_0f_57a7a);
+    let mut rng = Rng(0x05ee_d0f5_7a7a);
     let mut fig = Figures::default();
     let mut failures = Vec::new();
     for case in 0.. {
