@@ -402,6 +402,8 @@ fn generate(rng: &mut Rng, w: &Path) -> (&'static str, Vec<u8>, Spec, Spec) {
 #[derive(Default)]
 struct Figures {
     patches: usize,
+    gnu_ok: usize,
+    git_ok: usize,
     same_as_gnu: usize,
     same_as_git: usize,
     same_as_target: usize,
@@ -466,7 +468,19 @@ fn strata_applies_patches_as_gnu_patch_and_git_apply_do() {
         .0;
         fig.in_references += t0.elapsed();
         let (ts, tg, tp) = (snapshot(&s), snapshot(&g), snapshot(&p));
+        fig.gnu_ok += usize::from(gnu_ok);
+        fig.git_ok += usize::from(git_ok);
         let same_gnu = gnu_ok && ts == tp;
+        if std::env::var_os("STRATA_DIFF_VERBOSE").is_some() {
+            eprintln!(
+                "case {case} {generator}: strata {} gnu {gnu_ok}/{same_gnu} git {git_ok}/{}",
+                strata.as_ref().map_or_else(
+                    |e| e.to_string().lines().next().unwrap_or("").to_string(),
+                    |_| "ok".into()
+                ),
+                git_ok && ts == tg
+            );
+        }
         let same_git = git_ok && ts == tg;
         let same_target = ts == snapshot(&t);
         match &strata {
@@ -502,9 +516,11 @@ fn strata_applies_patches_as_gnu_patch_and_git_apply_do() {
         }
     }
     eprintln!(
-        "patch differential: {} patches ({:?}); strata identical to GNU patch on {}, to git apply on {}, to the tree the patch was made from on {}, refused with a refusing reference on {}; {:.1?} (generating {:.1?}, strata {:.1?}, git apply + GNU patch {:.1?})",
+        "patch differential: {} patches ({:?}); GNU patch applied {}, git apply {}; strata identical to GNU patch on {}, to git apply on {}, to the tree the patch was made from on {}, refused with a refusing reference on {}; {:.1?} (generating {:.1?}, strata {:.1?}, git apply + GNU patch {:.1?})",
         fig.patches,
         fig.per_generator,
+        fig.gnu_ok,
+        fig.git_ok,
         fig.same_as_gnu,
         fig.same_as_git,
         fig.same_as_target,
