@@ -282,3 +282,73 @@ fn build_honours_p_levels_in_a_quilt_series() {
         .stderr(contains("-R"))
         .stderr(contains("series"));
 }
+
+/// Runs git in `dir` with a fixed identity and no user or system config.
+fn git(dir: &Path, args: &[&str]) -> Vec<u8> {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CEILING_DIRECTORIES", dir.parent().unwrap())
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+#[test]
+fn git_binary_literal_and_delta_check_the_blob_ids() {
+    let repo = tempfile::tempdir().unwrap();
+    let r = repo.path();
+    let big: Vec<u8> = (0..20_000u32).map(|i| (i * 31 % 251) as u8).collect();
+    fs::write(r.join("fw.bin"), &big).unwrap();
+    git(r, &["init", "-q", "--template="]);
+    git(r, &["add", "-A"]);
+    git(r, &["commit", "-qm", "base"]);
+    let mut changed = big.clone();
+    changed[100] ^= 0xff;
+    changed.extend_from_slice(b"\0tail");
+    fs::write(r.join("fw.bin"), &changed).unwrap();
+    fs::write(r.join("new.bin"), b"\0\x01\x02new").unwrap();
+    git(r, &["add", "-A"]);
+    git(r, &["commit", "-qm", "change"]);
+    let patch = git(r, &["diff", "--binary", "HEAD~1", "HEAD"]);
+    let text = String::from_utf8_lossy(&patch);
+    assert!(
+        text.contains("delta ") && text.contains("literal "),
+        "{text}"
+    );
+
+    let d = tempfile::tempdir().unwrap();
+    fs::write(d.path().join("fw.bin"), &big).unwrap();
+    apply_patch(d.path(), "fw.patch", &patch).unwrap();
+    assert_eq!(fs::read(d.path().join("fw.bin")).unwrap(), changed);
+    assert_eq!(
+        fs::read(d.path().join("new.bin")).unwrap(),
+        b"\0\x01\x02new"
+    );
+    // Again: the delta's preimage id no longer matches, the result's does.
+    fs::remove_file(d.path().join("new.bin")).unwrap();
+    let e = apply_patch(d.path(), "fw.patch", &patch).unwrap_err();
+    assert!(e.to_string().contains("previously applied"), "{e}");
+    // Another file of the same size: refused by its blob id, untouched.
+    let mut other = big.clone();
+    other[5] ^= 1;
+    fs::write(d.path().join("fw.bin"), &other).unwrap();
+    let e = apply_patch(d.path(), "fw.patch", &patch).unwrap_err();
+    assert!(
+        matches!(e, PatchError::Binary { .. }) && e.to_string().contains("blob"),
+        "{e}"
+    );
+    assert_eq!(fs::read(d.path().join("fw.bin")).unwrap(), other);
+}

@@ -20,6 +20,7 @@
 //!   followed by a write.
 
 use super::binary::{self, BinaryHunk};
+use super::blob_id;
 use super::error::PatchError;
 use super::hunk::apply_hunks;
 use super::parse::{Change, FilePatch, parse};
@@ -139,17 +140,55 @@ impl Section<'_> {
 
     /// Runs the section's hunks (or binary data) over `old`.
     fn body(&self, path: &str, old: &[u8]) -> Result<Vec<u8>, PatchError> {
-        match &self.fp.binary {
-            Some(BinaryHunk::Literal(new)) => Ok(new.clone()),
-            Some(BinaryHunk::Delta(delta)) => {
-                binary::apply_delta(old, delta).map_err(|reason| PatchError::Binary {
-                    patch: self.p(),
-                    file: path.to_string(),
-                    reason,
-                })
+        let Some(bin) = &self.fp.binary else {
+            return apply_hunks(self.patch, path, old, &self.fp.hunks);
+        };
+        let fail = |reason: String| PatchError::Binary {
+            patch: self.p(),
+            file: path.to_string(),
+            reason,
+        };
+        // A binary hunk has no context: the full blob ids of the `index`
+        // line are what tells the right file from another (git apply checks
+        // them the same way).
+        let ids = self
+            .fp
+            .index
+            .as_ref()
+            .filter(|(a, z)| blob_id::is_full(a) && blob_id::is_full(z));
+        // An all-zero id is "no file" (creation, deletion): empty content.
+        let id = |content: &[u8], of: &str| {
+            if of.bytes().all(|b| b == b'0') && content.is_empty() {
+                of.to_string()
+            } else {
+                blob_id::blob_id(content)
             }
-            None => apply_hunks(self.patch, path, old, &self.fp.hunks),
+        };
+        if let Some((want, result)) = ids {
+            let have = id(old, want);
+            if id(old, result) == *result && want != result {
+                return Err(fail(
+                    "the file already holds the patched content: Reversed (or previously applied) patch detected".into(),
+                ));
+            }
+            if have != *want {
+                return Err(fail(format!(
+                    "the patch applies to blob {want}, the file is blob {have}"
+                )));
+            }
         }
+        let new = match bin {
+            BinaryHunk::Literal(new) => new.clone(),
+            BinaryHunk::Delta(delta) => binary::apply_delta(old, delta).map_err(fail)?,
+        };
+        if let Some((_, result)) = ids
+            && id(&new, result) != *result
+        {
+            return Err(fail(format!(
+                "the result is not blob {result}: the patch is corrupt"
+            )));
+        }
+        Ok(new)
     }
 
     /// The node the section leaves, given the node it started from.
