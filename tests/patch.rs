@@ -140,6 +140,11 @@ fn index_headers_and_garbage_between_patches_are_ignored() {
     apply_patch_with(d.path(), "p", p.as_bytes(), 0).unwrap();
     assert_eq!(read(d.path(), "f"), "b\n");
     assert_eq!(read(d.path(), "g"), "d\n");
+    // When both names exist, GNU patch patches the shorter one.
+    let d = tree(&[("f", "a\n"), ("f.orig", "a\n"), ("g", "c\n")]);
+    apply_patch_with(d.path(), "p", p.as_bytes(), 0).unwrap();
+    assert_eq!(read(d.path(), "f"), "b\n");
+    assert_eq!(read(d.path(), "f.orig"), "a\n");
 }
 
 #[test]

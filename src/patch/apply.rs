@@ -278,8 +278,19 @@ impl Section<'_> {
                 let old_path = fp.old_path.clone().expect("modify has an old path");
                 let new_path = fp.new_path.clone().unwrap_or_else(|| old_path.clone());
                 let mut found = self.get(&old_path)?.map(|n| (old_path.clone(), n));
-                if found.is_none() && !fp.git && new_path != old_path {
-                    found = self.get(&new_path)?.map(|n| (new_path.clone(), n));
+                if !fp.git && new_path != old_path {
+                    // GNU patch's choice among the names that exist: fewest
+                    // components, then shortest base name, then shortest.
+                    let other = self.get(&new_path)?.map(|n| (new_path.clone(), n));
+                    let rank = |p: &str| {
+                        let base = p.rsplit('/').next().unwrap_or(p).len();
+                        (p.split('/').count(), base, p.len())
+                    };
+                    found = match (found, other) {
+                        (Some(a), Some(b)) if rank(&b.0) < rank(&a.0) => Some(b),
+                        (Some(a), _) => Some(a),
+                        (None, b) => b,
+                    };
                 }
                 let Some((path, node)) = found else {
                     if self.creates_traditionally() {
