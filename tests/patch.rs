@@ -357,3 +357,32 @@ fn git_binary_literal_and_delta_check_the_blob_ids() {
     );
     assert_eq!(fs::read(d.path().join("fw.bin")).unwrap(), other);
 }
+
+#[test]
+fn build_refuses_a_patch_that_a_symlink_chain_leads_outside() {
+    let p = TestProject::with_default(&["m"]);
+    let tar = raw_tar(&[
+        raw_entry("m-1.0/f.c", b'0', "", b"one\n"),
+        raw_entry("m-1.0/d0/d1/d2/", b'5', "", b""),
+        raw_entry("m-1.0/d0/d1/d2/l", b'2', "../../..", b""),
+        raw_entry("m-1.0/x", b'2', "d0/d1/d2/l/../outside", b""),
+    ]);
+    let tb = gzip(&tar);
+    p.write("mirror/m-1.0.tar.gz", &tb);
+    p.module("m", "file://mirror/m-1.0.tar.gz", &tb, "");
+    p.write(
+        "patches/m-1.0/escape.patch",
+        "--- /dev/null\n+++ b/x/escaped.txt\n@@ -0,0 +1 @@\n+pwned\n",
+    );
+    // The chain resolves to build/outside, beside the module's tree.
+    fs::create_dir_all(p.path("build/outside")).unwrap();
+    let out = p.strata().arg("build").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the build succeeded: {err}");
+    assert!(!p.path("build/outside/escaped.txt").exists(), "{err}");
+    eprintln!("{err}");
+    // The unpacker may refuse the links first; if the patch ran, it says why.
+    if err.contains("escape.patch") {
+        assert!(err.contains("outside the source tree"), "{err}");
+    }
+}
