@@ -7,7 +7,8 @@
 //! mode-changed files, symlinks for git), turns them into patches with
 //! `diff -u`, `diff -Nu -r`, `diff -Nc -r`, `git diff --binary -M -C` and
 //! `git format-patch -M -C --stdout` (two or three commits touching the same
-//! files), and applies each patch to three copies of the old tree: with
+//! files), some `diff -Nu -r` ones rewritten with `Index:`/`====` headers and
+//! garbage between sections, and applies each patch to three copies of the old tree: with
 //! strata's library, with `git apply` and with GNU patch. Trees are compared
 //! byte for byte and mode for mode. The rule: when strata succeeds, its tree
 //! must equal the tree of a reference that succeeded, or the tree the patch
@@ -364,7 +365,10 @@ fn generate(rng: &mut Rng, w: &Path) -> (&'static str, Vec<u8>, Spec, Spec) {
                 ),
             };
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let (_, out) = run(w, "diff", &args);
+            let (_, mut out) = run(w, "diff", &args);
+            if kind == 1 && rng.chance(40) {
+                out = svn_style(&out);
+            }
             (name, out, base, new)
         }
         _ => {
@@ -400,6 +404,26 @@ fn generate(rng: &mut Rng, w: &Path) -> (&'static str, Vec<u8>, Spec, Spec) {
             (name, out, base, cur)
         }
     }
+}
+
+/// Rewrites `diff -r` command lines as `Index:`/`====` headers (the shape
+/// of svn and CVS patches) with a line of garbage before each.
+fn svn_style(patch: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for line in patch.split_inclusive(|b| *b == b'\n') {
+        match line.strip_prefix(b"diff -Nu -r a/") {
+            Some(name) => {
+                out.extend_from_slice(b"This line is garbage between patches.\nIndex: ");
+                let name = name.split(|b| *b == b' ').next().unwrap_or(b"");
+                out.extend_from_slice(name);
+                out.extend_from_slice(b"\n");
+                out.extend_from_slice(&[b'='; 67]);
+                out.extend_from_slice(b"\n");
+            }
+            None => out.extend_from_slice(line),
+        }
+    }
+    out
 }
 
 #[derive(Default)]
