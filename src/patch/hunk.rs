@@ -153,6 +153,8 @@ pub fn apply_hunks(
 
 /// Shows the hunk's expected lines next to what the file has at that place.
 fn describe_mismatch(file: &str, lines: &[&[u8]], block: &[&[u8]], at: usize) -> String {
+    // A header can name any line, far past the end of the file.
+    let at = at.min(lines.len());
     let show = |b: &[u8]| {
         String::from_utf8_lossy(b)
             .trim_end_matches(['\n', '\r'])
@@ -220,6 +222,7 @@ mod tests {
     }
 
     proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
         /// Any patch text parses or fails cleanly, and its hunks apply or
         /// fail cleanly to any file: no panic, no overflow.
         #[test]
@@ -232,6 +235,12 @@ mod tests {
                 proptest::strategy::Just(b"--- 1 ----\n".to_vec()),
                 proptest::strategy::Just(b"diff --git a/f b/f\nGIT binary patch\n".to_vec()),
                 proptest::strategy::Just(b"delta 5\nHcmV?d00001\n\n".to_vec()),
+                proptest::strategy::Just(b"literal 18446744073709551615\nHcmV?d00001\n\n".to_vec()),
+                proptest::strategy::Just(
+                    b"--- a/f\t99999999999999999-01-01 99999999999:00:00 +9999\n+++ b/f\n".to_vec()
+                ),
+                proptest::strategy::Just(b"*** a/f\n--- b/f\n".to_vec()),
+                proptest::strategy::Just(b"diff --git \"a/\\303\" b/x\nrename from \"\\1\nnew mode 120000\n".to_vec()),
                 proptest::strategy::Just(b"\\ No newline at end of file\n".to_vec()),
                 proptest::collection::vec(proptest::prelude::any::<u8>(), 0..12),
                 proptest::strategy::Just(b" a\n-b\n+c\n".to_vec()),
