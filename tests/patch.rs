@@ -180,16 +180,33 @@ fn a_git_symlink_is_a_real_symlink_that_writes_cannot_follow_out() {
     let outside = tempfile::tempdir().unwrap();
     let d = tree(&[("f", "x\n")]);
     let target = outside.path().to_str().unwrap();
-    let p = format!(
+    let link_patch = format!(
         "diff --git a/l b/l\nnew file mode 120000\nindex 0000000..1111111\n--- /dev/null\n+++ b/l\n@@ -0,0 +1 @@\n+{target}\n\\ No newline at end of file\n"
     );
-    apply_patch(d.path(), "link.patch", p.as_bytes()).unwrap();
+    apply_patch(d.path(), "link.patch", link_patch.as_bytes()).unwrap();
     assert_eq!(fs::read_link(d.path().join("l")).unwrap(), outside.path());
     // A later patch writing through the link is refused; nothing lands outside.
     let p = "--- /dev/null\n+++ b/l/escaped.txt\n@@ -0,0 +1 @@\n+out\n";
     let e = apply_patch(d.path(), "through.patch", p.as_bytes()).unwrap_err();
     assert!(matches!(e, PatchError::Escapes { .. }), "{e}");
     assert!(e.to_string().contains("through.patch"), "{e}");
+    assert!(!outside.path().join("escaped.txt").exists());
+    // The same in one patch: the link exists only in the pending changes
+    // when the second section is computed; nothing at all is written.
+    let d = tree(&[("f", "x\n")]);
+    let both = p.replace("+++ b/l/", "+++ b/m/");
+    let both = format!(
+        "{}{both}",
+        link_patch
+            .replace("a/l b/l", "a/m b/m")
+            .replace("+++ b/l", "+++ b/m")
+    );
+    let e = apply_patch(d.path(), "both.patch", both.as_bytes()).unwrap_err();
+    assert!(e.to_string().contains("beneath a symlink"), "{e}");
+    assert!(
+        fs::symlink_metadata(d.path().join("m")).is_err(),
+        "the link was written"
+    );
     assert!(!outside.path().join("escaped.txt").exists());
 }
 

@@ -93,6 +93,12 @@ fn tree_error(patch: &str, file: &str, e: TreeError) -> PatchError {
             what: "neither a regular file nor a symlink",
             hint: "remove the special file from the source or the section from the patch",
         },
+        TreeError::BeyondLink => PatchError::Kind {
+            patch,
+            file,
+            what: "beneath a symlink or file that this patch creates",
+            hint: "a patch may not write through a link it makes (git apply refuses it too); split the patch or fix its paths",
+        },
         TreeError::Io(source) => PatchError::Io {
             patch,
             file,
