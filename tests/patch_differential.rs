@@ -15,7 +15,8 @@
 //! was made from (git apply has its own bugs: a file created and deleted by
 //! two commits of one format-patch survives it); when both references
 //! succeed with the same tree, strata must succeed. The figures are printed
-//! (run with `--nocapture`) so they can be quoted.
+//! (run with `--nocapture`) so they can be quoted; `STRATA_DIFF_VERBOSE=1`
+//! prints one line per case and `STRATA_DIFF_KEEP=<case>,…` keeps their files.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -529,9 +530,12 @@ fn run_case(case: usize, root: &Path, fig: &Mutex<Figures>) {
             }
         }
     }
+    let keep = std::env::var("STRATA_DIFF_KEEP")
+        .is_ok_and(|k| k.split(',').any(|k| k == case.to_string()));
     match failure {
         // Failing cases stay on disk for inspection.
         Some(msg) => f.failures.push(msg),
+        None if keep => eprintln!("case {case} kept in {}", w.display()),
         None => {
             drop(f);
             fs::remove_dir_all(&w).unwrap();
@@ -593,7 +597,9 @@ fn strata_applies_patches_as_gnu_patch_and_git_apply_do() {
         fig.in_strata,
         fig.in_references,
     );
-    if !fig.failures.is_empty() {
+    if std::env::var_os("STRATA_DIFF_KEEP").is_some() && fig.failures.is_empty() {
+        let _ = tmp.keep();
+    } else if !fig.failures.is_empty() {
         let keep = tmp.keep();
         panic!(
             "{}\n(cases kept in {})",
