@@ -8,7 +8,7 @@
 //! strata's own state ([`ProjectLock::sweep`]): only the lock holder may,
 //! since only it knows no other strata is writing them.
 
-use crate::fsutil::sweep_temp_files;
+use crate::fsutil::{parent_dir, remove_leftovers, sweep_temp_files};
 use crate::manifest::Project;
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -45,7 +45,8 @@ impl ProjectLock {
 
     /// Removes temp files that killed runs left in strata's own state: the
     /// state dir, the top of the build and packages dirs (half-unpacked
-    /// `.NAME.tmp-*` trees) and each module's `.strata` dir (stamps,
+    /// `.NAME.tmp-*` trees), a half-merged `.install.tmp-*` beside the
+    /// install dir, and each module's `.strata` dir (stamps,
     /// records), never its install tree or sysroot, which hold the
     /// module's files. Returns how many were removed.
     pub fn sweep(&self, project: &Project) -> io::Result<usize> {
@@ -54,6 +55,10 @@ impl ProjectLock {
         let mut n = sweep_temp_files(&project.state_dir(), 4, &keep)?;
         n += sweep_temp_files(&s.packages_dir, 0, &[])?;
         n += sweep_temp_files(&s.build_dir, 0, &[])?;
+        // The install tree is assembled beside itself as `.install.tmp-<pid>`.
+        if let Some(name) = s.install_dir.file_name() {
+            remove_leftovers(&parent_dir(&s.install_dir), &name.to_string_lossy())?;
+        }
         if let Ok(modules) = fs::read_dir(&s.build_dir) {
             for m in modules.flatten() {
                 if !m.file_name().to_string_lossy().starts_with('.') {

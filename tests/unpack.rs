@@ -528,6 +528,7 @@ fn temp_files_left_by_a_kill_are_swept_by_the_next_run() {
         p.path("packages/.tmp-p0a9s8"),
         p.path("build/.m-1.0.tmp-99999/half.c"),
         p.path(".xdg-cache/strata/tmp/0123.4567.download"),
+        p.path(".install.tmp-99999/f.txt"),
     ];
     // Files of the module's own that happen to look alike are left alone.
     let kept = [
@@ -543,6 +544,7 @@ fn temp_files_left_by_a_kill_are_swept_by_the_next_run() {
         assert!(!f.exists(), "{} was not removed", f.display());
     }
     assert!(!p.path("build/.m-1.0.tmp-99999").exists());
+    assert!(!p.path(".install.tmp-99999").exists());
     for f in &kept {
         assert!(f.exists(), "{} was removed", f.display());
     }
