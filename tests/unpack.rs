@@ -143,7 +143,9 @@ fn a_self_link_to_a_missing_file_is_refused_naming_archive_and_entry() {
         .code(1)
         .stderr(contains("ghost.tar.gz"))
         .stderr(contains("`m-1.0/ghost.txt`"))
-        .stderr(contains("not in the archive before it"));
+        .stderr(contains(
+            "hardlink to `m-1.0/ghost.txt`, which is not in the archive before it",
+        ));
     // GNU tar refuses it too.
     let gnu = p.path("gnu");
     std::fs::create_dir(&gnu).unwrap();

@@ -188,11 +188,18 @@ impl Tree {
     /// tarball has 128).
     /// A hard link to a symlink is another symlink with the same target text
     /// at another place, so it is checked at the end like any symlink.
-    pub(super) fn hard_link(&mut self, rel: &Path, target: &Path, entry: &str) -> Result<()> {
+    /// `named` is the target as the archive names it (before stripping), for messages.
+    pub(super) fn hard_link(
+        &mut self,
+        rel: &Path,
+        target: &Path,
+        named: &Path,
+        entry: &str,
+    ) -> Result<()> {
         let missing = || {
             TreeError::Unsafe(format!(
                 "hardlink to `{}`, which is not in the archive before it",
-                target.display()
+                named.display()
             ))
         };
         let mut cur = PathBuf::new();
@@ -204,7 +211,7 @@ impl Tree {
             if meta.file_type().is_symlink() && i + 1 < comps.len() {
                 return Err(TreeError::Unsafe(format!(
                     "hardlink to `{}` goes through the symlink `{}`",
-                    target.display(),
+                    named.display(),
                     cur.display()
                 )));
             }
@@ -212,7 +219,7 @@ impl Tree {
             if i + 1 == comps.len() && meta.is_dir() {
                 return Err(TreeError::Unsafe(format!(
                     "hardlink to the directory `{}`",
-                    target.display()
+                    named.display()
                 )));
             }
         }
