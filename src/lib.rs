@@ -14,6 +14,7 @@ pub mod fsutil;
 pub mod graph;
 pub mod lock;
 pub mod manifest;
+pub mod net;
 pub mod patch;
 pub mod report;
 pub mod signing;
