@@ -248,11 +248,7 @@ pub fn ensure_package(
     }
     fs::create_dir_all(packages).map_err(io_err(packages))?;
     let part = packages.join(format!("{}.part", m.file));
-    let agent = ureq::AgentBuilder::new()
-        .timeout_connect(opts.timeout)
-        .timeout_read(opts.timeout)
-        .user_agent(concat!("strata/", env!("CARGO_PKG_VERSION")))
-        .build();
+    let agent = crate::net::agent(crate::net::Timeouts::uniform(opts.timeout));
     let mut attempts = Vec::new();
     for url in project.download_urls(m) {
         let mut tries = 0;
@@ -341,21 +337,25 @@ fn download(
             (Box::new(f), len)
         } else {
             match agent.get(url).call() {
-                Ok(resp) => {
+                Ok(resp) if resp.status().is_success() => {
                     let len = resp
-                        .header("Content-Length")
+                        .headers()
+                        .get("content-length")
+                        .and_then(|v| v.to_str().ok())
                         .and_then(|v| v.trim().parse::<u64>().ok());
-                    (Box::new(resp.into_reader()), len)
+                    (Box::new(resp.into_body().into_reader()), len)
                 }
-                Err(ureq::Error::Status(code, resp)) => {
-                    let why = format!("HTTP {code} {}", resp.status_text());
+                Ok(resp) => {
+                    let s = resp.status();
+                    let code = s.as_u16();
+                    let why = format!("HTTP {code} {}", s.canonical_reason().unwrap_or(""));
                     return Err(if code >= 500 || code == 408 || code == 429 {
-                        Failure::transient(why)
+                        Failure::transient(why.trim_end())
                     } else {
-                        Failure::permanent(why)
+                        Failure::permanent(why.trim_end())
                     });
                 }
-                Err(ureq::Error::Transport(t)) => return Err(Failure::transient(t.to_string())),
+                Err(e) => return Err(Failure::transient(crate::net::describe(&e))),
             }
         };
     let io_fail = |e: io::Error| Failure::permanent(format!("{}: {e}", part.display()));

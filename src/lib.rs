@@ -22,6 +22,7 @@ pub mod graph;
 pub mod instance;
 pub mod lock;
 pub mod manifest;
+pub mod net;
 pub mod patch;
 pub mod report;
 pub mod signing;

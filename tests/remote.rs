@@ -54,7 +54,9 @@ impl Moto {
             std::thread::sleep(Duration::from_millis(50));
         }
         let m = Moto { child, port };
-        ureq::put(&m.url("/strata")).call().expect("create bucket");
+        ureq::put(&m.url("/strata"))
+            .send_empty()
+            .expect("create bucket");
         Some(m)
     }
 
@@ -251,27 +253,16 @@ fn two_builds_pushing_the_same_keys_at_once_leave_valid_objects() {
 
 /// Overwrites an object with one bit flipped, with a signed S3 client.
 fn flip_remote_byte(moto: &Moto, path: &str) {
-    use object_store::ObjectStoreExt;
-    let s3 = object_store::aws::AmazonS3Builder::new()
-        .with_bucket_name("strata")
-        .with_endpoint(moto.url(""))
-        .with_allow_http(true)
-        .with_region("us-east-1")
-        .with_access_key_id("test")
-        .with_secret_access_key("test")
-        .build()
-        .unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let path = object_store::path::Path::from(path);
-        let mut bytes = s3.get(&path).await.unwrap().bytes().await.unwrap().to_vec();
-        let mid = bytes.len() / 2;
-        bytes[mid] ^= 0x40;
-        s3.put(&path, bytes.into()).await.unwrap();
-    });
+    // SAFETY: the tests of this file only ever set these to the same values.
+    unsafe {
+        std::env::set_var("AWS_ACCESS_KEY_ID", "test");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
+    }
+    let s3 = S3Store::new("s3://strata", Some(&moto.url("")), Some("us-east-1")).unwrap();
+    let mut bytes = s3.get_object(path).unwrap().expect("the object exists");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    s3.put_object(path, &bytes).unwrap();
 }
 
 fn info_for(archive: &Path, key: &str) -> ArtifactInfo {
@@ -596,4 +587,83 @@ fn ci_caches_work_on_s3_and_exact_keys_on_a_read_only_http_mirror() {
         .assert()
         .failure()
         .stderr(predicates::str::contains("cannot be listed"));
+}
+
+#[test]
+fn with_imds_true_credentials_come_from_the_instance_metadata_service() {
+    let Some(moto) = Moto::start() else { return };
+    let imds = Server::start();
+    imds.route("/latest/api/token", Reply::Ok(b"tok".to_vec()));
+    imds.route(
+        "/latest/meta-data/iam/security-credentials/",
+        Reply::Ok(b"builder-role\n".to_vec()),
+    );
+    imds.route(
+        "/latest/meta-data/iam/security-credentials/builder-role",
+        Reply::Ok(
+            br#"{"Code":"Success","AccessKeyId":"ASIAX","SecretAccessKey":"s","Token":"t"}"#
+                .to_vec(),
+        ),
+    );
+    let srv = Server::start();
+    let p = project(&srv, &moto, "true");
+    let toml = p
+        .read("strata.toml")
+        .replace("[cache]\n", "[cache]\nimds = true\n");
+    p.write("strata.toml", toml);
+    let out = p
+        .strata()
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("HOME", p.path(".home"))
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.url(""))
+        .args(["--json", "build"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("credentials"), "{err}");
+    assert_eq!(
+        imds.requests(),
+        [
+            "/latest/api/token",
+            "/latest/meta-data/iam/security-credentials/",
+            "/latest/meta-data/iam/security-credentials/builder-role"
+        ],
+        "asked once per run"
+    );
+    // What it pushed with those credentials is there for a fresh clone.
+    let (ok, out) = build(&fresh_checkout(&p));
+    assert!(ok, "{out}");
+    assert_eq!(
+        TestProject::modules_with(&out, "module-restored"),
+        ["a", "b", "c"],
+        "{out}"
+    );
+}
+
+#[test]
+fn s3_listing_follows_continuation_tokens() {
+    let Some(moto) = Moto::start() else { return };
+    // SAFETY: set before any thread of this test reads the environment.
+    unsafe {
+        std::env::set_var("AWS_ACCESS_KEY_ID", "test");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
+    }
+    let store = S3Store::new("s3://strata/pages", Some(&moto.url("")), Some("us-east-1"))
+        .unwrap()
+        .with_page_size(2);
+    let dir = tempfile::tempdir().unwrap();
+    let mut keys: Vec<String> = (1..=5)
+        .map(|n| {
+            let (info, path) = sample(dir.path(), n);
+            assert!(store.put(&info, &path).unwrap());
+            info.key
+        })
+        .collect();
+    // 5 records + 5 archives, two keys a page: five pages.
+    let mut listed: Vec<String> = store.list().unwrap().into_iter().map(|i| i.key).collect();
+    keys.sort();
+    listed.sort();
+    assert_eq!(listed, keys);
 }

@@ -235,8 +235,13 @@ impl Global {
         s.cache_remote
             .as_deref()
             .map(|url| {
-                crate::store::open(url, s.cache_endpoint.as_deref(), s.cache_region.as_deref())
-                    .map_err(|e| anyhow::anyhow!("cache remote {url}: {e}"))
+                crate::store::open_with(
+                    url,
+                    s.cache_endpoint.as_deref(),
+                    s.cache_region.as_deref(),
+                    crate::store::AuthOptions { imds: s.cache_imds },
+                )
+                .map_err(|e| anyhow::anyhow!("cache remote {url}: {e}"))
             })
             .transpose()
     }

@@ -31,6 +31,8 @@ struct RawCache {
     remote: Option<Spanned<String>>,
     endpoint: Option<String>,
     region: Option<String>,
+    #[serde(default)]
+    imds: bool,
     #[serde(default = "default_true")]
     push: bool,
     sign_key: Option<String>,
@@ -199,6 +201,7 @@ pub fn load(root: &Path) -> Result<Project, ManifestError> {
         },
         cache_endpoint: raw.cache.endpoint.clone(),
         cache_region: raw.cache.region.clone(),
+        cache_imds: raw.cache.imds,
         cache_push: raw.cache.push,
         cache_sign_key: raw.cache.sign_key.as_ref().map(|k| root.join(k)),
         cache_trusted_keys: raw

@@ -63,6 +63,9 @@ pub struct Settings {
     pub cache_endpoint: Option<String>,
     /// `[cache] region`.
     pub cache_region: Option<String>,
+    /// `[cache] imds`: S3 credentials may come from the EC2 instance
+    /// metadata service (never asked otherwise).
+    pub cache_imds: bool,
     /// `[cache] push` (default true).
     pub cache_push: bool,
     /// `[cache] sign-key`: secret key file signing every artifact saved.

@@ -6,7 +6,6 @@ use super::{Store, StoreError, parse_record};
 use crate::artifact::{ArtifactInfo, CACHE_FORMAT, archive_name};
 use std::io;
 use std::path::Path;
-use std::time::Duration;
 
 /// A store served over HTTP(S), read-only.
 pub struct HttpStore {
@@ -18,10 +17,7 @@ impl HttpStore {
     pub fn new(base: &str) -> HttpStore {
         HttpStore {
             base: base.trim_end_matches('/').to_string(),
-            agent: ureq::AgentBuilder::new()
-                .timeout_connect(Duration::from_secs(3))
-                .timeout_read(Duration::from_secs(30))
-                .build(),
+            agent: crate::net::agent(crate::net::Timeouts::remote_store()),
         }
     }
 
@@ -31,14 +27,19 @@ impl HttpStore {
     }
 
     /// GET; `Ok(None)` for 404.
-    fn get(&self, url: &str) -> Result<Option<ureq::Response>, StoreError> {
+    fn get(&self, url: &str) -> Result<Option<ureq::Body>, StoreError> {
         match self.agent.get(url).call() {
-            Ok(r) => Ok(Some(r)),
-            Err(ureq::Error::Status(404, _)) => Ok(None),
-            Err(e) => Err(StoreError::Io {
+            Ok(r) if r.status().is_success() => Ok(Some(r.into_body())),
+            Ok(r) if r.status() == 404 => Ok(None),
+            Ok(r) => Err(StoreError::Io {
                 store: self.describe(),
                 what: format!("GET {url}"),
-                source: io::Error::other(e.to_string()),
+                source: io::Error::other(format!("HTTP {}", r.status())),
+            }),
+            Err(e) => Err(StoreError::Unavailable {
+                store: self.describe(),
+                what: format!("GET {url}"),
+                why: crate::net::describe(&e),
             }),
         }
     }
@@ -79,7 +80,11 @@ impl Store for HttpStore {
         };
         let mut body = Vec::new();
         io::Read::read_to_end(&mut io::Read::take(resp.into_reader(), 1 << 20), &mut body)
-            .map_err(self.io(format!("GET {url}")))?;
+            .map_err(|e| StoreError::Unavailable {
+                store: self.describe(),
+                what: format!("GET {url}"),
+                why: e.to_string(),
+            })?;
         parse_record(&self.describe(), key, &body).map(Some)
     }
 

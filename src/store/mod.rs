@@ -1,16 +1,21 @@
 //! Artifact stores behind one small trait, so the build never knows which
 //! backend it talks to (sccache's design): the local directory store, an
-//! S3-compatible remote, or another directory (a shared mount) as remote.
+//! S3-compatible remote (signed by [`sigv4`] over the one HTTP client,
+//! `crate::net`), a read-only HTTP(S) mirror, or another directory (a
+//! shared mount) as remote.
 //! [`Cache`] layers them: local first, then remote, with write-back.
 
 mod http;
 mod local;
 mod s3;
+mod s3_auth;
+pub mod sigv4;
 mod tiered;
 
 pub use http::HttpStore;
 pub use local::{EntryUse, LocalStore};
 pub use s3::S3Store;
+pub use s3_auth::AuthOptions;
 pub use tiered::{Cache, Hit, Stats};
 
 use crate::artifact::ArtifactInfo;
@@ -25,6 +30,15 @@ pub enum StoreError {
         store: String,
         what: String,
         source: io::Error,
+    },
+    /// The store cannot be used: it did not answer (refused, timed out,
+    /// closed without a reply) or there are no credentials for it. The
+    /// cache stops asking it for the rest of the run.
+    #[error("{store}: {what}: {why}")]
+    Unavailable {
+        store: String,
+        what: String,
+        why: String,
     },
     #[error("{store}: entry {key} is corrupt: {why}")]
     Corrupt {
@@ -41,8 +55,19 @@ pub fn open(
     endpoint: Option<&str>,
     region: Option<&str>,
 ) -> Result<Box<dyn Store>, String> {
+    open_with(url, endpoint, region, AuthOptions::default())
+}
+
+/// [`open`], with where S3 credentials may come from beyond the environment
+/// and the credentials file (`[cache] imds`).
+pub fn open_with(
+    url: &str,
+    endpoint: Option<&str>,
+    region: Option<&str>,
+    auth: AuthOptions,
+) -> Result<Box<dyn Store>, String> {
     Ok(if url.starts_with("s3://") {
-        Box::new(S3Store::new(url, endpoint, region)?)
+        Box::new(S3Store::new(url, endpoint, region)?.with_auth(auth))
     } else if url.starts_with("http://") || url.starts_with("https://") {
         Box::new(HttpStore::new(url))
     } else {

@@ -1,31 +1,53 @@
-//! S3-compatible object storage (`s3://bucket/prefix`), through the
-//! object_store crate: the same layout as the local store under the prefix.
-//! Puts are create-only (`If-None-Match: *`), so two writers racing on one
-//! key leave exactly one object. Timeouts and retries are short: a remote
-//! cache that is slow must degrade to a local build, not stall it.
+//! S3-compatible object storage (`s3://bucket/prefix`) over the one HTTP
+//! client ([`crate::net`]), signed with [`super::sigv4`]: the same layout as
+//! the local store under the prefix. Puts are create-only
+//! (`If-None-Match: *`), so two writers racing on one key leave exactly one
+//! object.
+//!
+//! Five requests are all a cache needs (GET, conditional PUT, DELETE and a
+//! paginated ListObjectsV2), so this is a few hundred lines on a blocking
+//! client rather than an SDK with an async runtime. Timeouts are short and
+//! nothing is retried here: a remote cache that is slow or down must degrade
+//! to a local build, and [`super::Cache`] stops asking it after the first
+//! request it does not answer.
 
+use super::s3_auth::{self, AuthOptions};
+use super::sigv4::{self, Credentials};
 use super::{Store, StoreError};
 use crate::artifact::{ArtifactInfo, CACHE_FORMAT};
-use object_store::aws::{AmazonS3, AmazonS3Builder};
-use object_store::path::Path as ObjPath;
-use object_store::{
-    ClientOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, RetryConfig,
-};
-use std::io::Write;
+use sha2::{Digest, Sha256};
+use std::io::Read;
 use std::path::Path;
-use std::time::Duration;
+use std::sync::OnceLock;
+use ureq::http::Response;
 
 /// An S3 bucket (or prefix in one) used as a shared artifact store.
 pub struct S3Store {
-    rt: tokio::runtime::Runtime,
-    store: AmazonS3,
+    agent: ureq::Agent,
     url: String,
     prefix: String,
+    region: String,
+    /// `scheme://host[:port]` requests go to.
+    origin: String,
+    /// The `Host` header value (signed).
+    host: String,
+    /// Path before the object key: an endpoint's own path, plus `/bucket`
+    /// for path-style addressing.
+    base_path: String,
+    auth: AuthOptions,
+    creds: OnceLock<Result<Credentials, String>>,
+    page_size: Option<u32>,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
 impl S3Store {
-    /// Opens `s3://bucket/prefix`. Credentials come from the standard
-    /// `AWS_*` variables; `endpoint` selects an S3-compatible server.
+    /// Opens `s3://bucket/prefix`. `endpoint` selects an S3-compatible server
+    /// (path-style addressing); without one, `AWS_ENDPOINT_URL_S3` or
+    /// `AWS_ENDPOINT_URL`, else AWS itself. Credentials are resolved on the
+    /// first request (see [`s3_auth`]).
     pub fn new(url: &str, endpoint: Option<&str>, region: Option<&str>) -> Result<S3Store, String> {
         let rest = url
             .strip_prefix("s3://")
@@ -34,79 +56,344 @@ impl S3Store {
         if bucket.is_empty() {
             return Err(format!("`{url}` names no bucket"));
         }
-        let mut b = AmazonS3Builder::from_env()
-            .with_bucket_name(bucket)
-            .with_region(region.unwrap_or("us-east-1"))
-            .with_client_options(
-                ClientOptions::new()
-                    .with_timeout(Duration::from_secs(30))
-                    .with_connect_timeout(Duration::from_secs(3)),
-            )
-            .with_retry(RetryConfig {
-                max_retries: 2,
-                retry_timeout: Duration::from_secs(10),
-                ..RetryConfig::default()
-            });
-        // The AWS SDKs' standard variable, for stores opened without a manifest
-        // (`strata ci … --store s3://…`).
-        let from_env = std::env::var("AWS_ENDPOINT_URL")
-            .ok()
-            .filter(|e| !e.is_empty());
-        if let Some(e) = endpoint.or(from_env.as_deref()) {
-            b = b
-                .with_endpoint(e)
-                .with_allow_http(e.starts_with("http://"))
-                .with_virtual_hosted_style_request(false);
-        }
-        let store = b.build().map_err(|e| e.to_string())?;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
+        let region = region
+            .map(str::to_string)
+            .or_else(|| env("AWS_REGION"))
+            .or_else(|| env("AWS_DEFAULT_REGION"))
+            .unwrap_or_else(|| "us-east-1".into());
+        let endpoint = endpoint
+            .map(str::to_string)
+            .or_else(|| env("AWS_ENDPOINT_URL_S3"))
+            .or_else(|| env("AWS_ENDPOINT_URL"));
+        let (origin, host, base_path) = match endpoint {
+            Some(e) => {
+                let (scheme, rest) = e.split_once("://").ok_or_else(|| {
+                    format!("endpoint `{e}` is not a URL: write it as http(s)://host[:port]")
+                })?;
+                if scheme != "http" && scheme != "https" {
+                    return Err(format!("endpoint `{e}`: only http:// and https:// work"));
+                }
+                let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+                let default_port = if scheme == "http" { ":80" } else { ":443" };
+                let authority = authority.strip_suffix(default_port).unwrap_or(authority);
+                if authority.is_empty() {
+                    return Err(format!("endpoint `{e}` names no host"));
+                }
+                let path = path.trim_matches('/');
+                let base = if path.is_empty() {
+                    format!("/{}", sigv4::uri_encode(bucket, false))
+                } else {
+                    format!(
+                        "/{}/{}",
+                        sigv4::uri_encode(path, true),
+                        sigv4::uri_encode(bucket, false)
+                    )
+                };
+                (
+                    format!("{scheme}://{authority}"),
+                    authority.to_string(),
+                    base,
+                )
+            }
+            // Virtual-hosted style, except for names TLS cannot cover.
+            None if !bucket.contains('.') => {
+                let host = format!("{bucket}.s3.{region}.amazonaws.com");
+                (format!("https://{host}"), host, String::new())
+            }
+            None => {
+                let host = format!("s3.{region}.amazonaws.com");
+                (
+                    format!("https://{host}"),
+                    host,
+                    format!("/{}", sigv4::uri_encode(bucket, false)),
+                )
+            }
+        };
         Ok(S3Store {
-            rt,
-            store,
+            agent: crate::net::agent(crate::net::Timeouts::remote_store()),
             url: url.to_string(),
             prefix: prefix.trim_matches('/').to_string(),
+            region,
+            origin,
+            host,
+            base_path,
+            auth: AuthOptions::default(),
+            creds: OnceLock::new(),
+            page_size: None,
         })
     }
 
-    fn path(&self, key: &str, ext: &str) -> ObjPath {
-        let shard = key.get(..2).unwrap_or("00");
-        let p = format!("{CACHE_FORMAT}/{shard}/{key}.{ext}");
+    /// Where credentials may come from beyond the environment and profile.
+    pub fn with_auth(mut self, auth: AuthOptions) -> S3Store {
+        self.auth = auth;
+        self
+    }
+
+    /// Lists at most `n` keys per request (S3's default is 1000); for tests
+    /// of pagination.
+    pub fn with_page_size(mut self, n: u32) -> S3Store {
+        self.page_size = Some(n);
+        self
+    }
+
+    fn full_key(&self, rel: &str) -> String {
         if self.prefix.is_empty() {
-            ObjPath::from(p)
+            rel.to_string()
         } else {
-            ObjPath::from(format!("{}/{p}", self.prefix))
+            format!("{}/{rel}", self.prefix)
         }
     }
 
-    fn archive_path(&self, info: &ArtifactInfo) -> ObjPath {
+    fn key_path(&self, key: &str, ext: &str) -> String {
+        let shard = key.get(..2).unwrap_or("00");
+        self.full_key(&format!("{CACHE_FORMAT}/{shard}/{key}.{ext}"))
+    }
+
+    fn archive_key(&self, info: &ArtifactInfo) -> String {
         let shard = info.key.get(..2).unwrap_or("00");
         let name = crate::artifact::archive_name(info);
-        if self.prefix.is_empty() {
-            ObjPath::from(format!("{CACHE_FORMAT}/{shard}/{name}"))
-        } else {
-            ObjPath::from(format!("{}/{CACHE_FORMAT}/{shard}/{name}", self.prefix))
+        self.full_key(&format!("{CACHE_FORMAT}/{shard}/{name}"))
+    }
+
+    fn unavailable(&self, what: &str, why: String) -> StoreError {
+        StoreError::Unavailable {
+            store: self.describe(),
+            what: what.to_string(),
+            why,
         }
     }
 
-    fn err(&self, what: String, e: object_store::Error) -> StoreError {
+    fn failed(&self, what: &str, why: String) -> StoreError {
         StoreError::Io {
             store: self.describe(),
-            what,
-            source: std::io::Error::other(e.to_string()),
+            what: what.to_string(),
+            source: std::io::Error::other(why),
         }
     }
 
-    fn get_bytes(&self, path: &ObjPath) -> Result<Option<bytes::Bytes>, object_store::Error> {
-        self.rt.block_on(async {
-            match self.store.get(path).await {
-                Ok(r) => r.bytes().await.map(Some),
-                Err(object_store::Error::NotFound { .. }) => Ok(None),
-                Err(e) => Err(e),
+    /// One signed request. `object` is a key in the bucket (None: the
+    /// bucket itself); `body` is `(bytes, sha256)` or a file with its sum.
+    fn send(
+        &self,
+        method: &str,
+        object: Option<&str>,
+        query: &[(&str, &str)],
+        headers: &[(&str, &str)],
+        body: Payload<'_>,
+        what: &str,
+    ) -> Result<Response<ureq::Body>, StoreError> {
+        let creds = self
+            .creds
+            .get_or_init(|| s3_auth::resolve(&self.auth))
+            .as_ref()
+            .map_err(|why| self.unavailable(what, why.clone()))?;
+        let path = match object {
+            Some(k) => format!("{}/{}", self.base_path, sigv4::uri_encode(k, true)),
+            None if self.base_path.is_empty() => "/".to_string(),
+            None => self.base_path.clone(),
+        };
+        let sum = match &body {
+            Payload::Empty => sigv4::EMPTY_SHA256.to_string(),
+            Payload::Bytes(b) => hex::encode(Sha256::digest(b)),
+            Payload::File(_, sum) => sum.clone(),
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let signed = sigv4::sign(
+            &sigv4::Request {
+                method,
+                host: &self.host,
+                path: &path,
+                query,
+                headers,
+                payload_sha256: &sum,
+            },
+            creds,
+            &self.region,
+            now,
+        );
+        let q = sigv4::canonical_query(query);
+        let uri = if q.is_empty() {
+            format!("{}{path}", self.origin)
+        } else {
+            format!("{}{path}?{q}", self.origin)
+        };
+        let mut req = ureq::http::Request::builder().method(method).uri(&uri);
+        for (k, v) in headers.iter().copied() {
+            req = req.header(k, v);
+        }
+        for (k, v) in &signed {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let sent = match body {
+            Payload::Empty => req.body(()).map(|r| self.agent.run(r)),
+            Payload::Bytes(b) => req.body(b.to_vec()).map(|r| self.agent.run(r)),
+            Payload::File(f, _) => req.body(f).map(|r| self.agent.run(r)),
+        };
+        match sent {
+            Err(e) => Err(self.failed(what, format!("{method} {uri}: {e}"))),
+            Ok(Err(e)) if crate::net::is_unreachable(&e) => Err(self.unavailable(
+                what,
+                format!("{method} {uri}: {}", crate::net::describe(&e)),
+            )),
+            Ok(Err(e)) => Err(self.failed(what, format!("{method} {uri}: {e}"))),
+            Ok(Ok(r)) => Ok(r),
+        }
+    }
+
+    /// The error S3 answered with, as `HTTP 403 Code: Message`.
+    fn answer_error(&self, what: &str, mut r: Response<ureq::Body>) -> StoreError {
+        let status = r.status();
+        let body = r
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024)
+            .read_to_string()
+            .unwrap_or_default();
+        let code = xml_text(&body, "Code").unwrap_or_default();
+        let msg = xml_text(&body, "Message").unwrap_or_default();
+        let mut why = format!("HTTP {status} {code}: {msg}");
+        if status == 403 {
+            why.push_str(" (check the credentials and that they may use this bucket)");
+        }
+        self.failed(what, why.trim_end_matches([' ', ':']).to_string())
+    }
+
+    /// The bytes of the object at `key` (a key in the bucket, the prefix
+    /// included), or None if there is none.
+    pub fn get_object(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let what = format!("reading {key}");
+        let Some(body) = self.get_body(key, &what)? else {
+            return Ok(None);
+        };
+        let mut out = Vec::new();
+        body.into_reader()
+            .read_to_end(&mut out)
+            .map_err(|e| self.unavailable(&what, e.to_string()))?;
+        Ok(Some(out))
+    }
+
+    /// Writes (overwriting) the object at `key`; for tools and tests that
+    /// repair or damage a bucket on purpose. The cache itself only creates.
+    pub fn put_object(&self, key: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let what = format!("writing {key}");
+        let r = self.send("PUT", Some(key), &[], &[], Payload::Bytes(bytes), &what)?;
+        if r.status().is_success() {
+            Ok(())
+        } else {
+            Err(self.answer_error(&what, r))
+        }
+    }
+
+    fn get_body(&self, key: &str, what: &str) -> Result<Option<ureq::Body>, StoreError> {
+        let r = self.send("GET", Some(key), &[], &[], Payload::Empty, what)?;
+        match r.status().as_u16() {
+            200..=299 => Ok(Some(r.into_body())),
+            404 => Ok(None),
+            _ => Err(self.answer_error(what, r)),
+        }
+    }
+
+    /// Create-only PUT: Ok(true) if created, Ok(false) if the key exists.
+    fn put_new(&self, key: &str, body: Payload<'_>, what: &str) -> Result<bool, StoreError> {
+        let r = self.send("PUT", Some(key), &[], &[("if-none-match", "*")], body, what)?;
+        match r.status().as_u16() {
+            200..=299 => Ok(true),
+            // 412: it exists; 409: another conditional write of it is in flight.
+            409 | 412 => Ok(false),
+            _ => Err(self.answer_error(what, r)),
+        }
+    }
+
+    fn delete(&self, key: &str, what: &str) -> Result<(), StoreError> {
+        let r = self.send("DELETE", Some(key), &[], &[], Payload::Empty, what)?;
+        match r.status().as_u16() {
+            200..=299 | 404 => Ok(()),
+            _ => Err(self.answer_error(what, r)),
+        }
+    }
+
+    /// Every key under `prefix`, following continuation tokens.
+    fn list_keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        let page = self.page_size.map(|n| n.to_string());
+        loop {
+            let mut q: Vec<(&str, &str)> = vec![("list-type", "2"), ("prefix", prefix)];
+            if let Some(t) = &token {
+                q.push(("continuation-token", t));
             }
-        })
+            if let Some(n) = &page {
+                q.push(("max-keys", n));
+            }
+            let mut r = self.send("GET", None, &q, &[], Payload::Empty, "listing")?;
+            if !r.status().is_success() {
+                return Err(self.answer_error("listing", r));
+            }
+            let body = r
+                .body_mut()
+                .with_config()
+                .limit(64 << 20)
+                .read_to_string()
+                .map_err(|e| self.unavailable("listing", e.to_string()))?;
+            let page = parse_list(&body);
+            keys.extend(page.keys);
+            match page.next {
+                Some(t) if page.truncated => token = Some(t),
+                _ => return Ok(keys),
+            }
+        }
+    }
+}
+
+/// A request body, with its SHA-256 when it is a file (hashed beforehand).
+enum Payload<'a> {
+    Empty,
+    Bytes(&'a [u8]),
+    File(std::fs::File, String),
+}
+
+/// One page of a ListObjectsV2 answer.
+#[derive(Debug, PartialEq)]
+struct ListPage {
+    keys: Vec<String>,
+    truncated: bool,
+    next: Option<String>,
+}
+
+/// The text of the first `<tag>` element in `xml`, unescaped.
+fn xml_text(xml: &str, tag: &str) -> Option<String> {
+    let open = format!("<{tag}>");
+    let start = xml.find(&open)? + open.len();
+    let end = start + xml[start..].find(&format!("</{tag}>"))?;
+    Some(xml_unescape(&xml[start..end]))
+}
+
+fn xml_unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+fn parse_list(xml: &str) -> ListPage {
+    let mut keys = Vec::new();
+    let mut rest = xml;
+    while let Some(i) = rest.find("<Contents>") {
+        let after = &rest[i + "<Contents>".len()..];
+        let end = after.find("</Contents>").unwrap_or(after.len());
+        if let Some(k) = xml_text(&after[..end], "Key") {
+            keys.push(k);
+        }
+        rest = &after[end..];
+    }
+    ListPage {
+        keys,
+        truncated: xml_text(xml, "IsTruncated").is_some_and(|t| t.trim() == "true"),
+        next: xml_text(xml, "NextContinuationToken"),
     }
 }
 
@@ -116,15 +403,10 @@ impl Store for S3Store {
     }
 
     fn lookup(&self, key: &str) -> Result<Option<ArtifactInfo>, StoreError> {
-        let path = self.path(key, "json");
-        let Some(bytes) = self
-            .get_bytes(&path)
-            .map_err(|e| self.err(format!("reading entry {key}"), e))?
-        else {
+        let Some(bytes) = self.get_object(&self.key_path(key, "json"))? else {
             return Ok(None);
         };
-        let info = super::parse_record(&self.describe(), key, &bytes)?;
-        Ok(Some(info))
+        super::parse_record(&self.describe(), key, &bytes).map(Some)
     }
 
     fn fetch(
@@ -133,78 +415,50 @@ impl Store for S3Store {
         dest: &Path,
         progress: super::Progress<'_>,
     ) -> Result<(), StoreError> {
-        use futures::StreamExt;
-        let key = &info.key;
-        let path = self.archive_path(info);
+        let what = format!("downloading entry {}", info.key);
+        let body = self
+            .get_body(&self.archive_key(info), &what)?
+            .ok_or_else(|| StoreError::Corrupt {
+                store: self.describe(),
+                key: info.key.clone(),
+                why: "the archive is missing".into(),
+            })?;
         let io = |e| StoreError::Io {
             store: self.describe(),
             what: format!("writing {}", dest.display()),
             source: e,
         };
         let mut f = std::fs::File::create(dest).map_err(io)?;
-        // Streamed chunk by chunk: a large artifact never sits in memory.
-        let streamed = self.rt.block_on(async {
-            let mut stream = match self.store.get(&path).await {
-                Ok(r) => r.into_stream(),
-                Err(object_store::Error::NotFound { .. }) => return Ok(false),
-                Err(e) => return Err(Err(e)),
-            };
-            let mut done = 0u64;
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(Err)?;
-                f.write_all(&chunk).map_err(Ok)?;
-                done += chunk.len() as u64;
-                progress(done);
-            }
-            Ok(true)
-        });
-        match streamed {
-            Ok(true) => f.sync_all().map_err(io),
-            Ok(false) => Err(StoreError::Corrupt {
-                store: self.describe(),
-                key: key.to_string(),
-                why: "the archive is missing".into(),
-            }),
-            Err(Ok(e)) => Err(io(e)),
-            Err(Err(e)) => Err(self.err(format!("downloading entry {key}"), e)),
+        // Streamed: a large artifact never sits in memory.
+        let mut reader = body.into_reader();
+        let mut sink = ErrorSide {
+            inner: &mut f,
+            failed: None,
+        };
+        match super::copy_with_progress(&mut reader, &mut sink, progress) {
+            Ok(_) => f.sync_all().map_err(io),
+            Err(e) => match sink.failed.take() {
+                Some(write_err) => Err(io(write_err)),
+                None => Err(self.unavailable(&what, e.to_string())),
+            },
         }
     }
 
     fn put(&self, info: &ArtifactInfo, archive: &Path) -> Result<bool, StoreError> {
         let key = &info.key;
-        let data = std::fs::read(archive).map_err(|e| StoreError::Io {
+        let what = format!("uploading entry {key}");
+        let read_err = |e| StoreError::Io {
             store: self.describe(),
             what: format!("reading {}", archive.display()),
             source: e,
-        })?;
+        };
+        let sum = crate::fetch::sha256_file(archive).map_err(read_err)?;
+        let file = std::fs::File::open(archive).map_err(read_err)?;
         let json = serde_json::to_vec_pretty(info).expect("serialisable");
-        let create = PutOptions::from(PutMode::Create);
         // Archive first (named by content), record last and create-only: a
         // record always points at a complete archive with its own bytes.
-        let r = self.rt.block_on(async {
-            match self
-                .store
-                .put_opts(
-                    &self.archive_path(info),
-                    PutPayload::from(data),
-                    create.clone(),
-                )
-                .await
-            {
-                Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => {}
-                Err(e) => return Err(e),
-            }
-            match self
-                .store
-                .put_opts(&self.path(key, "json"), PutPayload::from(json), create)
-                .await
-            {
-                Ok(_) => Ok(true),
-                Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
-                Err(e) => Err(e),
-            }
-        });
-        r.map_err(|e| self.err(format!("uploading entry {key}"), e))
+        self.put_new(&self.archive_key(info), Payload::File(file, sum), &what)?;
+        self.put_new(&self.key_path(key, "json"), Payload::Bytes(&json), &what)
     }
 
     fn quarantine(&self, _key: &str) -> Result<(), StoreError> {
@@ -217,34 +471,16 @@ impl Store for S3Store {
         let Some(info) = self.lookup(key)? else {
             return Ok(());
         };
-        self.rt
-            .block_on(async {
-                match self.store.delete(&self.path(key, "json")).await {
-                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                    Err(e) => return Err(e),
-                }
-                match self.store.delete(&self.archive_path(&info)).await {
-                    Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-                    Err(e) => Err(e),
-                }
-            })
-            .map_err(|e| self.err(format!("removing entry {key}"), e))
+        let what = format!("removing entry {key}");
+        self.delete(&self.key_path(key, "json"), &what)?;
+        self.delete(&self.archive_key(&info), &what)
     }
 
     fn list(&self) -> Result<Vec<ArtifactInfo>, StoreError> {
-        use futures::TryStreamExt;
-        let prefix = if self.prefix.is_empty() {
-            ObjPath::from(CACHE_FORMAT)
-        } else {
-            ObjPath::from(format!("{}/{CACHE_FORMAT}", self.prefix))
-        };
-        let metas: Vec<_> = self
-            .rt
-            .block_on(self.store.list(Some(&prefix)).try_collect())
-            .map_err(|e| self.err("listing".into(), e))?;
+        let prefix = self.full_key(&format!("{CACHE_FORMAT}/"));
         let mut out = Vec::new();
-        for m in metas {
-            let name = m.location.filename().unwrap_or_default().to_string();
+        for k in self.list_keys(&prefix)? {
+            let name = k.rsplit('/').next().unwrap_or_default();
             if let Some(key) = name.strip_suffix(".json")
                 && let Ok(Some(info)) = self.lookup(key)
             {
@@ -252,5 +488,69 @@ impl Store for S3Store {
             }
         }
         Ok(out)
+    }
+}
+
+/// A writer that remembers its own error, so a failed local write is told
+/// apart from a failed network read in a copy.
+struct ErrorSide<'a, W: std::io::Write> {
+    inner: &'a mut W,
+    failed: Option<std::io::Error>,
+}
+
+impl<W: std::io::Write> std::io::Write for ErrorSide<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write(buf).inspect_err(|e| {
+            self.failed = Some(std::io::Error::new(e.kind(), e.to_string()));
+        })
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_list_page_with_escapes_and_a_token() {
+        let xml = "<?xml version=\"1.0\"?><ListBucketResult><Name>b</Name>\
+            <IsTruncated>true</IsTruncated><Contents><Key>p/a&amp;b.json</Key>\
+            <Size>3</Size></Contents><Contents><Key>p/c.json</Key></Contents>\
+            <NextContinuationToken>t/1=</NextContinuationToken></ListBucketResult>";
+        assert_eq!(
+            parse_list(xml),
+            ListPage {
+                keys: vec!["p/a&b.json".into(), "p/c.json".into()],
+                truncated: true,
+                next: Some("t/1=".into()),
+            }
+        );
+        let last =
+            parse_list("<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>");
+        assert_eq!((last.keys.len(), last.truncated), (0, false));
+    }
+
+    #[test]
+    fn endpoints_are_path_style_and_aws_is_virtual_hosted() {
+        let s = S3Store::new("s3://b/p", Some("http://127.0.0.1:9000/"), Some("r")).unwrap();
+        assert_eq!(
+            (s.origin.as_str(), s.base_path.as_str()),
+            ("http://127.0.0.1:9000", "/b")
+        );
+        let s = S3Store::new("s3://b", Some("https://minio.example:443/s3"), None).unwrap();
+        assert_eq!(
+            (s.host.as_str(), s.base_path.as_str()),
+            ("minio.example", "/s3/b")
+        );
+        let s = S3Store::new("s3://b/p", None, Some("eu-west-1")).unwrap();
+        assert_eq!(s.host, "b.s3.eu-west-1.amazonaws.com");
+        let s = S3Store::new("s3://a.b", None, Some("eu-west-1")).unwrap();
+        assert_eq!(
+            (s.host.as_str(), s.base_path.as_str()),
+            ("s3.eu-west-1.amazonaws.com", "/a.b")
+        );
+        assert!(S3Store::new("s3://b", Some("minio:9000"), None).is_err());
     }
 }

@@ -1,11 +1,14 @@
 //! The cache as the build sees it: the local store first, then an optional
 //! remote, every hit verified (BLAKE3) before use and remote hits written
 //! back to the local store. Remote trouble of any kind (down, slow, 5xx, bad
-//! credentials, a corrupt object) is a warning and a miss, never a failure;
-//! after three remote failures the remote is not asked again in this run
-//! (a circuit breaker, as sccache and turborepo do).
+//! credentials, a corrupt object) is a warning and a miss, never a failure.
+//! A circuit breaker (as sccache and turborepo have) stops asking the remote
+//! for the rest of the run: at once when it does not answer at all (refused,
+//! timed out, closed without a reply, no credentials), since every later
+//! request would cost the same timeout again; after three failures when it
+//! answers with errors (5xx, 403), which may be passing.
 
-use super::{LocalStore, Store};
+use super::{LocalStore, Store, StoreError};
 use crate::artifact::{ArtifactInfo, blake3_file};
 use crate::signing::{PublicKey, SecretKey};
 use serde::{Deserialize, Serialize};
@@ -85,9 +88,13 @@ impl Cache {
         if let Ok(Some(_)) = self.local.lookup(key) {
             return Some(self.local.describe());
         }
-        let remote = self.remote.as_deref()?;
+        let remote = self.remote()?;
         match remote.lookup(key) {
             Ok(Some(_)) => Some(remote.describe()),
+            Err(e @ StoreError::Unavailable { .. }) => {
+                self.remote_failed(e, &|_| {});
+                None
+            }
             _ => None,
         }
     }
@@ -107,10 +114,19 @@ impl Cache {
         self.remote.as_deref()
     }
 
-    fn remote_failed(&self, what: String, warn: &dyn Fn(&str)) {
+    fn remote_failed(&self, e: StoreError, warn: &dyn Fn(&str)) {
+        if matches!(e, StoreError::Unavailable { .. }) {
+            // Open the breaker now; only the request that opened it warns.
+            if self.failures.swap(BREAKER, Ordering::SeqCst) < BREAKER {
+                warn(&format!(
+                    "{e}; not using the remote cache for the rest of this run"
+                ));
+            }
+            return;
+        }
         let n = self.failures.fetch_add(1, Ordering::SeqCst) + 1;
         if n <= BREAKER {
-            warn(&what);
+            warn(&e.to_string());
         }
         if n == BREAKER {
             warn("the remote cache failed 3 times; not using it for the rest of this run");
@@ -170,7 +186,7 @@ impl Cache {
             }
             Err(e) => {
                 self.count(2, 1);
-                self.remote_failed(e.to_string(), warn);
+                self.remote_failed(e, warn);
                 return None;
             }
         };
@@ -182,7 +198,7 @@ impl Cache {
         let tmp = tmp_dir.join(format!("{key}.{}.download", std::process::id()));
         let result = (|| {
             if let Err(e) = remote.fetch(&info, &tmp, &|done| progress(done, info.size)) {
-                self.remote_failed(e.to_string(), warn);
+                self.remote_failed(e, warn);
                 return None;
             }
             self.count(3, std::fs::metadata(&tmp).map_or(0, |m| m.len()));
@@ -260,9 +276,9 @@ impl Cache {
             Ok(None) => match remote.put(info, archive) {
                 Ok(true) => self.count(4, info.size),
                 Ok(false) => {}
-                Err(e) => self.remote_failed(e.to_string(), warn),
+                Err(e) => self.remote_failed(e, warn),
             },
-            Err(e) => self.remote_failed(e.to_string(), warn),
+            Err(e) => self.remote_failed(e, warn),
         }
     }
 }

@@ -178,7 +178,7 @@ pub fn extract_with(
     };
     match format {
         Format::Gzip => x.tar(flate2::read::MultiGzDecoder::new(reader)),
-        Format::Xz => x.tar(xz2::read::XzDecoder::new_multi_decoder(reader)),
+        Format::Xz => x.tar(liblzma::read::XzDecoder::new_multi_decoder(reader)),
         Format::Bzip2 => x.tar(bzip2::read::MultiBzDecoder::new(reader)),
         Format::Zstd => x.tar(zstd::stream::read::Decoder::with_buffer(reader).map_err(io_err)?),
         Format::Tar => x.tar(reader),
