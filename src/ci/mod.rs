@@ -4,9 +4,14 @@
 
 pub mod cache;
 pub mod config;
+pub mod events;
+pub mod execute;
+pub mod expand;
 pub mod generate;
 pub mod layer;
+pub mod orbs;
 pub mod runner;
 pub mod template;
 pub mod values;
+pub mod workflow;
 pub mod yaml;

@@ -95,6 +95,15 @@ pub struct RunArgs {
     /// Project variables: NAME=VALUE (the environment is passed through too)
     #[arg(long = "env", value_parser = parse_env, value_name = "NAME=VALUE")]
     env: Vec<(String, String)>,
+    /// Pipeline parameters: NAME=VALUE (`<< pipeline.parameters.NAME >>`)
+    #[arg(long = "param", value_parser = parse_env, value_name = "NAME=VALUE")]
+    params: Vec<(String, String)>,
+    /// Approve every `type: approval` job (else its dependents wait)
+    #[arg(long)]
+    approve: bool,
+    /// Where registry orbs are fetched from (CircleCI's GraphQL endpoint)
+    #[arg(long, env = "STRATA_CI_ORB_URL", value_name = "URL")]
+    orb_url: Option<String>,
 }
 
 fn parse_env(s: &str) -> Result<(String, String), String> {
@@ -113,6 +122,11 @@ impl RunArgs {
             dry_run: self.dry_run,
             parallel: self.parallel.or(g.jobs),
             env: self.env.clone(),
+            params: self.params.clone(),
+            approve: self.approve,
+            json: g.json,
+            orb_url: self.orb_url.clone(),
+            offline: g.offline,
         }
     }
 }

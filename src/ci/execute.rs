@@ -1,0 +1,580 @@
+//! Executing one step of a job: `run` under `bash -eo pipefail` in its own
+//! process group (killed after `no_output_timeout` of silence, or left in
+//! the background and ended with the job), `checkout` as a git clone,
+//! caches, workspaces and artifacts.
+//!
+//! `$BASH_ENV` needs no code here: it is in every step's environment and
+//! bash sources it itself before a non-interactive `-c` command, exactly
+//! as on CircleCI.
+
+use super::config::{Job, Step};
+use super::runner::{JobCx, Run, interrupted};
+use super::template;
+use crate::report::human_bytes;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn vars<'a>(
+    run: &Run<'_>,
+    cx: &JobCx<'_>,
+    layer: &'a dyn Fn(&str) -> Result<String, String>,
+    env: &'a dyn Fn(&str) -> Option<String>,
+) -> template::Vars<'a> {
+    template::Vars {
+        branch: Some(run.pipeline.branch.clone()).filter(|b| !b.is_empty()),
+        revision: Some(run.pipeline.revision.clone()).filter(|b| !b.is_empty()),
+        build_num: cx.env.get("CIRCLE_BUILD_NUM").cloned().unwrap_or_default(),
+        dir: cx.workdir.clone(),
+        env,
+        layer,
+    }
+}
+
+pub(super) fn run_step(
+    run: &Run<'_>,
+    cx: &mut JobCx<'_>,
+    i: usize,
+    step: &Step,
+) -> Result<String, String> {
+    let workdir = cx.workdir.clone();
+    let env_map = cx.env.clone();
+    let env = move |n: &str| env_map.get(n).cloned().or_else(|| std::env::var(n).ok());
+    let layer_dir = workdir.clone();
+    let layer = move |n: &str| -> Result<String, String> {
+        let p = crate::manifest::load(&layer_dir).map_err(|e| e.to_string())?;
+        let g = crate::graph::Graph::new(&p).map_err(|e| e.to_string())?;
+        let k = crate::fingerprint::all_keys(&p, &g).map_err(|e| e.to_string())?;
+        super::layer::digest(&p, &g, &k, n).map_err(|e| e.to_string())
+    };
+    match step {
+        Step::Noted(_) => Ok(String::new()),
+        Step::Checkout { path } => {
+            let target = match path {
+                Some(p) => cx.resolve(p, &workdir),
+                None => workdir.clone(),
+            };
+            if target.exists() && std::fs::read_dir(&target).is_ok_and(|mut d| d.next().is_some()) {
+                return Err(format!(
+                    "directory {} is not empty; checkout needs an empty directory",
+                    target.display()
+                ));
+            }
+            let out = Command::new("git")
+                .args(["clone", "--quiet", "--no-hardlinks"])
+                .arg(&run.repo)
+                .arg(&target)
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|e| format!("git clone: {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "git clone {} failed: {}\n  hint: `checkout` clones the repository at HEAD; commit what the job needs",
+                    run.repo.display(),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+            }
+            Ok(format!(
+                "cloned {} at {}",
+                run.repo.display(),
+                &run.pipeline
+                    .revision
+                    .get(..12)
+                    .unwrap_or(&run.pipeline.revision)
+            ))
+        }
+        Step::Run {
+            command,
+            environment,
+            working_directory,
+            no_output_timeout,
+            background,
+            ..
+        } => {
+            let wd = match working_directory {
+                Some(w) => cx.resolve(w, &workdir),
+                None => workdir.clone(),
+            };
+            std::fs::create_dir_all(&wd).map_err(|e| format!("{}: {e}", wd.display()))?;
+            let mut env: BTreeMap<String, String> = cx.env.clone();
+            env.extend(environment.clone());
+            let log = cx.dir.join("logs").join(format!("{:02}.log", i + 1));
+            if *background {
+                let pgid = start_background(command, &wd, &env, &log)?;
+                cx.background.push(pgid);
+                return Ok(format!(
+                    "started in the background (log: {})",
+                    log.display()
+                ));
+            }
+            run_command(
+                run,
+                &cx.job.name,
+                command,
+                &wd,
+                &env,
+                &log,
+                *no_output_timeout,
+            )
+        }
+        Step::RestoreCache { keys, .. } => {
+            let v = vars(run, cx, &layer, &env);
+            let keys: Vec<String> = keys
+                .iter()
+                .map(|k| template::render(k, &v).map_err(|e| e.to_string()))
+                .collect::<Result<_, _>>()?;
+            let r = run
+                .cache
+                .restore(&keys, &cx.home, &|_| {})
+                .map_err(|e| e.to_string())?;
+            let line = super::cache::describe_restore(r.as_ref(), &keys);
+            run.events.emit(
+                "restore",
+                serde_json::json!({
+                    "job": cx.job.name,
+                    "keys": keys,
+                    "hit": r.is_some(),
+                    "key": r.as_ref().map(|r| r.key.clone()),
+                    "match": r.as_ref().map(|r| r.how),
+                    "bytes": r.as_ref().map_or(0, |r| r.bytes),
+                }),
+            );
+            cx.report.restores.push(line.clone());
+            Ok(line)
+        }
+        Step::SaveCache { key, paths, .. } => {
+            let v = vars(run, cx, &layer, &env);
+            let key = template::render(key, &v).map_err(|e| e.to_string())?;
+            let paths: Vec<PathBuf> = paths.iter().map(|p| cx.resolve(p, &workdir)).collect();
+            let r = run
+                .cache
+                .save(&key, &cx.home, &paths)
+                .map_err(|e| e.to_string())?;
+            let line = r.describe(&key);
+            run.events.emit(
+                "save",
+                serde_json::json!({"job": cx.job.name, "key": key, "outcome": r}),
+            );
+            cx.report.saves.push(line.clone());
+            Ok(line)
+        }
+        Step::PersistToWorkspace { root, paths } => {
+            let base = cx.resolve(root, &workdir);
+            let layer_dir = run.dir.join("workspace").join(&cx.job.name);
+            let mut files = BTreeMap::new();
+            let mut bytes = 0u64;
+            for pat in paths {
+                let matched = glob(&base, pat)?;
+                if matched.is_empty() {
+                    return Err(format!(
+                        "the glob `{pat}` matched no file in {}",
+                        base.display()
+                    ));
+                }
+                for rel in matched {
+                    copy_tree(&base, &rel, &layer_dir, &mut files, &mut bytes)
+                        .map_err(|e| format!("persisting {}: {e}", rel.display()))?;
+                }
+            }
+            cx.report.workspace_bytes += bytes;
+            let n = files.len();
+            let mut ws = run.workspace.lock().unwrap_or_else(|e| e.into_inner());
+            let entry = ws.entry(cx.job.name.clone()).or_default();
+            for f in files.into_keys() {
+                entry.insert(f, layer_dir.clone());
+            }
+            Ok(format!("{n} files, {}", human_bytes(bytes)))
+        }
+        Step::AttachWorkspace { at } => {
+            let at = cx.resolve(at, &workdir);
+            attach(run, cx.job, &at)
+        }
+        Step::StoreArtifacts { path, destination } => {
+            let src = cx.resolve(path, &workdir);
+            let dest_root = run.dir.join("artifacts").join(&cx.job.name);
+            let name = destination.clone().unwrap_or_else(|| {
+                src.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            });
+            let parent = src.parent().unwrap_or(Path::new("/")).to_path_buf();
+            let rel = PathBuf::from(src.file_name().unwrap_or_default());
+            let mut files = BTreeMap::new();
+            let mut bytes = 0;
+            let dest = dest_root.join(&name);
+            let tmp = dest_root.join(format!(".{name}.tmp"));
+            let _ = crate::fsutil::remove_all(&tmp);
+            copy_tree(&parent, &rel, &tmp, &mut files, &mut bytes)
+                .map_err(|e| format!("{}: {e}", src.display()))?;
+            let _ = crate::fsutil::remove_all(&dest);
+            if let Some(p) = dest.parent() {
+                std::fs::create_dir_all(p).map_err(|e| e.to_string())?;
+            }
+            std::fs::rename(tmp.join(&rel), &dest).map_err(|e| e.to_string())?;
+            let _ = crate::fsutil::remove_all(&tmp);
+            Ok(format!("{} files to {}", files.len(), dest.display()))
+        }
+    }
+}
+
+/// Applies the workspace layers of `job`'s upstream jobs (transitively) in
+/// workflow order. Two upstream jobs that ran concurrently (neither requires
+/// the other) and persisted the same file: CircleCI's fan-in error.
+fn attach(run: &Run<'_>, job: &Job, at: &Path) -> Result<String, String> {
+    let upstream = ancestors(run.jobs, &job.name);
+    let ws = run.workspace.lock().unwrap_or_else(|e| e.into_inner());
+    let layers: Vec<(&Job, &BTreeMap<String, PathBuf>)> = run
+        .jobs
+        .iter()
+        .filter(|j| upstream.contains(&j.name))
+        .filter_map(|j| ws.get(&j.name).map(|l| (j, l)))
+        .collect();
+    for (a, (ja, la)) in layers.iter().enumerate() {
+        for (jb, lb) in &layers[a + 1..] {
+            let ordered = ancestors(run.jobs, &jb.name).contains(&ja.name)
+                || ancestors(run.jobs, &ja.name).contains(&jb.name);
+            if ordered {
+                continue;
+            }
+            let both: Vec<&String> = la.keys().filter(|f| lb.contains_key(*f)).collect();
+            if !both.is_empty() {
+                return Err(format!(
+                    "Concurrent upstream jobs persisted the same file(s) into the workspace: {} (jobs `{}` and `{}`)\n  hint: persist each file from one job only, or make one job require the other",
+                    both.iter()
+                        .map(|f| format!("'{f}'"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    ja.name,
+                    jb.name
+                ));
+            }
+        }
+    }
+    let mut n = 0;
+    let mut bytes = 0;
+    for (_, layer) in &layers {
+        for (rel, src_root) in layer.iter() {
+            let mut files = BTreeMap::new();
+            copy_tree(src_root, Path::new(rel), at, &mut files, &mut bytes)
+                .map_err(|e| format!("attaching {rel}: {e}"))?;
+            n += 1;
+        }
+    }
+    Ok(format!(
+        "{n} files from {} upstream jobs, {}",
+        layers.len(),
+        human_bytes(bytes)
+    ))
+}
+
+/// Every job `name` requires, directly or not.
+fn ancestors(jobs: &[Job], name: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut todo = vec![name.to_string()];
+    while let Some(n) = todo.pop() {
+        if let Some(j) = jobs.iter().find(|j| j.name == n) {
+            for r in &j.requires {
+                if out.insert(r.clone()) {
+                    todo.push(r.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Paths under `base` matching `pat` (`*`, `?` and `**` in path segments),
+/// relative to `base`. A pattern without wildcards matches itself if it exists.
+fn glob(base: &Path, pat: &str) -> Result<Vec<PathBuf>, String> {
+    let pat = pat.trim_start_matches("./");
+    if !pat.contains(['*', '?']) {
+        let p = PathBuf::from(pat);
+        return Ok(if std::fs::symlink_metadata(base.join(&p)).is_ok() {
+            vec![p]
+        } else {
+            vec![]
+        });
+    }
+    let segs: Vec<&str> = pat.split('/').filter(|s| !s.is_empty()).collect();
+    let mut out = Vec::new();
+    walk_glob(base, PathBuf::new(), &segs, &mut out);
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+fn walk_glob(base: &Path, rel: PathBuf, segs: &[&str], out: &mut Vec<PathBuf>) {
+    let Some((first, rest)) = segs.split_first() else {
+        out.push(rel);
+        return;
+    };
+    if *first == "**" {
+        walk_glob(base, rel.clone(), rest, out);
+        if let Ok(rd) = std::fs::read_dir(base.join(&rel)) {
+            for e in rd.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    walk_glob(base, rel.join(e.file_name()), segs, out);
+                }
+            }
+        }
+        return;
+    }
+    let Ok(rd) = std::fs::read_dir(base.join(&rel)) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if wildcard(first, &name) {
+            walk_glob(base, rel.join(&name), rest, out);
+        }
+    }
+}
+
+/// `*` and `?` matching within one path segment.
+fn wildcard(pat: &str, s: &str) -> bool {
+    let (p, s): (Vec<char>, Vec<char>) = (pat.chars().collect(), s.chars().collect());
+    let (mut pi, mut si, mut star, mut mark) = (0, 0, None, 0);
+    while si < s.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == s[si]) {
+            pi += 1;
+            si += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = si;
+            pi += 1;
+        } else if let Some(st) = star {
+            pi = st + 1;
+            mark += 1;
+            si = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+/// Copies `base/rel` (file, symlink or tree) to `dest/rel`, keeping modes,
+/// mtimes and symlinks; records every file copied.
+fn copy_tree(
+    base: &Path,
+    rel: &Path,
+    dest: &Path,
+    files: &mut BTreeMap<String, PathBuf>,
+    bytes: &mut u64,
+) -> std::io::Result<()> {
+    let src = base.join(rel);
+    let to = dest.join(rel);
+    let meta = std::fs::symlink_metadata(&src)?;
+    if let Some(p) = to.parent() {
+        std::fs::create_dir_all(p)?;
+    }
+    let ft = meta.file_type();
+    if ft.is_dir() {
+        std::fs::create_dir_all(&to)?;
+        for e in std::fs::read_dir(&src)? {
+            let e = e?;
+            copy_tree(base, &rel.join(e.file_name()), dest, files, bytes)?;
+        }
+        std::fs::set_permissions(&to, meta.permissions())?;
+    } else {
+        if std::fs::symlink_metadata(&to).is_ok() {
+            std::fs::remove_file(&to)?;
+        }
+        if ft.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &to)?;
+        } else {
+            std::fs::copy(&src, &to)?;
+            *bytes += meta.len();
+            filetime::set_file_mtime(&to, filetime::FileTime::from_last_modification_time(&meta))?;
+        }
+        files.insert(rel.display().to_string(), dest.to_path_buf());
+    }
+    Ok(())
+}
+
+/// Starts a `background: true` step in its own process group, output to
+/// its log; returns the group, which the job ends when it ends.
+fn start_background(
+    command: &str,
+    wd: &Path,
+    env: &BTreeMap<String, String>,
+    log: &Path,
+) -> Result<i32, String> {
+    std::fs::create_dir_all(log.parent().expect("logs dir")).map_err(|e| e.to_string())?;
+    let out = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let err = out.try_clone().map_err(|e| e.to_string())?;
+    let child = Command::new("bash")
+        .args(["-eo", "pipefail", "-c", command])
+        .current_dir(wd)
+        .envs(env)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("cannot start bash: {e}"))?;
+    let pgid = child.id() as i32;
+    // Reaped when the job ends it; dropping the handle does not wait.
+    std::thread::spawn(move || {
+        let mut child = child;
+        let _ = child.wait();
+    });
+    Ok(pgid)
+}
+
+/// Runs one `run` step: `bash -eo pipefail -c` (CircleCI's shell), stdin
+/// closed, output logged and shown, in its own process group so a timeout
+/// kills everything it started.
+fn run_command(
+    run: &Run<'_>,
+    job: &str,
+    command: &str,
+    wd: &Path,
+    env: &BTreeMap<String, String>,
+    log: &Path,
+    no_output_timeout: Duration,
+) -> Result<String, String> {
+    std::fs::create_dir_all(log.parent().expect("logs dir")).map_err(|e| e.to_string())?;
+    let mut log_file = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let mut child = Command::new("bash")
+        .args(["-eo", "pipefail", "-c", command])
+        .current_dir(wd)
+        .envs(env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("cannot start bash: {e}"))?;
+    let pgid = child.id() as i32;
+    let last_output = Arc::new(Mutex::new(Instant::now()));
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let mut readers = Vec::new();
+    for stream in [
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let tx = tx.clone();
+        let last = last_output.clone();
+        readers.push(std::thread::spawn(move || {
+            let mut r = BufReader::new(stream);
+            let mut buf = Vec::new();
+            while r.read_until(b'\n', &mut buf).is_ok_and(|n| n > 0) {
+                *last.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+                let _ = tx.send(String::from_utf8_lossy(&buf).into_owned());
+                buf.clear();
+            }
+        }));
+    }
+    drop(tx);
+    let mut timed_out = false;
+    let status = loop {
+        while let Ok(line) = rx.try_recv() {
+            let _ = log_file.write_all(line.as_bytes());
+            run.say(job, &format!("  {}", line.trim_end()));
+        }
+        if let Some(st) = child.try_wait().map_err(|e| e.to_string())? {
+            break st;
+        }
+        if interrupted() {
+            // SAFETY: kill(2) on the step's own process group.
+            unsafe {
+                libc::kill(-pgid, libc::SIGTERM);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+            // SAFETY: as above.
+            unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
+            let _ = child.wait();
+            for r in readers {
+                let _ = r.join();
+            }
+            return Err("interrupted".into());
+        }
+        let idle = last_output
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed();
+        if idle >= no_output_timeout {
+            timed_out = true;
+            // SAFETY: kill(2) on the step's own process group.
+            unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
+            break child.wait().map_err(|e| e.to_string())?;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // The shell may be gone while a background child still holds the pipes.
+    // SAFETY: as above.
+    unsafe {
+        libc::kill(-pgid, libc::SIGKILL);
+    }
+    for r in readers {
+        let _ = r.join();
+    }
+    while let Ok(line) = rx.try_recv() {
+        let _ = log_file.write_all(line.as_bytes());
+        run.say(job, &format!("  {}", line.trim_end()));
+    }
+    if timed_out {
+        let msg = format!(
+            "Too long with no output (exceeded {}): the step printed nothing for that long and was killed (log: {})",
+            fmt_duration(no_output_timeout),
+            log.display()
+        );
+        let _ = writeln!(log_file, "{msg}");
+        return Err(msg);
+    }
+    if status.success() {
+        Ok(String::new())
+    } else {
+        Err(format!(
+            "exited with code {} (log: {})",
+            status
+                .code()
+                .map_or_else(|| "signal".into(), |c| c.to_string()),
+            log.display()
+        ))
+    }
+}
+
+fn fmt_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match (s / 60, s % 60) {
+        (0, s) => format!("{s}s"),
+        (m, 0) => format!("{m}m0s"),
+        (m, s) => format!("{m}m{s}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wildcard;
+
+    #[test]
+    fn wildcards_match_within_a_segment() {
+        assert!(wildcard("*.txt", "a.txt"));
+        assert!(wildcard("a?c", "abc"));
+        assert!(!wildcard("*.txt", "a.txz"));
+        assert!(wildcard("*", ""));
+        assert!(wildcard("a*b*c", "aXXbYYc"));
+    }
+}

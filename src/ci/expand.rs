@@ -1,0 +1,851 @@
+//! Expansion of a parsed config into concrete jobs: parameters bound and
+//! type-checked, `<< parameters.x >>` / `<< pipeline.* >>` substituted,
+//! `<<# parameters.flag >>` sections kept or dropped, commands inlined,
+//! executors and orbs (inline, or registry orbs whose source the caller
+//! supplies) resolved, `when`/`unless` decided.
+//!
+//! Only `<< parameters.… >>` and `<< pipeline.… >>` are template syntax:
+//! any other `<<` is shell text (`cat <<EOF >> file`) and left alone, as
+//! CircleCI leaves it.
+
+use super::config::{ConfigError, DEFAULT_NO_OUTPUT_TIMEOUT, Job, Pipeline, Step, When};
+use serde_norway::{Mapping, Value};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+/// The most copies `parallelism` may ask for.
+pub const MAX_PARALLELISM: u64 = 100;
+
+/// A scalar as text (`true`, `3`, `abc`).
+pub fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::Null => String::new(),
+        other => serde_norway::to_string(other)
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+    }
+}
+
+/// An `environment`: a map, or a list of maps (or of `NAME=VALUE`).
+pub fn env_map(v: Option<&Value>) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    match v {
+        Some(Value::Mapping(m)) => {
+            for (k, v) in m {
+                out.insert(scalar(k), scalar(v));
+            }
+        }
+        Some(Value::Sequence(items)) => {
+            for item in items {
+                match item {
+                    Value::Mapping(m) => {
+                        for (k, v) in m {
+                            out.insert(scalar(k), scalar(v));
+                        }
+                    }
+                    other => {
+                        let text = scalar(other);
+                        if let Some((k, v)) = text.split_once('=') {
+                            out.insert(k.to_string(), v.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+pub fn list_str(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::Sequence(s)) => s.iter().map(scalar).collect(),
+        Some(Value::Null) | None => Vec::new(),
+        Some(v) => vec![scalar(v)],
+    }
+}
+
+/// An orb: its definition, or why it has none.
+type Orb = Result<Value, String>;
+
+/// The expansion context of one config.
+pub struct Cx<'a> {
+    pub file: &'a str,
+    pub doc: Value,
+    pub pipeline: &'a Pipeline,
+    /// Orb name (as the config's `orbs:` names it) → definition.
+    orbs: BTreeMap<String, Orb>,
+    /// Bound pipeline parameters.
+    pipeline_params: Mapping,
+    pub warnings: RefCell<Vec<String>>,
+    /// Set while expanding a job that uses an orb with no source.
+    unresolved: RefCell<Option<String>>,
+}
+
+impl<'a> Cx<'a> {
+    pub fn new(
+        file: &'a str,
+        doc: Value,
+        pipeline: &'a Pipeline,
+        fetch_orb: &dyn Fn(&str) -> Result<String, String>,
+        warnings: &mut Vec<String>,
+    ) -> Result<Cx<'a>, ConfigError> {
+        let mut cx = Cx {
+            file,
+            doc,
+            pipeline,
+            orbs: BTreeMap::new(),
+            pipeline_params: Mapping::new(),
+            warnings: RefCell::new(Vec::new()),
+            unresolved: RefCell::new(None),
+        };
+        // Pipeline parameters: declared types, defaults, `--param` values.
+        let decl = cx.doc.get("parameters").cloned();
+        let mut args = Mapping::new();
+        for (k, v) in &pipeline.params {
+            let d = decl.as_ref().and_then(|d| d.get(k.as_str()));
+            let Some(d) = d else {
+                return Err(cx.err(
+                    "parameters",
+                    format!("--param {k}: the config declares no pipeline parameter `{k}`"),
+                ));
+            };
+            let typed = match d.get("type").map(scalar).as_deref() {
+                Some("boolean") => match v.as_str() {
+                    "true" => Value::Bool(true),
+                    "false" => Value::Bool(false),
+                    _ => Value::String(v.clone()),
+                },
+                Some("integer") => v
+                    .parse::<i64>()
+                    .map(|n| Value::Number(n.into()))
+                    .unwrap_or_else(|_| Value::String(v.clone())),
+                _ => Value::String(v.clone()),
+            };
+            args.insert(Value::String(k.clone()), typed);
+        }
+        cx.pipeline_params = cx.bind("parameters", decl.as_ref(), &args, &[])?;
+        // Orbs: inline definitions, or registry references resolved by the caller.
+        if let Some(Value::Mapping(orbs)) = cx.doc.get("orbs").cloned() {
+            for (k, v) in orbs {
+                let name = scalar(&k);
+                let orb = match v {
+                    Value::String(reference) => match fetch_orb(&reference) {
+                        Ok(text) => {
+                            super::yaml::parse(&text).map_err(|e| format!("orb `{reference}`: {e}"))
+                        }
+                        Err(why) => {
+                            warnings
+                                .push(format!("orb `{name}` ({reference}) has no source: {why}"));
+                            Err(why)
+                        }
+                    },
+                    inline @ Value::Mapping(_) => Ok(inline),
+                    other => Err(format!(
+                        "orb `{name}` is {other:?}, not a reference or a map"
+                    )),
+                };
+                if let Err(e) = &orb
+                    && e.starts_with("orb `")
+                {
+                    return Err(cx.err(&format!("orbs.{name}"), e.clone()));
+                }
+                cx.orbs.insert(name, orb);
+            }
+        }
+        Ok(cx)
+    }
+
+    pub fn err(&self, at: &str, what: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.file.into(),
+            at: at.into(),
+            what: what.into(),
+        }
+    }
+
+    /// `section` entry `name` (`jobs`, `commands`, `executors`): `orb/x` in
+    /// an orb, `x` in the current orb `scope` first, then the config.
+    /// `Err` when the orb it names has no source.
+    fn lookup(
+        &self,
+        section: &str,
+        name: &str,
+        scope: Option<&str>,
+    ) -> Result<Option<(Value, Option<String>)>, String> {
+        if let Some((orb, rest)) = name.split_once('/') {
+            return match self.orbs.get(orb) {
+                None => Ok(None),
+                Some(Err(why)) => Err(format!("orb `{orb}` has no source: {why}")),
+                Some(Ok(def)) => Ok(def
+                    .get(section)
+                    .and_then(|s| s.get(rest))
+                    .map(|d| (d.clone(), Some(orb.to_string())))),
+            };
+        }
+        if let Some(o) = scope
+            && let Some(Ok(def)) = self.orbs.get(o)
+            && let Some(d) = def.get(section).and_then(|s| s.get(name))
+        {
+            return Ok(Some((d.clone(), Some(o.to_string()))));
+        }
+        Ok(self
+            .doc
+            .get(section)
+            .and_then(|s| s.get(name))
+            .map(|d| (d.clone(), None)))
+    }
+
+    /// Checks `args` against `decl` (a `parameters:` map) and fills defaults.
+    pub fn bind(
+        &self,
+        at: &str,
+        decl: Option<&Value>,
+        args: &Mapping,
+        reserved: &[&str],
+    ) -> Result<Mapping, ConfigError> {
+        let mut out = Mapping::new();
+        let decl = decl
+            .and_then(Value::as_mapping)
+            .cloned()
+            .unwrap_or_default();
+        for (k, _) in args {
+            let name = scalar(k);
+            if !decl.contains_key(k) && !reserved.contains(&name.as_str()) {
+                return Err(self.err(at, format!("unknown parameter `{name}`")));
+            }
+        }
+        for (k, d) in &decl {
+            let name = scalar(k);
+            let ty = d.get("type").map(scalar).unwrap_or_else(|| "string".into());
+            let v = match args.get(k).or_else(|| d.get("default")) {
+                Some(v) => v.clone(),
+                None => {
+                    return Err(self.err(at, format!("missing parameter `{name}` (no default)")));
+                }
+            };
+            let ok = match ty.as_str() {
+                "string" | "env_var_name" => {
+                    matches!(v, Value::String(_) | Value::Number(_) | Value::Null)
+                }
+                "boolean" => matches!(v, Value::Bool(_)),
+                "integer" => v.as_i64().is_some(),
+                "enum" => {
+                    let allowed = list_str(d.get("enum"));
+                    if !allowed.contains(&scalar(&v)) {
+                        return Err(self.err(
+                            at,
+                            format!(
+                                "parameter `{name}` is `{}`, not one of {}",
+                                scalar(&v),
+                                allowed.join(", ")
+                            ),
+                        ));
+                    }
+                    true
+                }
+                "steps" => matches!(v, Value::Sequence(_)),
+                "executor" => matches!(v, Value::String(_) | Value::Mapping(_)),
+                other => {
+                    return Err(self.err(at, format!("parameter `{name}`: unknown type `{other}`")));
+                }
+            };
+            if !ok {
+                return Err(self.err(
+                    at,
+                    format!("parameter `{name}` must be a {ty}, got `{}`", scalar(&v)),
+                ));
+            }
+            out.insert(k.clone(), v);
+        }
+        Ok(out)
+    }
+
+    /// The typed value of a whole-value reference `<< parameters.x >>` or
+    /// `<< pipeline.parameters.x >>`.
+    fn whole_ref(&self, s: &str, params: &Mapping) -> Option<Result<Value, String>> {
+        let expr = s.trim().strip_prefix("<<")?.strip_suffix(">>")?.trim();
+        if !is_expr(expr) {
+            return None;
+        }
+        if let Some(name) = expr.strip_prefix("parameters.") {
+            return Some(
+                params
+                    .get(name)
+                    .cloned()
+                    .ok_or_else(|| format!("`<< parameters.{name} >>` is not declared")),
+            );
+        }
+        if let Some(name) = expr.strip_prefix("pipeline.parameters.") {
+            return Some(
+                self.pipeline_params
+                    .get(name)
+                    .cloned()
+                    .ok_or_else(|| format!("`<< pipeline.parameters.{name} >>` is not declared")),
+            );
+        }
+        None
+    }
+
+    /// Substitutes parameters and pipeline values in every string of `v`.
+    pub fn subst(&self, at: &str, v: &Value, params: &Mapping) -> Result<Value, ConfigError> {
+        Ok(match v {
+            Value::String(s) => {
+                // A whole-value reference keeps its type (booleans, steps).
+                if let Some(r) = self.whole_ref(s, params) {
+                    return r.map_err(|e| self.err(at, e));
+                }
+                Value::String(self.subst_str(at, s, params)?)
+            }
+            Value::Sequence(seq) => {
+                let mut out = Vec::new();
+                for item in seq {
+                    // A steps parameter used as a step splices its steps in.
+                    match self.subst(at, item, params)? {
+                        Value::Sequence(inner) if matches!(item, Value::String(_)) => {
+                            out.extend(inner)
+                        }
+                        other => out.push(other),
+                    }
+                }
+                Value::Sequence(out)
+            }
+            Value::Mapping(m) => {
+                let mut out = Mapping::new();
+                for (k, v) in m {
+                    out.insert(k.clone(), self.subst(at, v, params)?);
+                }
+                Value::Mapping(out)
+            }
+            other => other.clone(),
+        })
+    }
+
+    /// Sections first (`<<# parameters.f >>…<</ parameters.f >>` kept when
+    /// `f` is true, `<<^ … >>` when false), then `<< expr >>` values.
+    pub fn subst_str(&self, at: &str, s: &str, params: &Mapping) -> Result<String, ConfigError> {
+        let s = self.sections(at, s, params)?;
+        let mut out = String::new();
+        let mut rest = s.as_str();
+        while let Some(i) = rest.find("<<") {
+            out.push_str(&rest[..i]);
+            let after = &rest[i + 2..];
+            let Some(j) = after.find(">>") else {
+                out.push_str("<<");
+                rest = after;
+                continue;
+            };
+            let expr = after[..j].trim();
+            match self.value(expr, params) {
+                Some(v) => {
+                    out.push_str(&v.map_err(|e| self.err(at, e))?);
+                    rest = &after[j + 2..];
+                }
+                None => {
+                    // Shell text (`cat <<EOF >> file`): left as it is.
+                    out.push_str("<<");
+                    rest = after;
+                }
+            }
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    fn sections(&self, at: &str, s: &str, params: &Mapping) -> Result<String, ConfigError> {
+        let mut out = String::new();
+        let mut rest = s;
+        loop {
+            let hash = rest.find("<<#");
+            let caret = rest.find("<<^");
+            let (i, keep_if) = match (hash, caret) {
+                (Some(h), Some(c)) if c < h => (c, false),
+                (Some(h), _) => (h, true),
+                (None, Some(c)) => (c, false),
+                (None, None) => break,
+            };
+            let Some(close) = rest[i..].find(">>") else {
+                break;
+            };
+            let name = rest[i + 3..i + close].trim();
+            if !is_expr(name) {
+                out.push_str(&rest[..i + 3]);
+                rest = &rest[i + 3..];
+                continue;
+            }
+            let body_start = i + close + 2;
+            let end = find_section_end(&rest[body_start..], name).ok_or_else(|| {
+                self.err(
+                    at,
+                    format!("`<<# {name} >>` is never closed with `<</ {name} >>`"),
+                )
+            })?;
+            let truth = match self.whole_ref(&format!("<< {name} >>"), params) {
+                Some(v) => truthy(&v.map_err(|e| self.err(at, e))?),
+                None => match self.value(name, params) {
+                    Some(v) => {
+                        let t = v.map_err(|e| self.err(at, e))?;
+                        !t.is_empty() && t != "false"
+                    }
+                    None => false,
+                },
+            };
+            out.push_str(&rest[..i]);
+            if truth == keep_if {
+                out.push_str(&rest[body_start..body_start + end.0]);
+            }
+            rest = &rest[body_start + end.1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    /// The text of `<< expr >>`, `None` when `expr` is not template syntax.
+    fn value(&self, expr: &str, params: &Mapping) -> Option<Result<String, String>> {
+        if !is_expr(expr) {
+            return None;
+        }
+        if let Some(name) = expr.strip_prefix("parameters.") {
+            return Some(
+                params
+                    .get(name)
+                    .map(scalar)
+                    .ok_or_else(|| format!("`<< parameters.{name} >>` is not declared")),
+            );
+        }
+        if let Some(name) = expr.strip_prefix("pipeline.parameters.") {
+            return Some(
+                self.pipeline_params
+                    .get(name)
+                    .map(scalar)
+                    .ok_or_else(|| format!("`<< pipeline.parameters.{name} >>` is not declared")),
+            );
+        }
+        let p = self.pipeline;
+        let v = match expr {
+            "pipeline.git.branch" => p.branch.clone(),
+            "pipeline.git.revision" => p.revision.clone(),
+            "pipeline.git.tag" => p.tag.clone(),
+            "pipeline.git.base_revision" => String::new(),
+            "pipeline.number" => p.number.to_string(),
+            "pipeline.id" => p.id.clone(),
+            "pipeline.project.git_url" => p.git_url.clone(),
+            "pipeline.project.type" => "local".into(),
+            "pipeline.trigger_source" => p.trigger_source.clone(),
+            "pipeline.in_setup" => "false".into(),
+            other if other.starts_with("pipeline.") => {
+                return Some(Err(format!("unknown pipeline value `<< {other} >>`")));
+            }
+            _ => return None,
+        };
+        Some(Ok(v))
+    }
+
+    /// The concrete job `job_ref` of workflow `wf`, with workflow `args`.
+    pub fn job(&self, wf: &str, job_ref: &str, args: &Mapping) -> Result<Job, ConfigError> {
+        let at = format!("jobs.{job_ref}");
+        let name = args
+            .get("name")
+            .map(scalar)
+            .unwrap_or_else(|| job_ref.to_string());
+        let requires = list_str(args.get("requires"));
+        if args.get("type").map(scalar).as_deref() == Some("approval") {
+            return Ok(Job {
+                name,
+                requires,
+                approval: true,
+                parallelism: 1,
+                ..Job::default()
+            });
+        }
+        let (def, scope) = match self.lookup("jobs", job_ref, None) {
+            Ok(Some(found)) => found,
+            Ok(None) => {
+                return Err(self.err(
+                    &format!("workflows.{wf}.jobs"),
+                    format!("no job named `{job_ref}`"),
+                ));
+            }
+            Err(why) => {
+                return Ok(Job {
+                    name,
+                    requires,
+                    parallelism: 1,
+                    unresolved: Some(why),
+                    ..Job::default()
+                });
+            }
+        };
+        let reserved = [
+            "name",
+            "requires",
+            "context",
+            "filters",
+            "matrix",
+            "type",
+            "pre-steps",
+            "post-steps",
+        ];
+        let params = self.bind(&at, def.get("parameters"), args, &reserved)?;
+        let def = self.subst(&at, &def, &params)?;
+        *self.unresolved.borrow_mut() = None;
+        let mut environment = BTreeMap::new();
+        let mut working_directory = None;
+        let executor_note = self.executor_note(
+            &def,
+            scope.as_deref(),
+            &mut environment,
+            &mut working_directory,
+        )?;
+        environment.extend(env_map(def.get("environment")));
+        if let Some(w) = def.get("working_directory") {
+            working_directory = Some(scalar(w));
+        }
+        let parallelism = match def.get("parallelism") {
+            None => 1,
+            Some(v) => super::values::count("parallelism", &scalar(v), MAX_PARALLELISM)
+                .map_err(|e| self.err(&at, e))?,
+        };
+        let raw = def
+            .get("steps")
+            .and_then(Value::as_sequence)
+            .ok_or_else(|| self.err(&at, "a job needs `steps`"))?;
+        let mut all: Vec<Value> = Vec::new();
+        for extra in ["pre-steps"] {
+            if let Some(Value::Sequence(s)) = args.get(extra) {
+                all.extend(s.iter().cloned());
+            }
+        }
+        all.extend(raw.iter().cloned());
+        if let Some(Value::Sequence(s)) = args.get("post-steps") {
+            all.extend(s.iter().cloned());
+        }
+        let mut steps = Vec::new();
+        self.expand(&at, &all, &mut steps, 0, scope.as_deref())?;
+        Ok(Job {
+            name,
+            requires,
+            environment,
+            working_directory: working_directory.unwrap_or_else(|| "~/project".into()),
+            executor_note,
+            steps,
+            parallelism,
+            approval: false,
+            unresolved: self.unresolved.borrow_mut().take(),
+        })
+    }
+
+    /// Notes the executor (jobs run on the host) and takes its environment
+    /// and working directory.
+    fn executor_note(
+        &self,
+        def: &Value,
+        scope: Option<&str>,
+        env: &mut BTreeMap<String, String>,
+        wd: &mut Option<String>,
+    ) -> Result<Option<String>, ConfigError> {
+        let describe = |v: &Value| -> Option<String> {
+            if let Some(d) = v.get("docker").and_then(Value::as_sequence) {
+                let image = d
+                    .first()
+                    .and_then(|i| i.get("image"))
+                    .map(scalar)
+                    .unwrap_or_default();
+                return Some(format!(
+                    "docker executor ({image}) noted; running on the host"
+                ));
+            }
+            if v.get("machine").is_some() {
+                return Some("machine executor noted; running on the host".into());
+            }
+            if v.get("macos").is_some() {
+                return Some("macos executor noted; running on the host".into());
+            }
+            None
+        };
+        let Some(e) = def.get("executor") else {
+            return Ok(describe(def));
+        };
+        let (name, mut args) = match e {
+            Value::String(s) => (s.clone(), Mapping::new()),
+            Value::Mapping(m) => (m.get("name").map(scalar).unwrap_or_default(), m.clone()),
+            _ => (String::new(), Mapping::new()),
+        };
+        args.remove("name");
+        let (ex, ex_scope) = match self.lookup("executors", &name, scope) {
+            Ok(Some(found)) => found,
+            Ok(None) => {
+                return Err(self.err("executor", format!("no executor named `{name}`")));
+            }
+            Err(why) => {
+                *self.unresolved.borrow_mut() = Some(why);
+                return Ok(Some(format!("executor {name} from an orb with no source")));
+            }
+        };
+        let at = format!("executors.{name}");
+        let params = self.bind(&at, ex.get("parameters"), &args, &[])?;
+        let ex = self.subst(&at, &ex, &params)?;
+        env.extend(env_map(ex.get("environment")));
+        if let Some(w) = ex.get("working_directory") {
+            *wd = Some(scalar(w));
+        }
+        let _ = ex_scope;
+        Ok(describe(&ex))
+    }
+
+    fn expand(
+        &self,
+        at: &str,
+        raw: &[Value],
+        out: &mut Vec<Step>,
+        depth: usize,
+        scope: Option<&str>,
+    ) -> Result<(), ConfigError> {
+        if depth > 20 {
+            return Err(self.err(
+                at,
+                "commands nest more than 20 deep (a command calls itself?)",
+            ));
+        }
+        for item in raw {
+            let (name, args) = match item {
+                Value::String(s) => (s.clone(), Value::Null),
+                Value::Mapping(m) if m.len() == 1 => {
+                    let (k, v) = m.iter().next().expect("one");
+                    (scalar(k), v.clone())
+                }
+                other => return Err(self.err(at, format!("cannot read step {other:?}"))),
+            };
+            let step_at = format!("{at}.steps.{name}");
+            let get = |k: &str| args.get(k);
+            let when_of = |v: Option<&Value>| -> Result<When, ConfigError> {
+                match v.map(scalar).as_deref() {
+                    None | Some("on_success") => Ok(When::OnSuccess),
+                    Some("on_fail") => Ok(When::OnFail),
+                    Some("always") => Ok(When::Always),
+                    Some(o) => Err(self.err(&step_at, format!("unknown `when: {o}`"))),
+                }
+            };
+            match name.as_str() {
+                "checkout" => out.push(Step::Checkout {
+                    path: get("path").map(scalar),
+                }),
+                "run" | "deploy" => {
+                    let (command, map) = match &args {
+                        Value::String(s) => (s.clone(), Value::Null),
+                        m => (
+                            get("command")
+                                .map(scalar)
+                                .ok_or_else(|| self.err(&step_at, "`run` needs `command`"))?,
+                            m.clone(),
+                        ),
+                    };
+                    let no_output_timeout = match map.get("no_output_timeout") {
+                        None => DEFAULT_NO_OUTPUT_TIMEOUT,
+                        Some(v) => super::values::duration("no_output_timeout", &scalar(v))
+                            .map_err(|e| self.err(&step_at, e))?,
+                    };
+                    let background = match map.get("background") {
+                        None => false,
+                        Some(Value::Bool(b)) => *b,
+                        Some(v) => {
+                            return Err(self.err(
+                                &step_at,
+                                format!("`background: {}` must be true or false", scalar(v)),
+                            ));
+                        }
+                    };
+                    let first_line = command.lines().next().unwrap_or("").to_string();
+                    out.push(Step::Run {
+                        name: map.get("name").map(scalar).unwrap_or(first_line),
+                        command,
+                        environment: env_map(map.get("environment")),
+                        working_directory: map.get("working_directory").map(scalar),
+                        when: when_of(map.get("when"))?,
+                        no_output_timeout,
+                        background,
+                    });
+                }
+                "restore_cache" => {
+                    let mut keys = list_str(get("keys"));
+                    if let Some(k) = get("key") {
+                        keys.insert(0, scalar(k));
+                    }
+                    if keys.is_empty() {
+                        return Err(self.err(&step_at, "`restore_cache` needs `key` or `keys`"));
+                    }
+                    out.push(Step::RestoreCache {
+                        name: get("name")
+                            .map(scalar)
+                            .unwrap_or_else(|| "Restoring cache".into()),
+                        keys,
+                    });
+                }
+                "save_cache" => {
+                    let key = get("key")
+                        .map(scalar)
+                        .ok_or_else(|| self.err(&step_at, "`save_cache` needs `key`"))?;
+                    out.push(Step::SaveCache {
+                        name: get("name")
+                            .map(scalar)
+                            .unwrap_or_else(|| "Saving cache".into()),
+                        key,
+                        paths: list_str(get("paths")),
+                        when: when_of(get("when"))?,
+                    });
+                }
+                "persist_to_workspace" => out.push(Step::PersistToWorkspace {
+                    root: get("root")
+                        .map(scalar)
+                        .ok_or_else(|| self.err(&step_at, "needs `root`"))?,
+                    paths: list_str(get("paths")),
+                }),
+                "attach_workspace" => out.push(Step::AttachWorkspace {
+                    at: get("at")
+                        .map(scalar)
+                        .ok_or_else(|| self.err(&step_at, "needs `at`"))?,
+                }),
+                "store_artifacts" => out.push(Step::StoreArtifacts {
+                    path: get("path")
+                        .map(scalar)
+                        .ok_or_else(|| self.err(&step_at, "needs `path`"))?,
+                    destination: get("destination").map(scalar),
+                }),
+                "when" | "unless" => {
+                    let cond =
+                        get("condition").ok_or_else(|| self.err(&step_at, "needs `condition`"))?;
+                    let truth = self.condition(&step_at, cond)?;
+                    if truth == (name == "when") {
+                        let steps = get("steps")
+                            .and_then(Value::as_sequence)
+                            .ok_or_else(|| self.err(&step_at, "needs `steps`"))?;
+                        self.expand(at, steps, out, depth + 1, scope)?;
+                    }
+                }
+                "setup_remote_docker" | "add_ssh_keys" | "store_test_results" => out.push(
+                    Step::Noted(format!("{name} (noted; nothing to do on the host)")),
+                ),
+                other => {
+                    let (cmd, cmd_scope) = match self.lookup("commands", other, scope) {
+                        Ok(Some(found)) => found,
+                        Ok(None) => {
+                            return Err(
+                                self.err(&step_at, format!("unknown step or command `{other}`"))
+                            );
+                        }
+                        Err(why) => {
+                            out.push(Step::Noted(format!("{other} (unresolved: {why})")));
+                            *self.unresolved.borrow_mut() = Some(why);
+                            continue;
+                        }
+                    };
+                    let args = args.as_mapping().cloned().unwrap_or_default();
+                    let cat = format!("commands.{other}");
+                    let params = self.bind(&cat, cmd.get("parameters"), &args, &[])?;
+                    let cmd = self.subst(&cat, &cmd, &params)?;
+                    let steps = cmd
+                        .get("steps")
+                        .and_then(Value::as_sequence)
+                        .ok_or_else(|| self.err(&cat, "a command needs `steps`"))?;
+                    self.expand(&cat, steps, out, depth + 1, cmd_scope.as_deref())?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A logic statement: booleans, strings (empty is false), numbers (0 is
+    /// false), and `equal`, `not`, `and`, `or`, `matches` over them.
+    pub fn condition(&self, at: &str, v: &Value) -> Result<bool, ConfigError> {
+        let v = self
+            .subst(at, v, &Mapping::new())
+            .unwrap_or_else(|_| v.clone());
+        Ok(match &v {
+            Value::Bool(b) => *b,
+            Value::Null => false,
+            Value::String(s) => !s.is_empty() && s != "false",
+            Value::Number(n) => n.as_f64() != Some(0.0),
+            Value::Mapping(m) if m.len() == 1 => {
+                let (k, arg) = m.iter().next().expect("one");
+                match scalar(k).as_str() {
+                    "equal" => {
+                        let items: Vec<String> = list_str(Some(arg));
+                        items.windows(2).all(|w| w[0] == w[1])
+                    }
+                    "not" => !self.condition(at, arg)?,
+                    "and" => {
+                        let mut all = true;
+                        for x in arg.as_sequence().into_iter().flatten() {
+                            all &= self.condition(at, x)?;
+                        }
+                        all
+                    }
+                    "or" => {
+                        let mut any = false;
+                        for x in arg.as_sequence().into_iter().flatten() {
+                            any |= self.condition(at, x)?;
+                        }
+                        any
+                    }
+                    "matches" => {
+                        let pattern = arg
+                            .get("pattern")
+                            .map(scalar)
+                            .ok_or_else(|| self.err(at, "`matches` needs `pattern` and `value`"))?;
+                        let value = arg
+                            .get("value")
+                            .map(scalar)
+                            .ok_or_else(|| self.err(at, "`matches` needs `pattern` and `value`"))?;
+                        // CircleCI (Java's String.matches): the whole value.
+                        let re = regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
+                            self.err(at, format!("`matches` pattern `{pattern}`: {e}"))
+                        })?;
+                        re.is_match(&value)
+                    }
+                    other => return Err(self.err(at, format!("unknown condition `{other}`"))),
+                }
+            }
+            other => return Err(self.err(at, format!("cannot read condition {other:?}"))),
+        })
+    }
+}
+
+/// `parameters.x`, `pipeline.git.tag`, `matrix.os`: template syntax, as
+/// opposed to shell text between `<<` and `>>`.
+fn is_expr(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        && (s.starts_with("parameters.") || s.starts_with("pipeline."))
+}
+
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => *b,
+        Value::Null => false,
+        Value::String(s) => !s.is_empty() && s != "false",
+        Value::Number(n) => n.as_f64() != Some(0.0),
+        Value::Sequence(s) => !s.is_empty(),
+        Value::Mapping(m) => !m.is_empty(),
+        Value::Tagged(_) => true,
+    }
+}
+
+/// In `s`, the `(start, end)` of the first `<</ name >>` (spaces optional).
+fn find_section_end(s: &str, name: &str) -> Option<(usize, usize)> {
+    let mut from = 0;
+    while let Some(i) = s[from..].find("<</") {
+        let start = from + i;
+        let rest = &s[start + 3..];
+        let close = rest.find(">>")?;
+        if rest[..close].trim() == name {
+            return Some((start, start + 3 + close + 2));
+        }
+        from = start + 3;
+    }
+    None
+}
