@@ -715,6 +715,12 @@ impl<'a> Cx<'a> {
                         .ok_or_else(|| self.err(&step_at, "needs `path`"))?,
                     destination: get("destination").map(scalar),
                 }),
+                "steps" => {
+                    let steps = args
+                        .as_sequence()
+                        .ok_or_else(|| self.err(&step_at, "`steps:` needs a list of steps"))?;
+                    self.expand(at, steps, out, depth + 1, scope)?;
+                }
                 "when" | "unless" => {
                     let cond =
                         get("condition").ok_or_else(|| self.err(&step_at, "needs `condition`"))?;
