@@ -461,3 +461,153 @@ workflows:
     assert!(err.contains("start (verbose)"), "{err}");
     assert!(err.contains("a << b >> c"), "{err}");
 }
+
+const ORB_SOURCE: &str = r#"version: 2.1
+executors:
+  default:
+    docker: [{image: "orb-image:1"}]
+commands:
+  greet:
+    parameters:
+      who: {type: string, default: orb}
+    steps:
+      - run: echo "hello from << parameters.who >>"
+jobs:
+  hello:
+    executor: default
+    steps:
+      - greet
+"#;
+
+fn orb_config(orbs: &str) -> String {
+    format!(
+        "version: 2.1\norbs:\n{orbs}\njobs:\n  local:\n    steps:\n      - tools/greet: {{who: local}}\nworkflows:\n  w:\n    jobs:\n      - tools/hello\n      - local\n"
+    )
+}
+
+#[test]
+fn inline_orbs_and_registry_orbs_from_the_project_dir() {
+    let inline = ORB_SOURCE
+        .lines()
+        .skip(1)
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let p = repo(&[(
+        ".circleci/config.yml",
+        &orb_config(&format!("  tools:\n{inline}")),
+    )]);
+    let (code, _, err) = ci_run(&p, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("hello from orb") && err.contains("hello from local"),
+        "{err}"
+    );
+    assert!(err.contains("docker executor (orb-image:1)"), "{err}");
+
+    let p = repo(&[
+        (
+            ".circleci/config.yml",
+            &orb_config("  tools: acme/tools@1.2.3"),
+        ),
+        (".circleci/orbs/acme/tools@1.2.3.yml", ORB_SOURCE),
+    ]);
+    let (code, _, err) = ci_run(&p, &["--offline"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("hello from orb"), "{err}");
+}
+
+#[test]
+fn registry_orbs_are_fetched_cached_per_version_or_reported_unresolved() {
+    let srv = Server::start();
+    let answer = serde_json::json!({"data": {"orbVersion": {"source": ORB_SOURCE}}});
+    srv.route("/graphql", Reply::Ok(answer.to_string().into_bytes()));
+    let p = repo(&[(
+        ".circleci/config.yml",
+        &orb_config("  tools: acme/tools@1.2.3"),
+    )]);
+    let (code, _, err) = ci_run(&p, &["--orb-url", &srv.url("/graphql")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("hello from orb"), "{err}");
+    assert_eq!(srv.requests(), ["/graphql"]);
+    // Cached per exact version: offline now, and no second request.
+    let (code, _, err) = ci_run(&p, &["--offline"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(srv.requests().len(), 1);
+
+    // No source at all: the dry run lists every job with one warning; a
+    // real run of the orb's job fails with the same message.
+    let p = repo(&[(
+        ".circleci/config.yml",
+        &orb_config("  tools: other/tools@2.0.0"),
+    )]);
+    let (code, out, err) = ci_run(&p, &["--dry-run", "--offline"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("job tools/hello [unresolved]"), "{out}");
+    assert!(out.contains("job local [unresolved]"), "{out}");
+    assert_eq!(
+        err.matches("warning: orb `tools` (other/tools@2.0.0)")
+            .count(),
+        1,
+        "{err}"
+    );
+    assert!(
+        err.contains(".circleci/orbs/other/tools@2.0.0.yml"),
+        "{err}"
+    );
+    let (code, _, err) = ci_run(&p, &["--offline", "--job", "tools/hello"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("orb `tools` has no source"), "{err}");
+}
+
+#[test]
+fn json_dry_run_is_one_document_and_a_run_is_json_lines() {
+    let cfg = "version: 2.1\njobs:\n  a:\n    steps:\n      - run: mkdir -p d && echo x > d/f\n      - save_cache: {key: 'k-{{ .Environment.CIRCLE_JOB }}', paths: [d]}\n  b:\n    steps:\n      - restore_cache: {keys: [k-a]}\nworkflows:\n  w:\n    jobs: [a, {b: {requires: [a]}}]\n";
+    let p = repo(&[(".circleci/config.yml", cfg)]);
+    let out = p
+        .strata()
+        .env("STRATA_CI_STORE", p.path(".ci-store"))
+        .args(["--json", "ci", "run", "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let jobs = &doc["workflows"][0]["jobs"];
+    assert_eq!(doc["workflows"][0]["name"], "w");
+    assert_eq!(jobs[1]["name"], "b");
+    assert_eq!(jobs[1]["requires"], serde_json::json!(["a"]));
+    assert_eq!(jobs[0]["cache_keys"], serde_json::json!(["k-a"]));
+    assert_eq!(jobs[1]["steps"], serde_json::json!(["Restoring cache"]));
+
+    let out = p
+        .strata()
+        .env("STRATA_CI_STORE", p.path(".ci-store"))
+        .args(["--json", "ci", "run"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"workflow-started"));
+    assert_eq!(kinds.last(), Some(&"workflow-finished"));
+    let save = events.iter().find(|e| e["event"] == "save").unwrap();
+    assert_eq!(save["key"], "k-a");
+    assert_eq!(save["outcome"]["result"], "new");
+    let restore = events.iter().find(|e| e["event"] == "restore").unwrap();
+    assert_eq!(restore["hit"], true);
+    assert_eq!(restore["key"], "k-a");
+    assert!(restore["bytes"].as_u64().unwrap() > 0);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["event"] == "job-finished" && e["status"] == "success")
+            .count(),
+        2
+    );
+}
