@@ -611,3 +611,83 @@ fn json_dry_run_is_one_document_and_a_run_is_json_lines() {
         2
     );
 }
+
+/// The shape of Heads's `create_hashes` job (written for this test): an
+/// executor with `working_directory: ~/heads`, a workflow `name:` with
+/// spaces and brackets, `git reset --hard "$CIRCLE_SHA1"`, `find | sort -h |
+/// xargs sha256sum` digests, a workspace rooted at `~/heads`, and a
+/// downstream job keyed on a digest file from the workspace.
+#[test]
+fn a_heads_shaped_create_hashes_job_runs_with_job_selected_by_its_definition_name() {
+    let cfg = r#"version: 2.1
+executors:
+  heads-docker:
+    docker:
+      - image: example/heads-dev-env@sha256:0000
+    resource_class: large
+    working_directory: ~/heads
+jobs:
+  create_hashes:
+    executor: heads-docker
+    steps:
+      - checkout
+      - run:
+          name: git reset
+          command: |
+            git reset --hard "$CIRCLE_SHA1"
+      - run:
+          name: Make tmp dir
+          command: |
+            mkdir ./tmpDir
+      - run:
+          name: Creating all modules and patches digest
+          command: |
+            find ./Makefile ./patches/ ./modules/ -type f | sort -h |xargs sha256sum > ./tmpDir/all_modules_and_patches.sha256sums
+      - persist_to_workspace:
+          root: ~/heads
+          paths:
+            - tmpDir
+  consumer:
+    executor: heads-docker
+    steps:
+      - attach_workspace:
+          at: ~/heads
+      - restore_cache:
+          keys:
+            - modules-{{ checksum "./tmpDir/all_modules_and_patches.sha256sums" }}{{ .Environment.CACHE_VERSION }}
+      - run: wc -l < tmpDir/all_modules_and_patches.sha256sums
+workflows:
+  build_and_test:
+    jobs:
+      - create_hashes:
+          name: create_hashes [cache keys]
+      - consumer:
+          requires:
+            - create_hashes [cache keys]
+"#;
+    let p = repo(&[
+        (".circleci/config.yml", cfg),
+        ("Makefile", "all:\n"),
+        ("modules/a", "a\n"),
+        ("modules/b", "b\n"),
+        ("patches/a/0001.patch", "p\n"),
+    ]);
+    let (code, _, err) = ci_run(&p, &["--job", "create_hashes"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("create_hashes [cache keys] success"), "{err}");
+    assert!(!err.contains("consumer"), "{err}");
+    let sums = glob_files(&p.path(".strata/ci"), "all_modules_and_patches.sha256sums");
+    let text = std::fs::read_to_string(&sums[0]).unwrap();
+    assert_eq!(text.lines().count(), 4, "{text}");
+    assert!(
+        text.contains("./modules/a") && text.contains("./Makefile"),
+        "{text}"
+    );
+    // The whole workflow: the consumer's key comes from the workspace file.
+    let (code, _, err) = ci_run(&p, &["--env", "CACHE_VERSION=20260420"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("miss for `modules-") && err.contains("=20260420`"),
+        "{err}"
+    );
+}

@@ -100,6 +100,8 @@ impl Step {
 pub struct Job {
     /// The name in the workflow (`name:`, the matrix name, or the job's own).
     pub name: String,
+    /// The job it instantiates (`jobs:` key, `orb/job`, or the approval name).
+    pub job_ref: String,
     pub requires: Vec<String>,
     pub environment: BTreeMap<String, String>,
     pub working_directory: String,

@@ -456,6 +456,7 @@ impl<'a> Cx<'a> {
         if args.get("type").map(scalar).as_deref() == Some("approval") {
             return Ok(Job {
                 name,
+                job_ref: job_ref.to_string(),
                 requires,
                 approval: true,
                 parallelism: 1,
@@ -473,6 +474,7 @@ impl<'a> Cx<'a> {
             Err(why) => {
                 return Ok(Job {
                     name,
+                    job_ref: job_ref.to_string(),
                     requires,
                     parallelism: 1,
                     unresolved: Some(why),
@@ -528,6 +530,7 @@ impl<'a> Cx<'a> {
         self.expand(&at, &all, &mut steps, 0, scope.as_deref())?;
         Ok(Job {
             name,
+            job_ref: job_ref.to_string(),
             requires,
             environment,
             working_directory: working_directory.unwrap_or_else(|| "~/project".into()),

@@ -131,13 +131,19 @@ pub fn run(root: &Path, args: &RunOptions, store: Option<&str>) -> Result<i32, S
     }
     let mut workflows = loaded.workflows;
     if !args.only_jobs.is_empty() {
-        for j in &args.only_jobs {
+        // `--job` names a job as the workflow names it, or the job it runs.
+        let picked = |j: &Job| {
+            args.only_jobs
+                .iter()
+                .any(|o| *o == j.name || *o == j.job_ref)
+        };
+        for o in &args.only_jobs {
             if !workflows
                 .iter()
-                .any(|w| w.jobs.iter().any(|x| &x.name == j))
+                .any(|w| w.jobs.iter().any(|x| *o == x.name || *o == x.job_ref))
             {
                 return Err(format!(
-                    "no job `{j}` in {}",
+                    "no job `{o}` in {}",
                     workflows
                         .iter()
                         .map(|w| format!("workflow `{}`", w.name))
@@ -147,9 +153,10 @@ pub fn run(root: &Path, args: &RunOptions, store: Option<&str>) -> Result<i32, S
             }
         }
         for w in &mut workflows {
-            w.jobs.retain(|j| args.only_jobs.contains(&j.name));
+            w.jobs.retain(|j| picked(j));
+            let kept: Vec<String> = w.jobs.iter().map(|j| j.name.clone()).collect();
             for j in &mut w.jobs {
-                j.requires.retain(|r| args.only_jobs.contains(r));
+                j.requires.retain(|r| kept.contains(r));
             }
         }
         workflows.retain(|w| !w.jobs.is_empty());
