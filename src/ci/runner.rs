@@ -6,9 +6,7 @@
 //! runs in `.strata/ci/<run>/<job>/` with its own `~` and `$BASH_ENV`.
 
 use super::cache::CiCache;
-use super::config::{self, Job, Pipeline, Step, When};
-use super::template;
-use crate::report::human_bytes;
+use super::config::{self, Job, Pipeline, When};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -213,7 +211,7 @@ pub fn run(root: &Path, args: &RunOptions, store: Option<&str>) -> Result<i32, S
                 build_num: Mutex::new(0),
                 workspace: Mutex::new(HashMap::new()),
             };
-            docs.push(dry_run(&run, &w.name, args.json));
+            docs.push(super::dryrun::dry_run(&run, &w.name, args.json));
         }
         if args.json {
             let doc = serde_json::json!({ "workflows": docs, "warnings": loaded.warnings, "skipped": loaded.skipped });
@@ -245,7 +243,7 @@ pub fn run(root: &Path, args: &RunOptions, store: Option<&str>) -> Result<i32, S
             build_num: Mutex::new(0),
             workspace: Mutex::new(HashMap::new()),
         };
-        failed |= run_workflow(&run, &w.name, args.parallel);
+        failed |= super::schedule::run_workflow(&run, &w.name, args.parallel);
         if interrupted() {
             break;
         }
@@ -257,47 +255,6 @@ pub fn run(root: &Path, args: &RunOptions, store: Option<&str>) -> Result<i32, S
     } else {
         0
     })
-}
-
-/// Runs one workflow and prints its summary; true if a job failed.
-fn run_workflow(run: &Run<'_>, wf: &str, parallel: Option<usize>) -> bool {
-    let t = Instant::now();
-    eprintln!(
-        "Running workflow `{wf}` ({} jobs) as run {} in {}",
-        run.jobs.len(),
-        run.id,
-        run.dir.display()
-    );
-    run.events
-        .emit("workflow-started", serde_json::json!({"workflow": wf}));
-    let parallel = parallel
-        .filter(|n| *n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let reports = schedule(run, parallel);
-    eprintln!(
-        "\nWorkflow `{wf}` summary ({:.2}s):",
-        t.elapsed().as_secs_f64()
-    );
-    let mut failed = false;
-    for j in run.jobs {
-        let r = reports.get(&j.name).cloned().unwrap_or_default();
-        failed |= !matches!(r.status, "success" | "waiting");
-        eprintln!("  {:<24} {:<8} {:>7.2}s", j.name, r.status, r.secs);
-        for x in &r.restores {
-            eprintln!("      restore  {x}");
-        }
-        for x in &r.saves {
-            eprintln!("      save     {x}");
-        }
-        if r.workspace_bytes > 0 {
-            eprintln!("      workspace {}", human_bytes(r.workspace_bytes));
-        }
-    }
-    run.events.emit(
-        "workflow-finished",
-        serde_json::json!({"workflow": wf, "failed": failed, "seconds": t.elapsed().as_secs_f64()}),
-    );
-    failed
 }
 
 pub(super) fn interrupted() -> bool {
@@ -325,182 +282,6 @@ fn next_counter(path: &Path, start: u64) -> Result<u64, String> {
     crate::fsutil::write_atomic(path, n.to_string().as_bytes())
         .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(n)
-}
-
-/// Prints the DAG, steps and cache keys, rendered as the run would render
-/// them: the same job environment (`CIRCLE_JOB`, `--env`, the job's
-/// `environment`), and the build numbers the counter would hand out next,
-/// in workflow order.
-fn dry_run(run: &Run<'_>, wf: &str, json: bool) -> serde_json::Value {
-    let (cache, pipeline, root, jobs) = (&run.cache, &run.pipeline, &run.root, run.jobs);
-    let next_build = std::fs::read_to_string(root.join(".strata/ci/build-num"))
-        .ok()
-        .and_then(|t| t.trim().parse::<u64>().ok())
-        .unwrap_or(0);
-    let mut out = Vec::new();
-    let mut doc_jobs = Vec::new();
-    out.push(format!("workflow {wf} (cache store: {})", cache.describe()));
-    for (n, j) in jobs.iter().enumerate() {
-        let req = if j.requires.is_empty() {
-            String::new()
-        } else {
-            format!(" (requires {})", j.requires.join(", "))
-        };
-        let kind = if j.approval {
-            " [approval]"
-        } else if j.unresolved.is_some() {
-            " [unresolved]"
-        } else {
-            ""
-        };
-        out.push(format!("job {}{req}{kind}", j.name));
-        if let Some(why) = &j.unresolved {
-            out.push(format!("    # unresolved: {why}"));
-        }
-        if let Some(n) = &j.executor_note {
-            out.push(format!("    # {n}"));
-        }
-        if j.parallelism > 1 {
-            out.push(format!("    # parallelism {}", j.parallelism));
-        }
-        let (env_map, _, _) = job_env(run, j, next_build + 1 + n as u64, 0);
-        let env = |n: &str| env_map.get(n).cloned().or_else(|| std::env::var(n).ok());
-        let vars = template::Vars {
-            branch: Some(pipeline.branch.clone()).filter(|b| !b.is_empty()),
-            revision: Some(pipeline.revision.clone()).filter(|b| !b.is_empty()),
-            build_num: env_map["CIRCLE_BUILD_NUM"].clone(),
-            dir: root.to_path_buf(),
-            env: &env,
-            layer: &|n| {
-                let p = crate::manifest::load(root).map_err(|e| e.to_string())?;
-                let g = crate::graph::Graph::new(&p).map_err(|e| e.to_string())?;
-                let k = crate::fingerprint::all_keys(&p, &g).map_err(|e| e.to_string())?;
-                super::layer::digest(&p, &g, &k, n).map_err(|e| e.to_string())
-            },
-        };
-        let key = |k: &str| match template::render(k, &vars) {
-            Ok(r) => r,
-            Err(e) => format!(
-                "{k}  (unresolved: {})",
-                e.to_string().lines().next().unwrap_or("")
-            ),
-        };
-        let mut steps = Vec::new();
-        let mut cache_keys = Vec::new();
-        for s in &j.steps {
-            steps.push(s.title());
-            match s {
-                Step::RestoreCache { name, keys } => {
-                    out.push(format!("    - {name}"));
-                    for k in keys {
-                        let k = key(k);
-                        out.push(format!("        key {k}"));
-                        cache_keys.push(k);
-                    }
-                }
-                Step::SaveCache {
-                    name,
-                    key: k,
-                    paths,
-                    ..
-                } => {
-                    let k = key(k);
-                    out.push(format!("    - {name}: key {k} paths {}", paths.join(" ")));
-                    cache_keys.push(k);
-                }
-                Step::Run {
-                    background: true, ..
-                } => out.push(format!("    - {} (background)", s.title())),
-                s => out.push(format!("    - {}", s.title())),
-            }
-        }
-        doc_jobs.push(serde_json::json!({
-            "name": j.name,
-            "requires": j.requires,
-            "steps": steps,
-            "cache_keys": cache_keys,
-            "approval": j.approval,
-            "parallelism": j.parallelism,
-            "unresolved": j.unresolved,
-        }));
-    }
-    if !json {
-        for l in out {
-            println!("{l}");
-        }
-    }
-    serde_json::json!({ "name": wf, "jobs": doc_jobs })
-}
-
-/// Runs jobs as their requirements finish, at most `parallel` at once.
-fn schedule(run: &Run<'_>, parallel: usize) -> HashMap<String, Report> {
-    let mut reports: HashMap<String, Report> = HashMap::new();
-    let mut pending: Vec<&Job> = run.jobs.iter().collect();
-    std::thread::scope(|s| {
-        let (tx, rx) = std::sync::mpsc::channel::<(String, Report)>();
-        let mut running = 0usize;
-        loop {
-            // Jobs whose requirement failed (or was blocked) are blocked.
-            pending.retain(|j| {
-                let waiting = j
-                    .requires
-                    .iter()
-                    .any(|r| reports.get(r).is_some_and(|x| x.status == "waiting"));
-                let blocked = j
-                    .requires
-                    .iter()
-                    .any(|r| reports.get(r).is_some_and(|x| x.status != "success"));
-                if blocked {
-                    let status = if waiting { "waiting" } else { "blocked" };
-                    run.events.emit(
-                        "job-finished",
-                        serde_json::json!({"job": j.name, "status": status}),
-                    );
-                    reports.insert(
-                        j.name.clone(),
-                        Report {
-                            status,
-                            ..Report::default()
-                        },
-                    );
-                }
-                !blocked
-            });
-            if interrupted() {
-                for j in pending.drain(..) {
-                    reports.insert(
-                        j.name.clone(),
-                        Report {
-                            status: "interrupted",
-                            ..Report::default()
-                        },
-                    );
-                }
-            }
-            while running < parallel {
-                let Some(pos) = pending
-                    .iter()
-                    .position(|j| j.requires.iter().all(|r| reports.contains_key(r)))
-                else {
-                    break;
-                };
-                let job = pending.remove(pos);
-                running += 1;
-                let tx = tx.clone();
-                s.spawn(move || {
-                    let r = run_job(run, job);
-                    let _ = tx.send((job.name.clone(), r));
-                });
-            }
-            if running == 0 {
-                break;
-            }
-            let Ok((name, r)) = rx.recv() else { break };
-            running -= 1;
-            reports.insert(name, r);
-        }
-    });
-    reports
 }
 
 impl Run<'_> {
@@ -532,7 +313,7 @@ impl JobCx<'_> {
 
 /// The environment a job's steps see (CircleCI's variables, then `--env`,
 /// then the job's own `environment`), its working directory and its `~`.
-fn job_env(
+pub(super) fn job_env(
     run: &Run<'_>,
     job: &Job,
     build_num: u64,
@@ -608,7 +389,7 @@ fn job_dir(run: &Run<'_>, job: &Job, node: u64) -> PathBuf {
 
 /// Runs a job: an approval, an unresolved orb job, or its `parallelism`
 /// copies at once (each with its own `~`, CIRCLE_NODE_INDEX 0..N).
-fn run_job(run: &Run<'_>, job: &Job) -> Report {
+pub(super) fn run_job(run: &Run<'_>, job: &Job) -> Report {
     run.events
         .emit("job-started", serde_json::json!({"job": job.name}));
     let r = if job.approval {
