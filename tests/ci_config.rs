@@ -691,3 +691,17 @@ workflows:
         "{err}"
     );
 }
+
+#[test]
+fn a_version_2_config_without_workflows_runs_its_build_job() {
+    let cfg = "version: 2\njobs:\n  build:\n    docker: [{image: 'circleci/node:10'}]\n    steps:\n      - run: echo v2-build\n";
+    let p = repo(&[(".circleci/config.yml", cfg)]);
+    let (code, _, err) = ci_run(&p, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("]   v2-build"), "{err}");
+    let p = repo(&[(
+        ".circleci/config.yml",
+        "version: 2\njobs:\n  test:\n    steps: [checkout]\n",
+    )]);
+    assert!(dry_err(&p, &[]).contains("no job named `build`"));
+}

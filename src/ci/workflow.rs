@@ -12,12 +12,24 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Plans every workflow (or only `only`).
 pub fn plan(cx: &Cx<'_>, only: Option<&str>) -> Result<Loaded, ConfigError> {
-    let workflows = cx
-        .doc
-        .get("workflows")
-        .and_then(Value::as_mapping)
-        .ok_or_else(|| cx.err("workflows", "no workflows"))?
-        .clone();
+    let workflows = match cx.doc.get("workflows").and_then(Value::as_mapping) {
+        Some(w) => w.clone(),
+        // CircleCI 2.0 without workflows runs the job named `build`.
+        None if cx.doc.get("jobs").and_then(|j| j.get("build")).is_some() => {
+            let mut w = Mapping::new();
+            w.insert(
+                "workflow".into(),
+                serde_norway::from_str("jobs: [build]").expect("static YAML"),
+            );
+            w
+        }
+        None => {
+            return Err(cx.err(
+                "workflows",
+                "no workflows, and no job named `build` to run without one",
+            ));
+        }
+    };
     let names: Vec<String> = workflows
         .iter()
         .filter(|(_, v)| v.get("jobs").is_some())
