@@ -705,3 +705,73 @@ fn a_version_2_config_without_workflows_runs_its_build_job() {
     )]);
     assert!(dry_err(&p, &[]).contains("no job named `build`"));
 }
+
+#[test]
+fn a_setup_config_continues_the_pipeline_locally_with_parameters() {
+    let setup = r#"version: 2.1
+setup: true
+orbs:
+  continuation: circleci/continuation@1.0.0
+jobs:
+  setup:
+    steps:
+      - checkout
+      - run: |
+          echo '{"target": "x230", "deep": true}' > params.json
+      - continuation/continue:
+          configuration_path: .circleci/continue.yml
+          parameters: params.json
+workflows:
+  setup:
+    jobs: [setup]
+"#;
+    let continued = r#"version: 2.1
+parameters:
+  target: {type: string, default: none}
+  deep: {type: boolean, default: false}
+jobs:
+  build:
+    steps:
+      - run: echo "continued build of << pipeline.parameters.target >>"
+      - when:
+          condition: << pipeline.parameters.deep >>
+          steps: [run: echo deep-checks]
+workflows:
+  main:
+    when: {equal: [x230, << pipeline.parameters.target >>]}
+    jobs: [build]
+"#;
+    let p = repo(&[
+        (".circleci/config.yml", setup),
+        (".circleci/continue.yml", continued),
+    ]);
+    // Offline: the continuation orb is served by the runner, never fetched.
+    let (code, _, err) = ci_run(&p, &["--offline"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("warning: orb"), "{err}");
+    assert!(
+        err.contains("Continuing the pipeline with .circleci/continue.yml (2 parameters)"),
+        "{err}"
+    );
+    assert!(err.contains("]   continued build of x230"), "{err}");
+    assert!(err.contains("]   deep-checks"), "{err}");
+    // A continued config that is itself a setup config is refused.
+    p.write(".circleci/continue.yml", setup);
+    git(p.root(), &["add", "-A"]);
+    git(
+        p.root(),
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-q",
+            "-m",
+            "again",
+        ],
+    );
+    let (code, _, err) = ci_run(&p, &["--offline"]);
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains("cannot be a setup configuration"), "{err}");
+}

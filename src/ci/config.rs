@@ -70,6 +70,13 @@ pub enum Step {
         path: String,
         destination: Option<String>,
     },
+    /// The continuation orb's `continue`, served by the runner itself: the
+    /// pipeline continues with `configuration_path` and `parameters` (a JSON
+    /// object, or a file holding one) once the setup workflow is done.
+    Continue {
+        configuration_path: String,
+        parameters: String,
+    },
     /// A step that has no meaning on the host (e.g. setup_remote_docker).
     Noted(String),
 }
@@ -90,6 +97,9 @@ impl Step {
             Step::PersistToWorkspace { .. } => "Persisting to Workspace".into(),
             Step::AttachWorkspace { .. } => "Attaching Workspace".into(),
             Step::StoreArtifacts { .. } => "Uploading artifacts".into(),
+            Step::Continue {
+                configuration_path, ..
+            } => format!("Continue the pipeline with {configuration_path}"),
             Step::Noted(what) => what.clone(),
         }
     }
@@ -144,6 +154,8 @@ pub struct Loaded {
     /// Workflows skipped by their `when`/`unless`, with the reason.
     pub skipped: Vec<String>,
     pub warnings: Vec<String>,
+    /// `setup: true`: a setup config, which may continue the pipeline.
+    pub setup: bool,
 }
 
 /// Reads `file` and expands every workflow whose `when`/`unless` holds (or
@@ -176,6 +188,7 @@ pub fn load(
     let mut warnings = Vec::new();
     let cx = super::expand::Cx::new(file, doc, pipeline, orbs, &mut warnings)?;
     let mut loaded = super::workflow::plan(&cx, workflow)?;
+    loaded.setup = matches!(cx.doc.get("setup"), Some(Value::Bool(true)));
     warnings.extend(cx.warnings.borrow().iter().cloned());
     loaded.warnings = warnings;
     Ok(loaded)

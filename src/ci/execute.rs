@@ -53,6 +53,58 @@ pub(super) fn run_step(
     };
     match step {
         Step::Noted(_) => Ok(String::new()),
+        Step::Continue {
+            configuration_path,
+            parameters,
+        } => {
+            let path = cx.resolve(configuration_path, &workdir);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("continue: cannot read {}: {e}", path.display()))?;
+            // `parameters`: a JSON object, or a file holding one (the orb's rule).
+            let json = if parameters.trim_start().starts_with('{') {
+                parameters.clone()
+            } else {
+                let f = cx.resolve(parameters, &workdir);
+                std::fs::read_to_string(&f)
+                    .map_err(|e| format!("continue: cannot read parameters {}: {e}", f.display()))?
+            };
+            let v: serde_json::Value = serde_json::from_str(&json)
+                .map_err(|e| format!("continue: parameters are not a JSON object: {e}"))?;
+            let obj = v
+                .as_object()
+                .ok_or("continue: parameters are not a JSON object")?;
+            let params: Vec<(String, String)> = obj
+                .iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    (k.clone(), v)
+                })
+                .collect();
+            let mut slot = run.continuation.lock().unwrap_or_else(|e| e.into_inner());
+            if slot.is_some() {
+                return Err(
+                    "continue: the pipeline was already continued (once per pipeline)".into(),
+                );
+            }
+            let n = params.len();
+            // Relative to the project, as `--config` is.
+            let rel = path
+                .strip_prefix(&workdir)
+                .map(Path::to_path_buf)
+                .unwrap_or(path.clone());
+            *slot = Some(super::runner::Continuation {
+                path: rel,
+                text,
+                params,
+            });
+            Ok(format!(
+                "continuation of {} with {n} parameters accepted; it runs after this workflow",
+                path.display()
+            ))
+        }
         Step::Checkout { path } => {
             let target = match path {
                 Some(p) => cx.resolve(p, &workdir),

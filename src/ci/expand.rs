@@ -79,6 +79,8 @@ pub struct Cx<'a> {
     pub pipeline: &'a Pipeline,
     /// Orb name (as the config's `orbs:` names it) → definition.
     orbs: BTreeMap<String, Orb>,
+    /// Orb name → registry reference (`circleci/continuation@1.0.0`).
+    pub(super) orb_refs: BTreeMap<String, String>,
     /// Bound pipeline parameters.
     pipeline_params: Mapping,
     pub warnings: RefCell<Vec<String>>,
@@ -99,6 +101,7 @@ impl<'a> Cx<'a> {
             doc,
             pipeline,
             orbs: BTreeMap::new(),
+            orb_refs: BTreeMap::new(),
             pipeline_params: Mapping::new(),
             warnings: RefCell::new(Vec::new()),
             unresolved: RefCell::new(None),
@@ -133,7 +136,14 @@ impl<'a> Cx<'a> {
         if let Some(Value::Mapping(orbs)) = cx.doc.get("orbs").cloned() {
             for (k, v) in orbs {
                 let name = scalar(&k);
+                if let Value::String(r) = &v {
+                    cx.orb_refs.insert(name.clone(), r.clone());
+                }
                 let orb = match v {
+                    // The runner serves the continuation orb's `continue` itself.
+                    Value::String(reference) if is_continuation(&reference) => {
+                        Ok(Value::Mapping(Mapping::new()))
+                    }
                     Value::String(reference) => match fetch_orb(&reference) {
                         Ok(text) => {
                             super::yaml::parse(&text).map_err(|e| format!("orb `{reference}`: {e}"))
@@ -599,6 +609,11 @@ impl<'a> Cx<'a> {
         let _ = ex_scope;
         Ok(describe(&ex))
     }
+}
+
+/// CircleCI's continuation orb, whose `continue` the runner serves locally.
+pub fn is_continuation(reference: &str) -> bool {
+    reference.starts_with("circleci/continuation@")
 }
 
 /// `parameters.x`, `pipeline.git.tag`, `matrix.os`: template syntax, as

@@ -73,6 +73,16 @@ pub(super) struct Run<'a> {
     pub(super) build_num: Mutex<u64>,
     /// Per job: files persisted to the workspace (relative path → layer dir).
     pub(super) workspace: Mutex<HashMap<String, BTreeMap<String, PathBuf>>>,
+    /// A setup config's continuation: (config file, its text, parameters).
+    pub(super) continuation: &'a Mutex<Option<Continuation>>,
+}
+
+/// What a `continue` step posted.
+#[derive(Clone, Debug)]
+pub struct Continuation {
+    pub path: PathBuf,
+    pub text: String,
+    pub params: Vec<(String, String)>,
 }
 
 /// Runs the workflows; returns the exit code (0: every job succeeded or
@@ -86,6 +96,50 @@ pub fn run(root: &Path, args: &RunOptions, store: Option<&str>) -> Result<i32, S
             cfg_path.display()
         )
     })?;
+    let mut args = args.clone();
+    let mut text = text;
+    // A setup config runs, then the configuration it continued with (once:
+    // a continued config cannot continue again, as on CircleCI).
+    for round in 0..2 {
+        let (code, next) = run_text(&root, &args, store, &text, round == 1)?;
+        match next {
+            Some(c) if code == 0 => {
+                let is_setup = super::yaml::parse(&c.text)
+                    .ok()
+                    .is_some_and(|d| d.get("setup").and_then(|v| v.as_bool()) == Some(true));
+                if is_setup {
+                    return Err(format!(
+                        "{}: a continued configuration cannot be a setup configuration (`setup: true`)",
+                        c.path.display()
+                    ));
+                }
+                eprintln!(
+                    "\nContinuing the pipeline with {} ({} parameters)",
+                    c.path.display(),
+                    c.params.len()
+                );
+                args.config = c.path;
+                args.params = c.params;
+                args.workflow = None;
+                text = c.text;
+            }
+            _ => return Ok(code),
+        }
+    }
+    Ok(0)
+}
+
+/// Runs one config's workflows: the exit code, and the continuation a
+/// setup config posted.
+fn run_text(
+    root: &Path,
+    args: &RunOptions,
+    store: Option<&str>,
+    text: &str,
+    continued: bool,
+) -> Result<(i32, Option<Continuation>), String> {
+    let root = root.to_path_buf();
+    let continuation: Mutex<Option<Continuation>> = Mutex::new(None);
     let git = |a: &[&str]| git_out(&root, a);
     let repo = git(&["rev-parse", "--show-toplevel"]).map(PathBuf::from);
     let state = root.join(".strata").join("ci");
@@ -115,12 +169,18 @@ pub fn run(root: &Path, args: &RunOptions, store: Option<&str>) -> Result<i32, S
     let orb_sources = super::orbs::Sources::new(&root, args.orb_url.clone(), args.offline);
     let loaded = config::load(
         &args.config.display().to_string(),
-        &text,
+        text,
         args.workflow.as_deref(),
         &pipeline,
         &|r| orb_sources.source(r),
     )
     .map_err(|e| e.to_string())?;
+    if continued && loaded.setup {
+        return Err(format!(
+            "{}: a continued configuration cannot be a setup configuration (`setup: true`)",
+            args.config.display()
+        ));
+    }
     for w in &loaded.warnings {
         eprintln!("warning: {w}");
     }
@@ -210,6 +270,7 @@ pub fn run(root: &Path, args: &RunOptions, store: Option<&str>) -> Result<i32, S
                 out: Mutex::new(()),
                 build_num: Mutex::new(0),
                 workspace: Mutex::new(HashMap::new()),
+                continuation: &continuation,
             };
             docs.push(super::dryrun::dry_run(&run, &w.name, args.json));
         }
@@ -217,7 +278,7 @@ pub fn run(root: &Path, args: &RunOptions, store: Option<&str>) -> Result<i32, S
             let doc = serde_json::json!({ "workflows": docs, "warnings": loaded.warnings, "skipped": loaded.skipped });
             println!("{doc}");
         }
-        return Ok(0);
+        return Ok((0, None));
     }
     crate::exec::command::install_interrupt_handler();
     let mut failed = false;
@@ -242,19 +303,28 @@ pub fn run(root: &Path, args: &RunOptions, store: Option<&str>) -> Result<i32, S
             out: Mutex::new(()),
             build_num: Mutex::new(0),
             workspace: Mutex::new(HashMap::new()),
+            continuation: &continuation,
         };
         failed |= super::schedule::run_workflow(&run, &w.name, args.parallel);
         if interrupted() {
             break;
         }
     }
-    Ok(if interrupted() {
+    let code = if interrupted() {
         EXIT_INTERRUPTED
     } else if failed {
         1
     } else {
         0
-    })
+    };
+    let next = continuation.into_inner().unwrap_or_else(|e| e.into_inner());
+    if next.is_some() && !loaded.setup {
+        return Err(format!(
+            "{}: a step continued the pipeline, but the config is not a setup config\n  hint: add `setup: true` at the top level",
+            args.config.display()
+        ));
+    }
+    Ok((code, next))
 }
 
 pub(super) fn interrupted() -> bool {

@@ -147,6 +147,22 @@ impl Cx<'_> {
                 "setup_remote_docker" | "add_ssh_keys" | "store_test_results" => out.push(
                     Step::Noted(format!("{name} (noted; nothing to do on the host)")),
                 ),
+                other
+                    if other.split_once('/').is_some_and(|(orb, cmd)| {
+                        cmd == "continue"
+                            && self
+                                .orb_refs
+                                .get(orb)
+                                .is_some_and(|r| super::expand::is_continuation(r))
+                    }) =>
+                {
+                    out.push(Step::Continue {
+                        configuration_path: get("configuration_path").map(scalar).ok_or_else(
+                            || self.err(&step_at, "`continue` needs `configuration_path`"),
+                        )?,
+                        parameters: get("parameters").map(scalar).unwrap_or_else(|| "{}".into()),
+                    });
+                }
                 other => {
                     let (cmd, cmd_scope) = match self.lookup("commands", other, scope) {
                         Ok(Some(found)) => found,
