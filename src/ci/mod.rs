@@ -3,7 +3,7 @@
 //! layers that are consistent by construction, workspaces, a local CircleCI
 //! 2.0/2.1 runner (parse: `yaml`; expand: `expand`, `steps`, `orbs`; plan:
 //! `workflow`, `config`, `dryrun`; execute: `runner`, `schedule`,
-//! `execute`, `events`) and config generators.
+//! `execute`, `workspace`, `events`) and config generators.
 
 pub mod cache;
 pub mod config;
@@ -20,4 +20,5 @@ pub mod steps;
 pub mod template;
 pub mod values;
 pub mod workflow;
+pub mod workspace;
 pub mod yaml;
