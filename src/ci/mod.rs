@@ -1,8 +1,8 @@
 //! CI cache layers with CircleCI semantics: key templates, immutable caches
 //! restored by CircleCI's rule (the newest cache each key prefixes), strata
 //! layers that are consistent by construction, workspaces, a local CircleCI
-//! 2.0/2.1 runner (parse: `yaml`; expand: `expand`, `steps`, `orbs`; plan:
-//! `workflow`, `config`, `dryrun`; execute: `runner`, `schedule`,
+//! 2.0/2.1 runner (parse: `yaml`; expand: `expand`, `subst`, `steps`, `orbs`; plan:
+//! `workflow`, `config`, `dryrun`; execute: `runner`, `jobenv`, `schedule`,
 //! `execute`, `workspace`, `events`) and config generators.
 
 pub mod cache;
@@ -12,11 +12,13 @@ pub mod events;
 pub mod execute;
 pub mod expand;
 pub mod generate;
+pub mod jobenv;
 pub mod layer;
 pub mod orbs;
 pub mod runner;
 pub mod schedule;
 pub mod steps;
+pub mod subst;
 pub mod template;
 pub mod values;
 pub mod workflow;
