@@ -26,7 +26,7 @@ enum CiCommand {
     Key { name: String },
     /// Render a cache-key template ({{ checksum "f" }}, {{ .Branch }}, …)
     Render { template: String },
-    /// Restore the first cache that matches (each key exactly, then as a prefix, newest wins)
+    /// Restore a cache: keys in order, each a prefix; the newest cache it prefixes wins
     Restore {
         /// Keys (templates allowed), tried in order
         #[arg(long = "key", required = true)]
