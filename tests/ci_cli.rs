@@ -83,8 +83,11 @@ fn every_subcommand_accepts_every_flag_it_documents() {
             }
             argv.extend(positionals.iter().cloned());
             // Never the network, never stdin, never a long run.
+            // In the temp project: commands that write beside the caller
+            // (`cache keygen`) must not write into the source tree.
             let out = p
                 .strata()
+                .current_dir(p.root())
                 .args(&argv)
                 .env("STRATA_CI_STORE", p.path(".ci-store"))
                 .timeout(std::time::Duration::from_secs(60))

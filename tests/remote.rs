@@ -212,10 +212,7 @@ fn the_remote_dying_mid_build_only_warns() {
     // b's build kills the S3 server: a was pushed, b and c cannot be.
     // Commands get a clean environment: the pid goes into the command itself.
     let p = project(&srv, &moto, &format!("kill -9 {}", moto.pid()));
-    let out = aws_env(&mut p.strata())
-        .arg("build")
-        .output()
-        .unwrap();
+    let out = aws_env(&mut p.strata()).arg("build").output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     let warnings = err.lines().filter(|l| l.starts_with("warning:")).count();

@@ -14,7 +14,7 @@ pub const MAX_KEY_LEN: usize = 900;
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TemplateError {
     #[error(
-        "cache key `{key}`: unknown template `{{{{ {expr} }}}}` at position {pos}\n  hint: use checksum \"file\", .Branch, .Revision, .BuildNum, .Environment.NAME, epoch, arch or strata.layer \"NAME\""
+        "cache key `{key}`: unknown template `{{{{ {expr} }}}}` at position {pos}\n  hint: use checksum \"file\", .Branch, .Revision, .BuildNum, .CheckoutKey, .Environment.NAME, epoch, arch or strata.layer \"NAME\""
     )]
     Unknown {
         key: String,
@@ -142,7 +142,14 @@ fn eval(key: &str, expr: &str, pos: usize, vars: &Vars<'_>) -> Result<String, Te
     match (head, arg) {
         ("checksum", Some(a)) => {
             let file = quoted(a).ok_or_else(unknown)?;
-            let path = vars.dir.join(file);
+            // `~/x` is under the job's home, as in CircleCI's shell.
+            let path = match file.strip_prefix("~/") {
+                Some(rest) => match (vars.env)("HOME") {
+                    Some(home) => Path::new(&home).join(rest),
+                    None => vars.dir.join(file),
+                },
+                None => vars.dir.join(file),
+            };
             checksum(&path).map_err(|e| TemplateError::Checksum {
                 key: key.into(),
                 pos,
@@ -169,6 +176,10 @@ fn eval(key: &str, expr: &str, pos: usize, vars: &Vars<'_>) -> Result<String, Te
             what: "`.Revision` has no value: this is not a git checkout and CIRCLE_SHA1 is unset\n  hint: run inside the repository, or set CIRCLE_SHA1".into(),
         }),
         (".BuildNum", None) => Ok(vars.build_num.clone()),
+        // CircleCI's checkout key is constant per project; locally it is
+        // STRATA_CI_CHECKOUT_KEY (set it to match a real runner's keys).
+        (".CheckoutKey", None) => Ok((vars.env)("STRATA_CI_CHECKOUT_KEY")
+            .unwrap_or_else(|| "local-checkout-key".into())),
         ("epoch", None) => Ok(std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs())
@@ -196,7 +207,11 @@ mod tests {
             revision: Some("abc123".into()),
             build_num: "42".into(),
             dir: dir.to_path_buf(),
-            env: &|n| (n == "CACHE_VERSION").then(|| "v7".to_string()),
+            env: &|n| match n {
+                "CACHE_VERSION" => Some("v7".to_string()),
+                "HOME" => Some("/nonexistent-home".to_string()),
+                _ => None,
+            },
             layer: &|n| {
                 if n == "tools" {
                     Ok("d1g35t".into())
@@ -229,6 +244,16 @@ mod tests {
             render("{{ .Environment.UNSET }}", &v).unwrap(),
             "<no value>"
         );
+        assert_eq!(
+            render("{{ .CheckoutKey }}", &v).unwrap(),
+            "local-checkout-key"
+        );
+        match render("{{ checksum \"~/lock\" }}", &v) {
+            Err(TemplateError::Checksum { path, .. }) => {
+                assert_eq!(path, Path::new("/nonexistent-home/lock"))
+            }
+            other => panic!("{other:?}"),
+        }
         assert!(render("{{ epoch }}", &v).unwrap().parse::<u64>().unwrap() > 1_600_000_000);
     }
 

@@ -26,7 +26,7 @@ enum CiCommand {
     Key { name: String },
     /// Render a cache-key template ({{ checksum "f" }}, {{ .Branch }}, …)
     Render { template: String },
-    /// Restore the first cache that matches (each key exactly, then as a prefix, newest wins)
+    /// Restore a cache: keys in order, each a prefix; the newest cache it prefixes wins
     Restore {
         /// Keys (templates allowed), tried in order
         #[arg(long = "key", required = true)]
@@ -63,6 +63,9 @@ enum CiCommand {
     },
     /// Run a CircleCI 2.1 workflow locally, with real caches and workspaces
     Run(RunArgs),
+    /// Remove from the local artifact store every entry outside the closure
+    /// of NAME (a target or layer) at its current keys, before a CI saves it
+    PruneStore { name: String },
     /// Write a CI config for the manifest's targets
     Generate {
         #[arg(value_enum)]
@@ -70,6 +73,10 @@ enum CiCommand {
         /// Write here instead of stdout
         #[arg(long, short)]
         output: Option<PathBuf>,
+        /// Command that installs strata (default: `cargo install --locked
+        /// strata-build --version =<this version>`)
+        #[arg(long, value_name = "CMD")]
+        install_cmd: Option<String>,
     },
 }
 
@@ -95,6 +102,15 @@ pub struct RunArgs {
     /// Project variables: NAME=VALUE (the environment is passed through too)
     #[arg(long = "env", value_parser = parse_env, value_name = "NAME=VALUE")]
     env: Vec<(String, String)>,
+    /// Pipeline parameters: NAME=VALUE (`<< pipeline.parameters.NAME >>`)
+    #[arg(long = "param", value_parser = parse_env, value_name = "NAME=VALUE")]
+    params: Vec<(String, String)>,
+    /// Approve every `type: approval` job (else its dependents wait)
+    #[arg(long)]
+    approve: bool,
+    /// Where registry orbs are fetched from (CircleCI's GraphQL endpoint)
+    #[arg(long, env = "STRATA_CI_ORB_URL", value_name = "URL")]
+    orb_url: Option<String>,
 }
 
 fn parse_env(s: &str) -> Result<(String, String), String> {
@@ -113,6 +129,11 @@ impl RunArgs {
             dry_run: self.dry_run,
             parallel: self.parallel.or(g.jobs),
             env: self.env.clone(),
+            params: self.params.clone(),
+            approve: self.approve,
+            json: g.json,
+            orb_url: self.orb_url.clone(),
+            offline: g.offline,
         }
     }
 }
@@ -135,11 +156,68 @@ pub fn run(g: &Global, args: CiArgs) -> Result<(), Failure> {
                 Err(Failure::Code(code))
             };
         }
-        CiCommand::Generate { kind, output } => {
+        CiCommand::PruneStore { name } => {
             let l = g.load()?;
+            let keep: std::collections::BTreeSet<String> =
+                layer::closure(&l.project, &l.graph, &name)
+                    .map_err(|e| match e {
+                        layer::LayerError::Unknown { .. } => Failure::Usage(e.into()),
+                        e => Failure::Other(e.into()),
+                    })?
+                    .keys
+                    .iter()
+                    .map(|k| k.install_key().to_string())
+                    .collect();
+            let store = g.local_store(&l.project);
+            let _lock = store
+                .lock(true)
+                .with_context(|| format!("locking {}", store.root().display()))?;
+            let (entries, orphans) = store
+                .usage()
+                .with_context(|| format!("reading {}", store.root().display()))?;
+            let (mut kept, mut kept_bytes, mut removed, mut freed) = (0u64, 0u64, 0u64, 0u64);
+            for (key, size, _) in entries {
+                if keep.contains(&key) {
+                    kept += 1;
+                    kept_bytes += size;
+                } else {
+                    crate::store::Store::remove(&store, &key)
+                        .with_context(|| format!("removing entry {key}"))?;
+                    removed += 1;
+                    freed += size;
+                }
+            }
+            for o in orphans {
+                let _ = crate::fsutil::remove_all(&o);
+            }
+            let _ = crate::fsutil::remove_all(&store.root().join("tmp"));
+            if g.json {
+                emit_json(
+                    "ci-prune-store",
+                    json!({"name": name, "kept": kept, "kept_bytes": kept_bytes, "removed": removed, "freed_bytes": freed}),
+                );
+            } else if !g.quiet {
+                crate::outln!(
+                    "Kept {kept} entries of `{name}` ({}), removed {removed} others ({})",
+                    human_bytes(kept_bytes),
+                    human_bytes(freed)
+                );
+            }
+            return Ok(());
+        }
+        CiCommand::Generate {
+            kind,
+            output,
+            install_cmd,
+        } => {
+            let l = g.load()?;
+            let opts = crate::ci::generate::Options {
+                version: env!("CARGO_PKG_VERSION").into(),
+                install_cmd,
+            };
             let text = match kind {
-                GenerateKind::Circleci => crate::ci::generate::circleci(&l.project),
-                GenerateKind::Github => crate::ci::generate::github(&l.project),
+                GenerateKind::Circleci => crate::ci::generate::circleci(&l.project, &opts),
+                GenerateKind::Github => crate::ci::generate::github(&l.project, &opts),
             };
             match output {
                 Some(p) => {
@@ -242,7 +320,10 @@ pub fn run(g: &Global, args: CiArgs) -> Result<(), Failure> {
             };
             restore_filtered(g, &cache, &keys, &l.project.root, false, &accept)
         }
-        CiCommand::Key { .. } | CiCommand::Run(_) | CiCommand::Generate { .. } => {
+        CiCommand::Key { .. }
+        | CiCommand::Run(_)
+        | CiCommand::Generate { .. }
+        | CiCommand::PruneStore { .. } => {
             unreachable!("handled above")
         }
     }

@@ -1,0 +1,94 @@
+//! Helpers shared by the `strata ci run` test files: a committed git
+//! repository, and `ci run` through the binary with its own CI store.
+#![allow(dead_code)]
+
+use super::common::TestProject;
+use std::path::Path;
+use std::process::Command;
+
+/// A git repository in a temp dir with `files` committed.
+pub fn repo(files: &[(&str, &str)]) -> TestProject {
+    let p = TestProject::new("");
+    std::fs::remove_file(p.path("strata.toml")).unwrap();
+    for (f, c) in files {
+        p.write(f, c);
+    }
+    git(p.root(), &["init", "-q", "-b", "main"]);
+    git(p.root(), &["add", "-A"]);
+    git(
+        p.root(),
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-q",
+            "-m",
+            "init",
+        ],
+    );
+    p
+}
+
+pub fn git(dir: &Path, args: &[&str]) {
+    let st = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .status()
+        .unwrap();
+    assert!(st.success(), "git {args:?}");
+}
+
+/// `strata ci run ARGS` in `p` with its own CI store: (exit code, stdout, stderr).
+pub fn ci_run(p: &TestProject, args: &[&str]) -> (i32, String, String) {
+    let out = p
+        .strata()
+        .env("STRATA_CI_STORE", p.path(".ci-store"))
+        .args(["ci", "run"])
+        .args(args)
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A dry run that must succeed: its stdout.
+pub fn dry(p: &TestProject, args: &[&str]) -> String {
+    let mut a = vec!["--dry-run"];
+    a.extend_from_slice(args);
+    let (code, out, err) = ci_run(p, &a);
+    assert_eq!(code, 0, "{out}\n{err}");
+    out
+}
+
+/// A dry run that must fail with usage-or-failure: its stderr.
+pub fn dry_err(p: &TestProject, args: &[&str]) -> String {
+    let mut a = vec!["--dry-run"];
+    a.extend_from_slice(args);
+    let (code, out, err) = ci_run(p, &a);
+    assert_ne!(code, 0, "{out}\n{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+/// Every file named `name` under `dir`.
+pub fn glob_files(dir: &Path, name: &str) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let ft = e.file_type().unwrap();
+            if ft.is_dir() && !ft.is_symlink() {
+                todo.push(e.path());
+            } else if e.file_name() == name {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
