@@ -8,7 +8,7 @@
 //! strata's own state ([`ProjectLock::sweep`]): only the lock holder may,
 //! since only it knows no other strata is writing them.
 
-use crate::fsutil::sweep_temp_files;
+use crate::fsutil::{parent_dir, remove_leftovers, sweep_temp_files};
 use crate::manifest::Project;
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -45,21 +45,23 @@ impl ProjectLock {
 
     /// Removes temp files that killed runs left in strata's own state: the
     /// state dir, the top of the build and packages dirs (half-unpacked
-    /// `.NAME.tmp-*` trees) and each module's `.strata` dir (stamps,
-    /// records), never its install tree or sysroot, which hold the
-    /// module's files. Returns how many were removed.
+    /// `.NAME.tmp-*` trees), a half-merged `.install.tmp-*` beside the
+    /// install dir, and the module state under `build/.strata/modules/`
+    /// (stamps, records), never a destdir, sysroot, host prefix or home,
+    /// which hold the module's own files, and never inside a source tree.
+    /// Returns how many were removed.
     pub fn sweep(&self, project: &Project) -> io::Result<usize> {
         let s = &project.settings;
-        let keep = ["destdir", "sysroot"];
+        // Inside a module's state, what its commands wrote is theirs.
+        let keep = ["destdir", "sysroot", "host", "home"];
         let mut n = sweep_temp_files(&project.state_dir(), 4, &keep)?;
         n += sweep_temp_files(&s.packages_dir, 0, &[])?;
+        // Only the top of build/: below it, source trees belong to their
+        // archives (strata's own state is all under build/.strata).
         n += sweep_temp_files(&s.build_dir, 0, &[])?;
-        if let Ok(modules) = fs::read_dir(&s.build_dir) {
-            for m in modules.flatten() {
-                if !m.file_name().to_string_lossy().starts_with('.') {
-                    n += sweep_temp_files(&m.path().join(".strata"), 2, &keep)?;
-                }
-            }
+        // The install tree is assembled beside itself as `.install.tmp-<pid>`.
+        if let Some(name) = s.install_dir.file_name() {
+            remove_leftovers(&parent_dir(&s.install_dir), &name.to_string_lossy())?;
         }
         Ok(n)
     }

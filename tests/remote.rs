@@ -208,9 +208,9 @@ fn the_remote_dying_mid_build_only_warns() {
     let Some(moto) = Moto::start() else { return };
     let srv = Server::start();
     // b's build kills the S3 server: a was pushed, b and c cannot be.
-    let p = project(&srv, &moto, "kill -9 $MOTO_PID");
+    // Commands get a clean environment: the pid goes into the command itself.
+    let p = project(&srv, &moto, &format!("kill -9 {}", moto.pid()));
     let out = aws_env(&mut p.strata())
-        .env("MOTO_PID", moto.pid().to_string())
         .arg("build")
         .output()
         .unwrap();

@@ -143,7 +143,9 @@ fn a_self_link_to_a_missing_file_is_refused_naming_archive_and_entry() {
         .code(1)
         .stderr(contains("ghost.tar.gz"))
         .stderr(contains("`m-1.0/ghost.txt`"))
-        .stderr(contains("not in the archive before it"));
+        .stderr(contains(
+            "hardlink to `m-1.0/ghost.txt`, which is not in the archive before it",
+        ));
     // GNU tar refuses it too.
     let gnu = p.path("gnu");
     std::fs::create_dir(&gnu).unwrap();
@@ -521,18 +523,21 @@ fn temp_files_left_by_a_kill_are_swept_by_the_next_run() {
         .path();
     let planted = [
         shard.join(".tmp-Ab12Cd"),
-        p.path("build/m-1.0/.strata/stamps/.tmp-Xy34Zw"),
-        p.path("build/m-1.0/.strata/.tmp-q1w2e3"),
+        p.path("build/.strata/modules/m-1.0/stamps/.tmp-Xy34Zw"),
+        p.path("build/.strata/modules/m-1.0/.tmp-q1w2e3"),
         p.path("build/.strata/.tmp-r4t5y6"),
         p.path("build/.strata/tmp/.pack-u7i8o9"),
         p.path("packages/.tmp-p0a9s8"),
         p.path("build/.m-1.0.tmp-99999/half.c"),
         p.path(".xdg-cache/strata/tmp/0123.4567.download"),
+        p.path(".install.tmp-99999/f.txt"),
     ];
     // Files of the module's own that happen to look alike are left alone.
     let kept = [
         p.path("build/m-1.0/.tmp-user-file"),
-        p.path("build/m-1.0/.strata/destdir/.tmp-installed"),
+        // A source tree's own files, even under a `.strata` of its own.
+        p.path("build/m-1.0/.strata/stamps/.tmp-from-the-archive"),
+        p.path("build/.strata/modules/m-1.0/destdir/.tmp-installed"),
     ];
     for f in planted.iter().chain(&kept) {
         std::fs::create_dir_all(f.parent().unwrap()).unwrap();
@@ -543,6 +548,7 @@ fn temp_files_left_by_a_kill_are_swept_by_the_next_run() {
         assert!(!f.exists(), "{} was not removed", f.display());
     }
     assert!(!p.path("build/.m-1.0.tmp-99999").exists());
+    assert!(!p.path(".install.tmp-99999").exists());
     for f in &kept {
         assert!(f.exists(), "{} was removed", f.display());
     }

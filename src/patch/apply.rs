@@ -20,6 +20,7 @@
 //!   followed by a write.
 
 use super::binary::{self, BinaryHunk};
+use super::blob_id;
 use super::error::PatchError;
 use super::hunk::apply_hunks;
 use super::parse::{Change, FilePatch, parse};
@@ -92,6 +93,12 @@ fn tree_error(patch: &str, file: &str, e: TreeError) -> PatchError {
             what: "neither a regular file nor a symlink",
             hint: "remove the special file from the source or the section from the patch",
         },
+        TreeError::BeyondLink => PatchError::Kind {
+            patch,
+            file,
+            what: "beneath a symlink or file that this patch creates",
+            hint: "a patch may not write through a link it makes (git apply refuses it too); split the patch or fix its paths",
+        },
         TreeError::Io(source) => PatchError::Io {
             patch,
             file,
@@ -139,17 +146,55 @@ impl Section<'_> {
 
     /// Runs the section's hunks (or binary data) over `old`.
     fn body(&self, path: &str, old: &[u8]) -> Result<Vec<u8>, PatchError> {
-        match &self.fp.binary {
-            Some(BinaryHunk::Literal(new)) => Ok(new.clone()),
-            Some(BinaryHunk::Delta(delta)) => {
-                binary::apply_delta(old, delta).map_err(|reason| PatchError::Binary {
-                    patch: self.p(),
-                    file: path.to_string(),
-                    reason,
-                })
+        let Some(bin) = &self.fp.binary else {
+            return apply_hunks(self.patch, path, old, &self.fp.hunks);
+        };
+        let fail = |reason: String| PatchError::Binary {
+            patch: self.p(),
+            file: path.to_string(),
+            reason,
+        };
+        // A binary hunk has no context: the full blob ids of the `index`
+        // line are what tells the right file from another (git apply checks
+        // them the same way).
+        let ids = self
+            .fp
+            .index
+            .as_ref()
+            .filter(|(a, z)| blob_id::is_full(a) && blob_id::is_full(z));
+        // An all-zero id is "no file" (creation, deletion): empty content.
+        let id = |content: &[u8], of: &str| {
+            if of.bytes().all(|b| b == b'0') && content.is_empty() {
+                of.to_string()
+            } else {
+                blob_id::blob_id(content)
             }
-            None => apply_hunks(self.patch, path, old, &self.fp.hunks),
+        };
+        if let Some((want, result)) = ids {
+            let have = id(old, want);
+            if id(old, result) == *result && want != result {
+                return Err(fail(
+                    "the file already holds the patched content: Reversed (or previously applied) patch detected".into(),
+                ));
+            }
+            if have != *want {
+                return Err(fail(format!(
+                    "the patch applies to blob {want}, the file is blob {have}"
+                )));
+            }
         }
+        let new = match bin {
+            BinaryHunk::Literal(new) => new.clone(),
+            BinaryHunk::Delta(delta) => binary::apply_delta(old, delta).map_err(fail)?,
+        };
+        if let Some((_, result)) = ids
+            && id(&new, result) != *result
+        {
+            return Err(fail(format!(
+                "the result is not blob {result}: the patch is corrupt"
+            )));
+        }
+        Ok(new)
     }
 
     /// The node the section leaves, given the node it started from.
@@ -239,8 +284,19 @@ impl Section<'_> {
                 let old_path = fp.old_path.clone().expect("modify has an old path");
                 let new_path = fp.new_path.clone().unwrap_or_else(|| old_path.clone());
                 let mut found = self.get(&old_path)?.map(|n| (old_path.clone(), n));
-                if found.is_none() && !fp.git && new_path != old_path {
-                    found = self.get(&new_path)?.map(|n| (new_path.clone(), n));
+                if !fp.git && new_path != old_path {
+                    // GNU patch's choice among the names that exist: fewest
+                    // components, then shortest base name, then shortest.
+                    let other = self.get(&new_path)?.map(|n| (new_path.clone(), n));
+                    let rank = |p: &str| {
+                        let base = p.rsplit('/').next().unwrap_or(p).len();
+                        (p.split('/').count(), base, p.len())
+                    };
+                    found = match (found, other) {
+                        (Some(a), Some(b)) if rank(&b.0) < rank(&a.0) => Some(b),
+                        (Some(a), _) => Some(a),
+                        (None, b) => b,
+                    };
                 }
                 let Some((path, node)) = found else {
                     if self.creates_traditionally() {

@@ -95,9 +95,10 @@ fn parse_hunk(lines: &[&[u8]], at: usize) -> Result<(BinaryHunk, usize), ParseEr
         })?;
         deflated.extend_from_slice(&bytes);
     }
-    let mut data = Vec::with_capacity(size);
+    // The size is the patch's word: reserve no more than a sane amount.
+    let mut data = Vec::with_capacity(size.min(1 << 24));
     flate2::read::ZlibDecoder::new(deflated.as_slice())
-        .take(size as u64 + 1)
+        .take((size as u64).saturating_add(1))
         .read_to_end(&mut data)
         .map_err(|e| {
             ParseError::new(at + 1, format!("GIT binary patch: corrupt zlib data: {e}"))
@@ -150,7 +151,7 @@ pub fn apply_delta(old: &[u8], delta: &[u8]) -> Result<Vec<u8>, String> {
             old.len()
         ));
     }
-    let mut out = Vec::with_capacity(dst.min(1 << 30));
+    let mut out = Vec::with_capacity(dst.min(1 << 24));
     while i < delta.len() {
         let cmd = delta[i];
         i += 1;
@@ -232,6 +233,20 @@ mod tests {
         let (hunk, next) = parse(&lines, 0).unwrap();
         assert_eq!(hunk, BinaryHunk::Literal(content));
         assert_eq!(next, lines.len());
+    }
+
+    proptest::proptest! {
+        /// Any delta against any file applies or fails cleanly.
+        #[test]
+        fn no_panic_on_any_delta(
+            old in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            delta in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+        ) {
+            let _ = apply_delta(&old, &delta);
+            let mut framed = vec![old.len() as u8 & 0x7f, 0x7f];
+            framed.extend_from_slice(&delta);
+            let _ = apply_delta(&old, &framed);
+        }
     }
 
     #[test]

@@ -121,7 +121,7 @@ pub fn apply_hunks(
             // Out of order: search the whole result so far.
             floor = 0;
         }
-        let expected = (nominal as isize + shift).max(0) as usize;
+        let expected = nominal.saturating_add_signed(shift);
         let Some(at) = find(&image, &old_block, expected, floor) else {
             let reversed = !new_block.is_empty()
                 && new_block != old_block
@@ -145,14 +145,16 @@ pub fn apply_hunks(
         };
         image.splice(at..at + old_block.len(), new_block.iter().copied());
         floor = at + new_block.len();
-        prev_end = nominal + old_block.len();
-        shift = floor as isize - prev_end as isize;
+        prev_end = nominal.saturating_add(old_block.len());
+        shift = (floor as isize).saturating_sub(prev_end.min(isize::MAX as usize) as isize);
     }
     Ok(image.concat())
 }
 
 /// Shows the hunk's expected lines next to what the file has at that place.
 fn describe_mismatch(file: &str, lines: &[&[u8]], block: &[&[u8]], at: usize) -> String {
+    // A header can name any line, far past the end of the file.
+    let at = at.min(lines.len());
     let show = |b: &[u8]| {
         String::from_utf8_lossy(b)
             .trim_end_matches(['\n', '\r'])
@@ -217,6 +219,41 @@ mod tests {
         let early = hunk(1, &[("a", ' '), ("b", '-'), ("B", '+'), ("c", ' ')]);
         let out = apply_hunks("p", "f", old, &[late, early]).unwrap();
         assert_eq!(out, b"a\nB\nc\nd\ne\nE\nf\n");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// Any patch text parses or fails cleanly, and its hunks apply or
+        /// fail cleanly to any file: no panic, no overflow.
+        #[test]
+        fn no_panic_on_any_input(patch in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::strategy::Just(b"--- a/f\n+++ b/f\n".to_vec()),
+                proptest::strategy::Just(b"@@ -18446744073709551615,2 +1 @@\n".to_vec()),
+                proptest::strategy::Just(b"@@ -0,0 +1 @@\n+x\n".to_vec()),
+                proptest::strategy::Just(b"***************\n*** 1,2 ****\n".to_vec()),
+                proptest::strategy::Just(b"--- 1 ----\n".to_vec()),
+                proptest::strategy::Just(b"diff --git a/f b/f\nGIT binary patch\n".to_vec()),
+                proptest::strategy::Just(b"delta 5\nHcmV?d00001\n\n".to_vec()),
+                proptest::strategy::Just(b"literal 18446744073709551615\nHcmV?d00001\n\n".to_vec()),
+                proptest::strategy::Just(
+                    b"--- a/f\t99999999999999999-01-01 99999999999:00:00 +9999\n+++ b/f\n".to_vec()
+                ),
+                proptest::strategy::Just(b"*** a/f\n--- b/f\n".to_vec()),
+                proptest::strategy::Just(b"diff --git \"a/\\303\" b/x\nrename from \"\\1\nnew mode 120000\n".to_vec()),
+                proptest::strategy::Just(b"\\ No newline at end of file\n".to_vec()),
+                proptest::collection::vec(proptest::prelude::any::<u8>(), 0..12),
+                proptest::strategy::Just(b" a\n-b\n+c\n".to_vec()),
+            ],
+            0..12,
+        ), file in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40)) {
+            let patch = patch.concat();
+            if let Ok(sections) = crate::patch::parse(&patch, 1) {
+                for s in sections {
+                    let _ = apply_hunks("p", "f", &file, &s.hunks);
+                }
+            }
+        }
     }
 
     #[test]

@@ -16,11 +16,12 @@
 //!
 //! Files: `parse` (sections and headers), `path` (names, quoting, `-pN`,
 //! epoch timestamps), `hunk` (text hunks and matching), `context` (`diff -c`
-//! hunks), `binary` (git binary data), `tree` (the directory handle and the
+//! hunks), `binary` (git binary data), `blob_id` (git's SHA-1 blob ids), `tree` (the directory handle and the
 //! pending changes), `apply` (what each kind of section does), `error`.
 
 mod apply;
 mod binary;
+mod blob_id;
 mod context;
 mod error;
 mod hunk;

@@ -39,6 +39,8 @@ pub struct FilePatch {
     pub hunks: Vec<Hunk>,
     /// A `GIT binary patch` forward hunk, instead of text hunks.
     pub binary: Option<BinaryHunk>,
+    /// The blob ids of git's `index OLD..NEW` line.
+    pub index: Option<(String, String)>,
     /// Whether the section has a `diff --git` header.
     pub git: bool,
     /// Number of the commit (mbox message) the section belongs to.
@@ -72,6 +74,7 @@ struct Builder {
     copy: (Option<String>, Option<String>),
     hunks: Vec<Hunk>,
     binary: Option<BinaryHunk>,
+    index: Option<(String, String)>,
     has_body: bool,
 }
 
@@ -84,6 +87,7 @@ impl Builder {
             new_mode: self.new_mode,
             hunks: self.hunks,
             binary: self.binary,
+            index: self.index,
             git: self.git,
             commit,
             line: self.line,
@@ -250,6 +254,12 @@ pub fn parse(bytes: &[u8], strip: usize) -> Result<Vec<FilePatch>, ParseError> {
             if let Some(m) = text.strip_prefix(b"new file mode ") {
                 b.created = true;
                 b.new_mode = mode(m);
+            } else if let Some(ids) = text.strip_prefix(b"index ") {
+                let ids = String::from_utf8_lossy(ids);
+                let ids = ids.split(' ').next().unwrap_or("");
+                if let Some((a, z)) = ids.split_once("..") {
+                    b.index = Some((a.to_string(), z.to_string()));
+                }
             } else if text.starts_with(b"deleted file mode ") {
                 b.deleted = true;
             } else if let Some(m) = text.strip_prefix(b"new mode ") {

@@ -159,6 +159,13 @@ pub fn is_epoch(stamp: &str) -> bool {
     if d.len() != 3 || t.len() != 3 {
         return ctime_epoch(stamp);
     }
+    let sane = (1..=9999).contains(&d[0])
+        && (1..=12).contains(&d[1])
+        && (1..=31).contains(&d[2])
+        && t.iter().all(|v| (0..=60).contains(v));
+    if !sane {
+        return false;
+    }
     let secs = days_from_civil(d[0], d[1], d[2]) * 86400 + t[0] * 3600 + t[1] * 60 + t[2];
     match zone.and_then(parse_zone) {
         Some(off) => secs - off == 0,

@@ -43,6 +43,8 @@ pub enum TreeError {
     IsDir,
     /// Neither a regular file nor a symlink (a fifo, a device).
     Special,
+    /// A directory on the way is a symlink (or a file) this patch creates.
+    BeyondLink,
     Io(io::Error),
 }
 
@@ -121,6 +123,15 @@ impl Tree {
 
     /// The current content of `path` (`None`: no file there).
     pub fn get(&mut self, path: &str) -> Result<Option<Node>, TreeError> {
+        // The disk cannot tell that an ancestor is a link or a file the
+        // patch has created; writing there would follow it at commit time.
+        let mut ancestor = Path::new(path).parent();
+        while let Some(a) = ancestor.filter(|a| !a.as_os_str().is_empty()) {
+            if let Some(Some(_)) = a.to_str().and_then(|a| self.now.get(a)) {
+                return Err(TreeError::BeyondLink);
+            }
+            ancestor = a.parent();
+        }
         match self.now.get(path) {
             Some(n) => Ok(n.clone()),
             None => self.read_disk(path),

@@ -66,7 +66,7 @@ impl LocalStore {
                     if exclusive {
                         "a build is using the cache"
                     } else {
-                        "cache gc is running"
+                        "cache gc, or a sweep of temp files, is running"
                     }
                 );
                 if exclusive {

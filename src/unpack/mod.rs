@@ -321,7 +321,7 @@ impl Extractor<'_> {
         };
         let r = self
             .tree
-            .hard_link(rel, &target_rel, &raw.display().to_string());
+            .hard_link(rel, &target_rel, target, &raw.display().to_string());
         r.map_err(self.tree_err(raw))
     }
 

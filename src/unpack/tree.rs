@@ -188,11 +188,18 @@ impl Tree {
     /// tarball has 128).
     /// A hard link to a symlink is another symlink with the same target text
     /// at another place, so it is checked at the end like any symlink.
-    pub(super) fn hard_link(&mut self, rel: &Path, target: &Path, entry: &str) -> Result<()> {
+    /// `named` is the target as the archive names it (before stripping), for messages.
+    pub(super) fn hard_link(
+        &mut self,
+        rel: &Path,
+        target: &Path,
+        named: &Path,
+        entry: &str,
+    ) -> Result<()> {
         let missing = || {
             TreeError::Unsafe(format!(
                 "hardlink to `{}`, which is not in the archive before it",
-                target.display()
+                named.display()
             ))
         };
         let mut cur = PathBuf::new();
@@ -204,7 +211,7 @@ impl Tree {
             if meta.file_type().is_symlink() && i + 1 < comps.len() {
                 return Err(TreeError::Unsafe(format!(
                     "hardlink to `{}` goes through the symlink `{}`",
-                    target.display(),
+                    named.display(),
                     cur.display()
                 )));
             }
@@ -212,7 +219,7 @@ impl Tree {
             if i + 1 == comps.len() && meta.is_dir() {
                 return Err(TreeError::Unsafe(format!(
                     "hardlink to the directory `{}`",
-                    target.display()
+                    named.display()
                 )));
             }
         }
@@ -323,4 +330,62 @@ pub(super) fn normalize(p: &Path) -> Option<PathBuf> {
         }
     }
     Some(out.iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree_with(links: &[(&str, &str)], dirs: &[&str]) -> (tempfile::TempDir, Tree) {
+        let d = tempfile::tempdir().unwrap();
+        let mut t = Tree::open(d.path()).unwrap();
+        for dir in dirs {
+            t.dir(Path::new(dir), 0o755).unwrap();
+        }
+        for (link, target) in links {
+            t.symlink(Path::new(link), Path::new(target), link).unwrap();
+        }
+        (d, t)
+    }
+
+    #[test]
+    fn physical_resolution_follows_in_tree_links() {
+        let (_d, t) = tree_with(&[("a/b/up", "../.."), ("a/b/in", "up/a")], &["a/b"]);
+        assert!(t.resolve(Path::new("a/b/up")).is_ok());
+        assert!(t.resolve(Path::new("a/b/in")).is_ok());
+        // Lexically `a/b/b`; physically `up` is the root, so `..` is above it.
+        let (_d, t) = tree_with(&[("a/b/up", "../.."), ("x", "a/b/up/../b")], &["a/b"]);
+        let why = t.resolve(Path::new("x")).unwrap_err();
+        assert!(
+            why.contains("above the tree") && why.contains("a/b/up"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn a_link_made_bad_by_a_later_entry_is_refused_and_removed() {
+        // `x -> q/p/../..` is the root while `q/p` is a directory; the later
+        // `q/p -> ../a/b/up` (the root) makes it the root's parent.
+        let (d, mut t) = tree_with(&[("a/b/up", "../.."), ("x", "q/p/../..")], &["a/b", "q/p"]);
+        assert!(t.finish().is_ok());
+        t.symlink(Path::new("q/p"), Path::new("../a/b/up"), "q/p")
+            .unwrap();
+        let (entry, _) = t.finish().unwrap_err();
+        assert_eq!(entry, "x");
+        assert!(std::fs::symlink_metadata(d.path().join("x")).is_err());
+    }
+
+    #[test]
+    fn symlink_loops_are_refused() {
+        let (_d, t) = tree_with(&[("l1", "l2"), ("l2", "l1")], &[]);
+        assert!(t.resolve(Path::new("l1")).unwrap_err().contains("symlinks"));
+    }
+
+    #[test]
+    fn modes_lose_setuid_setgid_and_sticky() {
+        assert_eq!(file_mode(0o4755), 0o755);
+        assert_eq!(file_mode(0o2775), 0o775);
+        assert_eq!(file_mode(0o1777), 0o777);
+        assert_eq!(file_mode(0o100644), 0o644);
+    }
 }
