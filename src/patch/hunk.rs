@@ -291,14 +291,14 @@ mod tests {
     fn hunks_with_uneven_context_are_anchored_like_gnu_patch() {
         // Less context before than after, at line 1: only at the start.
         let top = hunk(1, &[("new", '+'), ("a", ' '), ("b", ' '), ("c", ' ')]);
-        assert!(apply_hunks("p", "f", b"x\ny\na\nb\nc\nd\n", &[top.clone()]).is_err());
+        assert!(apply_hunks("p", "f", b"x\ny\na\nb\nc\nd\n", std::slice::from_ref(&top)).is_err());
         assert_eq!(
             apply_hunks("p", "f", b"a\nb\nc\nd\n", &[top]).unwrap(),
             b"new\na\nb\nc\nd\n"
         );
         // Less context after than before: only at the end.
         let end = hunk(2, &[("b", ' '), ("c", ' '), ("d", ' '), ("new", '+')]);
-        assert!(apply_hunks("p", "f", b"a\nb\nc\nd\nz\n", &[end.clone()]).is_err());
+        assert!(apply_hunks("p", "f", b"a\nb\nc\nd\nz\n", std::slice::from_ref(&end)).is_err());
         assert_eq!(
             apply_hunks("p", "f", b"b\nc\nd\n", &[end]).unwrap(),
             b"b\nc\nd\nnew\n"
