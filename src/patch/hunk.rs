@@ -98,6 +98,28 @@ fn find(lines: &[&[u8]], block: &[&[u8]], expected: usize, floor: usize) -> Opti
     None
 }
 
+enum Anchor {
+    Start,
+    End,
+}
+
+/// Where GNU patch (with fuzz 0) insists that a hunk matches.
+fn anchor(h: &Hunk) -> Option<Anchor> {
+    if h.lines.iter().all(|l| matches!(l, HunkLine::Add(_))) {
+        return None;
+    }
+    let context = |l: &&HunkLine| matches!(l, HunkLine::Context(_));
+    let prefix = h.lines.iter().take_while(context).count();
+    let suffix = h.lines.iter().rev().take_while(context).count();
+    if prefix < suffix && h.old_start <= 1 {
+        Some(Anchor::Start)
+    } else if suffix < prefix {
+        Some(Anchor::End)
+    } else {
+        None
+    }
+}
+
 /// Applies `hunks` in order to `old`; `patch` and `file` name the error.
 pub fn apply_hunks(
     patch: &str,
@@ -122,7 +144,16 @@ pub fn apply_hunks(
             floor = 0;
         }
         let expected = nominal.saturating_add_signed(shift);
-        let Some(at) = find(&image, &old_block, expected, floor) else {
+        let found = match anchor(h) {
+            // GNU patch: a hunk with less context before than after, at the
+            // top of the file, matches only at the start; one with less
+            // context after than before matches only at the end.
+            Some(Anchor::Start) => Some(0).filter(|_| floor == 0),
+            Some(Anchor::End) => image.len().checked_sub(old_block.len()),
+            None => find(&image, &old_block, expected, floor),
+        }
+        .filter(|&at| at >= floor && image.get(at..at + old_block.len()) == Some(&old_block[..]));
+        let Some(at) = found else {
             let reversed = !new_block.is_empty()
                 && new_block != old_block
                 && find(&image, &new_block, expected, floor).is_some();
@@ -254,6 +285,24 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn hunks_with_uneven_context_are_anchored_like_gnu_patch() {
+        // Less context before than after, at line 1: only at the start.
+        let top = hunk(1, &[("new", '+'), ("a", ' '), ("b", ' '), ("c", ' ')]);
+        assert!(apply_hunks("p", "f", b"x\ny\na\nb\nc\nd\n", std::slice::from_ref(&top)).is_err());
+        assert_eq!(
+            apply_hunks("p", "f", b"a\nb\nc\nd\n", &[top]).unwrap(),
+            b"new\na\nb\nc\nd\n"
+        );
+        // Less context after than before: only at the end.
+        let end = hunk(2, &[("b", ' '), ("c", ' '), ("d", ' '), ("new", '+')]);
+        assert!(apply_hunks("p", "f", b"a\nb\nc\nd\nz\n", std::slice::from_ref(&end)).is_err());
+        assert_eq!(
+            apply_hunks("p", "f", b"b\nc\nd\n", &[end]).unwrap(),
+            b"b\nc\nd\nnew\n"
+        );
     }
 
     #[test]
