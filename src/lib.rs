@@ -12,6 +12,7 @@ pub mod fetch;
 pub mod fingerprint;
 pub mod fsutil;
 pub mod graph;
+pub mod import;
 pub mod lock;
 pub mod manifest;
 pub mod patch;

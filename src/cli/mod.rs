@@ -6,6 +6,7 @@ mod cache;
 mod ci;
 mod clean;
 mod graph;
+mod import;
 mod plan;
 
 use crate::fetch::FetchOptions;
@@ -111,6 +112,8 @@ enum Command {
     Cache(cache::CacheCommand),
     /// CI cache layers with CircleCI semantics, and a local workflow runner
     Ci(ci::CiArgs),
+    /// Turn another build system's tree into a strata project
+    Import(import::ImportArgs),
 }
 
 /// A loaded project with its graph and keys.
@@ -260,6 +263,7 @@ pub fn run() -> i32 {
         Command::Graph { names } => graph::graph(&g, &names),
         Command::Cache(c) => cache::run(&g, c),
         Command::Ci(c) => ci::run(&g, c),
+        Command::Import(a) => import::run(&g, a),
     };
     match result {
         Ok(()) => EXIT_OK,
