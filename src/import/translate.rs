@@ -247,28 +247,92 @@ pub fn translate(paths: &Paths, evals: &[(String, Result<BoardEval, String>)]) -
         imp.report.boards.insert(board.clone(), br);
         imp.targets.insert(board.clone(), target);
     }
+    // Boards on which a module's translation differs (another arch's cross
+    // prefix, a board-specific make argument) get their own module,
+    // `<name>+<first board>`: exact per board, never silently merged. The
+    // split propagates: a dependent whose dependency split splits too.
+    let mut fin: BTreeMap<(String, String), String> = BTreeMap::new();
+    for _ in 0..32 {
+        let mut next = BTreeMap::new();
+        for (base, (per_board, _, _)) in &merged {
+            for (i, (_, bs)) in groups(per_board, &fin).iter().enumerate() {
+                let n = if i == 0 {
+                    base.clone()
+                } else {
+                    format!("{base}+{}", bs[0])
+                };
+                for b in bs {
+                    next.insert((b.clone(), base.clone()), n.clone());
+                }
+            }
+        }
+        if next == fin {
+            break;
+        }
+        fin = next;
+    }
     let mut coreboot = Vec::new();
     let mut toolchains = BTreeSet::new();
-    for (name, (per_board, mut notes, done)) in merged {
-        let boards: Vec<&String> = per_board.iter().map(|(b, _)| b).collect();
-        let m = pick(&per_board, &mut notes);
-        if m.host {
-            toolchains.insert(name.clone());
+    for (base, (per_board, notes, done)) in &merged {
+        let gs = groups(per_board, &fin);
+        for (i, (m, bs)) in gs.iter().enumerate() {
+            let mut m = m.clone();
+            m.name = fin[&(bs[0].clone(), base.clone())].clone();
+            let mut params = BTreeSet::new();
+            for (b, x) in per_board {
+                if bs.contains(b) {
+                    params.extend(x.params.iter().cloned());
+                }
+            }
+            m.params = params.into_iter().collect();
+            let mut translated = done.clone();
+            if gs.len() > 1 {
+                let shown: Vec<&str> = bs.iter().take(4).map(String::as_str).collect();
+                let more = if bs.len() > 4 { ", …" } else { "" };
+                translated.push(if i == 0 {
+                    format!(
+                        "the translation {} board(s) share; {} other variant(s) are separate modules `{base}+<board>`",
+                        bs.len(),
+                        gs.len() - 1
+                    )
+                } else {
+                    format!(
+                        "Heads builds `{base}` differently on {} board(s) ({}{more}): their own module",
+                        bs.len(),
+                        shown.join(", ")
+                    )
+                });
+            }
+            if m.host {
+                toolchains.insert(m.name.clone());
+            }
+            if m.module_file == "coreboot" {
+                coreboot.push(m.name.clone());
+            }
+            imp.report.modules.insert(
+                m.name.clone(),
+                ModuleReport {
+                    heads_name: m.heads_name.clone(),
+                    module_file: m.module_file.clone(),
+                    boards: bs.len(),
+                    translated,
+                    not_translated: notes.iter().cloned().collect(),
+                },
+            );
+            imp.modules.insert(m.name.clone(), m);
         }
-        if m.module_file == "coreboot" {
-            coreboot.push(name.clone());
+    }
+    for (board, t) in imp.targets.iter_mut() {
+        for n in t.modules.iter_mut() {
+            if let Some(f) = fin.get(&(board.clone(), n.clone())) {
+                *n = f.clone();
+            }
         }
-        imp.report.modules.insert(
-            name.clone(),
-            ModuleReport {
-                heads_name: m.heads_name.clone(),
-                module_file: m.module_file.clone(),
-                boards: boards.len(),
-                translated: done,
-                not_translated: notes.into_iter().collect(),
-            },
-        );
-        imp.modules.insert(name, m);
+    }
+    for (b, r) in imp.report.boards.iter_mut() {
+        if let Some(t) = imp.targets.get(b) {
+            r.modules = t.modules.clone();
+        }
     }
     // Heads's three CircleCI cache layers.
     let tc: Vec<String> = toolchains.into_iter().collect();
@@ -283,65 +347,33 @@ pub fn translate(paths: &Paths, evals: &[(String, Result<BoardEval, String>)]) -
     imp
 }
 
-/// The translation most boards share (ties: the first board's), with the
-/// parameters of all; every field on which other boards differ is a note.
-fn pick(per_board: &[(String, ModuleOut)], notes: &mut BTreeSet<String>) -> ModuleOut {
-    let key = |m: &ModuleOut| {
-        let mut m = m.clone();
-        m.params.clear();
-        m
-    };
-    let mut groups: Vec<(ModuleOut, Vec<&str>)> = Vec::new();
+/// The boards sharing each distinct translation of one module (dependencies
+/// compared by the names they have on each board), the largest group
+/// first; ties go to the group of the alphabetically first board. Each
+/// group's translation has its dependencies renamed as on its first board.
+fn groups(
+    per_board: &[(String, ModuleOut)],
+    fin: &BTreeMap<(String, String), String>,
+) -> Vec<(ModuleOut, Vec<String>)> {
+    let mut gs: Vec<(ModuleOut, Vec<String>)> = Vec::new();
     for (b, m) in per_board {
-        let k = key(m);
-        match groups.iter_mut().find(|(g, _)| *g == k) {
-            Some((_, bs)) => bs.push(b),
-            None => groups.push((k, vec![b])),
+        let mut k = m.clone();
+        k.params.clear();
+        for d in k.depends.iter_mut() {
+            if let Some(f) = fin.get(&(b.clone(), d.clone())) {
+                *d = f.clone();
+            }
+        }
+        match gs.iter_mut().find(|(g, _)| *g == k) {
+            Some((_, bs)) => bs.push(b.clone()),
+            None => gs.push((k, vec![b.clone()])),
         }
     }
-    let best = (0..groups.len())
-        .max_by(|&a, &b| groups[a].1.len().cmp(&groups[b].1.len()).then(b.cmp(&a)))
-        .unwrap_or(0);
-    let mut m = groups[best].0.clone();
-    for (i, (g, bs)) in groups.iter().enumerate() {
-        if i == best {
-            continue;
-        }
-        let mut fields = Vec::new();
-        if g.source != m.source {
-            fields.push("source");
-        }
-        if g.depends != m.depends {
-            fields.push("depends");
-        }
-        if g.patches != m.patches {
-            fields.push("patches");
-        }
-        if g.configure != m.configure {
-            fields.push("configure");
-        }
-        if g.build != m.build {
-            fields.push("build");
-        }
-        if g.install != m.install {
-            fields.push("install");
-        }
-        let shown: Vec<&str> = bs.iter().take(3).copied().collect();
-        let more = if bs.len() > 3 { ", …" } else { "" };
-        notes.insert(format!(
-            "{} differ(s) on {} board(s) ({}{more}); the file holds what {} other board(s) share",
-            fields.join(", "),
-            bs.len(),
-            shown.join(", "),
-            groups[best].1.len()
-        ));
+    for (_, bs) in gs.iter_mut() {
+        bs.sort();
     }
-    let mut params = BTreeSet::new();
-    for (_, x) in per_board {
-        params.extend(x.params.iter().cloned());
-    }
-    m.params = params.into_iter().collect();
-    m
+    gs.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.1[0].cmp(&b.1[0])));
+    gs
 }
 
 /// One module on one board: its translation, what was not translated, what
@@ -527,9 +559,10 @@ fn module(
         }
     }
     if !field(m, "data").is_empty() {
+        let mut ignored = BTreeSet::new();
+        let data = rw(field(m, "data"), &mut ignored, &mut BTreeSet::new());
         notes.insert(format!(
-            "_data (files Heads stages into data.cpio) is not translated: `{}`",
-            field(m, "data")
+            "_data (files Heads stages into data.cpio) is not translated: `{data}`"
         ));
     }
     if !field(m, "toolchain").is_empty() {
@@ -563,4 +596,63 @@ fn module(
         install,
     };
     (out, notes, done, extra)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn module(version: &str, configure: &str, depends: &str) -> BTreeMap<String, String> {
+        [
+            ("version", version),
+            ("dir", "d"),
+            ("url", "https://example.invalid/x.tar.gz"),
+            ("hash", "00"),
+            ("configure", configure),
+            ("depends", depends),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    fn board(name: &str, x_configure: &str) -> (String, Result<BoardEval, String>) {
+        let mut e = BoardEval {
+            board: name.into(),
+            modules_y: vec!["y".into()],
+            arch: "x86".into(),
+            ..Default::default()
+        };
+        e.modules.insert("x".into(), module("1", x_configure, ""));
+        let mut y = module("1", "", "x");
+        y.insert("dir".into(), "yd".into());
+        e.modules.insert("y".into(), y);
+        (name.into(), Ok(e))
+    }
+
+    #[test]
+    fn a_board_specific_translation_splits_and_the_split_propagates() {
+        let evals = vec![
+            board("a", "./configure"),
+            board("b", "./configure --other"),
+            board("c", "./configure"),
+            ("d".to_string(), Err("no".to_string())),
+        ];
+        let paths = Paths {
+            heads: Path::new("/nonexistent"),
+            heads_from_out: "..",
+            pwd: "/f/h",
+            tmp: "/f/tmp",
+        };
+        let imp = translate(&paths, &evals);
+        let names: Vec<&String> = imp.modules.keys().collect();
+        assert_eq!(names, ["x", "x+b", "y", "y+b"]);
+        assert_eq!(imp.modules["y+b"].depends, ["x+b"]);
+        assert_eq!(imp.modules["y"].depends, ["x"]);
+        assert!(imp.modules["x+b"].configure.contains("./configure --other"));
+        assert_eq!(imp.targets["b"].modules, ["y+b"]);
+        assert_eq!(imp.targets["a"].modules, ["y"]);
+        assert_eq!(imp.report.boards["d"].status, "error");
+        assert!(!imp.targets.contains_key("d"));
+    }
 }
