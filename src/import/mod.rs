@@ -11,6 +11,7 @@
 
 pub mod error;
 pub mod make;
+mod module;
 pub mod output;
 pub mod render;
 pub mod report;
