@@ -12,9 +12,24 @@ use super::scan::FileScan;
 use super::translate::{ModuleOut, Paths, Source};
 use std::collections::{BTreeMap, BTreeSet};
 
+#[cfg(test)]
+#[test]
+fn parent_paths_are_found() {
+    assert!(mentions_parent("make -C .. O=x"));
+    assert!(mentions_parent("cp a ../b"));
+    assert!(mentions_parent("X=\"../y\""));
+    assert!(!mentions_parent("a..b ./c"));
+}
+
 fn words(s: Option<&String>) -> Vec<String> {
     s.map(|s| s.split_whitespace().map(str::to_string).collect())
         .unwrap_or_default()
+}
+
+/// Does a shell text use a relative parent path (`..`, `../x`, `=..`)?
+fn mentions_parent(s: &str) -> bool {
+    s.split(|c: char| c.is_whitespace() || c == '=' || c == '"' || c == '\'')
+        .any(|w| w == ".." || w.starts_with("../"))
 }
 
 fn field<'a>(m: &'a BTreeMap<String, String>, f: &str) -> &'a str {
@@ -173,6 +188,15 @@ pub fn module(
         configure.push_str(c.trim());
         configure.push('\n');
         done.push("_configure".to_string());
+    }
+    let nested = {
+        let (d, b) = (field(m, "dir"), field(m, "base_dir"));
+        !b.is_empty() && d != b && d.starts_with(&format!("{b}/"))
+    };
+    if nested && (mentions_parent(field(m, "configure")) || mentions_parent(field(m, "target"))) {
+        notes.insert(
+            "a relative `..` in its commands means the source dir, because Heads builds it in a subdirectory of its source (`_dir` inside `_base_dir`); it holds only if $STRATA_BUILD_DIR is inside $STRATA_SOURCE_DIR".to_string(),
+        );
     }
     // Build: Heads runs `$(MAKE) -C $(build)/$(dir) $(target)`.
     let t = rw(field(m, "target"), &mut notes, &mut params);
