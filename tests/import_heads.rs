@@ -258,11 +258,17 @@ impl Heads {
                 "modules-y += kernel\nkernel_version := 1.0\nkernel_dir := kernel-1.0\n\
                  kernel_tar := kernel-1.0.tar.gz\nkernel_url := file://{}/kernel-1.0.tar.gz\nkernel_hash := {}\n\
                  kernel_config := $(pwd)/$(CONFIG_KERNEL_CONFIG)\nkernel_target := image\n\
+                 kernel_configure := $(pwd)/bin/prep.sh > prepared\n\
                  kernel_output := image\nkernel_depends := $(musl_dep)\n",
                 mirror.display(),
                 sha256(&kernel)
             ),
         );
+        write(&h, "bin/prep.sh", "#!/bin/sh\necho prepared\n");
+        let script = h.join("bin/prep.sh");
+        let mut perm = std::fs::metadata(&script).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+        std::fs::set_permissions(&script, perm).unwrap();
         write(&h, "config/kernel-alpha.config", "CONFIG_ALPHA=y\n");
         write(&h, "config/kernel-beta.config", "CONFIG_BETA=y\n");
         for b in ["alpha", "beta"] {
@@ -308,6 +314,19 @@ impl Heads {
             .stdin(std::process::Stdio::null());
         c.output().unwrap()
     }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 fn text(o: &std::process::Output) -> String {
@@ -390,7 +409,11 @@ fn import_translates_modules_boards_and_layers() {
 
     let kernel = h.read("modules/kernel.toml");
     assert!(
-        kernel.contains("params = [\"KERNEL_CONFIG\"]\n"),
+        kernel.contains("params = [\"HEADS_BIN_PREP_SH\", \"KERNEL_CONFIG\"]\n"),
+        "{kernel}"
+    );
+    assert!(
+        kernel.contains("${STRATA_PARAM_HEADS_BIN_PREP_SH} > prepared"),
         "{kernel}"
     );
     assert!(
@@ -424,6 +447,10 @@ fn import_translates_modules_boards_and_layers() {
         assert_eq!(
             t["params"]["KERNEL_CONFIG"]["file"].as_str().unwrap(),
             format!("../heads/config/kernel-{b}.config")
+        );
+        assert_eq!(
+            t["params"]["HEADS_BIN_PREP_SH"]["file"].as_str().unwrap(),
+            "../heads/bin/prep.sh"
         );
     }
     let layers = project["layer"].as_table().unwrap();
@@ -587,5 +614,10 @@ fn import_then_build_both_boards_from_the_mirror() {
             "tool\n"
         );
         assert!(install.join("initrd/lib/libgreet.a").is_file());
+        let prepared = walk(&h.out().join("build"))
+            .into_iter()
+            .filter(|p| p.ends_with("prepared"))
+            .count();
+        assert!(prepared > 0, "the Heads helper script ran");
     }
 }

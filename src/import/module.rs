@@ -57,11 +57,12 @@ pub fn module(
     let mut notes = BTreeSet::new();
     let mut done = Vec::new();
     let mut params = BTreeSet::new();
-    let mut extra = Vec::new();
+    let files = std::cell::RefCell::new(Vec::new());
     let rw = |v: &str, notes: &mut BTreeSet<String>, params: &mut BTreeSet<String>| {
         let r = rewrite(v, name, ctx);
         notes.extend(r.notes);
         params.extend(r.params);
+        files.borrow_mut().extend(r.files);
         r.text
     };
     // Source.
@@ -171,7 +172,7 @@ pub fn module(
             Some((_, p)) => p.clone(),
             None => {
                 let p = format!("{}_CONFIG", env_name(heads_name));
-                extra.push((p.clone(), rel.clone()));
+                files.borrow_mut().push((p.clone(), rel.clone()));
                 p
             }
         };
@@ -264,5 +265,13 @@ pub fn module(
         build,
         install,
     };
+    let mut extra = files.into_inner();
+    extra.sort();
+    extra.dedup();
+    for (p, rel) in &extra {
+        if p.starts_with("HEADS_") {
+            done.push(format!("{rel} of the Heads tree → $STRATA_PARAM_{p}"));
+        }
+    }
     (out, notes, done, extra)
 }

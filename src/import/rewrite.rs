@@ -68,6 +68,8 @@ pub fn finish(s: &str) -> String {
 
 /// What a board's evaluation tells about paths.
 pub struct Context<'a> {
+    /// The real Heads tree.
+    pub heads: &'a std::path::Path,
     /// The farm path standing for `$(pwd)`.
     pub pwd: &'a str,
     /// The farm's temp dir (where `$(shell mktemp -d)` directories landed).
@@ -87,6 +89,8 @@ pub struct Context<'a> {
 pub struct Rewritten {
     pub text: String,
     pub params: BTreeSet<String>,
+    /// Files of the Heads tree made parameters: `(param, path relative to Heads)`.
+    pub files: Vec<(String, String)>,
     /// Other modules whose build dir is read.
     pub dep_dirs: BTreeSet<String>,
     /// Things that could not be translated, each with its reason.
@@ -261,6 +265,14 @@ fn map_path(
             .find(|c: char| !is_path_char(c) && c != '/')
             .unwrap_or(p.len());
         let path = &p[..end];
+        if !path.is_empty() && ctx.heads.join(path).is_file() {
+            // A file of the Heads tree (a helper script): a file parameter,
+            // so its content is part of the module's key.
+            let param = format!("HEADS_{}", env_name(path));
+            r.params.insert(param.clone());
+            r.files.push((param.clone(), path.to_string()));
+            return (var(&format!("STRATA_PARAM_{param}")), 1 + path.len());
+        }
         r.notes.push(format!(
             "uses `{path}` of the Heads tree; kept as $HEADS_DIR/{path} (set HEADS_DIR, or make it a module or parameter)"
         ));
@@ -276,6 +288,7 @@ mod tests {
 
     fn ctx() -> Context<'static> {
         Context {
+            heads: std::path::Path::new("/nonexistent"),
             pwd: "/f/h",
             tmp: "/f/tmp",
             arch: "x86",

@@ -177,6 +177,7 @@ pub fn translate(paths: &Paths, evals: &[(String, Result<BoardEval, String>)]) -
             .collect();
         let toolchain = names.get(e.musl_dep.as_str()).cloned().unwrap_or_default();
         let ctx = Context {
+            heads: paths.heads,
             pwd: paths.pwd,
             tmp: paths.tmp,
             arch: &e.arch,
