@@ -16,9 +16,10 @@
 use super::error::ImportError;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 /// The driver, shipped inside the binary.
 const DRIVER: &str = include_str!("driver.mk");
@@ -178,8 +179,8 @@ pub fn evaluate(
 fn evaluate_board(make: &Make, farm: &Farm, board: &str) -> Result<BoardEval, String> {
     let pwd = farm.pwd();
     let root = pwd.parent().unwrap_or(&pwd).to_path_buf();
-    let out = Command::new(&make.program)
-        .current_dir(&pwd)
+    let mut cmd = Command::new(&make.program);
+    cmd.current_dir(&pwd)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", &root)
@@ -210,8 +211,8 @@ fn evaluate_board(make: &Make, farm: &Farm, board: &str) -> Result<BoardEval, St
             "GIT_IS_RELEASE=n",
         ])
         .arg("strata-print")
-        .stdin(Stdio::null())
-        .output()
+        .stdin(Stdio::null());
+    let out = run_bounded(&mut cmd, board_timeout())
         .map_err(|e| format!("cannot run {}: {e}", make.program))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
@@ -229,6 +230,66 @@ fn evaluate_board(make: &Make, farm: &Farm, board: &str) -> Result<BoardEval, St
         return Err("the driver's output is incomplete".to_string());
     }
     Ok(eval)
+}
+
+/// How long one board's evaluation may take: `STRATA_IMPORT_TIMEOUT`
+/// seconds, default 300 (a `$(shell …)` in a module file could hang).
+fn board_timeout() -> Duration {
+    let secs = std::env::var("STRATA_IMPORT_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(300);
+    Duration::from_secs(secs)
+}
+
+/// Runs `cmd` in its own process group, collecting its output; after
+/// `limit` the whole group (make and its `$(shell …)` children) is killed.
+fn run_bounded(cmd: &mut Command, limit: Duration) -> std::io::Result<Output> {
+    use std::io::Read;
+    use std::os::unix::process::CommandExt;
+    let mut child = cmd
+        .process_group(0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut so = child.stdout.take().expect("piped");
+    let mut se = child.stderr.take().expect("piped");
+    let t_out = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = so.read_to_end(&mut b);
+        b
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = se.read_to_end(&mut b);
+        b
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait()? {
+            break st;
+        }
+        if start.elapsed() > limit {
+            // SAFETY: kill(2) on the process group we created; no memory involved.
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            let _ = child.wait();
+            // Returns once every process holding the pipes is gone.
+            let _ = (t_out.join(), t_err.join());
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "no result after {} s (killed; raise STRATA_IMPORT_TIMEOUT if the tree is that slow)",
+                    limit.as_secs()
+                ),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Ok(Output {
+        status,
+        stdout: t_out.join().unwrap_or_default(),
+        stderr: t_err.join().unwrap_or_default(),
+    })
 }
 
 /// The message of make's `*** … Stop.` line, with the farm path dropped.
@@ -300,6 +361,19 @@ pub fn parse(board: &str, stdout: &str) -> BoardEval {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hanging_evaluation_is_killed_with_its_children() {
+        let mut c = Command::new("sh");
+        c.args(["-c", "sleep 30 & sleep 30"]);
+        let start = Instant::now();
+        let e = run_bounded(&mut c, Duration::from_millis(300)).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+        // The pipes closed: the background sleep died with the group.
+        assert!(start.elapsed() < Duration::from_secs(10));
+        let ok = run_bounded(Command::new("echo").arg("hi"), Duration::from_secs(10)).unwrap();
+        assert_eq!(ok.stdout, b"hi\n");
+    }
 
     #[test]
     fn unescape_reverses_the_driver() {
