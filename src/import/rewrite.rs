@@ -138,18 +138,18 @@ pub fn rewrite(value: &str, own: &str, ctx: &Context) -> Rewritten {
     }
     out.push_str(rest);
     // mktemp directories made while the Makefile was parsed.
-    if let Some(i) = out.find(ctx.tmp) {
-        let end = out[i..]
-            .find(|c: char| !is_path_char(c) && c != '/')
-            .map_or(out.len(), |e| i + e);
-        r.notes.push(format!(
-            "uses a directory Heads makes with $(shell mktemp -d) while parsing (`{}`); mapped to $STRATA_BUILD_DIR/.heads-tmp",
-            &out[i..end]
-        ));
-        out = out.replace(
-            &out[i..end].to_string(),
-            &format!("{}/.heads-tmp", var("STRATA_BUILD_DIR")),
+    while let Some(i) = out.find(ctx.tmp) {
+        // The directory is the one component after the temp dir.
+        let start = i + ctx.tmp.len() + usize::from(out[i + ctx.tmp.len()..].starts_with('/'));
+        let end = out[start..]
+            .find(|c: char| !is_path_char(c))
+            .map_or(out.len(), |e| start + e);
+        let path = out[i..end].to_string();
+        r.notes.push(
+            "uses a directory Heads makes with $(shell mktemp -d) while parsing; mapped to $STRATA_BUILD_DIR/.heads-tmp"
+                .to_string(),
         );
+        out = out.replace(&path, &format!("{}/.heads-tmp", var("STRATA_BUILD_DIR")));
     }
     out = out.replace(MAKE_PLACEHOLDER, "make");
     out = out.replace(JOBS_PLACEHOLDER, "");
@@ -319,6 +319,16 @@ mod tests {
         assert!(r.params.contains("LINUX_CONFIG"));
         assert!(r.dep_dirs.contains("zlib"));
         assert_eq!(r.notes.len(), 1, "{:?}", r.notes);
+    }
+
+    #[test]
+    fn every_mktemp_dir_is_mapped() {
+        let r = rewrite("a=/f/tmp/tmp.1/x b=/f/tmp/tmp.2", "zlib", &ctx());
+        assert_eq!(
+            r.text,
+            "a=${STRATA_BUILD_DIR}/.heads-tmp/x b=${STRATA_BUILD_DIR}/.heads-tmp"
+        );
+        assert!(!r.notes.is_empty());
     }
 
     #[test]
