@@ -19,6 +19,7 @@ pub mod fingerprint;
 pub mod fsutil;
 pub mod git;
 pub mod graph;
+pub mod import;
 pub mod instance;
 pub mod lock;
 pub mod manifest;

@@ -6,6 +6,7 @@ mod cache;
 mod ci;
 mod clean;
 mod graph;
+mod import;
 mod init;
 mod meta;
 mod plan;
@@ -138,6 +139,8 @@ enum Command {
     },
     /// Print the man page (roff): `strata man > strata.1`
     Man,
+    /// Turn another build system's tree into a strata project
+    Import(import::ImportArgs),
 }
 
 /// The whole command tree, for tests that walk every subcommand and flag
@@ -326,6 +329,7 @@ fn run_cli() -> i32 {
         Command::Init { name } => init::init(&g.project, name.as_deref()),
         Command::Completions { shell } => meta::completions(shell),
         Command::Man => meta::man(),
+        Command::Import(a) => import::run(&g, a),
     };
     match result {
         Ok(()) => EXIT_OK,

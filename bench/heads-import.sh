@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# `strata import heads` on a real Heads tree: the import time, then, for every
+# board, the modules (closure of the target), versions, sha256 or git rev and
+# depends of the generated project compared with what GNU make evaluates on
+# its own (a separate, minimal printer Makefile, not strata's driver).
+#
+# Usage: bench/heads-import.sh HEADS_DIR [OUT]    (default OUT: a temp dir)
+# Needs python3 >= 3.11 (tomllib). The Heads tree is never written to.
+set -euo pipefail
+heads=$(cd "$1" && pwd)
+here=$(cd "$(dirname "$0")/.." && pwd)
+STRATA=${STRATA:-$here/target/debug/strata}
+[ -x "$STRATA" ] || cargo build --quiet --manifest-path "$here/Cargo.toml"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+out=${2:-$work/out}
+
+echo "== import"
+/usr/bin/time -f "%e s wall, %U s user, %S s sys" "$STRATA" -q import heads "$heads" -o "$out"
+"$STRATA" --json import heads "$heads" -o "$out" > "$work/report.json"
+
+echo "== GNU make, board by board"
+mkdir -p "$work/farm" "$work/tmp"
+for f in $(ls -A "$heads"); do
+  case $f in build|packages|install|crossgcc|.config|.git|strata) ;; *) ln -s "$heads/$f" "$work/farm/$f" ;; esac
+done
+cat > "$work/print.mk" <<'MK'
+cmp_mods := $(sort $(modules-y) $(foreach m,$(modules-y),$($(m)_depends)))
+$(info CMP modules-y $(modules-y))
+$(foreach m,$(cmp_mods),$(info CMP mod $(m) | $(strip $($(m)_version)) | $(strip $($(m)_hash)) | $(strip $($(m)_repo)) | $(strip $($(m)_commit_hash)) | $(strip $($(m)_depends))))
+cmp-print:
+	@:
+MK
+for b in $(ls "$heads/boards"); do
+  (cd "$work/farm" && env -i PATH="$PATH" HOME="$work" TMPDIR="$work/tmp" \
+    make -r -f Makefile -f "$work/print.mk" BOARD="$b" cmp-print 2>/dev/null </dev/null || true) \
+    | grep '^CMP' | sed "s/^/$b /"
+done > "$work/make.txt"
+
+python3 - "$out" "$work/make.txt" "$work/report.json" <<'PY'
+import collections, glob, json, sys, tomllib
+out, make_txt, report = sys.argv[1:]
+make, modsy = collections.defaultdict(dict), {}
+for line in open(make_txt):
+    b, _, kind, rest = line.rstrip('\n').split(' ', 3)
+    if kind == 'modules-y':
+        modsy[b] = rest.split()
+    else:
+        f = [x.strip() for x in rest.split('|')]
+        make[b][f[0]] = (f[1], f[2], f[3], f[4], f[5].split())
+proj = tomllib.load(open(f'{out}/strata.toml', 'rb'))
+mods = {}
+for p in glob.glob(f'{out}/modules/*.toml'):
+    m = tomllib.load(open(p, 'rb'))
+    mods[m['name']] = m
+def heads_name(n, m, ev):
+    base = n.split('+')[0]            # board-specific variant: <name>+<board>
+    v = m['version']
+    if base.endswith('-' + v) and base[:-len(v) - 1] in ev and base not in ev:
+        return base[:-len(v) - 1]      # one module per version: <name>-<version>
+    return base
+exact, bad = 0, []
+for b in sorted(modsy):
+    ev = make[b]
+    want, todo = {}, [m for m in modsy[b] if m != 'initrd']
+    while todo:
+        n = todo.pop()
+        if n in want or n not in ev:
+            continue
+        v, h, r, c, d = ev[n]
+        want[n] = (v or c, ('git', r, c) if r else ('sha256', h), tuple(sorted(d)))
+        todo += d
+    t = proj.get('target', {}).get(b)
+    if t is None:
+        bad.append((b, 'no target'))
+        continue
+    got, todo = {}, list(t['modules'])
+    while todo:
+        n = todo.pop()
+        if n not in got:
+            got[n] = mods[n]
+            todo += mods[n].get('depends', [])
+    h = {n: heads_name(n, m, ev) for n, m in got.items()}
+    have = {}
+    for n, m in got.items():
+        src = ('git', m['git'], m['rev']) if 'git' in m else ('sha256', m['sha256'])
+        have[h[n]] = (m['version'], src, tuple(sorted(h.get(d, d) for d in m.get('depends', []))))
+    if have == want:
+        exact += 1
+    else:
+        bad.append((b, [(k, want.get(k), have.get(k)) for k in sorted(set(want) | set(have)) if want.get(k) != have.get(k)][:3]))
+r = json.load(open(report))
+ms = r['modules']
+print(f"boards: {len(modsy)} evaluated by make, {sum(1 for x in r['boards'].values() if x['status'] == 'imported')} imported, "
+      f"{exact} identical to make (modules, versions, sha256/git rev, depends)")
+print(f"modules: {len(ms)} strata modules for {len({(m['heads_name'], n.split('+')[0]) for n, m in ms.items()})} Heads name+version, "
+      f"{sum(1 for m in ms.values() if not m['not_translated'])} fully translated")
+print("not fully translated:", ' '.join(sorted({n.split('+')[0] for n, m in ms.items() if m['not_translated']})))
+for b, d in bad:
+    print('DIFF', b, d)
+sys.exit(1 if bad else 0)
+PY

@@ -1,0 +1,69 @@
+//! `strata import heads`: the command-line edge of [`crate::import`].
+//! A board that stops with `$(error …)` is reported, not a failure of the
+//! import; `--check` exits 1 when the project differs from the Heads tree.
+
+use super::{EXIT_FAILURE, Failure, Global};
+use crate::import::{self, Options};
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct ImportArgs {
+    #[command(subcommand)]
+    what: ImportCommand,
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Turn a Heads tree (Makefile, modules/, boards/) into a strata project
+    Heads {
+        /// The Heads tree
+        heads_dir: PathBuf,
+        /// Output directory (default: HEADS_DIR/strata)
+        #[arg(short = 'o', long = "out", value_name = "OUT")]
+        out: Option<PathBuf>,
+        /// Import only these boards (repeatable; default: every board)
+        #[arg(long = "board", value_name = "B")]
+        boards: Vec<String>,
+        /// Write nothing; exit 1 listing what would change
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+pub fn run(g: &Global, args: ImportArgs) -> Result<(), Failure> {
+    let ImportCommand::Heads {
+        heads_dir,
+        out,
+        boards,
+        check,
+    } = args.what;
+    let opts = Options {
+        heads: heads_dir,
+        out,
+        boards,
+        check,
+    };
+    let outcome = import::import(&opts).map_err(anyhow::Error::from)?;
+    let r = &outcome.report;
+    if g.json {
+        let mut v = serde_json::to_value(r).map_err(anyhow::Error::from)?;
+        v["drifted"] = serde_json::Value::Bool(outcome.drifted);
+        crate::outln!("{v}");
+    } else if !g.quiet || (check && outcome.drifted) {
+        crate::out!("{}", r.to_text());
+        if check {
+            if outcome.drifted {
+                crate::outln!(
+                    "the project differs from the Heads tree: run `strata import heads` without --check to update it"
+                );
+            } else {
+                crate::outln!("the project is up to date with the Heads tree");
+            }
+        }
+    }
+    if check && outcome.drifted {
+        return Err(Failure::Code(EXIT_FAILURE));
+    }
+    Ok(())
+}

@@ -1,0 +1,277 @@
+//! One Heads module on one board, translated: its source (url + sha256, or
+//! git + rev), its patches referenced in place, its depends, and its three
+//! commands. The decision a reader would question is the command shape:
+//! strata's own steps (seeding and collecting the private install tree,
+//! copying the board's config file) run under strata's `bash -euo
+//! pipefail`, while Heads's `_configure` and `_target` text runs after
+//! `set +eu`, because Heads ran it in a plain `bash -o pipefail` shell and
+//! some of it relies on that.
+
+use super::rewrite::{Context, PRIVATE_INSTALL, env_name, rewrite};
+use super::scan::FileScan;
+use super::translate::{ModuleOut, Paths, Source};
+use std::collections::{BTreeMap, BTreeSet};
+
+#[cfg(test)]
+#[test]
+fn parent_paths_are_found() {
+    assert!(mentions_parent("make -C .. O=x"));
+    assert!(mentions_parent("cp a ../b"));
+    assert!(mentions_parent("X=\"../y\""));
+    assert!(!mentions_parent("a..b ./c"));
+}
+
+fn words(s: Option<&String>) -> Vec<String> {
+    s.map(|s| s.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// Does a shell text use a relative parent path (`..`, `../x`, `=..`)?
+fn mentions_parent(s: &str) -> bool {
+    s.split(|c: char| c.is_whitespace() || c == '=' || c == '"' || c == '\'')
+        .any(|w| w == ".." || w.starts_with("../"))
+}
+
+fn field<'a>(m: &'a BTreeMap<String, String>, f: &str) -> &'a str {
+    m.get(f).map(|s| s.trim()).unwrap_or("")
+}
+
+/// One module on one board: its translation, what was not translated, what
+/// was, and extra `(param, file)` pairs the board's target must carry.
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+pub fn module(
+    paths: &Paths,
+    ctx: &Context,
+    heads_name: &str,
+    name: &str,
+    file: &str,
+    m: &BTreeMap<String, String>,
+    names: &BTreeMap<&str, String>,
+    scan: &FileScan,
+) -> (
+    ModuleOut,
+    BTreeSet<String>,
+    Vec<String>,
+    Vec<(String, String)>,
+) {
+    let mut notes = BTreeSet::new();
+    let mut done = Vec::new();
+    let mut params = BTreeSet::new();
+    let files = std::cell::RefCell::new(Vec::new());
+    let rw = |v: &str, notes: &mut BTreeSet<String>, params: &mut BTreeSet<String>| {
+        let r = rewrite(v, name, ctx);
+        notes.extend(r.notes);
+        params.extend(r.params);
+        files.borrow_mut().extend(r.files);
+        r.text
+    };
+    // Source.
+    let repo = field(m, "repo");
+    let source = if !repo.is_empty() {
+        done.push("git repo + commit".to_string());
+        Source::Git {
+            git: repo.to_string(),
+            rev: field(m, "commit_hash").to_string(),
+        }
+    } else {
+        let url = field(m, "url").to_string();
+        let tar = field(m, "tar");
+        let last = url.rsplit('/').next().unwrap_or("").to_string();
+        let strip = match field(m, "tar_opt") {
+            "" => None,
+            o => {
+                let n = o
+                    .strip_prefix("--strip ")
+                    .or_else(|| o.strip_prefix("--strip-components="))
+                    .or_else(|| o.strip_prefix("--strip-components "))
+                    .and_then(|n| n.trim().parse().ok());
+                if n.is_none() {
+                    notes.insert(format!("tar option `{o}` is not translated"));
+                }
+                n
+            }
+        };
+        done.push("url + sha256".to_string());
+        Source::Archive {
+            url,
+            sha256: field(m, "hash").to_string(),
+            file: (!tar.is_empty() && tar != last).then(|| tar.to_string()),
+            strip,
+        }
+    };
+    // Patches, in place.
+    let pn = {
+        let p = field(m, "patch_name");
+        if !p.is_empty() {
+            p.to_string()
+        } else {
+            let version = field(m, "version");
+            let pv = match m.get("patch_version") {
+                Some(v) => v.trim().to_string(),
+                None if repo.is_empty() && !heads_name.ends_with(&format!("-{version}")) => {
+                    version.to_string()
+                }
+                None => String::new(),
+            };
+            if pv.is_empty() {
+                heads_name.to_string()
+            } else {
+                format!("{heads_name}-{pv}")
+            }
+        }
+    };
+    let pdir = paths.heads.join("patches").join(&pn);
+    let pfile = paths.heads.join("patches").join(format!("{pn}.patch"));
+    let patches = if pdir.is_dir() {
+        if pfile.is_file() {
+            notes.insert(format!(
+                "Heads applies both patches/{pn}.patch and patches/{pn}/; strata takes the directory only"
+            ));
+        }
+        if pdir.join("series").is_file() {
+            notes.insert(format!(
+                "patches/{pn}/series exists: strata applies in its order, Heads in file name order"
+            ));
+        }
+        done.push(format!("patches/{pn}/"));
+        Some(format!("{}/patches/{pn}", paths.heads_from_out))
+    } else if pfile.is_file() {
+        done.push(format!("patches/{pn}.patch"));
+        Some(format!("{}/patches/{pn}.patch", paths.heads_from_out))
+    } else {
+        None
+    };
+    // Depends.
+    let mut depends = Vec::new();
+    for d in words(m.get("depends")) {
+        match names.get(d.as_str()) {
+            Some(sn) => {
+                if !depends.contains(sn) {
+                    depends.push(sn.clone())
+                }
+            }
+            None => {
+                notes.insert(format!("depends on `{d}`, which no board defines; dropped"));
+            }
+        }
+    }
+    done.push("depends".to_string());
+    // Configure: seed the private install tree, copy the config, run Heads's configure.
+    let mut configure = format!(
+        "rm -rf \"{PRIVATE_INSTALL}\"\nmkdir -p \"{PRIVATE_INSTALL}\"\n\
+         if [ -d \"$STRATA_SYSROOT\" ]; then cp -a \"$STRATA_SYSROOT/.\" \"{PRIVATE_INSTALL}/\"; fi\n"
+    );
+    let config = field(m, "config");
+    if !config.is_empty() {
+        let rel = config
+            .strip_prefix(ctx.pwd)
+            .map(|r| r.trim_start_matches('/'))
+            .unwrap_or(config)
+            .to_string();
+        let p = match ctx.params.iter().find(|(r, _)| *r == rel) {
+            Some((_, p)) => p.clone(),
+            None => {
+                let p = format!("{}_CONFIG", env_name(heads_name));
+                files.borrow_mut().push((p.clone(), rel.clone()));
+                p
+            }
+        };
+        params.insert(p.clone());
+        let dest = rw(field(m, "config_file_path"), &mut notes, &mut params);
+        configure.push_str(&format!(
+            "mkdir -p \"$(dirname \"{dest}\")\"\ncp -a \"$STRATA_PARAM_{p}\" \"{dest}\"\n"
+        ));
+        done.push(format!("config {rel} → $STRATA_PARAM_{p}"));
+    }
+    configure.push_str("cd \"$STRATA_BUILD_DIR\"\nset +eu\n");
+    let c = rw(field(m, "configure"), &mut notes, &mut params);
+    if !c.trim().is_empty() {
+        configure.push_str(c.trim());
+        configure.push('\n');
+        done.push("_configure".to_string());
+    }
+    let nested = {
+        let (d, b) = (field(m, "dir"), field(m, "base_dir"));
+        !b.is_empty() && d != b && d.starts_with(&format!("{b}/"))
+    };
+    if nested && (mentions_parent(field(m, "configure")) || mentions_parent(field(m, "target"))) {
+        notes.insert(
+            "a relative `..` in its commands means the source dir, because Heads builds it in a subdirectory of its source (`_dir` inside `_base_dir`); it holds only if $STRATA_BUILD_DIR is inside $STRATA_SOURCE_DIR".to_string(),
+        );
+    }
+    // Build: Heads runs `$(MAKE) -C $(build)/$(dir) $(target)`.
+    let t = rw(field(m, "target"), &mut notes, &mut params);
+    let build =
+        format!("set +eu\nmake -C \"$STRATA_BUILD_DIR\" {}\n", t.trim()).replace(" \n", "\n");
+    done.push("_target".to_string());
+    // Install: collect what the module added to the private tree, plus its
+    // outputs and libraries (what Heads copies into the initrd).
+    let mut install = format!(
+        "cd \"{PRIVATE_INSTALL}\"\n\
+         find . ! -type d | LC_ALL=C sort | while IFS= read -r f; do\n  \
+         if ! cmp -s \"$f\" \"$STRATA_SYSROOT/$f\"; then\n    \
+         mkdir -p \"$STRATA_DESTDIR/$(dirname \"$f\")\" && cp -a \"$f\" \"$STRATA_DESTDIR/$f\"\n  fi\ndone\n\
+         cd \"$STRATA_BUILD_DIR\"\n"
+    );
+    for (f, sub) in [("output", "bin"), ("libraries", "lib")] {
+        let list = rw(
+            m.get(f).map(String::as_str).unwrap_or(""),
+            &mut notes,
+            &mut params,
+        );
+        let items: Vec<&str> = list.split_whitespace().collect();
+        if !items.is_empty() {
+            install.push_str(&format!(
+                "mkdir -p \"$STRATA_DESTDIR/initrd/{sub}\"\ncp -aL {} \"$STRATA_DESTDIR/initrd/{sub}/\"\n",
+                items.join(" ")
+            ));
+            done.push(format!("_{f} → initrd/{sub}"));
+        }
+    }
+    if !field(m, "data").is_empty() {
+        let mut ignored = BTreeSet::new();
+        let data = rw(field(m, "data"), &mut ignored, &mut BTreeSet::new());
+        notes.insert(format!(
+            "_data (files Heads stages into data.cpio) is not translated: `{data}`"
+        ));
+    }
+    if !field(m, "toolchain").is_empty() {
+        notes.insert(format!(
+            "uses the coreboot toolchain of `{}`, which Heads builds through a rule in modules/{file}; not translated",
+            field(m, "toolchain")
+        ));
+    }
+    for (line, target) in &scan.rules {
+        notes.insert(format!(
+            "modules/{file}:{line}: rule `{target}` is Heads-specific; not translated"
+        ));
+    }
+    for (line, text) in &scan.shells {
+        notes.insert(format!(
+            "modules/{file}:{line}: $(shell …) evaluated on the importing host: `{text}`"
+        ));
+    }
+    let out = ModuleOut {
+        name: name.to_string(),
+        heads_name: heads_name.to_string(),
+        module_file: file.to_string(),
+        version: super::translate::version_of(m),
+        source,
+        depends,
+        patches,
+        params: params.into_iter().collect(),
+        host: ctx.toolchain == name,
+        configure,
+        build,
+        install,
+    };
+    let mut extra = files.into_inner();
+    extra.sort();
+    extra.dedup();
+    for (p, rel) in &extra {
+        if p.starts_with("HEADS_") {
+            done.push(format!("{rel} of the Heads tree → $STRATA_PARAM_{p}"));
+        }
+    }
+    (out, notes, done, extra)
+}

@@ -1,0 +1,118 @@
+//! The import report: per module what was translated and what was not (with
+//! the reason), per board whether it evaluated or the `$(error …)` it stopped
+//! with. Rendered as text for people and as JSON for tools; nothing the
+//! import could not carry over is left out of it.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    /// The Heads tree imported.
+    pub heads: String,
+    /// The project written.
+    pub out: String,
+    /// `GNU Make x.y` used to evaluate.
+    pub make: String,
+    pub boards: BTreeMap<String, BoardReport>,
+    pub modules: BTreeMap<String, ModuleReport>,
+    /// Output files: what happened to each (written, unchanged, removed, left alone).
+    pub files: Vec<FileChange>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BoardReport {
+    /// `imported` or `error`.
+    pub status: String,
+    /// The `$(error …)` (or other failure) make stopped with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Modules the target selects.
+    pub modules: Vec<String>,
+    /// Entries of `modules-y` that are not modules, with the reason.
+    pub skipped: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ModuleReport {
+    /// The Heads module name (before a version suffix was added).
+    pub heads_name: String,
+    /// `modules/<file>` that defines it.
+    pub module_file: String,
+    /// Boards that build it.
+    pub boards: usize,
+    pub translated: Vec<String>,
+    /// What was not translated, each with its reason.
+    pub not_translated: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FileChange {
+    /// Relative to the output directory.
+    pub path: String,
+    /// `new`, `changed`, `unchanged`, `removed`, or `left alone`.
+    pub change: String,
+}
+
+impl Report {
+    pub fn fully_translated(&self) -> usize {
+        self.modules
+            .values()
+            .filter(|m| m.not_translated.is_empty())
+            .count()
+    }
+
+    pub fn boards_imported(&self) -> usize {
+        self.boards
+            .values()
+            .filter(|b| b.status == "imported")
+            .count()
+    }
+
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        s.push_str(&format!(
+            "imported {} into {} with {}\n",
+            self.heads, self.out, self.make
+        ));
+        s.push_str(&format!(
+            "boards: {} imported, {} failed; modules: {} ({} fully translated)\n",
+            self.boards_imported(),
+            self.boards.len() - self.boards_imported(),
+            self.modules.len(),
+            self.fully_translated()
+        ));
+        for (name, b) in &self.boards {
+            if let Some(e) = &b.error {
+                s.push_str(&format!("board {name}: not imported: $(error {e})\n"));
+            }
+        }
+        let mut skipped: BTreeMap<&str, usize> = BTreeMap::new();
+        for b in self.boards.values() {
+            for x in &b.skipped {
+                *skipped.entry(x).or_default() += 1;
+            }
+        }
+        for (x, n) in skipped {
+            s.push_str(&format!("{n} board(s): {x}\n"));
+        }
+        for (name, m) in &self.modules {
+            if m.not_translated.is_empty() {
+                continue;
+            }
+            s.push_str(&format!(
+                "module {name} (modules/{}): not fully translated\n",
+                m.module_file
+            ));
+            for n in &m.not_translated {
+                s.push_str(&format!("  - {n}\n"));
+            }
+        }
+        for f in &self.files {
+            if f.change != "unchanged" {
+                s.push_str(&format!("{}: {}\n", f.path, f.change));
+            }
+        }
+        s
+    }
+}
