@@ -584,7 +584,6 @@ fn a_missing_make_is_a_clear_error() {
 }
 
 #[test]
-#[ignore = "needs git+variants lanes; integrator enables on merge"]
 fn import_then_build_both_boards_from_the_mirror() {
     let h = Heads::new();
     assert!(h.import(&[]).status.success());

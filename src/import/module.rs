@@ -157,10 +157,24 @@ pub fn module(
     }
     done.push("depends".to_string());
     // Configure: seed the private install tree, copy the config, run Heads's configure.
-    let mut configure = format!(
+    // Heads builds a module whose `_dir` is its `_base_dir` inside its
+    // source. A board variant configures in an empty dir of its own (the
+    // source is shared by every board), so such a module starts from a copy
+    // of the source there; without variants both dirs are the same.
+    let in_tree = {
+        let (d, b) = (field(m, "dir"), field(m, "base_dir"));
+        b.is_empty() || d == b
+    };
+    let mut configure = String::new();
+    if in_tree {
+        configure.push_str(
+            "if [ \"$STRATA_SOURCE_DIR\" != \"$STRATA_BUILD_DIR\" ]; then cp -a \"$STRATA_SOURCE_DIR/.\" \"$STRATA_BUILD_DIR/\"; fi\n",
+        );
+    }
+    configure.push_str(&format!(
         "rm -rf \"{PRIVATE_INSTALL}\"\nmkdir -p \"{PRIVATE_INSTALL}\"\n\
          if [ -d \"$STRATA_SYSROOT\" ]; then cp -a \"$STRATA_SYSROOT/.\" \"{PRIVATE_INSTALL}/\"; fi\n"
-    );
+    ));
     let config = field(m, "config");
     if !config.is_empty() {
         let rel = config
