@@ -117,3 +117,31 @@ fn a_silent_failing_command_says_it_printed_nothing() {
     assert!(err.contains("build.log"), "{err}");
     assert!(err.contains("(the command printed nothing)"), "{err}");
 }
+
+/// `ci run` on a config it cannot use, or asked for a workflow or job the
+/// config does not have, is a usage error like a bad manifest.
+#[test]
+fn ci_config_and_selection_errors_exit_2() {
+    let p = ok_project();
+    p.write(
+        ".circleci/config.yml",
+        "version: 2.1\njobs:\n  build:\n    docker: [{image: x}]\n    steps: [{run: 'true'}]\nworkflows:\n  main:\n    jobs: [build]\n",
+    );
+    for args in [
+        vec!["ci", "run", "--workflow", "nope", "--dry-run"],
+        vec!["ci", "run", "--job", "nope", "--dry-run"],
+        vec!["ci", "run", "--config", "missing.yml", "--dry-run"],
+    ] {
+        let (c, err) = code(&p, &args);
+        assert_eq!(c, 2, "strata {args:?} exited {c}: {err}");
+    }
+    p.write(".circleci/config.yml", "version: 2.1\njobs: [unclosed\n");
+    let (c, err) = code(&p, &["ci", "run", "--dry-run"]);
+    assert_eq!(c, 2, "{err}");
+    // The same config, valid, runs.
+    p.write(
+        ".circleci/config.yml",
+        "version: 2.1\njobs:\n  build:\n    docker: [{image: x}]\n    steps: [{run: 'true'}]\nworkflows:\n  main:\n    jobs: [build]\n",
+    );
+    assert_eq!(code(&p, &["ci", "run", "--dry-run"]).0, 0);
+}

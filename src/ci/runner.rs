@@ -86,16 +86,42 @@ pub struct Continuation {
     pub params: Vec<(String, String)>,
 }
 
+/// Why `strata ci run` could not run.
+#[derive(Debug)]
+pub enum RunError {
+    /// The config, or what the command line asked of it, is wrong: a usage
+    /// error (exit 2), like a bad manifest.
+    Config(String),
+    /// Something failed while running (state dirs, the store).
+    Other(String),
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Config(m) | RunError::Other(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+impl From<String> for RunError {
+    fn from(m: String) -> Self {
+        RunError::Other(m)
+    }
+}
+
 /// Runs the workflows; returns the exit code (0: every job succeeded or
 /// waits for an approval).
-pub fn run(root: &Path, args: &RunOptions, store: Option<&str>) -> Result<i32, String> {
+pub fn run(root: &Path, args: &RunOptions, store: Option<&str>) -> Result<i32, RunError> {
     let root = std::fs::canonicalize(root).map_err(|e| format!("{}: {e}", root.display()))?;
     let cfg_path = root.join(&args.config);
     let text = std::fs::read_to_string(&cfg_path).map_err(|e| {
-        format!(
+        RunError::Config(format!(
             "cannot read {}: {e}\n  hint: pass --config, or generate one with `strata ci generate circleci`",
             cfg_path.display()
-        )
+        ))
     })?;
     let mut args = args.clone();
     let mut text = text;
@@ -109,10 +135,10 @@ pub fn run(root: &Path, args: &RunOptions, store: Option<&str>) -> Result<i32, S
                     .ok()
                     .is_some_and(|d| d.get("setup").and_then(|v| v.as_bool()) == Some(true));
                 if is_setup {
-                    return Err(format!(
+                    return Err(RunError::Config(format!(
                         "{}: a continued configuration cannot be a setup configuration (`setup: true`)",
                         c.path.display()
-                    ));
+                    )));
                 }
                 crate::errln!(
                     "\nContinuing the pipeline with {} ({} parameters)",
@@ -138,7 +164,7 @@ fn run_text(
     store: Option<&str>,
     text: &str,
     continued: bool,
-) -> Result<(i32, Option<Continuation>), String> {
+) -> Result<(i32, Option<Continuation>), RunError> {
     let root = root.to_path_buf();
     let continuation: Mutex<Option<Continuation>> = Mutex::new(None);
     let git = |a: &[&str]| git_out(&root, a);
@@ -175,12 +201,12 @@ fn run_text(
         &pipeline,
         &|r| orb_sources.source(r),
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| RunError::Config(e.to_string()))?;
     if continued && loaded.setup {
-        return Err(format!(
+        return Err(RunError::Config(format!(
             "{}: a continued configuration cannot be a setup configuration (`setup: true`)",
             args.config.display()
-        ));
+        )));
     }
     for w in &loaded.warnings {
         crate::errln!("warning: {w}");
@@ -201,14 +227,14 @@ fn run_text(
                 .iter()
                 .any(|w| w.jobs.iter().any(|x| *o == x.name || *o == x.job_ref))
             {
-                return Err(format!(
+                return Err(RunError::Config(format!(
                     "no job `{o}` in {}",
                     workflows
                         .iter()
                         .map(|w| format!("workflow `{}`", w.name))
                         .collect::<Vec<_>>()
                         .join(", ")
-                ));
+                )));
             }
         }
         for w in &mut workflows {
@@ -320,10 +346,10 @@ fn run_text(
     };
     let next = continuation.into_inner().unwrap_or_else(|e| e.into_inner());
     if next.is_some() && !loaded.setup {
-        return Err(format!(
+        return Err(RunError::Config(format!(
             "{}: a step continued the pipeline, but the config is not a setup config\n  hint: add `setup: true` at the top level",
             args.config.display()
-        ));
+        )));
     }
     Ok((code, next))
 }

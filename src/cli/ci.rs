@@ -149,7 +149,10 @@ pub fn run(g: &Global, args: CiArgs) -> Result<(), Failure> {
     match args.command {
         CiCommand::Run(r) => {
             let code = crate::ci::runner::run(&root, &r.options(g), args.store.as_deref())
-                .map_err(anyhow::Error::msg)?;
+                .map_err(|e| match e {
+                    crate::ci::runner::RunError::Config(m) => Failure::Usage(anyhow::anyhow!(m)),
+                    crate::ci::runner::RunError::Other(m) => Failure::Other(anyhow::anyhow!(m)),
+                })?;
             return if code == 0 {
                 Ok(())
             } else {
