@@ -145,3 +145,34 @@ fn ci_config_and_selection_errors_exit_2() {
     );
     assert_eq!(code(&p, &["ci", "run", "--dry-run"]).0, 0);
 }
+
+/// `strata log` prints what a step's command wrote, for success and failure.
+#[test]
+fn log_prints_a_step_s_output() {
+    let p = TestProject::with_default(&["a"]);
+    p.local_module(
+        "a",
+        &[("f", "x")],
+        "build = \"echo hello from the build\"\ninstall = \"echo installing; false\"",
+    );
+    assert_eq!(code(&p, &["build"]).0, 1);
+    let out = p.strata().args(["log", "a", "build"]).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello from the build\n"
+    );
+    let out = p.strata().args(["log", "a"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("hello from the build") && text.contains("installing"),
+        "{text}"
+    );
+    assert_eq!(code(&p, &["log", "a", "fetch"]).0, 2);
+    assert_eq!(
+        code(&p, &["log", "a", "configure"]).0,
+        1,
+        "never ran: no log"
+    );
+    assert_eq!(code(&p, &["log", "nosuch"]).0, 2);
+}

@@ -8,6 +8,7 @@ mod clean;
 mod graph;
 mod import;
 mod init;
+mod log;
 mod meta;
 mod plan;
 mod prepare;
@@ -108,6 +109,15 @@ enum Command {
     Why {
         module: String,
         /// The target whose params (board) to explain it for (default: `default`)
+        target: Option<String>,
+    },
+    /// Print a module's step logs (configure, build, install; default: all)
+    Log {
+        module: String,
+        /// configure, build or install
+        step: Option<String>,
+        /// The target whose variant of the module to show (default: `default`)
+        #[arg(long)]
         target: Option<String>,
     },
     /// Remove build directories (of the named modules, or --all)
@@ -322,6 +332,11 @@ fn run_cli() -> i32 {
         Command::Plan { names } => plan::plan(&g, &names),
         Command::Why { module, target } => plan::why(&g, &module, target.as_deref()),
         Command::Clean { modules, all } => clean::clean(&g, &modules, all),
+        Command::Log {
+            module,
+            step,
+            target,
+        } => log::log(&g, &module, step.as_deref(), target.as_deref()),
         Command::Prepare { modules } => prepare::prepare(&g, &modules),
         Command::Graph { names } => graph::graph(&g, &names),
         Command::Cache(c) => cache::run(&g, c),

@@ -1,0 +1,73 @@
+//! `strata log MODULE [STEP] [--target T]`: print a module's step logs.
+//!
+//! Logs live in strata's state (`build/.strata/modules/<instance>/logs/`),
+//! one per command step, kept after success and failure alike. The module
+//! is resolved to its instance as `why` does: through `--target` (default:
+//! `default`), so a board's variant shows its own logs.
+
+use super::{Failure, Global};
+use crate::fingerprint::Step;
+use crate::manifest::ManifestError;
+use std::path::Path;
+
+pub fn log(
+    g: &Global,
+    module: &str,
+    step: Option<&str>,
+    target: Option<&str>,
+) -> Result<(), Failure> {
+    let steps: Vec<Step> = match step {
+        None => vec![Step::Configure, Step::Build, Step::Install],
+        Some(s) => match [Step::Configure, Step::Build, Step::Install]
+            .into_iter()
+            .find(|x| x.name() == s)
+        {
+            Some(x) => vec![x],
+            None => {
+                return Err(Failure::usage(format!(
+                    "`{s}` is not a step with a log\n  hint: the steps that run commands are configure, build and install"
+                )));
+            }
+        },
+    };
+    let l = g.load()?;
+    let Some(mi) = l.project.index_of(module) else {
+        let names = l.project.modules.iter().map(|m| m.name.as_str());
+        let e = ManifestError::new(Path::new("modules"), format!("no module named `{module}`"));
+        return Err(match crate::manifest::closest(module, names) {
+            Some(b) => e.help(format!("did you mean `{b}`?")),
+            None => e.help("`strata graph` lists the modules"),
+        }
+        .into());
+    };
+    let names = vec![target.unwrap_or(module).to_string()];
+    let inst = g.instances(&l, &names)?;
+    let Some(i) = (0..inst.list.len()).find(|&i| inst.list[i].module == mi) else {
+        return Err(Failure::usage(format!(
+            "target `{}` does not build module `{module}`",
+            target.unwrap_or(module)
+        )));
+    };
+    let dir = inst.list[i].logs(&l.project);
+    let mut shown = 0;
+    for s in &steps {
+        let path = dir.join(format!("{}.log", s.name()));
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        if steps.len() > 1 {
+            crate::errln!("==> {} <==", path.display());
+        }
+        crate::out!("{}", String::from_utf8_lossy(&bytes));
+        shown += 1;
+    }
+    if shown == 0 {
+        return Err(Failure::Other(anyhow::anyhow!(
+            "no {} log for {} in {}\n  hint: the module has not run that step here yet (a module restored from the cache has no logs); `strata build {module}` runs it",
+            step.unwrap_or("command"),
+            inst.list[i].label,
+            dir.display()
+        )));
+    }
+    Ok(())
+}
