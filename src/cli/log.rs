@@ -7,8 +7,6 @@
 
 use super::{Failure, Global};
 use crate::fingerprint::Step;
-use crate::manifest::ManifestError;
-use std::path::Path;
 
 pub fn log(
     g: &Global,
@@ -31,23 +29,7 @@ pub fn log(
         },
     };
     let l = g.load()?;
-    let Some(mi) = l.project.index_of(module) else {
-        let names = l.project.modules.iter().map(|m| m.name.as_str());
-        let e = ManifestError::new(Path::new("modules"), format!("no module named `{module}`"));
-        return Err(match crate::manifest::closest(module, names) {
-            Some(b) => e.help(format!("did you mean `{b}`?")),
-            None => e.help("`strata graph` lists the modules"),
-        }
-        .into());
-    };
-    let names = vec![target.unwrap_or(module).to_string()];
-    let inst = g.instances(&l, &names)?;
-    let Some(i) = (0..inst.list.len()).find(|&i| inst.list[i].module == mi) else {
-        return Err(Failure::usage(format!(
-            "target `{}` does not build module `{module}`",
-            target.unwrap_or(module)
-        )));
-    };
+    let (inst, i) = super::plan::module_instance(g, &l, module, target)?;
     let dir = inst.list[i].logs(&l.project);
     let mut shown = 0;
     for s in &steps {

@@ -170,28 +170,7 @@ fn rel(root: &Path, p: &Path) -> String {
 
 pub fn why(g: &Global, module: &str, target: Option<&str>) -> Result<(), Failure> {
     let l = g.load()?;
-    let Some(mi) = l.project.index_of(module) else {
-        let names = l.project.modules.iter().map(|m| m.name.as_str());
-        let e = ManifestError::new(Path::new("modules"), format!("no module named `{module}`"));
-        return Err(match crate::manifest::closest(module, names) {
-            Some(b) => e.help(format!("did you mean `{b}`?")),
-            None => e.help("`strata graph` lists the modules"),
-        }
-        .into());
-    };
-    let names = vec![target.unwrap_or(module).to_string()];
-    let inst = g.instances(&l, &names)?;
-    let Some(i) = (0..inst.list.len()).find(|&i| inst.list[i].module == mi) else {
-        let t = target.unwrap_or(module);
-        return Err(ManifestError::new(
-            Path::new("strata.toml"),
-            format!("target `{t}` does not build module `{module}`"),
-        )
-        .help(format!(
-            "name a target whose modules depend on {module}, or leave the target out"
-        ))
-        .into());
-    };
+    let (inst, i) = module_instance(g, &l, module, target)?;
     let it = &inst.list[i];
     let m = it.module(&l.project);
     let st = crate::fingerprint::module_status(&it.stamp_dirs(&l.project), &inst.keys[i]);
@@ -224,4 +203,37 @@ pub fn why(g: &Global, module: &str, target: Option<&str>) -> Result<(), Failure
         }
     }
     Ok(())
+}
+
+/// The instance a target (default: the module's own name, then `default`)
+/// builds of `module`, for commands that explain or show one module.
+pub(super) fn module_instance(
+    g: &Global,
+    l: &super::Loaded,
+    module: &str,
+    target: Option<&str>,
+) -> Result<(crate::instance::Instances, usize), Failure> {
+    let Some(mi) = l.project.index_of(module) else {
+        let names = l.project.modules.iter().map(|m| m.name.as_str());
+        let e = ManifestError::new(Path::new("modules"), format!("no module named `{module}`"));
+        return Err(match crate::manifest::closest(module, names) {
+            Some(b) => e.help(format!("did you mean `{b}`?")),
+            None => e.help("`strata graph` lists the modules"),
+        }
+        .into());
+    };
+    let names = vec![target.unwrap_or(module).to_string()];
+    let inst = g.instances(l, &names)?;
+    let Some(i) = (0..inst.list.len()).find(|&i| inst.list[i].module == mi) else {
+        let t = target.unwrap_or(module);
+        return Err(ManifestError::new(
+            Path::new("strata.toml"),
+            format!("target `{t}` does not build module `{module}`"),
+        )
+        .help(format!(
+            "name a target whose modules depend on {module}, or leave the target out"
+        ))
+        .into());
+    };
+    Ok((inst, i))
 }

@@ -101,18 +101,8 @@ fn is_path_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+')
 }
 
-/// `STRATA_DEP_<NAME>_DIR`'s `NAME`.
-pub fn env_name(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
+/// `STRATA_DEP_<NAME>_DIR`'s `NAME`: the engine's own spelling.
+pub use crate::exec::environment::env_name;
 
 /// Does `rest` start with `prefix` followed by a delimiter (or the end)?
 fn starts_delimited(rest: &str, prefix: &str) -> bool {
