@@ -207,6 +207,18 @@ deleted file mode 100644
 -bye
 ";
 
+/// Through the tree's `sub/link -> ../outside` symlink.
+const THROUGH_LINK: &[u8] = b"--- /dev/null
++++ b/sub/link/evil.txt
+@@ -0,0 +1 @@
++evil
+--- a/sub/link/sentinel
++++ b/sub/link/sentinel
+@@ -1 +1 @@
+-untouched
++touched
+";
+
 const ESCAPE: &[u8] = b"--- a/../outside.txt
 +++ b/../outside.txt
 @@ -0,0 +1 @@
@@ -222,7 +234,7 @@ proptest! {
 
     #[test]
     fn the_patcher_never_panics_nor_writes_outside_the_tree(
-        patch in input(&[UNIFIED, GIT_EXTENDED, ESCAPE]),
+        patch in input(&[UNIFIED, GIT_EXTENDED, ESCAPE, THROUGH_LINK]),
     ) {
         let dir = tempfile::tempdir().unwrap();
         let tree = dir.path().join("tree");
@@ -299,4 +311,95 @@ proptest! {
         before.sort();
         prop_assert_eq!(after, before);
     }
+}
+
+const CIRCLECI: &[u8] = br#"version: 2.1
+parameters:
+  flag: {type: boolean, default: true}
+orbs:
+  tools:
+    commands:
+      hello:
+        parameters: {who: {type: string, default: world}}
+        steps: [{run: "echo << parameters.who >>"}]
+defaults: &defaults
+  docker: [{image: cimg/base:2024.01}]
+  working_directory: ~/w
+  environment: {A: "1"}
+commands:
+  greet:
+    parameters: {n: {type: integer, default: 2}}
+    steps:
+      - run: {name: greet, command: "echo << parameters.n >>", no_output_timeout: 10m}
+jobs:
+  build:
+    <<: *defaults
+    parallelism: 2
+    parameters: {v: {type: string, default: "1"}}
+    steps:
+      - checkout
+      - tools/hello: {who: me}
+      - greet: {n: 3}
+      - restore_cache: {keys: ["k-{{ checksum \"a\" }}-<< parameters.v >>", "k-"]}
+      - save_cache: {key: "k-{{ .Branch }}", paths: [x]}
+      - when: {condition: << pipeline.parameters.flag >>, steps: [{run: "true"}]}
+workflows:
+  main:
+    when: {not: {equal: [main, << pipeline.git.branch >>]}}
+    jobs:
+      - build:
+          matrix: {parameters: {v: ["1", "2"]}, exclude: [{v: "2"}]}
+      - hold: {type: approval, requires: [build]}
+"#;
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_circleci_config_loader_never_panics(text in input(&[CIRCLECI])) {
+        let text = String::from_utf8_lossy(&text);
+        let pipeline = strata::ci::config::Pipeline {
+            branch: "dev".into(),
+            revision: "0".repeat(40),
+            tag: String::new(),
+            number: 1,
+            id: "fuzz".into(),
+            git_url: String::new(),
+            trigger_source: "api".into(),
+            params: Vec::new(),
+        };
+        let orbs = |r: &str| -> Result<String, String> { Err(format!("no orb {r}")) };
+        if let Err(e) = strata::ci::config::load("config.yml", &text, None, &pipeline, &orbs) {
+            let _ = e.to_string();
+        }
+    }
+}
+
+/// The seeds are valid documents, so mutations start deep inside the parsers.
+#[test]
+fn the_seeds_are_accepted_unmutated() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("modules")).unwrap();
+    std::fs::write(dir.path().join("strata.toml"), STRATA_TOML).unwrap();
+    std::fs::write(dir.path().join("modules/a.toml"), MODULE_A).unwrap();
+    std::fs::write(dir.path().join("modules/b.toml"), MODULE_B).unwrap();
+    let project = strata::manifest::load(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let graph = strata::graph::Graph::new(&project).unwrap();
+    strata::instance::instantiate(&project, &graph, &[]).unwrap();
+
+    let pipeline = strata::ci::config::Pipeline {
+        branch: "dev".into(),
+        revision: "0".repeat(40),
+        tag: String::new(),
+        number: 1,
+        id: "fuzz".into(),
+        git_url: String::new(),
+        trigger_source: "api".into(),
+        params: Vec::new(),
+    };
+    let orbs = |r: &str| -> Result<String, String> { Err(format!("no orb {r}")) };
+    let text = std::str::from_utf8(CIRCLECI).unwrap();
+    let loaded = strata::ci::config::load("config.yml", text, None, &pipeline, &orbs)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(loaded.workflows.len(), 1);
 }
