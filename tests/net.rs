@@ -238,7 +238,7 @@ fn tunnel_proxy(body: Vec<u8>) -> (u16, Arc<Mutex<Vec<String>>>) {
         for stream in listener.incoming().flatten() {
             let mut r = BufReader::new(stream.try_clone().unwrap());
             let mut w = stream;
-            let mut head = |r: &mut BufReader<TcpStream>| {
+            let head = |r: &mut BufReader<TcpStream>| {
                 let mut first = String::new();
                 r.read_line(&mut first).ok()?;
                 let mut h = String::new();
