@@ -3,9 +3,10 @@
 //! built here, so there is one TLS stack (rustls with bundled roots), one
 //! proxy policy and one place where timeouts are decided.
 //!
-//! Proxies come from the environment as curl reads them: `HTTPS_PROXY` /
-//! `https_proxy`, `HTTP_PROXY` / `http_proxy`, `ALL_PROXY`, with `NO_PROXY`
-//! naming hosts reached directly. HTTP status codes are never errors at this
+//! Proxies come from the environment: the first of `ALL_PROXY`,
+//! `HTTPS_PROXY`, `HTTP_PROXY` (or the lower-case forms) that is set carries
+//! every request through a `CONNECT` tunnel, and `NO_PROXY` names the hosts
+//! reached directly. HTTP status codes are never errors at this
 //! level: callers look at the status, because a 404 is a cache miss and a
 //! 412 an answer to a create-only put, not failures.
 //!
