@@ -176,3 +176,18 @@ fn log_prints_a_step_s_output() {
     );
     assert_eq!(code(&p, &["log", "nosuch"]).0, 2);
 }
+
+/// `clean --json` reports what it removed as JSON Lines.
+#[test]
+fn clean_reports_json_events() {
+    let p = ok_project();
+    assert_eq!(code(&p, &["build"]).0, 0);
+    let out = p.strata().args(["--json", "clean", "a"]).output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    assert_eq!(v["schema"], 1);
+    assert_eq!(v["type"], "cleaned");
+    assert_eq!(v["data"]["module"], "a");
+    assert!(!p.path("build/a-1.0").exists());
+}

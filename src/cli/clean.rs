@@ -36,7 +36,12 @@ pub fn clean(g: &Global, modules: &[String], all: bool) -> Result<(), Failure> {
                 .with_context(|| format!("removing {}", state.join(d).display()))?;
         }
         let _ = std::fs::remove_file(state.join("install.json"));
-        if !g.quiet {
+        if g.json {
+            crate::report::emit_json(
+                "cleaned",
+                serde_json::json!({"all": true, "build_dir": p.settings.build_dir.display().to_string(), "install_dir": p.settings.install_dir.display().to_string()}),
+            );
+        } else if !g.quiet {
             crate::errln!("     Removed build and install directories");
         }
         return Ok(());
@@ -51,7 +56,12 @@ pub fn clean(g: &Global, modules: &[String], all: bool) -> Result<(), Failure> {
         })?;
         let dir = p.module_build_dir(m);
         let n = remove_module(p, m).with_context(|| format!("removing {}", dir.display()))?;
-        if !g.quiet {
+        if g.json {
+            crate::report::emit_json(
+                "cleaned",
+                serde_json::json!({"module": m.name, "dir": dir.display().to_string(), "variant_dirs": n}),
+            );
+        } else if !g.quiet {
             let variants = if n > 0 {
                 format!(" and {n} variant build dirs")
             } else {
