@@ -105,7 +105,18 @@ fn schedule(run: &Run<'_>, parallel: usize) -> HashMap<String, Report> {
                 running += 1;
                 let tx = tx.clone();
                 s.spawn(move || {
-                    let r = run_job(run, job);
+                    // A panicking job is a failed job: the scheduler always
+                    // hears back (see `crate::worker`).
+                    let r = crate::worker::catch(|| run_job(run, job)).unwrap_or_else(|panic| {
+                        crate::errln!(
+                            "[{}] internal error (a bug in strata, please report it): {panic}",
+                            job.name
+                        );
+                        Report {
+                            status: "failed",
+                            ..Report::default()
+                        }
+                    });
                     let _ = tx.send((job.name.clone(), r));
                 });
             }
