@@ -4,12 +4,15 @@
 # Sets up what it needs: a Python venv with moto[server] under target/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! moto_server -h >/dev/null 2>&1; then
+# moto_server: the S3-compatible server the remote-cache tests start;
+# check-jsonschema: validates generated CI configs against the published
+# GitHub Actions and CircleCI schemas (vendored in the package, no network).
+if ! moto_server -h >/dev/null 2>&1 || ! check-jsonschema --version >/dev/null 2>&1; then
   venv="$PWD/target/test-venv"
-  if [ ! -x "$venv/bin/moto_server" ]; then
-    echo "setting up $venv with moto[server] (S3-compatible test server)" >&2
+  if [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/check-jsonschema" ]; then
+    echo "setting up $venv with moto[server] and check-jsonschema" >&2
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]'
+    "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]' check-jsonschema
   fi
   export PATH="$venv/bin:$PATH"
 fi
