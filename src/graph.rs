@@ -145,22 +145,26 @@ pub fn select(project: &Project, names: &[String]) -> Result<Vec<usize>, Manifes
         } else if let Some(i) = project.index_of(name) {
             out.insert(i);
         } else {
-            let candidates = project
-                .targets
-                .keys()
-                .map(String::as_str)
-                .chain(project.modules.iter().map(|m| m.name.as_str()));
-            let err = ManifestError::new(
-                manifest,
-                format!("`{name}` is neither a target nor a module"),
-            );
-            return Err(match closest(name, candidates) {
-                Some(best) => err.help(format!("did you mean `{best}`?")),
-                None => {
-                    err.help("`strata graph` lists the modules; targets are the [target.*] tables")
-                }
-            });
+            return Err(unknown_name(project, name));
         }
     }
     Ok(out.into_iter().collect())
+}
+
+/// The error for a command-line name that is neither a target nor a module,
+/// with the closest name as a hint.
+pub fn unknown_name(project: &Project, name: &str) -> ManifestError {
+    let candidates = project
+        .targets
+        .keys()
+        .map(String::as_str)
+        .chain(project.modules.iter().map(|m| m.name.as_str()));
+    let err = ManifestError::new(
+        std::path::Path::new("strata.toml"),
+        format!("`{name}` is neither a target nor a module"),
+    );
+    match closest(name, candidates) {
+        Some(best) => err.help(format!("did you mean `{best}`?")),
+        None => err.help("`strata graph` lists the modules; targets are the [target.*] tables"),
+    }
 }

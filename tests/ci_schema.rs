@@ -50,7 +50,11 @@ fn generated_circleci_and_github_configs_match_their_schemas() {
         p.local_module("app", &[("f", "y")], "depends = [\"lib\"]");
         for (kind, schema, file) in [
             ("circleci", "vendor.circle-ci", ".circleci/config.yml"),
-            ("github", "vendor.github-workflows", ".github/workflows/strata.yml"),
+            (
+                "github",
+                "vendor.github-workflows",
+                ".github/workflows/strata.yml",
+            ),
         ] {
             p.strata()
                 .args(["ci", "generate", kind, "-o", file])

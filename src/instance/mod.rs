@@ -21,7 +21,7 @@ pub mod history;
 
 use crate::fingerprint::{self, ModuleKeys};
 use crate::graph::Graph;
-use crate::manifest::{ManifestError, Module, ParamValue, Project, closest};
+use crate::manifest::{ManifestError, Module, ParamValue, Project};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -238,21 +238,7 @@ pub fn instantiate(
             let target = project.targets.contains_key("default").then_some("default");
             b.request(name, target, false, &[i])?;
         } else {
-            let candidates = project
-                .targets
-                .keys()
-                .map(String::as_str)
-                .chain(project.modules.iter().map(|m| m.name.as_str()));
-            let err = ManifestError::new(
-                manifest,
-                format!("`{name}` is neither a target nor a module"),
-            );
-            return Err(match closest(name, candidates) {
-                Some(best) => err.help(format!("did you mean `{best}`?")),
-                None => {
-                    err.help("`strata graph` lists the modules; targets are the [target.*] tables")
-                }
-            });
+            return Err(crate::graph::unknown_name(project, name));
         }
     }
     b.finish()
