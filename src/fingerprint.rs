@@ -521,9 +521,19 @@ pub fn module_status(dirs: &StampDirs, keys: &ModuleKeys) -> ModuleStatus {
             source_ready,
         };
     }
+    // A variant that has to run a step needs its shared source: one deleted
+    // by hand is unpacked again, whatever its stamps say.
+    let source_missing = dirs.separate() && !dirs.source_tree.is_dir();
     for step in &Step::ALL[1..] {
         let expected = keys.get(*step);
         let dir = dirs.of(*step);
+        if *step <= Step::Patch && source_missing {
+            return ModuleStatus {
+                first_stale: Some(Step::Unpack),
+                reasons: vec![StaleReason::Missing(dirs.source_tree.clone())],
+                source_ready: false,
+            };
+        }
         if stamp_key(dir, *step).as_deref() == Some(expected.key.as_str()) {
             continue;
         }

@@ -165,7 +165,16 @@ workflows:
         .map(|f| std::fs::read_to_string(f).unwrap().trim().parse().unwrap())
         .collect();
     assert_eq!(pids.len(), 3);
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Killed when the job ended: allow the kernel a moment to reap them.
+    let gone = |pid: i32| {
+        !Path::new(&format!("/proc/{pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| s.contains(") Z "))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !pids.iter().all(|&pid| gone(pid)) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     for pid in pids {
         assert!(
             !Path::new(&format!("/proc/{pid}")).exists()

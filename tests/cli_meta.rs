@@ -74,7 +74,14 @@ fn man_prints_a_roff_page_naming_the_commands() {
 
 #[test]
 fn verbose_and_quiet_together_are_a_usage_error() {
-    let out = strata().args(["-v", "-q", "plan"]).output().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = strata()
+        .arg("-C")
+        .arg(tmp.path())
+        .env("XDG_CACHE_HOME", tmp.path().join("xdg"))
+        .args(["-v", "-q", "plan"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be used with"));
 }

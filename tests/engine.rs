@@ -788,7 +788,9 @@ fn the_shipped_example_builds_and_runs() {
         "== banner 2.1-strata ==\n"
     );
     assert!(p.path("install/images/rootfs.tar").is_file());
-    assert!(p.build_json(&[]).1.is_empty());
+    let (code, built, err) = p.build_json(&[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(built.is_empty(), "{built:?}");
 }
 
 #[test]

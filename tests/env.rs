@@ -235,13 +235,28 @@ fn commands_get_a_clean_environment_and_pass_env_values_are_key_inputs() {
 
     // Same value: fresh. Another value: configure is stale and `why` says so.
     let out = strata_in_dirty_env(&p, "one", &["--json", "build"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(TestProject::modules_with(&stdout, "module-built").is_empty());
     let out = strata_in_dirty_env(&p, "two", &["why", "m"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let why = String::from_utf8_lossy(&out.stdout);
     assert!(why.contains("configure is stale"), "{why}");
     assert!(why.contains("pass-env TEST_PASS_ENV one → two"), "{why}");
     let out = strata_in_dirty_env(&p, "two", &["--json", "build"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(TestProject::modules_with(&stdout, "module-built"), ["m"]);
     assert!(p.read("build/m-1.0/env.txt").contains("PASS=two"));

@@ -133,7 +133,9 @@ fn git_module_builds_end_to_end_with_a_patch() {
     assert!(p.path("packages/.git/fw.git/HEAD").is_file());
     assert!(!p.path("build/fw-1.0/.git").exists());
     // A second build is a no-op.
-    assert!(p.build_json(&[]).1.is_empty());
+    let (code, built, err) = p.build_json(&[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(built.is_empty(), "{built:?}");
     // A new commit: moving the pin says why, fetches it into the mirror and rebuilds.
     let work = p.path("work-fw");
     std::fs::write(work.join("hello.txt"), "hello again\n").unwrap();

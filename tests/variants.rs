@@ -479,3 +479,27 @@ fn graph_json_lists_each_boards_variant() {
     assert!(roms.contains(&id));
     assert_eq!(two["modules"].as_array().unwrap().len(), 3);
 }
+
+/// A variant that has to rebuild needs its shared source: one deleted by
+/// hand is unpacked and patched again first, whatever its stamps say.
+#[test]
+fn a_deleted_shared_source_is_unpacked_again_before_a_variant_rebuilds() {
+    let p = boards();
+    let (events, code) = json(&p, &["build", "x230"]);
+    assert_eq!(code, 0, "{events}");
+    std::fs::remove_dir_all(p.path("build/rom-1.0")).unwrap();
+    // Only the build step is stale: its command changed.
+    let m = p.read("modules/rom.toml");
+    p.write(
+        "modules/rom.toml",
+        m.replace(
+            "build = \"cat $STRATA_SOURCE_DIR/src.txt > rom.bin",
+            "build = \"true && cat $STRATA_SOURCE_DIR/src.txt > rom.bin",
+        ),
+    );
+    let (events, code) = json(&p, &["build", "x230"]);
+    assert_eq!(code, 0, "{events}");
+    assert_eq!(steps(&events, "unpack", "rom"), 1, "{events}");
+    assert_eq!(steps(&events, "patch", "rom"), 1, "{events}");
+    assert!(p.read("build/rom-1.0/src.txt").contains("patched once"));
+}

@@ -43,6 +43,7 @@ pub fn prepare(g: &Global, names: &[String]) -> Result<(), Failure> {
         );
     })
     .with_context(|| format!("cannot take the project lock {}", lock_path.display()))?;
+    super::build::sweep(&_lock, &l.project, &reporter);
     command::install_interrupt_handler();
     let ctx = Context {
         store: None,

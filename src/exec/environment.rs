@@ -131,8 +131,9 @@ pub fn epoch_record(state_dir: &Path) -> PathBuf {
     state_dir.join("source-date-epoch")
 }
 
-/// Records `secs` as the module's `SOURCE_DATE_EPOCH` (a git source writes
-/// its commit time here; an archive the newest mtime it unpacked).
+/// Records `secs` as the module's `SOURCE_DATE_EPOCH`: the newest mtime the
+/// archive unpacked (for a git source, whose archive stamps every entry with
+/// the commit time, that is the commit time).
 pub fn write_source_date_epoch(state_dir: &Path, secs: u64) -> io::Result<()> {
     crate::fsutil::write_atomic(&epoch_record(state_dir), secs.to_string().as_bytes())
 }

@@ -572,6 +572,7 @@ fn run_steps(
 fn warn_unrelocatable(ctx: &Context, module: &str, paths: &Paths) {
     let needles = [
         paths.build_dir.clone(),
+        paths.source_dir.clone(),
         paths.sysroot.clone(),
         paths.host.clone(),
     ];
