@@ -352,22 +352,27 @@ workflows:
       - hold: {type: approval, requires: [build]}
 "#;
 
+/// Pipeline values for loading a config outside a run.
+fn pipeline() -> strata::ci::config::Pipeline {
+    strata::ci::config::Pipeline {
+        branch: "dev".into(),
+        revision: "0".repeat(40),
+        tag: String::new(),
+        number: 1,
+        id: "fuzz".into(),
+        git_url: String::new(),
+        trigger_source: "api".into(),
+        params: Vec::new(),
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn the_circleci_config_loader_never_panics(text in input(&[CIRCLECI])) {
         let text = String::from_utf8_lossy(&text);
-        let pipeline = strata::ci::config::Pipeline {
-            branch: "dev".into(),
-            revision: "0".repeat(40),
-            tag: String::new(),
-            number: 1,
-            id: "fuzz".into(),
-            git_url: String::new(),
-            trigger_source: "api".into(),
-            params: Vec::new(),
-        };
+        let pipeline = pipeline();
         let orbs = |r: &str| -> Result<String, String> { Err(format!("no orb {r}")) };
         if let Err(e) = strata::ci::config::load("config.yml", &text, None, &pipeline, &orbs) {
             let _ = e.to_string();
@@ -387,16 +392,7 @@ fn the_seeds_are_accepted_unmutated() {
     let graph = strata::graph::Graph::new(&project).unwrap();
     strata::instance::instantiate(&project, &graph, &[]).unwrap();
 
-    let pipeline = strata::ci::config::Pipeline {
-        branch: "dev".into(),
-        revision: "0".repeat(40),
-        tag: String::new(),
-        number: 1,
-        id: "fuzz".into(),
-        git_url: String::new(),
-        trigger_source: "api".into(),
-        params: Vec::new(),
-    };
+    let pipeline = pipeline();
     let orbs = |r: &str| -> Result<String, String> { Err(format!("no orb {r}")) };
     let text = std::str::from_utf8(CIRCLECI).unwrap();
     let loaded = strata::ci::config::load("config.yml", text, None, &pipeline, &orbs)
