@@ -18,7 +18,6 @@ use crate::manifest::Module;
 use std::ffi::OsString;
 use std::fs;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
@@ -147,17 +146,15 @@ pub fn source_date_epoch(state_dir: &Path, tree: &Path) -> u64 {
         .unwrap_or_else(|| newest_mtime(tree).unwrap_or(0))
 }
 
-/// The newest mtime (seconds) of anything in `tree`, symlinks not followed,
-/// strata's own `.strata` state left out.
+/// The newest mtime (seconds) of anything in `tree`, symlinks not followed.
+/// strata's own state lives outside every source tree, so everything here
+/// (a `.strata` shipped in the archive included) is the archive's.
 pub fn newest_mtime(tree: &Path) -> io::Result<u64> {
     let mut newest = 0u64;
     let mut todo = vec![tree.to_path_buf()];
     while let Some(dir) = todo.pop() {
         for e in fs::read_dir(&dir)? {
             let e = e?;
-            if dir == tree && e.file_name().as_bytes() == b".strata" {
-                continue;
-            }
             let md = e.metadata()?;
             let secs = md
                 .modified()
@@ -270,11 +267,13 @@ mod tests {
         };
         set(&tree.join("sub/a"), 1_500_000_000);
         set(&tree.join("sub"), 1_400_000_000);
-        set(&tree.join(".strata/x"), 1_900_000_000);
-        set(&tree.join(".strata"), 1_900_000_000);
-        assert_eq!(newest_mtime(&tree).unwrap(), 1_500_000_000);
-        let state = tree.join(".strata");
-        assert_eq!(source_date_epoch(&state, &tree), 1_500_000_000);
+        set(&tree.join(".strata/x"), 1_600_000_000);
+        set(&tree.join(".strata"), 1_300_000_000);
+        // A `.strata` in a source tree is the archive's own file: it counts.
+        assert_eq!(newest_mtime(&tree).unwrap(), 1_600_000_000);
+        let state = dir.path().join("state");
+        fs::create_dir_all(&state).unwrap();
+        assert_eq!(source_date_epoch(&state, &tree), 1_600_000_000);
         write_source_date_epoch(&state, 42).unwrap();
         assert_eq!(source_date_epoch(&state, &tree), 42);
     }
