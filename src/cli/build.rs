@@ -5,7 +5,6 @@ use crate::exec::{self, Context, command};
 use crate::fetch;
 use crate::graph;
 use crate::instance::Instances;
-use crate::lock::ProjectLock;
 use crate::report::Event;
 use anyhow::Context as _;
 
@@ -18,15 +17,7 @@ pub fn build(g: &Global, names: &[String], timings: bool) -> Result<(), Failure>
     } else {
         g.reporter()
     };
-    let lock_path = l.project.state_dir().join("lock");
-    let _lock = ProjectLock::acquire(&lock_path, |p| {
-        crate::errln!(
-            "    Blocking: waiting for lock on {} (another strata is building this project)",
-            p.display()
-        );
-    })
-    .with_context(|| format!("cannot take the project lock {}", lock_path.display()))?;
-    sweep(&_lock, &l.project, &reporter);
+    let _lock = super::lock_project(&l.project, &reporter)?;
     command::install_interrupt_handler();
     let cache = g.cache(&l.project)?;
     let _store_lock =
@@ -110,12 +101,7 @@ pub fn fetch(g: &Global, names: &[String]) -> Result<(), Failure> {
     let reporter = g.reporter();
     let opts = g.fetch_options();
     let jobs = g.jobs(&l.project).max(1);
-    let lock_path = l.project.state_dir().join("lock");
-    let _lock = ProjectLock::acquire(&lock_path, |p| {
-        crate::errln!("    Blocking: waiting for lock on {}", p.display());
-    })
-    .with_context(|| format!("cannot take the project lock {}", lock_path.display()))?;
-    sweep(&_lock, &l.project, &reporter);
+    let _lock = super::lock_project(&l.project, &reporter)?;
     let next = std::sync::atomic::AtomicUsize::new(0);
     let failures = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|s| {
@@ -221,18 +207,5 @@ fn write_timings(
         Err(e) => reporter.event(Event::Warning {
             message: &format!("cannot write the timing report in {}: {e}", dir.display()),
         }),
-    }
-}
-
-/// Removes what killed runs left (a warning, never a failure, if it cannot).
-pub(super) fn sweep(
-    lock: &ProjectLock,
-    project: &crate::manifest::Project,
-    r: &crate::report::Reporter,
-) {
-    if let Err(e) = lock.sweep(project) {
-        r.event(Event::Warning {
-            message: &format!("cannot remove temp files of an interrupted run: {e}"),
-        });
     }
 }

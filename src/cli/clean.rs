@@ -3,7 +3,6 @@
 
 use super::{Failure, Global};
 use crate::fsutil::remove_dir_atomic;
-use crate::lock::ProjectLock;
 use crate::manifest::{ManifestError, Module, Project};
 use anyhow::Context as _;
 use std::path::Path;
@@ -18,12 +17,7 @@ pub fn clean(g: &Global, modules: &[String], all: bool) -> Result<(), Failure> {
                 .into(),
         );
     }
-    let lock_path = p.state_dir().join("lock");
-    let _lock = ProjectLock::acquire(&lock_path, |p| {
-        crate::errln!("    Blocking: waiting for lock on {}", p.display());
-    })
-    .context("cannot take the project lock")?;
-    let _ = _lock.sweep(p);
+    let _lock = super::lock_project(p, &g.reporter())?;
     if all {
         for m in &p.modules {
             remove_module(p, m)

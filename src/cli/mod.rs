@@ -394,3 +394,26 @@ fn render_error(e: &anyhow::Error, json: bool, code: i32) -> i32 {
     }
     code
 }
+
+/// Takes the project lock (saying so while another strata holds it), then
+/// removes what killed runs left, which only the lock holder may do.
+pub(super) fn lock_project(
+    project: &Project,
+    reporter: &Reporter,
+) -> anyhow::Result<crate::lock::ProjectLock> {
+    use anyhow::Context as _;
+    let lock_path = project.state_dir().join("lock");
+    let lock = crate::lock::ProjectLock::acquire(&lock_path, |p| {
+        crate::errln!(
+            "    Blocking: waiting for lock on {} (another strata is using this project)",
+            p.display()
+        );
+    })
+    .with_context(|| format!("cannot take the project lock {}", lock_path.display()))?;
+    if let Err(e) = lock.sweep(project) {
+        reporter.event(crate::report::Event::Warning {
+            message: &format!("cannot remove temp files of an interrupted run: {e}"),
+        });
+    }
+    Ok(lock)
+}

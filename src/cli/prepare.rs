@@ -11,8 +11,6 @@
 
 use super::{EXIT_FAILURE, EXIT_INTERRUPTED, Failure, Global};
 use crate::exec::{self, Context, command};
-use crate::lock::ProjectLock;
-use anyhow::Context as _;
 
 pub fn prepare(g: &Global, names: &[String]) -> Result<(), Failure> {
     let l = g.load()?;
@@ -35,15 +33,7 @@ pub fn prepare(g: &Global, names: &[String]) -> Result<(), Failure> {
         .filter(|&i| seen.insert(inst.list[i].module))
         .collect();
     let reporter = g.reporter();
-    let lock_path = l.project.state_dir().join("lock");
-    let _lock = ProjectLock::acquire(&lock_path, |p| {
-        crate::errln!(
-            "    Blocking: waiting for lock on {} (another strata is using this project)",
-            p.display()
-        );
-    })
-    .with_context(|| format!("cannot take the project lock {}", lock_path.display()))?;
-    super::build::sweep(&_lock, &l.project, &reporter);
+    let _lock = super::lock_project(&l.project, &reporter)?;
     command::install_interrupt_handler();
     let ctx = Context {
         store: None,
