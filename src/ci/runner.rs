@@ -278,27 +278,31 @@ fn run_text(
     };
     let several = workflows.len() > 1;
     let events = super::events::Events::new(args.json);
+    // One run of one workflow's jobs, each with its own store handle.
+    let new_run = |jobs, dir| -> Result<Run<'_>, RunError> {
+        let (store_box, store_env) = open_store()?;
+        Ok(Run {
+            root: root.clone(),
+            repo: repo.clone().unwrap_or(root.clone()),
+            dir,
+            id: id.clone(),
+            cache: CiCache::new(store_box, local_root.join("tmp")),
+            store_env,
+            pipeline: pipeline.clone(),
+            env: args.env.clone(),
+            jobs,
+            approve: args.approve,
+            events: &events,
+            out: Mutex::new(()),
+            build_num: Mutex::new(0),
+            workspace: Mutex::new(HashMap::new()),
+            continuation: &continuation,
+        })
+    };
     if args.dry_run {
         let mut docs = Vec::new();
         for w in &workflows {
-            let (store_box, store_env) = open_store()?;
-            let run = Run {
-                root: root.clone(),
-                repo: repo.clone().unwrap_or(root.clone()),
-                dir: state.join(&id),
-                id: id.clone(),
-                cache: CiCache::new(store_box, local_root.join("tmp")),
-                store_env,
-                pipeline: pipeline.clone(),
-                env: args.env.clone(),
-                jobs: &w.jobs,
-                approve: args.approve,
-                events: &events,
-                out: Mutex::new(()),
-                build_num: Mutex::new(0),
-                workspace: Mutex::new(HashMap::new()),
-                continuation: &continuation,
-            };
+            let run = new_run(&w.jobs, state.join(&id))?;
             docs.push(super::dryrun::dry_run(&run, &w.name, args.json));
         }
         if args.json {
@@ -310,28 +314,12 @@ fn run_text(
     crate::exec::command::install_interrupt_handler();
     let mut failed = false;
     for w in &workflows {
-        let (store_box, store_env) = open_store()?;
-        let run = Run {
-            root: root.clone(),
-            repo: repo.clone().unwrap_or(root.clone()),
-            dir: if several {
-                state.join(&id).join(&w.name)
-            } else {
-                state.join(&id)
-            },
-            id: id.clone(),
-            cache: CiCache::new(store_box, local_root.join("tmp")),
-            store_env,
-            pipeline: pipeline.clone(),
-            env: args.env.clone(),
-            jobs: &w.jobs,
-            approve: args.approve,
-            events: &events,
-            out: Mutex::new(()),
-            build_num: Mutex::new(0),
-            workspace: Mutex::new(HashMap::new()),
-            continuation: &continuation,
+        let dir = if several {
+            state.join(&id).join(&w.name)
+        } else {
+            state.join(&id)
         };
+        let run = new_run(&w.jobs, dir)?;
         failed |= super::schedule::run_workflow(&run, &w.name, args.parallel);
         if interrupted() {
             break;
