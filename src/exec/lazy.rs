@@ -74,12 +74,15 @@ impl<'s> Deferred<'s> {
     /// Brings every deferred module in `i`'s sysroot up to date, in
     /// dependency order. Locks are taken along dependency edges only, so two
     /// threads can never wait on each other.
-    pub fn materialise_deps(
+    ///
+    /// `bring_up` brings one module up to date (the build's own step
+    /// runner): this file decides *which* modules and *when*, never *how*.
+    pub fn materialise_deps<E>(
         &self,
         ctx: &Context<'_>,
         i: usize,
-        jobserver: &super::jobserver::Jobserver,
-    ) -> Result<(), super::ModuleError> {
+        bring_up: &dyn Fn(usize, &ModuleStatus) -> Result<(), E>,
+    ) -> Result<(), E> {
         for d in ctx.graph.transitive_deps(i) {
             let Some(slot) = self.slots.get(&d) else {
                 continue;
@@ -88,9 +91,7 @@ impl<'s> Deferred<'s> {
             if *done {
                 continue;
             }
-            let t = std::time::Instant::now();
-            let outcome = super::module::run(ctx, d, &self.status[&d], self, jobserver)?;
-            super::report_outcome(ctx, d, outcome, t.elapsed().as_secs_f64());
+            bring_up(d, &self.status[&d])?;
             *done = true;
         }
         Ok(())

@@ -105,6 +105,26 @@ pub fn statuses(ctx: &Context<'_>, modules: &[usize]) -> HashMap<usize, ModuleSt
         .collect()
 }
 
+/// Brings module `i` up to date, first materialising any deferred module
+/// its build needs (which may in turn build, and so on down the graph).
+fn bring_up(
+    ctx: &Context<'_>,
+    i: usize,
+    status: &ModuleStatus,
+    deferred: &lazy::Deferred<'_>,
+    js: &jobserver::Jobserver,
+) -> Result<module::Outcome, ModuleError> {
+    let materialise = || {
+        deferred.materialise_deps(ctx, i, &|d, st| {
+            let t = Instant::now();
+            let outcome = bring_up(ctx, d, st, deferred, js)?;
+            report_outcome(ctx, d, outcome, t.elapsed().as_secs_f64());
+            Ok(())
+        })
+    };
+    module::run(ctx, i, status, &materialise, js)
+}
+
 /// Where a build merges its outputs: (install dir, record file, the
 /// instances whose closure goes there).
 pub type Install = (std::path::PathBuf, std::path::PathBuf, Vec<usize>);
@@ -204,7 +224,7 @@ pub fn build(ctx: &Context<'_>, selection: &[usize], installs: Vec<Install>) -> 
                         module: ctx.label(i),
                     });
                     let t = Instant::now();
-                    let r = crate::worker::catch(|| module::run(ctx, i, st, deferred, js))
+                    let r = crate::worker::catch(|| bring_up(ctx, i, st, deferred, js))
                         .unwrap_or_else(|panic| Err(ModuleError::Panic(panic)))
                         .map(|o| (o, t.elapsed().as_secs_f64()));
                     let _ = tx.send(Msg::Done(i, r));

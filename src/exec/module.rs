@@ -84,11 +84,15 @@ pub enum Outcome {
 /// Brings module `i` (whose status is `status`) up to date: from the store
 /// when it has the module's install key, else by running the stale steps
 /// (and then saving the artifact). Store problems are warnings, never failures.
+///
+/// `before_build` runs only when the module has to build rather than
+/// restore: it brings the modules left in the cache for this run (see
+/// `lazy`) into the sysroot.
 pub fn run(
     ctx: &Context,
     i: usize,
     status: &ModuleStatus,
-    deferred: &super::lazy::Deferred<'_>,
+    before_build: &dyn Fn() -> Result<(), ModuleError>,
     jobserver: &Jobserver,
 ) -> Result<Outcome, ModuleError> {
     let name = ctx.label(i);
@@ -105,7 +109,7 @@ pub fn run(
     }
     // Building needs the whole sysroot, including modules left in the cache
     // because this one was expected to restore.
-    deferred.materialise_deps(ctx, i, jobserver)?;
+    before_build()?;
     run_steps(ctx, i, status, jobserver, Step::Install)?;
     if let Some(store) = ctx.store
         && let Err(why) = save(ctx, store, i)
