@@ -365,7 +365,7 @@ impl fmt::Display for StaleReason {
             StaleReason::Removed { name } => write!(f, "{name} removed"),
             StaleReason::Changed { name, old, new } => {
                 if name.starts_with("dependency ") {
-                    write!(f, "{name} rebuilt")
+                    write!(f, "{name} changed since this module was built")
                 } else if let Some(param) = name
                     .strip_prefix("param ")
                     .and_then(|n| n.strip_suffix(" file"))
@@ -422,12 +422,17 @@ pub fn diff_inputs(old: &[Input], new: &[Input]) -> Vec<StaleReason> {
 }
 
 /// The state of one module's build dir against its expected keys.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct ModuleStatus {
     /// The first step whose stamp does not match (None: fully fresh).
     pub first_stale: Option<Step>,
-    /// Why that step is stale.
+    /// Why it is stale: the differences of `changed_step` when that is set,
+    /// else of `first_stale`.
     pub reasons: Vec<StaleReason>,
+    /// For a module restored from the cache: the step whose inputs changed.
+    /// A restored build dir holds no source, so the build restarts earlier
+    /// (`first_stale`); this names the real cause.
+    pub changed_step: Option<Step>,
     /// A variant whose shared source tree is already unpacked and patched
     /// at the current keys: it restarts from configure in an empty build dir.
     pub source_ready: bool,
@@ -471,13 +476,14 @@ pub fn write_provenance(module_dir: &Path, keys: &ModuleKeys) -> io::Result<()> 
     write_atomic(&provenance_path(module_dir), &json)
 }
 
-/// The first differences against the provenance record, if there is one.
-fn provenance_reasons(module_dir: &Path, keys: &ModuleKeys) -> Option<Vec<StaleReason>> {
+/// The first step whose inputs differ from the provenance record, and how,
+/// if there is a record.
+fn provenance_reasons(module_dir: &Path, keys: &ModuleKeys) -> Option<(Step, Vec<StaleReason>)> {
     let text = fs::read(provenance_path(module_dir)).ok()?;
     let record: Vec<(Step, Vec<Input>)> = serde_json::from_slice(&text).ok()?;
     record.iter().find_map(|(step, inputs)| {
         let d = diff_inputs(inputs, &keys.get(*step).inputs);
-        (!d.is_empty()).then_some(d)
+        (!d.is_empty()).then_some((*step, d))
     })
 }
 
@@ -512,13 +518,13 @@ pub fn module_status(dirs: &StampDirs, keys: &ModuleKeys) -> ModuleStatus {
             first_stale: Some(first),
             reasons: vec![reason],
             source_ready,
+            ..ModuleStatus::default()
         };
     }
     if stamp_key(&dirs.instance, Step::Install).as_deref() == Some(keys.install_key()) {
         return ModuleStatus {
-            first_stale: None,
-            reasons: Vec::new(),
             source_ready,
+            ..ModuleStatus::default()
         };
     }
     // A variant that has to run a step needs its shared source: one deleted
@@ -531,20 +537,23 @@ pub fn module_status(dirs: &StampDirs, keys: &ModuleKeys) -> ModuleStatus {
             return ModuleStatus {
                 first_stale: Some(Step::Unpack),
                 reasons: vec![StaleReason::Missing(dirs.source_tree.clone())],
-                source_ready: false,
+                ..ModuleStatus::default()
             };
         }
         if stamp_key(dir, *step).as_deref() == Some(expected.key.as_str()) {
             continue;
         }
-        let reasons = match read_stamp(dir, *step) {
-            None => provenance_reasons(&dirs.instance, keys)
-                .unwrap_or_else(|| vec![StaleReason::NeverRan(*step)]),
-            Some(stamp) => diff_inputs(&stamp.inputs, &expected.inputs),
+        let (reasons, changed_step) = match read_stamp(dir, *step) {
+            None => match provenance_reasons(&dirs.instance, keys) {
+                Some((changed, d)) => (d, (changed > *step).then_some(changed)),
+                None => (vec![StaleReason::NeverRan(*step)], None),
+            },
+            Some(stamp) => (diff_inputs(&stamp.inputs, &expected.inputs), None),
         };
         return ModuleStatus {
             first_stale: Some(*step),
             reasons,
+            changed_step,
             source_ready,
         };
     }
@@ -554,6 +563,7 @@ pub fn module_status(dirs: &StampDirs, keys: &ModuleKeys) -> ModuleStatus {
         first_stale: Some(Step::Install),
         reasons: vec![StaleReason::NeverRan(Step::Install)],
         source_ready,
+        ..ModuleStatus::default()
     }
 }
 
@@ -596,7 +606,10 @@ mod tests {
         let new = inputs(&[("step patch", "x"), ("dependency musl", "k2")]);
         let d = diff_inputs(&old, &new);
         assert_eq!(d.len(), 1);
-        assert_eq!(d[0].to_string(), "dependency musl rebuilt");
+        assert_eq!(
+            d[0].to_string(),
+            "dependency musl changed since this module was built"
+        );
         let old = inputs(&[("cache-version", "1")]);
         let new = inputs(&[("cache-version", "2")]);
         assert_eq!(
@@ -633,8 +646,8 @@ mod tests {
         );
         let mut st = ModuleStatus {
             first_stale: Some(Step::Configure),
-            reasons: Vec::new(),
             source_ready: true,
+            ..ModuleStatus::default()
         };
         assert_eq!(st.restart_from(), Some(Step::Configure));
         assert!(!st.runs(Step::Patch));

@@ -77,7 +77,9 @@ fn changing_one_patch_rebuilds_exactly_that_module_and_its_dependents() {
         .arg("c")
         .assert()
         .success()
-        .stdout(contains("dependency b rebuilt"));
+        .stdout(contains(
+            "dependency b changed: it is stale and builds first",
+        ));
     p.strata()
         .arg("why")
         .arg("a")

@@ -156,7 +156,7 @@ fn two_boards_build_in_one_run_sharing_the_toolchain_and_the_source() {
         .assert()
         .success()
         .stdout(contains("param CONFIG changed"))
-        .stdout(contains("fresh (shared source ready)"));
+        .stdout(contains("not needed (shared source ready)"));
     let (events, code) = json(&p, &["build", "x230", "t430"]);
     assert_eq!(code, 0, "{events}");
     let built = TestProject::modules_with(&events, "module-built");

@@ -3,11 +3,12 @@
 use super::{Failure, Global};
 use crate::exec::{self, Context};
 use crate::fetch;
-use crate::fingerprint::{StaleReason, Step};
+use crate::fingerprint::{ModuleStatus, StaleReason, Step};
 use crate::instance::{Instance, history};
 use crate::manifest::{ManifestError, ParamValue};
 use crate::report::emit_json;
 use serde_json::json;
+use std::collections::HashMap;
 use std::path::Path;
 
 pub fn plan(g: &Global, names: &[String]) -> Result<(), Failure> {
@@ -52,36 +53,55 @@ pub fn plan(g: &Global, names: &[String]) -> Result<(), Failure> {
         let packages = &l.project.settings.packages_dir;
         let have_package = fetch::expected_sha256(packages, m)
             .is_some_and(|sum| fetch::looks_verified(packages, &m.file, &sum));
-        let reasons: Vec<String> = st.reasons.iter().map(ToString::to_string).collect();
+        let dep_stale = |name: &str| dependency_stale(&l.project, &inst, &statuses, i, name);
+        let reasons: Vec<String> = st.reasons.iter().map(|r| describe(r, &dep_stale)).collect();
+        let cause = st.changed_step.or(st.first_stale);
         let mut steps = Vec::new();
         for step in Step::ALL {
-            let state = if step == Step::Fetch {
-                if !st.runs(Step::Unpack) {
-                    if st.source_ready && st.first_stale.is_some() {
-                        "fresh (shared source ready)".to_string()
+            let state = if source.is_some() {
+                // Restored whole: no step runs, so none needs its inputs.
+                let never_built = matches!(
+                    st.reasons.as_slice(),
+                    [StaleReason::NeverRan(_) | StaleReason::Missing(_)]
+                );
+                if Some(step) == cause && !never_built {
+                    format!("stale: {}; restored from the cache", reasons.join("; "))
+                } else {
+                    "restored from the cache".to_string()
+                }
+            } else if step == Step::Fetch {
+                if st.runs(Step::Unpack) {
+                    if have_package {
+                        "fresh (package verified)".to_string()
                     } else {
-                        "fresh".to_string()
+                        format!(
+                            "stale: {} not in {}",
+                            m.file,
+                            rel(&l.project.root, packages)
+                        )
                     }
+                } else if st.source_ready && st.first_stale.is_some() {
+                    "not needed (shared source ready)".to_string()
                 } else if have_package {
                     "fresh (package verified)".to_string()
                 } else {
-                    format!(
-                        "stale: {} not in {}",
-                        m.file,
-                        rel(&l.project.root, packages)
-                    )
+                    "not needed (source already unpacked)".to_string()
                 }
             } else if !st.runs(step) {
                 "fresh".to_string()
-            } else if Some(step) == st.first_stale {
+            } else if Some(step) == cause {
                 format!("stale: {}", reasons.join("; "))
-            } else if st.first_stale.is_some_and(|f| step < f) {
-                format!(
-                    "stale: re-extracted fresh because {} is stale",
-                    st.first_stale.expect("some")
-                )
+            } else if cause.is_some_and(|c| step < c) {
+                let c = cause.expect("some");
+                if st.changed_step.is_some() {
+                    format!(
+                        "stale: restored from the cache without its source, so it runs again because {c} is stale"
+                    )
+                } else {
+                    format!("stale: re-extracted fresh because {c} is stale")
+                }
             } else {
-                format!("stale: after {}", st.first_stale.expect("some"))
+                format!("stale: after {}", cause.expect("some"))
             };
             steps.push((step, state));
         }
@@ -97,6 +117,7 @@ pub fn plan(g: &Global, names: &[String]) -> Result<(), Failure> {
                     "params": params_json(it),
                     "fresh": st.first_stale.is_none(),
                     "restart": st.restart_from(),
+                    "changed-step": cause,
                     "restore-from": source,
                     "left-in-cache": deferred.contains(&i),
                     "reasons": reasons,
@@ -164,6 +185,37 @@ fn params_json(it: &Instance) -> serde_json::Value {
         .into()
 }
 
+/// Whether dependency `name` of instance `i` is stale itself (None: not
+/// among the statuses known here).
+fn dependency_stale(
+    project: &crate::manifest::Project,
+    inst: &crate::instance::Instances,
+    statuses: &HashMap<usize, ModuleStatus>,
+    i: usize,
+    name: &str,
+) -> Option<bool> {
+    inst.graph.deps[i]
+        .iter()
+        .find(|&&d| inst.list[d].module(project).name == name)
+        .and_then(|d| statuses.get(d))
+        .map(|st| st.first_stale.is_some())
+}
+
+/// A reason as `why` and `plan` show it: a changed dependency says whether
+/// it has been rebuilt already or is stale and builds first.
+fn describe(r: &StaleReason, dep_stale: &dyn Fn(&str) -> Option<bool>) -> String {
+    if let StaleReason::Changed { name, .. } = r
+        && let Some(dep) = name.strip_prefix("dependency ")
+    {
+        return match dep_stale(dep) {
+            Some(true) => format!("dependency {dep} changed: it is stale and builds first"),
+            Some(false) => format!("dependency {dep} was rebuilt since this module was built"),
+            None => r.to_string(),
+        };
+    }
+    r.to_string()
+}
+
 fn rel(root: &Path, p: &Path) -> String {
     p.strip_prefix(root).unwrap_or(p).display().to_string()
 }
@@ -175,6 +227,16 @@ pub fn why(g: &Global, module: &str, target: Option<&str>) -> Result<(), Failure
     let m = it.module(&l.project);
     let st = crate::fingerprint::module_status(&it.stamp_dirs(&l.project), &inst.keys[i]);
     let st = history::explain(&l.project, inst.target_of(i), it, &inst.keys[i], st);
+    let statuses: HashMap<usize, ModuleStatus> = inst.graph.deps[i]
+        .iter()
+        .map(|&d| {
+            let dirs = inst.list[d].stamp_dirs(&l.project);
+            (d, crate::fingerprint::module_status(&dirs, &inst.keys[d]))
+        })
+        .collect();
+    let dep_stale = |name: &str| dependency_stale(&l.project, &inst, &statuses, i, name);
+    let reasons: Vec<String> = st.reasons.iter().map(|r| describe(r, &dep_stale)).collect();
+    let cause = st.changed_step.or(st.first_stale);
     if g.json {
         emit_json(
             "why",
@@ -182,22 +244,28 @@ pub fn why(g: &Global, module: &str, target: Option<&str>) -> Result<(), Failure
                 "module": m.name,
                 "variant": it.variant_id(),
                 "fresh": st.first_stale.is_none(),
-                "stale-step": st.first_stale,
-                "reasons": st.reasons.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "stale-step": cause,
+                "restart": st.restart_from(),
+                "reasons": reasons,
             }),
         );
         return Ok(());
     }
     let what = format!("{} {}{}", m.name, m.version, variant_note(it));
-    match st.first_stale {
+    match cause {
         None => crate::outln!("{what} is fresh: no input changed since its last build"),
         Some(step) => {
             if matches!(st.reasons.as_slice(), [StaleReason::NeverRan(_)]) {
                 crate::outln!("{what} has not been built yet");
             } else {
                 crate::outln!("{what}: {step} is stale because:");
-                for r in &st.reasons {
+                for r in &reasons {
                     crate::outln!("  {r}");
+                }
+                if let (Some(_), Some(restart)) = (st.changed_step, st.restart_from()) {
+                    crate::outln!(
+                        "  (it was restored from the cache, which keeps no source: the build restarts from {restart})"
+                    );
                 }
             }
         }

@@ -373,8 +373,7 @@ pub fn prepare(ctx: &Context, i: usize) -> Result<bool, ModuleError> {
     }
     let status = ModuleStatus {
         first_stale: Some(Step::Unpack),
-        reasons: Vec::new(),
-        source_ready: false,
+        ..ModuleStatus::default()
     };
     // No command runs before the patch step: a one-job jobserver is enough.
     let jobserver = Jobserver::for_build(1).map_err(|source| ModuleError::Io {

@@ -104,14 +104,7 @@ pub fn explain_all(
     statuses: &mut HashMap<usize, ModuleStatus>,
 ) {
     for (i, st) in statuses.iter_mut() {
-        let s = std::mem::replace(
-            st,
-            ModuleStatus {
-                first_stale: None,
-                reasons: Vec::new(),
-                source_ready: false,
-            },
-        );
+        let s = std::mem::take(st);
         *st = explain(
             project,
             inst.target_of(*i),
