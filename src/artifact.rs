@@ -87,6 +87,19 @@ pub fn pack(
     tmp_dir: &Path,
     threads: u32,
 ) -> io::Result<Packed> {
+    pack_reporting(destdir, build_dir, keep, info, tmp_dir, threads, &|_| {})
+}
+
+/// [`pack`], calling `progress(bytes of files packed so far)` as it goes.
+pub fn pack_reporting(
+    destdir: &Path,
+    build_dir: &Path,
+    keep: &[String],
+    info: ArtifactInfo,
+    tmp_dir: &Path,
+    threads: u32,
+    progress: &dyn Fn(u64),
+) -> io::Result<Packed> {
     let mut roots: Vec<(PathBuf, PathBuf)> = Vec::new();
     if fs::symlink_metadata(destdir).is_ok() {
         roots.push((destdir.to_path_buf(), PathBuf::from(".strata/destdir")));
@@ -97,7 +110,14 @@ pub fn pack(
             roots.push((abs, PathBuf::from(k)));
         }
     }
-    pack_roots(&roots, info, tmp_dir, threads, Entries::Normalised)
+    pack_roots(
+        &roots,
+        info,
+        tmp_dir,
+        threads,
+        Entries::Normalised,
+        progress,
+    )
 }
 
 /// How file metadata goes into an archive.
@@ -121,7 +141,7 @@ pub fn pack_paths(
     entries: Entries,
 ) -> io::Result<Packed> {
     let roots: Vec<(PathBuf, PathBuf)> = rels.iter().map(|r| (base.join(r), r.clone())).collect();
-    pack_roots(&roots, info, tmp_dir, threads, entries)
+    pack_roots(&roots, info, tmp_dir, threads, entries, &|_| {})
 }
 
 /// Packs the trees `roots` (on-disk path, name in the archive), in the
@@ -132,6 +152,7 @@ fn pack_roots(
     tmp_dir: &Path,
     threads: u32,
     entries: Entries,
+    progress: &dyn Fn(u64),
 ) -> io::Result<Packed> {
     fs::create_dir_all(tmp_dir)?;
     let tmp = tempfile::Builder::new()
@@ -150,10 +171,18 @@ fn pack_roots(
     // makes each call into the compressor worth its overhead.
     let mut tar = tar::Builder::new(io::BufWriter::with_capacity(1 << 20, enc));
     tar.follow_symlinks(false);
-    let mut files = 0u64;
+    let mut walk = Walk {
+        files: 0,
+        bytes: 0,
+        reported: 0,
+        entries,
+        progress,
+    };
     for (abs, rel) in roots {
-        add_tree(&mut tar, abs, rel, &mut files, entries)?;
+        add_tree(&mut tar, abs, rel, &mut walk)?;
     }
+    (walk.progress)(walk.bytes);
+    let files = walk.files;
     let enc = tar.into_inner()?.into_inner().map_err(|e| e.into_error())?;
     let mut writer = enc.finish()?;
     writer.flush()?;
@@ -165,16 +194,24 @@ fn pack_roots(
     Ok(Packed { info, archive: tmp })
 }
 
+/// What one pack has walked so far.
+struct Walk<'p> {
+    files: u64,
+    bytes: u64,
+    reported: u64,
+    entries: Entries,
+    progress: &'p dyn Fn(u64),
+}
+
 fn add_tree<W: Write>(
     tar: &mut tar::Builder<W>,
     abs: &Path,
     rel: &Path,
-    files: &mut u64,
-    entries: Entries,
+    walk: &mut Walk<'_>,
 ) -> io::Result<()> {
     use std::os::unix::fs::MetadataExt;
     let meta = fs::symlink_metadata(abs)?;
-    let faithful = entries == Entries::Faithful;
+    let faithful = walk.entries == Entries::Faithful;
     let mut h = tar::Header::new_gnu();
     h.set_uid(0);
     h.set_gid(0);
@@ -198,14 +235,14 @@ fn add_tree<W: Write>(
             .collect::<Result<_, _>>()?;
         names.sort();
         for n in names {
-            add_tree(tar, &abs.join(&n), &rel.join(&n), files, entries)?;
+            add_tree(tar, &abs.join(&n), &rel.join(&n), walk)?;
         }
     } else if ft.is_symlink() {
         h.set_entry_type(tar::EntryType::Symlink);
         h.set_mode(0o777);
         h.set_size(0);
         tar.append_link(&mut h, rel, fs::read_link(abs)?)?;
-        *files += 1;
+        walk.files += 1;
     } else if ft.is_file() {
         h.set_entry_type(tar::EntryType::Regular);
         let exec = meta.permissions().mode() & 0o111 != 0;
@@ -216,7 +253,12 @@ fn add_tree<W: Write>(
         });
         h.set_size(meta.len());
         tar.append_data(&mut h, rel, File::open(abs)?)?;
-        *files += 1;
+        walk.files += 1;
+        walk.bytes += meta.len();
+        if walk.bytes - walk.reported >= 4 << 20 {
+            walk.reported = walk.bytes;
+            (walk.progress)(walk.bytes);
+        }
     }
     Ok(())
 }

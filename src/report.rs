@@ -15,6 +15,10 @@ pub const JSON_SCHEMA: u32 = 1;
 /// Something that happened during a run.
 #[derive(Debug, Clone)]
 pub enum Event<'a> {
+    /// A build begins: `modules` is the size of the target's closure.
+    BuildStarted {
+        modules: usize,
+    },
     /// A worker began bringing a stale module up to date.
     ModuleStarted {
         module: &'a str,
@@ -78,6 +82,47 @@ pub enum Event<'a> {
     },
 }
 
+/// The last line of a live build.
+struct Overall {
+    bar: ProgressBar,
+    running: Vec<String>,
+}
+
+/// `"download 3.0 MiB / 10.0 MiB (30%) 1.5 MiB/s, 5s left"`.
+fn transfer_message(what: &str, done: u64, total: Option<u64>, secs: f64) -> String {
+    let rate = if secs > 0.2 {
+        Some(done as f64 / secs)
+    } else {
+        None
+    };
+    let mut msg = match total {
+        Some(t) if t > 0 => format!(
+            "{what} {} / {} ({}%)",
+            human_bytes(done.min(t)),
+            human_bytes(t),
+            done.min(t) * 100 / t
+        ),
+        _ => format!("{what} {}", human_bytes(done)),
+    };
+    if let Some(r) = rate.filter(|r| *r >= 1.0) {
+        msg.push_str(&format!(" {}/s", human_bytes(r as u64)));
+        if let Some(t) = total.filter(|t| *t > done) {
+            let left = ((t - done) as f64 / r).ceil() as u64;
+            msg.push_str(&format!(", {} left", human_secs(left)));
+        }
+    }
+    msg
+}
+
+/// `75` → `1m15s`.
+fn human_secs(s: u64) -> String {
+    if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
 /// How output is shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -94,6 +139,10 @@ pub struct Reporter {
     color: bool,
     multi: MultiProgress,
     bars: Mutex<HashMap<String, ProgressBar>>,
+    /// When each (module, transfer kind) began: its rate and ETA.
+    transfers: Mutex<HashMap<(String, String), std::time::Instant>>,
+    /// The overall line of a build: modules done of total, running now.
+    overall: Mutex<Option<Overall>>,
     /// Records every event for `build --timings`.
     timeline: Option<crate::timings::Timeline>,
 }
@@ -115,6 +164,8 @@ impl Reporter {
             color,
             multi: MultiProgress::new(),
             bars: Mutex::new(HashMap::new()),
+            transfers: Mutex::new(HashMap::new()),
+            overall: Mutex::new(None),
             timeline: None,
         }
     }
@@ -154,10 +205,53 @@ impl Reporter {
         });
     }
 
+    /// Moves the overall line: `started` joins the running list, `done`
+    /// leaves it and counts as finished.
+    fn overall(&self, started: Option<&str>, done: Option<&str>) {
+        let mut guard = self.overall.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(o) = guard.as_mut() else { return };
+        if let Some(m) = started {
+            o.running.push(m.to_string());
+        }
+        if let Some(m) = done {
+            o.running.retain(|r| r != m);
+            o.bar.inc(1);
+        }
+        let msg = if o.running.is_empty() {
+            String::new()
+        } else {
+            format!("running: {}", o.running.join(", "))
+        };
+        o.bar.set_message(msg);
+    }
+
     /// Handles one event.
     pub fn event(&self, e: Event<'_>) {
         if let Some(t) = &self.timeline {
             t.record(&e);
+        }
+        if self.mode == Mode::Live {
+            match &e {
+                Event::ModuleStarted { module } => self.overall(Some(module), None),
+                Event::ModuleFresh { module }
+                | Event::ModuleBuilt { module, .. }
+                | Event::ModuleRestored { module, .. }
+                | Event::ModuleDeferred { module }
+                | Event::ModuleFailed { module, .. }
+                | Event::ModuleSkipped { module, .. } => self.overall(None, Some(module)),
+                Event::Summary { .. } => {
+                    if let Some(o) = self
+                        .overall
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .take()
+                    {
+                        o.bar.finish_and_clear();
+                        self.multi.remove(&o.bar);
+                    }
+                }
+                _ => {}
+            }
         }
         if self.mode == Mode::Json {
             self.json(&e);
@@ -171,16 +265,32 @@ impl Reporter {
                 total,
             } => {
                 if self.mode == Mode::Live {
-                    let msg = match total {
-                        Some(t) if t > 0 => format!(
-                            "{what} {} / {} ({}%)",
-                            human_bytes(done),
-                            human_bytes(t),
-                            done.min(t) * 100 / t
-                        ),
-                        _ => format!("{what} {}", human_bytes(done)),
-                    };
+                    let started = *self
+                        .transfers
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .entry((module.to_string(), what.to_string()))
+                        .or_insert_with(std::time::Instant::now);
+                    let msg = transfer_message(what, done, total, started.elapsed().as_secs_f64());
                     self.with_bar(module, |bar| bar.set_message(msg));
+                }
+            }
+            Event::BuildStarted { modules } => {
+                if self.mode == Mode::Live && modules > 0 {
+                    let bar = self.multi.add(ProgressBar::new(modules as u64));
+                    bar.set_style(
+                        ProgressStyle::with_template(
+                            "{prefix:>12.bold.cyan} [{bar:25}] {pos}/{len} modules {wide_msg}",
+                        )
+                        .expect("valid template")
+                        .progress_chars("=> "),
+                    );
+                    bar.set_prefix("Building");
+                    bar.enable_steady_tick(Duration::from_millis(250));
+                    *self.overall.lock().unwrap_or_else(|p| p.into_inner()) = Some(Overall {
+                        bar,
+                        running: Vec::new(),
+                    });
                 }
             }
             Event::StepStarted { module, step } => {
@@ -282,8 +392,13 @@ impl Reporter {
     /// Runs `f` on the live line of `module`, making it first if needed.
     fn with_bar(&self, module: &str, f: impl FnOnce(&ProgressBar)) {
         let mut bars = self.bars.lock().unwrap_or_else(|p| p.into_inner());
+        let overall = self.overall.lock().unwrap_or_else(|p| p.into_inner());
         let bar = bars.entry(module.to_string()).or_insert_with(|| {
-            let b = self.multi.add(ProgressBar::new_spinner());
+            let spinner = ProgressBar::new_spinner();
+            let b = match overall.as_ref() {
+                Some(o) => self.multi.insert_before(&o.bar, spinner),
+                None => self.multi.add(spinner),
+            };
             b.set_style(
                 ProgressStyle::with_template("{spinner} {prefix:.bold} {msg} {elapsed}")
                     .expect("valid template"),
@@ -301,6 +416,10 @@ impl Reporter {
     }
 
     fn finish_bar(&self, module: &str) {
+        self.transfers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(m, _), _| m != module);
         if let Some(bar) = self
             .bars
             .lock()
@@ -314,6 +433,7 @@ impl Reporter {
 
     fn json(&self, e: &Event<'_>) {
         let (kind, data) = match e {
+            Event::BuildStarted { modules } => ("build-started", json!({"modules": modules})),
             Event::ModuleStarted { module } => ("module-started", json!({"module": module})),
             Event::StepStarted { module, step } => {
                 ("step-started", json!({"module": module, "step": step}))
@@ -402,6 +522,27 @@ pub fn human_bytes(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::human_bytes;
+
+    #[test]
+    fn transfers_show_rate_and_time_left_once_measurable() {
+        use super::transfer_message;
+        assert_eq!(
+            transfer_message("download", 0, Some(10 << 20), 0.0),
+            "download 0 B / 10.0 MiB (0%)"
+        );
+        assert_eq!(
+            transfer_message("download", 3 << 20, Some(10 << 20), 2.0),
+            "download 3.0 MiB / 10.0 MiB (30%) 1.5 MiB/s, 5s left"
+        );
+        assert_eq!(
+            transfer_message("pack", 150 << 20, None, 1.0),
+            "pack 150.0 MiB 150.0 MiB/s"
+        );
+        assert_eq!(
+            transfer_message("unpack", 1 << 20, Some(100 << 20), 1.0),
+            "unpack 1.0 MiB / 100.0 MiB (1%) 1.0 MiB/s, 1m39s left"
+        );
+    }
 
     #[test]
     fn human_bytes_picks_the_largest_unit_below_1024() {

@@ -136,6 +136,9 @@ pub fn build(ctx: &Context<'_>, selection: &[usize], installs: Vec<Install>) -> 
     let closure = ctx.graph.closure(selection);
     let status = statuses(ctx, &closure);
     let mut summary = Summary::default();
+    ctx.reporter.event(Event::BuildStarted {
+        modules: closure.len(),
+    });
     let deferred_set = lazy::deferrable(ctx, selection, &closure, &status, &|i| {
         ctx.store
             .is_some_and(|c| c.locate(ctx.keys[i].install_key()).is_some())

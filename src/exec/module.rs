@@ -172,8 +172,22 @@ fn restore(ctx: &Context, cache: &Cache, i: usize) -> Result<Option<(String, u64
     let staged = tmp.join(".strata");
     let staged_dest = staged.join("destdir");
     let real_dir = |p: &Path| fs::symlink_metadata(p).map(|m| m.is_dir()).unwrap_or(true);
-    let extracted = unpack::extract_with(&hit.archive, &tmp, 0, project.settings.unpack_limits)
-        .map_err(|e| e.to_string());
+    let restoring = |done, total| {
+        ctx.reporter.event(Event::Transfer {
+            module: label,
+            what: "restore",
+            done,
+            total: Some(total),
+        })
+    };
+    let extracted = unpack::extract_reporting(
+        &hit.archive,
+        &tmp,
+        0,
+        project.settings.unpack_limits,
+        &restoring,
+    )
+    .map_err(|e| e.to_string());
     let extracted = extracted.and_then(|()| {
         if real_dir(&staged) && real_dir(&staged_dest) {
             Ok(())
@@ -219,6 +233,17 @@ pub fn pack_module(
     key: &str,
     threads: u32,
 ) -> Result<artifact::Packed, String> {
+    pack_module_reporting(project, inst, key, threads, &|_| {})
+}
+
+/// [`pack_module`], calling `progress(bytes packed so far)` as it goes.
+pub fn pack_module_reporting(
+    project: &crate::manifest::Project,
+    inst: &crate::instance::Instance,
+    key: &str,
+    threads: u32,
+    progress: &dyn Fn(u64),
+) -> Result<artifact::Packed, String> {
     let m = inst.module(project);
     let info = ArtifactInfo {
         format: CACHE_FORMAT.to_string(),
@@ -236,13 +261,14 @@ pub fn pack_module(
         ci: None,
     };
     let tmp_dir = project.state_dir().join("tmp");
-    artifact::pack(
+    artifact::pack_reporting(
         &inst.destdir(project),
         &inst.build_dir(project),
         &m.keep,
         info,
         &tmp_dir,
         threads,
+        progress,
     )
     .map_err(|e| e.to_string())
 }
@@ -250,13 +276,22 @@ pub fn pack_module(
 /// Packs instance `i` and saves it locally and (if pushing) remotely.
 fn save(ctx: &Context, cache: &Cache, i: usize) -> Result<(), String> {
     let threads = ctx.jobs.clamp(1, 8) as u32;
-    let packed = pack_module(
+    let label = ctx.label(i);
+    let progress = |done| {
+        ctx.reporter.event(Event::Transfer {
+            module: label,
+            what: "pack",
+            done,
+            total: None,
+        })
+    };
+    let packed = pack_module_reporting(
         ctx.project,
         &ctx.instances[i],
         ctx.keys[i].install_key(),
         threads,
+        &progress,
     )?;
-    let label = ctx.label(i);
     let warn = |msg: &str| {
         ctx.reporter.event(Event::Warning {
             message: &format!("module {label}: {msg}"),
@@ -326,11 +361,20 @@ fn prepare_source(ctx: &Context, i: usize, timed: &Timed<'_>) -> Result<(), Modu
         remove_leftovers(build_dir, &dir_name).map_err(io_err(build_dir))?;
         let tmp = build_dir.join(format!(".{dir_name}.tmp-{}", std::process::id()));
         fs::create_dir(&tmp).map_err(io_err(&tmp))?;
-        if let Err(source) = unpack::extract_with(
+        let progress = |done, total| {
+            ctx.reporter.event(Event::Transfer {
+                module: name,
+                what: "unpack",
+                done,
+                total: Some(total),
+            })
+        };
+        if let Err(source) = unpack::extract_reporting(
             &archive,
             &tmp,
             m.strip_components,
             project.settings.unpack_limits,
+            &progress,
         ) {
             let _ = crate::fsutil::remove_all(&tmp);
             return Err(ModuleError::Unpack {

@@ -152,6 +152,51 @@ pub fn extract_with(
     strip: u32,
     limits: Limits,
 ) -> Result<(), UnpackError> {
+    extract_reporting(archive, into, strip, limits, &|_, _| {})
+}
+
+/// Reads through `inner`, calling `progress(read so far, total)` about
+/// every MiB: the archive's compressed bytes are the only measure known
+/// before the end.
+struct Counting<'p, R> {
+    inner: R,
+    read: u64,
+    reported: u64,
+    total: u64,
+    progress: &'p dyn Fn(u64, u64),
+}
+
+impl<R: io::Seek> io::Seek for Counting<'_, R> {
+    fn seek(&mut self, pos: io::SeekFrom) -> io::Result<u64> {
+        // Zip reads its directory from the end first: report where it is.
+        let at = self.inner.seek(pos)?;
+        self.read = at;
+        self.reported = self.reported.min(at);
+        Ok(at)
+    }
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        if self.read - self.reported >= 1 << 20 || (n == 0 && self.read > self.reported) {
+            self.reported = self.read;
+            (self.progress)(self.read, self.total);
+        }
+        Ok(n)
+    }
+}
+
+/// [`extract_with`], calling `progress(bytes of the archive read, its size)`
+/// as it goes (for progress bars).
+pub fn extract_reporting(
+    archive: &Path,
+    into: &Path,
+    strip: u32,
+    limits: Limits,
+    progress: &dyn Fn(u64, u64),
+) -> Result<(), UnpackError> {
     let limits = limits.with_env()?;
     let io_err = |source| UnpackError::Io {
         archive: archive.to_path_buf(),
@@ -166,7 +211,15 @@ pub fn extract_with(
     let format = detect(&head).ok_or_else(|| UnpackError::UnknownFormat {
         archive: archive.to_path_buf(),
     })?;
-    let reader = BufReader::with_capacity(256 * 1024, file);
+    let total = file.metadata().map_err(io_err)?.len();
+    let counted = Counting {
+        inner: file,
+        read: 0,
+        reported: 0,
+        total,
+        progress,
+    };
+    let reader = BufReader::with_capacity(256 * 1024, counted);
     let mut x = Extractor {
         archive,
         strip,

@@ -1,0 +1,93 @@
+//! Live progress on a terminal: a download shows bytes, rate and time left,
+//! and a build shows an overall line (modules done of total, running now).
+//! Run under `script` (util-linux), which gives the binary a real pty.
+
+mod common;
+use common::{Reply, Server, TestProject, tarball};
+use std::process::Command;
+use std::time::Duration;
+
+/// Runs `strata -C project build` on a pty and returns what it drew.
+fn build_on_a_terminal(p: &TestProject) -> String {
+    let bin = assert_cmd::cargo::cargo_bin("strata");
+    let cmd = format!("'{}' -C '{}' build", bin.display(), p.root().display());
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("XDG_CACHE_HOME", p.path(".xdg-cache"))
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "200")
+        .output()
+        .expect("`script` (util-linux/bsdutils) runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}");
+    text
+}
+
+#[test]
+fn a_terminal_sees_download_rate_time_left_and_the_overall_line() {
+    let srv = Server::start();
+    let p = TestProject::with_default(&["app"]);
+    // Incompressible-ish content so the archive is as big as its files.
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let blob: String = (0..40_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b'a' + (x % 26) as u8)
+        })
+        .collect();
+    let tb = tarball("lib-1.0", &[("blob.txt", &blob)]);
+    srv.route(
+        "/lib.tar.gz",
+        Reply::Slow(tb.clone(), 2048, Duration::from_millis(60)),
+    );
+    p.module(
+        "lib",
+        &srv.url("/lib.tar.gz"),
+        &tb,
+        "install = \"mkdir -p $STRATA_DESTDIR && cp blob.txt $STRATA_DESTDIR/\"",
+    );
+    p.local_module(
+        "app",
+        &[("a.txt", "A\n")],
+        "depends = [\"lib\"]\ninstall = \"mkdir -p $STRATA_DESTDIR && cp a.txt $STRATA_DESTDIR/\"",
+    );
+    let screen = build_on_a_terminal(&p);
+    // The download line: done / total (percent), rate, time left.
+    let download = regex_lite(&screen, "fetch ", " left");
+    assert!(download.contains(" / "), "{download}");
+    assert!(download.contains("%)"), "{download}");
+    assert!(download.contains("/s, "), "{download}");
+    // The overall line counts modules and names the one running.
+    assert!(screen.contains("/2 modules"), "{screen}");
+    assert!(screen.contains("2/2 modules"), "{screen}");
+    assert!(screen.contains("running: lib"), "{screen}");
+    assert!(screen.contains("Finished 2 built"), "{screen}");
+}
+
+#[test]
+fn without_a_terminal_progress_is_plain_lines() {
+    let p = TestProject::with_default(&["m"]);
+    p.local_module("m", &[("a.txt", "A\n")], "");
+    let out = p.strata().arg("build").output().unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains('\x1b'), "{err:?}");
+    assert!(!err.contains("modules running"), "{err}");
+    assert!(!err.contains(" modules "), "{err}");
+    assert!(err.contains("Finished 1 built"), "{err}");
+}
+
+/// The first piece of `s` that starts with `from` and runs to the end of
+/// `to`, within one drawn line.
+fn regex_lite(s: &str, from: &str, to: &str) -> String {
+    for (at, _) in s.match_indices(from) {
+        let rest = &s[at..];
+        let line_end = rest.find(['\r', '\n']).unwrap_or(rest.len());
+        if let Some(end) = rest[..line_end].find(to) {
+            return rest[..end + to.len()].to_string();
+        }
+    }
+    panic!("no `{from}…{to}` in {s}");
+}
