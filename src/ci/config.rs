@@ -77,6 +77,21 @@ pub enum Step {
         configuration_path: String,
         parameters: String,
     },
+    /// The path-filtering orb's `set-parameters`: pipeline parameters from
+    /// the files changed since `base_revision` (see `path_filter`).
+    SetParameters {
+        base_revision: String,
+        mapping: String,
+        config_path: String,
+        output_path: String,
+        config_list_path: String,
+    },
+    /// The path-filtering orb's `generate-config`: the configs listed in
+    /// `config_list_path` merged into one.
+    GenerateConfig {
+        config_list_path: String,
+        generated_config_path: String,
+    },
     /// A step that has no meaning on the host (e.g. setup_remote_docker).
     Noted(String),
 }
@@ -99,7 +114,12 @@ impl Step {
             Step::StoreArtifacts { .. } => "Uploading artifacts".into(),
             Step::Continue {
                 configuration_path, ..
+            } if configuration_path.is_empty() => "Finish the pipeline".into(),
+            Step::Continue {
+                configuration_path, ..
             } => format!("Continue the pipeline with {configuration_path}"),
+            Step::SetParameters { .. } => "Set parameters from the changed files".into(),
+            Step::GenerateConfig { .. } => "Generate the continued config".into(),
             Step::Noted(what) => what.clone(),
         }
     }

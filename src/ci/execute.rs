@@ -53,6 +53,44 @@ pub(super) fn run_step(
     };
     match step {
         Step::Noted(_) => Ok(String::new()),
+        Step::SetParameters {
+            base_revision,
+            mapping,
+            config_path,
+            output_path,
+            config_list_path,
+        } => super::path_filter::set_parameters(
+            &workdir,
+            base_revision,
+            mapping,
+            &cx.resolve(output_path, &workdir),
+            config_path,
+            &cx.resolve(config_list_path, &workdir),
+        ),
+        Step::GenerateConfig {
+            config_list_path,
+            generated_config_path,
+        } => super::path_filter::generate_config(
+            &workdir,
+            &cx.resolve(config_list_path, &workdir),
+            &cx.resolve(generated_config_path, &workdir),
+        ),
+        Step::Continue {
+            configuration_path, ..
+        } if configuration_path.is_empty() => {
+            let mut slot = run.continuation.lock().unwrap_or_else(|e| e.into_inner());
+            if slot.is_some() {
+                return Err(
+                    "finish: the pipeline was already continued (once per pipeline)".into(),
+                );
+            }
+            *slot = Some(super::runner::Continuation {
+                path: PathBuf::new(),
+                text: String::new(),
+                params: Vec::new(),
+            });
+            Ok("the pipeline finishes after this workflow; nothing continues it".into())
+        }
         Step::Continue {
             configuration_path,
             parameters,

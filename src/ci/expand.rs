@@ -138,9 +138,11 @@ impl<'a> Cx<'a> {
                     cx.orb_refs.insert(name.clone(), r.clone());
                 }
                 let orb = match v {
-                    // The runner serves the continuation orb's `continue` itself.
-                    Value::String(reference) if is_continuation(&reference) => {
-                        Ok(Value::Mapping(Mapping::new()))
+                    // Orbs that talk to CircleCI's API are served by the runner.
+                    Value::String(reference)
+                        if let Some(text) = super::builtin_orbs::source(&reference) =>
+                    {
+                        super::yaml::parse(text).map_err(|e| format!("orb `{reference}`: {e}"))
                     }
                     Value::String(reference) => match fetch_orb(&reference) {
                         Ok(text) => {
@@ -427,9 +429,4 @@ impl<'a> Cx<'a> {
         let _ = ex_scope;
         Ok(describe(&ex))
     }
-}
-
-/// CircleCI's continuation orb, whose `continue` the runner serves locally.
-pub fn is_continuation(reference: &str) -> bool {
-    reference.starts_with("circleci/continuation@")
 }

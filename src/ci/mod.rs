@@ -5,6 +5,7 @@
 //! `workflow`, `config`, `dryrun`; execute: `runner`, `jobenv`, `schedule`,
 //! `execute`, `workspace`, `events`) and config generators.
 
+pub mod builtin_orbs;
 pub mod cache;
 pub mod config;
 pub mod dryrun;
@@ -15,6 +16,7 @@ pub mod generate;
 pub mod jobenv;
 pub mod layer;
 pub mod orbs;
+pub mod path_filter;
 pub mod runner;
 pub mod schedule;
 pub mod steps;

@@ -43,6 +43,8 @@ pub struct RunOptions {
     pub orb_url: Option<String>,
     /// Never fetch orbs.
     pub offline: bool,
+    /// `pipeline.trigger_source`: `webhook`, `api` or `scheduled_pipeline`.
+    pub trigger_source: String,
 }
 
 /// Exit code of a run stopped by Ctrl-C / SIGTERM (the CLI's convention).
@@ -130,6 +132,10 @@ pub fn run(root: &Path, args: &RunOptions, store: Option<&str>) -> Result<i32, R
     for round in 0..2 {
         let (code, next) = run_text(&root, &args, store, &text, round == 1)?;
         match next {
+            Some(c) if code == 0 && c.path.as_os_str().is_empty() => {
+                crate::errln!("\nThe setup workflow finished the pipeline; nothing continues it");
+                return Ok(code);
+            }
             Some(c) if code == 0 => {
                 let is_setup = super::yaml::parse(&c.text)
                     .ok()
@@ -190,7 +196,7 @@ fn run_text(
         git_url: git(&["remote", "get-url", "origin"])
             .or_else(|| repo.as_ref().map(|r| r.display().to_string()))
             .unwrap_or_default(),
-        trigger_source: "api".into(),
+        trigger_source: args.trigger_source.clone(),
         params: args.params.clone(),
     };
     let orb_sources = super::orbs::Sources::new(&root, args.orb_url.clone(), args.offline);

@@ -147,20 +147,39 @@ impl Cx<'_> {
                 "setup_remote_docker" | "add_ssh_keys" | "store_test_results" => out.push(
                     Step::Noted(format!("{name} (noted; nothing to do on the host)")),
                 ),
-                other
-                    if other.split_once('/').is_some_and(|(orb, cmd)| {
-                        cmd == "continue"
-                            && self
-                                .orb_refs
-                                .get(orb)
-                                .is_some_and(|r| super::expand::is_continuation(r))
-                    }) =>
+                internal
+                    if super::builtin_orbs::INTERNAL_STEPS.contains(&internal)
+                        && scope
+                            .and_then(|o| self.orb_refs.get(o))
+                            .is_some_and(|r| super::builtin_orbs::source(r).is_some()) =>
                 {
-                    out.push(Step::Continue {
-                        configuration_path: get("configuration_path").map(scalar).ok_or_else(
-                            || self.err(&step_at, "`continue` needs `configuration_path`"),
-                        )?,
-                        parameters: get("parameters").map(scalar).unwrap_or_else(|| "{}".into()),
+                    let need = |k: &str| {
+                        get(k)
+                            .map(scalar)
+                            .ok_or_else(|| self.err(&step_at, format!("`{internal}` needs `{k}`")))
+                    };
+                    out.push(match internal {
+                        "strata-continue" if get("finish").is_some() => Step::Continue {
+                            configuration_path: String::new(),
+                            parameters: "{}".into(),
+                        },
+                        "strata-continue" => Step::Continue {
+                            configuration_path: need("configuration_path")?,
+                            parameters: get("parameters")
+                                .map(scalar)
+                                .unwrap_or_else(|| "{}".into()),
+                        },
+                        "strata-set-parameters" => Step::SetParameters {
+                            base_revision: need("base-revision")?,
+                            mapping: need("mapping")?,
+                            config_path: need("config-path")?,
+                            output_path: need("output-path")?,
+                            config_list_path: need("config-list-path")?,
+                        },
+                        _ => Step::GenerateConfig {
+                            config_list_path: need("config-list-path")?,
+                            generated_config_path: need("generated-config-path")?,
+                        },
                     });
                 }
                 other => {

@@ -111,6 +111,31 @@ pub struct RunArgs {
     /// Where registry orbs are fetched from (CircleCI's GraphQL endpoint)
     #[arg(long, env = "STRATA_CI_ORB_URL", value_name = "URL")]
     orb_url: Option<String>,
+    /// `pipeline.trigger_source` of this run, as CircleCI names its triggers
+    #[arg(long, value_enum, default_value_t = TriggerSource::Api)]
+    trigger_source: TriggerSource,
+}
+
+/// What started a pipeline: CircleCI's values of `pipeline.trigger_source`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TriggerSource {
+    /// A push or pull request (a VCS webhook)
+    Webhook,
+    /// The API or the web app: what a local run is closest to
+    Api,
+    /// A scheduled pipeline
+    #[value(name = "scheduled_pipeline")]
+    ScheduledPipeline,
+}
+
+impl TriggerSource {
+    fn as_str(self) -> &'static str {
+        match self {
+            TriggerSource::Webhook => "webhook",
+            TriggerSource::Api => "api",
+            TriggerSource::ScheduledPipeline => "scheduled_pipeline",
+        }
+    }
 }
 
 fn parse_env(s: &str) -> Result<(String, String), String> {
@@ -134,6 +159,7 @@ impl RunArgs {
             json: g.json,
             orb_url: self.orb_url.clone(),
             offline: g.offline,
+            trigger_source: self.trigger_source.as_str().to_string(),
         }
     }
 }
