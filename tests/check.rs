@@ -243,3 +243,55 @@ fn a_killed_check_s_scratch_dir_is_swept_by_the_next_run() {
         "leftover not swept"
     );
 }
+
+#[test]
+fn board_variants_are_checked_each_with_its_params_and_host_tool() {
+    let p = TestProject::new(
+        r#"[project]
+name = "boards"
+
+[target.x230]
+modules = ["rom"]
+params = { CONFIG = { file = "config/x230.config" } }
+
+[target.t430]
+modules = ["rom"]
+params = { CONFIG = { file = "config/t430.config" } }
+"#,
+    );
+    p.write("config/x230.config", "BOARD=x230\n");
+    p.write("config/t430.config", "BOARD=t430\n");
+    p.local_module(
+        "tool",
+        &[("tool.sh", "#!/bin/sh\necho \"tool: $(cat \"$1\")\"\n")],
+        "host = true\ninstall = \"mkdir -p $STRATA_DESTDIR/bin && cp tool.sh $STRATA_DESTDIR/bin/tool && chmod +x $STRATA_DESTDIR/bin/tool\"",
+    );
+    p.local_module(
+        "rom",
+        &[("src.txt", "rom source\n")],
+        r#"depends = ["tool"]
+params = ["CONFIG"]
+configure = "cp $STRATA_PARAM_CONFIG .config"
+build = "cat $STRATA_SOURCE_DIR/src.txt > rom.bin && tool .config >> rom.bin"
+install = "mkdir -p $STRATA_DESTDIR && cp rom.bin $STRATA_DESTDIR/rom.bin""#,
+    );
+    p.write(
+        "patches/rom-1.0/0001-src.patch",
+        "--- a/src.txt\n+++ b/src.txt\n@@ -1 +1,2 @@\n rom source\n+patched once\n",
+    );
+    let (code, _, err) = run(&p, &["build", "x230", "t430"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = run(&p, &["--json", "build", "--check", "x230", "t430"]);
+    assert_eq!(code, 0, "{err}\n{out}");
+    let ev = events(&out);
+    let mut checked: Vec<String> = ev
+        .iter()
+        .filter(|e| e["type"] == "check" && e["data"]["reproducible"] == true)
+        .map(|e| e["data"]["module"].as_str().unwrap().to_string())
+        .collect();
+    checked.sort();
+    assert_eq!(checked.len(), 3, "{out}");
+    assert_eq!(checked[2], "tool");
+    assert!(checked[0].starts_with("rom@") && checked[1].starts_with("rom@"));
+    assert_ne!(checked[0], checked[1]);
+}
