@@ -295,3 +295,53 @@ install = "mkdir -p $STRATA_DESTDIR && cp rom.bin $STRATA_DESTDIR/rom.bin""#,
     assert!(checked[0].starts_with("rom@") && checked[1].starts_with("rom@"));
     assert_ne!(checked[0], checked[1]);
 }
+
+#[test]
+fn kill_9_during_a_check_leaves_the_real_build_alone_and_the_next_run_sweeps() {
+    let p = TestProject::with_default(&["slow"]);
+    // Slow only in the check's scratch dir, and says when it got there.
+    p.local_module(
+        "slow",
+        &[("f", "x\n")],
+        r#"build = 'case "$(pwd)" in */.strata/check/*) touch in-scratch; sleep 3;; esac'
+install = "mkdir -p $STRATA_DESTDIR && cp f $STRATA_DESTDIR/f""#,
+    );
+    assert_eq!(run(&p, &["build"]).0, 0);
+    let build_before = snapshot(&p.path("build"));
+    let cache_before = snapshot(&p.path(".xdg-cache"));
+    let mut child = p
+        .raw()
+        .args(["-q", "build", "--check"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let scratch = p.path(&format!("build/.strata/check/{}", child.id()));
+    let marker = scratch.join("build/slow-1.0/in-scratch");
+    let t = std::time::Instant::now();
+    while !marker.exists() {
+        assert!(
+            t.elapsed().as_secs() < 60,
+            "the check never got to its build"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(scratch.is_dir(), "a killed check leaves its scratch dir");
+    // The next run that takes the lock removes it; the real build is as it was.
+    let (code, out, err) = run(&p, &["--json", "build"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!p.path("build/.strata/check").exists(), "not swept");
+    assert!(
+        events(&out).iter().all(|e| e["type"] != "step-started"),
+        "{out}"
+    );
+    let mut after = snapshot(&p.path("build"));
+    after.remove(".strata/cache-stats.json");
+    let mut before = build_before;
+    before.remove(".strata/cache-stats.json");
+    assert_eq!(after, before);
+    assert_eq!(snapshot(&p.path(".xdg-cache")), cache_before);
+}
