@@ -67,6 +67,11 @@ pub enum Event<'a> {
     Warning {
         message: &'a str,
     },
+    /// `build --check`: a module's rebuild begins (in `scratch`).
+    CheckStarted {
+        module: &'a str,
+        scratch: &'a std::path::Path,
+    },
     /// `build --check`: one module rebuilt and compared with its cached
     /// artifact (`error`: it could not be checked).
     ModuleChecked {
@@ -268,6 +273,17 @@ impl Reporter {
                     crate::errln!("{}: {message}", self.paint("1;33", "warning"));
                 });
             }
+            Event::CheckStarted { module, scratch } => {
+                if self.mode == Mode::Live {
+                    self.with_bar(module, |bar| bar.set_message("check"));
+                } else if !self.quiet {
+                    self.line(
+                        "Checking",
+                        "1;36",
+                        &format!("{module} (rebuilding in {})", scratch.display()),
+                    );
+                }
+            }
             Event::ModuleChecked {
                 module,
                 reproducible,
@@ -447,6 +463,10 @@ impl Reporter {
                 json!({"module": module, "because": because}),
             ),
             Event::Warning { message } => ("warning", json!({"message": message})),
+            Event::CheckStarted { module, scratch } => (
+                "check-started",
+                json!({"module": module, "scratch": scratch.display().to_string()}),
+            ),
             Event::ModuleChecked {
                 module,
                 reproducible,

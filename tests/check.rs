@@ -345,3 +345,37 @@ install = "mkdir -p $STRATA_DESTDIR && cp f $STRATA_DESTDIR/f""#,
     assert_eq!(after, before);
     assert_eq!(snapshot(&p.path(".xdg-cache")), cache_before);
 }
+
+#[test]
+fn a_file_embedding_its_build_dir_is_named_not_relocatable() {
+    let p = TestProject::with_default(&["where"]);
+    p.local_module(
+        "where",
+        &[("f", "x\n")],
+        r#"install = "mkdir -p $STRATA_DESTDIR && echo $STRATA_BUILD_DIR > $STRATA_DESTDIR/where""#,
+    );
+    assert_eq!(run(&p, &["build"]).0, 0);
+    let (code, out, err) = run(&p, &["build", "--check"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("Checking where (rebuilding in "), "{err}");
+    assert!(
+        err.contains(
+            ".strata/destdir/where (build-path):\n        embeds its build directory: not relocatable"
+        ),
+        "{err}"
+    );
+    let (_, out2, _) = run(&p, &["--json", "build", "--check"]);
+    let ev = events(&out2);
+    let kinds: Vec<&str> = ev.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    let at = |t: &str| {
+        kinds
+            .iter()
+            .position(|k| *k == t)
+            .unwrap_or_else(|| panic!("{t}: {out2}"))
+    };
+    assert!(at("check-started") < at("step-started"));
+    assert!(at("step-started") < at("check"));
+    assert!(at("check") < at("check-summary"));
+    let check = &ev[at("check")]["data"];
+    assert_eq!(check["differences"][0]["kind"], "build-path", "{out}");
+}

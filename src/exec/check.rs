@@ -144,7 +144,10 @@ pub fn check(ctx: &Context<'_>, cache: &Cache, modules: &[usize]) -> CheckSummar
             summary.interrupted = true;
             break;
         }
-        ctx.reporter.event(Event::ModuleStarted { module: label });
+        ctx.reporter.event(Event::CheckStarted {
+            module: label,
+            scratch: &scratch,
+        });
         let result = check_one(ctx, cache, i, &scratch, &js);
         if let Err(e) = remove_all(&scratch) {
             ctx.reporter.event(Event::Warning {
