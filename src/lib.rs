@@ -29,5 +29,6 @@ pub mod report;
 pub mod signing;
 pub mod store;
 pub mod timings;
+pub mod treediff;
 pub mod unpack;
 pub mod worker;

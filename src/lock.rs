@@ -48,13 +48,18 @@ impl ProjectLock {
     /// `.NAME.tmp-*` trees), a half-merged `.install.tmp-*` beside the
     /// install dir, and the module state under `build/.strata/modules/`
     /// (stamps, records), never a destdir, sysroot, host prefix or home,
-    /// which hold the module's own files, and never inside a source tree.
+    /// which hold the module's own files, and never inside a source tree;
+    /// and `build/.strata/check/`, the scratch dirs of `build --check`.
     /// Returns how many were removed.
     pub fn sweep(&self, project: &Project) -> io::Result<usize> {
         let s = &project.settings;
         // Inside a module's state, what its commands wrote is theirs.
         let keep = ["destdir", "sysroot", "host", "home"];
-        let mut n = sweep_temp_files(&project.state_dir(), 4, &keep)?;
+        // `build --check` scratch dirs: only a lock holder ever makes one.
+        let check = project.state_dir().join("check");
+        let mut n = usize::from(check.exists());
+        crate::fsutil::remove_all(&check)?;
+        n += sweep_temp_files(&project.state_dir(), 4, &keep)?;
         n += sweep_temp_files(&s.packages_dir, 0, &[])?;
         // Only the top of build/: below it, source trees belong to their
         // archives (strata's own state is all under build/.strata).

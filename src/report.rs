@@ -71,6 +71,27 @@ pub enum Event<'a> {
     Warning {
         message: &'a str,
     },
+    /// `build --check`: a module's rebuild begins (in `scratch`).
+    CheckStarted {
+        module: &'a str,
+        scratch: &'a std::path::Path,
+    },
+    /// `build --check`: one module rebuilt and compared with its cached
+    /// artifact (`error`: it could not be checked).
+    ModuleChecked {
+        module: &'a str,
+        reproducible: bool,
+        differences: &'a [crate::treediff::Difference],
+        error: Option<&'a str>,
+    },
+    /// `build --check`: how many of the modules checked are reproducible.
+    CheckSummary {
+        checked: usize,
+        reproducible: &'a [String],
+        not_reproducible: &'a [String],
+        unchecked: &'a [String],
+        secs: f64,
+    },
     Summary {
         built: usize,
         restored: usize,
@@ -362,6 +383,53 @@ impl Reporter {
                     crate::errln!("{}: {message}", self.paint("1;33", "warning"));
                 });
             }
+            Event::CheckStarted { module, scratch } => {
+                if self.mode == Mode::Live {
+                    self.with_bar(module, |bar| bar.set_message("check"));
+                } else if !self.quiet {
+                    self.line(
+                        "Checking",
+                        "1;36",
+                        &format!("{module} (rebuilding in {})", scratch.display()),
+                    );
+                }
+            }
+            Event::ModuleChecked {
+                module,
+                reproducible,
+                differences,
+                error,
+            } => {
+                self.finish_bar(module);
+                self.checked(module, reproducible, differences, error);
+            }
+            Event::CheckSummary {
+                checked,
+                reproducible,
+                not_reproducible,
+                unchecked,
+                secs,
+            } => {
+                let mut text = format!("{} of {checked} modules reproducible", reproducible.len());
+                if !not_reproducible.is_empty() {
+                    text.push_str(&format!(
+                        "; not reproducible: {}",
+                        not_reproducible.join(", ")
+                    ));
+                }
+                if !unchecked.is_empty() {
+                    text.push_str(&format!("; not checked: {}", unchecked.join(", ")));
+                }
+                let ok = not_reproducible.is_empty() && unchecked.is_empty();
+                if !self.quiet || !ok {
+                    let (verb, code) = if ok {
+                        ("Finished", "1;32")
+                    } else {
+                        ("Failed", "1;31")
+                    };
+                    self.line(verb, code, &format!("{text} ({secs:.2}s)"));
+                }
+            }
             Event::Summary {
                 built,
                 restored,
@@ -387,6 +455,52 @@ impl Reporter {
                 }
             }
         }
+    }
+
+    /// Prints one `build --check` result: a line when reproducible; every
+    /// difference (even with -q: it is the result asked for); or the error.
+    fn checked(
+        &self,
+        module: &str,
+        reproducible: bool,
+        differences: &[crate::treediff::Difference],
+        error: Option<&str>,
+    ) {
+        if let Some(e) = error {
+            self.error(&format!("not checked: {e}"));
+            return;
+        }
+        if reproducible {
+            if !self.quiet {
+                self.line("Reproducible", "1;32", module);
+            }
+            return;
+        }
+        self.line(
+            "Differs",
+            "1;31",
+            &format!(
+                "{module}: {} path(s) differ from the cached artifact",
+                differences.len()
+            ),
+        );
+        let mut text = String::new();
+        for d in differences {
+            if d.detail.contains('\n') {
+                text.push_str(&format!("    {} ({}):\n", d.path, d.kind.name()));
+                for l in d.detail.lines() {
+                    text.push_str(&format!("        {l}\n"));
+                }
+            } else {
+                text.push_str(&format!(
+                    "    {} ({}): {}\n",
+                    d.path,
+                    d.kind.name(),
+                    d.detail
+                ));
+            }
+        }
+        self.multi.suspend(|| crate::errln!("{}", text.trim_end()));
     }
 
     /// Runs `f` on the live line of `module`, making it first if needed.
@@ -469,6 +583,29 @@ impl Reporter {
                 json!({"module": module, "because": because}),
             ),
             Event::Warning { message } => ("warning", json!({"message": message})),
+            Event::CheckStarted { module, scratch } => (
+                "check-started",
+                json!({"module": module, "scratch": scratch.display().to_string()}),
+            ),
+            Event::ModuleChecked {
+                module,
+                reproducible,
+                differences,
+                error,
+            } => (
+                "check",
+                json!({"module": module, "reproducible": reproducible, "differences": differences, "error": error}),
+            ),
+            Event::CheckSummary {
+                checked,
+                reproducible,
+                not_reproducible,
+                unchecked,
+                secs,
+            } => (
+                "check-summary",
+                json!({"checked": checked, "reproducible": reproducible.len(), "not_reproducible": not_reproducible, "unchecked": unchecked, "seconds": secs}),
+            ),
             Event::Summary {
                 built,
                 restored,

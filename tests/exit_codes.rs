@@ -30,6 +30,8 @@ fn usage_and_configuration_errors_exit_2() {
         vec!["cache", "push"],
         vec!["cache", "gc", "--remote", "--max-age", "1d"],
         vec!["ci", "key", "nosuch"],
+        vec!["build", "--check", "--timings"],
+        vec!["--no-cache", "build", "--check"],
     ] {
         let (c, err) = code(&p, &args);
         assert_eq!(c, 2, "strata {args:?} exited {c}: {err}");
@@ -65,6 +67,19 @@ fn failed_builds_and_fetches_exit_1() {
     assert_eq!(c, 1, "{err}");
     let (c, err) = code(&p, &["build"]);
     assert_eq!(c, 1, "{err}");
+
+    // A check that finds a difference, or has nothing to compare with.
+    let p = TestProject::with_default(&["a"]);
+    p.local_module(
+        "a",
+        &[("f", "x")],
+        "install = \"date +%s%N > $STRATA_DESTDIR/t\"",
+    );
+    let (c, err) = code(&p, &["build", "--check"]);
+    assert_eq!(c, 1, "not cached yet: {err}");
+    assert_eq!(code(&p, &["build"]).0, 0);
+    let (c, err) = code(&p, &["build", "--check"]);
+    assert_eq!(c, 1, "not reproducible: {err}");
 }
 
 #[test]
@@ -72,6 +87,7 @@ fn success_exits_0() {
     let p = ok_project();
     assert_eq!(code(&p, &["build"]).0, 0);
     assert_eq!(code(&p, &["plan"]).0, 0);
+    assert_eq!(code(&p, &["build", "--check"]).0, 0);
     assert_eq!(code(&p, &["--help"]).0, 0);
 }
 

@@ -209,3 +209,54 @@ fn write_timings(
         }),
     }
 }
+
+/// `strata build --check [NAMES]`: rebuild each module in a scratch dir and
+/// compare it with its cached artifact. Named modules are checked alone;
+/// a target (or none: `default`) means every module of its closure.
+pub fn check(g: &Global, names: &[String]) -> Result<(), Failure> {
+    if g.no_cache {
+        return Err(Failure::usage(
+            "build --check compares rebuilds with the artifact cache; it cannot run with --no-cache\n  hint: drop --no-cache",
+        ));
+    }
+    let l = g.load()?;
+    let inst = g.instances(&l, names)?;
+    let mut wanted: Vec<usize> = Vec::new();
+    for r in &inst.requests {
+        if r.is_target {
+            wanted.extend(inst.graph.closure(&r.roots));
+        } else {
+            wanted.extend(&r.roots);
+        }
+    }
+    // Dependencies first, each once.
+    let order = inst.graph.closure(&wanted);
+    let modules: Vec<usize> = order.into_iter().filter(|i| wanted.contains(i)).collect();
+    let reporter = g.reporter();
+    let _lock = super::lock_project(&l.project, &reporter)?;
+    command::install_interrupt_handler();
+    let cache = g.cache(&l.project)?;
+    let _store_lock = cache
+        .local
+        .lock(false)
+        .with_context(|| format!("cannot lock the cache {}", cache.local.root().display()))?;
+    let ctx = Context {
+        store: None,
+        project: &l.project,
+        instances: &inst.list,
+        graph: &inst.graph,
+        keys: &inst.keys,
+        reporter: &reporter,
+        fetch: g.fetch_options(),
+        jobs: g.jobs(&l.project),
+        keep_going: false,
+    };
+    let summary = exec::check::check(&ctx, &cache, &modules);
+    if summary.interrupted {
+        return Err(Failure::Code(EXIT_INTERRUPTED));
+    }
+    if !summary.all_reproducible() {
+        return Err(Failure::Code(EXIT_FAILURE));
+    }
+    Ok(())
+}

@@ -100,6 +100,10 @@ enum Command {
         /// Write an HTML timeline of the build to build/.strata/timings/
         #[arg(long)]
         timings: bool,
+        /// Rebuild each module (the named ones, else the target's closure) in a
+        /// scratch dir and compare it bit for bit with its cached artifact
+        #[arg(long, conflicts_with = "timings")]
+        check: bool,
     },
     /// Download and verify packages only
     Fetch { names: Vec<String> },
@@ -327,7 +331,10 @@ fn run_cli() -> i32 {
         )
     }));
     let result = match cli.command {
-        Command::Build { names, timings } => build::build(&g, &names, timings),
+        Command::Build {
+            names, check: true, ..
+        } => build::check(&g, &names),
+        Command::Build { names, timings, .. } => build::build(&g, &names, timings),
         Command::Fetch { names } => build::fetch(&g, &names),
         Command::Plan { names } => plan::plan(&g, &names),
         Command::Why { module, target } => plan::why(&g, &module, target.as_deref()),

@@ -10,6 +10,7 @@
 //! then one jobserver token per further module (see [`jobserver`]), so that
 //! `-j N` bounds modules and their nested makes together.
 
+pub mod check;
 pub mod command;
 pub mod environment;
 pub mod jobserver;

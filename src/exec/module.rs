@@ -429,6 +429,18 @@ pub fn prepare(ctx: &Context, i: usize) -> Result<bool, ModuleError> {
     Ok(true)
 }
 
+/// Every step of instance `i`, from a fresh unpack through install, with
+/// no restore, no save and no install stamp: `build --check` runs it in a
+/// scratch project (see `super::check`).
+pub(super) fn rebuild(ctx: &Context, i: usize, jobserver: &Jobserver) -> Result<(), ModuleError> {
+    let status = ModuleStatus {
+        first_stale: Some(Step::Unpack),
+        reasons: Vec::new(),
+        source_ready: false,
+    };
+    run_steps(ctx, i, &status, jobserver, Step::Install)
+}
+
 /// Runs the stale steps of instance `i`, up to and including `last`.
 fn run_steps(
     ctx: &Context,
