@@ -435,8 +435,7 @@ pub fn prepare(ctx: &Context, i: usize) -> Result<bool, ModuleError> {
 pub(super) fn rebuild(ctx: &Context, i: usize, jobserver: &Jobserver) -> Result<(), ModuleError> {
     let status = ModuleStatus {
         first_stale: Some(Step::Unpack),
-        reasons: Vec::new(),
-        source_ready: false,
+        ..ModuleStatus::default()
     };
     run_steps(ctx, i, &status, jobserver, Step::Install)
 }
