@@ -8,6 +8,7 @@
 
 mod error;
 mod load;
+mod module_file;
 mod source;
 
 pub use error::{ManifestError, closest};

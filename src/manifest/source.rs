@@ -10,7 +10,7 @@
 //! `git@host:x` name the same repository in keys.
 
 use super::error::ManifestError;
-use super::load::{last_segment, resolve_url};
+use super::module_file::{last_segment, resolve_url};
 use std::path::Path;
 use toml::Spanned;
 

@@ -1,0 +1,339 @@
+//! Reading one `modules/<name>.toml`: the fields, the source (URLs with
+//! a sha256, or a git commit), the patch list and the URL rules, each error
+//! pointing into the file.
+
+use super::error::{ManifestError, from_toml};
+use super::load::valid_param_name;
+use super::{Module, PatchFile};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawModule {
+    name: Spanned<String>,
+    version: String,
+    url: Option<Spanned<String>>,
+    urls: Option<Vec<Spanned<String>>>,
+    sha256: Option<Spanned<String>>,
+    file: Option<String>,
+    git: Option<Spanned<String>>,
+    rev: Option<Spanned<String>>,
+    submodules: Option<Spanned<bool>>,
+    #[serde(default = "default_strip")]
+    strip_components: u32,
+    patches: Option<Spanned<String>>,
+    #[serde(default)]
+    depends: Vec<Spanned<String>>,
+    configure: Option<String>,
+    build: Option<String>,
+    install: Option<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    keep: Vec<String>,
+    #[serde(default)]
+    host: bool,
+    #[serde(default)]
+    params: Vec<Spanned<String>>,
+}
+
+fn default_strip() -> u32 {
+    1
+}
+
+/// A module file kept with its text, so later checks can point into it.
+pub(super) struct Loaded {
+    pub(super) module: Module,
+    pub(super) source: String,
+    pub(super) depends_spans: Vec<std::ops::Range<usize>>,
+    pub(super) name_span: std::ops::Range<usize>,
+}
+
+pub(super) fn load_modules(root: &Path) -> Result<Vec<Loaded>, ManifestError> {
+    let dir = root.join("modules");
+    let mut files: Vec<PathBuf> = match fs::read_dir(&dir) {
+        Ok(entries) => entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => {
+            return Err(ManifestError::new(
+                Path::new("modules"),
+                format!("cannot list: {e}"),
+            ));
+        }
+    };
+    files.sort();
+    let mut out = Vec::with_capacity(files.len());
+    for path in files {
+        let rel = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
+        let source = fs::read_to_string(&path)
+            .map_err(|e| ManifestError::new(&rel, format!("cannot read: {e}")))?;
+        out.push(parse_module(root, &rel, source)?);
+    }
+    out.sort_by(|a, b| a.module.name.cmp(&b.module.name));
+    Ok(out)
+}
+
+fn parse_module(root: &Path, rel: &Path, source: String) -> Result<Loaded, ManifestError> {
+    let raw: RawModule = toml::from_str(&source).map_err(|e| from_toml(rel, &source, &e))?;
+    let err = |msg: String| ManifestError::new(rel, msg);
+    let name = raw.name.get_ref().clone();
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.+".contains(c))
+    {
+        return Err(err(format!("invalid module name `{name}`"))
+            .at(&source, raw.name.span())
+            .help("use letters, digits and - _ . + only"));
+    }
+    if raw.version.is_empty() || raw.version.contains('/') || raw.version.contains('@') {
+        return Err(err(format!(
+            "module `{name}` has an invalid version `{}`",
+            raw.version
+        ))
+        .help(
+            "a version may not be empty or hold `/` or `@` (`@` separates a module's variants)",
+        ));
+    }
+    let super::source::Resolved {
+        urls,
+        sha256,
+        file,
+        git,
+    } = super::source::resolve(
+        root,
+        rel,
+        &source,
+        &name,
+        &super::source::RawSource {
+            url: raw.url.as_ref(),
+            urls: raw.urls.as_ref(),
+            sha256: raw.sha256.as_ref(),
+            file: raw.file.as_ref(),
+            git: raw.git.as_ref(),
+            rev: raw.rev.as_ref(),
+            submodules: raw.submodules.as_ref(),
+        },
+    )?;
+    if file.is_empty() || file.contains('/') || file.starts_with('.') {
+        return Err(err(format!(
+            "module `{name}`: cannot use `{file}` as the package file name"
+        ))
+        .help("set file = \"name.tar.gz\" in the module"));
+    }
+    let dir_name = format!("{name}-{}", raw.version);
+    let patches = resolve_patches(root, rel, &source, &dir_name, raw.patches.as_ref())?;
+    for key in raw.env.keys() {
+        if key.is_empty() || key.contains('=') || key.starts_with("STRATA_") {
+            return Err(
+                err(format!("module `{name}`: env key `{key}` is not allowed"))
+                    .help("STRATA_* variables are set by strata itself"),
+            );
+        }
+    }
+    for k in &raw.keep {
+        if Path::new(k).is_absolute() || k.split('/').any(|c| c == "..") {
+            return Err(err(format!(
+                "module `{name}`: keep path `{k}` must be relative to the build dir"
+            )));
+        }
+    }
+    let mut params: Vec<String> = Vec::new();
+    for p in &raw.params {
+        if !valid_param_name(p.get_ref()) {
+            return Err(err(format!(
+                "module `{name}`: `{}` is not a valid parameter name",
+                p.get_ref()
+            ))
+            .at(&source, p.span())
+            .help("use letters, digits and _ (not starting with a digit): it becomes $STRATA_PARAM_<NAME>"));
+        }
+        if !params.contains(p.get_ref()) {
+            params.push(p.get_ref().clone());
+        }
+    }
+    params.sort();
+    let depends_spans = raw.depends.iter().map(|d| d.span()).collect();
+    let module = Module {
+        name,
+        version: raw.version,
+        urls,
+        sha256,
+        file,
+        git,
+        strip_components: raw.strip_components,
+        patches,
+        depends: raw.depends.iter().map(|d| d.get_ref().clone()).collect(),
+        configure: raw.configure,
+        build: raw.build,
+        install: raw.install,
+        env: raw.env,
+        keep: raw.keep,
+        host: raw.host,
+        params,
+        manifest_path: rel.to_path_buf(),
+    };
+    Ok(Loaded {
+        module,
+        source,
+        depends_spans,
+        name_span: raw.name.span(),
+    })
+}
+
+/// Resolves a URL: `http(s)://` as is; `file://` relative to the project root
+/// unless its path is absolute.
+pub(super) fn resolve_url(root: &Path, url: &str) -> Result<String, String> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        return Ok(url.to_string());
+    }
+    if let Some(path) = url.strip_prefix("file://") {
+        if path.starts_with('/') {
+            return Ok(url.to_string());
+        }
+        let joined = root.join(path);
+        let mut s = format!("file://{}", joined.display());
+        if path.ends_with('/') && !s.ends_with('/') {
+            s.push('/');
+        }
+        return Ok(s);
+    }
+    Err(format!(
+        "unsupported URL `{url}`: use http://, https:// or file://"
+    ))
+}
+
+pub(super) fn last_segment(url: &str) -> String {
+    let no_query = url.split(['?', '#']).next().unwrap_or(url);
+    no_query
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+fn resolve_patches(
+    root: &Path,
+    rel: &Path,
+    source: &str,
+    dir_name: &str,
+    spec: Option<&Spanned<String>>,
+) -> Result<Vec<PatchFile>, ManifestError> {
+    let (path, explicit) = match spec {
+        Some(s) => (s.get_ref().trim_end_matches('/').to_string(), Some(s)),
+        None => {
+            let dir = format!("patches/{dir_name}");
+            if root.join(&dir).is_dir() {
+                (dir, None)
+            } else {
+                let file = format!("patches/{dir_name}.patch");
+                if root.join(&file).is_file() {
+                    (file, None)
+                } else {
+                    return Ok(Vec::new());
+                }
+            }
+        }
+    };
+    let abs = root.join(&path);
+    let fail = |msg: String| {
+        let e = ManifestError::new(rel, msg);
+        match explicit {
+            Some(s) => e.at(source, s.span()),
+            None => e,
+        }
+    };
+    if abs.is_file() {
+        return Ok(vec![PatchFile {
+            rel: path,
+            abs,
+            strip: 1,
+        }]);
+    }
+    if !abs.is_dir() {
+        return Err(fail(format!("patches `{path}` does not exist"))
+            .help("point `patches` at a directory of *.patch files or at one .patch file"));
+    }
+    let series = abs.join("series");
+    let mut names: Vec<(String, usize)> = Vec::new();
+    if series.is_file() {
+        let text = fs::read_to_string(&series)
+            .map_err(|e| fail(format!("cannot read {path}/series: {e}")))?;
+        for line in text.lines() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            let mut parts = line.split_whitespace();
+            let Some(name) = parts.next() else { continue };
+            let mut strip = 1;
+            while let Some(opt) = parts.next() {
+                // quilt writes `-p0`, `-p1`…; `-p N` is accepted too.
+                let n = match opt.strip_prefix("-p") {
+                    Some("") => parts.next().and_then(|n| n.parse().ok()),
+                    Some(n) => n.parse().ok(),
+                    None => None,
+                };
+                let Some(n) = n else {
+                    return Err(fail(format!(
+                        "{path}/series: option `{opt}` for {name} is not supported"
+                    ))
+                    .help("a series line is a patch name and optionally -pN; strata never reverses or fuzzes a patch"));
+                };
+                strip = n;
+            }
+            names.push((name.to_string(), strip));
+        }
+    } else {
+        let entries = fs::read_dir(&abs).map_err(|e| fail(format!("cannot list {path}: {e}")))?;
+        for e in entries.flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.ends_with(".patch") && e.path().is_file() {
+                names.push((n, 1));
+            }
+        }
+        names.sort();
+    }
+    let mut out = Vec::new();
+    for (n, strip) in names {
+        let p = abs.join(&n);
+        if !p.is_file() {
+            return Err(fail(format!(
+                "{path}/series names {n}, which does not exist"
+            )));
+        }
+        out.push(PatchFile {
+            rel: format!("{path}/{n}"),
+            abs: p,
+            strip,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_segment_ignores_query() {
+        assert_eq!(
+            last_segment("https://h/a/zlib-1.tar.gz?x=1"),
+            "zlib-1.tar.gz"
+        );
+        assert_eq!(last_segment("file:///m/b.tar.xz"), "b.tar.xz");
+    }
+
+    #[test]
+    fn relative_file_urls_are_from_root() {
+        let r = resolve_url(Path::new("/p"), "file://mirror/").unwrap();
+        assert_eq!(r, "file:///p/mirror/");
+        assert!(resolve_url(Path::new("/p"), "ftp://x").is_err());
+    }
+}
