@@ -8,20 +8,7 @@ mod common;
 use ci_support::{ci_run, dry, git, repo};
 
 fn commit(p: &common::TestProject, msg: &str) {
-    git(p.root(), &["add", "-A"]);
-    git(
-        p.root(),
-        &[
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "commit",
-            "-q",
-            "-m",
-            msg,
-        ],
-    );
+    ci_support::commit(p.root(), msg);
 }
 
 const CONTINUED: &str = r#"version: 2.1

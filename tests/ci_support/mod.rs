@@ -13,10 +13,19 @@ pub fn repo(files: &[(&str, &str)]) -> TestProject {
     for (f, c) in files {
         p.write(f, c);
     }
-    git(p.root(), &["init", "-q", "-b", "main"]);
-    git(p.root(), &["add", "-A"]);
+    commit(p.root(), "init");
+    p
+}
+
+/// Commits everything in `dir` (making it a repository on `main` first if
+/// it is not one yet).
+pub fn commit(dir: &Path, msg: &str) {
+    if !dir.join(".git").exists() {
+        git(dir, &["init", "-q", "-b", "main"]);
+    }
+    git(dir, &["add", "-A"]);
     git(
-        p.root(),
+        dir,
         &[
             "-c",
             "user.name=t",
@@ -24,11 +33,30 @@ pub fn repo(files: &[(&str, &str)]) -> TestProject {
             "user.email=t@t",
             "commit",
             "-q",
+            "--allow-empty",
             "-m",
-            "init",
+            msg,
         ],
     );
-    p
+}
+
+/// `strata ci …` in `p` with its own CI store.
+pub fn ci(p: &TestProject) -> assert_cmd::Command {
+    let mut c = p.strata();
+    c.env("STRATA_CI_STORE", p.path(".ci-store")).arg("ci");
+    c
+}
+
+/// The stdout of a command that must succeed.
+pub fn stdout(c: &mut assert_cmd::Command) -> String {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 pub fn git(dir: &Path, args: &[&str]) {
