@@ -3,14 +3,16 @@
 
 use crate::fingerprint::Step;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use serde_json::json;
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// Version of the `--json` event schema.
-pub const JSON_SCHEMA: u32 = 1;
+mod json;
+mod progress;
+pub use json::{JSON_SCHEMA, emit_json};
+pub use progress::human_bytes;
+use progress::{Overall, transfer_message};
 
 /// Something that happened during a run.
 #[derive(Debug, Clone)]
@@ -103,47 +105,6 @@ pub enum Event<'a> {
     },
 }
 
-/// The last line of a live build.
-struct Overall {
-    bar: ProgressBar,
-    running: Vec<String>,
-}
-
-/// `"download 3.0 MiB / 10.0 MiB (30%) 1.5 MiB/s, 5s left"`.
-fn transfer_message(what: &str, done: u64, total: Option<u64>, secs: f64) -> String {
-    let rate = if secs > 0.2 {
-        Some(done as f64 / secs)
-    } else {
-        None
-    };
-    let mut msg = match total {
-        Some(t) if t > 0 => format!(
-            "{what} {} / {} ({}%)",
-            human_bytes(done.min(t)),
-            human_bytes(t),
-            done.min(t) * 100 / t
-        ),
-        _ => format!("{what} {}", human_bytes(done)),
-    };
-    if let Some(r) = rate.filter(|r| *r >= 1.0) {
-        msg.push_str(&format!(" {}/s", human_bytes(r as u64)));
-        if let Some(t) = total.filter(|t| *t > done) {
-            let left = ((t - done) as f64 / r).ceil() as u64;
-            msg.push_str(&format!(", {} left", human_secs(left)));
-        }
-    }
-    msg
-}
-
-/// `75` → `1m15s`.
-fn human_secs(s: u64) -> String {
-    if s >= 60 {
-        format!("{}m{:02}s", s / 60, s % 60)
-    } else {
-        format!("{s}s")
-    }
-}
-
 /// How output is shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -224,26 +185,6 @@ impl Reporter {
         self.multi.suspend(|| {
             crate::errln!("{}: {text}", self.paint("1;31", "error"));
         });
-    }
-
-    /// Moves the overall line: `started` joins the running list, `done`
-    /// leaves it and counts as finished.
-    fn overall(&self, started: Option<&str>, done: Option<&str>) {
-        let mut guard = self.overall.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(o) = guard.as_mut() else { return };
-        if let Some(m) = started {
-            o.running.push(m.to_string());
-        }
-        if let Some(m) = done {
-            o.running.retain(|r| r != m);
-            o.bar.inc(1);
-        }
-        let msg = if o.running.is_empty() {
-            String::new()
-        } else {
-            format!("running: {}", o.running.join(", "))
-        };
-        o.bar.set_message(msg);
     }
 
     /// Handles one event.
@@ -502,131 +443,6 @@ impl Reporter {
         }
         self.multi.suspend(|| crate::errln!("{}", text.trim_end()));
     }
-
-    /// Runs `f` on the live line of `module`, making it first if needed.
-    fn with_bar(&self, module: &str, f: impl FnOnce(&ProgressBar)) {
-        let mut bars = self.bars.lock().unwrap_or_else(|p| p.into_inner());
-        let overall = self.overall.lock().unwrap_or_else(|p| p.into_inner());
-        let bar = bars.entry(module.to_string()).or_insert_with(|| {
-            let spinner = ProgressBar::new_spinner();
-            let b = match overall.as_ref() {
-                Some(o) => self.multi.insert_before(&o.bar, spinner),
-                None => self.multi.add(spinner),
-            };
-            b.set_style(
-                ProgressStyle::with_template("{spinner} {prefix:.bold} {msg} {elapsed}")
-                    .expect("valid template"),
-            );
-            b.set_prefix(module.to_string());
-            b.enable_steady_tick(Duration::from_millis(120));
-            b
-        });
-        f(bar);
-    }
-
-    /// Removes the live line of `module` (a command done with it).
-    pub fn clear(&self, module: &str) {
-        self.finish_bar(module);
-    }
-
-    fn finish_bar(&self, module: &str) {
-        self.transfers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|(m, _), _| m != module);
-        if let Some(bar) = self
-            .bars
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(module)
-        {
-            bar.finish_and_clear();
-            self.multi.remove(&bar);
-        }
-    }
-
-    fn json(&self, e: &Event<'_>) {
-        let (kind, data) = match e {
-            Event::BuildStarted { modules } => ("build-started", json!({"modules": modules})),
-            Event::ModuleStarted { module } => ("module-started", json!({"module": module})),
-            Event::StepStarted { module, step } => {
-                ("step-started", json!({"module": module, "step": step}))
-            }
-            Event::StepFinished { module, step, secs } => (
-                "step-finished",
-                json!({"module": module, "step": step, "seconds": secs}),
-            ),
-            Event::StepFailed { module, step, secs } => (
-                "step-failed",
-                json!({"module": module, "step": step, "seconds": secs}),
-            ),
-            Event::ModuleFresh { module } => ("module-fresh", json!({"module": module})),
-            Event::ModuleBuilt { module, secs } => {
-                ("module-built", json!({"module": module, "seconds": secs}))
-            }
-            Event::ModuleRestored {
-                module,
-                store,
-                bytes,
-            } => (
-                "module-restored",
-                json!({"module": module, "store": store, "bytes": bytes}),
-            ),
-            Event::ModuleDeferred { module } => ("module-deferred", json!({"module": module})),
-            // Progress is for eyes on a terminal; JSON consumers get the outcome events.
-            Event::Transfer { .. } => return,
-            Event::ModuleFailed { module, error } => {
-                ("module-failed", json!({"module": module, "error": error}))
-            }
-            Event::ModuleSkipped { module, because } => (
-                "module-skipped",
-                json!({"module": module, "because": because}),
-            ),
-            Event::Warning { message } => ("warning", json!({"message": message})),
-            Event::CheckStarted { module, scratch } => (
-                "check-started",
-                json!({"module": module, "scratch": scratch.display().to_string()}),
-            ),
-            Event::ModuleChecked {
-                module,
-                reproducible,
-                differences,
-                error,
-            } => (
-                "check",
-                json!({"module": module, "reproducible": reproducible, "differences": differences, "error": error}),
-            ),
-            Event::CheckSummary {
-                checked,
-                reproducible,
-                not_reproducible,
-                unchecked,
-                secs,
-            } => (
-                "check-summary",
-                json!({"checked": checked, "reproducible": reproducible.len(), "not_reproducible": not_reproducible, "unchecked": unchecked, "seconds": secs}),
-            ),
-            Event::Summary {
-                built,
-                restored,
-                deferred,
-                fresh,
-                failed,
-                skipped,
-                secs,
-            } => (
-                "summary",
-                json!({"built": built, "restored": restored, "deferred": deferred, "fresh": fresh, "failed": failed, "skipped": skipped, "seconds": secs}),
-            ),
-        };
-        emit_json(kind, data);
-    }
-}
-
-/// Writes one JSON Lines event to stdout.
-pub fn emit_json(kind: &str, data: serde_json::Value) {
-    let line = json!({"schema": JSON_SCHEMA, "type": kind, "data": data});
-    crate::outln!("{line}");
 }
 
 fn verb(step: Step) -> &'static str {
@@ -637,55 +453,5 @@ fn verb(step: Step) -> &'static str {
         Step::Configure => "Configuring",
         Step::Build => "Building",
         Step::Install => "Installing",
-    }
-}
-
-/// `1536` → `1.5 KiB`.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::human_bytes;
-
-    #[test]
-    fn transfers_show_rate_and_time_left_once_measurable() {
-        use super::transfer_message;
-        assert_eq!(
-            transfer_message("download", 0, Some(10 << 20), 0.0),
-            "download 0 B / 10.0 MiB (0%)"
-        );
-        assert_eq!(
-            transfer_message("download", 3 << 20, Some(10 << 20), 2.0),
-            "download 3.0 MiB / 10.0 MiB (30%) 1.5 MiB/s, 5s left"
-        );
-        assert_eq!(
-            transfer_message("pack", 150 << 20, None, 1.0),
-            "pack 150.0 MiB 150.0 MiB/s"
-        );
-        assert_eq!(
-            transfer_message("unpack", 1 << 20, Some(100 << 20), 1.0),
-            "unpack 1.0 MiB / 100.0 MiB (1%) 1.0 MiB/s, 1m39s left"
-        );
-    }
-
-    #[test]
-    fn human_bytes_picks_the_largest_unit_below_1024() {
-        assert_eq!(human_bytes(0), "0 B");
-        assert_eq!(human_bytes(1023), "1023 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(7 << 30), "7.0 GiB");
     }
 }
