@@ -42,7 +42,7 @@ pub enum CacheCommand {
 
 pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
     if let CacheCommand::Keygen { name, dir } = &cmd {
-        return keygen(name, dir);
+        return keygen(g.json, name, dir);
     }
     let project = crate::manifest::load(&g.project)?;
     let store = g.local_store(&project);
@@ -122,9 +122,9 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
                     s.misses
                 );
                 crate::outln!(
-                    "            {} bytes downloaded, {} bytes uploaded, {} artifacts saved",
-                    s.bytes_downloaded,
-                    s.bytes_uploaded,
+                    "            {} downloaded, {} uploaded, {} artifacts saved",
+                    crate::report::human_bytes(s.bytes_downloaded),
+                    crate::report::human_bytes(s.bytes_uploaded),
                     s.artifacts_saved
                 );
             }
@@ -159,7 +159,18 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
                 if state != "ok" {
                     bad += 1;
                 }
-                crate::outln!("{}  {} {}  {state}", &e.key[..16], e.module, e.version);
+                if g.json {
+                    crate::report::emit_json(
+                        "cache-verified",
+                        serde_json::json!({
+                            "key": e.key, "module": e.module, "version": e.version,
+                            "ok": state == "ok",
+                            "error": state.strip_prefix("CORRUPT: "),
+                        }),
+                    );
+                } else {
+                    crate::outln!("{}  {} {}  {state}", &e.key[..16], e.module, e.version);
+                }
             }
             if bad > 0 {
                 crate::errln!(
@@ -176,7 +187,7 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
     }
 }
 
-fn keygen(name: &str, dir: &std::path::Path) -> Result<(), Failure> {
+fn keygen(json: bool, name: &str, dir: &std::path::Path) -> Result<(), Failure> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     if name.is_empty() || name.contains([':', '/']) {
@@ -197,6 +208,16 @@ fn keygen(name: &str, dir: &std::path::Path) -> Result<(), Failure> {
     f.sync_all().context("writing the secret key")?;
     crate::fsutil::write_atomic(&public, format!("{}\n", key.public_text()).as_bytes())
         .context("writing the public key")?;
+    if json {
+        crate::report::emit_json(
+            "keygen",
+            serde_json::json!({
+                "name": name, "public-key": key.public_text(),
+                "secret-file": secret, "public-file": public,
+            }),
+        );
+        return Ok(());
+    }
     crate::outln!("{}", key.public_text());
     crate::errln!(
         "wrote {} (keep it secret: [cache] sign-key) and {} (add its line to [cache] trusted-keys)",
@@ -271,16 +292,7 @@ fn remote_gc(
         })
         .collect();
     let p = prune(remote.as_ref(), entries, max_size, max_age)?;
-    if !g.quiet {
-        crate::errln!(
-            "     Removed {} entries ({} bytes) from {}; {} entries ({} bytes) kept",
-            p.removed,
-            p.freed,
-            remote.describe(),
-            p.kept,
-            p.total
-        );
-    }
+    report_gc(g, &p, &remote.describe(), 0);
     Ok(())
 }
 
@@ -296,17 +308,29 @@ fn gc(
         std::fs::remove_file(o).with_context(|| format!("removing {}", o.display()))?;
     }
     let p = prune(store, entries, max_size, max_age)?;
-    if !g.quiet {
+    report_gc(g, &p, &store.describe(), orphans.len());
+    Ok(())
+}
+
+/// What a gc did: one JSON event, or one line.
+fn report_gc(g: &Global, p: &Pruned, store: &str, orphans: usize) {
+    if g.json {
+        crate::report::emit_json(
+            "cache-gc",
+            serde_json::json!({
+                "store": store, "removed": p.removed, "freed-bytes": p.freed,
+                "orphans": orphans, "kept": p.kept, "kept-bytes": p.total,
+            }),
+        );
+    } else if !g.quiet {
         crate::errln!(
-            "     Removed {} entries ({} bytes) and {} orphaned files; {} entries ({} bytes) kept",
+            "     Removed {} entries ({}) and {orphans} orphaned files from {store}; {} entries ({}) kept",
             p.removed,
-            p.freed,
-            orphans.len(),
+            crate::report::human_bytes(p.freed),
             p.kept,
-            p.total
+            crate::report::human_bytes(p.total)
         );
     }
-    Ok(())
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {

@@ -223,7 +223,7 @@ pub fn run(g: &Global, args: CiArgs) -> Result<(), Failure> {
             if g.json {
                 emit_json(
                     "ci-prune-store",
-                    json!({"name": name, "kept": kept, "kept_bytes": kept_bytes, "removed": removed, "freed_bytes": freed}),
+                    json!({"name": name, "kept": kept, "kept-bytes": kept_bytes, "removed": removed, "freed-bytes": freed}),
                 );
             } else if !g.quiet {
                 crate::outln!(
@@ -270,7 +270,11 @@ pub fn run(g: &Global, args: CiArgs) -> Result<(), Failure> {
                 layer::LayerError::Unknown { .. } => Failure::Usage(e.into()),
                 e => Failure::Other(e.into()),
             })?;
-            crate::outln!("{key}");
+            if g.json {
+                crate::report::emit_json("ci-key", serde_json::json!({"name": name, "key": key}));
+            } else {
+                crate::outln!("{key}");
+            }
             return Ok(());
         }
         _ => {}
@@ -297,7 +301,15 @@ pub fn run(g: &Global, args: CiArgs) -> Result<(), Failure> {
     )?;
     match args.command {
         CiCommand::Render { template } => {
-            crate::outln!("{}", render(&template, &root)?);
+            let key = render(&template, &root)?;
+            if g.json {
+                crate::report::emit_json(
+                    "ci-render",
+                    serde_json::json!({"template": template, "key": key}),
+                );
+            } else {
+                crate::outln!("{key}");
+            }
             Ok(())
         }
         CiCommand::Restore {

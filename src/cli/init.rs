@@ -33,7 +33,7 @@ Say which project this is.
 ";
 
 /// Writes a new project into `dir` (created if missing).
-pub fn init(dir: &Path, name: Option<&str>) -> Result<(), Failure> {
+pub fn init(dir: &Path, name: Option<&str>, json: bool) -> Result<(), Failure> {
     std::fs::create_dir_all(dir)
         .map_err(|e| Failure::Other(anyhow::anyhow!("cannot create {}: {e}", dir.display())))?;
     if dir.join("strata.toml").exists() {
@@ -97,6 +97,10 @@ pub fn init(dir: &Path, name: Option<&str>) -> Result<(), Failure> {
         }
         write_atomic(&path, bytes)
             .map_err(|e| Failure::Other(anyhow::anyhow!("{}: {e}", path.display())))?;
+    }
+    if json {
+        crate::report::emit_json("init", serde_json::json!({"project": name, "dir": dir}));
+        return Ok(());
     }
     crate::errln!(
         "     Created project `{name}` in {}\n\n  strata -C {} build && {}/install/bin/hello",

@@ -37,6 +37,17 @@ pub fn log(
         let Ok(bytes) = std::fs::read(&path) else {
             continue;
         };
+        if g.json {
+            crate::report::emit_json(
+                "log",
+                serde_json::json!({
+                    "module": inst.list[i].label, "step": s, "path": path,
+                    "text": String::from_utf8_lossy(&bytes),
+                }),
+            );
+            shown += 1;
+            continue;
+        }
         if steps.len() > 1 {
             crate::errln!("==> {} <==", path.display());
         }

@@ -314,6 +314,30 @@ pub fn run() -> i32 {
 fn run_cli() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
+        // With --json anywhere on the line, a usage error is a JSON event too.
+        Err(e) if e.use_stderr() && std::env::args().any(|a| a == "--json") => {
+            let text = e.render().to_string();
+            let message = text
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("error: ");
+            let help: Vec<&str> = text
+                .lines()
+                .skip(1)
+                .filter(|l| !l.trim().is_empty())
+                .collect();
+            crate::report::emit_json(
+                "error",
+                serde_json::json!({
+                    "kind": "usage",
+                    "message": message,
+                    "causes": help,
+                    "exit_code": EXIT_USAGE,
+                }),
+            );
+            return EXIT_USAGE;
+        }
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
@@ -348,7 +372,7 @@ fn run_cli() -> i32 {
         Command::Graph { names } => graph::graph(&g, &names),
         Command::Cache(c) => cache::run(&g, c),
         Command::Ci(c) => ci::run(&g, c),
-        Command::Init { name } => init::init(&g.project, name.as_deref()),
+        Command::Init { name } => init::init(&g.project, name.as_deref(), g.json),
         Command::Completions { shell } => meta::completions(shell),
         Command::Man => meta::man(),
         Command::Import(a) => import::run(&g, a),

@@ -50,9 +50,18 @@ pub fn prepare(g: &Global, names: &[String]) -> Result<(), Failure> {
     for i in modules {
         let m = &l.project.modules[inst.list[i].module];
         match exec::prepare(&ctx, i) {
-            Ok(_) => {
+            Ok(patched_now) => {
                 let dir = inst.list[i].source_dir(&l.project);
-                crate::outln!("{}", dir.display());
+                if g.json {
+                    crate::report::emit_json(
+                        "prepared",
+                        serde_json::json!({
+                            "module": m.name, "dir": dir, "already-patched": !patched_now,
+                        }),
+                    );
+                } else {
+                    crate::outln!("{}", dir.display());
+                }
                 if let Some(git) = &m.git
                     && !g.quiet
                 {
