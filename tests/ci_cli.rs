@@ -110,3 +110,47 @@ fn every_subcommand_accepts_every_flag_it_documents() {
     }
     assert!(runs > 60, "ran only {runs} flag invocations");
 }
+
+/// The README's command list names every command the binary has, and the
+/// README links every page of docs/.
+#[test]
+fn the_readme_documents_every_command_and_links_every_doc() {
+    let root_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root_dir.join("README.md")).unwrap();
+    let mut root = strata::cli::command();
+    root.build();
+    let mut all = Vec::new();
+    leaves(&root, Vec::new(), &mut all);
+    for (path, _) in &all {
+        let (parent, name) = match path.as_slice() {
+            [one] => (None, one.as_str()),
+            [p, n] => (Some(p.as_str()), n.as_str()),
+            _ => continue,
+        };
+        let named = readme.lines().any(|l| {
+            let Some(rest) = l.strip_prefix("strata ") else {
+                return false;
+            };
+            let words: Vec<&str> = rest
+                .split(|c: char| c.is_whitespace() || c == '|')
+                .filter(|w| !w.is_empty())
+                .collect();
+            match parent {
+                None => words.first() == Some(&name),
+                Some(p) => words.first() == Some(&p) && words.contains(&name),
+            }
+        });
+        assert!(
+            named,
+            "README's command list lacks `strata {}`",
+            path.join(" ")
+        );
+    }
+    for doc in std::fs::read_dir(root_dir.join("docs")).unwrap() {
+        let name = doc.unwrap().file_name().into_string().unwrap();
+        assert!(
+            readme.contains(&format!("(docs/{name})")),
+            "README does not link docs/{name}"
+        );
+    }
+}
