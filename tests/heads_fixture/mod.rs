@@ -1,0 +1,336 @@
+//! A Heads-shaped tree written for the import tests (not a copy of Heads's
+//! files): a top-level Makefile, modules, boards, patches, a file:// mirror
+//! and a git module, evaluated by the real GNU make.
+#![allow(dead_code)]
+
+use super::common::{sha256, tarball};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A Heads-shaped tree, its file:// mirror, and an output directory.
+pub struct Heads {
+    pub tmp: tempfile::TempDir,
+    pub git_rev: String,
+}
+
+pub const MAKEFILE: &str = r#"# A small tree shaped like Heads's top-level Makefile.
+all:
+modules-y :=
+pwd := $(shell pwd)
+config := $(pwd)/config
+build = $(pwd)/build/$(CONFIG_TARGET_ARCH)
+packages = $(pwd)/packages/$(CONFIG_TARGET_ARCH)
+INSTALL = $(pwd)/install/$(CONFIG_TARGET_ARCH)
+CPUS ?= $(shell nproc)
+MAKE_JOBS := -j$(CPUS) --load-average=$(CPUS)
+BOARD ?= alpha
+CONFIG := $(pwd)/boards/$(BOARD)/$(BOARD).config
+ifneq "y" "$(shell [ -r '$(CONFIG)' ] && echo y)"
+$(error $(CONFIG): board configuration does not exist)
+endif
+CONFIG_TARGET_ARCH := x86
+include $(CONFIG)
+MUSL_ARCH := x86_64
+BUILD_LOG := $(shell mkdir -p "$(build)/log")
+initrd_tmp_dir := $(shell mktemp -d)
+modules-y += initrd
+include modules/musl-cross-make
+musl_dep := musl-cross-make
+heads_cc := $(CROSS)gcc --sysroot $(INSTALL) -isystem $(INSTALL)/include -L$(INSTALL)/lib
+CROSS_TOOLS := CC="$(heads_cc)" AR=ar
+include modules/*
+define define_module =
+  $(eval $1_base_dir = $(or $($1_base_dir),$($1_dir)))
+  $(eval $1_module_file = $(or $($1_module_file),$1))
+  ifneq ("$($1_repo)","")
+    $(eval $1_patch_name = $1$(if $($1_patch_version),-$($1_patch_version),))
+  else
+    $(eval $1_patch_version ?= $(if $(filter %-$($1_version),$1),,$($1_version)))
+    $(eval $1_patch_name = $1$(if $($1_patch_version),-,)$($1_patch_version))
+  endif
+  $(eval $1_config_file_path := $(build)/$($1_dir)/$(or $($1_config_file),.config))
+endef
+define map =
+$(foreach _,$2,$(eval $(call $1,$_)))
+endef
+$(call map, define_module, $(modules-y))
+all:
+	touch $(pwd)/THE-REAL-BUILD-RAN
+"#;
+
+pub fn write(root: &Path, rel: &str, content: impl AsRef<[u8]>) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, content).unwrap();
+}
+
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+impl Heads {
+    pub fn new() -> Heads {
+        let tmp = tempfile::tempdir().unwrap();
+        let h = tmp.path().join("heads");
+        let mirror = tmp.path().join("mirror");
+        std::fs::create_dir_all(&mirror).unwrap();
+        write(&h, "Makefile", MAKEFILE);
+
+        // The toolchain: installs a compiler wrapper under $(CROSS_PATH).
+        let tc = tarball(
+            "musl-cross-make-1.0",
+            &[
+                (
+                    "Makefile",
+                    "install:\n\tmkdir -p $(OUTPUT)/bin\n\tcp -p gcc.sh $(OUTPUT)/bin/x86_64-linux-musl-gcc\n",
+                ),
+                // The host compiler, minus --sysroot (the sysroot holds no libc).
+                (
+                    "gcc.sh",
+                    "#!/bin/sh\nskip=\nfor a; do shift\n  if [ -n \"$skip\" ]; then skip=; continue; fi\n  if [ \"$a\" = --sysroot ]; then skip=1; continue; fi\n  set -- \"$@\" \"$a\"\ndone\nexec gcc \"$@\"\n",
+                ),
+            ],
+        );
+        std::fs::write(mirror.join("musl-cross-make-1.0.tar.gz"), &tc).unwrap();
+        write(
+            &h,
+            "modules/musl-cross-make",
+            format!(
+                "CONFIG_MUSL ?= y\nmodules-$(CONFIG_MUSL) += musl-cross-make\n\
+                 musl-cross-make_version := 1.0\n\
+                 musl-cross-make_dir := musl-cross-make-$(musl-cross-make_version)\n\
+                 musl-cross-make_tar := musl-cross-make-$(musl-cross-make_version).tar.gz\n\
+                 musl-cross-make_url := file://{}/$(musl-cross-make_tar)\n\
+                 musl-cross-make_hash := {}\n\
+                 CROSS_PATH ?= $(pwd)/crossgcc/$(CONFIG_TARGET_ARCH)\n\
+                 musl-cross-make_target := OUTPUT=\"$(CROSS_PATH)\" $(MAKE_JOBS) install\n\
+                 CROSS := $(CROSS_PATH)/bin/$(subst -,_,$(MUSL_ARCH))-linux-musl-\n\
+                 musl-cross-make_output := $(CROSS)gcc\n",
+                mirror.display(),
+                sha256(&tc)
+            ),
+        );
+
+        // A plain tarball module with a patch directory.
+        let greet = tarball(
+            "greet-1.0",
+            &[
+                ("greet.c", "const char *greet(void) { return \"hello\"; }\n"),
+                ("greet.h", "const char *greet(void);\n"),
+                (
+                    "Makefile",
+                    "install:\n\t$(CC) -c greet.c -o greet.o\n\t$(AR) rcs libgreet.a greet.o\n\tmkdir -p $(DESTDIR)/lib $(DESTDIR)/include\n\tcp libgreet.a $(DESTDIR)/lib/\n\tcp greet.h $(DESTDIR)/include/\n",
+                ),
+            ],
+        );
+        std::fs::write(mirror.join("greet-1.0.tar.gz"), &greet).unwrap();
+        write(
+            &h,
+            "modules/greet",
+            format!(
+                "modules-y += greet\ngreet_version := 1.0\ngreet_dir := greet-$(greet_version)\n\
+                 greet_tar := greet-$(greet_version).tar.gz\ngreet_url := file://{}/$(greet_tar)\n\
+                 greet_hash := {}\n\
+                 greet_target := $(MAKE_JOBS) $(CROSS_TOOLS) DESTDIR=\"$(INSTALL)\" install\n\
+                 greet_libraries := libgreet.a\ngreet_depends := $(musl_dep)\n",
+                mirror.display(),
+                sha256(&greet)
+            ),
+        );
+        write(
+            &h,
+            "patches/greet-1.0/0001-louder.patch",
+            "--- a/greet.c\n+++ b/greet.c\n@@ -1 +1 @@\n-const char *greet(void) { return \"hello\"; }\n+const char *greet(void) { return \"HELLO\"; }\n",
+        );
+
+        // Modules defined through define … $(eval $(call …)).
+        let mut blob_hashes = String::new();
+        for v in ["1.0", "2.0"] {
+            let b = tarball(
+                &format!("blob-{v}"),
+                &[("Makefile", &format!("all:\n\techo blob {v} > blob.bin\n"))],
+            );
+            std::fs::write(mirror.join(format!("blob-{v}.tar.gz")), &b).unwrap();
+            blob_hashes.push_str(&format!(
+                "blob-{v}_hash := {}\n$(eval $(call blob_module,{v}))\n",
+                sha256(&b)
+            ));
+        }
+        write(
+            &h,
+            "modules/blob",
+            format!(
+                "define blob_module =\n\tblob-$(1)_version := $(1)\n\tblob-$(1)_module_file := blob\n\
+                 \tblob-$(1)_dir := blob-$(1)\n\tblob-$(1)_tar := blob-$(1).tar.gz\n\
+                 \tblob-$(1)_url := file://{}/blob-$(1).tar.gz\n\tblob-$(1)_output := blob.bin\n\
+                 \tblob-$(1)_depends := $(musl_dep)\nendef\n{blob_hashes}\
+                 modules-y += blob-$(CONFIG_BLOB_VERSION)\n",
+                mirror.display()
+            ),
+        );
+
+        // A git module pinned by commit, over file://.
+        let repo = tmp.path().join("tool-src");
+        std::fs::create_dir_all(&repo).unwrap();
+        git(&repo, &["init", "-q", "-b", "main"]);
+        write(&repo, "Makefile", "all:\n\techo tool > tool.out\n");
+        git(&repo, &["add", "-A"]);
+        git(&repo, &["commit", "-q", "-m", "tool"]);
+        let git_rev = git(&repo, &["rev-parse", "HEAD"]);
+        let bare = tmp.path().join("tool.git");
+        git(
+            tmp.path(),
+            &[
+                "clone",
+                "-q",
+                "--bare",
+                repo.to_str().unwrap(),
+                bare.to_str().unwrap(),
+            ],
+        );
+        write(
+            &h,
+            "modules/tool",
+            format!(
+                "modules-y += tool\ntool_repo := file://{}\ntool_commit_hash := {git_rev}\n\
+                 tool_version := git\ntool_dir := tool-git\ntool_output := tool.out\n\
+                 tool_depends := $(musl_dep)\n",
+                bare.display()
+            ),
+        );
+
+        // A module whose variables depend on a CONFIG_… switch, and reads a dependency.
+        let app = tarball(
+            "app-1.0",
+            &[
+                (
+                    "app.c",
+                    "#include <stdio.h>\n#include <greet.h>\nint main(void){puts(greet());return LOUD;}\n",
+                ),
+                (
+                    "Makefile",
+                    "app:\n\t$(CC) -DLOUD=$(LOUD) app.c -lgreet -o app\n",
+                ),
+            ],
+        );
+        std::fs::write(mirror.join("app-1.0.tar.gz"), &app).unwrap();
+        write(
+            &h,
+            "modules/app",
+            format!(
+                "modules-$(CONFIG_APP) += app\napp_version := 1.0\napp_dir := app-1.0\n\
+                 app_tar := app-1.0.tar.gz\napp_url := file://{}/app-1.0.tar.gz\napp_hash := {}\n\
+                 ifeq \"$(CONFIG_APP_LOUD)\" \"y\"\napp_loud := 1\nelse\napp_loud := 0\nendif\n\
+                 app_target := $(CROSS_TOOLS) LOUD=$(app_loud)\napp_output := app\n\
+                 app_depends := greet $(musl_dep)\n",
+                mirror.display(),
+                sha256(&app)
+            ),
+        );
+
+        // The board variant: built once per board config file.
+        let kernel = tarball(
+            "kernel-1.0",
+            &[("Makefile", "image: .config\n\tcat .config > image\n")],
+        );
+        std::fs::write(mirror.join("kernel-1.0.tar.gz"), &kernel).unwrap();
+        write(
+            &h,
+            "modules/kernel",
+            format!(
+                "modules-y += kernel\nkernel_version := 1.0\nkernel_dir := kernel-1.0\n\
+                 kernel_tar := kernel-1.0.tar.gz\nkernel_url := file://{}/kernel-1.0.tar.gz\nkernel_hash := {}\n\
+                 kernel_config := $(pwd)/$(CONFIG_KERNEL_CONFIG)\nkernel_target := image\n\
+                 kernel_configure := $(pwd)/bin/prep.sh > prepared\n\
+                 kernel_output := image\nkernel_depends := $(musl_dep)\n",
+                mirror.display(),
+                sha256(&kernel)
+            ),
+        );
+        write(&h, "bin/prep.sh", "#!/bin/sh\necho prepared\n");
+        let script = h.join("bin/prep.sh");
+        let mut perm = std::fs::metadata(&script).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+        std::fs::set_permissions(&script, perm).unwrap();
+        write(&h, "config/kernel-alpha.config", "CONFIG_ALPHA=y\n");
+        write(&h, "config/kernel-beta.config", "CONFIG_BETA=y\n");
+        for b in ["alpha", "beta"] {
+            write(
+                &h,
+                &format!("boards/{b}/{b}.config"),
+                format!(
+                    "CONFIG_APP=y\nCONFIG_APP_LOUD=y\nCONFIG_BLOB_VERSION=1.0\n\
+                     CONFIG_KERNEL_CONFIG=config/kernel-{b}.config\n"
+                ),
+            );
+        }
+        write(
+            &h,
+            "boards/gamma/gamma.config",
+            "CONFIG_KERNEL_CONFIG=config/kernel-alpha.config\n$(error gamma needs a vendor blob that is not here)\n",
+        );
+        Heads { tmp, git_rev }
+    }
+
+    pub fn heads(&self) -> PathBuf {
+        self.tmp.path().join("heads")
+    }
+
+    pub fn out(&self) -> PathBuf {
+        self.tmp.path().join("out")
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.out().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    }
+
+    pub fn import(&self, extra: &[&str]) -> std::process::Output {
+        let mut c = Command::new(assert_cmd::cargo::cargo_bin("strata"));
+        c.arg("import")
+            .arg("heads")
+            .arg(self.heads())
+            .arg("-o")
+            .arg(self.out())
+            .args(extra)
+            .env("NO_COLOR", "1")
+            .env("XDG_CACHE_HOME", self.tmp.path().join(".xdg-cache"))
+            .stdin(std::process::Stdio::null());
+        c.output().unwrap()
+    }
+}
+
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+pub fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
