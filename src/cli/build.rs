@@ -28,17 +28,12 @@ pub fn build(g: &Global, names: &[String], timings: bool) -> Result<(), Failure>
                 format!("cannot lock the cache {}", cache.local.root().display())
             })?)
         };
-    let ctx = Context {
-        store: (!g.no_cache).then_some(&cache),
-        project: &l.project,
-        instances: &inst.list,
-        graph: &inst.graph,
-        keys: &inst.keys,
-        reporter: &reporter,
-        fetch: g.fetch_options(),
-        jobs: g.jobs(&l.project),
-        keep_going: g.keep_going,
-    };
+    let ctx = g.context(
+        &l.project,
+        &inst,
+        &reporter,
+        (!g.no_cache).then_some(&cache),
+    );
     let summary = exec::build(&ctx, &selection, installs(&l.project, &inst));
     if summary.failed.is_empty()
         && !summary.interrupted
@@ -241,15 +236,8 @@ pub fn check(g: &Global, names: &[String]) -> Result<(), Failure> {
         .lock(false)
         .with_context(|| format!("cannot lock the cache {}", cache.local.root().display()))?;
     let ctx = Context {
-        store: None,
-        project: &l.project,
-        instances: &inst.list,
-        graph: &inst.graph,
-        keys: &inst.keys,
-        reporter: &reporter,
-        fetch: g.fetch_options(),
-        jobs: g.jobs(&l.project),
         keep_going: false,
+        ..g.context(&l.project, &inst, &reporter, None)
     };
     let summary = exec::check::check(&ctx, &cache, &modules);
     if summary.interrupted {

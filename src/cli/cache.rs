@@ -410,7 +410,7 @@ fn transfer(g: &Global, names: &[String], push: bool) -> Result<(), Failure> {
                         ));
                         continue;
                     }
-                    let packed = crate::exec::pack_module(&l.project, it, key, 2)
+                    let packed = crate::exec::pack_module(&l.project, it, key, 2, &|_| {})
                         .map_err(anyhow::Error::msg)?;
                     cache.save(&packed.info, packed.archive.path(), &warn);
                 }

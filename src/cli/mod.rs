@@ -295,6 +295,28 @@ impl Global {
             .filter(|j| *j > 0)
             .unwrap_or(project.settings.jobs)
     }
+
+    /// What the engine needs to work on `inst` of the loaded project, with
+    /// this command line's fetch options, jobs and `--keep-going`.
+    pub fn context<'a>(
+        &self,
+        project: &'a Project,
+        inst: &'a crate::instance::Instances,
+        reporter: &'a Reporter,
+        store: Option<&'a crate::store::Cache>,
+    ) -> crate::exec::Context<'a> {
+        crate::exec::Context {
+            store,
+            project,
+            instances: &inst.list,
+            graph: &inst.graph,
+            keys: &inst.keys,
+            reporter,
+            fetch: self.fetch_options(),
+            jobs: self.jobs(project),
+            keep_going: self.keep_going,
+        }
+    }
 }
 
 /// Runs the CLI and returns the process exit code.

@@ -1,7 +1,7 @@
 //! `strata plan` and `strata why`: what would run, and exactly why.
 
 use super::{Failure, Global};
-use crate::exec::{self, Context};
+use crate::exec;
 use crate::fetch;
 use crate::fingerprint::{ModuleStatus, StaleReason, Step};
 use crate::instance::{Instance, history};
@@ -17,17 +17,7 @@ pub fn plan(g: &Global, names: &[String]) -> Result<(), Failure> {
     let selection = inst.selection();
     let closure = inst.graph.closure(&selection);
     let reporter = g.reporter();
-    let ctx = Context {
-        project: &l.project,
-        instances: &inst.list,
-        graph: &inst.graph,
-        keys: &inst.keys,
-        reporter: &reporter,
-        fetch: g.fetch_options(),
-        jobs: 1,
-        keep_going: false,
-        store: None,
-    };
+    let ctx = g.context(&l.project, &inst, &reporter, None);
     let mut statuses = exec::statuses(&ctx, &closure);
     history::explain_all(&l.project, &inst, &mut statuses);
     let cache = if g.no_cache {

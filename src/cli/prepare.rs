@@ -10,7 +10,7 @@
 //! names, every module of the `default` target is.
 
 use super::{EXIT_FAILURE, EXIT_INTERRUPTED, Failure, Global};
-use crate::exec::{self, Context, command};
+use crate::exec::{self, command};
 
 pub fn prepare(g: &Global, names: &[String]) -> Result<(), Failure> {
     let l = g.load()?;
@@ -35,17 +35,7 @@ pub fn prepare(g: &Global, names: &[String]) -> Result<(), Failure> {
     let reporter = g.reporter();
     let _lock = super::lock_project(&l.project, &reporter)?;
     command::install_interrupt_handler();
-    let ctx = Context {
-        store: None,
-        project: &l.project,
-        instances: &inst.list,
-        graph: &inst.graph,
-        keys: &inst.keys,
-        reporter: &reporter,
-        fetch: g.fetch_options(),
-        jobs: g.jobs(&l.project),
-        keep_going: g.keep_going,
-    };
+    let ctx = g.context(&l.project, &inst, &reporter, None);
     let mut failed = false;
     for i in modules {
         let m = &l.project.modules[inst.list[i].module];

@@ -227,17 +227,8 @@ fn restore(ctx: &Context, cache: &Cache, i: usize) -> Result<Option<(String, u64
 }
 
 /// Packs an instance's install tree and keep paths as the artifact of `key`.
+/// `progress(bytes packed so far)` is called as it goes.
 pub fn pack_module(
-    project: &crate::manifest::Project,
-    inst: &crate::instance::Instance,
-    key: &str,
-    threads: u32,
-) -> Result<artifact::Packed, String> {
-    pack_module_reporting(project, inst, key, threads, &|_| {})
-}
-
-/// [`pack_module`], calling `progress(bytes packed so far)` as it goes.
-pub fn pack_module_reporting(
     project: &crate::manifest::Project,
     inst: &crate::instance::Instance,
     key: &str,
@@ -285,7 +276,7 @@ fn save(ctx: &Context, cache: &Cache, i: usize) -> Result<(), String> {
             total: None,
         })
     };
-    let packed = pack_module_reporting(
+    let packed = pack_module(
         ctx.project,
         &ctx.instances[i],
         ctx.keys[i].install_key(),
