@@ -293,7 +293,7 @@ fn gc(
     let _lock = store.lock(true).context("cannot lock the cache for gc")?;
     let (entries, orphans) = store.usage().context("cannot read the cache")?;
     for o in &orphans {
-        std::fs::remove_file(o).with_context(|| format!("removing {}", o.display()))?;
+        crate::fsutil::remove_all(o).with_context(|| format!("removing {}", o.display()))?;
     }
     let p = prune(store, entries, max_size, max_age)?;
     if !g.quiet {

@@ -154,11 +154,6 @@ fn restore(ctx: &Context, cache: &Cache, i: usize) -> Result<Option<(String, u64
             total: Some(total),
         })
     };
-    // The artifact records the module name; the key tells variants apart.
-    let module_name = &inst.module(project).name;
-    let Some(hit) = cache.find(key, module_name, &warn, &progress) else {
-        return Ok(None);
-    };
     let build_dir = &project.settings.build_dir;
     let dir_name = &inst.dir_name;
     let dir = inst.build_dir(project);
@@ -172,20 +167,21 @@ fn restore(ctx: &Context, cache: &Cache, i: usize) -> Result<Option<(String, u64
     let staged = tmp.join(".strata");
     let staged_dest = staged.join("destdir");
     let real_dir = |p: &Path| fs::symlink_metadata(p).map(|m| m.is_dir()).unwrap_or(true);
-    let extracted = unpack::extract_with(&hit.archive, &tmp, 0, project.settings.unpack_limits)
-        .map_err(|e| e.to_string());
-    let extracted = extracted.and_then(|()| {
-        if real_dir(&staged) && real_dir(&staged_dest) {
-            Ok(())
-        } else {
-            Err(".strata/destdir in the archive is not a directory".to_string())
+    // The artifact records the module name; the key tells variants apart.
+    let module_name = &inst.module(project).name;
+    let limits = project.settings.unpack_limits;
+    let hit = match cache.restore_into(key, module_name, &tmp, limits, &warn, &progress) {
+        Ok(Some(hit)) => hit,
+        other => {
+            let _ = crate::fsutil::remove_all(&tmp);
+            return other.map(|_| None);
         }
-    });
-    if let Err(e) = extracted {
+    };
+    if !(real_dir(&staged) && real_dir(&staged_dest)) {
         let _ = crate::fsutil::remove_all(&tmp);
         let _ = cache.local.quarantine(key);
         return Err(format!(
-            "cache entry {key} does not extract ({e}); it was quarantined"
+            "cache entry {key}: .strata/destdir in the archive is not a directory; it was quarantined"
         ));
     }
     // Stamps go before the trees they describe change, and come back after.
