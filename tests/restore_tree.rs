@@ -445,3 +445,33 @@ fn gc_and_cache_commands_count_and_remove_trees_with_their_entries() {
             .is_none()
     );
 }
+
+#[test]
+fn cache_ls_counts_trees_and_prune_store_drops_them_before_a_ci_save() {
+    let p = project("");
+    p.strata().arg("build").assert().success();
+    let out = p.strata().args(["cache", "ls"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("and 0 B unpacked for fast restores"), "{err}");
+    restore(&p, &[]);
+    let out = p.strata().args(["cache", "ls"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("and 0 B unpacked"), "{err}");
+    // A CI job saves the store as a cache: trees would double it.
+    p.strata()
+        .args(["ci", "prune-store", "default"])
+        .assert()
+        .success();
+    assert!(trees(&p).is_empty());
+    let archive = archive(&p);
+    assert!(
+        archive.is_file(),
+        "prune-store removed the target's own entry"
+    );
+    assert_eq!(
+        restore(&p, &[]),
+        "",
+        "the next restore makes the tree again"
+    );
+    assert_eq!(trees(&p).len(), 1);
+}

@@ -90,11 +90,18 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
                 );
             }
             if !g.quiet {
+                let trees: u64 = store
+                    .trees()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|(_, dir)| crate::store::LocalStore::tree_bytes(dir))
+                    .sum();
                 crate::errln!(
-                    "{} entries, {} in {}",
+                    "{} entries, {} in {} (and {} unpacked for fast restores)",
                     entries.len(),
                     crate::report::human_bytes(total),
-                    store.describe()
+                    store.describe(),
+                    crate::report::human_bytes(trees)
                 );
             }
             Ok(())
