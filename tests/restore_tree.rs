@@ -431,7 +431,23 @@ fn gc_and_cache_commands_count_and_remove_trees_with_their_entries() {
     );
     assert!(!orphan.exists(), "an orphaned tree survived gc");
     assert!(tree.is_dir(), "gc removed a tree whose entry it kept");
-    p.strata().args(["cache", "verify"]).assert().success();
+    p.strata()
+        .args(["cache", "verify"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("ok (and its unpacked tree)"));
+    // verify also checks the tree, and removes it when damaged (the
+    // archive is fine: not an error).
+    std::fs::write(tree.join("root/out/obj.o"), "OBJ\n").unwrap();
+    p.strata()
+        .args(["cache", "verify"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("unpacked tree was damaged"))
+        .stdout(predicates::str::contains("out/obj.o"));
+    assert!(!tree.exists());
+    restore(&p, &[]);
+    assert!(tree.is_dir());
     // An entry gc removes takes its tree with it.
     p.strata()
         .args(["cache", "gc", "--max-size", "1"])

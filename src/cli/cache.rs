@@ -158,12 +158,12 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
                 let state = match store.archive(e) {
                     Err(err) => format!("CORRUPT: {err}"),
                     Ok(path) => match blake3_file(&path) {
-                        Ok(h) if h == e.blake3 => "ok".to_string(),
+                        Ok(h) if h == e.blake3 => tree_state(&store, e),
                         Ok(h) => format!("CORRUPT: BLAKE3 {h}, recorded {}", e.blake3),
                         Err(err) => format!("CORRUPT: {err}"),
                     },
                 };
-                if state != "ok" {
+                if !state.starts_with("ok") {
                     bad += 1;
                 }
                 crate::outln!("{}  {} {}  {state}", &e.key[..16], e.module, e.version);
@@ -180,6 +180,28 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
             }
             Ok(())
         }
+    }
+}
+
+/// `ok`, after checking the entry's unpacked tree (if any) against its
+/// manifest. A damaged tree is removed (the archive is fine and the next
+/// restore makes the tree again), so it does not count as corruption.
+fn tree_state(store: &crate::store::LocalStore, info: &crate::artifact::ArtifactInfo) -> String {
+    let damage = match store.open_tree(info) {
+        Ok(None) => return "ok".to_string(),
+        Ok(Some(tree)) => match crate::store::materialise::verify(&tree) {
+            Ok(()) => return "ok (and its unpacked tree)".to_string(),
+            Err(e) => e.to_string(),
+        },
+        Err(e) => e.to_string(),
+    };
+    match store.discard_tree(info) {
+        Ok(()) => format!(
+            "ok; its unpacked tree was damaged ({damage}) and was removed: the next restore makes it again"
+        ),
+        Err(err) => format!(
+            "ok; its unpacked tree is damaged ({damage}) and could not be removed ({err}); restores will replace it"
+        ),
     }
 }
 

@@ -168,6 +168,33 @@ pub fn materialise(
     Ok(counts)
 }
 
+/// Checks every file and symlink of `tree` against its manifest, placing
+/// nothing (`strata cache verify`).
+pub fn verify(tree: &Tree) -> Result<(), MaterialiseError> {
+    let root = tree.root();
+    for e in &tree.manifest.entries {
+        let path = root.join(&e.path);
+        let damaged = |why: String| MaterialiseError::Damaged {
+            path: path.clone(),
+            why,
+        };
+        match &e.kind {
+            Kind::Dir => {}
+            Kind::Symlink(target) => {
+                let actual = fs::read_link(&path).map_err(|e| damaged(e.to_string()))?;
+                if actual.as_os_str() != target {
+                    return Err(damaged(format!("points to {}", actual.display())));
+                }
+            }
+            Kind::File => {
+                let meta = fs::symlink_metadata(&path).map_err(|e| damaged(e.to_string()))?;
+                check(&meta, e.mode, e.size).map_err(damaged)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Whether a tree file still is what the manifest recorded.
 fn check(meta: &fs::Metadata, mode: u32, size: u64) -> Result<(), String> {
     if !meta.is_file() {
