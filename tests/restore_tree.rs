@@ -473,6 +473,14 @@ fn cache_ls_counts_trees_and_prune_store_drops_them_before_a_ci_save() {
     let out = p.strata().args(["cache", "ls"]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("and 0 B unpacked"), "{err}");
+    let out = p.strata().args(["--json", "cache", "ls"]).output().unwrap();
+    let summary: serde_json::Value = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["type"] == "cache-summary")
+        .unwrap();
+    // bin/tool (20) + lib/liba.a (14) + out/obj.o (4) + out/sub/run (18).
+    assert_eq!(summary["data"]["unpacked_bytes"], 56, "{summary}");
     // A CI job saves the store as a cache: trees would double it.
     p.strata()
         .args(["ci", "prune-store", "default"])

@@ -52,6 +52,12 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
     match cmd {
         CacheCommand::Ls => {
             let total: u64 = entries.iter().map(|e| e.size).sum();
+            let unpacked: u64 = store
+                .trees()
+                .unwrap_or_default()
+                .iter()
+                .map(|(_, dir)| crate::store::LocalStore::tree_bytes(dir))
+                .sum();
             if g.json {
                 for e in &entries {
                     crate::report::emit_json(
@@ -61,7 +67,7 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
                 }
                 crate::report::emit_json(
                     "cache-summary",
-                    serde_json::json!({"entries": entries.len(), "bytes": total, "store": store.describe()}),
+                    serde_json::json!({"entries": entries.len(), "bytes": total, "unpacked_bytes": unpacked, "store": store.describe()}),
                 );
                 return Ok(());
             }
@@ -90,18 +96,12 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
                 );
             }
             if !g.quiet {
-                let trees: u64 = store
-                    .trees()
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|(_, dir)| crate::store::LocalStore::tree_bytes(dir))
-                    .sum();
                 crate::errln!(
                     "{} entries, {} in {} (and {} unpacked for fast restores)",
                     entries.len(),
                     crate::report::human_bytes(total),
                     store.describe(),
-                    crate::report::human_bytes(trees)
+                    crate::report::human_bytes(unpacked)
                 );
             }
             Ok(())

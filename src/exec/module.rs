@@ -132,10 +132,11 @@ pub fn run(
     Ok(Outcome::Built)
 }
 
-/// Restores instance `i` from the cache if it holds the install key
-/// (verified). The archive holds the destdir as `.strata/destdir` and the
-/// keep paths; the destdir moves to the instance's state dir, the rest
-/// becomes its build dir.
+/// Restores instance `i` from the cache if it holds the install key: from
+/// the local store's unpacked tree, else the verified archive (see
+/// `store::restore`). An artifact holds the destdir as `.strata/destdir`
+/// and the keep paths; the destdir moves to the instance's state dir, the
+/// rest becomes its build dir.
 fn restore(ctx: &Context, cache: &Cache, i: usize) -> Result<Option<(String, u64)>, String> {
     let project = ctx.project;
     let inst = &ctx.instances[i];
