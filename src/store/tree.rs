@@ -383,6 +383,53 @@ mod tests {
     }
 
     #[test]
+    fn a_second_maker_of_one_tree_uses_the_first_ones() {
+        let t = tempfile::tempdir().unwrap();
+        let module = t.path().join("m");
+        std::fs::create_dir_all(module.join("dest/bin")).unwrap();
+        std::fs::write(module.join("dest/bin/tool"), "tool\n").unwrap();
+        let info = ArtifactInfo {
+            format: CACHE_FORMAT.into(),
+            module: "m".into(),
+            version: "1".into(),
+            key: "ab".repeat(32),
+            strata_version: String::new(),
+            size: 0,
+            files: 0,
+            blake3: String::new(),
+            created: 0,
+            signatures: vec![],
+            ci: None,
+        };
+        let packed =
+            crate::artifact::pack(&module.join("dest"), &module, &[], info, t.path(), 1).unwrap();
+        let store = LocalStore::new(t.path().join("store"));
+        let limits = crate::unpack::Limits::default();
+        let first = store
+            .make_tree(&packed.info, packed.archive.path(), limits)
+            .unwrap();
+        let marker = first.dir.join("root/.strata/destdir/bin/tool");
+        let ino = std::fs::metadata(&marker).unwrap().ino();
+        // The second maker loses the rename: it gets the first tree, and
+        // leaves no temp dir behind.
+        let second = store
+            .make_tree(&packed.info, packed.archive.path(), limits)
+            .unwrap();
+        assert_eq!(second.dir, first.dir);
+        assert_eq!(second.manifest, first.manifest);
+        assert_eq!(std::fs::metadata(&marker).unwrap().ino(), ino);
+        assert_eq!(std::fs::read_dir(store.trees_dir()).unwrap().count(), 1);
+        assert_eq!(store.trees().unwrap().len(), 1);
+        assert_eq!(first.manifest.bytes(), 5);
+        assert_eq!(
+            store.open_tree(&packed.info).unwrap().unwrap().manifest,
+            first.manifest
+        );
+        store.remove_trees(&packed.info.key).unwrap();
+        assert!(store.open_tree(&packed.info).unwrap().is_none());
+    }
+
+    #[test]
     fn manifest_refuses_paths_leaving_the_tree_or_under_a_symlink() {
         let bad = |body: &[u8]| {
             let mut b = MAGIC.to_vec();
