@@ -55,7 +55,7 @@ nfiles=$(find "$src" -type f | wc -l)
 nkeep=$(find "$src/out" -type f | wc -l)
 keep_mb=$(du -sm "$src/out" | cut -f1)
 store="$work/store"
-archive=$("$bin" prepare "$src" "$store")
+read -r archive first < <("$bin" prepare "$src" "$store")
 fs=$(stat -f -c %T "$work")
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
@@ -80,6 +80,7 @@ row() { awk -v n="$1" -v s="$2" -v z="$zt" 'BEGIN { printf "| %s | %.3f | %.1fx 
 row "strata, from the tree, auto ($auto_how)" "$auto"
 row "strata, from the tree, copy mode ($copy_how)" "$copy"
 row "strata, from the archive (BLAKE3 + extract, as before)" "$arch"
+row "strata, first restore: archive to a new tree, then auto (1 run)" "$first"
 row "zstd -dc \\| tar -x" "$zt"
 row "cp -a of the tree" "$cpa"
 awk -v a="$auto" -v z="$zt" 'BEGIN { printf "\nlocal restore (auto) vs tar+zstd: %.1fx (goal >= 10)\n", z / a }'

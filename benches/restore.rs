@@ -6,6 +6,7 @@
 //!   restore prepare MODULE_DIR STORE_DIR   pack MODULE_DIR (its
 //!       `.strata/destdir` plus the keep path `out`) into a local store at
 //!       STORE_DIR, restore it once (which makes the tree); prints the archive
+//!       and the seconds that first restore took
 //!   restore run STORE_DIR DEST MODE        restore into the new dir DEST
 //!       through `Cache::restore_into`, as `strata build` does, with MODE
 //!       auto | copy | archive; prints `seconds reflinked linked copied`
@@ -72,12 +73,10 @@ fn main() {
             let local = LocalStore::new(store.to_path_buf());
             local.put(&packed.info, packed.archive.path()).expect("put");
             let scratch = store.join("first-restore");
-            restore(store, &scratch, RestoreMode::Auto);
+            let (first, _) = restore(store, &scratch, RestoreMode::Auto);
             std::fs::remove_dir_all(&scratch).expect("cleanup");
-            println!(
-                "{}",
-                local.archive(&packed.info).expect("archive").display()
-            );
+            let archive = local.archive(&packed.info).expect("archive");
+            println!("{} {first}", archive.display());
         }
         Some("run") => {
             let mode = match args[3].as_str() {
