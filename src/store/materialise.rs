@@ -5,9 +5,10 @@
 //! - reflinked (`FICLONE`, btrfs and XFS): a private copy-on-write copy,
 //!   the same result as extracting, at the cost of a few metadata writes;
 //! - else, under `.strata/destdir/`, hardlinked: installed files are only
-//!   read by later builds (sysroots and `install/` are hardlink farms of
-//!   destdirs already), so sharing the store's inode is safe, and a write
-//!   through one anyway is caught by the checks below at the next restore;
+//!   read by later builds (their sysroots are hardlink farms of destdirs
+//!   already; `install/` is a copy), so sharing the store's inode is safe,
+//!   and a write through one anyway is caught by the checks below at the
+//!   next restore;
 //! - else copied (`copy_file_range` through `std::io::copy`): keep paths
 //!   are build dirs that later builds may write into, so they get their own
 //!   inodes (uv's split: link what is read-only, copy the rest).
