@@ -55,17 +55,21 @@ nfiles=$(find "$src" -type f | wc -l)
 nkeep=$(find "$src/out" -type f | wc -l)
 keep_mb=$(du -sm "$src/out" | cut -f1)
 store="$work/store"
+sync
 read -r archive first < <("$bin" prepare "$src" "$store")
 fs=$(stat -f -c %T "$work")
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 t() { local t0 t1; t0=$(date +%s%N); "$@" >/dev/null 2>&1; t1=$(date +%s%N); echo "scale=3; ($t1 - $t0) / 1000000000" | bc; }
-run() { for _ in $(seq "$RUNS"); do sync; "$@"; done | median; }
+run() { for _ in $(seq "$RUNS"); do "$@"; done | median; }
+# Each run starts with no output dir and nothing left to write back (the
+# previous run's files and their removal are synced first).
+fresh() { rm -rf "$work/out"; sync; }
 
-strata() { rm -rf "$work/out"; "$bin" run "$store" "$work/out" "$1" > "$work/last"; awk '{printf "%.3f\n", $1}' "$work/last"; }
-counts() { rm -rf "$work/out"; "$bin" run "$store" "$work/out" "$1" | awk '{printf "%s reflinked, %s hardlinked, %s copied", $2, $3, $4}'; }
-zstd_tar() { rm -rf "$work/out" && mkdir "$work/out"; t bash -c "zstd -dc '$archive' | tar -xf - -C '$work/out'"; }
-cp_a() { rm -rf "$work/out"; t cp -a "$src" "$work/out"; }
+strata() { fresh; "$bin" run "$store" "$work/out" "$1" > "$work/last"; awk '{printf "%.3f\n", $1}' "$work/last"; }
+counts() { fresh; "$bin" run "$store" "$work/out" "$1" | awk '{printf "%s reflinked, %s hardlinked, %s copied", $2, $3, $4}'; }
+zstd_tar() { fresh; mkdir "$work/out"; t bash -c "zstd -dc '$archive' | tar -xf - -C '$work/out'"; }
+cp_a() { fresh; t cp -a "$src" "$work/out"; }
 
 auto=$(run strata auto); copy=$(run strata copy); arch=$(run strata archive)
 zt=$(run zstd_tar); cpa=$(run cp_a)

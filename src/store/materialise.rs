@@ -22,7 +22,6 @@
 use super::tree::{Entry, Kind, Tree};
 use std::fs::{self, File};
 use std::io;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -353,8 +352,16 @@ fn copy_file(src: &Path, dst: &Path, mode: u32, size: u64) -> Result<(), Placing
     finish(&to, mode)
 }
 
+/// Reflinks need Linux's `FICLONE` (macOS's `clonefile` works on paths).
+#[cfg(not(target_os = "linux"))]
+fn reflink(_from: &File, _to: &File) -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
 /// `ioctl(FICLONE)`: `to` shares `from`'s extents, copy-on-write.
+#[cfg(target_os = "linux")]
 fn reflink(from: &File, to: &File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
     // FICLONE = _IOW(0x94, 9, int) on every Linux architecture.
     const FICLONE: libc::c_ulong = 0x4004_9409;
     // SAFETY: both descriptors are open for the duration of the call, and

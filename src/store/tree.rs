@@ -339,7 +339,16 @@ impl LocalStore {
     }
 }
 
+/// `syncfs(2)` on the filesystem holding `path` (Linux; elsewhere `sync(2)`).
+#[cfg(not(target_os = "linux"))]
+fn sync_filesystem(_path: &Path) -> io::Result<()> {
+    // SAFETY: sync takes no arguments and cannot fail.
+    unsafe { libc::sync() };
+    Ok(())
+}
+
 /// `syncfs(2)` on the filesystem holding `path`.
+#[cfg(target_os = "linux")]
 fn sync_filesystem(path: &Path) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     let f = fs::File::open(path)?;
