@@ -61,20 +61,26 @@ fs=$(stat -f -c %T "$work")
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 t() { local t0 t1; t0=$(date +%s%N); "$@" >/dev/null 2>&1; t1=$(date +%s%N); echo "scale=3; ($t1 - $t0) / 1000000000" | bc; }
-run() { for _ in $(seq "$RUNS"); do "$@"; done | median; }
-# Each run starts with no output dir and nothing left to write back (the
-# previous run's files and their removal are synced first).
-fresh() { rm -rf "$work/out"; sync; }
+# Each run restores into a new directory, as into a fresh checkout: with
+# nothing of a previous run deleted just before (on ext4 with online discard,
+# blocks freed a moment ago make the next allocations several times slower,
+# which would measure the deletion, not the restore). Outputs are removed
+# between rows, then the filesystem is left to settle.
+n=0
+run() {
+  for _ in $(seq "$RUNS"); do "$@"; done | median
+  rm -rf "$work"/out.*; sync; sleep 10
+}
+fresh() { n=$((n + 1)); out="$work/out.$n"; sync; }
 
-strata() { fresh; "$bin" run "$store" "$work/out" "$1" > "$work/last"; awk '{printf "%.3f\n", $1}' "$work/last"; }
-counts() { fresh; "$bin" run "$store" "$work/out" "$1" | awk '{printf "%s reflinked, %s hardlinked, %s copied", $2, $3, $4}'; }
-zstd_tar() { fresh; mkdir "$work/out"; t bash -c "zstd -dc '$archive' | tar -xf - -C '$work/out'"; }
-cp_a() { fresh; t cp -a "$src" "$work/out"; }
+strata() { fresh; "$bin" run "$store" "$out" "$1" > "$work/last"; awk '{printf "%.3f\n", $1}' "$work/last"; }
+counts() { fresh; "$bin" run "$store" "$out" "$1" | awk '{printf "%s reflinked, %s hardlinked, %s copied", $2, $3, $4}'; rm -rf "$out"; }
+zstd_tar() { fresh; mkdir "$out"; t bash -c "zstd -dc '$archive' | tar -xf - -C '$out'"; }
+cp_a() { fresh; t cp -a "$src" "$out"; }
 
 auto=$(run strata auto); copy=$(run strata copy); arch=$(run strata archive)
 zt=$(run zstd_tar); cpa=$(run cp_a)
 auto_how=$(counts auto); copy_how=$(counts copy)
-rm -rf "$work/out"
 
 printf '\nTree: %s MB in %s files (%s files, %s MB in the keep path); archive %s MB; %s on %s; %s cores; load %s; median of %s runs (page cache warm)\n\n' \
   "$actual" "$nfiles" "$nkeep" "$keep_mb" "$(stat -c %s "$archive" | awk '{printf "%.1f", $1 / 1048576}')" \
