@@ -52,6 +52,12 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
     match cmd {
         CacheCommand::Ls => {
             let total: u64 = entries.iter().map(|e| e.size).sum();
+            let unpacked: u64 = store
+                .trees()
+                .unwrap_or_default()
+                .iter()
+                .map(|(_, dir)| crate::store::LocalStore::tree_bytes(dir))
+                .sum();
             if g.json {
                 for e in &entries {
                     crate::report::emit_json(
@@ -61,7 +67,7 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
                 }
                 crate::report::emit_json(
                     "cache-summary",
-                    serde_json::json!({"entries": entries.len(), "bytes": total, "store": store.describe()}),
+                    serde_json::json!({"entries": entries.len(), "bytes": total, "unpacked-bytes": unpacked, "store": store.describe()}),
                 );
                 return Ok(());
             }
@@ -91,10 +97,11 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
             }
             if !g.quiet {
                 crate::errln!(
-                    "{} entries, {} in {}",
+                    "{} entries, {} in {} (and {} unpacked for fast restores)",
                     entries.len(),
                     crate::report::human_bytes(total),
-                    store.describe()
+                    store.describe(),
+                    crate::report::human_bytes(unpacked)
                 );
             }
             Ok(())
@@ -151,12 +158,12 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
                 let state = match store.archive(e) {
                     Err(err) => format!("CORRUPT: {err}"),
                     Ok(path) => match blake3_file(&path) {
-                        Ok(h) if h == e.blake3 => "ok".to_string(),
+                        Ok(h) if h == e.blake3 => tree_state(&store, e),
                         Ok(h) => format!("CORRUPT: BLAKE3 {h}, recorded {}", e.blake3),
                         Err(err) => format!("CORRUPT: {err}"),
                     },
                 };
-                if state != "ok" {
+                if !state.starts_with("ok") {
                     bad += 1;
                 }
                 if g.json {
@@ -164,8 +171,9 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
                         "cache-verified",
                         serde_json::json!({
                             "key": e.key, "module": e.module, "version": e.version,
-                            "ok": state == "ok",
+                            "ok": state.starts_with("ok"),
                             "error": state.strip_prefix("CORRUPT: "),
+                            "tree": state.strip_prefix("ok").map(|t| t.trim_start_matches([';', ' '])).filter(|t| !t.is_empty()),
                         }),
                     );
                 } else {
@@ -184,6 +192,28 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
             }
             Ok(())
         }
+    }
+}
+
+/// `ok`, after checking the entry's unpacked tree (if any) against its
+/// manifest. A damaged tree is removed (the archive is fine and the next
+/// restore makes the tree again), so it does not count as corruption.
+fn tree_state(store: &crate::store::LocalStore, info: &crate::artifact::ArtifactInfo) -> String {
+    let damage = match store.open_tree(info) {
+        Ok(None) => return "ok".to_string(),
+        Ok(Some(tree)) => match crate::store::materialise::verify(&tree) {
+            Ok(()) => return "ok (and its unpacked tree)".to_string(),
+            Err(e) => e.to_string(),
+        },
+        Err(e) => e.to_string(),
+    };
+    match store.discard_tree(info) {
+        Ok(()) => format!(
+            "ok; its unpacked tree was damaged ({damage}) and was removed: the next restore makes it again"
+        ),
+        Err(err) => format!(
+            "ok; its unpacked tree is damaged ({damage}) and could not be removed ({err}); restores will replace it"
+        ),
     }
 }
 
@@ -305,7 +335,7 @@ fn gc(
     let _lock = store.lock(true).context("cannot lock the cache for gc")?;
     let (entries, orphans) = store.usage().context("cannot read the cache")?;
     for o in &orphans {
-        std::fs::remove_file(o).with_context(|| format!("removing {}", o.display()))?;
+        crate::fsutil::remove_all(o).with_context(|| format!("removing {}", o.display()))?;
     }
     let p = prune(store, entries, max_size, max_age)?;
     report_gc(g, &p, &store.describe(), orphans.len());

@@ -201,6 +201,10 @@ pub fn run(g: &Global, args: CiArgs) -> Result<(), Failure> {
             let _lock = store
                 .lock(true)
                 .with_context(|| format!("locking {}", store.root().display()))?;
+            // The store is about to be saved as a CI cache: unpacked trees
+            // would double it, and the first restore makes them again.
+            crate::fsutil::remove_all(&store.trees_dir())
+                .with_context(|| format!("removing {}", store.trees_dir().display()))?;
             let (entries, orphans) = store
                 .usage()
                 .with_context(|| format!("reading {}", store.root().display()))?;

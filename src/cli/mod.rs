@@ -287,7 +287,10 @@ impl Global {
             remote,
             s.cache_push && !self.no_push,
         )
-        .with_signing(signer, s.cache_trusted_keys.clone()))
+        .with_signing(signer, s.cache_trusted_keys.clone())
+        .with_restore_mode(
+            crate::store::RestoreMode::resolve(s.cache_restore).map_err(anyhow::Error::msg)?,
+        ))
     }
 
     pub fn jobs(&self, project: &Project) -> usize {

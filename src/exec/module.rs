@@ -132,10 +132,11 @@ pub fn run(
     Ok(Outcome::Built)
 }
 
-/// Restores instance `i` from the cache if it holds the install key
-/// (verified). The archive holds the destdir as `.strata/destdir` and the
-/// keep paths; the destdir moves to the instance's state dir, the rest
-/// becomes its build dir.
+/// Restores instance `i` from the cache if it holds the install key: from
+/// the local store's unpacked tree, else the verified archive (see
+/// `store::restore`). An artifact holds the destdir as `.strata/destdir`
+/// and the keep paths; the destdir moves to the instance's state dir, the
+/// rest becomes its build dir.
 fn restore(ctx: &Context, cache: &Cache, i: usize) -> Result<Option<(String, u64)>, String> {
     let project = ctx.project;
     let inst = &ctx.instances[i];
@@ -154,11 +155,6 @@ fn restore(ctx: &Context, cache: &Cache, i: usize) -> Result<Option<(String, u64
             total: Some(total),
         })
     };
-    // The artifact records the module name; the key tells variants apart.
-    let module_name = &inst.module(project).name;
-    let Some(hit) = cache.find(key, module_name, &warn, &progress) else {
-        return Ok(None);
-    };
     let build_dir = &project.settings.build_dir;
     let dir_name = &inst.dir_name;
     let dir = inst.build_dir(project);
@@ -172,34 +168,21 @@ fn restore(ctx: &Context, cache: &Cache, i: usize) -> Result<Option<(String, u64
     let staged = tmp.join(".strata");
     let staged_dest = staged.join("destdir");
     let real_dir = |p: &Path| fs::symlink_metadata(p).map(|m| m.is_dir()).unwrap_or(true);
-    let restoring = |done, total| {
-        ctx.reporter.event(Event::Transfer {
-            module: label,
-            what: "restore",
-            done,
-            total: Some(total),
-        })
-    };
-    let extracted = unpack::extract_reporting(
-        &hit.archive,
-        &tmp,
-        0,
-        project.settings.unpack_limits,
-        &restoring,
-    )
-    .map_err(|e| e.to_string());
-    let extracted = extracted.and_then(|()| {
-        if real_dir(&staged) && real_dir(&staged_dest) {
-            Ok(())
-        } else {
-            Err(".strata/destdir in the archive is not a directory".to_string())
+    // The artifact records the module name; the key tells variants apart.
+    let module_name = &inst.module(project).name;
+    let limits = project.settings.unpack_limits;
+    let hit = match cache.restore_into(key, module_name, &tmp, limits, &warn, &progress) {
+        Ok(Some(hit)) => hit,
+        other => {
+            let _ = crate::fsutil::remove_all(&tmp);
+            return other.map(|_| None);
         }
-    });
-    if let Err(e) = extracted {
+    };
+    if !(real_dir(&staged) && real_dir(&staged_dest)) {
         let _ = crate::fsutil::remove_all(&tmp);
         let _ = cache.local.quarantine(key);
         return Err(format!(
-            "cache entry {key} does not extract ({e}); it was quarantined"
+            "cache entry {key}: .strata/destdir in the archive is not a directory; it was quarantined"
         ));
     }
     // Stamps go before the trees they describe change, and come back after.

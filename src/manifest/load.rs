@@ -41,6 +41,7 @@ struct RawCache {
     sign_key: Option<String>,
     #[serde(default)]
     trusted_keys: Vec<Spanned<String>>,
+    restore: Option<crate::store::RestoreMode>,
 }
 
 fn default_true() -> bool {
@@ -165,6 +166,7 @@ pub fn load(root: &Path) -> Result<Project, ManifestError> {
         cache_imds: raw.cache.imds,
         cache_push: raw.cache.push,
         cache_sign_key: raw.cache.sign_key.as_ref().map(|k| root.join(k)),
+        cache_restore: raw.cache.restore,
         cache_trusted_keys: raw
             .cache
             .trusted_keys

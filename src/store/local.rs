@@ -1,7 +1,9 @@
 //! The local directory store: `<root>/v1/<2 hex>/<key>.tar.zst` plus
 //! `<key>.json`. The archive is renamed into place first and the JSON record
 //! last, so a record always points at a complete archive; a reader never sees
-//! a partial entry, whatever instant a writer is killed at.
+//! a partial entry, whatever instant a writer is killed at. Beside them,
+//! `<root>/v1/trees/` holds restored entries unpacked (see `tree`), counted
+//! and removed with their entries.
 
 use super::{Store, StoreError};
 use crate::artifact::{ArtifactInfo, CACHE_FORMAT};
@@ -116,6 +118,9 @@ impl LocalStore {
             return Ok((entries, orphans));
         };
         for shard in shards.flatten() {
+            if shard.file_name() == "trees" {
+                continue;
+            }
             let files: Vec<PathBuf> = fs::read_dir(shard.path())?
                 .flatten()
                 .map(|e| e.path())
@@ -151,15 +156,24 @@ impl LocalStore {
                 }
             }
         }
+        // A tree counts toward its entry; one without an entry is an orphan.
+        for (key, dir) in self.trees()? {
+            match entries.iter_mut().find(|e| e.0 == key) {
+                Some(e) => e.1 += LocalStore::tree_bytes(&dir),
+                None => orphans.push(dir),
+            }
+        }
         Ok((entries, orphans))
     }
 
-    /// Removes an entry: the record first (so it stops existing), then its archives.
+    /// Removes an entry: the record first (so it stops existing), then its
+    /// archives and trees.
     fn remove_entry(&self, key: &str) -> io::Result<()> {
         match fs::remove_file(self.json_path(key)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
             _ => {}
         }
+        self.remove_trees(key)?;
         let shard = match fs::read_dir(self.shard(key)) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             r => r?,
@@ -303,6 +317,9 @@ impl Store for LocalStore {
     }
 
     fn quarantine(&self, key: &str) -> Result<(), StoreError> {
+        // A tree made from a quarantined archive is not trusted either.
+        self.remove_trees(key)
+            .map_err(self.io(format!("quarantining {key}")))?;
         let dir = self.root.join("quarantine");
         fs::create_dir_all(&dir).map_err(self.io("creating quarantine"))?;
         let mut paths = vec![self.json_path(key)];

@@ -3,17 +3,24 @@
 //! S3-compatible remote (signed by [`sigv4`] over the one HTTP client,
 //! `crate::net`), a read-only HTTP(S) mirror, or another directory (a
 //! shared mount) as remote.
-//! [`Cache`] layers them: local first, then remote, with write-back.
+//! [`Cache`] layers them: local first, then remote, with write-back; the
+//! local store also keeps each restored artifact unpacked (`tree`), and a
+//! restore places those files (`materialise`, driven by `restore`).
 
 mod http;
 mod local;
+pub mod materialise;
+mod restore;
 mod s3;
 mod s3_auth;
 pub mod sigv4;
 mod tiered;
+pub mod tree;
 
 pub use http::HttpStore;
 pub use local::{EntryUse, LocalStore};
+pub use materialise::RestoreMode;
+pub use restore::Restored;
 pub use s3::S3Store;
 pub use s3_auth::AuthOptions;
 pub use tiered::{Cache, Hit, Stats};

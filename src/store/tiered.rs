@@ -34,6 +34,8 @@ pub struct Cache {
     signer: Option<SecretKey>,
     trusted: Vec<PublicKey>,
     counters: [AtomicU64; 6],
+    /// How restores use the local store (see `materialise`).
+    pub(super) restore: super::RestoreMode,
 }
 
 /// What the cache did during one build (`strata cache stats`).
@@ -58,10 +60,20 @@ impl Cache {
             signer: None,
             trusted: Vec::new(),
             counters: Default::default(),
+            restore: super::RestoreMode::Auto,
         }
     }
 
-    fn count(&self, which: usize, n: u64) {
+    /// Restores from the local store's trees (the default), copying only,
+    /// or from archives alone (see `materialise::RestoreMode`).
+    pub fn with_restore_mode(mut self, mode: super::RestoreMode) -> Cache {
+        self.restore = mode;
+        self
+    }
+
+    /// Counts a local hit (0), remote hit (1), miss (2), bytes down (3) and
+    /// up (4), artifacts saved (5).
+    pub(super) fn count(&self, which: usize, n: u64) {
         self.counters[which].fetch_add(n, Ordering::Relaxed);
     }
 

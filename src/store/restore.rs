@@ -1,0 +1,126 @@
+//! A module restore as the build asks for it: the artifact of an install
+//! key placed into an empty directory, from the fastest trustworthy source.
+//!
+//! Order: the local store's tree of the entry (no archive read, no hash:
+//! the tree is checked file by file instead, see `tree`), else the verified
+//! archive (local, or remote and written back), from which the tree is
+//! made and then placed. A damaged tree is discarded with one warning and
+//! the restore goes on from the archive; a store that cannot hold a tree
+//! (read-only, full) restores from the archive as before. With
+//! `RestoreMode::Archive` trees are neither made nor used.
+
+use super::materialise::{Counts, MaterialiseError, RestoreMode, materialise};
+use super::tree::TreeError;
+use super::{Cache, Store};
+use crate::artifact::ArtifactInfo;
+use std::fs;
+use std::path::Path;
+
+/// A restored artifact.
+pub struct Restored {
+    /// Which store it came from, for messages.
+    pub source: String,
+    pub info: ArtifactInfo,
+    /// How its files were placed; None when extracted from the archive.
+    pub counts: Option<Counts>,
+}
+
+impl Cache {
+    /// Restores the artifact of `key` (of module `module`) into the empty
+    /// directory `into`. `Ok(None)`: no store has it. `Err`: it was found but
+    /// could not be restored (a corrupt archive is quarantined first); the
+    /// caller builds the module instead. `into` is then in any state.
+    pub fn restore_into(
+        &self,
+        key: &str,
+        module: &str,
+        into: &Path,
+        limits: crate::unpack::Limits,
+        warn: &dyn Fn(&str),
+        progress: &dyn Fn(u64, u64),
+    ) -> Result<Option<Restored>, String> {
+        let store = self.local.describe();
+        if self.restore != RestoreMode::Archive
+            && let Ok(Some(info)) = self.local.lookup(key)
+            && info.module == module
+        {
+            let dir = self.local.tree_path(&info);
+            let placed = match self.local.open_tree(&info) {
+                Ok(Some(tree)) => Some(materialise(&tree, into, self.restore)),
+                Ok(None) => None,
+                Err(e) => Some(Err(MaterialiseError::Damaged {
+                    path: dir.clone(),
+                    why: e.to_string(),
+                })),
+            };
+            match placed {
+                None => {}
+                Some(Ok(counts)) => {
+                    self.local.touch(key);
+                    self.count(0, 1);
+                    return Ok(Some(Restored {
+                        source: store,
+                        info,
+                        counts: Some(counts),
+                    }));
+                }
+                Some(Err(MaterialiseError::Damaged { path, why })) => {
+                    warn(&format!(
+                        "the unpacked copy {} of entry {key} in the {store} is damaged ({}: {why}); \
+                         it was discarded, restoring from the archive",
+                        dir.display(),
+                        path.strip_prefix(&dir).unwrap_or(&path).display(),
+                    ));
+                    self.local
+                        .discard_tree(&info)
+                        .map_err(|e| format!("discarding {}: {e}", dir.display()))?;
+                    empty(into)?;
+                }
+                Some(Err(e)) => return Err(format!("restoring from {}: {e}", dir.display())),
+            }
+        }
+        let Some(hit) = self.find(key, module, warn, progress) else {
+            return Ok(None);
+        };
+        let corrupt = |e: &dyn std::fmt::Display| {
+            let _ = self.local.quarantine(key);
+            format!("cache entry {key} does not extract ({e}); it was quarantined")
+        };
+        let from_archive = || {
+            crate::unpack::extract_with(&hit.archive, into, 0, limits).map_err(|e| corrupt(&e))?;
+            Ok(Some(Restored {
+                source: hit.source.clone(),
+                info: hit.info.clone(),
+                counts: None,
+            }))
+        };
+        if self.restore == RestoreMode::Archive {
+            return from_archive();
+        }
+        let tree = match self.local.make_tree(&hit.info, &hit.archive, limits) {
+            Ok(t) => t,
+            Err(TreeError::Unpack(e)) => return Err(corrupt(&e)),
+            Err(e) => {
+                warn(&format!(
+                    "cannot keep an unpacked copy in the {store} ({e}); restoring from the \
+                     archive (`[cache] restore = \"archive\"` stops trying)"
+                ));
+                return from_archive();
+            }
+        };
+        let counts = materialise(&tree, into, self.restore)
+            .map_err(|e| format!("restoring from {}: {e}", tree.dir.display()))?;
+        Ok(Some(Restored {
+            source: hit.source,
+            info: hit.info,
+            counts: Some(counts),
+        }))
+    }
+}
+
+/// Makes `dir` an empty directory again.
+fn empty(dir: &Path) -> Result<(), String> {
+    crate::fsutil::remove_all(dir)
+        .and_then(|()| fs::create_dir(dir))
+        .map_err(|e| format!("{}: {e}", dir.display()))
+}

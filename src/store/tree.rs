@@ -1,0 +1,455 @@
+//! Unpacked copies ("trees") of local artifacts, so that a restore links or
+//! clones files instead of decompressing the archive every time (uv keeps
+//! its wheels unpacked in its cache for the same reason).
+//!
+//! Layout: `<root>/v1/trees/<archive stem>/` holds `manifest` (every entry
+//! extracted: kind, mode, size, path, symlink target) and `root/` (the
+//! archive's files exactly as the safe extractor wrote them: modes
+//! 0644/0755, mtime 1). A tree is made once, at the first restore of its
+//! entry, from the BLAKE3-verified archive, in a `.<stem>.tmp-<pid>` dir that
+//! is renamed into place; a killed maker leaves only that dir, which the
+//! store's sweep removes. The archive stays the source of truth: remotes
+//! need it, `cache verify` hashes it, and a damaged tree is rebuilt from it.
+//!
+//! The decision a reader would question: a restore from a tree re-hashes
+//! nothing. Restored destdir files are hardlinks of the tree's own (see
+//! `materialise`), so a write through one of them would change the store;
+//! instead every restore checks each tree file's size, mode and mtime
+//! against the manifest (artifacts have mtime 1, so an in-place write or a
+//! chmod shows), and on any mismatch the tree is discarded and rebuilt
+//! from the archive, whose BLAKE3 is checked as before.
+
+use super::LocalStore;
+use crate::artifact::{ArtifactInfo, CACHE_FORMAT};
+use std::collections::HashSet;
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::io;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+const MAGIC: &[u8] = b"strata-tree 1\n";
+
+/// What one entry of a tree is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Dir,
+    File,
+    Symlink(OsString),
+}
+
+/// One entry of a tree, relative to its `root/`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub path: PathBuf,
+    pub kind: Kind,
+    /// Permission bits (0644/0755 for an artifact).
+    pub mode: u32,
+    /// File bytes; 0 for directories and symlinks.
+    pub size: u64,
+}
+
+/// Every entry of a tree, parents before their children.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Manifest {
+    pub entries: Vec<Entry>,
+}
+
+/// Why a tree cannot be made or opened.
+#[derive(Debug, thiserror::Error)]
+pub enum TreeError {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{}: unreadable manifest ({why})", path.display())]
+    Manifest { path: PathBuf, why: String },
+    #[error(transparent)]
+    Unpack(#[from] crate::unpack::UnpackError),
+}
+
+fn io_at(path: &Path) -> impl FnOnce(io::Error) -> TreeError + '_ {
+    move |source| TreeError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl Manifest {
+    /// Walks `root` (sorted, parents first) and records what is there.
+    pub fn scan(root: &Path) -> io::Result<Manifest> {
+        fn walk(root: &Path, rel: &Path, out: &mut Vec<Entry>) -> io::Result<()> {
+            let mut names: Vec<OsString> = fs::read_dir(root.join(rel))?
+                .map(|e| e.map(|e| e.file_name()))
+                .collect::<Result<_, _>>()?;
+            names.sort();
+            for n in names {
+                let path = rel.join(&n);
+                let abs = root.join(&path);
+                let meta = fs::symlink_metadata(&abs)?;
+                let mode = meta.mode() & 0o7777;
+                if meta.is_dir() {
+                    out.push(Entry {
+                        path: path.clone(),
+                        kind: Kind::Dir,
+                        mode,
+                        size: 0,
+                    });
+                    walk(root, &path, out)?;
+                } else if meta.file_type().is_symlink() {
+                    let target = fs::read_link(&abs)?.into_os_string();
+                    out.push(Entry {
+                        path,
+                        kind: Kind::Symlink(target),
+                        mode: 0o777,
+                        size: 0,
+                    });
+                } else if meta.is_file() {
+                    out.push(Entry {
+                        path,
+                        kind: Kind::File,
+                        mode,
+                        size: meta.len(),
+                    });
+                }
+            }
+            Ok(())
+        }
+        let mut entries = Vec::new();
+        walk(root, Path::new(""), &mut entries)?;
+        Ok(Manifest { entries })
+    }
+
+    /// Total bytes of the files.
+    pub fn bytes(&self) -> u64 {
+        self.entries.iter().map(|e| e.size).sum()
+    }
+
+    /// `strata-tree 1\n`, then per entry `KIND MODE SIZE PATH\0` (and
+    /// `TARGET\0` after a symlink): NUL-separated, since paths are bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = MAGIC.to_vec();
+        for e in &self.entries {
+            let kind = match e.kind {
+                Kind::Dir => 'd',
+                Kind::File => 'f',
+                Kind::Symlink(_) => 'l',
+            };
+            out.extend_from_slice(format!("{kind} {:o} {} ", e.mode, e.size).as_bytes());
+            out.extend_from_slice(e.path.as_os_str().as_bytes());
+            out.push(0);
+            if let Kind::Symlink(t) = &e.kind {
+                out.extend_from_slice(t.as_bytes());
+                out.push(0);
+            }
+        }
+        out
+    }
+
+    /// Parses [`Manifest::encode`]'s output, refusing any path that could
+    /// write outside the tree (absolute, `..`) or beneath something that is
+    /// not a directory listed before it (a symlink).
+    pub fn decode(bytes: &[u8]) -> Result<Manifest, String> {
+        let body = bytes
+            .strip_prefix(MAGIC)
+            .ok_or("not a strata tree manifest")?;
+        let mut fields = body.split(|&b| b == 0);
+        let mut dirs: HashSet<PathBuf> = HashSet::new();
+        dirs.insert(PathBuf::new());
+        let mut entries = Vec::new();
+        while let Some(field) = fields.next() {
+            if field.is_empty() {
+                if fields.next().is_some() {
+                    return Err("empty record".into());
+                }
+                break;
+            }
+            let mut parts = field.splitn(4, |&b| b == b' ');
+            let mut next = |what: &str| parts.next().ok_or(format!("record without {what}"));
+            let kind = next("kind")?.to_vec();
+            let mode = std::str::from_utf8(next("mode")?)
+                .ok()
+                .and_then(|m| u32::from_str_radix(m, 8).ok())
+                .ok_or("bad mode")?;
+            let size = std::str::from_utf8(next("size")?)
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or("bad size")?;
+            let path = PathBuf::from(OsStr::from_bytes(next("path")?));
+            if !path.components().all(|c| matches!(c, Component::Normal(_))) {
+                return Err(format!("unsafe path `{}`", path.display()));
+            }
+            if !dirs.contains(path.parent().unwrap_or(Path::new(""))) {
+                return Err(format!("`{}` is not beneath a directory", path.display()));
+            }
+            let kind = match kind.as_slice() {
+                b"d" => {
+                    dirs.insert(path.clone());
+                    Kind::Dir
+                }
+                b"f" => Kind::File,
+                b"l" => Kind::Symlink(OsString::from_vec(
+                    fields.next().ok_or("symlink without target")?.to_vec(),
+                )),
+                _ => return Err("unknown kind".into()),
+            };
+            entries.push(Entry {
+                path,
+                kind,
+                mode,
+                size,
+            });
+        }
+        Ok(Manifest { entries })
+    }
+}
+
+/// A tree of the local store, with its manifest.
+pub struct Tree {
+    /// `<root>/v1/trees/<stem>`.
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+impl Tree {
+    /// Where the files are.
+    pub fn root(&self) -> PathBuf {
+        self.dir.join("root")
+    }
+}
+
+impl LocalStore {
+    /// `<root>/v1/trees`.
+    pub fn trees_dir(&self) -> PathBuf {
+        self.root().join(CACHE_FORMAT).join("trees")
+    }
+
+    /// The tree of the archive `info` names: `trees/<key>-<16 hex>`.
+    pub fn tree_path(&self, info: &ArtifactInfo) -> PathBuf {
+        let name = crate::artifact::archive_name(info);
+        let stem = name.strip_suffix(".tar.zst").unwrap_or(&name);
+        self.trees_dir().join(stem)
+    }
+
+    /// The tree of `info`, if one was made. A tree whose manifest is missing
+    /// or unreadable is an error (the caller discards it).
+    pub fn open_tree(&self, info: &ArtifactInfo) -> Result<Option<Tree>, TreeError> {
+        let dir = self.tree_path(info);
+        if fs::symlink_metadata(&dir).is_err() {
+            return Ok(None);
+        }
+        let path = dir.join("manifest");
+        let bytes = fs::read(&path).map_err(io_at(&path))?;
+        let manifest = Manifest::decode(&bytes).map_err(|why| TreeError::Manifest { path, why })?;
+        Ok(Some(Tree { dir, manifest }))
+    }
+
+    /// Makes the tree of `info` from its verified `archive`: extracted into
+    /// a temp dir beside it, scanned, synced, renamed into place. If another
+    /// process made it first, theirs is used.
+    pub fn make_tree(
+        &self,
+        info: &ArtifactInfo,
+        archive: &Path,
+        limits: crate::unpack::Limits,
+    ) -> Result<Tree, TreeError> {
+        let dir = self.tree_path(info);
+        let trees = self.trees_dir();
+        fs::create_dir_all(&trees).map_err(io_at(&trees))?;
+        let stem = dir.file_name().expect("a name").to_string_lossy();
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{stem}.tmp-{}-", std::process::id()))
+            .tempdir_in(&trees)
+            .map_err(io_at(&trees))?;
+        // 0755 like any directory a user creates (tempdir's is 0700), so a
+        // shared store's trees can be linked from by the whole team.
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755))
+            .map_err(io_at(tmp.path()))?;
+        let root = tmp.path().join("root");
+        fs::create_dir(&root).map_err(io_at(&root))?;
+        crate::unpack::extract_with(archive, &root, 0, limits)?;
+        let manifest = Manifest::scan(&root).map_err(io_at(&root))?;
+        let mpath = tmp.path().join("manifest");
+        fs::write(&mpath, manifest.encode()).map_err(io_at(&mpath))?;
+        // One syncfs instead of an fsync per file: after a power loss the
+        // renamed tree then holds its data, not empty files.
+        sync_filesystem(tmp.path()).map_err(io_at(tmp.path()))?;
+        let tmp = tmp.keep();
+        match fs::rename(&tmp, &dir) {
+            Ok(()) => {
+                crate::fsutil::sync_dir(&trees).map_err(io_at(&trees))?;
+                Ok(Tree { dir, manifest })
+            }
+            Err(e) if dir.is_dir() => {
+                // Another restore of the same entry won the race.
+                let _ = crate::fsutil::remove_all(&tmp);
+                match self.open_tree(info)? {
+                    Some(t) => Ok(t),
+                    None => Err(io_at(&dir)(e)),
+                }
+            }
+            Err(e) => {
+                let _ = crate::fsutil::remove_all(&tmp);
+                Err(io_at(&dir)(e))
+            }
+        }
+    }
+
+    /// Removes the tree of `info`: renamed aside first (so no reader ever
+    /// sees half of it under its name), then deleted.
+    pub fn discard_tree(&self, info: &ArtifactInfo) -> io::Result<()> {
+        crate::fsutil::remove_dir_atomic(&self.tree_path(info))
+    }
+
+    /// Removes every tree of `key` (any archive of it).
+    pub fn remove_trees(&self, key: &str) -> io::Result<()> {
+        for (k, path) in self.trees()? {
+            if k == key {
+                crate::fsutil::remove_dir_atomic(&path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every tree: its key and directory (temp and trash dirs excluded).
+    pub fn trees(&self) -> io::Result<Vec<(String, PathBuf)>> {
+        let entries = match fs::read_dir(self.trees_dir()) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut out = Vec::new();
+        for e in entries {
+            let e = e?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let key = name.rsplit_once('-').map_or(name.as_str(), |(k, _)| k);
+            out.push((key.to_string(), e.path()));
+        }
+        Ok(out)
+    }
+
+    /// Bytes of the files of a tree (from its manifest; 0 if unreadable).
+    pub fn tree_bytes(dir: &Path) -> u64 {
+        fs::read(dir.join("manifest"))
+            .ok()
+            .and_then(|b| Manifest::decode(&b).ok())
+            .map_or(0, |m| m.bytes())
+    }
+}
+
+/// `syncfs(2)` on the filesystem holding `path` (Linux; elsewhere `sync(2)`).
+#[cfg(not(target_os = "linux"))]
+fn sync_filesystem(_path: &Path) -> io::Result<()> {
+    // SAFETY: sync takes no arguments and cannot fail.
+    unsafe { libc::sync() };
+    Ok(())
+}
+
+/// `syncfs(2)` on the filesystem holding `path`.
+#[cfg(target_os = "linux")]
+fn sync_filesystem(path: &Path) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let f = fs::File::open(path)?;
+    // SAFETY: syncfs only reads the descriptor, which `f` keeps open.
+    if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_round_trips_odd_names_and_symlinks() {
+        let m = Manifest {
+            entries: vec![
+                Entry {
+                    path: "a b".into(),
+                    kind: Kind::Dir,
+                    mode: 0o755,
+                    size: 0,
+                },
+                Entry {
+                    path: PathBuf::from(OsStr::from_bytes(b"a b/\xff\n x")),
+                    kind: Kind::File,
+                    mode: 0o644,
+                    size: 12,
+                },
+                Entry {
+                    path: "a b/l".into(),
+                    kind: Kind::Symlink("../t z".into()),
+                    mode: 0o777,
+                    size: 0,
+                },
+            ],
+        };
+        assert_eq!(Manifest::decode(&m.encode()).unwrap(), m);
+        assert_eq!(m.bytes(), 12);
+    }
+
+    #[test]
+    fn a_second_maker_of_one_tree_uses_the_first_ones() {
+        let t = tempfile::tempdir().unwrap();
+        let module = t.path().join("m");
+        std::fs::create_dir_all(module.join("dest/bin")).unwrap();
+        std::fs::write(module.join("dest/bin/tool"), "tool\n").unwrap();
+        let info = ArtifactInfo {
+            format: CACHE_FORMAT.into(),
+            module: "m".into(),
+            version: "1".into(),
+            key: "ab".repeat(32),
+            strata_version: String::new(),
+            size: 0,
+            files: 0,
+            blake3: String::new(),
+            created: 0,
+            signatures: vec![],
+            ci: None,
+        };
+        let packed =
+            crate::artifact::pack(&module.join("dest"), &module, &[], info, t.path(), 1).unwrap();
+        let store = LocalStore::new(t.path().join("store"));
+        let limits = crate::unpack::Limits::default();
+        let first = store
+            .make_tree(&packed.info, packed.archive.path(), limits)
+            .unwrap();
+        let marker = first.dir.join("root/.strata/destdir/bin/tool");
+        let ino = std::fs::metadata(&marker).unwrap().ino();
+        // The second maker loses the rename: it gets the first tree, and
+        // leaves no temp dir behind.
+        let second = store
+            .make_tree(&packed.info, packed.archive.path(), limits)
+            .unwrap();
+        assert_eq!(second.dir, first.dir);
+        assert_eq!(second.manifest, first.manifest);
+        assert_eq!(std::fs::metadata(&marker).unwrap().ino(), ino);
+        assert_eq!(std::fs::read_dir(store.trees_dir()).unwrap().count(), 1);
+        assert_eq!(store.trees().unwrap().len(), 1);
+        assert_eq!(first.manifest.bytes(), 5);
+        assert_eq!(
+            store.open_tree(&packed.info).unwrap().unwrap().manifest,
+            first.manifest
+        );
+        store.remove_trees(&packed.info.key).unwrap();
+        assert!(store.open_tree(&packed.info).unwrap().is_none());
+    }
+
+    #[test]
+    fn manifest_refuses_paths_leaving_the_tree_or_under_a_symlink() {
+        let bad = |body: &[u8]| {
+            let mut b = MAGIC.to_vec();
+            b.extend_from_slice(body);
+            Manifest::decode(&b).unwrap_err()
+        };
+        assert!(bad(b"f 644 1 ../x\0").contains("unsafe"));
+        assert!(bad(b"f 644 1 /etc/x\0").contains("unsafe"));
+        assert!(bad(b"l 777 0 l\0/etc\0f 644 1 l/passwd\0").contains("not beneath"));
+        assert!(bad(b"f 644 1 d/x\0").contains("not beneath"));
+        assert!(bad(b"q 644 1 x\0").contains("kind"));
+        assert!(Manifest::decode(b"garbage").is_err());
+    }
+}
