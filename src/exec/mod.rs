@@ -10,6 +10,7 @@
 //! then one jobserver token per further module (see [`jobserver`]), so that
 //! `-j N` bounds modules and their nested makes together.
 
+mod cached;
 pub mod check;
 pub mod command;
 pub mod environment;
@@ -20,7 +21,8 @@ pub mod relocatable;
 pub mod stage;
 
 pub use lazy::deferrable;
-pub use module::{ModuleError, Outcome, pack_module, prepare};
+pub use cached::pack_module;
+pub use module::{ModuleError, Outcome, prepare};
 
 use crate::fetch::FetchOptions;
 use crate::fingerprint::{self, ModuleKeys, ModuleStatus};
