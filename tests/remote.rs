@@ -37,14 +37,7 @@ fn project(srv: &Server, moto: &Moto, b_build: &str) -> TestProject {
 }
 
 fn fresh_checkout(p: &TestProject) -> TestProject {
-    let q = TestProject::new(&p.read("strata.toml"));
-    for m in ["a", "b", "c"] {
-        q.write(
-            &format!("modules/{m}.toml"),
-            p.read(&format!("modules/{m}.toml")),
-        );
-    }
-    q
+    checkout(p, &["modules/a.toml", "modules/b.toml", "modules/c.toml"])
 }
 
 fn build(p: &TestProject) -> (bool, String) {

@@ -269,12 +269,10 @@ fn check_one(
     };
     module::rebuild(&sctx, i, js).map_err(|e| CheckError::Build(Box::new(e)))?;
     let threads = ctx.jobs.clamp(1, 8) as u32;
-    let packed =
-        super::cached::pack_module(&project, &ctx.instances[i], key, threads, &|_| {}).map_err(|why| {
-            CheckError::Pack {
-                module: label.to_string(),
-                why,
-            }
+    let packed = super::cached::pack_module(&project, &ctx.instances[i], key, threads, &|_| {})
+        .map_err(|why| CheckError::Pack {
+            module: label.to_string(),
+            why,
         })?;
     if packed.info.blake3 == info.blake3 {
         return Ok(Verdict::Reproducible);

@@ -20,8 +20,8 @@ mod module;
 pub mod relocatable;
 pub mod stage;
 
-pub use lazy::deferrable;
 pub use cached::pack_module;
+pub use lazy::deferrable;
 pub use module::{ModuleError, Outcome, prepare};
 
 use crate::fetch::FetchOptions;

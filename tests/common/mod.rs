@@ -286,6 +286,32 @@ impl TestProject {
     }
 }
 
+/// A fresh checkout of `p`: its `strata.toml` and the listed files (paths
+/// relative to the project), nothing built.
+pub fn checkout(p: &TestProject, files: &[&str]) -> TestProject {
+    let q = TestProject::new(&p.read("strata.toml"));
+    for f in files {
+        q.write(f, std::fs::read(p.path(f)).unwrap());
+    }
+    q
+}
+
+/// `strata --json build` in `q` with the artifact cache of `cache_of`:
+/// (success, stdout events, stderr).
+pub fn build_with_cache(q: &TestProject, cache_of: &TestProject) -> (bool, String, String) {
+    let out = q
+        .strata()
+        .env("XDG_CACHE_HOME", cache_of.path(".xdg-cache"))
+        .args(["--json", "build"])
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Reads all files under `dir` (relative path → bytes), skipping strata's own state.
 pub fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     let mut out = std::collections::BTreeMap::new();
