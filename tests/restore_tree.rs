@@ -499,3 +499,41 @@ fn cache_ls_counts_trees_and_prune_store_drops_them_before_a_ci_save() {
     );
     assert_eq!(trees(&p).len(), 1);
 }
+
+#[test]
+fn a_restore_says_how_it_placed_the_files() {
+    let p = project("");
+    p.strata().arg("build").assert().success();
+    let placed = |env: &[(&str, &str)]| -> serde_json::Value {
+        p.strata().args(["clean", "--all"]).assert().success();
+        let mut cmd = p.strata();
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.args(["--json", "build"]).output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["type"] == "module-restored")
+            .expect("a module-restored event")["data"]["placed"]
+            .clone()
+    };
+    // From the archive: nothing placed from a tree.
+    assert!(placed(&[("STRATA_RESTORE_MODE", "archive")]).is_null());
+    // From the tree: 2 destdir files linked (or reflinked), 2 keep files copied.
+    let v = placed(&[]);
+    let n = |k: &str| v[k].as_u64().unwrap();
+    if reflink_capable(&the_tree(&p)) {
+        assert_eq!((n("reflinked"), n("linked"), n("copied")), (4, 0, 0), "{v}");
+    } else {
+        assert_eq!((n("reflinked"), n("linked"), n("copied")), (0, 2, 2), "{v}");
+        // And the human line says so.
+        p.strata().args(["clean", "--all"]).assert().success();
+        let out = p.strata().arg("build").output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("files 2 linked, 2 copied"), "{err}");
+    }
+    let v = placed(&[("STRATA_RESTORE_MODE", "copy")]);
+    assert_eq!(v["copied"], 4, "{v}");
+}

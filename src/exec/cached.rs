@@ -8,6 +8,7 @@ use crate::artifact::{self, ArtifactInfo, CACHE_FORMAT};
 use crate::fingerprint::{self, Step};
 use crate::fsutil::{remove_dir_atomic, remove_leftovers, sync_dir};
 use crate::report::Event;
+use crate::store::materialise::Counts;
 use crate::store::{Cache, Store};
 use std::fs;
 use std::io;
@@ -22,7 +23,7 @@ pub(super) fn restore(
     ctx: &Context,
     cache: &Cache,
     i: usize,
-) -> Result<Option<(String, u64)>, String> {
+) -> Result<Option<(String, u64, Option<Counts>)>, String> {
     let project = ctx.project;
     let inst = &ctx.instances[i];
     let label = ctx.label(i);
@@ -91,7 +92,7 @@ pub(super) fn restore(
     sync_dir(&state).map_err(s)?;
     fingerprint::write_provenance(&state, &ctx.keys[i]).map_err(s)?;
     fingerprint::write_stamp(&state, label, ctx.keys[i].get(Step::Install)).map_err(s)?;
-    Ok(Some((hit.source, hit.info.size)))
+    Ok(Some((hit.source, hit.info.size, hit.counts)))
 }
 
 /// Packs an instance's install tree and keep paths as the artifact of `key`.

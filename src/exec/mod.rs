@@ -385,10 +385,15 @@ fn report_outcome(ctx: &Context<'_>, i: usize, outcome: Outcome, secs: f64) -> O
     let module = ctx.label(i);
     match &outcome {
         Outcome::Built => ctx.reporter.event(Event::ModuleBuilt { module, secs }),
-        Outcome::Restored { store, bytes } => ctx.reporter.event(Event::ModuleRestored {
+        Outcome::Restored {
+            store,
+            bytes,
+            placed,
+        } => ctx.reporter.event(Event::ModuleRestored {
             module,
             store,
             bytes: *bytes,
+            placed: *placed,
         }),
     }
     outcome

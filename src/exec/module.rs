@@ -77,7 +77,13 @@ pub enum Outcome {
     /// Its steps ran.
     Built,
     /// Its artifact was restored from a store (`bytes` read).
-    Restored { store: String, bytes: u64 },
+    Restored {
+        store: String,
+        bytes: u64,
+        /// How the files were placed from the store's tree (None: extracted
+        /// from the archive).
+        placed: Option<crate::store::materialise::Counts>,
+    },
 }
 
 /// Brings module `i` (whose status is `status`) up to date: from the store
@@ -97,8 +103,12 @@ pub fn run(
     let name = ctx.label(i);
     if let Some(store) = ctx.store {
         match restore(ctx, store, i) {
-            Ok(Some((store, bytes))) => {
-                return Ok(Outcome::Restored { store, bytes });
+            Ok(Some((store, bytes, placed))) => {
+                return Ok(Outcome::Restored {
+                    store,
+                    bytes,
+                    placed,
+                });
             }
             Ok(None) => {}
             Err(why) => ctx.reporter.event(Event::Warning {

@@ -32,9 +32,15 @@ impl Reporter {
                 module,
                 store,
                 bytes,
+                placed,
             } => (
                 "module-restored",
-                json!({"module": module, "store": store, "bytes": bytes}),
+                json!({
+                    "module": module, "store": store, "bytes": bytes,
+                    "placed": placed.map(|c| json!({
+                        "reflinked": c.reflinked, "linked": c.linked, "copied": c.copied,
+                    })),
+                }),
             ),
             Event::ModuleDeferred { module } => ("module-deferred", json!({"module": module})),
             // Progress is for eyes on a terminal; JSON consumers get the outcome events.

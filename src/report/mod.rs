@@ -50,6 +50,9 @@ pub enum Event<'a> {
         module: &'a str,
         store: &'a str,
         bytes: u64,
+        /// How the files were placed from the store's unpacked tree; None
+        /// when they were extracted from the archive.
+        placed: Option<crate::store::materialise::Counts>,
     },
     /// A stale module left in the cache: nothing in this run needs its files.
     ModuleDeferred {
@@ -288,13 +291,18 @@ impl Reporter {
                 module,
                 store,
                 bytes,
+                placed,
             } => {
                 self.finish_bar(module);
                 if !self.quiet {
                     self.line(
                         "Restored",
                         "1;36",
-                        &format!("{module} from {store} ({})", human_bytes(bytes)),
+                        &format!(
+                            "{module} from {store} ({}; {})",
+                            human_bytes(bytes),
+                            placement(placed)
+                        ),
                     );
                 }
             }
@@ -453,5 +461,27 @@ fn verb(step: Step) -> &'static str {
         Step::Configure => "Configuring",
         Step::Build => "Building",
         Step::Install => "Installing",
+    }
+}
+
+/// How a restore placed its files: `files 3 linked, 1 copied`, or that
+/// they were extracted from the archive.
+fn placement(placed: Option<crate::store::materialise::Counts>) -> String {
+    let Some(c) = placed else {
+        return "extracted from the archive".to_string();
+    };
+    let parts: Vec<String> = [
+        (c.reflinked, "reflinked"),
+        (c.linked, "linked"),
+        (c.copied, "copied"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect();
+    if parts.is_empty() {
+        "no files".to_string()
+    } else {
+        format!("files {}", parts.join(", "))
     }
 }
