@@ -31,7 +31,14 @@ fn restore(store: &Path, dest: &Path, mode: RestoreMode) -> (f64, String) {
     let warn = |m: &str| eprintln!("warning: {m}");
     let t = Instant::now();
     let hit = cache(store, mode)
-        .restore_into(&key(), MODULE, dest, Default::default(), &warn, &|_, _| {})
+        .restore_into(
+            &key(),
+            MODULE,
+            dest,
+            Default::default(),
+            &warn,
+            &|_, _, _| {},
+        )
         .expect("restore")
         .expect("the store has the entry");
     let secs = t.elapsed().as_secs_f64();

@@ -33,10 +33,10 @@ pub(super) fn restore(
             message: &format!("module {label}: {msg}"),
         })
     };
-    let progress = |done, total| {
+    let progress = |what: &str, done, total| {
         ctx.reporter.event(Event::Transfer {
             module: label,
-            what: "download",
+            what,
             done,
             total: Some(total),
         })

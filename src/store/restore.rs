@@ -37,7 +37,7 @@ impl Cache {
         into: &Path,
         limits: crate::unpack::Limits,
         warn: &dyn Fn(&str),
-        progress: &dyn Fn(u64, u64),
+        progress: &dyn Fn(&str, u64, u64),
     ) -> Result<Option<Restored>, String> {
         let store = self.local.describe();
         if self.restore != RestoreMode::Archive
@@ -79,7 +79,9 @@ impl Cache {
                 Some(Err(e)) => return Err(format!("restoring from {}: {e}", dir.display())),
             }
         }
-        let Some(hit) = self.find(key, module, warn, progress) else {
+        let downloading = |done, total| progress("download", done, total);
+        let unpacking = |done, total| progress("unpack", done, total);
+        let Some(hit) = self.find(key, module, warn, &downloading) else {
             return Ok(None);
         };
         let corrupt = |e: &dyn std::fmt::Display| {
@@ -87,7 +89,8 @@ impl Cache {
             format!("cache entry {key} does not extract ({e}); it was quarantined")
         };
         let from_archive = || {
-            crate::unpack::extract_with(&hit.archive, into, 0, limits).map_err(|e| corrupt(&e))?;
+            crate::unpack::extract_reporting(&hit.archive, into, 0, limits, &unpacking)
+                .map_err(|e| corrupt(&e))?;
             Ok(Some(Restored {
                 source: hit.source.clone(),
                 info: hit.info.clone(),
@@ -97,7 +100,10 @@ impl Cache {
         if self.restore == RestoreMode::Archive {
             return from_archive();
         }
-        let tree = match self.local.make_tree(&hit.info, &hit.archive, limits) {
+        let tree = match self
+            .local
+            .make_tree(&hit.info, &hit.archive, limits, &unpacking)
+        {
             Ok(t) => t,
             Err(TreeError::Unpack(e)) => return Err(corrupt(&e)),
             Err(e) => {

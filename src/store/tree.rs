@@ -251,6 +251,7 @@ impl LocalStore {
         info: &ArtifactInfo,
         archive: &Path,
         limits: crate::unpack::Limits,
+        progress: &dyn Fn(u64, u64),
     ) -> Result<Tree, TreeError> {
         let dir = self.tree_path(info);
         let trees = self.trees_dir();
@@ -266,7 +267,7 @@ impl LocalStore {
             .map_err(io_at(tmp.path()))?;
         let root = tmp.path().join("root");
         fs::create_dir(&root).map_err(io_at(&root))?;
-        crate::unpack::extract_with(archive, &root, 0, limits)?;
+        crate::unpack::extract_reporting(archive, &root, 0, limits, progress)?;
         let manifest = Manifest::scan(&root).map_err(io_at(&root))?;
         let mpath = tmp.path().join("manifest");
         fs::write(&mpath, manifest.encode()).map_err(io_at(&mpath))?;
@@ -415,14 +416,14 @@ mod tests {
         let store = LocalStore::new(t.path().join("store"));
         let limits = crate::unpack::Limits::default();
         let first = store
-            .make_tree(&packed.info, packed.archive.path(), limits)
+            .make_tree(&packed.info, packed.archive.path(), limits, &|_, _| {})
             .unwrap();
         let marker = first.dir.join("root/.strata/destdir/bin/tool");
         let ino = std::fs::metadata(&marker).unwrap().ino();
         // The second maker loses the rename: it gets the first tree, and
         // leaves no temp dir behind.
         let second = store
-            .make_tree(&packed.info, packed.archive.path(), limits)
+            .make_tree(&packed.info, packed.archive.path(), limits, &|_, _| {})
             .unwrap();
         assert_eq!(second.dir, first.dir);
         assert_eq!(second.manifest, first.manifest);
