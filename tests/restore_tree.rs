@@ -537,3 +537,29 @@ fn a_restore_says_how_it_placed_the_files() {
     let v = placed(&[("STRATA_RESTORE_MODE", "copy")]);
     assert_eq!(v["copied"], 4, "{v}");
 }
+
+/// An entry that cannot be extracted *here* (this project's lower unpack
+/// limits; a full disk is the same case) is not the entry's fault: it is
+/// never quarantined, and the module builds instead.
+#[test]
+fn an_entry_this_project_cannot_extract_is_not_quarantined() {
+    let p = project("");
+    p.strata().arg("build").assert().success();
+    let entry = archive(&p);
+    p.strata().args(["clean", "--all"]).assert().success();
+    let out = p
+        .strata()
+        .env("STRATA_UNPACK_MAX_BYTES", "4")
+        .args(["--json", "build", "--no-push"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // The source unpack hits the same limit, so the build fails; what
+    // matters is what happened to the cache entry.
+    assert!(stdout.contains("could not be extracted here"), "{stdout}");
+    assert!(!stdout.contains("quarantined"), "{stdout}");
+    assert!(entry.is_file(), "the entry was moved away");
+    assert!(!store(&p).join("quarantine").exists());
+    // With the limits back, the same entry restores.
+    restore(&p, &[]);
+}

@@ -157,3 +157,22 @@ fn fetch_is_fresh_only_when_the_package_file_is_there() {
         "fetch      restored from the cache"
     );
 }
+
+#[test]
+fn once_a_restored_module_builds_why_explains_its_stamps_not_the_restore() {
+    let p = chain();
+    assert_eq!(p.build_json(&[]).0, 0);
+    std::fs::remove_dir_all(p.path("build")).unwrap();
+    assert_eq!(p.build_json(&[]).0, 0);
+    // A rebuild of `a` whose build step fails: unpack and patch ran.
+    p.write(
+        "modules/a.toml",
+        p.read("modules/a.toml")
+            .replace("echo $GREETING > out", "exit 1"),
+    );
+    assert_ne!(p.build_json(&["--no-cache", "a"]).0, 0);
+    let why = stdout(&p, &["why", "a"]);
+    // Build never completed here; the restore's record is gone.
+    assert!(why.contains("a 1.0: build is stale because:"), "{why}");
+    assert!(!why.contains("restored from the cache"), "{why}");
+}

@@ -153,7 +153,9 @@ pub fn run(root: &Path, args: &RunOptions, store: Option<&str>) -> Result<i32, R
                 );
                 args.config = c.path;
                 args.params = c.params;
+                // `--workflow` and `--job` named the setup config's.
                 args.workflow = None;
+                args.only_jobs = Vec::new();
                 text = c.text;
             }
             _ => return Ok(code),

@@ -245,7 +245,14 @@ pub fn why(g: &Global, module: &str, target: Option<&str>) -> Result<(), Failure
     match cause {
         None => crate::outln!("{what} is fresh: no input changed since its last build"),
         Some(step) => {
-            if matches!(st.reasons.as_slice(), [StaleReason::NeverRan(_)]) {
+            // Never built at all: its own first step never ran (a variant's
+            // is configure: unpack and patch belong to the shared source).
+            let first = if it.variant.is_some() {
+                Step::Configure
+            } else {
+                Step::Unpack
+            };
+            if st.reasons == [StaleReason::NeverRan(first)] {
                 crate::outln!("{what} has not been built yet");
             } else {
                 crate::outln!("{what}: {step} is stale because:");

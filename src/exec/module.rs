@@ -350,6 +350,7 @@ fn run_steps(
         fs::create_dir_all(&dir).map_err(io_err(&dir))?;
     }
     fingerprint::clear_stamps_from(&state, restart.max(Step::Configure)).map_err(io_err(&state))?;
+    fingerprint::forget_provenance(&state).map_err(io_err(&state))?;
 
     let deps = ctx.graph.transitive_deps(i);
     let sysroot = inst.sysroot(project);

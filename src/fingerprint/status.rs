@@ -141,6 +141,16 @@ fn provenance_path(state_dir: &Path) -> PathBuf {
     state_dir.join("provenance.json")
 }
 
+/// Forgets the provenance record: once steps run in the build dir, their
+/// stamps are what explain it, and an old record would name differences
+/// against a build that is no longer there.
+pub fn forget_provenance(module_dir: &Path) -> io::Result<()> {
+    match fs::remove_file(provenance_path(module_dir)) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
 /// Records every step's inputs for a module restored from cache.
 pub fn write_provenance(module_dir: &Path, keys: &ModuleKeys) -> io::Result<()> {
     let record: Vec<(Step, &Vec<Input>)> = keys.steps.iter().map(|k| (k.step, &k.inputs)).collect();

@@ -40,6 +40,7 @@ impl Cache {
         progress: &dyn Fn(&str, u64, u64),
     ) -> Result<Option<Restored>, String> {
         let store = self.local.describe();
+        let mut tree_ok = true;
         if self.restore != RestoreMode::Archive
             && let Ok(Some(info)) = self.local.lookup(key)
             && info.module == module
@@ -71,9 +72,15 @@ impl Cache {
                         dir.display(),
                         path.strip_prefix(&dir).unwrap_or(&path).display(),
                     ));
-                    self.local
-                        .discard_tree(&info)
-                        .map_err(|e| format!("discarding {}: {e}", dir.display()))?;
+                    if let Err(e) = self.local.discard_tree(&info) {
+                        // A store this user cannot write (a team's shared
+                        // one): the verified archive still serves.
+                        warn(&format!(
+                            "cannot discard {} ({e}); restoring from the archive without a tree",
+                            dir.display()
+                        ));
+                        tree_ok = false;
+                    }
                     empty(into)?;
                 }
                 Some(Err(e)) => return Err(format!("restoring from {}: {e}", dir.display())),
@@ -84,9 +91,15 @@ impl Cache {
         let Some(hit) = self.find(key, module, warn, &downloading) else {
             return Ok(None);
         };
-        let corrupt = |e: &dyn std::fmt::Display| {
-            let _ = self.local.quarantine(key);
-            format!("cache entry {key} does not extract ({e}); it was quarantined")
+        // Only an archive at fault is quarantined: a full disk or this
+        // project's lower limits say nothing about the entry.
+        let corrupt = |e: &crate::unpack::UnpackError| {
+            if e.is_archive_fault() {
+                let _ = self.local.quarantine(key);
+                format!("cache entry {key} does not extract ({e}); it was quarantined")
+            } else {
+                format!("cache entry {key} could not be extracted here ({e})")
+            }
         };
         let from_archive = || {
             crate::unpack::extract_reporting(&hit.archive, into, 0, limits, &unpacking)
@@ -97,7 +110,7 @@ impl Cache {
                 counts: None,
             }))
         };
-        if self.restore == RestoreMode::Archive {
+        if self.restore == RestoreMode::Archive || !tree_ok {
             return from_archive();
         }
         let tree = match self
@@ -105,7 +118,7 @@ impl Cache {
             .make_tree(&hit.info, &hit.archive, limits, &unpacking)
         {
             Ok(t) => t,
-            Err(TreeError::Unpack(e)) => return Err(corrupt(&e)),
+            Err(TreeError::Unpack(e)) if e.is_archive_fault() => return Err(corrupt(&e)),
             Err(e) => {
                 warn(&format!(
                     "cannot keep an unpacked copy in the {store} ({e}); restoring from the \

@@ -105,6 +105,28 @@ pub enum UnpackError {
     },
 }
 
+impl UnpackError {
+    /// Whether the archive itself is at fault (bad format, unsafe entry,
+    /// undecodable data), as opposed to where it was being written (a full
+    /// disk, a quota, permissions) or this project's limits. Only the
+    /// former makes a cache entry worth quarantining.
+    pub fn is_archive_fault(&self) -> bool {
+        match self {
+            UnpackError::UnknownFormat { .. } | UnpackError::Unsafe { .. } => true,
+            UnpackError::Limit { .. } | UnpackError::BadLimit { .. } => false,
+            UnpackError::Io { source, .. } => !matches!(
+                source.kind(),
+                io::ErrorKind::StorageFull
+                    | io::ErrorKind::QuotaExceeded
+                    | io::ErrorKind::PermissionDenied
+                    | io::ErrorKind::ReadOnlyFilesystem
+                    | io::ErrorKind::FileTooLarge
+                    | io::ErrorKind::Interrupted
+            ),
+        }
+    }
+}
+
 fn limit_message(archive: &Path, entry: &str, limit: u64, bytes: bool) -> String {
     let (what, setting, env) = if bytes {
         ("bytes", "unpack-max-bytes", ENV_MAX_BYTES)
