@@ -55,11 +55,39 @@ pub fn parent_dir(path: &Path) -> PathBuf {
 /// Removes a file or a directory tree; a missing path is not an error.
 pub fn remove_all(path: &Path) -> io::Result<()> {
     match fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
+        Ok(m) if m.is_dir() => match fs::remove_dir_all(path) {
+            // Build tools leave read-only directories (Go's module cache is
+            // 0555): make the tree's own directories writable, then retry.
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                make_dirs_writable(path)?;
+                fs::remove_dir_all(path)
+            }
+            r => r,
+        },
         Ok(_) => fs::remove_file(path),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// Adds u+rwx to every directory under `dir` (never following symlinks).
+fn make_dirs_writable(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = fs::symlink_metadata(dir)?;
+    if !meta.is_dir() {
+        return Ok(());
+    }
+    let mode = meta.permissions().mode();
+    if mode & 0o700 != 0o700 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(mode | 0o700))?;
+    }
+    for e in fs::read_dir(dir)? {
+        let e = e?;
+        if e.file_type()?.is_dir() {
+            make_dirs_writable(&e.path())?;
+        }
+    }
+    Ok(())
 }
 
 /// Removes a directory tree by first renaming it aside, so that a run killed

@@ -58,7 +58,8 @@ impl ProjectLock {
         // `build --check` scratch dirs: only a lock holder ever makes one.
         let check = project.state_dir().join("check");
         let mut n = usize::from(check.exists());
-        crate::fsutil::remove_all(&check)?;
+        // Reported after the other sweeps: one stuck dir must not stop them.
+        let checked = crate::fsutil::remove_all(&check);
         n += sweep_temp_files(&project.state_dir(), 4, &keep)?;
         n += sweep_temp_files(&s.packages_dir, 0, &[])?;
         // Only the top of build/: below it, source trees belong to their
@@ -68,6 +69,7 @@ impl ProjectLock {
         if let Some(name) = s.install_dir.file_name() {
             remove_leftovers(&parent_dir(&s.install_dir), &name.to_string_lossy())?;
         }
+        checked?;
         Ok(n)
     }
 }

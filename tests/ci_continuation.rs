@@ -5,7 +5,7 @@
 
 mod ci_support;
 mod common;
-use ci_support::{ci_run, dry, git, repo};
+use ci_support::{ci_run, dry, git, glob_files, repo};
 
 fn commit(p: &common::TestProject, msg: &str) {
     ci_support::commit(p.root(), msg);
@@ -30,9 +30,8 @@ workflows:
     jobs: [docs]
 "#;
 
-fn filtering_repo(dir_tag: &str) -> common::TestProject {
-    let setup = format!(
-        r#"version: 2.1
+fn filtering_repo() -> common::TestProject {
+    let setup = r#"version: 2.1
 setup: true
 orbs:
   path-filtering: circleci/path-filtering@1.0.0
@@ -42,17 +41,14 @@ workflows:
       - path-filtering/filter:
           base-revision: main
           config-path: .circleci/continue_config.yml
-          output-path: /tmp/strata-test-{dir_tag}/params.json
-          generated-config-path: /tmp/strata-test-{dir_tag}/generated.yml
           mapping: |
             # path regex, parameter, value
             src/.* run-src true
             src/special/.* flavour "special"
             docs/.* run-docs true
-"#
-    );
+"#;
     repo(&[
-        (".circleci/config.yml", &setup),
+        (".circleci/config.yml", setup),
         (".circleci/continue_config.yml", CONTINUED),
         ("src/a.c", "int a;\n"),
         ("docs/x.md", "# x\n"),
@@ -61,8 +57,7 @@ workflows:
 
 #[test]
 fn path_filtering_sets_parameters_from_the_files_changed_since_the_base() {
-    let tag = format!("pf-{}", std::process::id());
-    let p = filtering_repo(&tag);
+    let p = filtering_repo();
     // A feature branch that changes src/ only.
     git(p.root(), &["checkout", "-q", "-b", "feature"]);
     p.write("src/special/b.c", "int b;\n");
@@ -80,7 +75,14 @@ fn path_filtering_sets_parameters_from_the_files_changed_since_the_base() {
     );
     assert!(err.contains("]   building src (special)"), "{err}");
     assert!(!err.contains("building docs"), "{err}");
-    let params = std::fs::read_to_string(format!("/tmp/strata-test-{tag}/params.json")).unwrap();
+    // The orb's default /tmp files are the job's own, as on CircleCI.
+    let written = glob_files(&p.path(".strata/ci"), "pipeline-parameters.json");
+    assert_eq!(written.len(), 1, "{written:?}");
+    assert!(
+        written[0].to_string_lossy().contains("/tmp/"),
+        "{written:?}"
+    );
+    let params = std::fs::read_to_string(&written[0]).unwrap();
     let v: serde_json::Value = serde_json::from_str(&params).unwrap();
     assert_eq!(
         v,
@@ -95,13 +97,11 @@ fn path_filtering_sets_parameters_from_the_files_changed_since_the_base() {
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("]   building docs"), "{err}");
     assert!(!err.contains("building src"), "{err}");
-    let _ = std::fs::remove_dir_all(format!("/tmp/strata-test-{tag}"));
 }
 
 #[test]
 fn a_bad_mapping_fails_the_filter_job_naming_the_line() {
-    let tag = format!("pfbad-{}", std::process::id());
-    let p = filtering_repo(&tag);
+    let p = filtering_repo();
     let cfg = p
         .read(".circleci/config.yml")
         .replace("docs/.* run-docs true", "docs/.* run-docs yes");
@@ -114,7 +114,6 @@ fn a_bad_mapping_fails_the_filter_job_naming_the_line() {
         "{err}"
     );
     assert!(!err.contains("Continuing the pipeline"), "{err}");
-    let _ = std::fs::remove_dir_all(format!("/tmp/strata-test-{tag}"));
 }
 
 #[test]
@@ -170,7 +169,13 @@ workflows:
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("]   job-a"), "{err}");
     assert!(err.contains("]   job-b"), "{err}");
-    let merged = std::fs::read_to_string(format!("/tmp/strata-test-{tag}/merged.yml")).unwrap();
+    let merged = glob_files(&p.path(".strata/ci"), "merged.yml");
+    assert_eq!(merged.len(), 1, "{merged:?}");
+    assert!(
+        !std::path::Path::new(&format!("/tmp/strata-test-{tag}")).exists(),
+        "the host's /tmp was written"
+    );
+    let merged = std::fs::read_to_string(&merged[0]).unwrap();
     assert!(merged.contains("ja") && merged.contains("jb"), "{merged}");
     let _ = std::fs::remove_dir_all(format!("/tmp/strata-test-{tag}"));
 }

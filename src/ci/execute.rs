@@ -63,17 +63,17 @@ pub(super) fn run_step(
             &workdir,
             base_revision,
             mapping,
-            &cx.resolve(output_path, &workdir),
+            &cx.orb_output(output_path),
             config_path,
-            &cx.resolve(config_list_path, &workdir),
+            &cx.orb_output(config_list_path),
         ),
         Step::GenerateConfig {
             config_list_path,
             generated_config_path,
         } => super::path_filter::generate_config(
             &workdir,
-            &cx.resolve(config_list_path, &workdir),
-            &cx.resolve(generated_config_path, &workdir),
+            &cx.orb_input(config_list_path),
+            &cx.orb_output(generated_config_path),
         ),
         Step::Continue {
             configuration_path, ..
@@ -95,14 +95,14 @@ pub(super) fn run_step(
             configuration_path,
             parameters,
         } => {
-            let path = cx.resolve(configuration_path, &workdir);
+            let path = cx.orb_input(configuration_path);
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| format!("continue: cannot read {}: {e}", path.display()))?;
             // `parameters`: a JSON object, or a file holding one (the orb's rule).
             let json = if parameters.trim_start().starts_with('{') {
                 parameters.clone()
             } else {
-                let f = cx.resolve(parameters, &workdir);
+                let f = cx.orb_input(parameters);
                 std::fs::read_to_string(&f)
                     .map_err(|e| format!("continue: cannot read parameters {}: {e}", f.display()))?
             };

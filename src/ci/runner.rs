@@ -402,6 +402,28 @@ impl JobCx<'_> {
     pub(super) fn resolve(&self, p: &str, base: &Path) -> PathBuf {
         resolve_home(p, &self.home, base)
     }
+
+    /// A file the served orbs write (`/tmp/pipeline-parameters.json` and
+    /// the like): `/tmp/…` goes to the job's own `tmp/`, as each CircleCI
+    /// job has its own /tmp, so two local runs never share it.
+    pub(super) fn orb_output(&self, p: &str) -> PathBuf {
+        match p.strip_prefix("/tmp/") {
+            Some(rest) => self.dir.join("tmp").join(rest),
+            None => self.resolve(p, &self.workdir),
+        }
+    }
+
+    /// A file the served orbs read: the job's own copy of a `/tmp/…` path
+    /// when a served step wrote one, else the path itself (a `run` step may
+    /// have written it).
+    pub(super) fn orb_input(&self, p: &str) -> PathBuf {
+        let own = self.orb_output(p);
+        if own.exists() {
+            own
+        } else {
+            self.resolve(p, &self.workdir)
+        }
+    }
 }
 
 /// Runs a job: an approval, an unresolved orb job, or its `parallelism`
