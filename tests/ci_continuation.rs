@@ -255,3 +255,22 @@ fn trigger_source_is_the_flag_or_api() {
         ["nightly"]
     );
 }
+
+#[test]
+fn a_workflows_pre_steps_are_the_configs_not_the_served_orbs() {
+    // A pre-step naming a step only the served orbs may use is unknown.
+    let cfg = "version: 2.1\nsetup: true\norbs:\n  path-filtering: circleci/path-filtering@1.0.0\nworkflows:\n  setup:\n    jobs:\n      - path-filtering/filter:\n          mapping: src/.* x true\n          pre-steps:\n            - strata-continue: {configuration_path: .circleci/config.yml}\n";
+    let p = repo(&[(".circleci/config.yml", cfg)]);
+    let err = ci_support::dry_err(&p, &["--offline"]);
+    assert!(
+        err.contains("unknown step or command `strata-continue`"),
+        "{err}"
+    );
+    // A pre-step naming the config's own command runs the config's, even
+    // when the orb has a command of the same name.
+    let cfg = "version: 2.1\nsetup: true\norbs:\n  path-filtering: circleci/path-filtering@1.0.0\ncommands:\n  set-parameters:\n    steps: [run: echo the configs own command]\nworkflows:\n  setup:\n    jobs:\n      - path-filtering/filter:\n          mapping: src/.* x true\n          pre-steps: [set-parameters]\n";
+    p.write(".circleci/config.yml", cfg);
+    commit(&p, "own command");
+    let out = dry(&p, &["--offline", "--json"]);
+    assert!(out.contains("echo the configs own command"), "{out}");
+}

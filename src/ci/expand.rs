@@ -346,18 +346,16 @@ impl<'a> Cx<'a> {
             .get("steps")
             .and_then(Value::as_sequence)
             .ok_or_else(|| self.err(&at, "a job needs `steps`"))?;
-        let mut all: Vec<Value> = Vec::new();
-        for extra in ["pre-steps"] {
-            if let Some(Value::Sequence(s)) = args.get(extra) {
-                all.extend(s.iter().cloned());
-            }
-        }
-        all.extend(raw.iter().cloned());
-        if let Some(Value::Sequence(s)) = args.get("post-steps") {
-            all.extend(s.iter().cloned());
-        }
+        // `pre-steps`/`post-steps` are the workflow's, so their names are
+        // the config's, never the (orb) job's own.
+        let extra = |key: &str| match args.get(key) {
+            Some(Value::Sequence(s)) => s.clone(),
+            _ => Vec::new(),
+        };
         let mut steps = Vec::new();
-        self.expand(&at, &all, &mut steps, 0, scope.as_deref())?;
+        self.expand(&at, &extra("pre-steps"), &mut steps, 0, None)?;
+        self.expand(&at, raw, &mut steps, 0, scope.as_deref())?;
+        self.expand(&at, &extra("post-steps"), &mut steps, 0, None)?;
         Ok(Job {
             name,
             job_ref: job_ref.to_string(),
