@@ -155,6 +155,7 @@ impl Manifest {
         let mut fields = body.split(|&b| b == 0);
         let mut dirs: HashSet<PathBuf> = HashSet::new();
         dirs.insert(PathBuf::new());
+        let mut seen: HashSet<PathBuf> = HashSet::new();
         let mut entries = Vec::new();
         while let Some(field) = fields.next() {
             if field.is_empty() {
@@ -181,15 +182,36 @@ impl Manifest {
             if !dirs.contains(path.parent().unwrap_or(Path::new(""))) {
                 return Err(format!("`{}` is not beneath a directory", path.display()));
             }
+            if !seen.insert(path.clone()) {
+                return Err(format!("`{}` is listed twice", path.display()));
+            }
+            // What the extractor allows an artifact: permission bits only
+            // (never setuid, setgid or sticky), directories the owner can
+            // write into.
+            if mode & !0o777 != 0 || (kind.as_slice() == b"d" && mode & 0o700 != 0o700) {
+                return Err(format!("`{}` has mode {mode:o}", path.display()));
+            }
             let kind = match kind.as_slice() {
                 b"d" => {
                     dirs.insert(path.clone());
                     Kind::Dir
                 }
                 b"f" => Kind::File,
-                b"l" => Kind::Symlink(OsString::from_vec(
-                    fields.next().ok_or("symlink without target")?.to_vec(),
-                )),
+                b"l" => {
+                    let target =
+                        OsString::from_vec(fields.next().ok_or("symlink without target")?.to_vec());
+                    // The extractor's rule: relative, and inside the tree.
+                    let within = path.parent().unwrap_or(Path::new("")).join(&target);
+                    if Path::new(&target).is_absolute()
+                        || crate::unpack::normalize(&within).is_none()
+                    {
+                        return Err(format!(
+                            "symlink `{}` points outside the tree",
+                            path.display()
+                        ));
+                    }
+                    Kind::Symlink(target)
+                }
                 _ => return Err("unknown kind".into()),
             };
             entries.push(Entry {
@@ -239,7 +261,23 @@ impl LocalStore {
         }
         let path = dir.join("manifest");
         let bytes = fs::read(&path).map_err(io_at(&path))?;
-        let manifest = Manifest::decode(&bytes).map_err(|why| TreeError::Manifest { path, why })?;
+        let manifest = Manifest::decode(&bytes).map_err(|why| TreeError::Manifest {
+            path: path.clone(),
+            why,
+        })?;
+        // A manifest cut short at a record boundary still decodes: the
+        // archive's file count (files and symlinks) catches it.
+        let listed = manifest
+            .entries
+            .iter()
+            .filter(|e| !matches!(e.kind, Kind::Dir))
+            .count() as u64;
+        if listed != info.files {
+            return Err(TreeError::Manifest {
+                path,
+                why: format!("lists {listed} files, the archive holds {}", info.files),
+            });
+        }
         Ok(Some(Tree { dir, manifest }))
     }
 
@@ -435,6 +473,17 @@ mod tests {
             store.open_tree(&packed.info).unwrap().unwrap().manifest,
             first.manifest
         );
+        // A manifest cut after its last record still decodes, but lists
+        // fewer files than the archive holds: the tree is not used.
+        let mpath = first.dir.join("manifest");
+        let full = std::fs::read(&mpath).unwrap();
+        let last = full[..full.len() - 1]
+            .iter()
+            .rposition(|&b| b == 0)
+            .unwrap();
+        std::fs::write(&mpath, &full[..=last]).unwrap();
+        let e = store.open_tree(&packed.info).err().expect("refused");
+        assert!(e.to_string().contains("lists 0 files"), "{e}");
         store.remove_trees(&packed.info.key).unwrap();
         assert!(store.open_tree(&packed.info).unwrap().is_none());
     }
@@ -448,7 +497,12 @@ mod tests {
         };
         assert!(bad(b"f 644 1 ../x\0").contains("unsafe"));
         assert!(bad(b"f 644 1 /etc/x\0").contains("unsafe"));
-        assert!(bad(b"l 777 0 l\0/etc\0f 644 1 l/passwd\0").contains("not beneath"));
+        assert!(bad(b"l 777 0 l\0/etc\0f 644 1 l/passwd\0").contains("points outside"));
+        assert!(bad(b"l 777 0 l\0d\0f 644 1 l/passwd\0").contains("not beneath"));
+        assert!(bad(b"d 755 0 d\0l 777 0 d/up\0../../x\0").contains("points outside"));
+        assert!(bad(b"f 644 1 x\0f 644 1 x\0").contains("twice"));
+        assert!(bad(b"f 4755 1 x\0").contains("mode 4755"));
+        assert!(bad(b"d 555 0 d\0").contains("mode 555"));
         assert!(bad(b"f 644 1 d/x\0").contains("not beneath"));
         assert!(bad(b"q 644 1 x\0").contains("kind"));
         assert!(Manifest::decode(b"garbage").is_err());

@@ -13,6 +13,7 @@
 //! behind under the real name. Every error names the archive and the entry.
 
 mod tree;
+pub(crate) use tree::normalize;
 
 use std::ffi::OsStr;
 use std::fs::File;

@@ -317,7 +317,7 @@ pub(super) fn file_mode(mode: u32) -> u32 {
 }
 
 /// Lexically resolves `..` in a relative path; `None` if it climbs above the start.
-pub(super) fn normalize(p: &Path) -> Option<PathBuf> {
+pub(crate) fn normalize(p: &Path) -> Option<PathBuf> {
     let mut out = Vec::new();
     for c in p.components() {
         match c {
