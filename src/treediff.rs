@@ -92,10 +92,10 @@ pub fn compare(old: &Path, new: &Path, reloc: Option<&Relocation>) -> io::Result
     let a = entries(old)?;
     let b = entries(new)?;
     let mut out = Vec::new();
-    let paths: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    let paths: std::collections::BTreeSet<&PathBuf> = a.keys().chain(b.keys()).collect();
     for p in paths {
         let diff = |kind, detail: String| Difference {
-            path: p.clone(),
+            path: p.to_string_lossy().into_owned(),
             kind,
             detail,
         };
@@ -391,8 +391,10 @@ fn lcs_diff(a: &[&str], b: &[&str]) -> Vec<String> {
     out
 }
 
-/// Every path under `root` (relative, `/`-separated) with what it is.
-fn entries(root: &Path) -> io::Result<BTreeMap<String, Entry>> {
+/// Every path under `root` (relative) with what it is. Keyed by the path
+/// itself, not its text: two names that differ only in bytes that are not
+/// UTF-8 are two files.
+fn entries(root: &Path) -> io::Result<BTreeMap<PathBuf, Entry>> {
     let mut out = BTreeMap::new();
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
@@ -411,7 +413,7 @@ fn entries(root: &Path) -> io::Result<BTreeMap<String, Entry>> {
             } else {
                 Entry::File { mode, path: abs }
             };
-            out.insert(rel.to_string_lossy().into_owned(), entry);
+            out.insert(rel, entry);
         }
     }
     Ok(out)
@@ -420,6 +422,19 @@ fn entries(root: &Path) -> io::Result<BTreeMap<String, Entry>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_that_differ_only_in_non_utf8_bytes_are_different_files() {
+        use std::os::unix::ffi::OsStrExt;
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        fs::write(a.path().join(std::ffi::OsStr::from_bytes(b"x\xff")), "same").unwrap();
+        fs::write(b.path().join(std::ffi::OsStr::from_bytes(b"x\xfe")), "same").unwrap();
+        let d = compare(a.path(), b.path(), None).unwrap();
+        let kinds: Vec<_> = d.iter().map(|d| d.kind).collect();
+        // Sorted by bytes: b's `x\xfe` (only in the rebuild), then a's `x\xff`.
+        assert_eq!(kinds, [Kind::Added, Kind::Removed], "{d:?}");
+    }
 
     fn tree(files: &[(&str, &[u8])]) -> tempfile::TempDir {
         let t = tempfile::tempdir().unwrap();
