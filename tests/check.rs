@@ -3,23 +3,9 @@
 
 mod common;
 use common::{TestProject, snapshot};
-use std::process::Command;
 
-/// The shipped example, copied into a temp dir.
 fn example() -> TestProject {
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/firmware");
-    let tmp = tempfile::tempdir().unwrap();
-    for dir in ["modules", "patches", "mirror"] {
-        let st = Command::new("cp")
-            .arg("-r")
-            .arg(src.join(dir))
-            .arg(tmp.path())
-            .status()
-            .unwrap();
-        assert!(st.success());
-    }
-    std::fs::copy(src.join("strata.toml"), tmp.path().join("strata.toml")).unwrap();
-    TestProject { tmp }
+    common::example_project()
 }
 
 /// (exit code, stdout, stderr) of `strata ARGS`.

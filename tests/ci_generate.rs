@@ -126,19 +126,7 @@ fn saved_bytes(p: &TestProject, key: &str, dir: &Path, paths: &[&str]) -> u64 {
 
 #[test]
 fn generated_config_caches_the_pruned_store_not_whole_trees_for_the_shipped_example() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/firmware");
-    let tmp = tempfile::tempdir().unwrap();
-    for dir in ["modules", "patches", "mirror"] {
-        let st = Command::new("cp")
-            .arg("-r")
-            .arg(src.join(dir))
-            .arg(tmp.path())
-            .status()
-            .unwrap();
-        assert!(st.success());
-    }
-    std::fs::copy(src.join("strata.toml"), tmp.path().join("strata.toml")).unwrap();
-    let p = TestProject { tmp };
+    let p = example_project();
     let (code, built, err) = p.build_json(&[]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(built.len(), 4, "{err}");

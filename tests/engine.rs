@@ -467,19 +467,7 @@ fn kill_9_during_unpack_then_rerun_completes() {
 
 #[test]
 fn the_shipped_example_builds_and_runs() {
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/firmware");
-    let tmp = tempfile::tempdir().unwrap();
-    for dir in ["modules", "patches", "mirror"] {
-        let st = Command::new("cp")
-            .arg("-r")
-            .arg(src.join(dir))
-            .arg(tmp.path())
-            .status()
-            .unwrap();
-        assert!(st.success());
-    }
-    std::fs::copy(src.join("strata.toml"), tmp.path().join("strata.toml")).unwrap();
-    let p = TestProject { tmp };
+    let p = example_project();
     let (code, built, err) = p.build_json(&[]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(built, ["banner", "hello", "libgreet", "rootfs"]);

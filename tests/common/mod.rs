@@ -286,6 +286,24 @@ impl TestProject {
     }
 }
 
+/// The shipped example (`examples/firmware`), copied into a temp dir
+/// without anything it built.
+pub fn example_project() -> TestProject {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/firmware");
+    let tmp = tempfile::tempdir().unwrap();
+    for dir in ["modules", "patches", "mirror"] {
+        let st = std::process::Command::new("cp")
+            .arg("-r")
+            .arg(src.join(dir))
+            .arg(tmp.path())
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    std::fs::copy(src.join("strata.toml"), tmp.path().join("strata.toml")).unwrap();
+    TestProject { tmp }
+}
+
 /// A fresh checkout of `p`: its `strata.toml` and the listed files (paths
 /// relative to the project), nothing built.
 pub fn checkout(p: &TestProject, files: &[&str]) -> TestProject {
