@@ -18,7 +18,7 @@ parameters:
   flavour: {type: string, default: plain}
 jobs:
   src:
-    steps: [run: echo "building src (<< pipeline.parameters.flavour >>)"]
+    steps: [run: echo "building src (<< pipeline.parameters.flavour >>) in pipeline << pipeline.number >> << pipeline.id >>"]
   docs:
     steps: [run: echo "building docs"]
 workflows:
@@ -189,6 +189,7 @@ orbs:
 jobs:
   gen:
     steps:
+      - run: echo "setup in pipeline << pipeline.number >> << pipeline.id >>"
       - run: |
           mkdir -p out && echo '{"flavour": "from-job"}' > out/p.json
       - persist_to_workspace: {root: out, paths: [p.json]}
@@ -218,6 +219,17 @@ workflows:
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("(1 parameters)"), "{err}");
     assert!(err.contains("]   building src (from-job)"), "{err}");
+    // One pipeline: the continued config keeps its number and id.
+    let after = |marker: &str| {
+        let at = err
+            .find(marker)
+            .unwrap_or_else(|| panic!("{marker}: {err}"));
+        err[at + marker.len()..].lines().next().unwrap().to_string()
+    };
+    assert_eq!(
+        after("setup in pipeline "),
+        after("(from-job) in pipeline ")
+    );
 
     // `finish` ends the pipeline: nothing continues it.
     let finish = "version: 2.1\nsetup: true\norbs:\n  continuation: circleci/continuation@1.0.0\njobs:\n  stop:\n    steps: [continuation/finish]\nworkflows:\n  setup:\n    jobs: [stop]\n";

@@ -127,10 +127,21 @@ pub fn run(root: &Path, args: &RunOptions, store: Option<&str>) -> Result<i32, R
     })?;
     let mut args = args.clone();
     let mut text = text;
+    // One pipeline: a continued config keeps its number and id, as on CircleCI.
+    let state = root.join(".strata").join("ci");
+    std::fs::create_dir_all(&state).map_err(|e| format!("{}: {e}", state.display()))?;
+    let number = next_counter(&state.join("pipeline-number"), 1)?;
+    let id = format!(
+        "local-{}-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        std::process::id()
+    );
     // A setup config runs, then the configuration it continued with (once:
     // a continued config cannot continue again, as on CircleCI).
     for round in 0..2 {
-        let (code, next) = run_text(&root, &args, store, &text, round == 1)?;
+        let (code, next) = run_text(&root, &args, store, &text, (number, &id), round == 1)?;
         match next {
             Some(c) if code == 0 && c.path.as_os_str().is_empty() => {
                 crate::errln!("\nThe setup workflow finished the pipeline; nothing continues it");
@@ -171,22 +182,13 @@ fn run_text(
     args: &RunOptions,
     store: Option<&str>,
     text: &str,
+    (number, id): (u64, &str),
     continued: bool,
 ) -> Result<(i32, Option<Continuation>), RunError> {
     let root = root.to_path_buf();
     let continuation: Mutex<Option<Continuation>> = Mutex::new(None);
     let git = |a: &[&str]| git_out(&root, a);
     let repo = git(&["rev-parse", "--show-toplevel"]).map(PathBuf::from);
-    let state = root.join(".strata").join("ci");
-    std::fs::create_dir_all(&state).map_err(|e| format!("{}: {e}", state.display()))?;
-    let number = next_counter(&state.join("pipeline-number"), 1)?;
-    let id = format!(
-        "{}-{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-        std::process::id()
-    );
     let pipeline = Pipeline {
         branch: git(&["rev-parse", "--abbrev-ref", "HEAD"])
             .filter(|b| b != "HEAD")
@@ -194,7 +196,7 @@ fn run_text(
         revision: git(&["rev-parse", "HEAD"]).unwrap_or_default(),
         tag: git(&["describe", "--exact-match", "--tags", "HEAD"]).unwrap_or_default(),
         number,
-        id: format!("local-{id}"),
+        id: id.to_string(),
         git_url: git(&["remote", "get-url", "origin"])
             .or_else(|| repo.as_ref().map(|r| r.display().to_string()))
             .unwrap_or_default(),
@@ -286,6 +288,12 @@ fn run_text(
     };
     let several = workflows.len() > 1;
     let events = super::events::Events::new(args.json);
+    // The setup config's jobs and the continued config's each get a dir.
+    let run_root = root.join(".strata").join("ci").join(if continued {
+        format!("{id}-continued")
+    } else {
+        id.to_string()
+    });
     // One run of one workflow's jobs, each with its own store handle.
     let new_run = |jobs, dir| -> Result<Run<'_>, RunError> {
         let (store_box, store_env) = open_store()?;
@@ -293,7 +301,7 @@ fn run_text(
             root: root.clone(),
             repo: repo.clone().unwrap_or(root.clone()),
             dir,
-            id: id.clone(),
+            id: id.to_string(),
             cache: CiCache::new(store_box, local_root.join("tmp")),
             store_env,
             pipeline: pipeline.clone(),
@@ -310,7 +318,7 @@ fn run_text(
     if args.dry_run {
         let mut docs = Vec::new();
         for w in &workflows {
-            let run = new_run(&w.jobs, state.join(&id))?;
+            let run = new_run(&w.jobs, run_root.clone())?;
             docs.push(super::dryrun::dry_run(&run, &w.name, args.json));
         }
         if args.json {
@@ -323,9 +331,9 @@ fn run_text(
     let mut failed = false;
     for w in &workflows {
         let dir = if several {
-            state.join(&id).join(&w.name)
+            run_root.join(&w.name)
         } else {
-            state.join(&id)
+            run_root.clone()
         };
         let run = new_run(&w.jobs, dir)?;
         failed |= super::schedule::run_workflow(&run, &w.name, args.parallel);
