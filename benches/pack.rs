@@ -6,7 +6,7 @@
 
 use std::path::Path;
 use std::time::Instant;
-use strata::artifact::{self, ArtifactInfo, CACHE_FORMAT};
+use strata::artifact::{self, ArtifactInfo};
 
 fn main() {
     let args: Vec<String> = std::env::args()
@@ -15,19 +15,7 @@ fn main() {
         .collect();
     match args.first().map(String::as_str) {
         Some("pack") => {
-            let info = ArtifactInfo {
-                format: CACHE_FORMAT.into(),
-                module: "bench".into(),
-                version: "1".into(),
-                key: "0".repeat(64),
-                strata_version: env!("CARGO_PKG_VERSION").into(),
-                size: 0,
-                files: 0,
-                blake3: String::new(),
-                created: 0,
-                signatures: vec![],
-                ci: None,
-            };
+            let info = ArtifactInfo::to_pack("bench", "1", &"0".repeat(64));
             let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
             let t = Instant::now();
             let tree = Path::new(&args[1]);

@@ -13,7 +13,7 @@
 
 use std::path::Path;
 use std::time::Instant;
-use strata::artifact::{self, ArtifactInfo, CACHE_FORMAT};
+use strata::artifact::{self, ArtifactInfo};
 use strata::store::{Cache, LocalStore, RestoreMode, Store};
 
 const MODULE: &str = "bench";
@@ -54,19 +54,7 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("prepare") => {
             let (tree, store) = (Path::new(&args[1]), Path::new(&args[2]));
-            let info = ArtifactInfo {
-                format: CACHE_FORMAT.into(),
-                module: MODULE.into(),
-                version: "1".into(),
-                key: key(),
-                strata_version: env!("CARGO_PKG_VERSION").into(),
-                size: 0,
-                files: 0,
-                blake3: String::new(),
-                created: 0,
-                signatures: vec![],
-                ci: None,
-            };
+            let info = ArtifactInfo::to_pack(MODULE, "1", &key());
             let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
             let packed = artifact::pack(
                 &tree.join(".strata/destdir"),

@@ -42,6 +42,28 @@ pub struct ArtifactInfo {
     pub ci: Option<CiLabel>,
 }
 
+impl ArtifactInfo {
+    /// The record of an archive about to be packed: `pack` fills in its
+    /// size, file count and BLAKE3. Created now, by this strata.
+    pub fn to_pack(module: &str, version: &str, key: &str) -> ArtifactInfo {
+        ArtifactInfo {
+            format: CACHE_FORMAT.to_string(),
+            module: module.to_string(),
+            version: version.to_string(),
+            key: key.to_string(),
+            strata_version: env!("CARGO_PKG_VERSION").to_string(),
+            size: 0,
+            files: 0,
+            blake3: String::new(),
+            created: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            signatures: Vec::new(),
+            ci: None,
+        }
+    }
+}
+
 /// What a CI cache entry was saved as.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]

@@ -10,7 +10,7 @@
 //! directory, S3 bucket or HTTP mirror serves artifacts and CI caches alike,
 //! with the same create-only puts and BLAKE3 checks.
 
-use crate::artifact::{self, ArtifactInfo, CACHE_FORMAT, CiLabel, Entries};
+use crate::artifact::{self, ArtifactInfo, CiLabel, Entries};
 use crate::store::{Store, StoreError};
 use std::path::{Component, Path, PathBuf};
 
@@ -206,20 +206,12 @@ impl CiCache {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
         let info = ArtifactInfo {
-            format: CACHE_FORMAT.into(),
-            module: "ci-cache".into(),
-            version: String::new(),
-            key: storage_key(key),
-            strata_version: env!("CARGO_PKG_VERSION").into(),
-            size: 0,
-            files: 0,
-            blake3: String::new(),
             created: saved_ns / 1_000_000_000,
-            signatures: Vec::new(),
             ci: Some(CiLabel {
                 key: key.into(),
                 saved_ns,
             }),
+            ..ArtifactInfo::to_pack("ci-cache", "", &storage_key(key))
         };
         let packed = artifact::pack_paths(root, &rels, info, &self.tmp, 2, Entries::Faithful)
             .map_err(|source| CiCacheError::Io {

@@ -4,7 +4,7 @@
 //! are the caller's warnings, never build failures.
 
 use super::Context;
-use crate::artifact::{self, ArtifactInfo, CACHE_FORMAT};
+use crate::artifact::{self, ArtifactInfo};
 use crate::fingerprint::{self, Step};
 use crate::fsutil::{remove_dir_atomic, remove_leftovers, sync_dir};
 use crate::report::Event;
@@ -105,21 +105,7 @@ pub fn pack_module(
     progress: &dyn Fn(u64),
 ) -> Result<artifact::Packed, String> {
     let m = inst.module(project);
-    let info = ArtifactInfo {
-        format: CACHE_FORMAT.to_string(),
-        module: m.name.clone(),
-        version: m.version.clone(),
-        key: key.to_string(),
-        strata_version: env!("CARGO_PKG_VERSION").to_string(),
-        size: 0,
-        files: 0,
-        blake3: String::new(),
-        created: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-        signatures: Vec::new(),
-        ci: None,
-    };
+    let info = ArtifactInfo::to_pack(&m.name, &m.version, key);
     let tmp_dir = project.state_dir().join("tmp");
     artifact::pack_reporting(
         &inst.destdir(project),

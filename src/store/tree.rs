@@ -436,19 +436,7 @@ mod tests {
         let module = t.path().join("m");
         std::fs::create_dir_all(module.join("dest/bin")).unwrap();
         std::fs::write(module.join("dest/bin/tool"), "tool\n").unwrap();
-        let info = ArtifactInfo {
-            format: CACHE_FORMAT.into(),
-            module: "m".into(),
-            version: "1".into(),
-            key: "ab".repeat(32),
-            strata_version: String::new(),
-            size: 0,
-            files: 0,
-            blake3: String::new(),
-            created: 0,
-            signatures: vec![],
-            ci: None,
-        };
+        let info = ArtifactInfo::to_pack("m", "1", &"ab".repeat(32));
         let packed =
             crate::artifact::pack(&module.join("dest"), &module, &[], info, t.path(), 1).unwrap();
         let store = LocalStore::new(t.path().join("store"));
