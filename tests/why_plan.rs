@@ -116,19 +116,32 @@ fn fetch_is_fresh_only_when_the_package_file_is_there() {
     );
 
     // Without the package file, a module whose source is on disk does not
-    // need it, and the plan says so instead of "fresh".
+    // need it, and the plan says so instead of "fresh": here a run killed
+    // before b's install stamp, which continues in its tree (same inputs).
     std::fs::remove_dir_all(p.path("packages")).unwrap();
-    p.write(
-        "modules/b.toml",
-        p.read("modules/b.toml").replace("cp out", "cp -p out"),
-    );
+    std::fs::remove_file(p.path("build/.strata/modules/b-1.0/stamps/install.stamp")).unwrap();
     let plan = stdout(&p, &["--no-cache", "plan"]);
     assert_eq!(
         plan_step(&plan, "b 1.0", "fetch"),
         "fetch      not needed (source already unpacked)"
     );
     assert!(
-        plan_step(&plan, "b 1.0", "install").contains("install command changed"),
+        plan_step(&plan, "b 1.0", "install").contains("install has not run yet"),
+        "{plan}"
+    );
+    // A changed install command restarts from a fresh tree: then the
+    // package is needed after all.
+    p.write(
+        "modules/b.toml",
+        p.read("modules/b.toml").replace("cp out", "cp -p out"),
+    );
+    let plan = stdout(&p, &["--no-cache", "plan"]);
+    assert!(
+        plan_step(&plan, "b 1.0", "fetch").starts_with("fetch      stale:"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("its build dir holds what a build with other inputs wrote"),
         "{plan}"
     );
 

@@ -8,7 +8,12 @@ use crate::instance::Instances;
 use crate::report::Event;
 use anyhow::Context as _;
 
-pub fn build(g: &Global, names: &[String], timings: bool) -> Result<(), Failure> {
+pub fn build(
+    g: &Global,
+    names: &[String],
+    timings: bool,
+    incremental: bool,
+) -> Result<(), Failure> {
     let l = g.load()?;
     let inst = g.instances(&l, names)?;
     let selection = inst.selection();
@@ -28,12 +33,22 @@ pub fn build(g: &Global, names: &[String], timings: bool) -> Result<(), Failure>
                 format!("cannot lock the cache {}", cache.local.root().display())
             })?)
         };
-    let ctx = g.context(
-        &l.project,
-        &inst,
-        &reporter,
-        (!g.no_cache).then_some(&cache),
-    );
+    let ctx = Context {
+        incremental,
+        ..g.context(
+            &l.project,
+            &inst,
+            &reporter,
+            (!g.no_cache).then_some(&cache),
+        )
+    };
+    if incremental {
+        reporter.event(Event::Warning {
+            message: "--incremental: stale steps continue in their existing build dirs; \
+                      nothing built in this run is saved to a cache, and the next normal \
+                      build redoes it from a clean tree",
+        });
+    }
     let summary = exec::build(&ctx, &selection, installs(&l.project, &inst));
     if summary.failed.is_empty()
         && !summary.interrupted
@@ -237,6 +252,7 @@ pub fn check(g: &Global, names: &[String]) -> Result<(), Failure> {
         .with_context(|| format!("cannot lock the cache {}", cache.local.root().display()))?;
     let ctx = Context {
         keep_going: false,
+        incremental: false,
         ..g.context(&l.project, &inst, &reporter, None)
     };
     let summary = exec::check::check(&ctx, &cache, &modules);

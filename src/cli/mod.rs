@@ -104,11 +104,21 @@ enum Command {
         /// scratch dir and compare it bit for bit with its cached artifact
         #[arg(long, conflicts_with = "timings")]
         check: bool,
+        /// Edit-compile loop: continue stale steps in the existing build dirs
+        /// instead of a clean tree; nothing built is saved to any cache, and
+        /// the next normal build redoes it clean
+        #[arg(long, conflicts_with = "check")]
+        incremental: bool,
     },
     /// Download and verify packages only
     Fetch { names: Vec<String> },
     /// Show each module and step: fresh, or stale with the reason
-    Plan { names: Vec<String> },
+    Plan {
+        names: Vec<String>,
+        /// Show what `build --incremental` would run
+        #[arg(long)]
+        incremental: bool,
+    },
     /// Explain exactly which input of a module changed since its last build
     Why {
         module: String,
@@ -318,6 +328,7 @@ impl Global {
             fetch: self.fetch_options(),
             jobs: self.jobs(project),
             keep_going: self.keep_going,
+            incremental: false,
         }
     }
 }
@@ -383,9 +394,14 @@ fn run_cli() -> i32 {
         Command::Build {
             names, check: true, ..
         } => build::check(&g, &names),
-        Command::Build { names, timings, .. } => build::build(&g, &names, timings),
+        Command::Build {
+            names,
+            timings,
+            incremental,
+            ..
+        } => build::build(&g, &names, timings, incremental),
         Command::Fetch { names } => build::fetch(&g, &names),
-        Command::Plan { names } => plan::plan(&g, &names),
+        Command::Plan { names, incremental } => plan::plan(&g, &names, incremental),
         Command::Why { module, target } => plan::why(&g, &module, target.as_deref()),
         Command::Clean { modules, all } => clean::clean(&g, &modules, all),
         Command::Log {

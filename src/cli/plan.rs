@@ -11,13 +11,16 @@ use serde_json::json;
 use std::collections::HashMap;
 use std::path::Path;
 
-pub fn plan(g: &Global, names: &[String]) -> Result<(), Failure> {
+pub fn plan(g: &Global, names: &[String], incremental: bool) -> Result<(), Failure> {
     let l = g.load()?;
     let inst = g.instances(&l, names)?;
     let selection = inst.selection();
     let closure = inst.graph.closure(&selection);
     let reporter = g.reporter();
-    let ctx = g.context(&l.project, &inst, &reporter, None);
+    let ctx = exec::Context {
+        incremental,
+        ..g.context(&l.project, &inst, &reporter, None)
+    };
     let mut statuses = exec::statuses(&ctx, &closure);
     history::explain_all(&l.project, &inst, &mut statuses);
     let cache = if g.no_cache {
@@ -87,6 +90,10 @@ pub fn plan(g: &Global, names: &[String]) -> Result<(), Failure> {
                     format!(
                         "stale: restored from the cache without its source, so it runs again because {c} is stale"
                     )
+                } else if st.dirty_tree {
+                    format!(
+                        "stale: re-extracted fresh because {c} is stale and a build with other inputs wrote into the build dir"
+                    )
                 } else {
                     format!("stale: re-extracted fresh because {c} is stale")
                 }
@@ -107,6 +114,8 @@ pub fn plan(g: &Global, names: &[String]) -> Result<(), Failure> {
                     "params": params_json(it),
                     "fresh": st.first_stale.is_none(),
                     "restart": st.restart_from(),
+                    "dirty-tree": st.dirty_tree,
+                    "incremental": incremental && st.first_stale.is_some(),
                     "changed-step": cause,
                     "restore-from": source,
                     "left-in-cache": deferred.contains(&i),
@@ -122,6 +131,12 @@ pub fn plan(g: &Global, names: &[String]) -> Result<(), Failure> {
                 format!("cached in {store}; left there (host tool no dependent has to build)")
             }
             (Some(_), Some(store)) => format!("will be restored from {store}"),
+            (Some(r), None) if incremental => format!(
+                "will run from {r} in its existing build dir (--incremental: not saved to the cache)"
+            ),
+            (Some(r), None) if st.dirty_tree => format!(
+                "will run from {r} (its build dir holds what a build with other inputs wrote)"
+            ),
             (Some(r), None) => format!("will run from {r}"),
         };
         out.push_str(&format!(
@@ -262,6 +277,10 @@ pub fn why(g: &Global, module: &str, target: Option<&str>) -> Result<(), Failure
                 if let (Some(_), Some(restart)) = (st.changed_step, st.restart_from()) {
                     crate::outln!(
                         "  (it was restored from the cache, which keeps no source: the build restarts from {restart})"
+                    );
+                } else if let (true, Some(restart)) = (st.dirty_tree, st.restart_from()) {
+                    crate::outln!(
+                        "  (a build with other inputs wrote into its build dir, so the build restarts from {restart}: an artifact is always what a clean build of its inputs makes)"
                     );
                 }
             }

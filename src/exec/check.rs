@@ -265,6 +265,7 @@ fn check_one(
         fetch: ctx.fetch.clone(),
         jobs: ctx.jobs,
         keep_going: false,
+        incremental: false,
         store: None,
     };
     module::rebuild(&sctx, i, js).map_err(|e| CheckError::Build(Box::new(e)))?;

@@ -48,6 +48,10 @@ pub struct Context<'a> {
     /// The total number of jobs of the build (`-j`): modules and their makes together.
     pub jobs: usize,
     pub keep_going: bool,
+    /// `build --incremental`: stale steps continue in whatever build dir is
+    /// there, nothing is saved to a store, and every stamp says so (a later
+    /// normal build redoes the work from a clean tree).
+    pub incremental: bool,
     /// The artifact store to substitute from and save to (None: `--no-cache`).
     pub store: Option<&'a crate::store::Cache>,
 }
@@ -103,7 +107,10 @@ pub fn statuses(ctx: &Context<'_>, modules: &[usize]) -> HashMap<usize, ModuleSt
         .iter()
         .map(|&i| {
             let dirs = ctx.instances[i].stamp_dirs(ctx.project);
-            (i, fingerprint::module_status(&dirs, &ctx.keys[i]))
+            (
+                i,
+                fingerprint::module_status_as(&dirs, &ctx.keys[i], ctx.incremental),
+            )
         })
         .collect()
 }
@@ -446,6 +453,11 @@ fn merge_install(
             )
         })
         .collect();
+    if ctx.incremental {
+        // Never the record of a normal build: the next one merges again,
+        // from destdirs it rebuilt clean at the same keys.
+        record.push(("(built with --incremental)".into(), String::new()));
+    }
     record.sort();
     let record = serde_json::to_string(&record).expect("serialisable");
     if install.is_dir()

@@ -120,7 +120,9 @@ pub fn run(
     // because this one was expected to restore.
     before_build()?;
     run_steps(ctx, i, status, jobserver, Step::Install)?;
-    if let Some(store) = ctx.store
+    // An incremental build's output is not known to be what its key builds:
+    // it never reaches a store.
+    if let Some(store) = ctx.store.filter(|_| !ctx.incremental)
         && let Err(why) = save(ctx, store, i)
     {
         ctx.reporter.event(Event::Warning {
@@ -131,12 +133,16 @@ pub fn run(
     // saved leaves install stale, so the next run installs and saves again
     // instead of calling the module fresh with nothing in the cache.
     let state = ctx.instances[i].state(ctx.project);
-    fingerprint::write_stamp(&state, name, ctx.keys[i].get(Step::Install)).map_err(|source| {
-        ModuleError::Io {
-            module: name.to_string(),
-            path: state.clone(),
-            source,
-        }
+    fingerprint::write_stamp_as(
+        &state,
+        name,
+        ctx.keys[i].get(Step::Install),
+        ctx.incremental,
+    )
+    .map_err(|source| ModuleError::Io {
+        module: name.to_string(),
+        path: state.clone(),
+        source,
     })?;
     Ok(Outcome::Built)
 }
@@ -351,6 +357,11 @@ fn run_steps(
     }
     fingerprint::clear_stamps_from(&state, restart.max(Step::Configure)).map_err(io_err(&state))?;
     fingerprint::forget_provenance(&state).map_err(io_err(&state))?;
+    if restart <= Step::Configure {
+        // A freshly extracted tree, or a variant's emptied build dir:
+        // nothing has written into it yet.
+        fingerprint::start_tree(&state).map_err(io_err(&state))?;
+    }
 
     let deps = ctx.graph.transitive_deps(i);
     let sysroot = inst.sysroot(project);
@@ -430,6 +441,9 @@ fn run_steps(
                 fs::create_dir_all(&dest).map_err(io_err(&dest))?;
             }
             if let Some(script) = script {
+                // Listed before it runs: a failed or killed step wrote too.
+                fingerprint::record_tree_write(&state, step, &keys.get(step).key, ctx.incremental)
+                    .map_err(io_err(&state))?;
                 let log = logs.join(format!("{}.log", step.name()));
                 command::run(script, &dir, &env, jobserver, &log).map_err(|source| {
                     ModuleError::Command {
@@ -453,7 +467,8 @@ fn run_steps(
                 // Stamped by `run` once the artifact is saved.
                 return Ok(());
             }
-            fingerprint::write_stamp(&state, name, keys.get(step)).map_err(io_err(&state))
+            fingerprint::write_stamp_as(&state, name, keys.get(step), ctx.incremental)
+                .map_err(io_err(&state))
         };
         // A configure or build step the module does not have only records its
         // stamp: nothing to show.

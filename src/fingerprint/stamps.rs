@@ -16,7 +16,16 @@ pub struct Stamp {
     pub step: Step,
     pub key: String,
     pub inputs: Vec<Input>,
+    /// Written by `build --incremental`: the step ran in a tree other
+    /// inputs may have written into, so only another incremental build
+    /// takes it as done.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub incremental: bool,
 }
+
+/// What the first line of an incremental stamp holds after the key: such a
+/// line is never a key, so a normal build reads the step as stale.
+const INCREMENTAL_SUFFIX: &str = "+incremental";
 
 /// Where a step's stamp lives inside a state dir
 /// (`build/.strata/modules/<instance>/`, never inside a tree an archive
@@ -65,6 +74,15 @@ pub fn stamp_key(module_dir: &Path, step: Step) -> Option<String> {
     (line.len() == 64).then(|| line.to_string())
 }
 
+/// The key recorded by a stamp, also when an incremental build wrote it
+/// (what `build --incremental` compares).
+pub fn stamp_key_incremental(module_dir: &Path, step: Step) -> Option<String> {
+    let text = fs::read_to_string(stamp_path(module_dir, step)).ok()?;
+    let line = text.lines().next()?;
+    let line = line.strip_suffix(INCREMENTAL_SUFFIX).unwrap_or(line);
+    (line.len() == 64).then(|| line.to_string())
+}
+
 /// The full stamp record, if present and readable.
 pub fn read_stamp(module_dir: &Path, step: Step) -> Option<Stamp> {
     let text = fs::read_to_string(stamp_path(module_dir, step)).ok()?;
@@ -75,22 +93,107 @@ pub fn read_stamp(module_dir: &Path, step: Step) -> Option<Stamp> {
 
 /// Records that `step` succeeded with key `k`.
 pub fn write_stamp(module_dir: &Path, module: &str, k: &StepKey) -> io::Result<()> {
+    write_stamp_as(module_dir, module, k, false)
+}
+
+/// Records that `step` succeeded with key `k` in a `build --incremental`
+/// run: see [`Stamp::incremental`].
+pub fn write_stamp_as(
+    module_dir: &Path,
+    module: &str,
+    k: &StepKey,
+    incremental: bool,
+) -> io::Result<()> {
     let stamp = Stamp {
         format: STAMP_FORMAT,
         module: module.to_string(),
         step: k.step,
         key: k.key.clone(),
         inputs: k.inputs.clone(),
+        incremental,
     };
     let json = serde_json::to_string_pretty(&stamp).map_err(io::Error::other)?;
+    let suffix = if incremental { INCREMENTAL_SUFFIX } else { "" };
     write_atomic(
         &stamp_path(module_dir, k.step),
-        format!("{}\n{json}\n", k.key).as_bytes(),
+        format!("{}{suffix}\n{json}\n", k.key).as_bytes(),
     )
 }
 
-/// Removes the stamps of `from` and every later step (before re-running them).
+/// Where an instance lists the command steps that wrote into its build dir
+/// since the dir was last made fresh (extracted, or emptied for a variant):
+/// one `<step> <key>` line each, written *before* the step's command
+/// starts, so a step that failed or was killed is listed too. A build may
+/// continue in the dir only when every line is at the current key of its
+/// step: otherwise a build with other inputs wrote there, and what it left
+/// (objects `make` would call up to date) would end up in an artifact whose
+/// key says otherwise.
+pub fn tree_writes_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("stamps").join("tree-writes")
+}
+
+/// The key `build --incremental` records for its writes: never a step key,
+/// so a normal build never continues in a tree an incremental one touched.
+const INCREMENTAL_WRITE: &str = "incremental";
+
+/// Records that the build dir was just made fresh: nothing wrote into it.
+pub fn start_tree(state_dir: &Path) -> io::Result<()> {
+    fs::create_dir_all(state_dir.join("stamps"))?;
+    write_atomic(&tree_writes_path(state_dir), b"")
+}
+
+/// Records, before it runs, that `step` is about to write into the build
+/// dir with key `key` (`incremental`: in a `build --incremental` run).
+pub fn record_tree_write(
+    state_dir: &Path,
+    step: Step,
+    key: &str,
+    incremental: bool,
+) -> io::Result<()> {
+    let path = tree_writes_path(state_dir);
+    let mut text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e),
+    };
+    let key = if incremental { INCREMENTAL_WRITE } else { key };
+    let line = format!("{} {key}\n", step.name());
+    if !text.ends_with(&line) {
+        text.push_str(&line);
+    }
+    fs::create_dir_all(state_dir.join("stamps"))?;
+    write_atomic(&path, text.as_bytes())
+}
+
+/// Whether something other than a build of exactly `keys` may have written
+/// into the build dir: a listed write at another key (or an incremental
+/// one), or no list at all (a dir made before strata kept one: its history
+/// is unknown).
+pub fn tree_written_by_other_inputs(state_dir: &Path, keys: &ModuleKeys) -> bool {
+    let Ok(text) = fs::read_to_string(tree_writes_path(state_dir)) else {
+        return true;
+    };
+    text.lines().any(|line| {
+        let Some((step, key)) = line.split_once(' ') else {
+            return true;
+        };
+        let step = [Step::Configure, Step::Build, Step::Install]
+            .into_iter()
+            .find(|s| s.name() == step);
+        step.is_none_or(|s| keys.get(s).key != key)
+    })
+}
+
+/// Removes the stamps of `from` and every later step (before re-running
+/// them). From configure on or earlier, the build dir is about to be made
+/// fresh, so its list of writes goes too (see [`tree_writes_path`]).
 pub fn clear_stamps_from(module_dir: &Path, from: Step) -> io::Result<()> {
+    if from <= Step::Configure {
+        match fs::remove_file(tree_writes_path(module_dir)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
     for step in Step::ALL.iter().filter(|s| **s >= from) {
         match fs::remove_file(stamp_path(module_dir, *step)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),

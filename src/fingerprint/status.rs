@@ -26,6 +26,9 @@ pub enum StaleReason {
     Removed { name: String },
     /// The build dir is gone (stamps alone never make a tree fresh).
     Missing(PathBuf),
+    /// The step last ran in a `build --incremental` run, whose output is
+    /// never taken as what its inputs build.
+    Incremental(Step),
 }
 
 impl fmt::Display for StaleReason {
@@ -33,6 +36,11 @@ impl fmt::Display for StaleReason {
         match self {
             StaleReason::NeverRan(step) => write!(f, "{step} has not run yet"),
             StaleReason::Missing(dir) => write!(f, "build dir {} is missing", dir.display()),
+            StaleReason::Incremental(step) => write!(
+                f,
+                "{step} last ran in a --incremental build (in a tree other inputs wrote into): \
+                 a normal build redoes it from a clean tree"
+            ),
             StaleReason::Added { name } => write!(f, "{name} added"),
             StaleReason::Removed { name } => write!(f, "{name} removed"),
             StaleReason::Changed { name, old, new } => {
@@ -85,7 +93,7 @@ pub fn diff_inputs(old: &[Input], new: &[Input]) -> Vec<StaleReason> {
         StaleReason::Changed { name, .. }
         | StaleReason::Added { name }
         | StaleReason::Removed { name } => name.starts_with("step "),
-        StaleReason::NeverRan(_) | StaleReason::Missing(_) => false,
+        StaleReason::NeverRan(_) | StaleReason::Missing(_) | StaleReason::Incremental(_) => false,
     };
     if out.iter().any(|r| !is_chain(r)) {
         out.retain(|r| !is_chain(r));
@@ -108,6 +116,11 @@ pub struct ModuleStatus {
     /// A variant whose shared source tree is already unpacked and patched
     /// at the current keys: it restarts from configure in an empty build dir.
     pub source_ready: bool,
+    /// A build with other inputs (or an incremental one) wrote into the
+    /// build dir: a stale build or install cannot continue there and
+    /// restarts from a fresh tree like a stale configure (see
+    /// [`super::tree_writes_path`]).
+    pub dirty_tree: bool,
 }
 
 impl ModuleStatus {
@@ -115,10 +128,13 @@ impl ModuleStatus {
     /// fresh tree, so a tree is never patched twice and never reconfigured
     /// over objects built against older dependencies: a freshly extracted
     /// source tree, or for a variant whose shared source is ready, an empty
-    /// build dir.
+    /// build dir. A stale build or install continues in the build dir only
+    /// when nothing but a build of the current inputs wrote there (a run
+    /// killed or failed at the same keys); otherwise it restarts the same
+    /// way, so an artifact is always what a clean build of its key makes.
     pub fn restart_from(&self) -> Option<Step> {
         self.first_stale.map(|s| {
-            if s > Step::Configure {
+            if s > Step::Configure && !self.dirty_tree {
                 s
             } else if self.source_ready {
                 Step::Configure
@@ -181,6 +197,20 @@ pub fn source_ready(source_state: &Path, source_tree: &Path, keys: &ModuleKeys) 
 
 /// Compares an instance's stamps with its expected keys.
 pub fn module_status(dirs: &StampDirs, keys: &ModuleKeys) -> ModuleStatus {
+    module_status_as(dirs, keys, false)
+}
+
+/// [`module_status`] for a build that is (`incremental`) or is not a
+/// `build --incremental`: an incremental build takes the stamps of earlier
+/// incremental builds as done and continues in whatever tree is there.
+pub fn module_status_as(dirs: &StampDirs, keys: &ModuleKeys, incremental: bool) -> ModuleStatus {
+    let key_of = |dir: &Path, step: Step| {
+        if incremental {
+            stamp_key_incremental(dir, step)
+        } else {
+            stamp_key(dir, step)
+        }
+    };
     let source_ready = dirs.separate() && source_ready(&dirs.source, &dirs.source_tree, keys);
     if !dirs.tree.is_dir() {
         let first = if dirs.separate() {
@@ -203,7 +233,7 @@ pub fn module_status(dirs: &StampDirs, keys: &ModuleKeys) -> ModuleStatus {
             ..ModuleStatus::default()
         };
     }
-    if stamp_key(&dirs.instance, Step::Install).as_deref() == Some(keys.install_key()) {
+    if key_of(&dirs.instance, Step::Install).as_deref() == Some(keys.install_key()) {
         return ModuleStatus {
             source_ready,
             ..ModuleStatus::default()
@@ -222,7 +252,7 @@ pub fn module_status(dirs: &StampDirs, keys: &ModuleKeys) -> ModuleStatus {
                 ..ModuleStatus::default()
             };
         }
-        if stamp_key(dir, *step).as_deref() == Some(expected.key.as_str()) {
+        if key_of(dir, *step).as_deref() == Some(expected.key.as_str()) {
             continue;
         }
         let (reasons, changed_step) = match read_stamp(dir, *step) {
@@ -230,13 +260,20 @@ pub fn module_status(dirs: &StampDirs, keys: &ModuleKeys) -> ModuleStatus {
                 Some((changed, d)) => (d, (changed > *step).then_some(changed)),
                 None => (vec![StaleReason::NeverRan(*step)], None),
             },
+            Some(stamp) if stamp.incremental && stamp.key == expected.key => {
+                (vec![StaleReason::Incremental(*step)], None)
+            }
             Some(stamp) => (diff_inputs(&stamp.inputs, &expected.inputs), None),
         };
+        let dirty_tree = *step > Step::Configure
+            && !incremental
+            && tree_written_by_other_inputs(&dirs.instance, keys);
         return ModuleStatus {
             first_stale: Some(*step),
             reasons,
             changed_step,
             source_ready,
+            dirty_tree,
         };
     }
     // Every stamp matched but install's first line did not: unreachable unless
@@ -245,6 +282,7 @@ pub fn module_status(dirs: &StampDirs, keys: &ModuleKeys) -> ModuleStatus {
         first_stale: Some(Step::Install),
         reasons: vec![StaleReason::NeverRan(Step::Install)],
         source_ready,
+        dirty_tree: !incremental && tree_written_by_other_inputs(&dirs.instance, keys),
         ..ModuleStatus::default()
     }
 }
