@@ -144,6 +144,43 @@ fn restore_takes_the_newest_cache_each_key_prefixes_and_save_is_immutable() {
         .code(1);
 }
 
+#[test]
+fn a_venv_with_absolute_and_dangling_symlinks_restores_as_saved() {
+    // The report: a venv saved fine, every restore failed, and the key
+    // could never be saved again (caches are immutable).
+    let p = repo(&[("venv/pyvenv.cfg", "home = /usr/bin\n")]);
+    std::fs::create_dir_all(p.path("venv/bin")).unwrap();
+    let links = [
+        ("venv/bin/python", "/usr/bin/python3"),
+        ("venv/bin/python3", "python"),
+        ("venv/lib64", "lib"),
+        ("venv/bin/gone", "../nowhere/tool"),
+        ("venv/bin/up", "../../../../../../outside"),
+    ];
+    for (link, target) in links {
+        std::os::unix::fs::symlink(target, p.path(link)).unwrap();
+    }
+    assert!(stdout(ci(&p).args(["save", "--key", "venv-1", "venv"])).contains("Saved cache"));
+    let fresh = tempfile::tempdir().unwrap();
+    let out = stdout(
+        ci(&p)
+            .args(["restore", "--key", "venv-", "--fail-on-miss", "--dir"])
+            .arg(fresh.path()),
+    );
+    assert!(out.contains("venv-1"), "{out}");
+    for (link, target) in links {
+        assert_eq!(
+            std::fs::read_link(fresh.path().join(link)).unwrap(),
+            Path::new(target),
+            "{link}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(fresh.path().join("venv/pyvenv.cfg")).unwrap(),
+        "home = /usr/bin\n"
+    );
+}
+
 const RUNNER_CONFIG: &str = r#"
 version: 2.1
 commands:

@@ -462,3 +462,114 @@ fn a_stalled_git_server_is_an_error_not_a_hang() {
     assert!(t.elapsed() < std::time::Duration::from_secs(30));
     assert!(!server.requests().is_empty());
 }
+
+/// `git` in `dir` with `input` on stdin (plumbing: hash-object, mktree).
+fn git_stdin(dir: &Path, args: &[&str], input: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "git {args:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A bare repository `<root>/repos/<name>.git` whose one commit has the tree
+/// `entries` (mode, path, blob content), made with plumbing, since `git add`
+/// refuses a `.git` path. Returns the commit id.
+fn planted_repo(root: &Path, name: &str, entries: &[(&str, &str, &[u8])]) -> String {
+    let bare = root.join("repos").join(format!("{name}.git"));
+    std::fs::create_dir_all(&bare).unwrap();
+    git(&bare, &["init", "-q", "--bare", "-b", "main"]);
+    // Nested trees from the leaves up: path prefix → its `mktree` lines.
+    let mut trees: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (mode, path, content) in entries {
+        let blob = git_stdin(&bare, &["hash-object", "-w", "--stdin"], content);
+        let (dir, file) = path.rsplit_once('/').unwrap_or(("", path));
+        let kind = if *mode == "160000" { "commit" } else { "blob" };
+        trees
+            .entry(dir.to_string())
+            .or_default()
+            .push(format!("{mode} {kind} {blob}\t{file}"));
+        let mut d = dir.to_string();
+        while !d.is_empty() {
+            let parent = d.rsplit_once('/').map_or("", |(p, _)| p).to_string();
+            trees.entry(parent.clone()).or_default();
+            d = parent;
+        }
+    }
+    let mut dirs: Vec<String> = trees.keys().cloned().collect();
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.matches('/').count() + usize::from(!d.is_empty())));
+    let mut made: std::collections::BTreeMap<String, String> = Default::default();
+    for d in dirs {
+        let mut lines = trees[&d].clone();
+        for (sub, oid) in &made {
+            let parent = sub.rsplit_once('/').map_or("", |(p, _)| p);
+            if parent == d && !sub.is_empty() {
+                let base = sub.rsplit_once('/').map_or(sub.as_str(), |(_, b)| b);
+                lines.push(format!("040000 tree {oid}\t{base}"));
+            }
+        }
+        let input = lines.iter().map(|l| format!("{l}\n")).collect::<String>();
+        let oid = git_stdin(&bare, &["mktree"], input.as_bytes());
+        made.insert(d, oid);
+    }
+    let commit = git(&bare, &["commit-tree", &made[""], "-m", "planted"]);
+    git(&bare, &["update-ref", "refs/heads/main", &commit]);
+    commit
+}
+
+#[test]
+fn a_dot_git_in_a_commits_tree_is_refused_when_archiving() {
+    for bad in ["x/.git/config", "x/.GIT/config", ".git"] {
+        let p = TestProject::with_default(&["fw"]);
+        let rev = planted_repo(
+            p.root(),
+            "fw",
+            &[
+                ("100644", "hello.txt", b"hello\n"),
+                ("100644", bad, b"[core]\n\tfsmonitor = touch pwned\n"),
+            ],
+        );
+        git_module(&p, "fw", "file://repos/fw.git", &rev, "");
+        p.strata()
+            .arg("build")
+            .assert()
+            .code(1)
+            .stderr(contains("module fw"))
+            .stderr(contains(format!("`{bad}`")))
+            .stderr(contains("`.git`"));
+        assert!(!p.path(&format!("packages/fw-{rev}.tar.zst")).exists());
+        assert!(!p.path("build/fw-1.0").exists());
+    }
+}
+
+#[test]
+fn a_symlink_blob_longer_than_path_max_is_refused_when_archiving() {
+    let p = TestProject::with_default(&["fw"]);
+    let long = vec![b'a'; 1 << 20];
+    let rev = planted_repo(
+        p.root(),
+        "fw",
+        &[
+            ("100644", "hello.txt", b"hello\n"),
+            ("120000", "dir/link", &long),
+        ],
+    );
+    git_module(&p, "fw", "file://repos/fw.git", &rev, "");
+    p.strata()
+        .arg("fetch")
+        .assert()
+        .code(1)
+        .stderr(contains("module fw"))
+        .stderr(contains("`dir/link`"))
+        .stderr(contains("4096"));
+    assert!(!p.path(&format!("packages/fw-{rev}.tar.zst")).exists());
+}

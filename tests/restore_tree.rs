@@ -563,3 +563,55 @@ fn an_entry_this_project_cannot_extract_is_not_quarantined() {
     // With the limits back, the same entry restores.
     restore(&p, &[]);
 }
+
+#[test]
+fn absolute_and_dangling_symlinks_and_a_dot_git_are_restored_verbatim() {
+    // The report: a venv-like `bin/python -> /usr/bin/python3` was packed,
+    // saved and verified, but every restore refused it and rebuilt.
+    let p = TestProject::with_default(&["a"]);
+    p.local_module(
+        "a",
+        &[("src.c", "int x;\n")],
+        r#"keep = ["out"]
+build = "mkdir -p out && ln -s /etc/hostname out/abs && ln -s ../../../../../x out/up"
+install = '''
+mkdir -p $STRATA_DESTDIR/bin $STRATA_DESTDIR/share/repo/.git
+ln -s /usr/bin/python3 $STRATA_DESTDIR/bin/python
+ln -s ../lib/missing.so $STRATA_DESTDIR/bin/dangling
+echo 'ref: refs/heads/main' > $STRATA_DESTDIR/share/repo/.git/HEAD
+'''"#,
+    );
+    p.strata().arg("build").assert().success();
+    p.strata().args(["cache", "verify"]).assert().success();
+    let links = |p: &TestProject| {
+        let dest = p.path("build/.strata/modules/a-1.0/destdir");
+        [
+            dest.join("bin/python"),
+            dest.join("bin/dangling"),
+            p.path("build/a-1.0/out/abs"),
+            p.path("build/a-1.0/out/up"),
+        ]
+        .map(|l| std::fs::read_link(&l).unwrap_or_else(|e| panic!("{}: {e}", l.display())))
+    };
+    let built = links(&p);
+    assert_eq!(built[0], Path::new("/usr/bin/python3"));
+    // Kinds, modes, contents and link targets (mtimes are 1 once packed).
+    let dest = |p: &TestProject| {
+        let mut d = describe(&p.path("build/.strata/modules/a-1.0/destdir"));
+        d.values_mut().for_each(|v| v.3 = 0);
+        d
+    };
+    let built_dest = dest(&p);
+    // From the archive (making the tree), from the tree, archive only.
+    for env in [vec![], vec![], vec![("STRATA_RESTORE_MODE", "archive")]] {
+        assert_eq!(restore(&p, &env), "", "{env:?}");
+        assert_eq!(links(&p), built, "{env:?}");
+        assert_eq!(dest(&p), built_dest, "{env:?}");
+        assert_eq!(
+            p.read("install/share/repo/.git/HEAD"),
+            "ref: refs/heads/main\n"
+        );
+    }
+    assert_eq!(trees(&p).len(), 1);
+    p.strata().args(["cache", "verify"]).assert().success();
+}

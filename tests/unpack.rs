@@ -1,14 +1,15 @@
 //! Unpacking through the `strata` binary: self hard links as GNU tar takes
 //! them, symlink chains that climb out of the tree (source archives and
-//! cache artifacts), decompression-bomb limits, setuid bits, file modes
-//! under the umask, and temp files a killed run leaves.
+//! cache artifacts), decompression-bomb limits, source modes as GNU tar
+//! gives them under the umask, store files under the umask, and temp
+//! files a killed run leaves.
 
 mod common;
 
 use common::*;
 use predicates::str::contains;
 use std::collections::BTreeMap;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -298,9 +299,10 @@ fn an_in_tree_symlink_chain_still_extracts() {
     assert!(p.path("build/m-1.0/y/d1").is_dir());
 }
 
-#[test]
-fn a_symlink_chain_in_a_cache_artifact_is_refused_and_quarantined() {
-    let outside = tempfile::tempdir().unwrap();
+/// A project whose module m was built and saved, with its stored artifact
+/// replaced by the tar `entries` (its record kept consistent) and its build
+/// dir removed: the next build restores from the planted archive.
+fn planted_artifact(entries: Vec<u8>) -> TestProject {
     let p = project("");
     p.local_module(
         "m",
@@ -308,7 +310,6 @@ fn a_symlink_chain_in_a_cache_artifact_is_refused_and_quarantined() {
         r#"install = "mkdir -p $STRATA_DESTDIR && cp f.txt $STRATA_DESTDIR/f.txt""#,
     );
     p.strata().arg("build").assert().success();
-    // Replace the stored artifact with the attack, keeping its record consistent.
     let store = p.path(".xdg-cache/strata/v1");
     let record = std::fs::read_dir(&store)
         .unwrap()
@@ -320,9 +321,7 @@ fn a_symlink_chain_in_a_cache_artifact_is_refused_and_quarantined() {
     let mut info: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
     let key = info["key"].as_str().unwrap().to_string();
-    let mut b = tar::Builder::new(Vec::new());
-    escape_entries(&mut b, "", ".strata", outside.path(), false);
-    let bytes = zstd::encode_all(&b.into_inner().unwrap()[..], 3).unwrap();
+    let bytes = zstd::encode_all(&entries[..], 3).unwrap();
     let hash = blake3::hash(&bytes).to_hex().to_string();
     for e in std::fs::read_dir(record.parent().unwrap())
         .unwrap()
@@ -344,13 +343,59 @@ fn a_symlink_chain_in_a_cache_artifact_is_refused_and_quarantined() {
     info["size"] = bytes.len().into();
     std::fs::write(&record, serde_json::to_vec(&info).unwrap()).unwrap();
     std::fs::remove_dir_all(p.path("build/m-1.0")).unwrap();
+    p
+}
 
+#[test]
+fn a_symlink_chain_in_a_cache_artifact_is_refused_and_quarantined() {
+    // An artifact's symlinks are data (a module may install absolute ones),
+    // but `.strata` must be the directory strata moves the destdir from.
+    let outside = tempfile::tempdir().unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    escape_entries(&mut b, "", ".strata", outside.path(), false);
+    let p = planted_artifact(b.into_inner().unwrap());
     p.strata()
         .arg("build")
         .assert()
         .success()
-        .stderr(contains("does not extract"))
-        .stderr(contains("refusing entry `.strata`"))
+        .stderr(contains(
+            ".strata/destdir in the archive is not a directory",
+        ))
+        .stderr(contains("quarantined"));
+    assert_empty(outside.path(), "artifact");
+    assert_eq!(p.read("install/f.txt"), "F\n", "built from source instead");
+}
+
+#[test]
+fn no_entry_is_written_through_a_symlink_an_earlier_entry_made() {
+    let outside = tempfile::tempdir().unwrap();
+    let abs = outside.path().display().to_string();
+    // A source archive: the absolute link itself is refused.
+    let p = project("");
+    let tb = gzip(&raw_tar(&[
+        raw_entry("m-1.0/a", b'2', &abs, b""),
+        raw_entry("m-1.0/a/x", b'0', "", b"evil\n"),
+    ]));
+    module(&p, "m.tar.gz", &tb, "");
+    p.strata()
+        .arg("build")
+        .assert()
+        .code(1)
+        .stderr(contains("refusing entry `m-1.0/a`"));
+    assert_empty(outside.path(), "source");
+    // An artifact keeps the link, but nothing is written through it.
+    let p = planted_artifact(raw_tar(&[
+        raw_entry(".strata/", b'5', "", b""),
+        raw_entry(".strata/destdir/", b'5', "", b""),
+        raw_entry(".strata/destdir/a", b'2', &abs, b""),
+        raw_entry(".strata/destdir/a/x", b'0', "", b"evil\n"),
+    ]));
+    p.strata()
+        .arg("build")
+        .assert()
+        .success()
+        .stderr(contains("refusing entry `.strata/destdir/a/x`"))
+        .stderr(contains("written through the symlink `.strata/destdir/a`"))
         .stderr(contains("quarantined"));
     assert_empty(outside.path(), "artifact");
     assert_eq!(p.read("install/f.txt"), "F\n", "built from source instead");
@@ -410,15 +455,36 @@ fn an_entry_limit_stops_the_unpack() {
     p.strata().arg("build").assert().success();
 }
 
+/// Modes of everything under `dir` (relative path, mode), sorted.
+fn modes(dir: &Path) -> BTreeMap<String, u32> {
+    let mut out = BTreeMap::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let m = e.metadata().unwrap();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name == ".strata" {
+            continue;
+        }
+        if m.is_dir() {
+            for (k, v) in modes(&e.path()) {
+                out.insert(format!("{name}/{k}"), v);
+            }
+        }
+        out.insert(name, m.mode() & 0o7777);
+    }
+    out
+}
+
 #[test]
-fn setuid_setgid_and_sticky_bits_are_dropped() {
-    let p = project("");
+fn source_modes_are_gnu_tars_under_the_umask_as_root_or_not() {
+    // The report: a 1777 dir unpacked as 0777 and a 0666 file stayed 0666.
     let mut b = tar::Builder::new(Vec::new());
     for (path, kind, mode) in [
-        ("m-1.0/sgid", tar::EntryType::Directory, 0o2775),
         ("m-1.0/sticky", tar::EntryType::Directory, 0o1777),
+        ("m-1.0/sgid", tar::EntryType::Directory, 0o2775),
+        ("m-1.0/open", tar::EntryType::Regular, 0o666),
         ("m-1.0/suid", tar::EntryType::Regular, 0o4755),
         ("m-1.0/both", tar::EntryType::Regular, 0o6711),
+        ("m-1.0/ro", tar::EntryType::Regular, 0o444),
     ] {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(kind);
@@ -426,19 +492,30 @@ fn setuid_setgid_and_sticky_bits_are_dropped() {
         h.set_size(0);
         b.append_data(&mut h, path, std::io::empty()).unwrap();
     }
-    module(&p, "m.tar.gz", &gzip(&b.into_inner().unwrap()), "");
-    p.strata().arg("build").assert().success();
-    let mode = |rel: &str| {
-        std::fs::metadata(p.path(&format!("build/m-1.0/{rel}")))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o7777
-    };
-    assert_eq!(mode("sgid"), 0o775);
-    assert_eq!(mode("sticky"), 0o777);
-    assert_eq!(mode("suid"), 0o755);
-    assert_eq!(mode("both"), 0o711);
+    let tb = gzip(&b.into_inner().unwrap());
+    for (umask, want) in [(0o022, [0o755, 0o644]), (0o002, [0o775, 0o664])] {
+        let p = project("");
+        module(&p, "m.tar.gz", &tb, "");
+        under_umask(&p, umask, &["build"]);
+        let ours = modes(&p.path("build/m-1.0"));
+        assert_eq!([ours["sticky"], ours["open"]], want, "umask {umask:o}");
+        // GNU tar as this user, told to apply the umask (a non-root user's
+        // default; root's is --same-permissions).
+        std::fs::write(p.path("m.tar.gz"), &tb).unwrap();
+        let gnu = p.path("gnu");
+        std::fs::create_dir(&gnu).unwrap();
+        let st = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "umask {umask:03o} && tar -xzf m.tar.gz -C gnu --strip-components=1 \
+                 --no-same-permissions --no-same-owner"
+            ))
+            .current_dir(p.root())
+            .status()
+            .unwrap();
+        assert!(st.success());
+        assert_eq!(ours, modes(&gnu), "umask {umask:o}");
+    }
 }
 
 /// Runs `strata ARGS` in `p` under `umask`.

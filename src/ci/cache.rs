@@ -273,7 +273,9 @@ impl CiCache {
             });
         }
         std::fs::create_dir_all(root).map_err(io("creating the restore dir"))?;
-        crate::unpack::extract(tmp.path(), root, 0).map_err(|e| CiCacheError::Extract {
+        let limits = crate::unpack::Limits::default();
+        let r = crate::unpack::extract_packed(tmp.path(), root, limits, &|_, _| {});
+        r.map_err(|e| CiCacheError::Extract {
             key: key.clone(),
             why: e.to_string(),
         })?;

@@ -284,7 +284,8 @@ fn check_one(
     let new = scratch.join("rebuilt");
     for (a, dir) in [(archive.as_path(), &old), (packed.archive.path(), &new)] {
         fs::create_dir_all(dir).map_err(io_err(dir))?;
-        crate::unpack::extract_with(a, dir, 0, project.settings.unpack_limits).map_err(|e| {
+        let limits = project.settings.unpack_limits;
+        crate::unpack::extract_packed(a, dir, limits, &|_, _| {}).map_err(|e| {
             CheckError::Unpack {
                 module: label.to_string(),
                 archive: a.to_path_buf(),
@@ -372,10 +373,17 @@ fn place_artifact(
             .unwrap_or_default()
     ));
     fs::create_dir_all(&tmp).map_err(s(&tmp))?;
-    crate::unpack::extract_with(archive, &tmp, 0, project.settings.unpack_limits)
+    crate::unpack::extract_packed(archive, &tmp, project.settings.unpack_limits, &|_, _| {})
         .map_err(|e| e.to_string())?;
     let staged = tmp.join(".strata");
     let staged_dest = staged.join("destdir");
+    // An artifact's symlinks are kept verbatim: never look through one.
+    if fs::symlink_metadata(&staged).is_ok_and(|m| !m.is_dir()) {
+        return Err(format!(
+            "{}: .strata in the archive is not a directory",
+            archive.display()
+        ));
+    }
     fs::create_dir_all(crate::fsutil::parent_dir(destdir)).map_err(s(destdir))?;
     if fs::symlink_metadata(&staged_dest).is_ok_and(|m| m.is_dir()) {
         fs::rename(&staged_dest, destdir).map_err(s(destdir))?;

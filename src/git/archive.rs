@@ -5,7 +5,10 @@
 //! sorted by path (each directory before its contents), every entry has the
 //! commit's committer time as mtime, uid/gid 0 and no owner names, files are
 //! 0644 or 0755 (git's executable bit), directories 0755, symlinks are kept
-//! as symlinks, and nothing of `.git` is included. Submodules are archived at
+//! as symlinks, and nothing of `.git` is included: a tree that holds a
+//! `.git` path component (git's plumbing can make one, `git add` cannot) is
+//! refused, as the extractor refuses one in any source, and so is a symlink
+//! whose target is longer than [`MAX_LINK`]. Submodules are archived at
 //! the commits the tree pins when asked to, else they appear as empty
 //! directories (as in a checkout without `--recurse-submodules`).
 //!
@@ -30,6 +33,10 @@ const LEVEL: i32 = 3;
 const MODE_EXEC: u32 = 0o100755;
 const MODE_LINK: u32 = 0o120000;
 const MODE_GITLINK: u32 = 0o160000;
+
+/// The longest symlink target archived (Linux's PATH_MAX): a blob is read
+/// into memory to become one, so it is bounded.
+pub const MAX_LINK: u64 = 4096;
 
 enum Kind {
     Dir,
@@ -100,12 +107,22 @@ pub fn write(
             }
             Kind::Link { oid } => {
                 let target = blobs
-                    .read(oid, |_, body| {
+                    .read(oid, |size, body| {
+                        if size > MAX_LINK {
+                            return Ok(Err(size));
+                        }
                         let mut t = Vec::new();
                         body.read_to_end(&mut t)?;
-                        Ok(t)
+                        Ok(Ok(t))
                     })
-                    .map_err(io_err)?;
+                    .map_err(io_err)?
+                    .map_err(|size| RepoError::Unsafe {
+                        rev: rev.to_string(),
+                        path: String::from_utf8_lossy(path).into_owned(),
+                        why: format!(
+                            "a symlink whose target is {size} bytes, more than {MAX_LINK} (PATH_MAX)"
+                        ),
+                    })?;
                 let mut h = header(tar::EntryType::Symlink, 0o777, 0);
                 tar.append_link(&mut h, os_path(&name), os_path(&target))
                     .map_err(io_err)?;
@@ -139,6 +156,13 @@ fn collect(
     for TreeEntry { mode, oid, path } in repo.tree(rev)? {
         let mut full = prefix.to_vec();
         full.extend_from_slice(&path);
+        if full.split(|b| *b == b'/').any(crate::unpack::is_dot_git) {
+            return Err(RepoError::Unsafe {
+                rev: rev.to_string(),
+                path: String::from_utf8_lossy(&full).into_owned(),
+                why: crate::unpack::DOT_GIT_WHY.to_string(),
+            });
+        }
         match mode {
             MODE_GITLINK if submodules => {
                 let mut sub_prefix = full.clone();

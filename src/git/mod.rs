@@ -173,6 +173,10 @@ pub fn ensure_archive(
                 "check `rev` in {}: the commit must be reachable from a branch or tag of the repository",
                 m.manifest_path.display()
             ),
+            RepoError::Unsafe { .. } => format!(
+                "strata refuses it in every source: pin a commit without it (`rev` in {})",
+                m.manifest_path.display()
+            ),
             _ => format!(
                 "remove {} to start the mirror afresh",
                 mirror_dir(packages, m).display()

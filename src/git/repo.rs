@@ -40,6 +40,13 @@ pub enum RepoError {
     },
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
+    /// The commit's tree holds an entry no source may have.
+    #[error("the tree of commit {rev} holds `{path}`: {why}")]
+    Unsafe {
+        rev: String,
+        path: String,
+        why: String,
+    },
 }
 
 /// One entry of a tree, as `git ls-tree -r` lists it.

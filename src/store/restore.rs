@@ -102,7 +102,7 @@ impl Cache {
             }
         };
         let from_archive = || {
-            crate::unpack::extract_reporting(&hit.archive, into, 0, limits, &unpacking)
+            crate::unpack::extract_packed(&hit.archive, into, limits, &unpacking)
                 .map_err(|e| corrupt(&e))?;
             Ok(Some(Restored {
                 source: hit.source.clone(),

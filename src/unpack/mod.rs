@@ -2,18 +2,30 @@
 //!
 //! The format is detected from magic bytes, never from the file name. Every
 //! entry is checked before anything is written: absolute paths, `..`
-//! components, symlinks whose target leaves the tree, hardlinks to anything
-//! outside, device nodes and fifos are refused; every write goes through a
-//! directory handle and never through a symlink an earlier entry created
-//! (see `tree` for why a lexical check is not enough). setuid, setgid and
-//! sticky bits are dropped. Total bytes and entry count are capped
-//! ([`Limits`]), so a decompression bomb ends with an error instead of a
-//! full disk. The caller extracts into a fresh temporary directory and
-//! renames it into place, so a refused or interrupted archive leaves nothing
-//! behind under the real name. Every error names the archive and the entry.
+//! components, hardlinks to anything outside, device nodes and fifos are
+//! refused; every write goes through a directory handle and never through a
+//! symlink an earlier entry created (see `tree` for why a lexical check is
+//! not enough). setuid, setgid and sticky bits are dropped. Total bytes
+//! (file contents and extended headers) and entry count are capped
+//! ([`Limits`]), and so is each entry's extended headers (see `headers`),
+//! so a decompression bomb ends with an error instead of a full disk or
+//! memory. The caller extracts into a fresh temporary directory and renames
+//! it into place, so a refused or interrupted archive leaves nothing behind
+//! under the real name. Every error names the archive and the entry.
+//!
+//! The decision a reader would question: two rule sets ([`Origin`]). An
+//! upstream archive is untrusted input that ends up as a tree the user
+//! works in, so it gets GNU tar's non-root rules plus more (no symlink
+//! leaving the tree, no `.git`). An archive strata packed itself (a
+//! module's artifact, a CI cache) must come back exactly as it was packed,
+//! so its symlinks are data, kept whatever they point to: creating a
+//! symlink is harmless, following one is what the rules above prevent.
 
+mod headers;
+mod limits;
 mod tree;
-pub(crate) use tree::normalize;
+
+pub use limits::{ENV_MAX_BYTES, ENV_MAX_ENTRIES, Limits, UnpackError};
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -21,6 +33,33 @@ use std::io::{self, BufReader, Read, Seek};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 use tree::{Tree, TreeError};
+
+/// Where an archive comes from, which decides the rules it is extracted by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// An upstream source archive (a tarball, a zip, a git archive):
+    /// symlinks must stay inside the tree, `.git` path components are
+    /// refused, and modes get the process umask, as GNU tar gives them to
+    /// a non-root user.
+    Source,
+    /// An archive strata packed from a tree (a module artifact, a CI
+    /// cache): symlinks are kept verbatim (absolute, dangling or leaving
+    /// the tree), `.git` is a name like any other, and modes are kept as
+    /// packed (minus setuid, setgid and sticky).
+    Packed,
+}
+
+/// Whether a path component is one git takes for its own directory: `.git`
+/// in any ASCII case (git refuses those on case-insensitive filesystems)
+/// or `git~1`, its NTFS short name.
+pub fn is_dot_git(component: &[u8]) -> bool {
+    component.eq_ignore_ascii_case(b".git") || component.eq_ignore_ascii_case(b"git~1")
+}
+
+/// Why a source may not hold a `.git` path component.
+pub const DOT_GIT_WHY: &str = "it has a `.git` path component: git would take the tree for a \
+    repository and run what a planted config says (core.fsmonitor, hooks) at the user's next \
+    `git status` in it";
 
 /// Archive formats strata reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,115 +70,6 @@ pub enum Format {
     Zstd,
     Zip,
     Tar,
-}
-
-/// Caps on what one archive may unpack to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limits {
-    /// Total bytes of file contents.
-    pub max_bytes: u64,
-    /// Entries of any kind (files, directories, links).
-    pub max_entries: u64,
-}
-
-impl Default for Limits {
-    /// Generous enough for linux and coreboot with their toolchains (a linux
-    /// tarball unpacks to ~1.5 GiB and ~90k entries).
-    fn default() -> Limits {
-        Limits {
-            max_bytes: 16 << 30,
-            max_entries: 2_000_000,
-        }
-    }
-}
-
-/// Environment variable overriding `[settings] unpack-max-bytes`.
-pub const ENV_MAX_BYTES: &str = "STRATA_UNPACK_MAX_BYTES";
-/// Environment variable overriding `[settings] unpack-max-entries`.
-pub const ENV_MAX_ENTRIES: &str = "STRATA_UNPACK_MAX_ENTRIES";
-
-impl Limits {
-    /// These limits with `STRATA_UNPACK_MAX_BYTES` / `STRATA_UNPACK_MAX_ENTRIES`
-    /// applied on top (the environment wins over strata.toml, as with cargo).
-    pub fn with_env(self) -> Result<Limits, UnpackError> {
-        let get = |name: &'static str, dflt: u64| match std::env::var(name) {
-            Err(_) => Ok(dflt),
-            Ok(v) => v
-                .trim()
-                .parse::<u64>()
-                .map_err(|_| UnpackError::BadLimit { name, value: v }),
-        };
-        Ok(Limits {
-            max_bytes: get(ENV_MAX_BYTES, self.max_bytes)?,
-            max_entries: get(ENV_MAX_ENTRIES, self.max_entries)?,
-        })
-    }
-}
-
-/// Why an archive could not be extracted.
-#[derive(Debug, thiserror::Error)]
-pub enum UnpackError {
-    #[error("{}: unknown archive format (expected gzip, xz, bzip2, zstd, zip or tar)", archive.display())]
-    UnknownFormat { archive: PathBuf },
-    #[error("{}: refusing entry `{entry}`: {why}; nothing was extracted", archive.display())]
-    Unsafe {
-        archive: PathBuf,
-        entry: String,
-        why: String,
-    },
-    #[error("{}", limit_message(archive, entry, *limit, *bytes))]
-    Limit {
-        archive: PathBuf,
-        entry: String,
-        limit: u64,
-        /// The byte limit (else the entry limit).
-        bytes: bool,
-    },
-    #[error("{name}={value:?} is not a number; set it to a whole number or unset it")]
-    BadLimit { name: &'static str, value: String },
-    #[error("{}: {at}: {source}", archive.display())]
-    Io {
-        archive: PathBuf,
-        /// `entry `x`` or `after entry `x`` or `before the first entry`.
-        at: String,
-        source: io::Error,
-    },
-}
-
-impl UnpackError {
-    /// Whether the archive itself is at fault (bad format, unsafe entry,
-    /// undecodable data), as opposed to where it was being written (a full
-    /// disk, a quota, permissions) or this project's limits. Only the
-    /// former makes a cache entry worth quarantining.
-    pub fn is_archive_fault(&self) -> bool {
-        match self {
-            UnpackError::UnknownFormat { .. } | UnpackError::Unsafe { .. } => true,
-            UnpackError::Limit { .. } | UnpackError::BadLimit { .. } => false,
-            UnpackError::Io { source, .. } => !matches!(
-                source.kind(),
-                io::ErrorKind::StorageFull
-                    | io::ErrorKind::QuotaExceeded
-                    | io::ErrorKind::PermissionDenied
-                    | io::ErrorKind::ReadOnlyFilesystem
-                    | io::ErrorKind::FileTooLarge
-                    | io::ErrorKind::Interrupted
-            ),
-        }
-    }
-}
-
-fn limit_message(archive: &Path, entry: &str, limit: u64, bytes: bool) -> String {
-    let (what, setting, env) = if bytes {
-        ("bytes", "unpack-max-bytes", ENV_MAX_BYTES)
-    } else {
-        ("entries", "unpack-max-entries", ENV_MAX_ENTRIES)
-    };
-    format!(
-        "{}: entry `{entry}`: the archive unpacks to more than {limit} {what}, strata's limit \
-         (a decompression bomb?); nothing was extracted. If the archive is genuine, raise \
-         `[settings] {setting}` in strata.toml or set {env}",
-        archive.display()
-    )
 }
 
 /// Detects the format from the first bytes of the file.
@@ -161,9 +91,9 @@ pub fn detect(head: &[u8]) -> Option<Format> {
     }
 }
 
-/// Extracts `archive` into the existing directory `into`, dropping the
-/// first `strip` path components of every entry, with the default
-/// [`Limits`] and their environment overrides.
+/// Extracts the source archive `archive` into the existing directory
+/// `into`, dropping the first `strip` path components of every entry, with
+/// the default [`Limits`] and their environment overrides.
 pub fn extract(archive: &Path, into: &Path, strip: u32) -> Result<(), UnpackError> {
     extract_with(archive, into, strip, Limits::default())
 }
@@ -220,6 +150,28 @@ pub fn extract_reporting(
     limits: Limits,
     progress: &dyn Fn(u64, u64),
 ) -> Result<(), UnpackError> {
+    extract_as(Origin::Source, archive, into, strip, limits, progress)
+}
+
+/// Extracts an archive strata packed (a module artifact, a CI cache) into
+/// the existing directory `into` by the rules of [`Origin::Packed`].
+pub fn extract_packed(
+    archive: &Path,
+    into: &Path,
+    limits: Limits,
+    progress: &dyn Fn(u64, u64),
+) -> Result<(), UnpackError> {
+    extract_as(Origin::Packed, archive, into, 0, limits, progress)
+}
+
+fn extract_as(
+    origin: Origin,
+    archive: &Path,
+    into: &Path,
+    strip: u32,
+    limits: Limits,
+    progress: &dyn Fn(u64, u64),
+) -> Result<(), UnpackError> {
     let limits = limits.with_env()?;
     let io_err = |source| UnpackError::Io {
         archive: archive.to_path_buf(),
@@ -245,8 +197,9 @@ pub fn extract_reporting(
     let reader = BufReader::with_capacity(256 * 1024, counted);
     let mut x = Extractor {
         archive,
+        origin,
         strip,
-        tree: Tree::open(into).map_err(io_err)?,
+        tree: Tree::open(into, origin).map_err(io_err)?,
         limits,
         bytes: 0,
         entries: 0,
@@ -280,10 +233,11 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 
 struct Extractor<'a> {
     archive: &'a Path,
+    origin: Origin,
     strip: u32,
     tree: Tree,
     limits: Limits,
-    /// File bytes written so far.
+    /// File bytes written and extended header bytes read so far.
     bytes: u64,
     /// Entries seen so far.
     entries: u64,
@@ -300,14 +254,19 @@ impl Extractor<'_> {
         }
     }
 
+    /// Where the archive is between entries, for messages.
+    fn between(&self) -> String {
+        match &self.last {
+            Some(e) => format!("after entry `{e}`"),
+            None => "before the first entry".into(),
+        }
+    }
+
     /// An I/O error while reading the archive between entries.
     fn io_between(&self, source: io::Error) -> UnpackError {
         UnpackError::Io {
             archive: self.archive.to_path_buf(),
-            at: match &self.last {
-                Some(e) => format!("after entry `{e}`"),
-                None => "before the first entry".into(),
-            },
+            at: self.between(),
             source,
         }
     }
@@ -349,6 +308,23 @@ impl Extractor<'_> {
         Ok(())
     }
 
+    /// Counts `n` bytes other than file contents (extended headers, data
+    /// of entries that are not files) against the byte limit.
+    fn count_bytes(&mut self, raw: &Path, n: u64) -> Result<(), UnpackError> {
+        self.bytes = self.bytes.saturating_add(n);
+        if self.bytes > self.limits.max_bytes {
+            return Err(self.limit(raw, true));
+        }
+        Ok(())
+    }
+
+    fn header_too_big(&self) -> UnpackError {
+        UnpackError::HeaderTooBig {
+            archive: self.archive.to_path_buf(),
+            at: self.between(),
+        }
+    }
+
     fn write_file(
         &mut self,
         rel: &Path,
@@ -382,7 +358,17 @@ impl Extractor<'_> {
         if parts.len() <= self.strip as usize {
             return Ok(None);
         }
-        Ok(Some(parts[self.strip as usize..].iter().collect()))
+        let kept = &parts[self.strip as usize..];
+        if self.origin == Origin::Source && kept.iter().any(|p| is_dot_git(p.as_bytes())) {
+            return Err(self.unsafe_entry(
+                raw,
+                format!(
+                    "{DOT_GIT_WHY}. Use an archive without it (a release tarball, or a `git` \
+                     module: strata's archive of a commit never holds `.git`)"
+                ),
+            ));
+        }
+        Ok(Some(kept.iter().collect()))
     }
 
     fn hardlink(&mut self, rel: &Path, raw: &Path, target: &Path) -> Result<(), UnpackError> {
@@ -403,20 +389,50 @@ impl Extractor<'_> {
 
     fn tar(&mut self, reader: impl Read) -> Result<(), UnpackError> {
         use tar::EntryType as T;
-        let mut ar = tar::Archive::new(reader);
+        let meter = std::rc::Rc::new(headers::Meter::default());
+        let mut ar = tar::Archive::new(headers::Metered {
+            inner: reader,
+            meter: meter.clone(),
+        });
         ar.set_unpack_xattrs(false);
-        for entry in ar.entries().map_err(|e| self.io_between(e))? {
-            let mut entry = entry.map_err(|e| self.io_between(e))?;
+        let mut entries = ar.entries().map_err(|e| self.io_between(e))?;
+        loop {
+            // Where the next header starts: the previous entry was read to
+            // its end, only its padding is left.
+            let start = meter.pos().next_multiple_of(512);
+            meter.reading_headers();
+            let next = entries.next();
+            meter.entry_found();
+            let Some(entry) = next else { break };
+            let mut entry = entry.map_err(|e| {
+                if meter.tripped() {
+                    self.header_too_big()
+                } else {
+                    self.io_between(e)
+                }
+            })?;
             let raw = PathBuf::from(OsStr::from_bytes(&entry.path_bytes()));
             let kind = entry.header().entry_type();
+            // Extended headers before this entry's header, GNU sparse maps after it.
+            let header_pos = entry.raw_header_position();
+            let extra = header_pos.saturating_sub(start)
+                + (entry.raw_file_position() - header_pos).saturating_sub(512);
             if matches!(
                 kind,
                 T::XGlobalHeader | T::XHeader | T::GNULongName | T::GNULongLink
             ) {
+                // Only a global header (`g`) comes here: the others are
+                // read by the tar reader, under the meter.
+                if entry.size() > headers::MAX_HEADER {
+                    return Err(self.header_too_big());
+                }
+                self.drain(&mut entry, &raw, extra)?;
                 continue;
             }
             self.count(&raw)?;
+            self.count_bytes(&raw, extra)?;
             let Some(rel) = self.sanitize(&raw)? else {
+                self.drain(&mut entry, &raw, 0)?;
                 continue;
             };
             let mode = entry.header().mode().unwrap_or(0o644);
@@ -459,8 +475,26 @@ impl Extractor<'_> {
                     );
                 }
             }
+            self.drain(&mut entry, &raw, 0)?;
         }
         Ok(())
+    }
+
+    /// Reads what is left of an entry (data of an entry that is not a
+    /// file, a file that was stripped away), counting it and `extra` more
+    /// bytes against the byte limit, so that the next header is all the
+    /// tar reader reads under the meter.
+    fn drain(&mut self, entry: &mut impl Read, raw: &Path, extra: u64) -> Result<(), UnpackError> {
+        self.count_bytes(raw, extra)?;
+        let budget = self.limits.max_bytes - self.bytes;
+        let n = io::copy(&mut entry.take(budget.saturating_add(1)), &mut io::sink()).map_err(
+            |source| UnpackError::Io {
+                archive: self.archive.to_path_buf(),
+                at: format!("entry `{}`", raw.display()),
+                source,
+            },
+        )?;
+        self.count_bytes(raw, n)
     }
 
     fn zip(&mut self, reader: impl Read + Seek) -> Result<(), UnpackError> {

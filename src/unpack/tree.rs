@@ -13,7 +13,9 @@
 //! `d0/…/d11/l -> ../../…` plus `x -> d0/…/d11/l/../../…/etc` passes any
 //! lexical check but climbs out physically; it is refused and removed. The
 //! check runs at the end because a later entry can change what an earlier
-//! link means.
+//! link means. It applies to sources only: an archive strata packed keeps
+//! its symlinks as data (see [`super::Origin`]), and the rule that nothing
+//! is written through one is what keeps its extraction beneath the root.
 
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt, Permissions, PermissionsExt};
@@ -21,6 +23,7 @@ use std::collections::{HashSet, VecDeque};
 use std::ffi::OsString;
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
+use std::sync::OnceLock;
 
 /// Symlinks followed at most while resolving one link (Linux's limit).
 const MAX_HOPS: usize = 40;
@@ -48,17 +51,31 @@ pub(super) struct Tree {
     root: Dir,
     /// Directories (relative) known to be real directories in this run.
     dirs: HashSet<PathBuf>,
-    /// Every symlink this run created, with the entry that made it.
+    /// Every symlink this run created, with the entry that made it
+    /// (sources only: packed archives keep theirs verbatim).
     symlinks: Vec<(PathBuf, String)>,
+    /// Whether symlinks must stay in the tree (sources).
+    confined: bool,
+    /// Mode bits cleared from every file and directory: the umask for a
+    /// source, none for a packed archive.
+    mask: u32,
 }
 
 impl Tree {
-    pub(super) fn open(path: &Path) -> io::Result<Tree> {
+    pub(super) fn open(path: &Path, origin: super::Origin) -> io::Result<Tree> {
+        let source = origin == super::Origin::Source;
         Ok(Tree {
             root: Dir::open_ambient_dir(path, ambient_authority())?,
             dirs: HashSet::new(),
             symlinks: Vec::new(),
+            confined: source,
+            mask: if source { umask() } else { 0 },
         })
+    }
+
+    /// What a file or directory mode from the archive becomes.
+    fn mode(&self, mode: u32) -> u32 {
+        file_mode(mode) & !self.mask
     }
 
     /// Creates the parent directories of `rel`, refusing to pass through a symlink.
@@ -136,7 +153,7 @@ impl Tree {
             return Err(TreeError::TooBig);
         }
         file.set_permissions(
-            <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(file_mode(mode)),
+            <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(self.mode(mode)),
         )?;
         if let Some(mtime) = mtime {
             let t = filetime::FileTime::from_unix_time(mtime as i64, 0);
@@ -157,12 +174,20 @@ impl Tree {
         }
         // Keep the owner able to write, or later entries could not be created.
         self.root
-            .set_permissions(rel, Permissions::from_mode(file_mode(mode) | 0o700))?;
+            .set_permissions(rel, Permissions::from_mode(self.mode(mode) | 0o700))?;
         self.dirs.insert(rel.to_path_buf());
         Ok(())
     }
 
     pub(super) fn symlink(&mut self, rel: &Path, target: &Path, entry: &str) -> Result<()> {
+        if !self.confined {
+            self.prepare_parent(rel)?;
+            self.clear(rel)?;
+            // `symlink` refuses absolute targets; the link is only created
+            // here, never followed, so its text is not ours to judge.
+            self.root.symlink_contents(target, rel)?;
+            return Ok(());
+        }
         if target.is_absolute() {
             return Err(TreeError::Unsafe(format!(
                 "symlink to absolute path `{}`",
@@ -229,7 +254,7 @@ impl Tree {
         self.prepare_parent(rel)?;
         self.clear(rel)?;
         self.root.hard_link(target, &self.root, rel)?;
-        if to_symlink {
+        if to_symlink && self.confined {
             self.symlinks.push((rel.to_path_buf(), entry.to_string()));
         }
         Ok(())
@@ -316,8 +341,32 @@ pub(super) fn file_mode(mode: u32) -> u32 {
     mode & 0o777
 }
 
+/// The process umask, read once. Linux reports it in /proc/self/status;
+/// elsewhere it is read by setting it and setting it back (a file another
+/// thread creates in between would get 022; it happens once per process).
+// mode_t is u32 on Linux, u16 elsewhere.
+#[allow(clippy::useless_conversion)]
+fn umask() -> u32 {
+    static UMASK: OnceLock<u32> = OnceLock::new();
+    *UMASK.get_or_init(|| {
+        let from_proc = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                let line = s.lines().find(|l| l.starts_with("Umask:"))?;
+                u32::from_str_radix(line["Umask:".len()..].trim(), 8).ok()
+            });
+        from_proc.unwrap_or_else(|| {
+            // SAFETY: umask(2) cannot fail and touches no memory.
+            let old = unsafe { libc::umask(0o022) };
+            // SAFETY: as above; restores the umask read.
+            unsafe { libc::umask(old) };
+            u32::from(old)
+        })
+    }) & 0o777
+}
+
 /// Lexically resolves `..` in a relative path; `None` if it climbs above the start.
-pub(crate) fn normalize(p: &Path) -> Option<PathBuf> {
+pub(super) fn normalize(p: &Path) -> Option<PathBuf> {
     let mut out = Vec::new();
     for c in p.components() {
         match c {
@@ -338,7 +387,7 @@ mod tests {
 
     fn tree_with(links: &[(&str, &str)], dirs: &[&str]) -> (tempfile::TempDir, Tree) {
         let d = tempfile::tempdir().unwrap();
-        let mut t = Tree::open(d.path()).unwrap();
+        let mut t = Tree::open(d.path(), crate::unpack::Origin::Source).unwrap();
         for dir in dirs {
             t.dir(Path::new(dir), 0o755).unwrap();
         }
