@@ -45,7 +45,7 @@ impl ProjectLock {
 
     /// Removes temp files that killed runs left in strata's own state: the
     /// state dir, the top of the build and packages dirs (half-unpacked
-    /// `.NAME.tmp-*` trees), a half-merged `.install.tmp-*` beside the
+    /// `.NAME.tmp-*` trees), `packages/.strata/verified/` (stat records), a half-merged `.install.tmp-*` beside the
     /// install dir, and the module state under `build/.strata/modules/`
     /// (stamps, records), never a destdir, sysroot, host prefix or home,
     /// which hold the module's own files, and never inside a source tree;
@@ -62,6 +62,8 @@ impl ProjectLock {
         let checked = crate::fsutil::remove_all(&check);
         n += sweep_temp_files(&project.state_dir(), 4, &keep)?;
         n += sweep_temp_files(&s.packages_dir, 0, &[])?;
+        // The stat records (`fetch::record_path`), written under this lock.
+        n += sweep_temp_files(&s.packages_dir.join(".strata").join("verified"), 0, &[])?;
         // Only the top of build/: below it, source trees belong to their
         // archives (strata's own state is all under build/.strata).
         n += sweep_temp_files(&s.build_dir, 0, &[])?;

@@ -139,3 +139,53 @@ fn kill_9_while_restoring_leaves_nothing_the_next_run_trusts() {
     );
     p.strata().args(["cache", "verify"]).assert().success();
 }
+
+/// Issue 16: a writer killed in `packages/.strata/verified/` (a stat record)
+/// or in the store's root (`CACHEDIR.TAG`), both written by
+/// `fsutil::write_atomic`, left a `.tmp-XXXXXX` that no later build or
+/// `cache gc` removed.
+#[test]
+fn issue16_killed_writers_temp_files_are_swept_by_build_and_gc() {
+    let p = TestProject::with_default(&["m"]);
+    p.local_module(
+        "m",
+        &[("README", "m\n")],
+        "install = \"mkdir -p $STRATA_DESTDIR && cp README $STRATA_DESTDIR/\"",
+    );
+    let (code, _, err) = p.build_json(&[]);
+    assert_eq!(code, 0, "{err}");
+    let verified = p.path("packages/.strata/verified");
+    let store = p.path(".xdg-cache/strata");
+    assert!(store.join("CACHEDIR.TAG").is_file());
+    // The store's root: what a build may add below it (trees) is not the point.
+    let top = |d: &std::path::Path| {
+        let mut v: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let (verified_before, store_before) = (snapshot(&verified), top(&store));
+    assert!(!verified_before.is_empty());
+    // Named as tempfile names write_atomic's files: `.tmp-` + 6 random characters.
+    let plant = || {
+        std::fs::write(verified.join(".tmp-Ab3xYz"), "{\"sha256\":\"ab").unwrap();
+        std::fs::write(store.join(".tmp-Qw7eRt"), "Signature: 8a47").unwrap();
+    };
+    plant();
+    // A build that uses the store (the module restores from it) sweeps both.
+    std::fs::remove_dir_all(p.path("build")).unwrap();
+    let (code, _, err) = p.build_json(&[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(snapshot(&verified), verified_before);
+    assert_eq!(top(&store), store_before);
+    plant();
+    p.strata()
+        .args(["cache", "gc", "--max-size", "10G"])
+        .assert()
+        .success();
+    assert!(!store.join(".tmp-Qw7eRt").exists());
+    assert_eq!(top(&store), store_before);
+    assert!(store.join("CACHEDIR.TAG").is_file());
+}

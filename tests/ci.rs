@@ -374,3 +374,56 @@ fn ctrl_c_stops_ci_run_and_kills_the_running_step() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// Issue 16: a `store_artifacts` destination that was absolute or held `..`
+/// was joined onto the artifacts dir unchecked, and removed first: the run
+/// deleted a directory outside itself. On CircleCI a destination is a path
+/// in the job's artifact space: a leading `/` is dropped, `..` is refused.
+#[test]
+fn issue16_store_artifacts_destination_stays_inside_the_run() {
+    let outside = tempfile::tempdir().unwrap();
+    let abs = outside.path().join("sentinel");
+    std::fs::create_dir_all(&abs).unwrap();
+    std::fs::write(abs.join("keep.txt"), "keep\n").unwrap();
+    let cfg = format!(
+        r#"
+version: 2.1
+jobs:
+  absolute:
+    steps:
+      - run: echo abs > out.txt
+      - store_artifacts: {{path: out.txt, destination: "{}"}}
+  dotdot:
+    steps:
+      - run: echo up > out.txt
+      - store_artifacts: {{path: out.txt, destination: "reports/../../../../../../sentinel"}}
+workflows:
+  w:
+    jobs: [absolute, dotdot]
+"#,
+        abs.display()
+    );
+    let p = repo(&[(".circleci/config.yml", &cfg), ("README", "x\n")]);
+    // What `..` from the job's artifacts dir reaches: the project's sentinel.
+    p.write("sentinel/keep.txt", "keep\n");
+    let (code, _, err) = ci_support::ci_run(&p, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("job dotdot") && err.contains("`..`") && err.contains("store_artifacts"),
+        "{err}"
+    );
+    assert_eq!(p.read("sentinel/keep.txt"), "keep\n");
+    assert_eq!(
+        std::fs::read_to_string(abs.join("keep.txt")).unwrap(),
+        "keep\n"
+    );
+    let run = std::fs::read_dir(p.path(".strata/ci"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().is_dir())
+        .unwrap()
+        .path();
+    let rel = abs.strip_prefix("/").unwrap();
+    let landed = run.join("artifacts/absolute").join(rel);
+    assert_eq!(std::fs::read_to_string(&landed).unwrap(), "abs\n");
+}

@@ -573,3 +573,140 @@ fn a_symlink_blob_longer_than_path_max_is_refused_when_archiving() {
         .stderr(contains("4096"));
     assert!(!p.path(&format!("packages/fw-{rev}.tar.zst")).exists());
 }
+
+/// A bare superproject `<root>/repos/<name>.git` whose tree pins a submodule
+/// `vendor/lib` (at an arbitrary commit) that `.gitmodules` names by `url`.
+/// Returns the commit id.
+fn superproject(root: &Path, name: &str, url: &str) -> String {
+    let work = root.join(format!("work-{name}"));
+    std::fs::create_dir_all(&work).unwrap();
+    git(&work, &["init", "-q", "-b", "main"]);
+    std::fs::write(work.join("hello.txt"), "top\n").unwrap();
+    std::fs::write(
+        work.join(".gitmodules"),
+        format!("[submodule \"lib\"]\n\tpath = vendor/lib\n\turl = {url}\n"),
+    )
+    .unwrap();
+    git(&work, &["add", "-A"]);
+    let pinned = format!("160000,{},vendor/lib", "1".repeat(40));
+    git(&work, &["update-index", "--add", "--cacheinfo", &pinned]);
+    git(&work, &["commit", "-q", "-m", "with submodule"]);
+    let rev = git(&work, &["rev-parse", "HEAD"]);
+    let bare = root.join("repos").join(format!("{name}.git"));
+    git(
+        root,
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            work.to_str().unwrap(),
+            bare.to_str().unwrap(),
+        ],
+    );
+    rev
+}
+
+/// Every path under `dir` whose file name is `name`.
+fn find_named(dir: &Path, name: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for e in entries.flatten() {
+        if e.file_name() == name {
+            found.push(e.path());
+        }
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            found.extend(find_named(&e.path(), name));
+        }
+    }
+    found
+}
+
+/// Issue 16: a submodule URL from `.gitmodules` reached `git fetch` and
+/// `git ls-remote` unchecked and without `--`, so `--upload-pack=CMD` ran
+/// CMD during `strata fetch`; `ext::` runs one wherever the user's git
+/// configuration allows it.
+#[test]
+fn issue16_hostile_submodule_urls_never_run_a_command() {
+    for url in ["--upload-pack=touch PWNED", "ext::sh -c touch% PWNED"] {
+        let p = TestProject::with_default(&["fw"]);
+        let rev = superproject(p.root(), "fw", url);
+        git_module(&p, "fw", "file://repos/fw.git", &rev, "submodules = true");
+        let cwd = tempfile::tempdir().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        p.strata()
+            .arg("fetch")
+            .current_dir(cwd.path())
+            .env("TMPDIR", tmp.path())
+            // A user whose git allows every transport: strata's own policy must hold.
+            .env("GIT_CONFIG_COUNT", "2")
+            .env("GIT_CONFIG_KEY_0", "protocol.ext.allow")
+            .env("GIT_CONFIG_VALUE_0", "always")
+            .env("GIT_CONFIG_KEY_1", "protocol.allow")
+            .env("GIT_CONFIG_VALUE_1", "always")
+            .assert()
+            .code(1)
+            .stderr(contains("module fw: submodule vendor/lib"))
+            .stderr(contains(format!("`{url}`")))
+            .stderr(contains("submodules = false"));
+        for dir in [p.root(), cwd.path(), tmp.path()] {
+            let pwned = find_named(dir, "PWNED");
+            assert!(pwned.is_empty(), "{url}: {pwned:?}");
+        }
+    }
+}
+
+/// A relative submodule URL may not climb above its superproject's host, and
+/// a file:// submodule of a remote superproject is refused.
+#[test]
+fn submodule_urls_stay_within_their_forms() {
+    for (url, why) in [
+        ("../../../../../../../../../../x.git", "climbs above"),
+        ("https://h/x\\n", "control character"),
+    ] {
+        let p = TestProject::with_default(&["fw"]);
+        let rev = superproject(p.root(), "fw", url);
+        git_module(&p, "fw", "file://repos/fw.git", &rev, "submodules = true");
+        p.strata()
+            .arg("fetch")
+            .assert()
+            .code(1)
+            .stderr(contains("module fw: submodule vendor/lib"))
+            .stderr(contains(why));
+    }
+}
+
+/// Issue 16: `ext::`, `<helper>::` and option-like URLs passed manifest
+/// validation although docs/manifest.md lists the forms allowed.
+#[test]
+fn issue16_manifest_refuses_transport_helpers_and_options_as_git_urls() {
+    let p = TestProject::with_default(&["fw"]);
+    for url in [
+        "ext::sh -c touch% PWNED",
+        "fd::3",
+        "foo::https://example.org/fw.git",
+        "-oProxyCommand=touch PWNED:x",
+        "ssh://-oProxyCommand=x/fw.git",
+    ] {
+        git_module(&p, "fw", url, &"a".repeat(40), "");
+        let out = p.strata().arg("plan").output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        // miette wraps at 80 columns: read the message as one line.
+        let err: Vec<String> = String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .map(|l| l.trim_start().trim_start_matches("| ").to_string())
+            .collect();
+        let err = err.join(" ");
+        for want in [
+            "modules/fw.toml:3",
+            "unsupported git URL",
+            &format!("git = \"{url}\""),
+            "use https://, http://, ssh://, git://, file:// or user@host:path",
+            "help: write the repository's URL as git clones it",
+        ] {
+            assert!(err.contains(want), "{url}: {want}\n{err}");
+        }
+    }
+    assert!(find_named(p.root(), "PWNED").is_empty());
+}

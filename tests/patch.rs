@@ -150,7 +150,11 @@ fn index_headers_and_garbage_between_patches_are_ignored() {
 #[test]
 fn a_patch_with_no_diff_is_only_garbage() {
     let d = tree(&[("f", "a\n")]);
-    for p in ["", "From: x\nSubject: [PATCH] cut here\n\n---\n f | 2 +-\n"] {
+    // (A 0-byte file is a no-op: see issue16_an_empty_patch_is_a_no_op….)
+    for p in [
+        "\n",
+        "From: x\nSubject: [PATCH] cut here\n\n---\n f | 2 +-\n",
+    ] {
         let e = apply_patch(d.path(), "0001-x.patch", p.as_bytes()).unwrap_err();
         let msg = e.to_string();
         assert!(
@@ -402,4 +406,60 @@ fn build_refuses_a_patch_that_a_symlink_chain_leads_outside() {
     if err.contains("escape.patch") {
         assert!(err.contains("outside the source tree"), "{err}");
     }
+}
+
+/// Issue 16: Debian's procps 4.0.2 series holds a 0-byte patch. GNU patch
+/// exits 0 on it and quilt says "appears to be empty; applied", but strata
+/// refused the whole series. A file with bytes but no diff stays an error,
+/// as it is for GNU patch.
+#[test]
+fn issue16_an_empty_patch_is_a_no_op_with_a_warning_as_in_gnu_patch() {
+    // GNU patch's verdict on the same two files.
+    let d = tree(&[("hello.txt", "hello\n")]);
+    let prose = "This patch is intentionally left without a diff.\n";
+    fs::write(d.path().join("empty.patch"), "").unwrap();
+    fs::write(d.path().join("prose.patch"), prose).unwrap();
+    let gnu = |f: &str| {
+        std::process::Command::new("patch")
+            .arg("-p1")
+            .current_dir(d.path())
+            .stdin(fs::File::open(d.path().join(f)).unwrap())
+            .output()
+            .unwrap()
+    };
+    assert_eq!(gnu("empty.patch").status.code(), Some(0));
+    assert_eq!(gnu("prose.patch").status.code(), Some(2));
+    assert_eq!(read(d.path(), "hello.txt"), "hello\n");
+
+    let p = TestProject::with_default(&["m"]);
+    p.local_module(
+        "m",
+        &[("hello.txt", "hello\n")],
+        "install = \"mkdir -p $STRATA_DESTDIR && cp hello.txt $STRATA_DESTDIR/\"",
+    );
+    p.write(
+        "patches/m-1.0/series",
+        "01-one.patch\n02-empty.patch\n03-two.patch\n",
+    );
+    p.write(
+        "patches/m-1.0/01-one.patch",
+        "--- a/hello.txt\n+++ b/hello.txt\n@@ -1 +1,2 @@\n hello\n+one\n",
+    );
+    p.write("patches/m-1.0/02-empty.patch", "");
+    p.write(
+        "patches/m-1.0/03-two.patch",
+        "--- a/hello.txt\n+++ b/hello.txt\n@@ -1,2 +1,3 @@\n hello\n one\n+two\n",
+    );
+    p.strata()
+        .arg("build")
+        .assert()
+        .success()
+        .stderr(contains("warning: module m: patch "))
+        .stderr(contains("02-empty.patch is empty (0 bytes)"));
+    assert_eq!(p.read("install/hello.txt"), "hello\none\ntwo\n");
+
+    p.write("patches/m-1.0/02-empty.patch", prose);
+    p.strata().arg("build").assert().code(1).stderr(contains(
+        "02-empty.patch: Only garbage was found in the patch input",
+    ));
 }

@@ -113,7 +113,7 @@ fn run_case(case: usize, root: &Path, fig: &Mutex<Figures>) {
     f.gnu_ok += usize::from(gnu_ok);
     f.git_ok += usize::from(git_ok);
     match &strata {
-        Ok(()) => {
+        Ok(_) => {
             f.same_as_gnu += usize::from(same_gnu);
             f.same_as_git += usize::from(same_git);
             f.same_as_target += usize::from(same_target);

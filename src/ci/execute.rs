@@ -155,7 +155,7 @@ pub(super) fn run_step(
                 ));
             }
             let out = Command::new("git")
-                .args(["clone", "--quiet", "--no-hardlinks"])
+                .args(["clone", "--quiet", "--no-hardlinks", "--"])
                 .arg(&run.repo)
                 .arg(&target)
                 .stdin(Stdio::null())
@@ -286,17 +286,20 @@ pub(super) fn run_step(
         Step::StoreArtifacts { path, destination } => {
             let src = cx.resolve(path, &workdir);
             let dest_root = run.dir.join("artifacts").join(&cx.job.name);
-            let name = destination.clone().unwrap_or_else(|| {
-                src.file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            });
+            let name = artifact_destination(destination.as_deref(), &src).map_err(|why| {
+                format!(
+                    "store_artifacts (step {} of job {}): {why}\n  hint: a destination is a path \
+                     inside the job's artifacts, as on CircleCI (a leading `/` is dropped)",
+                    i + 1,
+                    cx.job.name
+                )
+            })?;
             let parent = src.parent().unwrap_or(Path::new("/")).to_path_buf();
             let rel = PathBuf::from(src.file_name().unwrap_or_default());
             let mut files = BTreeMap::new();
             let mut bytes = 0;
             let dest = dest_root.join(&name);
-            let tmp = dest_root.join(format!(".{name}.tmp"));
+            let tmp = dest_root.join(format!(".step-{i}.tmp"));
             let _ = crate::fsutil::remove_all(&tmp);
             copy_tree(&parent, &rel, &tmp, &mut files, &mut bytes)
                 .map_err(|e| format!("{}: {e}", src.display()))?;
@@ -309,6 +312,41 @@ pub(super) fn run_step(
             Ok(format!("{} files to {}", files.len(), dest.display()))
         }
     }
+}
+
+/// Where `store_artifacts` puts `src` below the job's artifacts dir: its
+/// `destination` as a path in the job's artifact space (CircleCI's
+/// "prefix added to the artifact paths": a leading `/` is dropped, `.`
+/// ignored, `..` refused), else the file name of `src`. Never empty, so the
+/// artifacts dir itself is never replaced, and never outside it.
+fn artifact_destination(destination: Option<&str>, src: &Path) -> Result<PathBuf, String> {
+    let Some(dest) = destination else {
+        return match src.file_name() {
+            Some(n) => Ok(PathBuf::from(n)),
+            None => Err(format!(
+                "path {} names no file or directory to store",
+                src.display()
+            )),
+        };
+    };
+    let mut out = PathBuf::new();
+    for part in dest.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                return Err(format!(
+                    "destination `{dest}` holds `..`, which would leave the job's artifacts"
+                ));
+            }
+            p => out.push(p),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        return Err(format!(
+            "destination `{dest}` names no path inside the job's artifacts"
+        ));
+    }
+    Ok(out)
 }
 
 /// Starts a `background: true` step in its own process group, output to
@@ -474,5 +512,24 @@ fn fmt_duration(d: Duration) -> String {
         (0, s) => format!("{s}s"),
         (m, 0) => format!("{m}m0s"),
         (m, s) => format!("{m}m{s}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::artifact_destination;
+    use std::path::{Path, PathBuf};
+
+    #[test]
+    fn artifact_destinations_stay_in_the_artifact_space() {
+        let src = Path::new("/w/out.txt");
+        let ok = |d| artifact_destination(d, src).unwrap();
+        assert_eq!(ok(None), PathBuf::from("out.txt"));
+        assert_eq!(ok(Some("/abs/x")), PathBuf::from("abs/x"));
+        assert_eq!(ok(Some("./a//b/")), PathBuf::from("a/b"));
+        for bad in ["../x", "a/../../x", "a/..", "/", "", "."] {
+            assert!(artifact_destination(Some(bad), src).is_err(), "{bad}");
+        }
+        assert!(artifact_destination(None, Path::new("/")).is_err());
     }
 }

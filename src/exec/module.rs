@@ -240,12 +240,17 @@ fn prepare_source(ctx: &Context, i: usize, timed: &Timed<'_>) -> Result<(), Modu
     timed(Step::Patch, &mut || {
         for p in &m.patches {
             let bytes = fs::read(&p.abs).map_err(io_err(&p.abs))?;
-            patch::apply_patch_with(&src, &p.rel, &bytes, p.strip).map_err(|source| {
-                ModuleError::Patch {
-                    module: name.to_string(),
-                    source: Box::new(source),
-                }
-            })?;
+            let applied =
+                patch::apply_patch_with(&src, &p.rel, &bytes, p.strip).map_err(|source| {
+                    ModuleError::Patch {
+                        module: name.to_string(),
+                        source: Box::new(source),
+                    }
+                })?;
+            for w in &applied.warnings {
+                let message = format!("module {name}: {w}");
+                ctx.reporter.event(Event::Warning { message: &message });
+            }
         }
         fingerprint::write_stamp(&src_state, name, keys.get(Step::Patch))
             .map_err(io_err(&src_state))

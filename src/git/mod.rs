@@ -177,6 +177,13 @@ pub fn ensure_archive(
                 "strata refuses it in every source: pin a commit without it (`rev` in {})",
                 m.manifest_path.display()
             ),
+            RepoError::BadSubmoduleUrl { .. } => format!(
+                "strata fetches submodules only from {} URLs (file:// and local paths only when \
+                 `git` itself is a local path); fix .gitmodules upstream and pin the new commit, \
+                 or set `submodules = false` in {}",
+                crate::manifest::GIT_URL_FORMS,
+                m.manifest_path.display()
+            ),
             _ => format!(
                 "remove {} to start the mirror afresh",
                 mirror_dir(packages, m).display()
@@ -189,7 +196,8 @@ pub fn ensure_archive(
             hint,
         }
     };
-    let repo = repo::Repo::open_or_init(&mirror).map_err(repo_err)?;
+    let local = git.url.starts_with("file://");
+    let repo = repo::Repo::open_or_init(&mirror, local).map_err(repo_err)?;
     let stall = opts.timeout.as_secs();
     fetch_commit(&repo, &git.url, &git.rev, git.submodules, stall).map_err(repo_err)?;
     fs::create_dir_all(packages).map_err(io_err(packages))?;
@@ -272,8 +280,102 @@ fn fetch_commit(
                 ),
             });
         };
-        let sub_url = repo::submodule_url(url, sub_url);
+        let sub_url = checked_submodule_url(repo.allows_file(), url, rev, &entry.path, sub_url)?;
         fetch_commit(repo, &sub_url, &entry.oid, true, stall)?;
     }
     Ok(())
+}
+
+/// The URL a submodule is fetched from: its `.gitmodules` URL resolved
+/// against the superproject's (`url`), refused as `git submodule` refuses
+/// it (a leading `-`, a relative URL climbing above the host) and unless it
+/// is one of the forms a manifest may name, `file://` and absolute local
+/// paths only when the module's own repository is local (`local`).
+fn checked_submodule_url(
+    local: bool,
+    url: &str,
+    rev: &str,
+    path: &[u8],
+    sub_url: &str,
+) -> Result<String, RepoError> {
+    let refuse = |why: String| RepoError::BadSubmoduleUrl {
+        path: String::from_utf8_lossy(path).into_owned(),
+        url: sub_url.to_string(),
+        rev: rev.to_string(),
+        why,
+    };
+    if sub_url.starts_with('-') {
+        return Err(refuse(
+            "it starts with `-`, which git would read as an option".into(),
+        ));
+    }
+    let resolved = repo::submodule_url(url, sub_url).map_err(refuse)?;
+    let is_local = resolved.starts_with("file://") || resolved.starts_with('/');
+    if is_local && !local {
+        return Err(refuse(format!(
+            "it resolves to the local path {resolved}, and the superproject {url} is not local"
+        )));
+    }
+    if resolved.starts_with('/') {
+        if resolved.chars().any(char::is_control) {
+            return Err(refuse("it holds a control character".into()));
+        }
+        return Ok(resolved);
+    }
+    crate::manifest::check_git_url(&resolved).map_err(refuse)?;
+    Ok(resolved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::checked_submodule_url;
+
+    #[test]
+    fn submodule_urls_are_checked_as_git_submodule_checks_them() {
+        let check = |local, base: &str, url: &str| {
+            checked_submodule_url(local, base, "r", b"sub", url).map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            check(false, "https://h/org/a.git", "../b.git").unwrap(),
+            "https://h/org/b.git"
+        );
+        assert_eq!(
+            check(true, "file:///r/a.git", "../b.git").unwrap(),
+            "file:///r/b.git"
+        );
+        assert_eq!(
+            check(true, "file:///r/a.git", "/srv/b.git").unwrap(),
+            "/srv/b.git"
+        );
+        for (local, base, url, why) in [
+            (
+                true,
+                "file:///r/a.git",
+                "--upload-pack=touch x",
+                "starts with `-`",
+            ),
+            (
+                true,
+                "file:///r/a.git",
+                "ext::sh -c touch% x",
+                "transport helper",
+            ),
+            (false, "https://h/a", "fd::3", "transport helper"),
+            (false, "https://h/a", "file:///etc/x", "is not local"),
+            (false, "https://h/a", "/srv/b.git", "is not local"),
+            (false, "https://h/a", "../../x", "climbs above"),
+            (
+                false,
+                "https://h/a",
+                "ssh://-oProxyCommand=x/y",
+                "host starts with `-`",
+            ),
+        ] {
+            let e = check(local, base, url).unwrap_err();
+            assert!(
+                e.contains("submodule sub has url") && e.contains(why),
+                "{url}: {e}"
+            );
+        }
+    }
 }

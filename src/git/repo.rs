@@ -8,6 +8,13 @@
 //! their own ssh command. Variables such as `GIT_DIR` inherited from a hook
 //! are removed so the mirror is always the repository operated on.
 //!
+//! Every invocation pins the transports git may use (`-c protocol.*`,
+//! whatever the user's configuration says): http, https, ssh and git
+//! always, `ext` and every other helper never, and `file` only for a module
+//! whose own repository is a local path. Every positional argument follows
+//! `--` (or `--end-of-options`), so no URL or revision can be read as an
+//! option such as `--upload-pack=CMD`.
+//!
 //! A commit is fetched by id with `--depth=1` (only its tree is needed); a
 //! server that refuses to serve an unadvertised commit gets a second, full
 //! fetch of its branches and tags, after which a still-missing commit is
@@ -24,6 +31,15 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio};
 /// Why a git operation failed (the caller adds the module's name).
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
+    #[error(
+        "submodule {path} has url `{url}` in .gitmodules of commit {rev}, which strata refuses: {why}"
+    )]
+    BadSubmoduleUrl {
+        path: String,
+        url: String,
+        rev: String,
+        why: String,
+    },
     #[error(
         "cannot run `git`: {0}\n  hint: install git (strata uses the git program to fetch git sources)"
     )]
@@ -63,11 +79,14 @@ pub struct TreeEntry {
 /// A bare repository strata owns (`packages/.git/<name>.git`).
 pub struct Repo {
     dir: PathBuf,
+    allow_file: bool,
 }
 
 impl Repo {
-    /// Opens the bare mirror at `dir`, creating it (aside, then renamed) when absent.
-    pub fn open_or_init(dir: &Path) -> Result<Repo, RepoError> {
+    /// Opens the bare mirror at `dir`, creating it (aside, then renamed) when
+    /// absent. `allow_file`: whether git may fetch over the `file` transport
+    /// (only when the module's own repository is a local path).
+    pub fn open_or_init(dir: &Path, allow_file: bool) -> Result<Repo, RepoError> {
         let io_err = |path: &Path| {
             let path = path.to_path_buf();
             move |source| RepoError::Io { path, source }
@@ -75,6 +94,7 @@ impl Repo {
         if dir.join("HEAD").is_file() {
             return Ok(Repo {
                 dir: dir.to_path_buf(),
+                allow_file,
             });
         }
         let parent = crate::fsutil::parent_dir(dir);
@@ -87,8 +107,8 @@ impl Repo {
         ));
         crate::fsutil::remove_leftovers(&parent, &name.to_string_lossy())
             .map_err(io_err(&parent))?;
-        let out = plain_git()
-            .args(["init", "--bare", "-q"])
+        let out = plain_git(allow_file)
+            .args(["init", "--bare", "-q", "--"])
             .arg(&tmp)
             .output()
             .map_err(RepoError::NoGit)?;
@@ -104,11 +124,17 @@ impl Repo {
         crate::fsutil::sync_dir(&parent).map_err(io_err(&parent))?;
         Ok(Repo {
             dir: dir.to_path_buf(),
+            allow_file,
         })
     }
 
+    /// Whether git may fetch over the `file` transport here.
+    pub fn allows_file(&self) -> bool {
+        self.allow_file
+    }
+
     fn git(&self) -> Command {
-        let mut c = plain_git();
+        let mut c = plain_git(self.allow_file);
         c.arg("--git-dir").arg(&self.dir);
         c
     }
@@ -132,7 +158,7 @@ impl Repo {
 
     /// Whether the mirror holds commit `rev`.
     pub fn has_commit(&self, rev: &str) -> bool {
-        self.run(&["cat-file", "-e", &format!("{rev}^{{commit}}")])
+        self.run(&["cat-file", "-e", "--", &format!("{rev}^{{commit}}")])
             .is_ok_and(|o| o.status.success())
     }
 
@@ -155,13 +181,21 @@ impl Repo {
     pub fn fetch(&self, url: &str, rev: &str, stall: u64) -> Result<(), RepoError> {
         let keep = format!("+{rev}:refs/strata/{rev}");
         let first = self.run_remote(
-            &["fetch", "--quiet", "--no-tags", "--depth=1", url, &keep],
+            &[
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                "--depth=1",
+                "--",
+                url,
+                &keep,
+            ],
             stall,
         )?;
         if first.status.success() && self.has_commit(rev) {
             return Ok(());
         }
-        let probe = self.run_remote(&["ls-remote", "--quiet", url, "HEAD"], stall)?;
+        let probe = self.run_remote(&["ls-remote", "--quiet", "--", url, "HEAD"], stall)?;
         if !probe.status.success() {
             return Err(RepoError::Unreachable {
                 url: url.to_string(),
@@ -173,6 +207,7 @@ impl Repo {
             args.push("--unshallow");
         }
         args.extend([
+            "--",
             url,
             "+refs/heads/*:refs/strata/heads/*",
             "+refs/tags/*:refs/strata/tags/*",
@@ -190,13 +225,13 @@ impl Repo {
                 rev: rev.to_string(),
             });
         }
-        self.run_ok(&["update-ref", &format!("refs/strata/{rev}"), rev])?;
+        self.run_ok(&["update-ref", "--", &format!("refs/strata/{rev}"), rev])?;
         Ok(())
     }
 
     /// The committer time of `rev`, in seconds since the epoch.
     pub fn commit_time(&self, rev: &str) -> Result<u64, RepoError> {
-        let out = self.run_ok(&["log", "-1", "--format=%ct", rev])?;
+        let out = self.run_ok(&["log", "-1", "--format=%ct", "--end-of-options", rev, "--"])?;
         let text = String::from_utf8_lossy(&out);
         text.trim().parse().map_err(|_| RepoError::Git {
             cmd: format!("log -1 --format=%ct {rev}"),
@@ -207,7 +242,7 @@ impl Repo {
 
     /// Every blob, symlink and submodule of the tree of `rev`, recursively.
     pub fn tree(&self, rev: &str) -> Result<Vec<TreeEntry>, RepoError> {
-        let out = self.run_ok(&["ls-tree", "-r", "-z", "--full-tree", rev])?;
+        let out = self.run_ok(&["ls-tree", "-r", "-z", "--full-tree", "--", rev])?;
         let mut entries = Vec::new();
         for record in out.split(|b| *b == 0).filter(|r| !r.is_empty()) {
             let bad = || RepoError::Git {
@@ -236,17 +271,17 @@ impl Repo {
     pub fn submodule_urls(&self, rev: &str) -> Result<BTreeMap<Vec<u8>, String>, RepoError> {
         let blob = format!("{rev}:.gitmodules");
         if !self
-            .run(&["cat-file", "-e", &blob])
+            .run(&["cat-file", "-e", "--", &blob])
             .is_ok_and(|o| o.status.success())
         {
             return Ok(BTreeMap::new());
         }
         let out = self.run_ok(&[
             "config",
-            "--blob",
-            &blob,
+            &format!("--blob={blob}"),
             "-z",
             "--get-regexp",
+            "--",
             r"^submodule\..*\.(path|url)$",
         ])?;
         let (mut paths, mut urls) = (BTreeMap::new(), BTreeMap::new());
@@ -336,9 +371,37 @@ impl Drop for Blobs {
     }
 }
 
-/// `git` with no prompts, no inherited repository, stdin from /dev/null.
-fn plain_git() -> Command {
+/// The transports git may use whatever the user's configuration says; all
+/// others (`ext`, `fd`, any `<helper>::`) are refused by `protocol.allow`.
+const ALWAYS: [&str; 4] = ["http", "https", "ssh", "git"];
+
+/// `git` with no prompts, no inherited repository, stdin from /dev/null, and
+/// the transports pinned (`file` only when `allow_file`).
+fn plain_git(allow_file: bool) -> Command {
     let mut c = Command::new("git");
+    c.args([
+        "-c",
+        "protocol.allow=never",
+        "-c",
+        "protocol.ext.allow=never",
+    ]);
+    c.arg("-c").arg(format!(
+        "protocol.file.allow={}",
+        if allow_file { "always" } else { "never" }
+    ));
+    for p in ALWAYS {
+        c.arg("-c").arg(format!("protocol.{p}.allow=always"));
+    }
+    // git consults GIT_ALLOW_PROTOCOL instead of protocol.* when it is set:
+    // keep the user's list, narrowed to what the pins allow.
+    if let Some(user) = std::env::var_os("GIT_ALLOW_PROTOCOL") {
+        let user = user.to_string_lossy().into_owned();
+        let allowed: Vec<&str> = user
+            .split(':')
+            .filter(|p| ALWAYS.contains(p) || (allow_file && *p == "file"))
+            .collect();
+        c.env("GIT_ALLOW_PROTOCOL", allowed.join(":"));
+    }
     for var in [
         "GIT_DIR",
         "GIT_WORK_TREE",
@@ -370,26 +433,41 @@ fn stderr(out: &Output) -> String {
 }
 
 /// Resolves a submodule URL from `.gitmodules` against the superproject's
-/// URL: `./x` and `../x` are relative to it, anything else is absolute.
-pub fn submodule_url(super_url: &str, url: &str) -> String {
+/// URL as git does: `./x` and `../x` are relative to it (each `../` drops
+/// one path component), anything else is absolute. A relative URL that
+/// would climb above the superproject's host is refused, as git refuses it.
+pub fn submodule_url(super_url: &str, url: &str) -> Result<String, String> {
     if !url.starts_with("./") && !url.starts_with("../") {
-        return url.to_string();
+        return Ok(url.to_string());
     }
-    let mut base = super_url.trim_end_matches('/').to_string();
+    // What no `../` may remove: `scheme://host` or scp-like `host:`.
+    let root_len = match super_url.find("://") {
+        Some(i) => {
+            let after = &super_url[i + 3..];
+            i + 3 + after.find('/').unwrap_or(after.len())
+        }
+        None => super_url.find(':').map_or(0, |i| i + 1),
+    };
+    let (root, path) = super_url.split_at(root_len);
+    let mut parts: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
     let mut rest = url;
     loop {
         if let Some(r) = rest.strip_prefix("./") {
             rest = r;
         } else if let Some(r) = rest.strip_prefix("../") {
             rest = r;
-            let cut = base.rfind(['/', ':']).unwrap_or(0);
-            base.truncate(cut);
+            if parts.pop().is_none() {
+                return Err(format!(
+                    "the relative URL climbs above the host of the superproject {super_url}"
+                ));
+            }
         } else {
             break;
         }
     }
-    let sep = if base.ends_with(':') { "" } else { "/" };
-    format!("{base}{sep}{rest}")
+    parts.push(rest);
+    let sep = if root.ends_with(':') { "" } else { "/" };
+    Ok(format!("{root}{sep}{}", parts.join("/")))
 }
 
 /// A tree path as an OS path.
@@ -403,15 +481,26 @@ mod tests {
 
     #[test]
     fn relative_submodule_urls() {
+        let ok = |s: &str, u: &str| submodule_url(s, u).unwrap();
         assert_eq!(
-            submodule_url("https://h/org/repo.git", "../lib.git"),
+            ok("https://h/org/repo.git", "../lib.git"),
             "https://h/org/lib.git"
         );
         assert_eq!(
-            submodule_url("file:///r/super.git/", "./sub"),
+            ok("file:///r/super.git/", "./sub"),
             "file:///r/super.git/sub"
         );
-        assert_eq!(submodule_url("git@h:org/repo", "../x"), "git@h:org/x");
-        assert_eq!(submodule_url("https://h/a", "https://o/b"), "https://o/b");
+        assert_eq!(ok("git@h:org/repo", "../x"), "git@h:org/x");
+        assert_eq!(ok("git@h:repo", "../x"), "git@h:x");
+        assert_eq!(ok("https://h/repo", "../x"), "https://h/x");
+        assert_eq!(ok("file:///r/super.git", "../../x"), "file:///x");
+        assert_eq!(ok("https://h/a", "https://o/b"), "https://o/b");
+        for (base, url) in [
+            ("https://h/repo", "../../x"),
+            ("git@h:repo", "../../x"),
+            ("file:///r/super.git", "../../../x"),
+        ] {
+            assert!(submodule_url(base, url).is_err(), "{base} {url}");
+        }
     }
 }

@@ -13,7 +13,7 @@ mod source;
 
 pub use error::{ManifestError, closest};
 pub use load::load;
-pub use source::GitSource;
+pub use source::{GIT_URL_FORMS, GitSource, check_git_url};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

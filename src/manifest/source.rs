@@ -183,7 +183,15 @@ fn resolve_git(
         ));
     }
     let written = g.get_ref().trim();
-    let url = resolve_git_url(root, written).map_err(|m| err(m).at(text, g.span()))?;
+    let url = resolve_git_url(root, written).map_err(|m| {
+        err(format!("module `{name}`: {m}"))
+            .at(text, g.span())
+            .help(
+                "write the repository's URL as git clones it, e.g. https://host/org/repo.git or \
+                 git@host:org/repo.git; strata never hands git an option, a transport helper \
+                 (`ext::`, `fd::`, `<helper>::`) or a bare local path",
+            )
+    })?;
     Ok(GitSource {
         url,
         identity: identity(written),
@@ -195,22 +203,74 @@ fn resolve_git(
 /// The URL given to git: `file://` relative to the project root unless
 /// absolute; http(s), ssh, git and scp-like `user@host:path` as written.
 fn resolve_git_url(root: &Path, url: &str) -> Result<String, String> {
+    check_git_url(url)?;
     if url.starts_with("file://") {
         return resolve_url(root, url);
     }
-    let schemes = ["https://", "http://", "ssh://", "git://", "git+ssh://"];
-    if schemes.iter().any(|s| url.starts_with(s)) || is_scp_like(url) {
-        return Ok(url.to_string());
-    }
-    Err(format!(
-        "unsupported git URL `{url}`: use https://, http://, ssh://, git://, file:// or user@host:path"
-    ))
+    Ok(url.to_string())
 }
 
+/// The forms of git URL strata hands to `git`, as messages list them.
+pub const GIT_URL_FORMS: &str = "https://, http://, ssh://, git://, file:// or user@host:path";
+
+/// Checks that `url` is one of the forms strata lets `git` fetch from
+/// ([`GIT_URL_FORMS`]; `git+ssh://` is ssh). Everything else is refused,
+/// above all what git would read as something other than a repository: a
+/// leading `-` (an option such as `--upload-pack=CMD`), a transport helper
+/// `<helper>::<address>` (`ext::` runs a command), a host starting with `-`
+/// (an ssh option), and control characters.
+pub fn check_git_url(url: &str) -> Result<(), String> {
+    let refuse = |why: &str| {
+        Err(format!(
+            "unsupported git URL `{url}`: {why}; use {GIT_URL_FORMS}"
+        ))
+    };
+    if url.starts_with('-') {
+        return refuse("it starts with `-`, which git would read as an option");
+    }
+    if url.chars().any(char::is_control) {
+        return refuse("it holds a control character");
+    }
+    if let Some(i) = url.find("::")
+        && !url[..i].contains('/')
+    {
+        return refuse("`<helper>::` runs a git transport helper (`ext::` runs any command)");
+    }
+    let schemes = [
+        "https://",
+        "http://",
+        "ssh://",
+        "git+ssh://",
+        "git://",
+        "file://",
+    ];
+    if let Some(rest) = schemes.iter().find_map(|s| url.strip_prefix(s)) {
+        let authority = rest.split('/').next().unwrap_or("");
+        let host = authority.rsplit('@').next().unwrap_or(authority);
+        if host.starts_with('-') || authority.starts_with('-') {
+            return refuse("its host starts with `-`, which ssh would read as an option");
+        }
+        return Ok(());
+    }
+    if is_scp_like(url) {
+        return Ok(());
+    }
+    refuse("not a repository URL strata fetches from")
+}
+
+/// `[user@]host:path`, as git reads it: a colon before any slash, a host
+/// that is not an option, and a path.
 fn is_scp_like(url: &str) -> bool {
     match url.split_once(':') {
-        Some((host, path)) => {
-            !host.is_empty() && !host.contains('/') && !path.is_empty() && !path.starts_with("//")
+        Some((login, path)) => {
+            let host = login.rsplit('@').next().unwrap_or(login);
+            !host.is_empty()
+                && !login.contains('/')
+                && !login.starts_with('-')
+                && !host.starts_with('-')
+                && !path.is_empty()
+                && !path.starts_with(':')
+                && !path.starts_with("//")
         }
         None => false,
     }
@@ -274,5 +334,21 @@ mod tests {
         assert!(resolve_git_url(root, "git@github.com:a/b").is_ok());
         assert!(resolve_git_url(root, "ftp://h/x").is_err());
         assert!(resolve_git_url(root, "just-a-name").is_err());
+        assert!(resolve_git_url(root, "ssh://git@h/x").is_ok());
+        for bad in [
+            "ext::sh -c touch% PWNED",
+            "fd::3",
+            "foo::https://h/x",
+            "--upload-pack=touch x",
+            "-oProxyCommand=x:y",
+            "git@-oProxyCommand=x:y",
+            "ssh://-oProxyCommand=x/y",
+            "ssh://u@-oProxyCommand=x/y",
+            "https://h/x\ny",
+            "/abs/path",
+        ] {
+            let e = resolve_git_url(root, bad).unwrap_err();
+            assert!(e.contains(GIT_URL_FORMS), "{bad}: {e}");
+        }
     }
 }

@@ -14,6 +14,10 @@
 //! - A patch that creates a file which already holds the result, or whose
 //!   hunks are already in the file, is "Reversed (or previously applied)":
 //!   an error, never a skip and never a reversal.
+//! - An empty patch file (0 bytes) is a no-op with a warning, as GNU patch
+//!   (exit 0) and quilt ("appears to be empty; applied") take it: Debian's
+//!   procps 4.0.2 series holds one. A file that holds bytes but no diff is
+//!   still "Only garbage was found in the patch input", as in GNU patch.
 //! - A symlink (mode 120000) is its target text, as git stores it; it is
 //!   created as a real symlink, and since every later access goes through the
 //!   tree's directory handle, a link pointing out of the tree cannot be
@@ -30,9 +34,16 @@ use std::path::Path;
 const S_IFMT: u32 = 0o170000;
 const S_IFLNK: u32 = 0o120000;
 
+/// What applying one patch file did, beyond changing the tree.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Messages for the user, each naming the patch (an empty patch file).
+    pub warnings: Vec<String>,
+}
+
 /// Applies the patch file `bytes` (named `patch` in messages) to `tree`
 /// with `-p1`.
-pub fn apply_patch(tree: &Path, patch: &str, bytes: &[u8]) -> Result<(), PatchError> {
+pub fn apply_patch(tree: &Path, patch: &str, bytes: &[u8]) -> Result<Applied, PatchError> {
     apply_patch_with(tree, patch, bytes, 1)
 }
 
@@ -44,7 +55,15 @@ pub fn apply_patch_with(
     patch: &str,
     bytes: &[u8],
     strip: usize,
-) -> Result<(), PatchError> {
+) -> Result<Applied, PatchError> {
+    if bytes.is_empty() {
+        return Ok(Applied {
+            warnings: vec![format!(
+                "patch {patch} is empty (0 bytes): nothing applied, as GNU patch and quilt do\n  \
+                 hint: remove it from the series if it is not meant to be empty"
+            )],
+        });
+    }
     let files = parse(bytes, strip).map_err(|source| PatchError::Parse {
         patch: patch.to_string(),
         source,
@@ -72,7 +91,9 @@ pub fn apply_patch_with(
         }
         .apply()?;
     }
-    t.commit().map_err(|(file, e)| tree_error(patch, &file, e))
+    t.commit()
+        .map_err(|(file, e)| tree_error(patch, &file, e))?;
+    Ok(Applied::default())
 }
 
 fn tree_error(patch: &str, file: &str, e: TreeError) -> PatchError {

@@ -29,7 +29,7 @@ mod parse;
 mod path;
 mod tree;
 
-pub use apply::{apply_patch, apply_patch_with};
+pub use apply::{Applied, apply_patch, apply_patch_with};
 pub use error::{ParseError, PatchError};
 pub use hunk::{Hunk, HunkLine};
 pub use parse::{Change, FilePatch, parse};

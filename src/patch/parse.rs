@@ -5,7 +5,7 @@
 //! and `====` lines, `diff -r` command lines, `Only in …`, a signature) is
 //! ignored, as GNU patch ignores it; a file with no section at all is
 //! "Only garbage" (an error at apply time, since a patch that changes
-//! nothing is a mistake). Names are taken with `-pN`; git's `rename from`,
+//! nothing is a mistake; only a 0-byte file is a no-op, see `apply`). Names are taken with `-pN`; git's `rename from`,
 //! `copy from` lines carry names without a prefix and are used as written.
 //! A `From <40 hex>` mbox line starts a new commit; renames and copies read
 //! their source as it was at the start of their commit (see `apply`).

@@ -94,6 +94,8 @@ impl LocalStore {
 
     /// Removes killed writers' temp files; call only with the lock held exclusively.
     fn sweep(&self) {
+        // The root's own: a `CACHEDIR.TAG` being written (see `tag`, under the lock in `put`).
+        let _ = crate::fsutil::sweep_temp_files(&self.root, 0, &[]);
         let _ = crate::fsutil::sweep_temp_files(&self.root.join(CACHE_FORMAT), 1, &[]);
         // Downloads from a remote (`tmp/<key>.<pid>.download`) are all temporary.
         if let Ok(entries) = fs::read_dir(self.root.join("tmp")) {
