@@ -82,8 +82,20 @@ fn walk(
         let out = dest_root.join(&rel);
         let ft = e.file_type().map_err(io_at(&path))?;
         if ft.is_dir() {
-            if !out.is_dir() {
-                fs::create_dir(&out).map_err(io_at(&out))?;
+            // Never `is_dir()`, which follows a symlink: a module installing
+            // `lib -> /usr/lib` and another installing `lib/x` would put x
+            // into /usr/lib. A directory where another module put a file or
+            // a symlink is a conflict.
+            match fs::symlink_metadata(&out) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
+                    return Err(StageError::Conflict {
+                        path: rel.display().to_string(),
+                        first: owners.get(&rel).cloned().unwrap_or_default(),
+                        second: module.to_string(),
+                    });
+                }
+                Err(_) => fs::create_dir(&out).map_err(io_at(&out))?,
             }
             walk(root, &path, dest_root, module, place, owners)?;
             continue;
@@ -108,4 +120,32 @@ fn walk(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_never_merges_through_another_modules_symlink() {
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tmp.path().join("outside");
+        fs::create_dir(&outside).unwrap();
+        let a = tmp.path().join("a");
+        fs::create_dir(&a).unwrap();
+        std::os::unix::fs::symlink(&outside, a.join("lib")).unwrap();
+        let b = tmp.path().join("b");
+        fs::create_dir_all(b.join("lib")).unwrap();
+        fs::write(b.join("lib/x"), "x").unwrap();
+        let sources = [("a".to_string(), a), ("b".to_string(), b)];
+        for place in [Place::Link, Place::Copy] {
+            let err = merge(&sources, &tmp.path().join("sysroot"), place).unwrap_err();
+            assert!(
+                matches!(&err, StageError::Conflict { path, first, second }
+                    if path == "lib" && first == "a" && second == "b"),
+                "{err}"
+            );
+            assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
+        }
+    }
 }
