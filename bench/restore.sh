@@ -3,8 +3,8 @@
 # (text that compresses, random bytes that do not, many small and some large;
 # KEEP_PCT percent of the files in a keep path, the rest in its destdir),
 # saves it in a local store, then prints one table, medians of RUNS runs:
-# strata restoring from the store's tree (auto: reflink, else hardlink
-# destdir files + copy keep files; and copy mode), strata restoring from the
+# strata restoring from the store's tree (reflink, else copy: a restore never
+# hardlinks, so a build cannot write into the store), strata restoring from the
 # archive (what every restore did before trees), `zstd -dc | tar -x` and
 # `cp -a` of the same tree.
 #
@@ -74,21 +74,20 @@ run() {
 fresh() { n=$((n + 1)); out="$work/out.$n"; sync; }
 
 strata() { fresh; "$bin" run "$store" "$out" "$1" > "$work/last"; awk '{printf "%.3f\n", $1}' "$work/last"; }
-counts() { fresh; "$bin" run "$store" "$out" "$1" | awk '{printf "%s reflinked, %s hardlinked, %s copied", $2, $3, $4}'; rm -rf "$out"; }
+counts() { fresh; "$bin" run "$store" "$out" "$1" | awk '{printf "%s reflinked, %s copied", $2, $3}'; rm -rf "$out"; }
 zstd_tar() { fresh; mkdir "$out"; t bash -c "zstd -dc '$archive' | tar -xf - -C '$out'"; }
 cp_a() { fresh; t cp -a "$src" "$out"; }
 
-auto=$(run strata auto); copy=$(run strata copy); arch=$(run strata archive)
+auto=$(run strata auto); arch=$(run strata archive)
 zt=$(run zstd_tar); cpa=$(run cp_a)
-auto_how=$(counts auto); copy_how=$(counts copy)
+auto_how=$(counts auto)
 
 printf '\nTree: %s MB in %s files (%s files, %s MB in the keep path); archive %s MB; %s on %s; %s cores; load %s; median of %s runs (page cache warm)\n\n' \
   "$actual" "$nfiles" "$nkeep" "$keep_mb" "$(stat -c %s "$archive" | awk '{printf "%.1f", $1 / 1048576}')" \
   "$(basename "$work")" "$fs" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" "$RUNS"
 printf '| restore | seconds | vs zstd -dc \\| tar -x |\n|---|---:|---:|\n'
 row() { awk -v n="$1" -v s="$2" -v z="$zt" 'BEGIN { printf "| %s | %.3f | %.1fx |\n", n, s, z / s }'; }
-row "strata, from the tree, auto ($auto_how)" "$auto"
-row "strata, from the tree, copy mode ($copy_how)" "$copy"
+row "strata, from the tree ($auto_how)" "$auto"
 row "strata, from the archive (BLAKE3 + extract, as before)" "$arch"
 row "strata, first restore: archive to a new tree, then auto (1 run)" "$first"
 row "zstd -dc \\| tar -x" "$zt"

@@ -9,7 +9,7 @@
 //!       and the seconds that first restore took
 //!   restore run STORE_DIR DEST MODE        restore into the new dir DEST
 //!       through `Cache::restore_into`, as `strata build` does, with MODE
-//!       auto | copy | archive; prints `seconds reflinked linked copied`
+//!       auto | archive; prints `seconds reflinked copied`
 
 use std::path::Path;
 use std::time::Instant;
@@ -43,7 +43,7 @@ fn restore(store: &Path, dest: &Path, mode: RestoreMode) -> (f64, String) {
         .expect("the store has the entry");
     let secs = t.elapsed().as_secs_f64();
     let c = hit.counts.unwrap_or_default();
-    (secs, format!("{} {} {}", c.reflinked, c.linked, c.copied))
+    (secs, format!("{} {}", c.reflinked, c.copied))
 }
 
 fn main() {
@@ -76,7 +76,6 @@ fn main() {
         Some("run") => {
             let mode = match args[3].as_str() {
                 "auto" => RestoreMode::Auto,
-                "copy" => RestoreMode::Copy,
                 "archive" => RestoreMode::Archive,
                 m => panic!("unknown mode {m}"),
             };
@@ -84,7 +83,7 @@ fn main() {
             println!("{secs} {counts}");
         }
         _ => {
-            eprintln!("usage: prepare MODULE_DIR STORE_DIR | run STORE_DIR DEST auto|copy|archive");
+            eprintln!("usage: prepare MODULE_DIR STORE_DIR | run STORE_DIR DEST auto|archive");
             std::process::exit(2);
         }
     }

@@ -293,3 +293,129 @@ fn import_then_build_both_boards_from_the_mirror() {
         assert!(prepared > 0, "the Heads helper script ran");
     }
 }
+
+/// Path → (kind, mode, bytes or link target) of everything under `dir`,
+/// directories included: what "byte-identical" means for a tree.
+fn tree_state(dir: &std::path::Path) -> std::collections::BTreeMap<String, (char, u32, Vec<u8>)> {
+    use std::os::unix::fs::MetadataExt;
+    fn walk(
+        root: &std::path::Path,
+        d: &std::path::Path,
+        out: &mut std::collections::BTreeMap<String, (char, u32, Vec<u8>)>,
+    ) {
+        for e in std::fs::read_dir(d).unwrap().flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            if m.file_type().is_symlink() {
+                let t = std::fs::read_link(&p).unwrap();
+                out.insert(rel, ('l', 0, t.into_os_string().into_encoded_bytes()));
+            } else if m.is_dir() {
+                out.insert(rel, ('d', m.mode(), Vec::new()));
+                walk(root, &p, out);
+            } else {
+                out.insert(rel, ('f', m.mode(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+#[test]
+fn import_never_writes_into_the_heads_tree_and_reports_what_make_wrote() {
+    let h = Heads::new();
+    // A module file writing while it is parsed: a new file through a
+    // relative path, one through $(file) and $(CURDIR), and an existing
+    // file of the tree appended to.
+    write(
+        &h.heads(),
+        "modules/evil",
+        "EVIL := $(shell echo '# x' > modules/pwned)\n\
+         $(file >$(CURDIR)/boards/pwned,x)\n\
+         EVIL2 := $(shell echo '# x' >> bin/prep.sh; mkdir -p patches/new)\n",
+    );
+    let before = tree_state(&h.heads());
+    let o = h.import(&[]);
+    let report = text(&o);
+    assert!(o.status.success(), "{report}");
+    assert_eq!(
+        tree_state(&h.heads()),
+        before,
+        "the Heads tree was written to"
+    );
+    for (path, change) in [
+        ("modules/pwned", "created"),
+        ("boards/pwned", "created"),
+        ("bin/prep.sh", "changed"),
+        ("patches/new", "created"),
+    ] {
+        assert!(
+            report.contains(&format!("{path}: {change} (named in modules/evil)")),
+            "{path}: {report}"
+        );
+    }
+    // Heads's own output dirs (hidden from make) are not the tree's files.
+    assert!(!report.contains("build/x86"), "{report}");
+    // The same in the JSON report.
+    let o = h.import(&["--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let writes = v["writes"].as_array().unwrap();
+    assert!(
+        writes.iter().any(|w| w["path"] == "boards/pwned"
+            && w["change"] == "created"
+            && w["named_in"][0] == "modules/evil"),
+        "{v}"
+    );
+    assert_eq!(tree_state(&h.heads()), before);
+}
+
+#[test]
+fn an_import_where_every_board_fails_exits_non_zero_and_writes_nothing() {
+    let h = Heads::new();
+    let o = h.import(&["--board", "gamma"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("board gamma: not imported"),
+        "{}",
+        text(&o)
+    );
+    assert!(text(&o).contains("no board"), "{}", text(&o));
+    assert!(
+        !h.out().exists(),
+        "a failed import wrote {:?}",
+        walk(&h.out())
+    );
+    // A re-import after a change that breaks every board keeps the project.
+    assert!(h.import(&[]).status.success());
+    let before = snapshot(&h.out());
+    let mk = h.heads().join("Makefile");
+    let t = std::fs::read_to_string(&mk).unwrap();
+    std::fs::write(&mk, format!("$(error broken on purpose)\n{t}")).unwrap();
+    let o = h.import(&[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("broken on purpose"), "{}", text(&o));
+    assert_eq!(
+        snapshot(&h.out()),
+        before,
+        "a failed re-import changed the project"
+    );
+}
+
+#[test]
+fn help_and_man_page_say_the_import_runs_the_trees_makefile_code() {
+    let help = Command::new(assert_cmd::cargo::cargo_bin("strata"))
+        .args(["import", "heads", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("runs the tree's Makefile code"), "{help}");
+    let man = Command::new(assert_cmd::cargo::cargo_bin("strata"))
+        .arg("man")
+        .output()
+        .unwrap();
+    let man = String::from_utf8_lossy(&man.stdout);
+    assert!(man.contains("Makefile code"), "{man}");
+}

@@ -185,43 +185,13 @@ fn a_restore_from_the_tree_is_identical_to_extracting_the_archive() {
     assert_same_as_tar(&p);
 }
 
+/// No restored file shares an inode with the store's tree (a build
+/// writing into one would change the store and every other checkout), in
+/// the default mode and in `copy`, which now means the same.
 #[test]
-fn destdir_files_are_hardlinks_of_the_tree_and_keep_files_are_copies() {
-    let p = project("");
-    p.strata().arg("build").assert().success();
-    restore(&p, &[]);
-    restore(&p, &[]);
-    let tree = the_tree(&p);
-    let reflinks = reflink_capable(&tree);
-    for rel in ["bin/tool", "lib/liba.a"] {
-        let restored = p.path(&format!("build/.strata/modules/a-1.0/destdir/{rel}"));
-        let stored = tree.join(".strata/destdir").join(rel);
-        assert_eq!(
-            inode(&restored) == inode(&stored),
-            !reflinks,
-            "{rel}: hardlinked unless the filesystem reflinks"
-        );
-        if !reflinks {
-            assert!(std::fs::metadata(&restored).unwrap().nlink() > 1);
-        }
-    }
-    for rel in ["obj.o", "sub/run"] {
-        let restored = p.path(&format!("build/a-1.0/out/{rel}"));
-        assert_ne!(
-            inode(&restored),
-            inode(&tree.join("out").join(rel)),
-            "{rel}"
-        );
-        assert_eq!(std::fs::metadata(&restored).unwrap().nlink(), 1, "{rel}");
-    }
-    // A later build writing into a keep path leaves the store alone.
-    std::fs::write(p.path("build/a-1.0/out/obj.o"), "changed\n").unwrap();
-    assert_eq!(std::fs::read(tree.join("out/obj.o")).unwrap(), b"obj\n");
-}
-
-#[test]
-fn copy_mode_from_the_environment_or_strata_toml_shares_no_inode() {
+fn no_restored_file_shares_an_inode_with_the_store() {
     for (extra, env) in [
+        ("", vec![]),
         ("", vec![("STRATA_RESTORE_MODE", "copy")]),
         ("\n[cache]\nrestore = \"copy\"\n", vec![]),
     ] {
@@ -249,6 +219,10 @@ fn copy_mode_from_the_environment_or_strata_toml_shares_no_inode() {
                         !stored.contains(&ino),
                         "{dir}/{rel} shares the store's inode"
                     );
+                    if dir != "install" {
+                        let m = std::fs::metadata(p.path(dir).join(&rel)).unwrap();
+                        assert_eq!(m.nlink(), 1, "{dir}/{rel}");
+                    }
                 }
             }
         }
@@ -270,8 +244,8 @@ fn a_tree_file_written_in_place_is_detected_and_the_archive_restores_the_origina
     p.strata().arg("build").assert().success();
     restore(&p, &[]);
     let victim = the_tree(&p).join(".strata/destdir/lib/liba.a");
-    // An in-place write of the same size, as a build writing through a
-    // hardlink into its sysroot would do (it shows in the mtime).
+    // An in-place write of the same size into the store itself (it shows
+    // in the mtime).
     std::fs::write(&victim, "LIBRARY BYTES\n").unwrap();
     let err = restore(&p, &[]);
     assert!(err.contains("module a"), "{err}");
@@ -521,18 +495,18 @@ fn a_restore_says_how_it_placed_the_files() {
     };
     // From the archive: nothing placed from a tree.
     assert!(placed(&[("STRATA_RESTORE_MODE", "archive")]).is_null());
-    // From the tree: 2 destdir files linked (or reflinked), 2 keep files copied.
+    // From the tree: every file reflinked, or else copied; never linked.
     let v = placed(&[]);
     let n = |k: &str| v[k].as_u64().unwrap();
     if reflink_capable(&the_tree(&p)) {
         assert_eq!((n("reflinked"), n("linked"), n("copied")), (4, 0, 0), "{v}");
     } else {
-        assert_eq!((n("reflinked"), n("linked"), n("copied")), (0, 2, 2), "{v}");
+        assert_eq!((n("reflinked"), n("linked"), n("copied")), (0, 0, 4), "{v}");
         // And the human line says so.
         p.strata().args(["clean", "--all"]).assert().success();
         let out = p.strata().arg("build").output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("files 2 linked, 2 copied"), "{err}");
+        assert!(err.contains("files 4 copied"), "{err}");
     }
     let v = placed(&[("STRATA_RESTORE_MODE", "copy")]);
     assert_eq!(v["copied"], 4, "{v}");
@@ -614,4 +588,91 @@ echo 'ref: refs/heads/main' > $STRATA_DESTDIR/share/repo/.git/HEAD
     }
     assert_eq!(trees(&p).len(), 1);
     p.strata().args(["cache", "verify"]).assert().success();
+}
+
+/// A same-size write into a dependency's file through `$STRATA_SYSROOT`,
+/// then `touch -d @1`: the write a build can make that keeps size and mtime.
+const SNEAKY_BUILD: &str = r#"build = '''
+printf 'LIBRARY BYTES\n' > "$STRATA_SYSROOT/lib/liba.a"
+touch -d @1 "$STRATA_SYSROOT/lib/liba.a"
+'''
+install = "mkdir -p $STRATA_DESTDIR/share && echo b > $STRATA_DESTDIR/share/b"
+depends = ["a"]"#;
+
+/// `strata --json build` in checkout `q` with `p`'s store: its warnings.
+fn build_in(q: &TestProject, p: &TestProject) -> String {
+    let (ok, stdout, stderr) = build_with_cache(q, p);
+    assert!(ok, "{stderr}");
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["type"] == "warning")
+        .map(|v| format!("warning: {}\n", v["data"]["message"].as_str().unwrap()))
+        .collect()
+}
+
+#[test]
+fn a_build_writing_through_its_sysroot_never_reaches_the_store_or_another_checkout() {
+    let p = project("");
+    p.strata().arg("build").assert().success();
+    let files = ["modules/a.toml", "mirror/a-1.0.tar.gz"];
+    // Checkout 1 restores `a` (and makes the store's tree).
+    let q1 = checkout(&p, &files);
+    assert_eq!(build_in(&q1, &p), "");
+    assert_eq!(q1.read("install/lib/liba.a"), "library bytes\n");
+    // Checkout 2 restores `a` too, then builds `b`, which rewrites a's
+    // library in its sysroot, same size, mtime set back to 1.
+    let q2 = checkout(&p, &files);
+    q2.write(
+        "strata.toml",
+        p.read("strata.toml").replace("[\"a\"]", "[\"a\", \"b\"]"),
+    );
+    q2.local_module("b", &[("b.c", "int b;\n")], SNEAKY_BUILD);
+    build_in(&q2, &p);
+    // The store and checkout 1 still hold the artifact's bytes: checkout 1
+    // merging install/ again, and a new checkout restoring, get them.
+    std::fs::remove_dir_all(q1.path("install")).unwrap();
+    assert_eq!(build_in(&q1, &p), "");
+    assert_eq!(q1.read("install/lib/liba.a"), "library bytes\n");
+    let q3 = checkout(&p, &files);
+    assert_eq!(build_in(&q3, &p), "");
+    assert_eq!(q3.read("install/lib/liba.a"), "library bytes\n");
+    assert_eq!(
+        std::fs::read(the_tree(&p).join(".strata/destdir/lib/liba.a")).unwrap(),
+        b"library bytes\n"
+    );
+}
+
+#[test]
+fn a_same_size_write_into_the_tree_with_its_mtime_set_back_is_caught() {
+    let p = project("");
+    p.strata().arg("build").assert().success();
+    restore(&p, &[]);
+    let sneak = |p: &TestProject| {
+        let victim = the_tree(p).join(".strata/destdir/lib/liba.a");
+        std::fs::write(&victim, "LIBRARY BYTES\n").unwrap();
+        let one = filetime::FileTime::from_unix_time(1, 0);
+        filetime::set_file_times(&victim, one, one).unwrap();
+    };
+    // `cache verify` hashes the tree's files: it sees it and drops the tree.
+    sneak(&p);
+    p.strata()
+        .args(["cache", "verify"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("unpacked tree was damaged"))
+        .stdout(predicates::str::contains("lib/liba.a"));
+    assert!(trees(&p).is_empty());
+    // A restore sees it too (the file's ctime moved): one warning, and
+    // the archive's bytes.
+    restore(&p, &[]);
+    sneak(&p);
+    let err = restore(&p, &[]);
+    assert!(
+        err.contains("is damaged") && err.contains("lib/liba.a"),
+        "{err}"
+    );
+    assert_eq!(p.read("install/lib/liba.a"), "library bytes\n");
+    assert_same_as_tar(&p);
+    assert_eq!(restore(&p, &[]), "", "the rebuilt tree is quiet");
 }

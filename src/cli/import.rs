@@ -1,6 +1,7 @@
 //! `strata import heads`: the command-line edge of [`crate::import`].
 //! A board that stops with `$(error …)` is reported, not a failure of the
-//! import; `--check` exits 1 when the project differs from the Heads tree.
+//! import, unless every board does (exit 1, nothing written); `--check`
+//! exits 1 when the project differs from the Heads tree.
 
 use super::{EXIT_FAILURE, Failure, Global};
 use crate::import::{self, Options};
@@ -15,7 +16,16 @@ pub struct ImportArgs {
 
 #[derive(Subcommand)]
 enum ImportCommand {
-    /// Turn a Heads tree (Makefile, modules/, boards/) into a strata project
+    /// Turn a Heads tree (Makefile, modules/, boards/) into a strata project;
+    /// runs the tree's Makefile code
+    ///
+    /// The import runs the tree's Makefile code: GNU make evaluates the
+    /// Makefile, modules/ and the board configs, `$(shell …)` calls
+    /// included, with your user's rights (as `make` in the tree would; no
+    /// target is built). It runs in a temporary copy of the tree, so the
+    /// tree itself is never written to; whatever the code wrote into the
+    /// copy is listed in the report. Import only trees you would build.
+    /// Exits 1 when no board could be evaluated (nothing is written then).
     Heads {
         /// The Heads tree
         heads_dir: PathBuf,
@@ -61,6 +71,12 @@ pub fn run(g: &Global, args: ImportArgs) -> Result<(), Failure> {
                 crate::outln!("the project is up to date with the Heads tree");
             }
         }
+    }
+    if r.boards_imported() == 0 {
+        return Err(Failure::Other(anyhow::anyhow!(
+            "no board of {} could be evaluated; nothing was written\n  hint: the report above gives each board's error; run `make BOARD=<board>` in the tree to see it",
+            r.heads
+        )));
     }
     if check && outcome.drifted {
         return Err(Failure::Code(EXIT_FAILURE));

@@ -163,7 +163,7 @@ enum Command {
     },
     /// Print the man page (roff): `strata man > strata.1`
     Man,
-    /// Turn another build system's tree into a strata project
+    /// Turn another build system's tree into a strata project (runs the tree's Makefile code)
     Import(import::ImportArgs),
 }
 

@@ -4,34 +4,28 @@
 //! `$(shell …)`), and the only exact evaluator of Make is GNU make, so strata
 //! does not interpret it: it runs `make -f Makefile -f driver.mk BOARD=<b>
 //! strata-print` and parses what the driver prints. The decision a reader
-//! would question is the *farm*: Heads's Makefile creates directories and
-//! writes files while it is parsed (`mkdir -p build/…`, `hashes.txt`,
-//! `mktemp -d`), and auto-detects a prebuilt `crossgcc/`. So make runs in a
-//! temporary directory of symlinks to the tree's top-level entries, minus
-//! `build`, `install`, `packages`, `crossgcc`, `.config` and `.git`: the
-//! tree is never written to, and the result depends only on committed files.
-//! The farm's path is then the placeholder for Heads's `$(pwd)`; `MAKE` and
-//! `MAKE_JOBS` are overridden on the command line with placeholders too.
+//! would question is the *farm* ([`Farm`]): Heads's Makefile creates
+//! directories and writes files while it is parsed (`mkdir -p build/…`,
+//! `hashes.txt`, `mktemp -d`), and auto-detects a prebuilt `crossgcc/`. So
+//! make runs in a temporary copy of the tree, minus `build`, `install`,
+//! `packages`, `crossgcc`, `.config` and `.git`: the tree is never written
+//! to, and the result depends only on committed files. The farm's path is
+//! then the placeholder for Heads's `$(pwd)`; `MAKE` and `MAKE_JOBS` are
+//! overridden on the command line with placeholders too.
 
 use super::error::ImportError;
+use super::farm::Farm;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// The driver, shipped inside the binary.
-const DRIVER: &str = include_str!("driver.mk");
 /// Stands for `$(MAKE)` in evaluated values.
 pub const MAKE_PLACEHOLDER: &str = "@@STRATA_MAKE@@";
 /// Stands for `$(MAKE_JOBS)` in evaluated values.
 pub const JOBS_PLACEHOLDER: &str = "@@STRATA_MAKE_JOBS@@";
-
-/// Top-level entries of the Heads tree that make must not see.
-const HIDDEN: &[&str] = &[
-    "build", "install", "packages", "crossgcc", ".config", ".git", "strata",
-];
 
 /// What make evaluated for one board.
 #[derive(Debug, Clone, Default)]
@@ -107,43 +101,6 @@ pub fn list_boards(heads: &Path) -> Result<Vec<String>, ImportError> {
     Ok(boards)
 }
 
-/// A temporary directory mirroring the Heads tree through symlinks.
-pub struct Farm {
-    dir: tempfile::TempDir,
-}
-
-impl Farm {
-    pub fn new(heads: &Path) -> Result<Farm, ImportError> {
-        let dir = tempfile::Builder::new()
-            .prefix("strata-heads-")
-            .tempdir()
-            .map_err(ImportError::io(std::env::temp_dir()))?;
-        let h = dir.path().join("h");
-        std::fs::create_dir(&h).map_err(ImportError::io(&h))?;
-        std::fs::write(dir.path().join("driver.mk"), DRIVER)
-            .map_err(ImportError::io(dir.path()))?;
-        for e in std::fs::read_dir(heads).map_err(ImportError::io(heads))? {
-            let e = e.map_err(ImportError::io(heads))?;
-            let name = e.file_name();
-            if HIDDEN.iter().any(|h| name == *h) {
-                continue;
-            }
-            std::os::unix::fs::symlink(e.path(), h.join(&name)).map_err(ImportError::io(&h))?;
-        }
-        Ok(Farm { dir })
-    }
-
-    /// Heads's `$(pwd)` during evaluation.
-    pub fn pwd(&self) -> PathBuf {
-        self.dir.path().join("h")
-    }
-
-    /// Where `mktemp -d` calls of the Makefile land.
-    pub fn tmp(&self) -> PathBuf {
-        self.dir.path().join("tmp")
-    }
-}
-
 /// Evaluates every board on a bounded pool of threads; each board's result
 /// is its evaluation or the `$(error …)` (or other failure) make stopped with.
 pub fn evaluate(
@@ -191,7 +148,7 @@ fn evaluate_board(make: &Make, farm: &Farm, board: &str) -> Result<BoardEval, St
         .arg("-f")
         .arg("Makefile")
         .arg("-f")
-        .arg(root.join("driver.mk"))
+        .arg(farm.driver())
         .arg(format!("BOARD={board}"))
         .arg(format!("pwd={}", pwd.display()))
         .arg(format!("MAKE={MAKE_PLACEHOLDER}"))

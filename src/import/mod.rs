@@ -10,6 +10,7 @@
 //! conditionals on `CONFIG_…`), and only make evaluates it exactly.
 
 pub mod error;
+pub mod farm;
 pub mod make;
 mod module;
 pub mod output;
@@ -38,7 +39,8 @@ pub struct Options {
 }
 
 /// The result: the report, and whether the output differs (or differed) from
-/// what the tree evaluates to.
+/// what the tree evaluates to. When no board evaluated, nothing was written
+/// (`report.boards_imported() == 0`; the command then fails).
 pub struct Outcome {
     pub report: Report,
     pub drifted: bool,
@@ -109,8 +111,17 @@ pub fn import(opts: &Options) -> Result<Outcome, ImportError> {
     if boards.is_empty() {
         return Err(ImportError::NoBoards { dir: heads.clone() });
     }
-    let farm = make::Farm::new(&heads)?;
+    let farm = farm::Farm::new(&heads)?;
     let evals = make::evaluate(&make, &farm, &boards);
+    let writes = farm
+        .writes()
+        .into_iter()
+        .map(|w| report::TreeWrite {
+            named_in: farm::named_in(&heads, &w.path),
+            path: w.path,
+            change: w.change.to_string(),
+        })
+        .collect();
     let pwd = farm.pwd().to_string_lossy().into_owned();
     let tmp = farm.tmp().to_string_lossy().into_owned();
     let heads_from_out = relative(&out, &heads);
@@ -126,8 +137,15 @@ pub fn import(opts: &Options) -> Result<Outcome, ImportError> {
         files.insert(format!("modules/{}.toml", m.name), render::module_file(m));
     }
     files.insert("strata.toml".to_string(), render::project_file(&imp));
-    let changes = output::sync(&out, &files, opts.check)?;
+    // With no board evaluated there is nothing to write: syncing would
+    // remove every generated module file of a previous import.
+    let changes = if imp.report.boards_imported() == 0 {
+        Vec::new()
+    } else {
+        output::sync(&out, &files, opts.check)?
+    };
     let drifted = output::drifted(&changes);
+    imp.report.writes = writes;
     imp.report.heads = heads.display().to_string();
     imp.report.out = out.display().to_string();
     imp.report.make = format!("GNU Make {}", make.version);

@@ -18,6 +18,20 @@ pub struct Report {
     pub modules: BTreeMap<String, ModuleReport>,
     /// Output files: what happened to each (written, unchanged, removed, left alone).
     pub files: Vec<FileChange>,
+    /// What the tree's Makefile code wrote into strata's copy of the tree
+    /// while it was evaluated (the tree itself is never written to).
+    pub writes: Vec<TreeWrite>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TreeWrite {
+    /// Relative to the tree.
+    pub path: String,
+    /// `created`, `changed` or `removed`.
+    pub change: String,
+    /// The tree's make files that run code and mention the path's name:
+    /// most likely the writer.
+    pub named_in: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -95,6 +109,19 @@ impl Report {
         }
         for (x, n) in skipped {
             s.push_str(&format!("{n} board(s): {x}\n"));
+        }
+        if !self.writes.is_empty() {
+            s.push_str(
+                "make wrote into strata's copy of the tree while evaluating it \
+                 (the tree itself was not touched):\n",
+            );
+        }
+        for w in &self.writes {
+            s.push_str(&format!("  {}: {}", w.path, w.change));
+            if !w.named_in.is_empty() {
+                s.push_str(&format!(" (named in {})", w.named_in.join(", ")));
+            }
+            s.push('\n');
         }
         for (name, m) in &self.modules {
             if m.not_translated.is_empty() {

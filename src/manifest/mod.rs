@@ -73,8 +73,8 @@ pub struct Settings {
     pub cache_sign_key: Option<PathBuf>,
     /// `[cache] trusted-keys`: remote artifacts need a valid signature from one.
     pub cache_trusted_keys: Vec<crate::signing::PublicKey>,
-    /// `[cache] restore`: auto (trees: reflink, else hardlink + copy), copy
-    /// or archive; None: auto. `STRATA_RESTORE_MODE` overrides it.
+    /// `[cache] restore`: auto (trees: reflink, else copy; `copy` is the
+    /// same) or archive; None: auto. `STRATA_RESTORE_MODE` overrides it.
     pub cache_restore: Option<crate::store::RestoreMode>,
     /// `[settings] pass-env`: names of strata's environment variables passed
     /// to every command; their values are configure-key inputs.

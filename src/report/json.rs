@@ -38,7 +38,9 @@ impl Reporter {
                 json!({
                     "module": module, "store": store, "bytes": bytes,
                     "placed": placed.map(|c| json!({
-                        "reflinked": c.reflinked, "linked": c.linked, "copied": c.copied,
+                        // `linked` stays in the schema (fields are only added
+                        // within a version); restores no longer hardlink.
+                        "reflinked": c.reflinked, "linked": 0, "copied": c.copied,
                     })),
                 }),
             ),

@@ -464,21 +464,17 @@ fn verb(step: Step) -> &'static str {
     }
 }
 
-/// How a restore placed its files: `files 3 linked, 1 copied`, or that
+/// How a restore placed its files: `files 3 reflinked, 1 copied`, or that
 /// they were extracted from the archive.
 fn placement(placed: Option<crate::store::materialise::Counts>) -> String {
     let Some(c) = placed else {
         return "extracted from the archive".to_string();
     };
-    let parts: Vec<String> = [
-        (c.reflinked, "reflinked"),
-        (c.linked, "linked"),
-        (c.copied, "copied"),
-    ]
-    .iter()
-    .filter(|(n, _)| *n > 0)
-    .map(|(n, what)| format!("{n} {what}"))
-    .collect();
+    let parts: Vec<String> = [(c.reflinked, "reflinked"), (c.copied, "copied")]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
     if parts.is_empty() {
         "no files".to_string()
     } else {

@@ -1,25 +1,28 @@
 //! Placing a tree's files (see `tree`) into a fresh directory: what a
 //! restore does instead of extracting the archive.
 //!
-//! Each file is, in order of preference:
-//! - reflinked (`FICLONE`, btrfs and XFS): a private copy-on-write copy,
-//!   the same result as extracting, at the cost of a few metadata writes;
-//! - else, under `.strata/destdir/`, hardlinked: installed files are only
-//!   read by later builds (their sysroots are hardlink farms of destdirs
-//!   already; `install/` is a copy), so sharing the store's inode is safe,
-//!   and a write through one anyway is caught by the checks below at the
-//!   next restore;
-//! - else copied (`copy_file_range` through `std::io::copy`): keep paths
-//!   are build dirs that later builds may write into, so they get their own
-//!   inodes (uv's split: link what is read-only, copy the rest).
+//! Each file is reflinked (`FICLONE`, btrfs and XFS: a private copy-on-write
+//! copy, the same result as extracting, at the cost of a few metadata
+//! writes), else copied (`copy_file_range` through `std::io::copy`).
+//!
+//! The decision a reader would question: never a hardlink, although
+//! destdir files are "only read" by later builds. A build that writes into
+//! a dependency's file anyway (`>> $STRATA_SYSROOT/lib/x.a`, `strip` or
+//! `objcopy` in place) would, through a hardlink, change the store's tree
+//! and every other checkout restored from it, at once and with no strata
+//! running to notice; no check at the next restore can give those
+//! checkouts their bytes back. With files of its own, such a write stays in
+//! the checkout that made it. The price is the data copy (see
+//! docs/cache.md, Restoring), still far below decompressing the archive.
 //!
 //! Directories, symlinks, modes and mtimes (1) come out as the safe
 //! extractor makes them, so a restore is identical whichever way it went.
-//! Every tree file is checked against the manifest (type, size, mode,
-//! mtime 1) before it is used; a mismatch or a missing file is
-//! [`MaterialiseError::Damaged`], and the caller falls back to the archive.
+//! Every tree file is checked against the manifest before it is used
+//! (type, size, mode, mtime 1, and inode + ctime, else its BLAKE3; see
+//! `tree`); a mismatch or a missing file is [`MaterialiseError::Damaged`],
+//! and the caller falls back to the archive.
 
-use super::tree::{Entry, Kind, Tree};
+use super::tree::{Entry, Kind, Tree, hash_file};
 use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -30,11 +33,10 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RestoreMode {
-    /// From the tree: reflink, else hardlink destdir files and copy the rest.
+    /// From the tree: reflink, else copy. `copy` names it too: it was the
+    /// mode that never hardlinked, which every restore now is.
+    #[serde(alias = "copy")]
     Auto,
-    /// From the tree, but every file gets its own inode (reflink or copy,
-    /// never a hardlink): for builds that write into their sysroots.
-    Copy,
     /// From the archive every time; no tree is made (saves the disk space).
     Archive,
 }
@@ -54,8 +56,7 @@ impl RestoreMode {
     ) -> Result<RestoreMode, String> {
         match env {
             Some(v) if !v.is_empty() => match v.as_str() {
-                "auto" => Ok(RestoreMode::Auto),
-                "copy" => Ok(RestoreMode::Copy),
+                "auto" | "copy" => Ok(RestoreMode::Auto),
                 "archive" => Ok(RestoreMode::Archive),
                 _ => Err(format!(
                     "{ENV_RESTORE_MODE}={v:?} is not a restore mode\n  hint: use auto, copy or archive, or unset it"
@@ -70,7 +71,6 @@ impl RestoreMode {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
     pub reflinked: u64,
-    pub linked: u64,
     pub copied: u64,
 }
 
@@ -85,12 +85,11 @@ pub enum MaterialiseError {
     Io { path: PathBuf, source: io::Error },
 }
 
-/// What the filesystems allowed so far (each refusal is remembered for the
+/// What the filesystem allowed so far (a refusal is remembered for the
 /// rest of the restore, so it costs one failed call, not one per file).
 #[derive(Clone, Copy)]
 struct Ways {
     reflink: bool,
-    link: bool,
 }
 
 /// Places the files of `tree` into the existing empty directory `into`.
@@ -100,16 +99,9 @@ struct Ways {
 /// threads: directories level by level (a level's parents exist), then the
 /// files and symlinks, each thread taking a run of consecutive entries,
 /// which mostly lie in directories of their own.
-pub fn materialise(
-    tree: &Tree,
-    into: &Path,
-    mode: RestoreMode,
-) -> Result<Counts, MaterialiseError> {
+pub fn materialise(tree: &Tree, into: &Path) -> Result<Counts, MaterialiseError> {
     let root = tree.root();
-    let ways = Ways {
-        reflink: true,
-        link: mode == RestoreMode::Auto,
-    };
+    let ways = Ways { reflink: true };
     let mut levels: Vec<Vec<&Entry>> = Vec::new();
     let mut rest = Vec::new();
     for e in &tree.manifest.entries {
@@ -133,7 +125,6 @@ pub fn materialise(
             ways,
         )?;
         counts.reflinked += c.reflinked;
-        counts.linked += c.linked;
         counts.copied += c.copied;
     }
     Ok(counts)
@@ -179,7 +170,6 @@ fn in_parallel<'a>(
     for r in results {
         let c = r?;
         total.reflinked += c.reflinked;
-        total.linked += c.linked;
         total.copied += c.copied;
     }
     Ok(total)
@@ -221,7 +211,7 @@ fn place(
         }
         Kind::File => {
             let meta = fs::symlink_metadata(&src).map_err(|e| damaged(e.to_string()))?;
-            check(&meta, e.mode, e.size).map_err(damaged)?;
+            check(&src, &meta, e, false).map_err(damaged)?;
             let fail = |err| match err {
                 Placing::Source(err) => damaged(err.to_string()),
                 Placing::Short(n) => damaged(format!("gave {n} bytes, recorded {}", e.size)),
@@ -234,19 +224,6 @@ fn place(
                 }
                 ways.reflink = false;
             }
-            if ways.link && e.path.starts_with(".strata/destdir") {
-                match fs::hard_link(&src, &dst) {
-                    Ok(()) => {
-                        counts.linked += 1;
-                        return Ok(());
-                    }
-                    // Another filesystem, or another user's file
-                    // (protected_hardlinks): copy from now on. Too many
-                    // links to this one file: copy just it.
-                    Err(err) if err.raw_os_error() == Some(libc::EMLINK) => {}
-                    Err(_) => ways.link = false,
-                }
-            }
             copy_file(&src, &dst, e.mode, e.size).map_err(fail)?;
             counts.copied += 1;
         }
@@ -254,8 +231,8 @@ fn place(
     Ok(())
 }
 
-/// Checks every file and symlink of `tree` against its manifest, placing
-/// nothing (`strata cache verify`).
+/// Checks every file and symlink of `tree` against its manifest, hashing
+/// every file, placing nothing (`strata cache verify`: the deep check).
 pub fn verify(tree: &Tree) -> Result<(), MaterialiseError> {
     let root = tree.root();
     for e in &tree.manifest.entries {
@@ -274,15 +251,18 @@ pub fn verify(tree: &Tree) -> Result<(), MaterialiseError> {
             }
             Kind::File => {
                 let meta = fs::symlink_metadata(&path).map_err(|e| damaged(e.to_string()))?;
-                check(&meta, e.mode, e.size).map_err(damaged)?;
+                check(&path, &meta, e, true).map_err(damaged)?;
             }
         }
     }
     Ok(())
 }
 
-/// Whether a tree file still is what the manifest recorded.
-fn check(meta: &fs::Metadata, mode: u32, size: u64) -> Result<(), String> {
+/// Whether the tree file `path` still is what the manifest recorded in `e`:
+/// type, size, mode and mtime 1; then, unless it is the very inode with the
+/// very ctime it had when the tree was made (or `deep`), its BLAKE3.
+fn check(path: &Path, meta: &fs::Metadata, e: &Entry, deep: bool) -> Result<(), String> {
+    let (mode, size) = (e.mode, e.size);
     if !meta.is_file() {
         return Err("is no longer a regular file".into());
     }
@@ -301,7 +281,17 @@ fn check(meta: &fs::Metadata, mode: u32, size: u64) -> Result<(), String> {
             meta.mtime()
         ));
     }
-    Ok(())
+    let Some(id) = &e.id else {
+        return Ok(());
+    };
+    if !deep && id.unchanged(meta) {
+        return Ok(());
+    }
+    match hash_file(path) {
+        Ok(h) if h == id.blake3 => Ok(()),
+        Ok(_) => Err("was written in place (its content differs from the manifest's)".into()),
+        Err(err) => Err(err.to_string()),
+    }
 }
 
 enum Placing {
@@ -402,22 +392,25 @@ mod tests {
     }
 
     #[test]
-    fn auto_links_destdir_files_and_copies_the_rest() {
+    fn every_file_gets_its_own_inode() {
         let t = tempfile::tempdir().unwrap();
         let tr = tree(&t.path().join("tree"));
         let into = t.path().join("into");
         fs::create_dir(&into).unwrap();
-        let c = materialise(&tr, &into, RestoreMode::Auto).unwrap();
-        if c.reflinked == 0 {
-            assert_eq!((c.linked, c.copied), (2, 1));
+        let c = materialise(&tr, &into).unwrap();
+        assert_eq!(c.reflinked + c.copied, 3);
+        for rel in [
+            ".strata/destdir/bin/tool",
+            ".strata/destdir/lib/libx.a",
+            "out/obj.o",
+        ] {
+            let (a, b) = (
+                fs::metadata(tr.root().join(rel)).unwrap(),
+                fs::metadata(into.join(rel)).unwrap(),
+            );
+            assert_ne!(a.ino(), b.ino(), "{rel}");
+            assert_eq!((a.nlink(), b.nlink()), (1, 1), "{rel}");
         }
-        let ino = |p: &Path| fs::metadata(p).unwrap().ino();
-        let same = |rel: &str| ino(&tr.root().join(rel)) == ino(&into.join(rel));
-        if c.reflinked == 0 {
-            assert!(same(".strata/destdir/bin/tool"));
-            assert!(same(".strata/destdir/lib/libx.a"));
-        }
-        assert!(!same("out/obj.o"));
         let m = fs::metadata(into.join("out/obj.o")).unwrap();
         assert_eq!((m.mode() & 0o7777, m.mtime()), (0o644, 1));
         assert_eq!(fs::read(into.join("out/obj.o")).unwrap(), b"object");
@@ -449,9 +442,18 @@ mod tests {
         };
         let into = t.path().join("into");
         fs::create_dir(&into).unwrap();
-        let c = materialise(&tr, &into, RestoreMode::Auto).unwrap();
-        assert_eq!(c.reflinked + c.linked + c.copied, 600);
-        assert_eq!(Manifest::scan(&into).unwrap(), tr.manifest);
+        let c = materialise(&tr, &into).unwrap();
+        assert_eq!(c.reflinked + c.copied, 600);
+        let shape = |m: Manifest| -> Vec<_> {
+            m.entries
+                .into_iter()
+                .map(|e| (e.path, e.kind, e.mode, e.size, e.id.map(|i| i.blake3)))
+                .collect()
+        };
+        assert_eq!(
+            shape(Manifest::scan(&into).unwrap()),
+            shape(tr.manifest.clone())
+        );
         for e in &tr.manifest.entries {
             if e.kind == Kind::File {
                 let m = fs::metadata(into.join(&e.path)).unwrap();
@@ -467,7 +469,7 @@ mod tests {
         fs::write(&victim, "changed\n").unwrap();
         let again = t.path().join("again");
         fs::create_dir(&again).unwrap();
-        let err = materialise(&tr, &again, RestoreMode::Auto).unwrap_err();
+        let err = materialise(&tr, &again).unwrap_err();
         assert!(
             matches!(&err, MaterialiseError::Damaged { path, .. } if path == &victim),
             "{err}"
@@ -475,26 +477,14 @@ mod tests {
     }
 
     #[test]
-    fn copy_mode_shares_no_inode() {
-        let t = tempfile::tempdir().unwrap();
-        let tr = tree(&t.path().join("tree"));
-        let into = t.path().join("into");
-        fs::create_dir(&into).unwrap();
-        let c = materialise(&tr, &into, RestoreMode::Copy).unwrap();
-        assert_eq!(c.linked, 0);
-        for rel in [".strata/destdir/bin/tool", "out/obj.o"] {
-            let (a, b) = (
-                fs::metadata(tr.root().join(rel)).unwrap(),
-                fs::metadata(into.join(rel)).unwrap(),
-            );
-            assert_ne!(a.ino(), b.ino());
-            assert_eq!(b.nlink(), 1);
-        }
-    }
-
-    #[test]
     fn a_changed_or_missing_tree_file_is_damage() {
-        for change in ["append", "chmod", "touch", "remove"] {
+        for change in [
+            "append",
+            "chmod",
+            "touch",
+            "same size, mtime set back",
+            "remove",
+        ] {
             let t = tempfile::tempdir().unwrap();
             let tr = tree(&t.path().join("tree"));
             let victim = tr.root().join(".strata/destdir/lib/libx.a");
@@ -502,11 +492,16 @@ mod tests {
                 "append" => fs::write(&victim, b"archive+").unwrap(),
                 "chmod" => fs::set_permissions(&victim, fs::Permissions::from_mode(0o600)).unwrap(),
                 "touch" => filetime::set_file_mtime(&victim, filetime::FileTime::now()).unwrap(),
+                "same size, mtime set back" => {
+                    fs::write(&victim, b"ARCHIVE").unwrap();
+                    let one = filetime::FileTime::from_unix_time(1, 0);
+                    filetime::set_file_times(&victim, one, one).unwrap();
+                }
                 _ => fs::remove_file(&victim).unwrap(),
             }
             let into = t.path().join("into");
             fs::create_dir(&into).unwrap();
-            let err = materialise(&tr, &into, RestoreMode::Auto).unwrap_err();
+            let err = materialise(&tr, &into).unwrap_err();
             assert!(
                 matches!(&err, MaterialiseError::Damaged { path, .. } if path == &victim),
                 "{change}: {err}"
@@ -519,7 +514,7 @@ mod tests {
         let env = |v: &str| Some(v.to_string());
         assert_eq!(
             RestoreMode::resolve_with(Some(RestoreMode::Archive), env("copy")),
-            Ok(RestoreMode::Copy)
+            Ok(RestoreMode::Auto)
         );
         let err = RestoreMode::resolve_with(None, env("links")).unwrap_err();
         assert!(err.contains("STRATA_RESTORE_MODE") && err.contains("auto, copy or archive"));

@@ -47,7 +47,7 @@ impl Cache {
         {
             let dir = self.local.tree_path(&info);
             let placed = match self.local.open_tree(&info) {
-                Ok(Some(tree)) => Some(materialise(&tree, into, self.restore)),
+                Ok(Some(tree)) => Some(materialise(&tree, into)),
                 Ok(None) => None,
                 Err(e) => Some(Err(MaterialiseError::Damaged {
                     path: dir.clone(),
@@ -127,7 +127,7 @@ impl Cache {
                 return from_archive();
             }
         };
-        let counts = materialise(&tree, into, self.restore)
+        let counts = materialise(&tree, into)
             .map_err(|e| format!("restoring from {}: {e}", tree.dir.display()))?;
         Ok(Some(Restored {
             source: hit.source,

@@ -12,12 +12,17 @@
 //! need it, `cache verify` hashes it, and a damaged tree is rebuilt from it.
 //!
 //! The decision a reader would question: a restore from a tree re-hashes
-//! nothing. Restored destdir files are hardlinks of the tree's own (see
-//! `materialise`), so a write through one of them would change the store;
-//! instead every restore checks each tree file's size, mode and mtime
-//! against the manifest (artifacts have mtime 1, so an in-place write or a
-//! chmod shows), and on any mismatch the tree is discarded and rebuilt
-//! from the archive, whose BLAKE3 is checked as before.
+//! nothing. No restored file shares an inode with the tree (see
+//! `materialise`: reflinks or copies, never hardlinks), so a build can only
+//! change a tree by writing into the store itself. Against that, the
+//! manifest records per file its inode, ctime and BLAKE3 as the tree was
+//! made, and every restore checks each file's size, mode, mtime 1, inode
+//! and ctime: any write or chmod moves the ctime, and no one can set a
+//! ctime back, so a same-size write followed by `touch -d @1` shows too. A
+//! file whose inode or ctime moved without a change of content (a store
+//! copied with `cp -a`) is hashed, and passes if its BLAKE3 still matches.
+//! On any mismatch the tree is discarded and rebuilt from the archive,
+//! whose BLAKE3 is checked as before. `cache verify` hashes every file.
 
 use super::LocalStore;
 use crate::artifact::{ArtifactInfo, CACHE_FORMAT};
@@ -29,7 +34,10 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
-const MAGIC: &[u8] = b"strata-tree 1\n";
+const MAGIC: &[u8] = b"strata-tree 2\n";
+/// Manifests of trees made before files carried a [`FileId`]: such a tree
+/// is discarded quietly and made again.
+const MAGIC_V1: &[u8] = b"strata-tree 1\n";
 
 /// What one entry of a tree is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,6 +56,33 @@ pub struct Entry {
     pub mode: u32,
     /// File bytes; 0 for directories and symlinks.
     pub size: u64,
+    /// A file's identity when the tree was made; None for directories and
+    /// symlinks (and for files of a manifest of the old format).
+    pub id: Option<FileId>,
+}
+
+/// What a tree file was when the tree was made: the inode and ctime (which
+/// any write or chmod moves, and no one can set back) and the content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileId {
+    pub ino: u64,
+    /// Seconds and nanoseconds.
+    pub ctime: (i64, i64),
+    pub blake3: [u8; 32],
+}
+
+impl FileId {
+    /// Whether `meta` is still this very inode, unchanged since.
+    pub fn unchanged(&self, meta: &fs::Metadata) -> bool {
+        meta.ino() == self.ino && (meta.ctime(), meta.ctime_nsec()) == self.ctime
+    }
+}
+
+/// BLAKE3 of the file at `path`.
+pub fn hash_file(path: &Path) -> io::Result<[u8; 32]> {
+    let mut h = blake3::Hasher::new();
+    h.update_reader(fs::File::open(path)?)?;
+    Ok(*h.finalize().as_bytes())
 }
 
 /// Every entry of a tree, parents before their children.
@@ -75,7 +110,8 @@ fn io_at(path: &Path) -> impl FnOnce(io::Error) -> TreeError + '_ {
 }
 
 impl Manifest {
-    /// Walks `root` (sorted, parents first) and records what is there.
+    /// Walks `root` (sorted, parents first) and records what is there,
+    /// hashing every file.
     pub fn scan(root: &Path) -> io::Result<Manifest> {
         fn walk(root: &Path, rel: &Path, out: &mut Vec<Entry>) -> io::Result<()> {
             let mut names: Vec<OsString> = fs::read_dir(root.join(rel))?
@@ -93,6 +129,7 @@ impl Manifest {
                         kind: Kind::Dir,
                         mode,
                         size: 0,
+                        id: None,
                     });
                     walk(root, &path, out)?;
                 } else if meta.file_type().is_symlink() {
@@ -102,13 +139,20 @@ impl Manifest {
                         kind: Kind::Symlink(target),
                         mode: 0o777,
                         size: 0,
+                        id: None,
                     });
                 } else if meta.is_file() {
+                    let blake3 = hash_file(&abs)?;
                     out.push(Entry {
                         path,
                         kind: Kind::File,
                         mode,
                         size: meta.len(),
+                        id: Some(FileId {
+                            ino: meta.ino(),
+                            ctime: (meta.ctime(), meta.ctime_nsec()),
+                            blake3,
+                        }),
                     });
                 }
             }
@@ -124,8 +168,9 @@ impl Manifest {
         self.entries.iter().map(|e| e.size).sum()
     }
 
-    /// `strata-tree 1\n`, then per entry `KIND MODE SIZE PATH\0` (and
-    /// `TARGET\0` after a symlink): NUL-separated, since paths are bytes.
+    /// `strata-tree 2\n`, then per entry `KIND MODE SIZE PATH\0` (a file:
+    /// `f MODE SIZE INO CTIME.NSEC BLAKE3 PATH\0`; a symlink: `TARGET\0`
+    /// after it): NUL-separated, since paths are bytes.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = MAGIC.to_vec();
         for e in &self.entries {
@@ -135,6 +180,18 @@ impl Manifest {
                 Kind::Symlink(_) => 'l',
             };
             out.extend_from_slice(format!("{kind} {:o} {} ", e.mode, e.size).as_bytes());
+            if let Some(id) = &e.id {
+                out.extend_from_slice(
+                    format!(
+                        "{} {}.{:09} {} ",
+                        id.ino,
+                        id.ctime.0,
+                        id.ctime.1,
+                        hex::encode(id.blake3)
+                    )
+                    .as_bytes(),
+                );
+            }
             out.extend_from_slice(e.path.as_os_str().as_bytes());
             out.push(0);
             if let Kind::Symlink(t) = &e.kind {
@@ -150,9 +207,11 @@ impl Manifest {
     /// not a directory listed before it (a symlink). Symlink targets are
     /// data, as the extractor keeps them: absolute, dangling or not.
     pub fn decode(bytes: &[u8]) -> Result<Manifest, String> {
-        let body = bytes
-            .strip_prefix(MAGIC)
-            .ok_or("not a strata tree manifest")?;
+        let (body, ids) = match (bytes.strip_prefix(MAGIC), bytes.strip_prefix(MAGIC_V1)) {
+            (Some(b), _) => (b, true),
+            (None, Some(b)) => (b, false),
+            _ => return Err("not a strata tree manifest".into()),
+        };
         let mut fields = body.split(|&b| b == 0);
         let mut dirs: HashSet<PathBuf> = HashSet::new();
         dirs.insert(PathBuf::new());
@@ -165,7 +224,8 @@ impl Manifest {
                 }
                 break;
             }
-            let mut parts = field.splitn(4, |&b| b == b' ');
+            let file = ids && field.starts_with(b"f ");
+            let mut parts = field.splitn(if file { 7 } else { 4 }, |&b| b == b' ');
             let mut next = |what: &str| parts.next().ok_or(format!("record without {what}"));
             let kind = next("kind")?.to_vec();
             let mode = std::str::from_utf8(next("mode")?)
@@ -176,6 +236,24 @@ impl Manifest {
                 .ok()
                 .and_then(|s| s.parse::<u64>().ok())
                 .ok_or("bad size")?;
+            let id = if file {
+                let ino = std::str::from_utf8(next("inode")?)
+                    .ok()
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .ok_or("bad inode")?;
+                let ctime = std::str::from_utf8(next("ctime")?)
+                    .ok()
+                    .and_then(|s| s.split_once('.'))
+                    .and_then(|(s, ns)| Some((s.parse::<i64>().ok()?, ns.parse::<i64>().ok()?)))
+                    .ok_or("bad ctime")?;
+                let blake3 = hex::decode(next("hash")?)
+                    .ok()
+                    .and_then(|h| <[u8; 32]>::try_from(h).ok())
+                    .ok_or("bad hash")?;
+                Some(FileId { ino, ctime, blake3 })
+            } else {
+                None
+            };
             let path = PathBuf::from(OsStr::from_bytes(next("path")?));
             if !path.components().all(|c| matches!(c, Component::Normal(_))) {
                 return Err(format!("unsafe path `{}`", path.display()));
@@ -210,6 +288,7 @@ impl Manifest {
                 kind,
                 mode,
                 size,
+                id,
             });
         }
         Ok(Manifest { entries })
@@ -244,7 +323,9 @@ impl LocalStore {
     }
 
     /// The tree of `info`, if one was made. A tree whose manifest is missing
-    /// or unreadable is an error (the caller discards it).
+    /// or unreadable is an error (the caller discards it). A tree made by an
+    /// older strata (no [`FileId`]s) is discarded here, quietly: it is not
+    /// damaged, only not checkable, and the archive makes it again.
     pub fn open_tree(&self, info: &ArtifactInfo) -> Result<Option<Tree>, TreeError> {
         let dir = self.tree_path(info);
         if fs::symlink_metadata(&dir).is_err() {
@@ -256,6 +337,14 @@ impl LocalStore {
             path: path.clone(),
             why,
         })?;
+        if manifest
+            .entries
+            .iter()
+            .any(|e| e.kind == Kind::File && e.id.is_none())
+        {
+            self.discard_tree(info).map_err(io_at(&dir))?;
+            return Ok(None);
+        }
         // A manifest cut short at a record boundary still decodes: the
         // archive's file count (files and symlinks) catches it.
         let listed = manifest
@@ -402,18 +491,25 @@ mod tests {
                     kind: Kind::Dir,
                     mode: 0o755,
                     size: 0,
+                    id: None,
                 },
                 Entry {
                     path: PathBuf::from(OsStr::from_bytes(b"a b/\xff\n x")),
                     kind: Kind::File,
                     mode: 0o644,
                     size: 12,
+                    id: Some(FileId {
+                        ino: 42,
+                        ctime: (1_700_000_000, 5),
+                        blake3: [7; 32],
+                    }),
                 },
                 Entry {
                     path: "a b/l".into(),
                     kind: Kind::Symlink("../t z".into()),
                     mode: 0o777,
                     size: 0,
+                    id: None,
                 },
             ],
         };
@@ -469,8 +565,9 @@ mod tests {
 
     #[test]
     fn manifest_refuses_paths_leaving_the_tree_or_under_a_symlink() {
+        // The rules on paths and modes are the same in both formats.
         let bad = |body: &[u8]| {
-            let mut b = MAGIC.to_vec();
+            let mut b = MAGIC_V1.to_vec();
             b.extend_from_slice(body);
             Manifest::decode(&b).unwrap_err()
         };
@@ -489,5 +586,22 @@ mod tests {
         assert!(bad(b"f 644 1 d/x\0").contains("not beneath"));
         assert!(bad(b"q 644 1 x\0").contains("kind"));
         assert!(Manifest::decode(b"garbage").is_err());
+        let v2 = |body: &[u8]| {
+            let mut b = MAGIC.to_vec();
+            b.extend_from_slice(body);
+            Manifest::decode(&b)
+        };
+        let hash = "ab".repeat(32);
+        let ok = format!("f 644 1 9 1.000000002 {hash} a b\0");
+        let m = v2(ok.as_bytes()).unwrap();
+        assert_eq!(m.entries[0].path, Path::new("a b"));
+        assert_eq!(m.entries[0].id.as_ref().unwrap().ctime, (1, 2));
+        assert!(v2(b"f 644 1 x\0").unwrap_err().contains("inode"));
+        assert!(
+            v2(format!("f 644 1 9 1 {hash} x\0").as_bytes())
+                .unwrap_err()
+                .contains("ctime")
+        );
+        assert!(v2(b"f 644 1 9 1.0 abc x\0").unwrap_err().contains("hash"));
     }
 }
