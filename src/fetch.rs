@@ -33,6 +33,9 @@ pub struct FetchOptions {
     pub timeout: Duration,
     /// Attempts per URL for transient failures.
     pub attempts: u32,
+    /// `fetch --update-lock`: replace `strata.lock` entries a file disagrees
+    /// with instead of refusing it.
+    pub update_lock: bool,
 }
 
 impl FetchOptions {
@@ -53,6 +56,7 @@ impl FetchOptions {
             offline,
             timeout,
             attempts,
+            update_lock: false,
         }
     }
 }
@@ -75,12 +79,20 @@ pub enum FetchError {
     },
     #[error(transparent)]
     Git(Box<crate::git::GitError>),
+    #[error(transparent)]
+    Lock(Box<crate::lockfile::LockError>),
     #[error("module {module}: {path}: {source}")]
     Io {
         module: String,
         path: PathBuf,
         source: io::Error,
     },
+}
+
+impl From<crate::lockfile::LockError> for FetchError {
+    fn from(e: crate::lockfile::LockError) -> FetchError {
+        FetchError::Lock(Box::new(e))
+    }
 }
 
 /// What [`ensure_package`] did.
@@ -167,9 +179,9 @@ pub fn recorded_sha256(packages: &Path, file: &str) -> Option<String> {
 
 /// The sha256 a module's package must have: its `sha256`, or for a git
 /// module without one, the sum recorded when strata wrote its archive.
-pub fn expected_sha256(packages: &Path, m: &Module) -> Option<String> {
+pub fn expected_sha256(project: &Project, m: &Module) -> Option<String> {
     match &m.git {
-        Some(_) => crate::git::expected_sha256(packages, m),
+        Some(_) => crate::git::expected_sha256(project, m),
         None => Some(m.sha256.clone()),
     }
 }
@@ -209,7 +221,7 @@ pub fn sha256_file(path: &Path) -> io::Result<String> {
 }
 
 /// Makes sure the module's package is in `packages/` and verified,
-/// downloading it if needed.
+/// downloading it if needed, and that `strata.lock` records it.
 pub fn ensure_package(
     project: &Project,
     m: &Module,
@@ -219,6 +231,36 @@ pub fn ensure_package(
     if let Some(git) = &m.git {
         return crate::git::ensure_archive(project, m, git, opts, progress);
     }
+    let f = ensure_plain(project, m, opts, progress)?;
+    crate::lockfile::Lock::new(&project.root, opts.update_lock).record(
+        &m.name,
+        &m.file,
+        &crate::manifest::Pin::Sha256(m.sha256.clone()).label(),
+        &m.sha256,
+    )?;
+    Ok(f)
+}
+
+/// The URLs a fetch may use: all of them, or offline only local mirrors
+/// (`file://`), which never reach the network.
+fn usable_urls(urls: Vec<String>, opts: &FetchOptions) -> Vec<String> {
+    if opts.offline {
+        urls.into_iter()
+            .filter(|u| u.starts_with("file://"))
+            .collect()
+    } else {
+        urls
+    }
+}
+
+/// [`ensure_package`] for a module's archive with its `sha256`, without the
+/// lock (a git module's archive is locked by its commit instead).
+pub(crate) fn ensure_plain(
+    project: &Project,
+    m: &Module,
+    opts: &FetchOptions,
+    progress: &dyn Fn(u64, Option<u64>),
+) -> Result<Fetched, FetchError> {
     let packages = &project.settings.packages_dir;
     let path = packages.join(&m.file);
     let lock = file_lock(&path);
@@ -240,7 +282,8 @@ pub fn ensure_package(
         Some(false) => quarantined.push(quarantine(packages, &path).map_err(io_err(&path))?),
         None => {}
     }
-    if opts.offline {
+    let urls = usable_urls(project.download_urls(m), opts);
+    if urls.is_empty() && opts.offline {
         return Err(FetchError::Offline {
             module: m.name.clone(),
             path,
@@ -250,11 +293,11 @@ pub fn ensure_package(
     let part = packages.join(format!("{}.part", m.file));
     let agent = crate::net::agent(crate::net::Timeouts::uniform(opts.timeout));
     let mut attempts = Vec::new();
-    for url in project.download_urls(m) {
+    for url in urls {
         let mut tries = 0;
         loop {
             tries += 1;
-            match download(&agent, &url, &part, progress) {
+            match download(&agent, &url, &part, progress).map(|(sum, _)| sum) {
                 Ok(sum) if sum == m.sha256 => {
                     fs::rename(&part, &path).map_err(io_err(&path))?;
                     sync_dir(packages).map_err(io_err(packages))?;
@@ -323,13 +366,14 @@ impl Failure {
     }
 }
 
-/// Downloads `url` into `part`, returning the sha256 of what was written.
+/// Downloads `url` into `part`, returning the sha256 and the sha1 of what
+/// was written.
 fn download(
     agent: &ureq::Agent,
     url: &str,
     part: &Path,
     progress: &dyn Fn(u64, Option<u64>),
-) -> Result<String, Failure> {
+) -> Result<(String, String), Failure> {
     let (mut reader, expected_len): (Box<dyn Read>, Option<u64>) =
         if let Some(path) = url.strip_prefix("file://") {
             let f = File::open(path).map_err(|e| Failure::permanent(e.to_string()))?;
@@ -361,6 +405,7 @@ fn download(
     let io_fail = |e: io::Error| Failure::permanent(format!("{}: {e}", part.display()));
     let mut out = File::create(part).map_err(io_fail)?;
     let mut hasher = Sha256::new();
+    let mut sha1 = sha1::Sha1::new();
     let mut buf = vec![0u8; 256 * 1024];
     let mut total = 0u64;
     loop {
@@ -375,6 +420,7 @@ fn download(
             }
         };
         hasher.update(&buf[..n]);
+        sha1.update(&buf[..n]);
         out.write_all(&buf[..n]).map_err(io_fail)?;
         total += n as u64;
         progress(total, expected_len);
@@ -387,7 +433,7 @@ fn download(
         )));
     }
     out.sync_all().map_err(io_fail)?;
-    Ok(hex::encode(hasher.finalize()))
+    Ok((hex::encode(hasher.finalize()), hex::encode(sha1.finalize())))
 }
 
 /// Moves a bad file to `packages/.quarantine/` (kept for inspection, never used).
@@ -405,4 +451,165 @@ pub(crate) fn quarantine(packages: &Path, path: &Path) -> io::Result<PathBuf> {
     let dest = dir.join(format!("{name}.{stamp}"));
     fs::rename(path, &dest)?;
     Ok(dest)
+}
+
+/// Whether the extra download `d` of `m` is in `packages/` and verified,
+/// without downloading: a sha1-pinned file counts only once `strata.lock`
+/// holds its sha256.
+pub fn download_present(project: &Project, m: &Module, d: &crate::manifest::Download) -> bool {
+    let sum = match &d.pin {
+        crate::manifest::Pin::Sha256(h) => Some(h.clone()),
+        crate::manifest::Pin::Sha1(_) => crate::lockfile::Lock::new(&project.root, false)
+            .sha256(&m.name, &d.file, &d.pin.label())
+            .ok()
+            .flatten(),
+    };
+    sum.is_some_and(|sum| {
+        matches!(
+            is_verified(&project.settings.packages_dir, &d.file, &sum),
+            Ok(Some(true))
+        )
+    })
+}
+
+/// The sha256 and the sha1 of a file, as lower-case hex.
+fn sums_of_file(path: &Path) -> io::Result<(String, String)> {
+    let mut f = File::open(path)?;
+    let mut h = Sha256::new();
+    let mut h1 = sha1::Sha1::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        h1.update(&buf[..n]);
+    }
+    Ok((hex::encode(h.finalize()), hex::encode(h1.finalize())))
+}
+
+/// Makes sure the extra download `d` of module `m` is in `packages/`,
+/// verified against its pin and `strata.lock`, downloading it if needed.
+/// A sha1-pinned file's sha256 is recorded in the lock on first fetch and
+/// required from then on.
+pub fn ensure_download(
+    project: &Project,
+    m: &Module,
+    d: &crate::manifest::Download,
+    opts: &FetchOptions,
+    progress: &dyn Fn(u64, Option<u64>),
+) -> Result<Fetched, FetchError> {
+    use crate::manifest::Pin;
+    let packages = &project.settings.packages_dir;
+    let path = packages.join(&d.file);
+    let lock_file = crate::lockfile::Lock::new(&project.root, opts.update_lock);
+    let pin = d.pin.label();
+    let flock = file_lock(&path);
+    let _guard = flock.lock().unwrap_or_else(|e| e.into_inner());
+    let io_err = |p: &Path| {
+        let module = m.name.clone();
+        let p = p.to_path_buf();
+        move |source| FetchError::Io {
+            module,
+            path: p,
+            source,
+        }
+    };
+    // The sha256 the file must have, when known: the pin itself, or what
+    // the lock recorded for a sha1 pin (not when updating the lock).
+    let locked = match &d.pin {
+        Pin::Sha256(h) => Some(h.clone()),
+        Pin::Sha1(_) if opts.update_lock => None,
+        Pin::Sha1(_) => lock_file.sha256(&m.name, &d.file, &pin)?,
+    };
+    let accept = |sha256: &str, sha1: &str| match &d.pin {
+        Pin::Sha256(h) => sha256 == h,
+        Pin::Sha1(h) => sha1 == h && locked.as_deref().is_none_or(|l| l == sha256),
+    };
+    let mut quarantined = Vec::new();
+    let present = match &locked {
+        Some(sum) => is_verified(packages, &d.file, sum).map_err(io_err(&path))?,
+        None if path.is_file() => {
+            let (s256, s1) = sums_of_file(&path).map_err(io_err(&path))?;
+            if accept(&s256, &s1) {
+                record_verified(packages, &d.file, &s256).map_err(io_err(&path))?;
+                lock_file.record(&m.name, &d.file, &pin, &s256)?;
+            }
+            Some(accept(&s256, &s1))
+        }
+        None => None,
+    };
+    match present {
+        Some(true) => {
+            if let Some(sum) = &locked {
+                lock_file.record(&m.name, &d.file, &pin, sum)?;
+            }
+            return Ok(Fetched { path, quarantined });
+        }
+        Some(false) => quarantined.push(quarantine(packages, &path).map_err(io_err(&path))?),
+        None => {}
+    }
+    let urls = usable_urls(project.urls_for(&d.file, &d.urls), opts);
+    if urls.is_empty() && opts.offline {
+        return Err(FetchError::Offline {
+            module: m.name.clone(),
+            path,
+        });
+    }
+    fs::create_dir_all(packages).map_err(io_err(packages))?;
+    let part = packages.join(format!("{}.part", d.file));
+    let agent = crate::net::agent(crate::net::Timeouts::uniform(opts.timeout));
+    let mut attempts = Vec::new();
+    for url in urls {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match download(&agent, &url, &part, progress) {
+                Ok((s256, s1)) if accept(&s256, &s1) => {
+                    fs::rename(&part, &path).map_err(io_err(&path))?;
+                    sync_dir(packages).map_err(io_err(packages))?;
+                    record_verified(packages, &d.file, &s256).map_err(io_err(&path))?;
+                    lock_file.record(&m.name, &d.file, &pin, &s256)?;
+                    return Ok(Fetched { path, quarantined });
+                }
+                Ok((s256, s1)) => {
+                    let q = quarantine(packages, &part).map_err(io_err(&part))?;
+                    let why = match (&d.pin, &locked) {
+                        (Pin::Sha1(h), Some(l)) if s1 == *h => format!(
+                            "sha1 matches the pin, but its sha256 {s256} is not the {l} that {} locks (kept as {})",
+                            crate::lockfile::FILE_NAME,
+                            q.display()
+                        ),
+                        (Pin::Sha1(h), _) => format!(
+                            "sha1 mismatch: expected {h}, got {s1} (kept as {})",
+                            q.display()
+                        ),
+                        (Pin::Sha256(h), _) => format!(
+                            "sha256 mismatch: expected {h}, got {s256} (kept as {})",
+                            q.display()
+                        ),
+                    };
+                    attempts.push((url.clone(), why));
+                    quarantined.push(q);
+                    break;
+                }
+                Err(Failure { transient, why }) => {
+                    let _ = fs::remove_file(&part);
+                    if transient && tries < opts.attempts {
+                        std::thread::sleep(Duration::from_millis(200 << (tries - 1)));
+                        continue;
+                    }
+                    attempts.push((url.clone(), why));
+                    break;
+                }
+            }
+        }
+    }
+    Err(FetchError::AllFailed {
+        module: m.name.clone(),
+        file: d.file.clone(),
+        manifest: m.manifest_path.display().to_string(),
+        attempts,
+    })
 }

@@ -22,6 +22,7 @@ pub mod graph;
 pub mod import;
 pub mod instance;
 pub mod lock;
+pub mod lockfile;
 pub mod manifest;
 pub mod net;
 pub mod patch;

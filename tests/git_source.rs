@@ -235,13 +235,27 @@ fn archive_is_deterministic_and_normalised() {
     let rec_path = p.path(&format!("packages/.strata/verified/fw-{rev}.tar.zst.json"));
     let forged = record.replace(&sha256(&first), &"0".repeat(64));
     std::fs::write(&rec_path, forged).unwrap();
+    let lock = p.read("strata.lock");
+    p.write(
+        "strata.lock",
+        lock.replace(&sha256(&first), &"0".repeat(64)),
+    );
     std::fs::remove_file(&archive).unwrap();
     p.strata()
         .arg("fetch")
         .assert()
         .code(1)
         .stderr(contains("module fw: the archive of commit"))
-        .stderr(contains("an earlier archive of the same commit recorded"));
+        .stderr(contains(
+            "strata.lock (or an earlier archive of the same commit) recorded",
+        ))
+        .stderr(contains("strata fetch --update-lock fw"));
+    // When asked, the archive made from the repository is accepted again.
+    p.strata()
+        .args(["fetch", "--update-lock"])
+        .assert()
+        .success();
+    assert_eq!(p.read("strata.lock"), lock);
 }
 
 #[test]
@@ -709,4 +723,38 @@ fn issue16_manifest_refuses_transport_helpers_and_options_as_git_urls() {
         }
     }
     assert!(find_named(p.root(), "PWNED").is_empty());
+}
+
+#[test]
+fn the_lock_makes_a_dropped_in_archive_of_an_unpinned_git_module_trusted() {
+    // The report: the offline hint says "copy fw-<rev>.tar.zst into
+    // packages/", and doing so quarantined the file (no sha256 to check it
+    // against). strata.lock now holds that sum.
+    let p = TestProject::with_default(&["fw"]);
+    let rev = bare_repo(p.root(), "fw", FILES);
+    git_module(&p, "fw", "file://repos/fw.git", &rev, INSTALL);
+    let (code, _, err) = p.build_json(&[]);
+    assert_eq!(code, 0, "{err}");
+    let file = format!("fw-{rev}.tar.zst");
+    let archive = std::fs::read(p.path(&format!("packages/{file}"))).unwrap();
+    let lock = p.read("strata.lock");
+    assert!(
+        lock.contains(&format!(
+            "pin = \"git:{rev}:1\"\nsha256 = \"{}\"",
+            sha256(&archive)
+        )),
+        "{lock}"
+    );
+    // Another machine: the module file and the lock, the archive dropped
+    // into packages/, no repository at all.
+    let q = checkout(&p, &["modules/fw.toml", "strata.lock"]);
+    q.write(&format!("packages/{file}"), &archive);
+    q.strata().args(["--offline", "build"]).assert().success();
+    assert_eq!(q.read("install/out/hello.txt"), "hello\n");
+    assert!(!q.path("packages/.quarantine").exists());
+    // A different file under that name is still refused.
+    let r = checkout(&p, &["modules/fw.toml", "strata.lock"]);
+    r.write(&format!("packages/{file}"), b"not the archive");
+    r.strata().args(["--offline", "build"]).assert().code(1);
+    assert!(r.path("packages/.quarantine").is_dir());
 }

@@ -104,12 +104,15 @@ fn installs(project: &crate::manifest::Project, inst: &Instances) -> Vec<exec::I
         .collect()
 }
 
-pub fn fetch(g: &Global, names: &[String]) -> Result<(), Failure> {
+pub fn fetch(g: &Global, names: &[String], update_lock: bool) -> Result<(), Failure> {
     let l = g.load()?;
     let selection = graph::select(&l.project, names)?;
     let closure = l.graph.closure(&selection);
     let reporter = g.reporter();
-    let opts = g.fetch_options();
+    let opts = fetch::FetchOptions {
+        update_lock,
+        ..g.fetch_options()
+    };
     let jobs = g.jobs(&l.project).max(1);
     let _lock = super::lock_project(&l.project, &reporter)?;
     let next = std::sync::atomic::AtomicUsize::new(0);
@@ -134,14 +137,26 @@ pub fn fetch(g: &Global, names: &[String]) -> Result<(), Failure> {
                             total,
                         })
                     };
-                    match fetch::ensure_package(&l.project, m, &opts, &progress) {
-                        Ok(f) => {
-                            for q in &f.quarantined {
+                    let all = || -> Result<Vec<(&str, std::path::PathBuf)>, fetch::FetchError> {
+                        let f = fetch::ensure_package(&l.project, m, &opts, &progress)?;
+                        let mut bad: Vec<_> = f
+                            .quarantined
+                            .into_iter()
+                            .map(|q| (m.file.as_str(), q))
+                            .collect();
+                        for d in &m.downloads {
+                            let f = fetch::ensure_download(&l.project, m, d, &opts, &progress)?;
+                            bad.extend(f.quarantined.into_iter().map(|q| (d.file.as_str(), q)));
+                        }
+                        Ok(bad)
+                    };
+                    match all() {
+                        Ok(quarantined) => {
+                            for (file, q) in &quarantined {
                                 reporter.event(Event::Warning {
                                     message: &format!(
-                                        "module {}: {} had the wrong sha256; moved to {}",
+                                        "module {}: {file} had the wrong sum; moved to {}",
                                         m.name,
-                                        m.file,
                                         q.display()
                                     ),
                                 });

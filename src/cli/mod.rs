@@ -110,8 +110,14 @@ enum Command {
         #[arg(long, conflicts_with = "check")]
         incremental: bool,
     },
-    /// Download and verify packages only
-    Fetch { names: Vec<String> },
+    /// Download and verify packages only (and record them in strata.lock)
+    Fetch {
+        names: Vec<String>,
+        /// Replace strata.lock entries a file disagrees with (after you
+        /// checked that upstream really changed it) instead of refusing it
+        #[arg(long)]
+        update_lock: bool,
+    },
     /// Show each module and step: fresh, or stale with the reason
     Plan {
         names: Vec<String>,
@@ -400,7 +406,7 @@ fn run_cli() -> i32 {
             incremental,
             ..
         } => build::build(&g, &names, timings, incremental),
-        Command::Fetch { names } => build::fetch(&g, &names),
+        Command::Fetch { names, update_lock } => build::fetch(&g, &names, update_lock),
         Command::Plan { names, incremental } => plan::plan(&g, &names, incremental),
         Command::Why { module, target } => plan::why(&g, &module, target.as_deref()),
         Command::Clean { modules, all } => clean::clean(&g, &modules, all),

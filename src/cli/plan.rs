@@ -44,7 +44,7 @@ pub fn plan(g: &Global, names: &[String], incremental: bool) -> Result<(), Failu
             .and(cache.as_ref())
             .and_then(|c| c.locate(inst.keys[i].install_key()));
         let packages = &l.project.settings.packages_dir;
-        let have_package = fetch::expected_sha256(packages, m)
+        let have_package = fetch::expected_sha256(&l.project, m)
             .is_some_and(|sum| fetch::looks_verified(packages, &m.file, &sum));
         let dep_stale = |name: &str| dependency_stale(&l.project, &inst, &statuses, i, name);
         let reasons: Vec<String> = st.reasons.iter().map(|r| describe(r, &dep_stale)).collect();

@@ -196,6 +196,7 @@ mod tests {
             host: false,
             git: None,
             params: vec![],
+            downloads: Vec::new(),
             manifest_path: PathBuf::new(),
         }
     }

@@ -172,8 +172,11 @@ fn prepare_source(ctx: &Context, i: usize, timed: &Timed<'_>) -> Result<(), Modu
     };
     let packages = &project.settings.packages_dir;
     let mut archive = packages.join(&m.file);
-    let present = fetch::expected_sha256(packages, m)
-        .is_some_and(|sum| matches!(fetch::is_verified(packages, &m.file, &sum), Ok(Some(true))));
+    let present = fetch::expected_sha256(project, m)
+        .is_some_and(|sum| matches!(fetch::is_verified(packages, &m.file, &sum), Ok(Some(true))))
+        && m.downloads
+            .iter()
+            .all(|d| fetch::download_present(project, m, d));
     if !present {
         timed(Step::Fetch, &mut || {
             let progress = |done, total| {
@@ -195,6 +198,18 @@ fn prepare_source(ctx: &Context, i: usize, timed: &Timed<'_>) -> Result<(), Modu
                 });
             }
             archive = f.path;
+            for d in &m.downloads {
+                let f = fetch::ensure_download(project, m, d, &ctx.fetch, &progress)?;
+                for q in &f.quarantined {
+                    ctx.reporter.event(Event::Warning {
+                        message: &format!(
+                            "module {name}: {} had the wrong sum; moved to {}",
+                            d.file,
+                            q.display()
+                        ),
+                    });
+                }
+            }
             Ok(())
         })?;
     }
@@ -231,6 +246,21 @@ fn prepare_source(ctx: &Context, i: usize, timed: &Timed<'_>) -> Result<(), Modu
         // Before any patch touches an mtime.
         let epoch = environment::newest_mtime(&tmp).map_err(io_err(&tmp))?;
         environment::write_source_date_epoch(&src_state, epoch).map_err(io_err(&src_state))?;
+        // Extra downloads go where the build expects them, before patches.
+        for d in &m.downloads {
+            let from = packages.join(&d.file);
+            if let Err(e) = unpack::place_file(&tmp, &d.dest, &d.file, &from, epoch) {
+                let _ = crate::fsutil::remove_all(&tmp);
+                return Err(ModuleError::Io {
+                    module: name.to_string(),
+                    path: from,
+                    source: std::io::Error::new(
+                        e.kind(),
+                        format!("placing the download into {}/: {e}", d.dest),
+                    ),
+                });
+            }
+        }
         remove_dir_atomic(&src).map_err(io_err(&src))?;
         fs::rename(&tmp, &src).map_err(io_err(&src))?;
         sync_dir(build_dir).map_err(io_err(build_dir))?;

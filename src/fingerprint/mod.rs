@@ -181,6 +181,16 @@ pub fn module_keys(
         "strip-components",
         m.strip_components.to_string(),
     ));
+    // Extra downloads are placed into the tree at unpack: by pin and place.
+    // A module without them has the keys it always had.
+    for d in &m.downloads {
+        let at = if d.dest.is_empty() {
+            d.file.clone()
+        } else {
+            format!("{}/{}", d.dest, d.file)
+        };
+        unpack_inputs.push(Input::new(format!("download {at}"), d.pin.label()));
+    }
     let unpack = StepKey::new(Step::Unpack, unpack_inputs);
     let mut patch_inputs = vec![Input::new("step unpack", &unpack.key)];
     for p in &m.patches {

@@ -91,14 +91,51 @@ pub fn mirror_dir(packages: &Path, m: &Module) -> PathBuf {
 
 /// The sha256 the module's archive must have: its pin, else the sum
 /// recorded when the archive was first written here.
-pub fn expected_sha256(packages: &Path, m: &Module) -> Option<String> {
+pub fn expected_sha256(project: &Project, m: &Module) -> Option<String> {
+    let packages = &project.settings.packages_dir;
     m.pinned_sha256()
         .map(str::to_string)
+        .or_else(|| {
+            let git = m.git.as_ref()?;
+            crate::lockfile::Lock::new(&project.root, false)
+                .sha256(&m.name, &m.file, &lock_pin(git))
+                .ok()
+                .flatten()
+        })
         .or_else(|| fetch::recorded_sha256(packages, &m.file))
 }
 
-/// Makes sure the archive of a git module is in `packages/` and verified.
+/// How `strata.lock` names the archive of a commit: the commit, whether
+/// submodules are in it, and the archive format (a new format is a new pin).
+pub fn lock_pin(git: &GitSource) -> String {
+    let subs = if git.submodules { "+submodules" } else { "" };
+    format!("git:{}{subs}:{}", git.rev, FORMAT)
+}
+
+/// Makes sure the archive of a git module is in `packages/` and verified,
+/// and that `strata.lock` records its sha256: with the lock, a mirror copy
+/// or a dropped-in archive is trusted without a `sha256` in the manifest.
 pub fn ensure_archive(
+    project: &Project,
+    m: &Module,
+    git: &GitSource,
+    opts: &FetchOptions,
+    progress: &dyn Fn(u64, Option<u64>),
+) -> Result<Fetched, FetchError> {
+    let f = provide_archive(project, m, git, opts, progress)?;
+    let packages = &project.settings.packages_dir;
+    if let Some(sum) = fetch::recorded_sha256(packages, &m.file) {
+        crate::lockfile::Lock::new(&project.root, opts.update_lock).record(
+            &m.name,
+            &m.file,
+            &lock_pin(git),
+            &sum,
+        )?;
+    }
+    Ok(f)
+}
+
+fn provide_archive(
     project: &Project,
     m: &Module,
     git: &GitSource,
@@ -125,7 +162,11 @@ pub fn ensure_archive(
         file: m.file.clone(),
         path: path.clone(),
     };
-    let expected = expected_sha256(packages, m);
+    let expected = if opts.update_lock {
+        m.pinned_sha256().map(str::to_string)
+    } else {
+        expected_sha256(project, m)
+    };
     let mut quarantined = Vec::new();
     let mut tried = String::new();
     match &expected {
@@ -134,7 +175,7 @@ pub fn ensure_archive(
             let mut plain = m.clone();
             plain.git = None;
             plain.sha256 = sum.clone();
-            match fetch::ensure_package(project, &plain, opts, progress) {
+            match fetch::ensure_plain(project, &plain, opts, progress) {
                 Ok(f) => return Ok(f),
                 Err(FetchError::Offline { .. }) => return Err(offline().into()),
                 Err(FetchError::AllFailed { attempts, .. }) => {
@@ -225,7 +266,7 @@ pub fn ensure_archive(
             what: if pinned {
                 "the module pins sha256"
             } else {
-                "an earlier archive of the same commit recorded"
+                "strata.lock (or an earlier archive of the same commit) recorded"
             },
             expected: want.clone(),
             kept,
@@ -237,8 +278,8 @@ pub fn ensure_archive(
             } else {
                 format!(
                     "the repository served a different tree for this commit, or strata's archive format changed; \
-                     inspect it, then remove {} to accept the new archive",
-                    fetch::record_path(packages, &m.file).display()
+                     inspect it, then run `strata fetch --update-lock {}` to accept the new archive",
+                    m.name
                 )
             },
         }

@@ -113,8 +113,49 @@ pub struct Module {
     /// `params`: the board parameters the module's commands use (sorted).
     /// Only these go into its keys; a target must set each of them.
     pub params: Vec<String>,
+    /// `[[download]]`: extra files the build needs (toolchain packages,
+    /// blobs), fetched and verified like the source and placed into the
+    /// source tree when it is unpacked, so no command downloads anything.
+    pub downloads: Vec<Download>,
     /// The module file, relative to the project root.
     pub manifest_path: PathBuf,
+}
+
+/// One `[[download]]` of a module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Download {
+    /// URLs tried in order (after `mirrors.before`, before `mirrors.after`).
+    pub urls: Vec<String>,
+    /// The file name in `packages/` and on mirrors.
+    pub file: String,
+    /// What upstream pins it by.
+    pub pin: Pin,
+    /// The directory of the source tree it is copied into (relative,
+    /// `/`-separated, empty for the top), as a build expects it there
+    /// (`sources/` for musl-cross-make, `util/crossgcc/tarballs/` for
+    /// coreboot's toolchain).
+    pub dest: String,
+}
+
+/// How a download is pinned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pin {
+    /// `sha256`: checked on every download and reuse.
+    Sha256(String),
+    /// `sha1`: the only pin some upstreams publish (musl-cross-make's
+    /// `hashes/`, coreboot's `util/crossgcc/sum/`). The file's sha256 is
+    /// recorded in `strata.lock` on first fetch and checked from then on.
+    Sha1(String),
+}
+
+impl Pin {
+    /// `sha256:<hex>` or `sha1:<hex>`: how keys and `strata.lock` name it.
+    pub fn label(&self) -> String {
+        match self {
+            Pin::Sha256(h) => format!("sha256:{h}"),
+            Pin::Sha1(h) => format!("sha1:{h}"),
+        }
+    }
 }
 
 impl Module {
@@ -185,15 +226,21 @@ impl Project {
 
     /// Every URL to try for a module, in order: `before` mirrors, own URLs, `after` mirrors.
     pub fn download_urls(&self, m: &Module) -> Vec<String> {
+        self.urls_for(&m.file, &m.urls)
+    }
+
+    /// Every URL to try for `file` whose own URLs are `own`: `before`
+    /// mirrors, own URLs, `after` mirrors.
+    pub fn urls_for(&self, file: &str, own: &[String]) -> Vec<String> {
         let join = |base: &String| {
             if base.ends_with('/') {
-                format!("{base}{}", m.file)
+                format!("{base}{file}")
             } else {
-                format!("{base}/{}", m.file)
+                format!("{base}/{file}")
             }
         };
         let mut urls: Vec<String> = self.mirrors_before.iter().map(join).collect();
-        urls.extend(m.urls.iter().cloned());
+        urls.extend(own.iter().cloned());
         urls.extend(self.mirrors_after.iter().map(join));
         urls
     }

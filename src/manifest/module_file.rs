@@ -39,6 +39,20 @@ struct RawModule {
     host: bool,
     #[serde(default)]
     params: Vec<Spanned<String>>,
+    #[serde(default)]
+    download: Vec<Spanned<RawDownload>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDownload {
+    url: Option<String>,
+    urls: Option<Vec<String>>,
+    sha256: Option<String>,
+    sha1: Option<String>,
+    file: Option<String>,
+    #[serde(default)]
+    dest: String,
 }
 
 fn default_strip() -> u32 {
@@ -161,6 +175,15 @@ fn parse_module(root: &Path, rel: &Path, source: String) -> Result<Loaded, Manif
         }
     }
     params.sort();
+    let mut downloads: Vec<super::Download> = Vec::new();
+    for d in &raw.download {
+        let dl = parse_download(root, d.get_ref(), &file, &downloads).map_err(|(msg, hint)| {
+            err(format!("module `{name}`: {msg}"))
+                .at(&source, d.span())
+                .help(hint)
+        })?;
+        downloads.push(dl);
+    }
     let depends_spans = raw.depends.iter().map(|d| d.span()).collect();
     let module = Module {
         name,
@@ -179,6 +202,7 @@ fn parse_module(root: &Path, rel: &Path, source: String) -> Result<Loaded, Manif
         keep: raw.keep,
         host: raw.host,
         params,
+        downloads,
         manifest_path: rel.to_path_buf(),
     };
     Ok(Loaded {
@@ -186,6 +210,93 @@ fn parse_module(root: &Path, rel: &Path, source: String) -> Result<Loaded, Manif
         source,
         depends_spans,
         name_span: raw.name.span(),
+    })
+}
+
+/// Checks one `[[download]]`: one of url/urls, exactly one pin, a plain
+/// file name unique in the module, and a `dest` inside the source tree.
+/// Errors are (message, hint).
+fn parse_download(
+    root: &Path,
+    d: &RawDownload,
+    source_file: &str,
+    earlier: &[super::Download],
+) -> Result<super::Download, (String, String)> {
+    let hex = |v: &str, len: usize| v.len() == len && v.bytes().all(|b| b.is_ascii_hexdigit());
+    let own: Vec<&String> = d.url.iter().chain(d.urls.iter().flatten()).collect();
+    if own.is_empty() {
+        return Err((
+            "a [[download]] has no url".into(),
+            "add url = \"https://…\" (or urls = […]) to it".into(),
+        ));
+    }
+    let mut urls = Vec::new();
+    for u in own {
+        urls.push(
+            resolve_url(root, u)
+                .map_err(|m| (m, "a download is fetched like a source".to_string()))?,
+        );
+    }
+    let pin = match (&d.sha256, &d.sha1) {
+        (Some(h), None) if hex(h.trim(), 64) => super::Pin::Sha256(h.trim().to_ascii_lowercase()),
+        (None, Some(h)) if hex(h.trim(), 40) => super::Pin::Sha1(h.trim().to_ascii_lowercase()),
+        (Some(_), Some(_)) => {
+            return Err((
+                "a [[download]] has both sha256 and sha1".into(),
+                "keep one pin: sha256 when you have it, else upstream's sha1".into(),
+            ));
+        }
+        (None, None) => {
+            return Err((
+                "a [[download]] has no pin".into(),
+                "every download is verified: add sha256 = \"<64 hex>\", or sha1 = \"<40 hex>\" \
+                 where upstream pins only by SHA-1 (strata then records the sha256 in strata.lock)"
+                    .into(),
+            ));
+        }
+        (Some(h), None) | (None, Some(h)) => {
+            return Err((
+                format!("download pin `{h}` is not a sha256 or a sha1"),
+                "copy the full sum (`sha256sum FILE`, `sha1sum FILE`)".into(),
+            ));
+        }
+    };
+    let file = match &d.file {
+        Some(f) => f.clone(),
+        None => last_segment(urls.last().expect("at least one url")),
+    };
+    if file.is_empty() || file.contains('/') || file.starts_with('.') {
+        return Err((
+            format!("cannot use `{file}` as a download's file name"),
+            "set file = \"name.tar.gz\" in the [[download]]".into(),
+        ));
+    }
+    if file == source_file || earlier.iter().any(|e| e.file == file) {
+        return Err((
+            format!("the file `{file}` is downloaded twice"),
+            "each download of a module needs its own file name".into(),
+        ));
+    }
+    let dest = d.dest.trim_matches('/').to_string();
+    if d.dest.starts_with('/')
+        || dest
+            .split('/')
+            .any(|c| c == ".." || c == "." || c.eq_ignore_ascii_case(".git"))
+        || dest.contains("//")
+    {
+        return Err((
+            format!(
+                "dest `{}` of the download {file} leaves the source tree",
+                d.dest
+            ),
+            "dest is a directory inside the source tree, e.g. \"sources\"".into(),
+        ));
+    }
+    Ok(super::Download {
+        urls,
+        file,
+        pin,
+        dest,
     })
 }
 

@@ -23,9 +23,11 @@
 
 mod headers;
 mod limits;
+mod place;
 mod tree;
 
 pub use limits::{ENV_MAX_BYTES, ENV_MAX_ENTRIES, Limits, UnpackError};
+pub use place::place_file;
 
 use std::ffi::OsStr;
 use std::fs::File;
