@@ -289,38 +289,84 @@ pub(crate) fn ensure_plain(
             path,
         });
     }
-    fs::create_dir_all(packages).map_err(io_err(packages))?;
-    let part = packages.join(format!("{}.part", m.file));
-    let agent = crate::net::agent(crate::net::Timeouts::uniform(opts.timeout));
     let mut attempts = Vec::new();
+    let check = |sha256: &str, _: &str| {
+        if sha256 == m.sha256 {
+            Ok(())
+        } else {
+            Err(format!(
+                "sha256 mismatch: expected {}, got {sha256}",
+                m.sha256
+            ))
+        }
+    };
+    let got = download_first(
+        packages,
+        &m.file,
+        urls,
+        opts,
+        progress,
+        &check,
+        &mut attempts,
+    )
+    .map_err(|(p, e)| io_err(&p)(e))?;
+    quarantined.extend(attempts.iter().filter_map(|a| a.2.clone()));
+    if got.is_some() {
+        return Ok(Fetched { path, quarantined });
+    }
+    let attempts = attempts.into_iter().map(|(u, why, _)| (u, why)).collect();
+    Err(FetchError::AllFailed {
+        module: m.name.clone(),
+        file: m.file.clone(),
+        manifest: m.manifest_path.display().to_string(),
+        attempts,
+    })
+}
+
+/// One URL tried: the URL, why it failed, and where a refused file was
+/// quarantined.
+type Attempt = (String, String, Option<PathBuf>);
+
+/// Tries `urls` in order (retrying transient failures) until one serves a
+/// file that `check(sha256, sha1)` accepts: it is renamed to
+/// `packages/<file>`, recorded as verified, and its sha256 returned. A
+/// refused file is quarantined; every failure is pushed to `attempts`.
+fn download_first(
+    packages: &Path,
+    file: &str,
+    urls: Vec<String>,
+    opts: &FetchOptions,
+    progress: &dyn Fn(u64, Option<u64>),
+    check: &dyn Fn(&str, &str) -> Result<(), String>,
+    attempts: &mut Vec<Attempt>,
+) -> Result<Option<String>, (PathBuf, io::Error)> {
+    let at = |p: &Path| {
+        let p = p.to_path_buf();
+        move |e| (p, e)
+    };
+    fs::create_dir_all(packages).map_err(at(packages))?;
+    let path = packages.join(file);
+    let part = packages.join(format!("{file}.part"));
+    let agent = crate::net::agent(crate::net::Timeouts::uniform(opts.timeout));
     for url in urls {
         let mut tries = 0;
         loop {
             tries += 1;
-            match download(&agent, &url, &part, progress).map(|(sum, _)| sum) {
-                Ok(sum) if sum == m.sha256 => {
-                    fs::rename(&part, &path).map_err(io_err(&path))?;
-                    sync_dir(packages).map_err(io_err(packages))?;
-                    let meta = fs::metadata(&path).map_err(io_err(&path))?;
-                    let rec = serde_json::to_vec(&Verified::of(&m.sha256, &meta))
-                        .map_err(|e| io_err(&path)(io::Error::other(e)))?;
-                    let record = record_path(packages, &m.file);
-                    write_atomic(&record, &rec).map_err(io_err(&record))?;
-                    return Ok(Fetched { path, quarantined });
-                }
-                Ok(sum) => {
-                    let q = quarantine(packages, &part).map_err(io_err(&part))?;
-                    attempts.push((
-                        url.clone(),
-                        format!(
-                            "sha256 mismatch: expected {}, got {sum} (kept as {})",
-                            m.sha256,
-                            q.display()
-                        ),
-                    ));
-                    quarantined.push(q);
-                    break;
-                }
+            match download(&agent, &url, &part, progress) {
+                Ok((s256, s1)) => match check(&s256, &s1) {
+                    Ok(()) => {
+                        fs::rename(&part, &path).map_err(at(&path))?;
+                        sync_dir(packages).map_err(at(packages))?;
+                        record_verified(packages, file, &s256).map_err(at(&path))?;
+                        return Ok(Some(s256));
+                    }
+                    Err(why) => {
+                        let q = quarantine(packages, &part).map_err(at(&part))?;
+                        let why = format!("{why} (kept as {})", q.display());
+                        attempts.push((url.clone(), why, Some(q)));
+                        break;
+                    }
+                },
                 Err(Failure { transient, why }) => {
                     let _ = fs::remove_file(&part);
                     if transient && tries < opts.attempts {
@@ -332,18 +378,13 @@ pub(crate) fn ensure_plain(
                     } else {
                         why
                     };
-                    attempts.push((url.clone(), why));
+                    attempts.push((url.clone(), why, None));
                     break;
                 }
             }
         }
     }
-    Err(FetchError::AllFailed {
-        module: m.name.clone(),
-        file: m.file.clone(),
-        manifest: m.manifest_path.display().to_string(),
-        attempts,
-    })
+    Ok(None)
 }
 
 struct Failure {
@@ -557,55 +598,36 @@ pub fn ensure_download(
             path,
         });
     }
-    fs::create_dir_all(packages).map_err(io_err(packages))?;
-    let part = packages.join(format!("{}.part", d.file));
-    let agent = crate::net::agent(crate::net::Timeouts::uniform(opts.timeout));
     let mut attempts = Vec::new();
-    for url in urls {
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            match download(&agent, &url, &part, progress) {
-                Ok((s256, s1)) if accept(&s256, &s1) => {
-                    fs::rename(&part, &path).map_err(io_err(&path))?;
-                    sync_dir(packages).map_err(io_err(packages))?;
-                    record_verified(packages, &d.file, &s256).map_err(io_err(&path))?;
-                    lock_file.record(&m.name, &d.file, &pin, &s256)?;
-                    return Ok(Fetched { path, quarantined });
-                }
-                Ok((s256, s1)) => {
-                    let q = quarantine(packages, &part).map_err(io_err(&part))?;
-                    let why = match (&d.pin, &locked) {
-                        (Pin::Sha1(h), Some(l)) if s1 == *h => format!(
-                            "sha1 matches the pin, but its sha256 {s256} is not the {l} that {} locks (kept as {})",
-                            crate::lockfile::FILE_NAME,
-                            q.display()
-                        ),
-                        (Pin::Sha1(h), _) => format!(
-                            "sha1 mismatch: expected {h}, got {s1} (kept as {})",
-                            q.display()
-                        ),
-                        (Pin::Sha256(h), _) => format!(
-                            "sha256 mismatch: expected {h}, got {s256} (kept as {})",
-                            q.display()
-                        ),
-                    };
-                    attempts.push((url.clone(), why));
-                    quarantined.push(q);
-                    break;
-                }
-                Err(Failure { transient, why }) => {
-                    let _ = fs::remove_file(&part);
-                    if transient && tries < opts.attempts {
-                        std::thread::sleep(Duration::from_millis(200 << (tries - 1)));
-                        continue;
-                    }
-                    attempts.push((url.clone(), why));
-                    break;
-                }
-            }
+    let check = |s256: &str, s1: &str| {
+        if accept(s256, s1) {
+            return Ok(());
         }
+        Err(match (&d.pin, &locked) {
+            (Pin::Sha1(h), Some(l)) if s1 == h => format!(
+                "sha1 matches the pin, but its sha256 {s256} is not the {l} that {} locks",
+                crate::lockfile::FILE_NAME
+            ),
+            (Pin::Sha1(h), _) => format!("sha1 mismatch: expected {h}, got {s1}"),
+            (Pin::Sha256(h), _) => format!("sha256 mismatch: expected {h}, got {s256}"),
+        })
+    };
+    let got = download_first(
+        packages,
+        &d.file,
+        urls,
+        opts,
+        progress,
+        &check,
+        &mut attempts,
+    )
+    .map_err(|(p, e)| io_err(&p)(e))?;
+    quarantined.extend(attempts.iter().filter_map(|a| a.2.clone()));
+    if let Some(s256) = got {
+        lock_file.record(&m.name, &d.file, &pin, &s256)?;
+        return Ok(Fetched { path, quarantined });
     }
+    let attempts = attempts.into_iter().map(|(u, why, _)| (u, why)).collect();
     Err(FetchError::AllFailed {
         module: m.name.clone(),
         file: d.file.clone(),

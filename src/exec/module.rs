@@ -187,28 +187,22 @@ fn prepare_source(ctx: &Context, i: usize, timed: &Timed<'_>) -> Result<(), Modu
                     total,
                 })
             };
-            let f = fetch::ensure_package(project, m, &ctx.fetch, &progress)?;
-            for q in &f.quarantined {
-                ctx.reporter.event(Event::Warning {
-                    message: &format!(
-                        "module {name}: {} had the wrong sha256; moved to {}",
-                        m.file,
-                        q.display()
-                    ),
-                });
-            }
-            archive = f.path;
-            for d in &m.downloads {
-                let f = fetch::ensure_download(project, m, d, &ctx.fetch, &progress)?;
-                for q in &f.quarantined {
+            let warn = |file: &str, quarantined: &[PathBuf]| {
+                for q in quarantined {
                     ctx.reporter.event(Event::Warning {
                         message: &format!(
-                            "module {name}: {} had the wrong sum; moved to {}",
-                            d.file,
+                            "module {name}: {file} had the wrong sum; moved to {}",
                             q.display()
                         ),
                     });
                 }
+            };
+            let f = fetch::ensure_package(project, m, &ctx.fetch, &progress)?;
+            warn(&m.file, &f.quarantined);
+            archive = f.path;
+            for d in &m.downloads {
+                let f = fetch::ensure_download(project, m, d, &ctx.fetch, &progress)?;
+                warn(&d.file, &f.quarantined);
             }
             Ok(())
         })?;
