@@ -187,22 +187,26 @@ fn prepare_source(ctx: &Context, i: usize, timed: &Timed<'_>) -> Result<(), Modu
                     total,
                 })
             };
-            let warn = |file: &str, quarantined: &[PathBuf]| {
+            let warn = |file: &str, sum: &str, quarantined: &[PathBuf]| {
                 for q in quarantined {
                     ctx.reporter.event(Event::Warning {
                         message: &format!(
-                            "module {name}: {file} had the wrong sum; moved to {}",
+                            "module {name}: {file} had the wrong {sum}; moved to {}",
                             q.display()
                         ),
                     });
                 }
             };
             let f = fetch::ensure_package(project, m, &ctx.fetch, &progress)?;
-            warn(&m.file, &f.quarantined);
+            warn(&m.file, "sha256", &f.quarantined);
             archive = f.path;
             for d in &m.downloads {
                 let f = fetch::ensure_download(project, m, d, &ctx.fetch, &progress)?;
-                warn(&d.file, &f.quarantined);
+                let sum = match d.pin {
+                    crate::manifest::Pin::Sha256(_) => "sha256",
+                    crate::manifest::Pin::Sha1(_) => "sha1 or locked sha256",
+                };
+                warn(&d.file, sum, &f.quarantined);
             }
             Ok(())
         })?;
