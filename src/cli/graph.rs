@@ -80,6 +80,12 @@ fn graph_json(g: &Global, l: &super::Loaded, names: &[String]) -> Result<(), Fai
                 "depends": depends,
                 "patches": m.patches.iter().map(|p| p.rel.as_str()).collect::<Vec<_>>(),
                 "host": m.host,
+                "downloads": m.downloads.iter().map(|d| json!({
+                    "urls": d.urls, "file": d.file, "pin": d.pin.label(), "dest": d.dest,
+                })).collect::<Vec<_>>(),
+                "override": m.overridden.as_ref().map(|o| json!({
+                    "kind": o.kind.name(), "dir": o.dir, "digest": o.digest,
+                })),
             })
         })
         .collect();

@@ -139,6 +139,10 @@ pub fn plan(g: &Global, names: &[String], incremental: bool) -> Result<(), Failu
             ),
             (Some(r), None) => format!("will run from {r}"),
         };
+        let head = match &m.overridden {
+            Some(o) => format!("{head} [{} override: {}]", o.kind.name(), o.dir.display()),
+            None => head,
+        };
         out.push_str(&format!(
             "{} {}{}: {head}\n",
             m.name,

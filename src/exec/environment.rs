@@ -197,6 +197,7 @@ mod tests {
             git: None,
             params: vec![],
             downloads: Vec::new(),
+            overridden: None,
             manifest_path: PathBuf::new(),
         }
     }

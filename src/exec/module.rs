@@ -9,6 +9,7 @@ use super::stage::{self, Place};
 use crate::fetch::{self, FetchError};
 use crate::fingerprint::{self, ModuleStatus, Step};
 use crate::fsutil::{remove_dir_atomic, remove_leftovers, sync_dir};
+use crate::manifest::OverrideKind;
 use crate::patch::{self, PatchError};
 use crate::report::Event;
 use crate::unpack::{self, UnpackError};
@@ -101,7 +102,10 @@ pub fn run(
     jobserver: &Jobserver,
 ) -> Result<Outcome, ModuleError> {
     let name = ctx.label(i);
-    if let Some(store) = ctx.store {
+    // A prebuilt override is the user's own directory: the cache has
+    // nothing to add to it, and it is not shared through the cache.
+    let store = ctx.store.filter(|_| !is_prebuilt(ctx.module(i)));
+    if let Some(store) = store {
         match restore(ctx, store, i) {
             Ok(Some((store, bytes, placed))) => {
                 return Ok(Outcome::Restored {
@@ -122,7 +126,7 @@ pub fn run(
     run_steps(ctx, i, status, jobserver, Step::Install)?;
     // An incremental build's output is not known to be what its key builds:
     // it never reaches a store.
-    if let Some(store) = ctx.store.filter(|_| !ctx.incremental)
+    if let Some(store) = store.filter(|_| !ctx.incremental)
         && let Err(why) = save(ctx, store, i)
     {
         ctx.reporter.event(Event::Warning {
@@ -172,9 +176,11 @@ fn prepare_source(ctx: &Context, i: usize, timed: &Timed<'_>) -> Result<(), Modu
     };
     let packages = &project.settings.packages_dir;
     let mut archive = packages.join(&m.file);
-    let present = fetch::expected_sha256(project, m)
-        .is_some_and(|sum| matches!(fetch::is_verified(packages, &m.file, &sum), Ok(Some(true))))
-        && m.downloads
+    let present = m.overridden.is_some()
+        || fetch::expected_sha256(project, m).is_some_and(|sum| {
+            matches!(fetch::is_verified(packages, &m.file, &sum), Ok(Some(true)))
+        }) && m
+            .downloads
             .iter()
             .all(|d| fetch::download_present(project, m, d));
     if !present {
@@ -228,24 +234,40 @@ fn prepare_source(ctx: &Context, i: usize, timed: &Timed<'_>) -> Result<(), Modu
                 total: Some(total),
             })
         };
-        if let Err(source) = unpack::extract_reporting(
-            &archive,
-            &tmp,
-            m.strip_components,
-            project.settings.unpack_limits,
-            &progress,
-        ) {
-            let _ = crate::fsutil::remove_all(&tmp);
-            return Err(ModuleError::Unpack {
+        let unpacked = match &m.overridden {
+            // strata.local.toml: the local tree is copied (a prebuilt
+            // module has no source at all).
+            Some(o) if o.kind == OverrideKind::Source => stage::merge(
+                &[(name.to_string(), o.dir.clone())],
+                &tmp,
+                stage::Place::Copy,
+            )
+            .map_err(|source| ModuleError::Stage {
                 module: name.to_string(),
                 source,
-            });
+            }),
+            Some(_) => Ok(()),
+            None => unpack::extract_reporting(
+                &archive,
+                &tmp,
+                m.strip_components,
+                project.settings.unpack_limits,
+                &progress,
+            )
+            .map_err(|source| ModuleError::Unpack {
+                module: name.to_string(),
+                source,
+            }),
+        };
+        if let Err(e) = unpacked {
+            let _ = crate::fsutil::remove_all(&tmp);
+            return Err(e);
         }
         // Before any patch touches an mtime.
         let epoch = environment::newest_mtime(&tmp).map_err(io_err(&tmp))?;
         environment::write_source_date_epoch(&src_state, epoch).map_err(io_err(&src_state))?;
         // Extra downloads go where the build expects them, before patches.
-        for d in &m.downloads {
+        for d in m.downloads.iter().filter(|_| m.overridden.is_none()) {
             let from = packages.join(&d.file);
             if let Err(e) = unpack::place_file(&tmp, &d.dest, &d.file, &from, epoch) {
                 let _ = crate::fsutil::remove_all(&tmp);
@@ -266,7 +288,7 @@ fn prepare_source(ctx: &Context, i: usize, timed: &Timed<'_>) -> Result<(), Modu
             .map_err(io_err(&src_state))
     })?;
     timed(Step::Patch, &mut || {
-        for p in &m.patches {
+        for p in m.patches.iter().filter(|_| m.overridden.is_none()) {
             let bytes = fs::read(&p.abs).map_err(io_err(&p.abs))?;
             let applied =
                 patch::apply_patch_with(&src, &p.rel, &bytes, p.strip).map_err(|source| {
@@ -473,7 +495,23 @@ fn run_steps(
                 crate::fsutil::remove_all(&dest).map_err(io_err(&dest))?;
                 fs::create_dir_all(&dest).map_err(io_err(&dest))?;
             }
-            if let Some(script) = script {
+            if step == Step::Install
+                && let Some(o) = m
+                    .overridden
+                    .as_ref()
+                    .filter(|o| o.kind == OverrideKind::Prebuilt)
+            {
+                stage::merge(
+                    &[(name.to_string(), o.dir.clone())],
+                    &dest,
+                    stage::Place::Copy,
+                )
+                .map_err(|source| ModuleError::Stage {
+                    module: name.to_string(),
+                    source,
+                })?;
+            }
+            if let Some(script) = script.as_ref().filter(|_| !is_prebuilt(m)) {
                 // Listed before it runs: a failed or killed step wrote too.
                 fingerprint::record_tree_write(&state, step, &keys.get(step).key, ctx.incremental)
                     .map_err(io_err(&state))?;
@@ -512,6 +550,13 @@ fn run_steps(
         }
     }
     Ok(())
+}
+
+/// Whether `strata.local.toml` makes `m` a prebuilt directory.
+fn is_prebuilt(m: &crate::manifest::Module) -> bool {
+    m.overridden
+        .as_ref()
+        .is_some_and(|o| o.kind == OverrideKind::Prebuilt)
 }
 
 /// Warns, naming the files, when the staged install embeds an absolute path

@@ -150,16 +150,9 @@ impl ModuleKeys {
     }
 }
 
-/// Computes the keys of one module given its dependencies' install keys and
-/// the key inputs of its own params (`param NAME` = value, or
-/// `param NAME file` = BLAKE3 of the file's content; see `instance.rs`).
-pub fn module_keys(
-    project: &Project,
-    m: &Module,
-    deps: &[(&str, &str)],
-    params: &[(String, String)],
-) -> io::Result<ModuleKeys> {
-    let mut source = vec![Input::new("cache-version", &project.cache_version)];
+/// The inputs naming a module's declared source: its sum or commit, and
+/// its package file.
+fn source_inputs(m: &Module, source: &mut Vec<Input>) {
     match &m.git {
         // The commit names the tree; the repository's identity (not its
         // URL) says where it is from; a `sha256` pin only verifies the
@@ -173,8 +166,25 @@ pub fn module_keys(
         None => source.push(Input::new("source sha256", &m.sha256)),
     }
     source.push(Input::new("file", &m.file));
-    // Fetch leaves no stamp (the verified package is its own record), so
-    // unpack carries the source inputs itself and `why` can name them.
+}
+
+/// Computes the keys of one module given its dependencies' install keys and
+/// the key inputs of its own params (`param NAME` = value, or
+/// `param NAME file` = BLAKE3 of the file's content; see `instance.rs`).
+pub fn module_keys(
+    project: &Project,
+    m: &Module,
+    deps: &[(&str, &str)],
+    params: &[(String, String)],
+) -> io::Result<ModuleKeys> {
+    let mut source = vec![Input::new("cache-version", &project.cache_version)];
+    if let Some(o) = &m.overridden {
+        // strata.local.toml: the directory's content is the source (or the
+        // output); no download, extra download or patch is used.
+        source.push(Input::new(format!("override {}", o.kind.name()), &o.digest));
+    } else {
+        source_inputs(m, &mut source);
+    }
     let fetch = StepKey::new(Step::Fetch, source.clone());
     let mut unpack_inputs = source;
     unpack_inputs.push(Input::new(
@@ -183,7 +193,7 @@ pub fn module_keys(
     ));
     // Extra downloads are placed into the tree at unpack: by pin and place.
     // A module without them has the keys it always had.
-    for d in &m.downloads {
+    for d in m.downloads.iter().filter(|_| m.overridden.is_none()) {
         let at = if d.dest.is_empty() {
             d.file.clone()
         } else {
@@ -193,7 +203,7 @@ pub fn module_keys(
     }
     let unpack = StepKey::new(Step::Unpack, unpack_inputs);
     let mut patch_inputs = vec![Input::new("step unpack", &unpack.key)];
-    for p in &m.patches {
+    for p in m.patches.iter().filter(|_| m.overridden.is_none()) {
         let bytes = fs::read(&p.abs).map_err(|e| {
             io::Error::new(
                 e.kind(),

@@ -53,6 +53,8 @@ impl fmt::Display for StaleReason {
                     write!(f, "param {param} changed (the file's content differs)")
                 } else if name.starts_with("param ") {
                     write!(f, "{name} changed: `{old}` → `{new}`")
+                } else if name.starts_with("override ") {
+                    write!(f, "{name} changed (the directory's content differs)")
                 } else if name.starts_with("patch ") || name.starts_with("step ") {
                     write!(f, "{name} changed")
                 } else if let Some(cmd) = name.strip_prefix("command ") {

@@ -290,6 +290,8 @@ pub fn load(root: &Path) -> Result<Project, ManifestError> {
         }
     }
 
+    let mut modules: Vec<_> = loaded.into_iter().map(|l| l.module).collect();
+    super::overrides::apply(&root, &settings.build_dir.join(".strata"), &mut modules)?;
     Ok(Project {
         root,
         name: raw.project.name,
@@ -300,7 +302,7 @@ pub fn load(root: &Path) -> Result<Project, ManifestError> {
         targets,
         target_params,
         layers,
-        modules: loaded.into_iter().map(|l| l.module).collect(),
+        modules,
     })
 }
 

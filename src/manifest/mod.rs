@@ -9,6 +9,7 @@
 mod error;
 mod load;
 mod module_file;
+pub mod overrides;
 mod source;
 
 pub use error::{ManifestError, closest};
@@ -117,8 +118,40 @@ pub struct Module {
     /// blobs), fetched and verified like the source and placed into the
     /// source tree when it is unpacked, so no command downloads anything.
     pub downloads: Vec<Download>,
+    /// `strata.local.toml` replaces the module (None: built as declared).
+    pub overridden: Option<Override>,
     /// The module file, relative to the project root.
     pub manifest_path: PathBuf,
+}
+
+/// A module replaced by `strata.local.toml` (see `overrides`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Override {
+    pub kind: OverrideKind,
+    /// The directory, absolute.
+    pub dir: PathBuf,
+    /// BLAKE3 of the directory's content: part of every key it reaches.
+    pub digest: String,
+}
+
+/// What an override replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverrideKind {
+    /// `prebuilt = "DIR"`: DIR is the installed output; nothing is fetched
+    /// or built.
+    Prebuilt,
+    /// `source = "DIR"`: DIR replaces the download as the source tree (its
+    /// patches are not applied: the tree is yours).
+    Source,
+}
+
+impl OverrideKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            OverrideKind::Prebuilt => "prebuilt",
+            OverrideKind::Source => "source",
+        }
+    }
 }
 
 /// One `[[download]]` of a module.

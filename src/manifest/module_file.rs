@@ -203,6 +203,7 @@ fn parse_module(root: &Path, rel: &Path, source: String) -> Result<Loaded, Manif
         host: raw.host,
         params,
         downloads,
+        overridden: None,
         manifest_path: rel.to_path_buf(),
     };
     Ok(Loaded {
