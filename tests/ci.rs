@@ -427,3 +427,41 @@ workflows:
     let landed = run.join("artifacts/absolute").join(rel);
     assert_eq!(std::fs::read_to_string(&landed).unwrap(), "abs\n");
 }
+
+#[test]
+fn save_cache_skips_a_missing_path_with_a_warning_as_circleci_does() {
+    // The generated config saves `~/.cargo/bin`, which does not exist when
+    // strata was already on PATH: CircleCI warns and goes on.
+    let cfg = r#"
+version: 2.1
+jobs:
+  build:
+    steps:
+      - run: mkdir -p out && echo built > out/file
+      - save_cache: {key: some-v1, paths: [out, ~/.cargo/bin]}
+      - save_cache: {key: none-v1, paths: [~/.nothing-here]}
+      - run: echo after the saves
+workflows:
+  w:
+    jobs: [build]
+"#;
+    let p = repo(&[(".circleci/config.yml", cfg), ("README", "x\n")]);
+    let (code, out, err) = ci_support::ci_run(&p, &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let all = format!("{out}{err}");
+    assert!(all.contains("could not find path"), "{all}");
+    assert!(all.contains(".cargo/bin"), "{all}");
+    assert!(
+        all.contains("Skipping cache generation for none-v1"),
+        "{all}"
+    );
+    // The present path was saved under its key; the empty one was not.
+    ci(&p)
+        .args(["restore", "--key", "some-v1", "--fail-on-miss"])
+        .assert()
+        .success();
+    ci(&p)
+        .args(["restore", "--key", "none-v1", "--fail-on-miss"])
+        .assert()
+        .code(1);
+}

@@ -240,11 +240,31 @@ pub(super) fn run_step(
             let v = vars(run, cx, &layer, &env);
             let key = template::render(key, &v).map_err(|e| e.to_string())?;
             let paths: Vec<PathBuf> = paths.iter().map(|p| cx.resolve(p, &workdir)).collect();
+            // As CircleCI: a path that does not exist is skipped with a
+            // warning, never a failed job; with none left, nothing is saved.
+            let (present, missing): (Vec<PathBuf>, Vec<PathBuf>) = paths
+                .into_iter()
+                .partition(|p| std::fs::symlink_metadata(p).is_ok());
+            let mut warnings: String = missing
+                .iter()
+                .map(|p| {
+                    format!(
+                        "Warning: could not find path {}; skipping it\n",
+                        p.display()
+                    )
+                })
+                .collect();
+            if present.is_empty() {
+                warnings.push_str(&format!(
+                    "Skipping cache generation for {key}: none of its paths exist"
+                ));
+                return Ok(warnings);
+            }
             let r = run
                 .cache
-                .save(&key, &cx.home, &paths)
+                .save(&key, &cx.home, &present)
                 .map_err(|e| e.to_string())?;
-            let line = r.describe(&key);
+            let line = format!("{warnings}{}", r.describe(&key));
             run.events.emit(
                 "save",
                 serde_json::json!({"job": cx.job.name, "key": key, "outcome": r}),
