@@ -189,3 +189,75 @@ fn generated_config_caches_the_pruned_store_not_whole_trees_for_the_shipped_exam
         "hello from libgreet\n"
     );
 }
+
+#[test]
+fn a_config_generated_for_a_project_in_a_subdirectory_runs_end_to_end() {
+    // The Heads import writes the project into `strata/` of the Heads
+    // repository: the generated commands must run it there.
+    let ex = example_project();
+    let repo = TestProject::new("");
+    std::fs::remove_file(repo.path("strata.toml")).unwrap();
+    let st = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(ex.root())
+        .arg(repo.path("strata"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    repo.write("README", "heads-like repository\n");
+    ci_support::commit(repo.root(), "init");
+    let out = assert_cmd::Command::cargo_bin("strata")
+        .unwrap()
+        .env("XDG_CACHE_HOME", repo.path(".xdg-cache"))
+        .arg("-C")
+        .arg(repo.path("strata"))
+        .args([
+            "ci",
+            "generate",
+            "circleci",
+            "--output",
+            "../.circleci/config.yml",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cfg = repo.read(".circleci/config.yml");
+    assert!(
+        cfg.contains("command: strata -C strata build default"),
+        "{cfg}"
+    );
+    assert!(
+        cfg.contains("command: strata -C strata ci key default > .strata-layer-key"),
+        "{cfg}"
+    );
+    assert!(cfg.contains("path: strata/install"), "{cfg}");
+    ci_support::commit(repo.root(), "ci");
+    // strata is already on PATH (no ~/.cargo/bin to cache): the job runs.
+    let bin = assert_cmd::cargo::cargo_bin("strata");
+    let path = format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = repo
+        .strata()
+        .env("PATH", path)
+        .env("STRATA_CI_STORE", repo.path(".ci-store"))
+        .args(["ci", "run"])
+        .timeout(std::time::Duration::from_secs(300))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        format!("{stdout}{stderr}").contains("could not find path"),
+        "{stdout}\n{stderr}"
+    );
+}

@@ -247,6 +247,7 @@ pub fn run(g: &Global, args: CiArgs) -> Result<(), Failure> {
             let opts = crate::ci::generate::Options {
                 version: env!("CARGO_PKG_VERSION").into(),
                 install_cmd,
+                project_dir: project_below_repo_top(&l.project.root),
             };
             let text = match kind {
                 GenerateKind::Circleci => crate::ci::generate::circleci(&l.project, &opts),
@@ -544,4 +545,24 @@ fn report_to_runner(line: &str, kind: &str) {
     {
         let _ = writeln!(f, "{entry}");
     }
+}
+
+/// The project's directory relative to the top of the git repository that
+/// holds it, when it is below the top (None: at the top, or no repository).
+fn project_below_repo_top(root: &std::path::Path) -> Option<String> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["rev-parse", "--show-toplevel"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let top = std::path::PathBuf::from(String::from_utf8(out.stdout).ok()?.trim_end());
+    let top = top.canonicalize().ok()?;
+    let rel = root.strip_prefix(&top).ok()?;
+    (!rel.as_os_str().is_empty()).then(|| rel.display().to_string())
 }
