@@ -419,3 +419,53 @@ fn help_and_man_page_say_the_import_runs_the_trees_makefile_code() {
     let man = String::from_utf8_lossy(&man.stdout);
     assert!(man.contains("Makefile code"), "{man}");
 }
+
+#[test]
+fn a_recipe_calling_the_cross_toolchain_without_depending_on_it_gets_the_dependency() {
+    // Heads's modules/zstd calls $(CROSS_TOOLS) without $(musl_dep) in its
+    // _depends: make builds it only because musl-cross-make happens to come
+    // first. Under strata's exact host prefixes it would find no compiler.
+    let h = Heads::new();
+    let zz = common::tarball(
+        "zz-1.0",
+        &[
+            ("zz.c", "int main(void){return 0;}\n"),
+            ("Makefile", "zz:\n\t$(CC) zz.c -o zz\n"),
+        ],
+    );
+    let mirror = h.tmp.path().join("mirror");
+    std::fs::write(mirror.join("zz-1.0.tar.gz"), &zz).unwrap();
+    write(
+        &h.heads(),
+        "modules/zz",
+        format!(
+            "modules-y += zz\nzz_version := 1.0\nzz_dir := zz-1.0\nzz_tar := zz-1.0.tar.gz\n\
+             zz_url := file://{}/zz-1.0.tar.gz\nzz_hash := {}\nzz_target := $(CROSS_TOOLS)\n\
+             zz_output := zz\n",
+            mirror.display(),
+            common::sha256(&zz)
+        ),
+    );
+    let o = h.import(&["--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let module = h.read("modules/zz.toml");
+    assert!(
+        module.contains("depends = [\"musl-cross-make\"]"),
+        "{module}"
+    );
+    assert!(
+        text(&o).contains("without `$(musl_dep)` in zz_depends"),
+        "{}",
+        text(&o)
+    );
+    let o = Command::new(assert_cmd::cargo::cargo_bin("strata"))
+        .arg("-C")
+        .arg(h.out())
+        .args(["build", "alpha"])
+        .env("NO_COLOR", "1")
+        .env("XDG_CACHE_HOME", h.tmp.path().join(".xdg-cache"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(h.out().join("install/initrd/bin/zz").is_file());
+}

@@ -265,6 +265,26 @@ pub fn module(
             "modules/{file}:{line}: $(shell …) evaluated on the importing host: `{text}`"
         ));
     }
+    // A recipe that calls the cross toolchain ($(CROSS), $(CROSS_TOOLS):
+    // rewritten to $STRATA_HOST) must depend on it. Heads's make happens to
+    // build musl-cross-make first; strata's exact host prefixes do not, so
+    // the dependency is added and reported as Heads's bug.
+    let uses_toolchain = [&configure, &build, &install]
+        .iter()
+        .any(|c| c.contains("STRATA_HOST"));
+    if uses_toolchain
+        && !ctx.toolchain.is_empty()
+        && ctx.toolchain != name
+        && !depends.contains(&ctx.toolchain)
+    {
+        depends.push(ctx.toolchain.clone());
+        notes.insert(format!(
+            "calls the cross toolchain ($(CROSS)/$(CROSS_TOOLS)) without `$(musl_dep)` in \
+             {heads_name}_depends (a missing dependency in Heads, which builds only because make \
+             happens to build {} first): strata adds it",
+            ctx.toolchain
+        ));
+    }
     let out = ModuleOut {
         name: name.to_string(),
         heads_name: heads_name.to_string(),
