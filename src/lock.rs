@@ -54,7 +54,7 @@ impl ProjectLock {
     pub fn sweep(&self, project: &Project) -> io::Result<usize> {
         let s = &project.settings;
         // Inside a module's state, what its commands wrote is theirs.
-        let keep = ["destdir", "sysroot", "host", "home", "tmp"];
+        let keep = ["destdir", "sysroot", "host", "home"];
         // `build --check` scratch dirs: only a lock holder ever makes one.
         let check = project.state_dir().join("check");
         let mut n = usize::from(check.exists());
