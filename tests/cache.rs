@@ -281,7 +281,7 @@ fn gc_removes_least_recently_used_entries_and_waits_for_running_builds() {
         "modules/m1.toml",
         p.read("modules/m1.toml").replace(
             "install = \"",
-            "install = \"touch $STRATA_BUILD_DIR/../../started; sleep 2; ",
+            "install = \"touch $STRATA_BUILD_DIR/started; sleep 2; ",
         ),
     );
     let mut build = p
@@ -291,7 +291,7 @@ fn gc_removes_least_recently_used_entries_and_waits_for_running_builds() {
         .spawn()
         .unwrap();
     let t = std::time::Instant::now();
-    while !p.path("started").exists() {
+    while !p.path("build/m1-1.0/started").exists() {
         assert!(
             t.elapsed() < std::time::Duration::from_secs(60),
             "build did not start"

@@ -12,11 +12,13 @@ use std::path::Path;
 use std::process::Command;
 
 /// Each recipe counts itself in (under flock), records the peak, sleeps,
-/// and counts itself out. `$COUNT_DIR` holds `cur`, `peak` and the lock.
+/// and counts itself out. `$COUNT_DIR` (else `$HOME/count`, which a
+/// sandboxed command may write) holds `cur`, `peak` and the lock.
 const COUNT_SH: &str = r#"#!/bin/sh
 set -e
-d="$COUNT_DIR"
-flock "$d/lock" sh -c 'n=$(( $(cat "$1/cur") + 1 )); echo $n > "$1/cur"; if [ $n -gt $(cat "$1/peak") ]; then echo $n > "$1/peak"; fi' _ "$d"
+d="${COUNT_DIR:-$HOME/count}"
+mkdir -p "$d"
+flock "$d/lock" sh -c 'test -f "$1/cur" || { echo 0 > "$1/cur"; echo 0 > "$1/peak"; }; n=$(( $(cat "$1/cur") + 1 )); echo $n > "$1/cur"; if [ $n -gt $(cat "$1/peak") ]; then echo $n > "$1/peak"; fi' _ "$d"
 sleep 0.4
 flock "$d/lock" sh -c 'echo $(( $(cat "$1/cur") - 1 )) > "$1/cur"' _ "$d"
 "#;
@@ -39,7 +41,9 @@ fn peak(dir: &Path) -> u32 {
         .unwrap()
 }
 
-/// `n` modules, each running `make` (no -j: MAKEFLAGS carries the share).
+/// `n` modules, each running `make` (no -j: MAKEFLAGS carries the share),
+/// all counting in one dir outside the project's build dirs: build them
+/// with `STRATA_SANDBOX=off`, since a sandboxed command cannot write there.
 fn counting_project(n: usize) -> (TestProject, std::path::PathBuf) {
     let names: Vec<String> = (0..n).map(|i| format!("m{i}")).collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -66,14 +70,22 @@ fn no_parent_jobserver(c: &mut assert_cmd::Command) -> &mut assert_cmd::Command 
 
 #[test]
 fn one_module_s_make_gets_every_job_of_the_build() {
-    let (p, dir) = counting_project(1);
+    // Counting in its own HOME, so in the sandbox: the jobserver's pipe
+    // descriptors reach the make inside it.
+    let p = TestProject::with_default(&["m0"]);
+    p.local_module(
+        "m0",
+        &[("Makefile", COUNT_MK), ("count.sh", COUNT_SH)],
+        "build = \"make\"\n",
+    );
     let mut c = p.strata();
     no_parent_jobserver(&mut c)
+        .env("STRATA_SANDBOX", "require")
         .args(["build", "-j3"])
         .assert()
         .success();
     assert_eq!(
-        peak(&dir),
+        peak(&p.path("build/.strata/modules/m0-1.0/home/count")),
         3,
         "a plain `make` runs -j3 through the jobserver"
     );
@@ -84,6 +96,7 @@ fn jobs_are_a_total_across_modules_and_their_makes() {
     let (p, dir) = counting_project(4);
     let mut c = p.strata();
     no_parent_jobserver(&mut c)
+        .env("STRATA_SANDBOX", "off")
         .args(["build", "-j2"])
         .assert()
         .success();
@@ -113,6 +126,7 @@ fn strata_under_make_joins_its_jobserver() {
         .env_remove("CARGO_MAKEFLAGS")
         .env("NO_COLOR", "1")
         .env("XDG_CACHE_HOME", p.path(".xdg-cache"))
+        .env("STRATA_SANDBOX", "off")
         .output()
         .unwrap();
     assert!(

@@ -8,6 +8,7 @@
 //! depend on the umask of whoever started strata.
 
 use super::jobserver::Jobserver;
+use super::sandbox::{self, Sandbox};
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fs::File;
@@ -72,27 +73,40 @@ pub fn interrupted() -> bool {
 /// A command that did not succeed.
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
-    #[error("`{command}` {status}; last lines of {}:\n{tail}", log.display())]
-    Failed {
-        command: String,
-        status: String,
-        log: PathBuf,
-        tail: String,
-    },
+    /// The command ran and did not succeed (boxed: errors stay small).
+    #[error("{0}")]
+    Failed(Box<Failure>),
+    /// The sandbox could not be made (or a mode could not be read).
+    #[error("{0}")]
+    Sandbox(String),
     #[error("could not run `{command}`: {source}")]
     Spawn { command: String, source: io::Error },
     #[error("interrupted")]
     Interrupted,
 }
 
+/// How a command that ran failed.
+#[derive(Debug, thiserror::Error)]
+#[error("`{command}` {status}; last lines of {}:\n{tail}{}", log.display(), hint.as_deref().map(|h| format!("\n  hint: {h}")).unwrap_or_default())]
+pub struct Failure {
+    pub command: String,
+    pub status: String,
+    pub log: PathBuf,
+    pub tail: String,
+    /// Set when the command ran in the sandbox (see [`sandbox::failure_hint`]).
+    pub hint: Option<String>,
+}
+
 /// Runs `script` with bash in `cwd` in exactly the environment `env` (plus
-/// the jobserver's `MAKEFLAGS`), writing all output to `log`.
+/// the jobserver's `MAKEFLAGS`), writing all output to `log`; in `sandbox`
+/// when given (`CommandError::Sandbox` when it cannot be made).
 pub fn run(
     script: &str,
     cwd: &Path,
     env: &[(OsString, OsString)],
     jobserver: &Jobserver,
     log: &Path,
+    sandbox: Option<Sandbox>,
 ) -> Result<(), CommandError> {
     if interrupted() {
         return Err(CommandError::Interrupted);
@@ -125,7 +139,23 @@ pub fn run(
             Ok(())
         });
     }
-    let mut child = cmd.spawn().map_err(spawn_err)?;
+    let sandboxed = sandbox.is_some();
+    let report = sandbox.map(|s| s.install(&mut cmd)).transpose();
+    let report = report.map_err(|e| CommandError::Sandbox(format!("cannot prepare it: {e}")))?;
+    let spawned = cmd.spawn();
+    // The child's end of the report pipe goes with the command.
+    drop(cmd);
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            return Err(
+                match report.as_ref().and_then(|r| sandbox::failure(r, &e)) {
+                    Some(why) => CommandError::Sandbox(why),
+                    None => spawn_err(e),
+                },
+            );
+        }
+    };
     let pid = child.id() as i32;
     children()
         .lock()
@@ -147,12 +177,14 @@ pub fn run(
         Some(c) => format!("exited with status {c}"),
         None => "was killed by a signal".to_string(),
     };
-    Err(CommandError::Failed {
+    let tail = tail(log, 30);
+    Err(CommandError::Failed(Box::new(Failure {
         command: script.to_string(),
         status,
         log: log.to_path_buf(),
-        tail: tail(log, 30),
-    })
+        hint: sandboxed.then(|| sandbox::failure_hint(&tail)),
+        tail,
+    })))
 }
 
 /// The last `n` lines of a file, indented (bytes that are not UTF-8 shown

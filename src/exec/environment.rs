@@ -3,7 +3,7 @@
 //! Commands never see strata's own environment: a `CFLAGS` or `MAKEFLAGS`
 //! left in the user's shell would change what is built without changing any
 //! key, so two machines could publish different artifacts under one key. A
-//! command sees a fixed base (a default `PATH`, its own `HOME`, `LC_ALL`,
+//! command sees a fixed base (a default `PATH`, its own `HOME` and `TMPDIR`, `LC_ALL`,
 //! `TZ`, `SOURCE_DATE_EPOCH`), the names the project lists in
 //! `[settings] pass-env` (whose values are configure-key inputs), the
 //! module's `env`, and the `STRATA_*` variables.
@@ -42,6 +42,8 @@ pub struct Paths {
     pub host: PathBuf,
     /// `HOME`: a directory of the module's own.
     pub home: PathBuf,
+    /// `TMPDIR`: the module's own, emptied before each command.
+    pub tmp: PathBuf,
 }
 
 /// Values of the `pass-env` names in strata's environment, in the order
@@ -72,6 +74,7 @@ pub fn command_env(
     };
     set("PATH", DEFAULT_PATH.into());
     set("HOME", paths.home.clone().into());
+    set("TMPDIR", paths.tmp.clone().into());
     set("LC_ALL", "C.UTF-8".into());
     set("TZ", "UTC".into());
     set("SOURCE_DATE_EPOCH", source_date_epoch.to_string().into());
@@ -210,6 +213,7 @@ mod tests {
             sysroot: "/b/s".into(),
             host: "/b/h".into(),
             home: "/state/home".into(),
+            tmp: "/state/tmp".into(),
         }
     }
 
@@ -233,6 +237,7 @@ mod tests {
             Some("/b/h/bin:/usr/local/bin:/usr/bin:/bin")
         );
         assert_eq!(get(&env, "HOME"), Some("/state/home"));
+        assert_eq!(get(&env, "TMPDIR"), Some("/state/tmp"));
         assert_eq!(get(&env, "LC_ALL"), Some("C.UTF-8"));
         assert_eq!(get(&env, "TZ"), Some("Europe/Paris"));
         assert_eq!(get(&env, "SOURCE_DATE_EPOCH"), Some("1234"));

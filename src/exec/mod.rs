@@ -18,6 +18,7 @@ pub mod jobserver;
 mod lazy;
 mod module;
 pub mod relocatable;
+pub mod sandbox;
 pub mod stage;
 
 pub use cached::pack_module;

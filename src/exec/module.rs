@@ -5,6 +5,7 @@ use super::cached::{restore, save};
 use super::command::{self, CommandError};
 use super::environment::{self, Paths};
 use super::jobserver::Jobserver;
+use super::sandbox::{self, Sandbox};
 use super::stage::{self, Place};
 use crate::fetch::{self, FetchError};
 use crate::fingerprint::{self, ModuleStatus, Step};
@@ -443,6 +444,7 @@ fn run_steps(
     }
     fs::create_dir_all(&home).map_err(io_err(&home))?;
     let dest = inst.destdir(project);
+    let tmp = inst.tmp(project);
     let paths = Paths {
         build_dir: dir.clone(),
         source_dir: src.clone(),
@@ -450,6 +452,7 @@ fn run_steps(
         sysroot,
         host,
         home,
+        tmp: tmp.clone(),
     };
     let dep_dirs: Vec<(String, PathBuf)> = deps
         .iter()
@@ -516,7 +519,13 @@ fn run_steps(
                 fingerprint::record_tree_write(&state, step, &keys.get(step).key, ctx.incremental)
                     .map_err(io_err(&state))?;
                 let log = logs.join(format!("{}.log", step.name()));
-                command::run(script, &dir, &env, jobserver, &log).map_err(|source| {
+                // Each command starts with an empty TMPDIR; the destdir
+                // exists for every step so that the sandbox can bind it.
+                crate::fsutil::remove_all(&tmp).map_err(io_err(&tmp))?;
+                for d in [&tmp, &dest] {
+                    fs::create_dir_all(d).map_err(io_err(d))?;
+                }
+                run_command(ctx, script, &paths, &env, jobserver, &log).map_err(|source| {
                     ModuleError::Command {
                         module: name.to_string(),
                         step,
@@ -557,6 +566,45 @@ fn is_prebuilt(m: &crate::manifest::Module) -> bool {
     m.overridden
         .as_ref()
         .is_some_and(|o| o.kind == OverrideKind::Prebuilt)
+}
+
+/// Runs one command in the instance's build dir, sandboxed as `[settings]
+/// sandbox` (or `STRATA_SANDBOX`) says: `auto` runs it unsandboxed, with one
+/// warning per run, when the kernel refuses the namespaces.
+fn run_command(
+    ctx: &Context,
+    script: &str,
+    paths: &Paths,
+    env: &[(std::ffi::OsString, std::ffi::OsString)],
+    jobserver: &Jobserver,
+    log: &Path,
+) -> Result<(), CommandError> {
+    use crate::manifest::SandboxMode;
+    let mode = sandbox::mode(ctx.project.settings.sandbox).map_err(CommandError::Sandbox)?;
+    let dir = &paths.build_dir;
+    let plain = || command::run(script, dir, env, jobserver, log, None);
+    if mode == SandboxMode::Off || (mode == SandboxMode::Auto && sandbox::unavailable().is_some()) {
+        return plain();
+    }
+    // A variant's shared source stays read-only (see `sandbox`).
+    let writable = [dir, &paths.destdir, &paths.home, &paths.tmp];
+    let sb = Sandbox::new(&writable.map(PathBuf::as_path), dir)
+        .map_err(|e| CommandError::Sandbox(format!("cannot prepare the sandbox: {e}")))?;
+    match command::run(script, dir, env, jobserver, log, Some(sb)) {
+        Err(CommandError::Sandbox(why)) if mode == SandboxMode::Auto => {
+            if sandbox::mark_unavailable(&why) {
+                let message = sandbox::unavailable_warning(&why);
+                ctx.reporter.event(Event::Warning { message: &message });
+            }
+            plain()
+        }
+        Err(CommandError::Sandbox(why)) => Err(CommandError::Sandbox(format!(
+            "cannot run the command in the sandbox: {why}\n  hint: [settings] sandbox = \"require\" \
+             (or {}=require) needs user namespaces or root; allow them, or use \"auto\"",
+            sandbox::ENV_SANDBOX
+        ))),
+        r => r,
+    }
 }
 
 /// Warns, naming the files, when the staged install embeds an absolute path

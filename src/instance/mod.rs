@@ -97,6 +97,11 @@ impl Instance {
         self.state(project).join("home")
     }
 
+    /// The commands' `$TMPDIR`: per instance, emptied before each command.
+    pub fn tmp(&self, project: &Project) -> PathBuf {
+        self.state(project).join("tmp")
+    }
+
     /// Where its configure/build/install logs go.
     pub fn logs(&self, project: &Project) -> PathBuf {
         self.state(project).join("logs")

@@ -71,6 +71,8 @@ struct RawSettings {
     pass_env: Vec<Spanned<String>>,
     unpack_max_bytes: Option<u64>,
     unpack_max_entries: Option<u64>,
+    #[serde(default)]
+    sandbox: super::SandboxMode,
 }
 
 #[derive(Deserialize, Default)]
@@ -180,6 +182,7 @@ pub fn load(root: &Path) -> Result<Project, ManifestError> {
             })
             .collect::<Result<_, _>>()?,
         pass_env: Vec::new(),
+        sandbox: raw.settings.sandbox,
     };
     let mut settings = settings;
     for n in &raw.settings.pass_env {

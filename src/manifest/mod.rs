@@ -80,6 +80,23 @@ pub struct Settings {
     /// `[settings] pass-env`: names of strata's environment variables passed
     /// to every command; their values are configure-key inputs.
     pub pass_env: Vec<String>,
+    /// `[settings] sandbox`; `STRATA_SANDBOX` overrides it (see
+    /// `exec::sandbox`). Not a key input.
+    pub sandbox: SandboxMode,
+}
+
+/// `[settings] sandbox`: whether configure, build and install run without
+/// the network and with the filesystem read-only outside their own dirs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SandboxMode {
+    /// Sandboxed when the kernel allows it; otherwise one warning per run.
+    #[default]
+    Auto,
+    /// Sandboxed, or the step fails.
+    Require,
+    /// Never sandboxed.
+    Off,
 }
 
 /// One module: where its source comes from and how it is built.
