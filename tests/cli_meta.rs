@@ -85,3 +85,25 @@ fn verbose_and_quiet_together_are_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be used with"));
 }
+
+fn help(args: &[&str]) -> String {
+    let out = strata().args(args).arg("--help").output().unwrap();
+    assert!(out.status.success(), "{args:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn jobs_help_says_it_is_the_total_shared_with_make() {
+    let text = help(&["build"]);
+    assert!(text.contains("Total jobs of the build"), "{text}");
+    assert!(!text.contains("Modules built at once"), "{text}");
+}
+
+#[test]
+fn output_flags_have_one_name_and_out_is_a_hidden_alias() {
+    let import = help(&["import", "heads"]);
+    assert!(import.contains("-o, --output <DIR>"), "{import}");
+    assert!(!import.contains("--out "), "{import}");
+    let generate = help(&["ci", "generate"]);
+    assert!(generate.contains("-o, --output <FILE>"), "{generate}");
+}

@@ -48,6 +48,31 @@ fn a_bad_manifest_exits_2() {
     assert!(err.contains("modules/b.toml"), "{err}");
 }
 
+/// A manifest error has the layout of every other error (`error: …`, then
+/// `  hint: …`), with the file, line and source snippet in between; not
+/// miette's `strata::manifest` / `× …` report.
+#[test]
+fn a_manifest_error_renders_like_other_errors() {
+    let p = ok_project();
+    p.write("modules/b.toml", "name = \"b\"\nversoin = \"1\"\n");
+    let (c, err) = code(&p, &["build"]);
+    assert_eq!(c, 2, "{err}");
+    assert_eq!(
+        err,
+        "error: unknown key `versoin`\n \
+         --> modules/b.toml:2:1\n  \
+         |\n\
+         2 | versoin = \"1\"\n  \
+         | ^^^^^^^ here\n  \
+         hint: did you mean `version`? (see docs/manifest.md)\n"
+    );
+
+    // A usage error (exit 2) and a failure (exit 1) start the same way.
+    let (c, err) = code(&ok_project(), &["build", "no-such-module"]);
+    assert_eq!(c, 2, "{err}");
+    assert!(err.starts_with("error: "), "{err}");
+}
+
 #[test]
 fn failed_builds_and_fetches_exit_1() {
     let p = TestProject::with_default(&["a"]);

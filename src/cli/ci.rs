@@ -71,7 +71,7 @@ enum CiCommand {
         #[arg(value_enum)]
         kind: GenerateKind,
         /// Write here instead of stdout
-        #[arg(long, short)]
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,
         /// Command that installs strata (default: `cargo install --locked
         /// strata-build --version =<this version>`)
