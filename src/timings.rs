@@ -125,7 +125,7 @@ impl Timeline {
             Event::ModuleFailed { module, .. } => {
                 s.fates.insert(module.to_string(), (Fate::Failed, now));
             }
-            Event::ModuleSkipped { module, .. } => {
+            Event::ModuleSkipped { module, .. } | Event::ModuleInterrupted { module } => {
                 s.fates.insert(module.to_string(), (Fate::Skipped, now));
             }
             _ => {}
