@@ -69,11 +69,11 @@ fn a_time_and_random_bytes_make_check_fail_naming_the_files_and_touching_nothing
     let (code, _, err) = run(&p, &["build", "--check"]);
     assert_eq!(code, 1, "{err}");
     assert!(
-        err.contains("stamp: 2 path(s) differ from the cached artifact"),
+        err.contains("stamp: 2 paths differ from the cached artifact"),
         "{err}"
     );
     assert!(
-        err.contains("0 of 1 modules reproducible; not reproducible: stamp"),
+        err.contains("0 of 1 module reproducible; not reproducible: stamp"),
         "{err}"
     );
     // The text file: a unified diff of the changed line.
@@ -128,7 +128,7 @@ fn check_module_checks_only_that_module() {
     assert_eq!(checked, ["hello"]);
     let (code, _, err) = run(&p, &["build", "--check", "libgreet"]);
     assert_eq!(code, 0, "{err}");
-    assert!(err.contains("1 of 1 modules reproducible"), "{err}");
+    assert!(err.contains("1 of 1 module reproducible"), "{err}");
     assert!(!err.contains("Reproducible hello"), "{err}");
 }
 

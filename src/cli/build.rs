@@ -168,8 +168,8 @@ pub fn fetch(g: &Global, names: &[String]) -> Result<(), Failure> {
     if failures.is_empty() {
         if !g.quiet && !g.json {
             crate::errln!(
-                "    Finished {} packages verified in {}",
-                closure.len(),
+                "    Finished {} verified in {}",
+                crate::report::count(closure.len() as u64, "package", "packages"),
                 l.project.settings.packages_dir.display()
             );
         }

@@ -79,7 +79,7 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
                         e.module.clone(),
                         e.version.clone(),
                         crate::report::human_bytes(e.size),
-                        format!("{} files", e.files),
+                        crate::report::count(e.files, "file", "files"),
                     ]
                 })
                 .collect();
@@ -97,8 +97,8 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
             }
             if !g.quiet {
                 crate::errln!(
-                    "{} entries, {} in {} (and {} unpacked for fast restores)",
-                    entries.len(),
+                    "{}, {} in {} (and {} unpacked for fast restores)",
+                    crate::report::count(entries.len() as u64, "entry", "entries"),
                     crate::report::human_bytes(total),
                     store.describe(),
                     crate::report::human_bytes(unpacked)
@@ -182,13 +182,16 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
             }
             if bad > 0 {
                 crate::errln!(
-                    "error: {bad} of {} entries are corrupt; they will be quarantined when next used",
-                    entries.len()
+                    "error: {bad} of {} corrupt; they will be quarantined when next used",
+                    crate::report::count(entries.len() as u64, "entry is", "entries are")
                 );
                 return Err(Failure::Code(EXIT_FAILURE));
             }
             if !g.quiet {
-                crate::errln!("{} entries verified", entries.len());
+                crate::errln!(
+                    "{} verified",
+                    crate::report::count(entries.len() as u64, "entry", "entries")
+                );
             }
             Ok(())
         }
@@ -354,10 +357,11 @@ fn report_gc(g: &Global, p: &Pruned, store: &str, orphans: usize) {
         );
     } else if !g.quiet {
         crate::errln!(
-            "     Removed {} entries ({}) and {orphans} orphaned files from {store}; {} entries ({}) kept",
-            p.removed,
+            "     Removed {} ({}) and {} from {store}; {} ({}) kept",
+            crate::report::count(p.removed as u64, "entry", "entries"),
             crate::report::human_bytes(p.freed),
-            p.kept,
+            crate::report::count(orphans as u64, "orphaned file", "orphaned files"),
+            crate::report::count(p.kept as u64, "entry", "entries"),
             crate::report::human_bytes(p.total)
         );
     }
@@ -467,14 +471,14 @@ fn transfer(g: &Global, names: &[String], push: bool) -> Result<(), Failure> {
     if !g.quiet {
         if push {
             crate::errln!(
-                "      Pushed {done} of {} modules ({} bytes uploaded)",
-                closure.len(),
+                "      Pushed {done} of {} ({} bytes uploaded)",
+                crate::report::count(closure.len() as u64, "module", "modules"),
                 s.bytes_uploaded
             );
         } else {
             crate::errln!(
-                "      Pulled {done} of {} modules ({} bytes downloaded)",
-                closure.len(),
+                "      Pulled {done} of {} ({} bytes downloaded)",
+                crate::report::count(closure.len() as u64, "module", "modules"),
                 s.bytes_downloaded
             );
         }

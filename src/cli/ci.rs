@@ -231,7 +231,8 @@ pub fn run(g: &Global, args: CiArgs) -> Result<(), Failure> {
                 );
             } else if !g.quiet {
                 crate::outln!(
-                    "Kept {kept} entries of `{name}` ({}), removed {removed} others ({})",
+                    "Kept {} of `{name}` ({}), removed {removed} others ({})",
+                    crate::report::count(kept, "entry", "entries"),
                     human_bytes(kept_bytes),
                     human_bytes(freed)
                 );
@@ -472,7 +473,7 @@ fn restore_filtered(
             json!({"keys": keys, "key": null, "match": "miss", "seconds": secs}),
         ),
         Some(r) if !g.quiet => crate::outln!(
-            "Restored cache `{}` ({} match of `{}`): {}, {} files in {secs:.2}s",
+            "Restored cache `{}` ({} match of `{}`): {}, {} in {secs:.2}s",
             r.key,
             if r.how == Match::Exact {
                 "exact"
@@ -481,7 +482,7 @@ fn restore_filtered(
             },
             r.requested,
             human_bytes(r.bytes),
-            r.files
+            crate::report::count(r.files, "file", "files")
         ),
         None if !g.quiet => crate::outln!(
             "No cache found for keys: {} (miss)",
@@ -521,8 +522,9 @@ fn save(
                 cache.describe()
             ),
             Saved::New { bytes, files } => crate::outln!(
-                "Saved cache `{key}`: {}, {files} files in {secs:.2}s",
-                human_bytes(bytes)
+                "Saved cache `{key}`: {}, {} in {secs:.2}s",
+                human_bytes(bytes),
+                crate::report::count(files, "file", "files")
             ),
         }
     }

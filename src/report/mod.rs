@@ -11,8 +11,8 @@ use std::time::Duration;
 mod json;
 mod progress;
 pub use json::{JSON_SCHEMA, emit_json};
-pub use progress::human_bytes;
 use progress::{Overall, QuietControlKeys, transfer_message};
+pub use progress::{count, human_bytes};
 
 /// Something that happened during a run.
 #[derive(Debug, Clone)]
@@ -384,7 +384,11 @@ impl Reporter {
                 unchecked,
                 secs,
             } => {
-                let mut text = format!("{} of {checked} modules reproducible", reproducible.len());
+                let mut text = format!(
+                    "{} of {} reproducible",
+                    reproducible.len(),
+                    count(checked as u64, "module", "modules")
+                );
                 if !not_reproducible.is_empty() {
                     text.push_str(&format!(
                         "; not reproducible: {}",
@@ -466,8 +470,12 @@ impl Reporter {
             "Differs",
             "1;31",
             &format!(
-                "{module}: {} path(s) differ from the cached artifact",
-                differences.len()
+                "{module}: {} from the cached artifact",
+                if differences.len() == 1 {
+                    "1 path differs".to_string()
+                } else {
+                    format!("{} paths differ", differences.len())
+                }
             ),
         );
         let mut text = String::new();

@@ -82,6 +82,17 @@ pub(super) fn transfer_message(what: &str, done: u64, total: Option<u64>, secs: 
     msg
 }
 
+/// `1 file`, `0 files`, `2 entries`: a count with its noun in the right
+/// number (`many` is the plural, since English plurals are not all `+s`).
+pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
 /// `75` → `1m15s`.
 fn human_secs(s: u64) -> String {
     if s >= 60 {
@@ -194,6 +205,14 @@ mod tests {
             transfer_message("unpack", 1 << 20, Some(100 << 20), 1.0),
             "unpack 1.0 MiB / 100.0 MiB (1%) 1.0 MiB/s, 1m39s left"
         );
+    }
+
+    #[test]
+    fn counts_say_one_file_and_two_entries() {
+        use super::count;
+        assert_eq!(count(0u64, "file", "files"), "0 files");
+        assert_eq!(count(1u64, "file", "files"), "1 file");
+        assert_eq!(count(2u64, "entry", "entries"), "2 entries");
     }
 
     #[test]
