@@ -19,6 +19,9 @@ fn init_writes_a_project_that_builds_and_applies_its_patch() {
         .assert()
         .success();
     let toml = std::fs::read_to_string(dir.join("strata.toml")).unwrap();
+    // `strata ci run` keeps its state in .strata/: never committed.
+    let ignore = std::fs::read_to_string(dir.join(".gitignore")).unwrap();
+    assert!(ignore.lines().any(|l| l == "/.strata/"), "{ignore}");
     assert!(toml.contains("name = \"newfw\""), "{toml}");
     assert!(dir.join("patches/hello-1.0/0001-say-more.patch").is_file());
     strata()
@@ -106,4 +109,20 @@ fn output_flags_have_one_name_and_out_is_a_hidden_alias() {
     assert!(!import.contains("--out "), "{import}");
     let generate = help(&["ci", "generate"]);
     assert!(generate.contains("-o, --output <FILE>"), "{generate}");
+}
+
+#[test]
+fn quiet_init_prints_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = strata()
+        .arg("-C")
+        .arg(tmp.path().join("p"))
+        .args(["-q", "init"])
+        .env("XDG_CACHE_HOME", tmp.path().join("xdg"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+    assert!(tmp.path().join("p/strata.toml").is_file());
 }

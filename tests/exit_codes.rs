@@ -90,6 +90,12 @@ fn failed_builds_and_fetches_exit_1() {
     );
     let (c, err) = code(&p, &["fetch"]);
     assert_eq!(c, 1, "{err}");
+    // It ends with a summary line, as a successful fetch does.
+    assert!(
+        err.trim_end()
+            .ends_with("Failed 0 packages verified, 1 failed: a"),
+        "{err}"
+    );
     let (c, err) = code(&p, &["build"]);
     assert_eq!(c, 1, "{err}");
 

@@ -58,6 +58,12 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
                 .iter()
                 .map(|(_, dir)| crate::store::LocalStore::tree_bytes(dir))
                 .sum();
+            // What the store's entries take on disk, counted as gc counts
+            // it (records, archives and trees), so the two agree.
+            let on_disk: u64 = store
+                .usage()
+                .map(|(uses, _)| uses.iter().map(|u| u.1).sum())
+                .unwrap_or(total + unpacked);
             if g.json {
                 for e in &entries {
                     crate::report::emit_json(
@@ -67,7 +73,7 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
                 }
                 crate::report::emit_json(
                     "cache-summary",
-                    serde_json::json!({"entries": entries.len(), "bytes": total, "unpacked-bytes": unpacked, "store": store.describe()}),
+                    serde_json::json!({"entries": entries.len(), "bytes": total, "unpacked-bytes": unpacked, "disk-bytes": on_disk, "store": store.describe()}),
                 );
                 return Ok(());
             }
@@ -97,10 +103,11 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
             }
             if !g.quiet {
                 crate::errln!(
-                    "{}, {} in {} (and {} unpacked for fast restores)",
+                    "{}, {} on disk in {} ({} archives, {} unpacked for fast restores)",
                     crate::report::count(entries.len() as u64, "entry", "entries"),
-                    crate::report::human_bytes(total),
+                    crate::report::human_bytes(on_disk),
                     store.describe(),
+                    crate::report::human_bytes(total),
                     crate::report::human_bytes(unpacked)
                 );
             }
@@ -123,13 +130,13 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
                 crate::report::emit_json("cache-stats", serde_json::to_value(&s).expect("json"));
             } else {
                 crate::outln!(
-                    "last build: {} local hits, {} remote hits, {} misses",
+                    "last build or check: {} local hits, {} remote hits, {} misses",
                     s.local_hits,
                     s.remote_hits,
                     s.misses
                 );
                 crate::outln!(
-                    "            {} downloaded, {} uploaded, {} artifacts saved",
+                    "                      {} downloaded, {} uploaded, {} artifacts saved",
                     crate::report::human_bytes(s.bytes_downloaded),
                     crate::report::human_bytes(s.bytes_uploaded),
                     s.artifacts_saved
@@ -357,7 +364,7 @@ fn report_gc(g: &Global, p: &Pruned, store: &str, orphans: usize) {
         );
     } else if !g.quiet {
         crate::errln!(
-            "     Removed {} ({}) and {} from {store}; {} ({}) kept",
+            "     Removed {} ({}) and {} from {store}; {} ({} on disk) kept",
             crate::report::count(p.removed as u64, "entry", "entries"),
             crate::report::human_bytes(p.freed),
             crate::report::count(orphans as u64, "orphaned file", "orphaned files"),

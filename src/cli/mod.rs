@@ -404,7 +404,7 @@ fn run_cli() -> i32 {
         Command::Graph { names } => graph::graph(&g, &names),
         Command::Cache(c) => cache::run(&g, c),
         Command::Ci(c) => ci::run(&g, c),
-        Command::Init { name } => init::init(&g.project, name.as_deref(), g.json),
+        Command::Init { name } => init::init(&g.project, name.as_deref(), g.json, g.quiet),
         Command::Completions { shell } => meta::completions(shell),
         Command::Man => meta::man(),
         Command::Import(a) => import::run(&g, a),
