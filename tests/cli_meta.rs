@@ -73,6 +73,23 @@ fn man_prints_a_roff_page_naming_the_commands() {
 
     assert!(text.contains(".TH strata"));
     assert!(text.contains("build"));
+    // One page: no `strata-build(1)` and friends, which are not shipped.
+    assert!(!text.contains("strata-build("), "{text}");
+    assert!(text.contains("strata cache gc"), "{text}");
+    // The exit codes and environment README.md documents.
+    assert!(text.contains(".SH \"EXIT STATUS\""), "{text}");
+    for code in ["0", "1", "2", "130", "141"] {
+        assert!(text.contains(&format!("\\fB{code}\\fR\n")), "{code}");
+    }
+    assert!(text.contains(".SH ENVIRONMENT"), "{text}");
+    for var in [
+        "STRATA_FETCH_TIMEOUT",
+        "STRATA_RESTORE_MODE",
+        "STRATA_MAKE",
+        "NO_PROXY",
+    ] {
+        assert!(text.contains(var), "{var}");
+    }
 }
 
 #[test]

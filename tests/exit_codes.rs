@@ -216,11 +216,18 @@ fn log_prints_a_step_s_output() {
         "{text}"
     );
     assert_eq!(code(&p, &["log", "a", "fetch"]).0, 2);
-    assert_eq!(
-        code(&p, &["log", "a", "configure"]).0,
-        1,
-        "never ran: no log"
+    // A step the module has no command for: said so, not "not run yet".
+    let (c, err) = code(&p, &["log", "a", "configure"]);
+    assert_eq!(c, 2, "{err}");
+    assert!(
+        err.contains("module a has no configure step: modules/a.toml sets no `configure` command"),
+        "{err}"
     );
+    assert!(
+        err.contains("hint: the steps it runs: build, install"),
+        "{err}"
+    );
+    assert!(!err.contains("has not run"), "{err}");
     assert_eq!(code(&p, &["log", "nosuch"]).0, 2);
 }
 

@@ -12,7 +12,7 @@ pub enum CacheCommand {
     Ls,
     /// Re-hash every entry; exit 1 if any is corrupt
     Verify,
-    /// Hits, misses and bytes moved by the last build
+    /// Hits, misses and bytes moved by the last build (or build --check)
     Stats,
     /// Upload the artifacts of a target's built modules to the remote
     Push { names: Vec<String> },
