@@ -125,7 +125,7 @@ impl Timeline {
             Event::ModuleFailed { module, .. } => {
                 s.fates.insert(module.to_string(), (Fate::Failed, now));
             }
-            Event::ModuleSkipped { module, .. } => {
+            Event::ModuleSkipped { module, .. } | Event::ModuleInterrupted { module } => {
                 s.fates.insert(module.to_string(), (Fate::Skipped, now));
             }
             _ => {}
@@ -250,9 +250,10 @@ fn timeline_svg(
             rows.push(m);
         }
     }
-    let (label_w, width, row_h) = (180.0, 900.0, 22.0);
+    // The right padding leaves room for the last axis label, centred on its tick.
+    let (label_w, width, row_h, right_pad) = (180.0, 900.0, 22.0, 40.0);
     let height = rows.len() as f64 * row_h + 30.0;
-    let x = |t: f64| label_w + t / total * (width - label_w - 10.0);
+    let x = |t: f64| label_w + t / total * (width - label_w - right_pad);
     let _ = writeln!(
         html,
         "<svg class=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\">"
@@ -286,11 +287,10 @@ fn timeline_svg(
         }
     }
     let axis_y = rows.len() as f64 * row_h + 18.0;
-    for i in 0..=4 {
-        let t = total * i as f64 / 4.0;
+    for (t, label) in ticks(total) {
         let _ = writeln!(
             html,
-            "<text class=\"axis\" x=\"{:.1}\" y=\"{axis_y:.1}\">{t:.1}s</text>",
+            "<text class=\"axis\" text-anchor=\"middle\" x=\"{:.1}\" y=\"{axis_y:.1}\">{label}</text>",
             x(t)
         );
     }
@@ -308,6 +308,29 @@ fn timeline_svg(
         let _ = write!(html, "<span style=\"background:{}\">{p}</span> ", color(p));
     }
     html.push_str("<b>bold</b> names: the critical path</p>\n");
+}
+
+/// Axis ticks for a run of `total` seconds: 0 and every multiple of a
+/// round step (1, 2 or 5 times a power of ten) up to `total`, at most six
+/// intervals, each with its label (`0.2s`, `0.4s`…; never quarters).
+fn ticks(total: f64) -> Vec<(f64, String)> {
+    let total = total.max(0.001);
+    let rough = total / 6.0;
+    let magnitude = 10f64.powf(rough.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|s| *s >= rough)
+        .unwrap_or(10.0 * magnitude);
+    // Decimals enough to tell the ticks apart, no more.
+    let decimals = (-step.log10().floor()).max(0.0) as usize;
+    let n = (total / step + 1e-9).floor() as usize;
+    (0..=n)
+        .map(|i| {
+            let t = i as f64 * step;
+            (t, format!("{t:.decimals$}s"))
+        })
+        .collect()
 }
 
 fn concurrency_svg(html: &mut String, bars: &[Bar], total: f64) {
@@ -382,7 +405,7 @@ fn graph_svg(
     for m in deps.keys() {
         columns.entry(layer[m.as_str()]).or_default().push(m);
     }
-    let (col_w, row_h) = (190.0, 40.0);
+    let (col_w, row_h) = (GRAPH_COL, GRAPH_ROW);
     let rows = columns.values().map(Vec::len).max().unwrap_or(1);
     let width = columns.len() as f64 * col_w + 20.0;
     let height = rows as f64 * row_h + 20.0;
@@ -399,13 +422,14 @@ fn graph_svg(
     for (m, ds) in deps {
         for d in ds {
             if let (Some(a), Some(b)) = (pos.get(m.as_str()), pos.get(d.as_str())) {
+                let points: Vec<String> = edge(*a, *b)
+                    .iter()
+                    .map(|(x, y)| format!("{x:.1},{y:.1}"))
+                    .collect();
                 let _ = writeln!(
                     html,
-                    "<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#999\"/>",
-                    a.0,
-                    a.1 + 13.0,
-                    b.0 + 150.0,
-                    b.1 + 13.0
+                    "<polyline points=\"{}\" fill=\"none\" stroke=\"#999\"/>",
+                    points.join(" ")
                 );
             }
         }
@@ -424,13 +448,47 @@ fn graph_svg(
         };
         let _ = writeln!(
             html,
-            "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"150\" height=\"26\" rx=\"4\" fill=\"{fill}\" stroke=\"{stroke}\"/>\n<text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+            "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{}\" height=\"{}\" rx=\"4\" fill=\"{fill}\" stroke=\"{stroke}\"/>\n<text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+            GRAPH_BOX.0,
+            GRAPH_BOX.1,
             x + 6.0,
             y + 17.0,
             esc(m)
         );
     }
     html.push_str("</svg>\n");
+}
+
+/// Box size and grid of the module graph: columns `GRAPH_COL` apart, rows
+/// `GRAPH_ROW` apart, boxes `GRAPH_BOX` (width, height) at the top left of
+/// their cell; the rest of each cell is a gutter no box is drawn in.
+const GRAPH_COL: f64 = 190.0;
+const GRAPH_ROW: f64 = 40.0;
+const GRAPH_BOX: (f64, f64) = (150.0, 26.0);
+
+/// The line from the box at `a` (a dependent, left edge) to the box at `b`
+/// (its dependency, right edge), never through another box: between
+/// neighbouring columns it is straight (it crosses only the gutter); across
+/// more columns it leaves `a` into the gutter on its left, runs along the
+/// gap below `b`'s row (no box is drawn in a gap between rows) and enters
+/// the gutter on `b`'s right.
+fn edge(a: (f64, f64), b: (f64, f64)) -> Vec<(f64, f64)> {
+    let (w, h) = GRAPH_BOX;
+    let start = (a.0, a.1 + h / 2.0);
+    let end = (b.0 + w, b.1 + h / 2.0);
+    if a.0 - b.0 <= GRAPH_COL + 0.5 {
+        return vec![start, end];
+    }
+    let gutter = (GRAPH_COL - w) / 2.0;
+    let gap = b.1 + (h + GRAPH_ROW) / 2.0;
+    vec![
+        start,
+        (a.0 - gutter, start.1),
+        (a.0 - gutter, gap),
+        (end.0 + gutter, gap),
+        (end.0 + gutter, end.1),
+        end,
+    ]
 }
 
 fn esc(s: &str) -> String {
@@ -453,6 +511,102 @@ text.axis { fill: #666; }
 mod tests {
     use super::*;
     use crate::fingerprint::Step;
+
+    #[test]
+    fn axis_ticks_are_round_1_2_5_steps_up_to_the_total() {
+        let labels =
+            |total: f64| -> Vec<String> { ticks(total).into_iter().map(|t| t.1).collect() };
+        // 1.07 s once gave 0.3/0.5/0.8 (quarters); the last label was clipped.
+        assert_eq!(
+            labels(1.07),
+            ["0.0s", "0.2s", "0.4s", "0.6s", "0.8s", "1.0s"]
+        );
+        assert_eq!(labels(10.0), ["0s", "2s", "4s", "6s", "8s", "10s"]);
+        assert_eq!(labels(37.0), ["0s", "10s", "20s", "30s"]);
+        assert_eq!(
+            labels(0.05),
+            ["0.00s", "0.01s", "0.02s", "0.03s", "0.04s", "0.05s"]
+        );
+        assert_eq!(labels(250.0), ["0s", "50s", "100s", "150s", "200s", "250s"]);
+    }
+
+    #[test]
+    fn the_last_axis_label_fits_in_the_timeline() {
+        let t = Timeline::new();
+        let deps: BTreeMap<String, Vec<String>> = [("m".to_string(), vec![])].into();
+        let html = t.render("t", &deps);
+        let svg = &html[html.find("<svg class=\"timeline\"").unwrap()..];
+        let svg = &svg[..svg.find("</svg>").unwrap()];
+        let needle = "class=\"axis\" text-anchor=\"middle\" x=\"";
+        let last = svg.rfind(needle).unwrap() + needle.len();
+        let x: f64 = svg[last..].split('"').next().unwrap().parse().unwrap();
+        // Labels are centred on their tick; `0.0010s`, 7 characters of 12 px
+        // sans-serif, is about 45 px wide: half of it must fit.
+        assert!(x + 45.0 / 2.0 <= 900.0, "last label at {x}");
+    }
+
+    /// `rootfs → banner` was drawn straight through the `hello` box: no edge
+    /// may cross a box other than its two ends'.
+    #[test]
+    fn graph_edges_go_around_boxes() {
+        let deps: BTreeMap<String, Vec<String>> = [
+            ("libgreet", vec![]),
+            ("hello", vec!["libgreet"]),
+            ("banner", vec![]),
+            ("rootfs", vec!["hello", "banner", "libgreet"]),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.into_iter().map(String::from).collect()))
+        .collect();
+        let mut html = String::new();
+        graph_svg(&mut html, &deps, &BTreeMap::new(), &[]);
+        let attr = |tag: &str, name: &str| -> f64 {
+            let at = tag.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+            tag[at..].split('"').next().unwrap().parse().unwrap()
+        };
+        let boxes: Vec<(f64, f64, f64, f64)> = html
+            .split("<rect")
+            .skip(1)
+            .map(|r| {
+                let (x, y) = (attr(r, "x"), attr(r, "y"));
+                (x, y, x + attr(r, "width"), y + attr(r, "height"))
+            })
+            .collect();
+        assert_eq!(boxes.len(), 4);
+        let edges: Vec<Vec<(f64, f64)>> = html
+            .split("<polyline points=\"")
+            .skip(1)
+            .map(|p| {
+                p.split('"')
+                    .next()
+                    .unwrap()
+                    .split(' ')
+                    .map(|xy| {
+                        let (x, y) = xy.split_once(',').unwrap();
+                        (x.parse().unwrap(), y.parse().unwrap())
+                    })
+                    .collect()
+            })
+            .collect();
+        assert_eq!(edges.len(), 4);
+        // Sample each segment; a point strictly inside a box is a crossing.
+        for e in &edges {
+            for seg in e.windows(2) {
+                for k in 1..100 {
+                    let f = k as f64 / 100.0;
+                    let (x, y) = (
+                        seg[0].0 + (seg[1].0 - seg[0].0) * f,
+                        seg[0].1 + (seg[1].1 - seg[0].1) * f,
+                    );
+                    for b in &boxes {
+                        let inside =
+                            x > b.0 + 0.5 && x < b.2 - 0.5 && y > b.1 + 0.5 && y < b.3 - 0.5;
+                        assert!(!inside, "edge {e:?} crosses box {b:?} at ({x}, {y})");
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn the_critical_path_follows_the_dependency_that_finished_last() {

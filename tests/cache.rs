@@ -418,3 +418,39 @@ fn cache_push_then_pull_lets_an_offline_checkout_build_nothing() {
             "module b is not built at its current key",
         ));
 }
+
+/// `cache ls` and `cache gc` count an entry's bytes the same way (records,
+/// archives and unpacked trees): what ls says is on disk is what gc keeps.
+#[test]
+fn ls_and_gc_report_the_same_bytes_on_disk() {
+    let p = TestProject::with_default(&["a", "b"]);
+    for m in ["a", "b"] {
+        p.local_module(
+            m,
+            &[("f", m)],
+            "install = \"mkdir -p $STRATA_DESTDIR && head -c 5000 /dev/urandom > $STRATA_DESTDIR/$STRATA_MODULE\"",
+        );
+    }
+    p.strata().arg("build").assert().success();
+    // Restoring makes each entry's unpacked tree, which both count.
+    p.strata().args(["clean", "--all"]).assert().success();
+    p.strata().arg("build").assert().success();
+    let out = p.strata().args(["cache", "ls"]).output().unwrap();
+    let ls = String::from_utf8_lossy(&out.stderr).into_owned();
+    let on_disk = ls
+        .split(" on disk in ")
+        .next()
+        .and_then(|s| s.split(", ").last())
+        .unwrap_or_else(|| panic!("{ls}"))
+        .to_string();
+    let out = p
+        .strata()
+        .args(["cache", "gc", "--max-size", "1G"])
+        .output()
+        .unwrap();
+    let gc = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        gc.contains(&format!("2 entries ({on_disk} on disk) kept")),
+        "ls: {ls}\ngc: {gc}"
+    );
+}

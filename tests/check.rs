@@ -18,6 +18,14 @@ fn run(p: &TestProject, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// The build dir without `.strata/cache-stats.json`: that file records what
+/// the cache did in the last run (a check's reads too), not build state.
+fn build_state(p: &TestProject) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut s = snapshot(&p.path("build"));
+    s.remove(".strata/cache-stats.json");
+    s
+}
+
 /// Every stdout line as JSON (each must parse).
 fn events(stdout: &str) -> Vec<serde_json::Value> {
     stdout
@@ -50,6 +58,11 @@ fn the_shipped_example_is_reproducible() {
     let (code, _, err) = run(&p, &["build", "--check"]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("4 of 4 modules reproducible"), "{err}");
+    // The check read the cache: `cache stats` reports its reads, not the
+    // zeros of a build that had nothing to do.
+    let (code, stats, stats_err) = run(&p, &["cache", "stats"]);
+    assert_eq!(code, 0, "{stats_err}");
+    assert!(!stats.contains(": 0 local hits,"), "{stats}");
     for m in ["banner", "hello", "libgreet", "rootfs"] {
         assert!(err.contains(&format!("Reproducible {m}\n")), "{m}: {err}");
     }
@@ -62,18 +75,18 @@ fn a_time_and_random_bytes_make_check_fail_naming_the_files_and_touching_nothing
     let (code, _, err) = run(&p, &["build"]);
     assert_eq!(code, 0, "{err}");
     let cache_before = snapshot(&p.path(".xdg-cache"));
-    let build_before = snapshot(&p.path("build"));
+    let build_before = build_state(&p);
     let install_before = snapshot(&p.path("install"));
     assert!(!cache_before.is_empty());
 
     let (code, _, err) = run(&p, &["build", "--check"]);
     assert_eq!(code, 1, "{err}");
     assert!(
-        err.contains("stamp: 2 path(s) differ from the cached artifact"),
+        err.contains("stamp: 2 paths differ from the cached artifact"),
         "{err}"
     );
     assert!(
-        err.contains("0 of 1 modules reproducible; not reproducible: stamp"),
+        err.contains("0 of 1 module reproducible; not reproducible: stamp"),
         "{err}"
     );
     // The text file: a unified diff of the changed line.
@@ -98,7 +111,7 @@ fn a_time_and_random_bytes_make_check_fail_naming_the_files_and_touching_nothing
     // Nothing real changed: the cache (same archive, same BLAKE3, no new
     // entry), the build dir with its stamps, the installed files.
     assert_eq!(snapshot(&p.path(".xdg-cache")), cache_before);
-    assert_eq!(snapshot(&p.path("build")), build_before);
+    assert_eq!(build_state(&p), build_before);
     assert_eq!(snapshot(&p.path("install")), install_before);
     assert!(!p.path("build/.strata/check").exists(), "scratch dir left");
     // And a following build has nothing to do.
@@ -128,7 +141,7 @@ fn check_module_checks_only_that_module() {
     assert_eq!(checked, ["hello"]);
     let (code, _, err) = run(&p, &["build", "--check", "libgreet"]);
     assert_eq!(code, 0, "{err}");
-    assert!(err.contains("1 of 1 modules reproducible"), "{err}");
+    assert!(err.contains("1 of 1 module reproducible"), "{err}");
     assert!(!err.contains("Reproducible hello"), "{err}");
 }
 
@@ -176,7 +189,7 @@ fn json_output_parses_line_by_line_and_carries_the_result() {
 fn a_module_not_in_the_cache_is_reported_not_built() {
     let p = unreproducible();
     assert_eq!(run(&p, &["--no-cache", "build"]).0, 0);
-    let build_before = snapshot(&p.path("build"));
+    let build_before = build_state(&p);
     let (code, out, err) = run(&p, &["--json", "build", "--check"]);
     assert_eq!(code, 1, "{err}");
     let ev = events(&out);
@@ -191,7 +204,7 @@ fn a_module_not_in_the_cache_is_reported_not_built() {
         "{error}"
     );
     assert!(ev.iter().all(|e| e["type"] != "step-started"), "{out}");
-    assert_eq!(snapshot(&p.path("build")), build_before);
+    assert_eq!(build_state(&p), build_before);
     // Nothing was saved either.
     assert!(
         snapshot(&p.path(".xdg-cache"))
@@ -293,7 +306,7 @@ fn kill_9_during_a_check_leaves_the_real_build_alone_and_the_next_run_sweeps() {
 install = "mkdir -p $STRATA_DESTDIR && cp f $STRATA_DESTDIR/f""#,
     );
     assert_eq!(run(&p, &["build"]).0, 0);
-    let build_before = snapshot(&p.path("build"));
+    let build_before = build_state(&p);
     let cache_before = snapshot(&p.path(".xdg-cache"));
     let mut child = p
         .raw()
@@ -324,11 +337,7 @@ install = "mkdir -p $STRATA_DESTDIR && cp f $STRATA_DESTDIR/f""#,
         events(&out).iter().all(|e| e["type"] != "step-started"),
         "{out}"
     );
-    let mut after = snapshot(&p.path("build"));
-    after.remove(".strata/cache-stats.json");
-    let mut before = build_before;
-    before.remove(".strata/cache-stats.json");
-    assert_eq!(after, before);
+    assert_eq!(build_state(&p), build_before);
     assert_eq!(snapshot(&p.path(".xdg-cache")), cache_before);
 }
 

@@ -487,6 +487,48 @@ fn the_shipped_example_builds_and_runs() {
     assert!(built.is_empty(), "{built:?}");
 }
 
+/// After Ctrl-C the running module says `Interrupted` (once, not `Skipped
+/// …: interrupted`), one not started says so, and the last line says the run
+/// was interrupted, not `Finished`.
+#[test]
+fn ctrl_c_reports_running_modules_as_interrupted_once() {
+    let p = TestProject::with_default(&["n"]);
+    p.local_module(
+        "m",
+        &[("lib.txt", "x\n")],
+        &format!("build = \"touch started; sleep 30\"\n{LIB}"),
+    );
+    p.local_module("n", &[("lib.txt", "y\n")], "depends = [\"m\"]");
+    let child = p
+        .raw()
+        .arg("build")
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the build command to start", || {
+        p.path("build/m-1.0/started").exists()
+    });
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("Interrupted m\n").count(), 1, "{err}");
+    assert!(!err.contains("Skipped m"), "{err}");
+    assert!(
+        err.contains("Skipped n: not started: the run was interrupted"),
+        "{err}"
+    );
+    let last = err.lines().last().unwrap_or_default().trim_start();
+    assert!(
+        last.starts_with(
+            "Interrupted 0 built, 0 restored, 0 fresh, 0 failed, 1 interrupted, 1 skipped"
+        ),
+        "{err}"
+    );
+}
+
 #[test]
 fn ctrl_c_stops_the_build_leaves_no_stamp_and_the_rerun_completes() {
     let p = TestProject::with_default(&["m"]);

@@ -48,6 +48,31 @@ fn a_bad_manifest_exits_2() {
     assert!(err.contains("modules/b.toml"), "{err}");
 }
 
+/// A manifest error has the layout of every other error (`error: …`, then
+/// `  hint: …`), with the file, line and source snippet in between; not
+/// miette's `strata::manifest` / `× …` report.
+#[test]
+fn a_manifest_error_renders_like_other_errors() {
+    let p = ok_project();
+    p.write("modules/b.toml", "name = \"b\"\nversoin = \"1\"\n");
+    let (c, err) = code(&p, &["build"]);
+    assert_eq!(c, 2, "{err}");
+    assert_eq!(
+        err,
+        "error: unknown key `versoin`\n \
+         --> modules/b.toml:2:1\n  \
+         |\n\
+         2 | versoin = \"1\"\n  \
+         | ^^^^^^^ here\n  \
+         hint: did you mean `version`? (see docs/manifest.md)\n"
+    );
+
+    // A usage error (exit 2) and a failure (exit 1) start the same way.
+    let (c, err) = code(&ok_project(), &["build", "no-such-module"]);
+    assert_eq!(c, 2, "{err}");
+    assert!(err.starts_with("error: "), "{err}");
+}
+
 #[test]
 fn failed_builds_and_fetches_exit_1() {
     let p = TestProject::with_default(&["a"]);
@@ -65,6 +90,12 @@ fn failed_builds_and_fetches_exit_1() {
     );
     let (c, err) = code(&p, &["fetch"]);
     assert_eq!(c, 1, "{err}");
+    // It ends with a summary line, as a successful fetch does.
+    assert!(
+        err.trim_end()
+            .ends_with("Failed 0 packages verified, 1 failed: a"),
+        "{err}"
+    );
     let (c, err) = code(&p, &["build"]);
     assert_eq!(c, 1, "{err}");
 
@@ -185,11 +216,18 @@ fn log_prints_a_step_s_output() {
         "{text}"
     );
     assert_eq!(code(&p, &["log", "a", "fetch"]).0, 2);
-    assert_eq!(
-        code(&p, &["log", "a", "configure"]).0,
-        1,
-        "never ran: no log"
+    // A step the module has no command for: said so, not "not run yet".
+    let (c, err) = code(&p, &["log", "a", "configure"]);
+    assert_eq!(c, 2, "{err}");
+    assert!(
+        err.contains("module a has no configure step: modules/a.toml sets no `configure` command"),
+        "{err}"
     );
+    assert!(
+        err.contains("hint: the steps it runs: build, install"),
+        "{err}"
+    );
+    assert!(!err.contains("has not run"), "{err}");
     assert_eq!(code(&p, &["log", "nosuch"]).0, 2);
 }
 

@@ -706,7 +706,7 @@ fn issue16_manifest_refuses_transport_helpers_and_options_as_git_urls() {
         git_module(&p, "fw", url, &"a".repeat(40), "");
         let out = p.strata().arg("plan").output().unwrap();
         assert_eq!(out.status.code(), Some(2));
-        // miette wraps at 80 columns: read the message as one line.
+        // Read the message, source line and hint as one line.
         let err: Vec<String> = String::from_utf8_lossy(&out.stderr)
             .lines()
             .map(|l| l.trim_start().trim_start_matches("| ").to_string())
@@ -717,7 +717,7 @@ fn issue16_manifest_refuses_transport_helpers_and_options_as_git_urls() {
             "unsupported git URL",
             &format!("git = \"{url}\""),
             "use https://, http://, ssh://, git://, file:// or user@host:path",
-            "help: write the repository's URL as git clones it",
+            "hint: write the repository's URL as git clones it",
         ] {
             assert!(err.contains(want), "{url}: {want}\n{err}");
         }

@@ -215,7 +215,13 @@ fn json_report_names_failed_boards_and_untranslated_parts() {
     let h = Heads::new();
     let o = h.import(&["--json", "--board", "alpha", "--board", "gamma"]);
     assert!(o.status.success(), "{}", text(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // One JSON Lines event in the envelope every `--json` output has.
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let event: serde_json::Value = serde_json::from_str(stdout.trim_end()).unwrap();
+    assert_eq!(event["schema"], 1);
+    assert_eq!(event["type"], "import-report");
+    let v = &event["data"];
     assert_eq!(v["boards"]["gamma"]["status"], "error");
     assert_eq!(v["boards"]["alpha"]["status"], "imported");
     assert!(v["boards"].get("beta").is_none());
@@ -227,6 +233,25 @@ fn json_report_names_failed_boards_and_untranslated_parts() {
         0
     );
     assert_eq!(v["drifted"], true);
+}
+
+#[test]
+fn output_flag_is_named_as_in_ci_generate_and_out_still_works() {
+    let h = Heads::new();
+    for flag in ["--output", "--out"] {
+        let dir = h.tmp.path().join(flag.trim_start_matches('-'));
+        let o = Command::new(assert_cmd::cargo::cargo_bin("strata"))
+            .args(["import", "heads"])
+            .arg(h.heads())
+            .arg(flag)
+            .arg(&dir)
+            .args(["--board", "alpha"])
+            .env("XDG_CACHE_HOME", h.tmp.path().join(".xdg-cache"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{flag}: {}", text(&o));
+        assert!(dir.join("strata.toml").is_file(), "{flag}");
+    }
 }
 
 #[test]

@@ -108,6 +108,9 @@ fn graph_json_lists_the_target_closure() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // One document on one line, as `cargo metadata` prints it.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["target"], "default");
     let mods = v["modules"].as_array().unwrap();

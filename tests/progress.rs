@@ -79,6 +79,42 @@ fn without_a_terminal_progress_is_plain_lines() {
     assert!(err.contains("Finished 1 built"), "{err}");
 }
 
+/// Ctrl-C's `^C` echo, written at the right edge where indicatif leaves the
+/// cursor, wrapped onto a new line and left the top spinner line on the
+/// screen: a live build turns ECHOCTL off on its terminal while it draws,
+/// and gives it back afterwards.
+#[test]
+fn a_live_build_does_not_echo_control_keys_and_restores_the_terminal() {
+    let p = TestProject::with_default(&["m"]);
+    p.local_module(
+        "m",
+        &[("a.txt", "A\n")],
+        "build = \"stty -F /dev/tty -a > during.txt\"",
+    );
+    let bin = assert_cmd::cargo::cargo_bin("strata");
+    let cmd = format!(
+        "stty -a | grep -oE -- '-?echoctl'; '{}' -C '{}' build; stty -a | grep -oE -- '-?echoctl'",
+        bin.display(),
+        p.root().display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("XDG_CACHE_HOME", p.path(".xdg-cache"))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("`script` (util-linux/bsdutils) runs");
+    let screen = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{screen}");
+    let during = p.read("build/m-1.0/during.txt");
+    assert!(during.contains("-echoctl"), "{during}");
+    // Before and after the build: the terminal's own setting (on).
+    let off: Vec<bool> = screen
+        .match_indices("echoctl")
+        .map(|(at, _)| screen[..at].ends_with('-'))
+        .collect();
+    assert_eq!(off, [false, false], "{screen}");
+}
+
 /// The first piece of `s` that starts with `from` and runs to the end of
 /// `to`, within one drawn line.
 fn regex_lite(s: &str, from: &str, to: &str) -> String {

@@ -189,3 +189,34 @@ fn once_a_restored_module_builds_why_explains_its_stamps_not_the_restore() {
     assert!(why.contains("a 1.0: build is stale because:"), "{why}");
     assert!(!why.contains("restored from the cache"), "{why}");
 }
+
+/// Counts printed for people agree with their number: `1 module`, `1 file`,
+/// `1 entry`, never `1 modules` or `1 files`.
+#[test]
+fn counts_of_one_are_singular() {
+    let p = TestProject::with_default(&["a"]);
+    p.local_module(
+        "a",
+        &[("a.txt", "A\n")],
+        "install = \"mkdir -p $STRATA_DESTDIR && cp a.txt $STRATA_DESTDIR/\"",
+    );
+    let out = p.strata().arg("plan").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("1 of 1 module stale"), "{text}");
+    let out = p.strata().arg("fetch").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Finished 1 package verified"), "{err}");
+    p.strata().arg("build").assert().success();
+    let out = p.strata().args(["cache", "ls"]).output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains(" 1 file"), "{text}");
+    assert!(text.contains("1 entry, "), "{text}");
+    assert!(
+        !text.contains("1 files") && !text.contains("1 entries"),
+        "{text}"
+    );
+    let out = p.strata().args(["cache", "verify"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("1 entry verified"), "{err}");
+}

@@ -77,8 +77,9 @@ impl Saved {
         match self {
             Saved::Skipped => format!("`{key}` skipped: the key exists (caches are immutable)"),
             Saved::New { bytes, files } => format!(
-                "`{key}` new ({}, {files} files)",
-                crate::report::human_bytes(*bytes)
+                "`{key}` new ({}, {})",
+                crate::report::human_bytes(*bytes),
+                crate::report::count(*files, "file", "files")
             ),
         }
     }

@@ -297,7 +297,11 @@ pub(super) fn run_step(
             for f in files.into_keys() {
                 entry.insert(f, layer_dir.clone());
             }
-            Ok(format!("{n} files, {}", human_bytes(bytes)))
+            Ok(format!(
+                "{}, {}",
+                crate::report::count(n as u64, "file", "files"),
+                human_bytes(bytes)
+            ))
         }
         Step::AttachWorkspace { at } => {
             let at = cx.resolve(at, &workdir);
@@ -329,7 +333,11 @@ pub(super) fn run_step(
             }
             std::fs::rename(tmp.join(&rel), &dest).map_err(|e| e.to_string())?;
             let _ = crate::fsutil::remove_all(&tmp);
-            Ok(format!("{} files to {}", files.len(), dest.display()))
+            Ok(format!(
+                "{} to {}",
+                crate::report::count(files.len() as u64, "file", "files"),
+                dest.display()
+            ))
         }
     }
 }

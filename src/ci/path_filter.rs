@@ -180,13 +180,13 @@ pub fn set_parameters(
     let short = base.get(..12).unwrap_or(&base);
     Ok(if params.is_empty() {
         format!(
-            "{} files changed since {short}; no change in the mapping's paths",
-            changes.len()
+            "{} changed since {short}; no change in the mapping's paths",
+            crate::report::count(changes.len() as u64, "file", "files")
         )
     } else {
         format!(
-            "{} files changed since {short}; set {}",
-            changes.len(),
+            "{} changed since {short}; set {}",
+            crate::report::count(changes.len() as u64, "file", "files"),
             params
                 .iter()
                 .map(|(k, v)| format!("{k}={v}"))

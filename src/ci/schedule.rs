@@ -12,8 +12,8 @@ use std::time::Instant;
 pub(super) fn run_workflow(run: &Run<'_>, wf: &str, parallel: Option<usize>) -> bool {
     let t = Instant::now();
     crate::errln!(
-        "Running workflow `{wf}` ({} jobs) as run {} in {}",
-        run.jobs.len(),
+        "Running workflow `{wf}` ({}) as run {} in {}",
+        crate::report::count(run.jobs.len() as u64, "job", "jobs"),
         run.id,
         run.dir.display()
     );

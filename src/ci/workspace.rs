@@ -53,8 +53,9 @@ pub(super) fn attach(run: &Run<'_>, job: &Job, at: &Path) -> Result<String, Stri
         }
     }
     Ok(format!(
-        "{n} files from {} upstream jobs, {}",
-        layers.len(),
+        "{} from {}, {}",
+        crate::report::count(n as u64, "file", "files"),
+        crate::report::count(layers.len() as u64, "upstream job", "upstream jobs"),
         human_bytes(bytes)
     ))
 }

@@ -59,13 +59,7 @@ pub fn build(
         });
     }
     if !g.no_cache {
-        let stats = serde_json::to_vec_pretty(&cache.stats()).expect("serialisable");
-        let path = l.project.state_dir().join("cache-stats.json");
-        if let Err(e) = crate::fsutil::write_atomic(&path, &stats) {
-            reporter.event(Event::Warning {
-                message: &format!("cannot write {}: {e}", path.display()),
-            });
-        }
+        record_stats(&l.project, &cache, &reporter);
     }
     if let Some(t) = reporter.timeline() {
         write_timings(&l.project, &inst, t, &reporter);
@@ -77,6 +71,21 @@ pub fn build(
         return Err(Failure::Code(EXIT_FAILURE));
     }
     Ok(())
+}
+
+/// Writes what the cache did in this run for `strata cache stats`.
+fn record_stats(
+    project: &crate::manifest::Project,
+    cache: &crate::store::Cache,
+    reporter: &crate::report::Reporter,
+) {
+    let stats = serde_json::to_vec_pretty(&cache.stats()).expect("serialisable");
+    let path = project.state_dir().join("cache-stats.json");
+    if let Err(e) = crate::fsutil::write_atomic(&path, &stats) {
+        reporter.event(Event::Warning {
+            message: &format!("cannot write {}: {e}", path.display()),
+        });
+    }
 }
 
 /// Where each part of a build is merged: `install/` for one target (or
@@ -183,13 +192,23 @@ pub fn fetch(g: &Global, names: &[String], update_lock: bool) -> Result<(), Fail
     if failures.is_empty() {
         if !g.quiet && !g.json {
             crate::errln!(
-                "    Finished {} packages verified in {}",
-                closure.len(),
+                "    Finished {} verified in {}",
+                crate::report::count(closure.len() as u64, "package", "packages"),
                 l.project.settings.packages_dir.display()
             );
         }
         Ok(())
     } else {
+        if !g.json {
+            let mut failed = failures;
+            failed.sort();
+            crate::errln!(
+                "      Failed {} verified, {} failed: {}",
+                crate::report::count((closure.len() - failed.len()) as u64, "package", "packages"),
+                failed.len(),
+                failed.join(", ")
+            );
+        }
         Err(Failure::Code(EXIT_FAILURE))
     }
 }
@@ -271,6 +290,8 @@ pub fn check(g: &Global, names: &[String]) -> Result<(), Failure> {
         ..g.context(&l.project, &inst, &reporter, None)
     };
     let summary = exec::check::check(&ctx, &cache, &modules);
+    // The check read the cache: its reads are the stats of this run.
+    record_stats(&l.project, &cache, &reporter);
     if summary.interrupted {
         return Err(Failure::Code(EXIT_INTERRUPTED));
     }

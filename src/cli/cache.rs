@@ -12,7 +12,7 @@ pub enum CacheCommand {
     Ls,
     /// Re-hash every entry; exit 1 if any is corrupt
     Verify,
-    /// Hits, misses and bytes moved by the last build
+    /// Hits, misses and bytes moved by the last build (or build --check)
     Stats,
     /// Upload the artifacts of a target's built modules to the remote
     Push { names: Vec<String> },
@@ -58,6 +58,12 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
                 .iter()
                 .map(|(_, dir)| crate::store::LocalStore::tree_bytes(dir))
                 .sum();
+            // What the store's entries take on disk, counted as gc counts
+            // it (records, archives and trees), so the two agree.
+            let on_disk: u64 = store
+                .usage()
+                .map(|(uses, _)| uses.iter().map(|u| u.1).sum())
+                .unwrap_or(total + unpacked);
             if g.json {
                 for e in &entries {
                     crate::report::emit_json(
@@ -67,7 +73,7 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
                 }
                 crate::report::emit_json(
                     "cache-summary",
-                    serde_json::json!({"entries": entries.len(), "bytes": total, "unpacked-bytes": unpacked, "store": store.describe()}),
+                    serde_json::json!({"entries": entries.len(), "bytes": total, "unpacked-bytes": unpacked, "disk-bytes": on_disk, "store": store.describe()}),
                 );
                 return Ok(());
             }
@@ -79,7 +85,7 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
                         e.module.clone(),
                         e.version.clone(),
                         crate::report::human_bytes(e.size),
-                        format!("{} files", e.files),
+                        crate::report::count(e.files, "file", "files"),
                     ]
                 })
                 .collect();
@@ -97,10 +103,11 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
             }
             if !g.quiet {
                 crate::errln!(
-                    "{} entries, {} in {} (and {} unpacked for fast restores)",
-                    entries.len(),
-                    crate::report::human_bytes(total),
+                    "{}, {} on disk in {} ({} archives, {} unpacked for fast restores)",
+                    crate::report::count(entries.len() as u64, "entry", "entries"),
+                    crate::report::human_bytes(on_disk),
                     store.describe(),
+                    crate::report::human_bytes(total),
                     crate::report::human_bytes(unpacked)
                 );
             }
@@ -123,13 +130,13 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
                 crate::report::emit_json("cache-stats", serde_json::to_value(&s).expect("json"));
             } else {
                 crate::outln!(
-                    "last build: {} local hits, {} remote hits, {} misses",
+                    "last build or check: {} local hits, {} remote hits, {} misses",
                     s.local_hits,
                     s.remote_hits,
                     s.misses
                 );
                 crate::outln!(
-                    "            {} downloaded, {} uploaded, {} artifacts saved",
+                    "                      {} downloaded, {} uploaded, {} artifacts saved",
                     crate::report::human_bytes(s.bytes_downloaded),
                     crate::report::human_bytes(s.bytes_uploaded),
                     s.artifacts_saved
@@ -182,13 +189,16 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
             }
             if bad > 0 {
                 crate::errln!(
-                    "error: {bad} of {} entries are corrupt; they will be quarantined when next used",
-                    entries.len()
+                    "error: {bad} of {} corrupt; they will be quarantined when next used",
+                    crate::report::count(entries.len() as u64, "entry is", "entries are")
                 );
                 return Err(Failure::Code(EXIT_FAILURE));
             }
             if !g.quiet {
-                crate::errln!("{} entries verified", entries.len());
+                crate::errln!(
+                    "{} verified",
+                    crate::report::count(entries.len() as u64, "entry", "entries")
+                );
             }
             Ok(())
         }
@@ -354,10 +364,11 @@ fn report_gc(g: &Global, p: &Pruned, store: &str, orphans: usize) {
         );
     } else if !g.quiet {
         crate::errln!(
-            "     Removed {} entries ({}) and {orphans} orphaned files from {store}; {} entries ({}) kept",
-            p.removed,
+            "     Removed {} ({}) and {} from {store}; {} ({} on disk) kept",
+            crate::report::count(p.removed as u64, "entry", "entries"),
             crate::report::human_bytes(p.freed),
-            p.kept,
+            crate::report::count(orphans as u64, "orphaned file", "orphaned files"),
+            crate::report::count(p.kept as u64, "entry", "entries"),
             crate::report::human_bytes(p.total)
         );
     }
@@ -467,14 +478,14 @@ fn transfer(g: &Global, names: &[String], push: bool) -> Result<(), Failure> {
     if !g.quiet {
         if push {
             crate::errln!(
-                "      Pushed {done} of {} modules ({} bytes uploaded)",
-                closure.len(),
+                "      Pushed {done} of {} ({} bytes uploaded)",
+                crate::report::count(closure.len() as u64, "module", "modules"),
                 s.bytes_uploaded
             );
         } else {
             crate::errln!(
-                "      Pulled {done} of {} modules ({} bytes downloaded)",
-                closure.len(),
+                "      Pulled {done} of {} ({} bytes downloaded)",
+                crate::report::count(closure.len() as u64, "module", "modules"),
                 s.bytes_downloaded
             );
         }

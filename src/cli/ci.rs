@@ -71,7 +71,7 @@ enum CiCommand {
         #[arg(value_enum)]
         kind: GenerateKind,
         /// Write here instead of stdout
-        #[arg(long, short)]
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,
         /// Command that installs strata (default: `cargo install --locked
         /// strata-build --version =<this version>`)
@@ -231,7 +231,8 @@ pub fn run(g: &Global, args: CiArgs) -> Result<(), Failure> {
                 );
             } else if !g.quiet {
                 crate::outln!(
-                    "Kept {kept} entries of `{name}` ({}), removed {removed} others ({})",
+                    "Kept {} of `{name}` ({}), removed {removed} others ({})",
+                    crate::report::count(kept, "entry", "entries"),
                     human_bytes(kept_bytes),
                     human_bytes(freed)
                 );
@@ -473,7 +474,7 @@ fn restore_filtered(
             json!({"keys": keys, "key": null, "match": "miss", "seconds": secs}),
         ),
         Some(r) if !g.quiet => crate::outln!(
-            "Restored cache `{}` ({} match of `{}`): {}, {} files in {secs:.2}s",
+            "Restored cache `{}` ({} match of `{}`): {}, {} in {secs:.2}s",
             r.key,
             if r.how == Match::Exact {
                 "exact"
@@ -482,7 +483,7 @@ fn restore_filtered(
             },
             r.requested,
             human_bytes(r.bytes),
-            r.files
+            crate::report::count(r.files, "file", "files")
         ),
         None if !g.quiet => crate::outln!(
             "No cache found for keys: {} (miss)",
@@ -522,8 +523,9 @@ fn save(
                 cache.describe()
             ),
             Saved::New { bytes, files } => crate::outln!(
-                "Saved cache `{key}`: {}, {files} files in {secs:.2}s",
-                human_bytes(bytes)
+                "Saved cache `{key}`: {}, {} in {secs:.2}s",
+                human_bytes(bytes),
+                crate::report::count(files, "file", "files")
             ),
         }
     }

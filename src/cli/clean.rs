@@ -57,7 +57,10 @@ pub fn clean(g: &Global, modules: &[String], all: bool) -> Result<(), Failure> {
             );
         } else if !g.quiet {
             let variants = if n > 0 {
-                format!(" and {n} variant build dirs")
+                format!(
+                    " and {}",
+                    crate::report::count(n as u64, "variant build dir", "variant build dirs")
+                )
             } else {
                 String::new()
             };

@@ -3,7 +3,8 @@
 //!
 //! The decision a reader may question: `--json` is the global flag that
 //! elsewhere means JSON Lines events; here the whole answer is one JSON
-//! document, because a graph is one value, not a stream.
+//! document, because a graph is one value, not a stream. It is printed on
+//! one line, as `cargo metadata` prints its document.
 
 use super::{Failure, Global};
 use crate::graph;
@@ -90,10 +91,9 @@ fn graph_json(g: &Global, l: &super::Loaded, names: &[String]) -> Result<(), Fai
         })
         .collect();
     let doc = json!({ "target": target, "modules": modules });
-    crate::outln!(
-        "{}",
-        serde_json::to_string_pretty(&doc).expect("JSON values serialise")
-    );
+    // One line, as `cargo metadata` prints it: a consumer reading lines
+    // (or `| head -1`) gets the whole document.
+    crate::outln!("{doc}");
     Ok(())
 }
 

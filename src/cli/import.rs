@@ -30,8 +30,8 @@ enum ImportCommand {
         /// The Heads tree
         heads_dir: PathBuf,
         /// Output directory (default: HEADS_DIR/strata)
-        #[arg(short = 'o', long = "out", value_name = "OUT")]
-        out: Option<PathBuf>,
+        #[arg(short = 'o', long = "output", alias = "out", value_name = "DIR")]
+        output: Option<PathBuf>,
         /// Import only these boards (repeatable; default: every board)
         #[arg(long = "board", value_name = "B")]
         boards: Vec<String>,
@@ -44,13 +44,13 @@ enum ImportCommand {
 pub fn run(g: &Global, args: ImportArgs) -> Result<(), Failure> {
     let ImportCommand::Heads {
         heads_dir,
-        out,
+        output,
         boards,
         check,
     } = args.what;
     let opts = Options {
         heads: heads_dir,
-        out,
+        out: output,
         boards,
         check,
     };
@@ -59,7 +59,7 @@ pub fn run(g: &Global, args: ImportArgs) -> Result<(), Failure> {
     if g.json {
         let mut v = serde_json::to_value(r).map_err(anyhow::Error::from)?;
         v["drifted"] = serde_json::Value::Bool(outcome.drifted);
-        crate::outln!("{v}");
+        crate::report::emit_json("import-report", v);
     } else if !g.quiet || (check && outcome.drifted) {
         crate::out!("{}", r.to_text());
         if check {

@@ -33,7 +33,7 @@ Say which project this is.
 ";
 
 /// Writes a new project into `dir` (created if missing).
-pub fn init(dir: &Path, name: Option<&str>, json: bool) -> Result<(), Failure> {
+pub fn init(dir: &Path, name: Option<&str>, json: bool, quiet: bool) -> Result<(), Failure> {
     std::fs::create_dir_all(dir)
         .map_err(|e| Failure::Other(anyhow::anyhow!("cannot create {}: {e}", dir.display())))?;
     if dir.join("strata.toml").exists() {
@@ -83,7 +83,8 @@ pub fn init(dir: &Path, name: Option<&str>, json: bool) -> Result<(), Failure> {
         ("mirror/hello-1.0.tar.gz", tarball),
         (
             ".gitignore",
-            b"/packages/\n/build/\n/install/\n".to_vec(),
+            // `.strata/`: what `strata ci run` keeps (runs, caches, workspaces).
+            b"/packages/\n/build/\n/install/\n/.strata/\n".to_vec(),
         ),
     ];
     for (rel, bytes) in &files {
@@ -100,6 +101,9 @@ pub fn init(dir: &Path, name: Option<&str>, json: bool) -> Result<(), Failure> {
     }
     if json {
         crate::report::emit_json("init", serde_json::json!({"project": name, "dir": dir}));
+        return Ok(());
+    }
+    if quiet {
         return Ok(());
     }
     crate::errln!(

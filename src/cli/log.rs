@@ -30,6 +30,33 @@ pub fn log(
     };
     let l = g.load()?;
     let (inst, i) = super::plan::module_instance(g, &l, module, target)?;
+    // A step the module file gives no command never runs, so it never has
+    // a log: say so rather than "not run yet".
+    let m = inst.list[i].module(&l.project);
+    let has = |s: &Step| match s {
+        Step::Configure => m.configure.is_some(),
+        Step::Build => m.build.is_some(),
+        _ => m.install.is_some(),
+    };
+    if let [s] = steps[..]
+        && !has(&s)
+    {
+        return Err(Failure::usage(format!(
+            "module {} has no {} step: {} sets no `{}` command, so it has no log\n  hint: the steps it runs: {}",
+            inst.list[i].label,
+            s.name(),
+            m.manifest_path.display(),
+            s.name(),
+            with_commands(&[Step::Configure, Step::Build, Step::Install], &has)
+        )));
+    }
+    if steps.len() > 1 && !steps.iter().any(has) {
+        return Err(Failure::usage(format!(
+            "module {} runs no commands ({} sets no `configure`, `build` or `install`), so it has no logs",
+            inst.list[i].label,
+            m.manifest_path.display()
+        )));
+    }
     let dir = inst.list[i].logs(&l.project);
     let mut shown = 0;
     for s in &steps {
@@ -63,4 +90,14 @@ pub fn log(
         )));
     }
     Ok(())
+}
+
+/// `configure, build` or `none` : the steps of `steps` that have a command.
+fn with_commands(steps: &[Step], has: &dyn Fn(&Step) -> bool) -> String {
+    let names: Vec<&str> = steps.iter().filter(|s| has(s)).map(|s| s.name()).collect();
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    }
 }

@@ -56,7 +56,8 @@ pub struct Global {
         value_name = "DIR"
     )]
     pub project: PathBuf,
-    /// Modules built at once (default: [settings] jobs, or the number of CPUs)
+    /// Total jobs of the build, shared by modules and the makes they run
+    /// (strata is their jobserver; default: [settings] jobs, or the number of CPUs)
     #[arg(short = 'j', long = "jobs", global = true, value_name = "N")]
     pub jobs: Option<usize>,
     /// Never download; fail naming the missing packages
@@ -386,16 +387,6 @@ fn run_cli() -> i32 {
         }
     };
     let g = cli.global.clone();
-    let color = g.color_enabled();
-    let _ = miette::set_hook(Box::new(move |_| {
-        Box::new(
-            miette::MietteHandlerOpts::new()
-                .color(color)
-                .unicode(color)
-                .terminal_links(false)
-                .build(),
-        )
-    }));
     let result = match cli.command {
         Command::Build {
             names, check: true, ..
@@ -419,7 +410,7 @@ fn run_cli() -> i32 {
         Command::Graph { names } => graph::graph(&g, &names),
         Command::Cache(c) => cache::run(&g, c),
         Command::Ci(c) => ci::run(&g, c),
-        Command::Init { name } => init::init(&g.project, name.as_deref(), g.json),
+        Command::Init { name } => init::init(&g.project, name.as_deref(), g.json, g.quiet),
         Command::Completions { shell } => meta::completions(shell),
         Command::Man => meta::man(),
         Command::Import(a) => import::run(&g, a),
@@ -442,17 +433,18 @@ fn run_cli() -> i32 {
             EXIT_USAGE
         }
         Err(Failure::Manifest(e)) => {
-            crate::errln!("{:?}", miette::Report::new(e));
+            crate::errln!("{}", e.render(g.color_enabled()));
             EXIT_USAGE
         }
-        Err(Failure::Usage(e)) => render_error(&e, g.json, EXIT_USAGE),
-        Err(Failure::Other(e)) => render_error(&e, g.json, EXIT_FAILURE),
+        Err(Failure::Usage(e)) => render_error(&e, &g, EXIT_USAGE),
+        Err(Failure::Other(e)) => render_error(&e, &g, EXIT_FAILURE),
     }
 }
 
 /// Renders an error (`error:` / `caused by:` on stderr, or one JSON event)
 /// and hands back its exit code.
-fn render_error(e: &anyhow::Error, json: bool, code: i32) -> i32 {
+fn render_error(e: &anyhow::Error, g: &Global, code: i32) -> i32 {
+    let json = g.json;
     if json {
         let causes: Vec<String> = e.chain().skip(1).map(|c| c.to_string()).collect();
         crate::report::emit_json(
@@ -466,7 +458,12 @@ fn render_error(e: &anyhow::Error, json: bool, code: i32) -> i32 {
         );
         return code;
     }
-    crate::errln!("error: {e}");
+    let error = if g.color_enabled() {
+        "\x1b[1;31merror\x1b[0m"
+    } else {
+        "error"
+    };
+    crate::errln!("{error}: {e}");
     for cause in e.chain().skip(1) {
         crate::errln!("  caused by: {cause}");
     }

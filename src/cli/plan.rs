@@ -155,9 +155,9 @@ pub fn plan(g: &Global, names: &[String], incremental: bool) -> Result<(), Failu
     }
     if !g.json {
         out.push_str(&format!(
-            "{} of {} modules stale\n",
+            "{} of {} stale\n",
             stale_count,
-            closure.len()
+            crate::report::count(closure.len() as u64, "module", "modules")
         ));
         crate::out!("{out}");
     }

@@ -331,11 +331,12 @@ fn cached(
         store: cache.local.describe(),
         why,
     };
-    let Some(info) = cache
+    let found = cache
         .local
         .lookup(key)
-        .map_err(|e| store_err(e.to_string()))?
-    else {
+        .map_err(|e| store_err(e.to_string()))?;
+    cache.note_local_read(found.is_some());
+    let Some(info) = found else {
         return Ok(None);
     };
     let archive = cache

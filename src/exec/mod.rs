@@ -99,6 +99,8 @@ pub struct Summary {
     pub fresh: Vec<String>,
     pub failed: Vec<String>,
     pub skipped: Vec<String>,
+    /// Modules that were running when the run was interrupted.
+    pub stopped: Vec<String>,
     pub interrupted: bool,
 }
 
@@ -296,6 +298,8 @@ pub fn build(ctx: &Context<'_>, selection: &[usize], installs: Vec<Install>) -> 
                     release(ctx, i, &in_closure, &mut waiting, &mut ready);
                 }
                 Err(e) if e.is_interrupt() => {
+                    ctx.reporter.event(Event::ModuleInterrupted { module: m });
+                    summary.stopped.push(m.to_string());
                     summary.interrupted = true;
                     stop = true;
                 }
@@ -319,6 +323,8 @@ pub fn build(ctx: &Context<'_>, selection: &[usize], installs: Vec<Install>) -> 
         // Stops the helper thread, even one blocked waiting for a token.
         drop(helper);
     });
+    // An interrupt while no module ran (between two) stops the run too.
+    summary.interrupted |= command::interrupted();
     let finished: std::collections::HashSet<&String> = summary
         .built
         .iter()
@@ -326,6 +332,7 @@ pub fn build(ctx: &Context<'_>, selection: &[usize], installs: Vec<Install>) -> 
         .chain(&summary.deferred)
         .chain(&summary.fresh)
         .chain(&summary.failed)
+        .chain(&summary.stopped)
         .collect();
     let failed_set: Vec<usize> = closure
         .iter()
@@ -344,7 +351,7 @@ pub fn build(ctx: &Context<'_>, selection: &[usize], installs: Vec<Install>) -> 
             .map(|&f| format!("dependency {} failed", ctx.label(f)))
             .unwrap_or_else(|| {
                 if summary.interrupted {
-                    "interrupted".to_string()
+                    "not started: the run was interrupted".to_string()
                 } else {
                     "stopped after a failure (use --keep-going to continue)".to_string()
                 }
@@ -377,6 +384,8 @@ pub fn build(ctx: &Context<'_>, selection: &[usize], installs: Vec<Install>) -> 
         fresh: summary.fresh.len(),
         failed: summary.failed.len(),
         skipped: summary.skipped.len(),
+        interrupted: summary.stopped.len(),
+        stopped_by_interrupt: summary.interrupted,
         secs: start.elapsed().as_secs_f64(),
     });
     summary

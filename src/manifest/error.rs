@@ -1,4 +1,12 @@
 //! Manifest errors: always the file, the line when known, and what to do.
+//!
+//! They are shown in the layout of every other error (`error: …`, then
+//! `  hint: …`), with the `--> file:line:column` and the source line
+//! underlined in between, as rustc does. [`ManifestError::render`] draws it
+//! itself rather than through miette's graphical handler: that handler's
+//! layout (`strata::manifest`, `× …`, box drawing, wrapping at 80 columns)
+//! is unlike the rest of strata's errors. The [`Diagnostic`] impl stays for
+//! library users that want miette's reports.
 
 use miette::{Diagnostic, LabeledSpan, NamedSource, SourceSpan};
 use std::fmt;
@@ -77,6 +85,77 @@ impl ManifestError {
     /// The 1-based line number, when the error points into the file.
     pub fn line(&self) -> Option<usize> {
         self.location.as_ref().map(|l| l.2).or(self.line_hint)
+    }
+
+    /// The error as strata prints it on stderr (no trailing newline):
+    ///
+    /// ```text
+    /// error: module `a` depends on unknown module `bb`
+    ///   --> modules/a.toml:5:12
+    ///    |
+    ///  5 | depends = ["bb"]
+    ///    |            ^^^^ here
+    ///   hint: did you mean `b`?
+    /// ```
+    ///
+    /// `color` paints `error` (bold red), the gutter (bold blue) and the
+    /// underline (bold red), as the rest of strata's output does.
+    pub fn render(&self, color: bool) -> String {
+        let paint = |code: &str, s: &str| {
+            if color {
+                format!("\x1b[{code}m{s}\x1b[0m")
+            } else {
+                s.to_string()
+            }
+        };
+        let mut out = format!("{}: {}", paint("1;31", "error"), self.message);
+        match &self.location {
+            Some(loc) => {
+                let (named, span, line) = (&loc.0, loc.1, loc.2);
+                let source = named.inner().as_str();
+                let start = span.offset().min(source.len());
+                let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
+                let line_end = source[start..]
+                    .find('\n')
+                    .map_or(source.len(), |i| start + i);
+                let text = source[line_start..line_end].trim_end_matches('\r');
+                let column = source[line_start..start].chars().count() + 1;
+                // The underline covers the span's part of its first line, at
+                // least one character (an empty span points between two).
+                let end = (start + span.len()).min(line_start + text.len());
+                let width = source[start.min(end)..end].chars().count().max(1);
+                // Tabs stay tabs so the carets line up under them.
+                let pad: String = source[line_start..start]
+                    .chars()
+                    .map(|c| if c == '\t' { '\t' } else { ' ' })
+                    .collect();
+                let number = line.to_string();
+                let gutter = " ".repeat(number.len());
+                let bar = paint("1;34", "|");
+                out.push_str(&format!(
+                    "\n{gutter}{} {}:{line}:{column}",
+                    paint("1;34", "-->"),
+                    self.file.display()
+                ));
+                out.push_str(&format!("\n{gutter} {bar}"));
+                out.push_str(&format!("\n{} {bar} {text}", paint("1;34", &number)));
+                out.push_str(&format!(
+                    "\n{gutter} {bar} {pad}{}",
+                    paint("1;31", &format!("{} here", "^".repeat(width)))
+                ));
+            }
+            None => {
+                let at = match self.line_hint {
+                    Some(line) => format!("{}:{line}", self.file.display()),
+                    None => self.file.display().to_string(),
+                };
+                out.push_str(&format!("\n {} {at}", paint("1;34", "-->")));
+            }
+        }
+        if let Some(help) = &self.help {
+            out.push_str(&format!("\n  hint: {help}"));
+        }
+        out
     }
 }
 

@@ -47,7 +47,8 @@ pub struct Project {
 /// `[settings]` with defaults applied and directories made absolute.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Modules built at once (already resolved: never 0).
+    /// Total jobs of the build, shared by modules and their makes through
+    /// the jobserver (already resolved: never 0).
     pub jobs: usize,
     /// Where downloads are kept.
     pub packages_dir: PathBuf,

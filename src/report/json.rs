@@ -50,6 +50,9 @@ impl Reporter {
             Event::ModuleFailed { module, error } => {
                 ("module-failed", json!({"module": module, "error": error}))
             }
+            Event::ModuleInterrupted { module } => {
+                ("module-interrupted", json!({"module": module}))
+            }
             Event::ModuleSkipped { module, because } => (
                 "module-skipped",
                 json!({"module": module, "because": because}),
@@ -85,10 +88,12 @@ impl Reporter {
                 fresh,
                 failed,
                 skipped,
+                interrupted,
+                stopped_by_interrupt,
                 secs,
             } => (
                 "summary",
-                json!({"built": built, "restored": restored, "deferred": deferred, "fresh": fresh, "failed": failed, "skipped": skipped, "seconds": secs}),
+                json!({"built": built, "restored": restored, "deferred": deferred, "fresh": fresh, "failed": failed, "skipped": skipped, "interrupted": interrupted, "stopped-by-interrupt": stopped_by_interrupt, "seconds": secs}),
             ),
         };
         emit_json(kind, data);

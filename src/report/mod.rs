@@ -11,8 +11,8 @@ use std::time::Duration;
 mod json;
 mod progress;
 pub use json::{JSON_SCHEMA, emit_json};
-pub use progress::human_bytes;
-use progress::{Overall, transfer_message};
+use progress::{Overall, QuietControlKeys, transfer_message};
+pub use progress::{count, human_bytes};
 
 /// Something that happened during a run.
 #[derive(Debug, Clone)]
@@ -66,6 +66,11 @@ pub enum Event<'a> {
         module: &'a str,
         because: &'a str,
     },
+    /// A running module stopped by Ctrl-C or SIGTERM (its commands were
+    /// terminated, no stamp of the step was written).
+    ModuleInterrupted {
+        module: &'a str,
+    },
     /// Bytes moved so far by a long transfer (a download, a cache fetch).
     Transfer {
         module: &'a str,
@@ -104,6 +109,10 @@ pub enum Event<'a> {
         fresh: usize,
         failed: usize,
         skipped: usize,
+        /// Modules stopped while running by an interrupt.
+        interrupted: usize,
+        /// Whether the run was interrupted (even between modules).
+        stopped_by_interrupt: bool,
         secs: f64,
     },
 }
@@ -130,6 +139,8 @@ pub struct Reporter {
     overall: Mutex<Option<Overall>>,
     /// Records every event for `build --timings`.
     timeline: Option<crate::timings::Timeline>,
+    /// ECHOCTL off while a live build draws (see [`QuietControlKeys`]).
+    quiet_keys: Mutex<Option<QuietControlKeys>>,
 }
 
 impl Reporter {
@@ -152,6 +163,7 @@ impl Reporter {
             transfers: Mutex::new(HashMap::new()),
             overall: Mutex::new(None),
             timeline: None,
+            quiet_keys: Mutex::new(None),
         }
     }
 
@@ -203,7 +215,8 @@ impl Reporter {
                 | Event::ModuleRestored { module, .. }
                 | Event::ModuleDeferred { module }
                 | Event::ModuleFailed { module, .. }
-                | Event::ModuleSkipped { module, .. } => self.overall(None, Some(module)),
+                | Event::ModuleSkipped { module, .. }
+                | Event::ModuleInterrupted { module } => self.overall(None, Some(module)),
                 Event::Summary { .. } => {
                     if let Some(o) = self
                         .overall
@@ -214,6 +227,10 @@ impl Reporter {
                         o.bar.finish_and_clear();
                         self.multi.remove(&o.bar);
                     }
+                    self.quiet_keys
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .take();
                 }
                 _ => {}
             }
@@ -251,6 +268,8 @@ impl Reporter {
                         .progress_chars("=> "),
                     );
                     bar.set_prefix("Building");
+                    *self.quiet_keys.lock().unwrap_or_else(|p| p.into_inner()) =
+                        QuietControlKeys::new();
                     bar.enable_steady_tick(Duration::from_millis(250));
                     *self.overall.lock().unwrap_or_else(|p| p.into_inner()) = Some(Overall {
                         bar,
@@ -327,6 +346,12 @@ impl Reporter {
                     self.line("Skipped", "33", &format!("{module}: {because}"));
                 }
             }
+            Event::ModuleInterrupted { module } => {
+                self.finish_bar(module);
+                if !self.quiet {
+                    self.line("Interrupted", "1;33", module);
+                }
+            }
             Event::Warning { message } => {
                 self.multi.suspend(|| {
                     crate::errln!("{}: {message}", self.paint("1;33", "warning"));
@@ -359,7 +384,11 @@ impl Reporter {
                 unchecked,
                 secs,
             } => {
-                let mut text = format!("{} of {checked} modules reproducible", reproducible.len());
+                let mut text = format!(
+                    "{} of {} reproducible",
+                    reproducible.len(),
+                    count(checked as u64, "module", "modules")
+                );
                 if !not_reproducible.is_empty() {
                     text.push_str(&format!(
                         "; not reproducible: {}",
@@ -386,20 +415,32 @@ impl Reporter {
                 fresh,
                 failed,
                 skipped,
+                interrupted,
+                stopped_by_interrupt,
                 secs,
             } => {
-                if !self.quiet || failed > 0 {
+                if !self.quiet || failed > 0 || stopped_by_interrupt {
                     let deferred = if deferred > 0 {
                         format!(", {deferred} left in cache")
                     } else {
                         String::new()
                     };
-                    let code = if failed > 0 { "1;31" } else { "1;32" };
-                    let verb = if failed > 0 { "Failed" } else { "Finished" };
+                    let interrupted = if interrupted > 0 {
+                        format!(", {interrupted} interrupted")
+                    } else {
+                        String::new()
+                    };
+                    let (verb, code) = if stopped_by_interrupt {
+                        ("Interrupted", "1;33")
+                    } else if failed > 0 {
+                        ("Failed", "1;31")
+                    } else {
+                        ("Finished", "1;32")
+                    };
                     self.line(
                         verb,
                         code,
-                        &format!("{built} built, {restored} restored{deferred}, {fresh} fresh, {failed} failed, {skipped} skipped in {secs:.2}s"),
+                        &format!("{built} built, {restored} restored{deferred}, {fresh} fresh, {failed} failed{interrupted}, {skipped} skipped in {secs:.2}s"),
                     );
                 }
             }
@@ -429,8 +470,12 @@ impl Reporter {
             "Differs",
             "1;31",
             &format!(
-                "{module}: {} path(s) differ from the cached artifact",
-                differences.len()
+                "{module}: {} from the cached artifact",
+                if differences.len() == 1 {
+                    "1 path differs".to_string()
+                } else {
+                    format!("{} paths differ", differences.len())
+                }
             ),
         );
         let mut text = String::new();

@@ -6,6 +6,50 @@ use super::Reporter;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::time::Duration;
 
+/// Keeps the terminal from echoing control keys (`^C`) while live lines
+/// are drawn, and gives the setting back when dropped.
+///
+/// indicatif pads every line to the full width, so between redraws the
+/// cursor waits in the last column. The `^C` a terminal echoes for Ctrl-C
+/// (before strata even sees the signal) wraps there onto a new line, which
+/// shifts the screen by one line under indicatif: its next redraw moves up
+/// as many lines as it drew and leaves the top spinner line behind for
+/// good. Without ECHOCTL the key is echoed as a raw, invisible control
+/// character and the cursor stays put; the `Interrupted` lines say what
+/// happened instead.
+pub(super) struct QuietControlKeys;
+
+impl QuietControlKeys {
+    /// Turns ECHOCTL off on the terminal on stderr; None when it is not a
+    /// terminal or the flag was already off (nothing to give back).
+    pub(super) fn new() -> Option<QuietControlKeys> {
+        // SAFETY: tcgetattr/tcsetattr on fd 2 read and write a termios we own.
+        unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(libc::STDERR_FILENO, &mut t) != 0 || t.c_lflag & libc::ECHOCTL == 0 {
+                return None;
+            }
+            t.c_lflag &= !libc::ECHOCTL;
+            (libc::tcsetattr(libc::STDERR_FILENO, libc::TCSANOW, &t) == 0)
+                .then_some(QuietControlKeys)
+        }
+    }
+}
+
+impl Drop for QuietControlKeys {
+    fn drop(&mut self) {
+        // Only the one flag goes back, onto whatever the settings are now.
+        // SAFETY: as in `new`.
+        unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(libc::STDERR_FILENO, &mut t) == 0 {
+                t.c_lflag |= libc::ECHOCTL;
+                libc::tcsetattr(libc::STDERR_FILENO, libc::TCSANOW, &t);
+            }
+        }
+    }
+}
+
 /// The last line of a live build.
 pub(super) struct Overall {
     pub(super) bar: ProgressBar,
@@ -36,6 +80,17 @@ pub(super) fn transfer_message(what: &str, done: u64, total: Option<u64>, secs: 
         }
     }
     msg
+}
+
+/// `1 file`, `0 files`, `2 entries`: a count with its noun in the right
+/// number (`many` is the plural, since English plurals are not all `+s`).
+pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
 }
 
 /// `75` → `1m15s`.
@@ -150,6 +205,14 @@ mod tests {
             transfer_message("unpack", 1 << 20, Some(100 << 20), 1.0),
             "unpack 1.0 MiB / 100.0 MiB (1%) 1.0 MiB/s, 1m39s left"
         );
+    }
+
+    #[test]
+    fn counts_say_one_file_and_two_entries() {
+        use super::count;
+        assert_eq!(count(0u64, "file", "files"), "0 files");
+        assert_eq!(count(1u64, "file", "files"), "1 file");
+        assert_eq!(count(2u64, "entry", "entries"), "2 entries");
     }
 
     #[test]

@@ -77,6 +77,13 @@ impl Cache {
         self.counters[which].fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Counts a read of a local entry made outside a restore (`build
+    /// --check` reads the cached artifacts it compares with): a local hit,
+    /// or a miss when the entry is not there.
+    pub fn note_local_read(&self, found: bool) {
+        self.count(if found { 0 } else { 2 }, 1);
+    }
+
     /// The counters so far.
     pub fn stats(&self) -> Stats {
         let c = |i: usize| self.counters[i].load(Ordering::Relaxed);

@@ -22,6 +22,10 @@ pub fn repo(files: &[(&str, &str)]) -> TestProject {
 pub fn commit(dir: &Path, msg: &str) {
     if !dir.join(".git").exists() {
         git(dir, &["init", "-q", "-b", "main"]);
+        // `ci run` keeps its runs (with their git checkouts) in .strata/,
+        // which `strata init`'s .gitignore leaves out too: never commit it
+        // (`git add` would warn about each embedded repository).
+        std::fs::write(dir.join(".git/info/exclude"), "/.strata/\n").unwrap();
     }
     git(dir, &["add", "-A"]);
     git(
