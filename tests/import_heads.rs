@@ -387,7 +387,7 @@ fn import_never_writes_into_the_heads_tree_and_reports_what_make_wrote() {
     let o = h.import(&["--json"]);
     assert!(o.status.success(), "{}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let writes = v["writes"].as_array().unwrap();
+    let writes = v["data"]["writes"].as_array().unwrap();
     assert!(
         writes.iter().any(|w| w["path"] == "boards/pwned"
             && w["change"] == "created"

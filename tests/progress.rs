@@ -79,6 +79,57 @@ fn without_a_terminal_progress_is_plain_lines() {
     assert!(err.contains("Finished 1 built"), "{err}");
 }
 
+#[test]
+fn without_a_terminal_a_long_step_prints_a_heartbeat_with_its_log_size() {
+    // CircleCI kills a step after 10 minutes without output: a long build
+    // step says it is still running, what it is, and how much it logged.
+    let p = TestProject::with_default(&["m"]);
+    p.local_module(
+        "m",
+        &[("a.txt", "A\n")],
+        "build = \"echo compiling; sleep 2.5; echo linked\"",
+    );
+    let out = p
+        .strata()
+        .env("STRATA_HEARTBEAT", "1")
+        .arg("build")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let beats: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("Running m build"))
+        .collect();
+    assert!(beats.len() >= 2, "{err}");
+    assert!(beats[0].contains("1s, 10 B of log"), "{err}");
+    // --json carries it as an event; STRATA_HEARTBEAT=0 turns it off.
+    p.write(
+        "modules/m.toml",
+        p.read("modules/m.toml").replace("sleep 2.5", "sleep 1.5"),
+    );
+    let out = p
+        .strata()
+        .env("STRATA_HEARTBEAT", "0.5")
+        .args(["--json", "build"])
+        .output()
+        .unwrap();
+    let events = String::from_utf8_lossy(&out.stdout);
+    assert!(events.contains("\"type\":\"step-running\""), "{events}");
+    assert!(events.contains("\"log-bytes\":10"), "{events}");
+    p.write(
+        "modules/m.toml",
+        p.read("modules/m.toml").replace("sleep 1.5", "sleep 1.4"),
+    );
+    let out = p
+        .strata()
+        .env("STRATA_HEARTBEAT", "0")
+        .arg("build")
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("Running m"));
+}
+
 /// Ctrl-C's `^C` echo, written at the right edge where indicatif leaves the
 /// cursor, wrapped onto a new line and left the top spinner line on the
 /// screen: a live build turns ECHOCTL off on its terminal while it draws,

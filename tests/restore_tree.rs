@@ -442,11 +442,11 @@ fn cache_ls_counts_trees_and_prune_store_drops_them_before_a_ci_save() {
     p.strata().arg("build").assert().success();
     let out = p.strata().args(["cache", "ls"]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("and 0 B unpacked for fast restores"), "{err}");
+    assert!(err.contains(", 0 B unpacked for fast restores"), "{err}");
     restore(&p, &[]);
     let out = p.strata().args(["cache", "ls"]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!err.contains("and 0 B unpacked"), "{err}");
+    assert!(!err.contains(" 0 B unpacked"), "{err}");
     let out = p.strata().args(["--json", "cache", "ls"]).output().unwrap();
     let summary: serde_json::Value = String::from_utf8_lossy(&out.stdout)
         .lines()

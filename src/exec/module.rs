@@ -377,7 +377,8 @@ fn run_steps(
         let t = Instant::now();
         ctx.reporter
             .event(Event::StepStarted { module: name, step });
-        let r = f();
+        let log = inst.logs(project).join(format!("{}.log", step.name()));
+        let r = with_heartbeat(ctx, name, step, &log, t, f);
         let secs = t.elapsed().as_secs_f64();
         ctx.reporter.event(match r {
             Ok(()) => Event::StepFinished {
@@ -559,6 +560,48 @@ fn run_steps(
         }
     }
     Ok(())
+}
+
+/// How often a running command step reports that it is still running
+/// (`STRATA_HEARTBEAT` seconds, default 60; 0 turns it off). CircleCI kills
+/// a step after 10 minutes without output, and a gcc build is longer.
+fn heartbeat_interval() -> Option<std::time::Duration> {
+    let secs = std::env::var("STRATA_HEARTBEAT")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(60.0);
+    (secs > 0.0).then(|| std::time::Duration::from_secs_f64(secs))
+}
+
+/// Runs `f` (step `step` of `module`), reporting [`Event::StepRunning`]
+/// with the size of its log at every heartbeat while it runs.
+fn with_heartbeat(
+    ctx: &Context,
+    module: &str,
+    step: Step,
+    log: &Path,
+    started: Instant,
+    f: &mut dyn FnMut() -> Result<(), ModuleError>,
+) -> Result<(), ModuleError> {
+    let Some(every) = heartbeat_interval().filter(|_| step >= Step::Configure) else {
+        return f();
+    };
+    std::thread::scope(|s| {
+        let (done, wait) = std::sync::mpsc::channel::<()>();
+        s.spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(every) {
+                ctx.reporter.event(Event::StepRunning {
+                    module,
+                    step,
+                    secs: started.elapsed().as_secs_f64(),
+                    log_bytes: fs::metadata(log).map_or(0, |m| m.len()),
+                });
+            }
+        });
+        let r = f();
+        drop(done);
+        r
+    })
 }
 
 /// Whether `strata.local.toml` makes `m` a prebuilt directory.

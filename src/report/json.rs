@@ -20,6 +20,15 @@ impl Reporter {
                 "step-finished",
                 json!({"module": module, "step": step, "seconds": secs}),
             ),
+            Event::StepRunning {
+                module,
+                step,
+                secs,
+                log_bytes,
+            } => (
+                "step-running",
+                json!({"module": module, "step": step, "seconds": secs, "log-bytes": log_bytes}),
+            ),
             Event::StepFailed { module, step, secs } => (
                 "step-failed",
                 json!({"module": module, "step": step, "seconds": secs}),

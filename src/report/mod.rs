@@ -34,6 +34,15 @@ pub enum Event<'a> {
         step: Step,
         secs: f64,
     },
+    /// A step is still running (a heartbeat, every `STRATA_HEARTBEAT`
+    /// seconds): CI kills a job whose output is silent for too long.
+    StepRunning {
+        module: &'a str,
+        step: Step,
+        secs: f64,
+        /// Bytes its log holds so far.
+        log_bytes: u64,
+    },
     StepFailed {
         module: &'a str,
         step: Step,
@@ -287,6 +296,25 @@ impl Reporter {
                         || step == Step::Configure)
                 {
                     self.line(verb(step), "1;32", module);
+                }
+            }
+            Event::StepRunning {
+                module,
+                step,
+                secs,
+                log_bytes,
+            } => {
+                // A terminal shows its spinner; a log gets a line.
+                if self.mode == Mode::Plain && !self.quiet {
+                    self.line(
+                        "Running",
+                        "36",
+                        &format!(
+                            "{module} {step} ({}, {} of log)",
+                            progress::elapsed(secs),
+                            human_bytes(log_bytes)
+                        ),
+                    );
                 }
             }
             Event::StepFinished { module, step, secs } => {

@@ -223,3 +223,21 @@ mod tests {
         assert_eq!(human_bytes(7 << 30), "7.0 GiB");
     }
 }
+
+/// A duration for a heartbeat line: `45s`, `12m05s`, `1h02m`.
+pub(super) fn elapsed(secs: f64) -> String {
+    let s = secs as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+    }
+}
+
+#[cfg(test)]
+#[test]
+fn heartbeat_durations_read_as_clock_time() {
+    assert_eq!(elapsed(45.9), "45s");
+    assert_eq!(elapsed(725.0), "12m05s");
+    assert_eq!(elapsed(3720.0), "1h02m");
+}
