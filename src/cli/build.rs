@@ -147,6 +147,9 @@ pub fn fetch(g: &Global, names: &[String], update_lock: bool) -> Result<(), Fail
                         })
                     };
                     let all = || -> Result<Vec<(&str, std::path::PathBuf)>, fetch::FetchError> {
+                        if !m.has_source() {
+                            return Ok(Vec::new());
+                        }
                         let f = fetch::ensure_package(&l.project, m, &opts, &progress)?;
                         let mut bad: Vec<_> = f
                             .quarantined

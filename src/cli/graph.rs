@@ -68,6 +68,7 @@ fn graph_json(g: &Global, l: &super::Loaded, names: &[String]) -> Result<(), Fai
                     let v = match v {
                         ParamValue::Value(s) => json!(s),
                         ParamValue::File { rel, .. } => json!({ "file": rel }),
+                        ParamValue::Dir { rel, .. } => json!({ "dir": rel }),
                     };
                     (k.clone(), v)
                 })

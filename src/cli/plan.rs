@@ -62,6 +62,8 @@ pub fn plan(g: &Global, names: &[String], incremental: bool) -> Result<(), Failu
                 } else {
                     "restored from the cache".to_string()
                 }
+            } else if step == Step::Fetch && !m.has_source() {
+                "not needed (source = \"none\")".to_string()
             } else if step == Step::Fetch {
                 if st.runs(Step::Unpack) {
                     if have_package {
@@ -173,8 +175,12 @@ fn variant_note(it: &Instance) -> String {
         .params
         .iter()
         .map(|(k, v)| match v {
+            // A multi-line value (a generated config) shows its first line.
+            ParamValue::Value(s) if s.contains('\n') => {
+                format!("{k}={}…", s.lines().next().unwrap_or(""))
+            }
             ParamValue::Value(s) => format!("{k}={s}"),
-            ParamValue::File { rel, .. } => format!("{k}={rel}"),
+            ParamValue::File { rel, .. } | ParamValue::Dir { rel, .. } => format!("{k}={rel}"),
         })
         .collect();
     format!(" [variant {id}: {}]", params.join(", "))
@@ -187,6 +193,7 @@ fn params_json(it: &Instance) -> serde_json::Value {
             let v = match v {
                 ParamValue::Value(s) => json!(s),
                 ParamValue::File { rel, .. } => json!({ "file": rel }),
+                ParamValue::Dir { rel, .. } => json!({ "dir": rel }),
             };
             (k.clone(), v)
         })

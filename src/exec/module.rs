@@ -178,6 +178,7 @@ fn prepare_source(ctx: &Context, i: usize, timed: &Timed<'_>) -> Result<(), Modu
     let packages = &project.settings.packages_dir;
     let mut archive = packages.join(&m.file);
     let present = m.overridden.is_some()
+        || !m.has_source()
         || fetch::expected_sha256(project, m).is_some_and(|sum| {
             matches!(fetch::is_verified(packages, &m.file, &sum), Ok(Some(true)))
         }) && m
@@ -248,6 +249,8 @@ fn prepare_source(ctx: &Context, i: usize, timed: &Timed<'_>) -> Result<(), Modu
                 source,
             }),
             Some(_) => Ok(()),
+            // source = "none": the tree starts empty.
+            None if !m.has_source() => Ok(()),
             None => unpack::extract_reporting(
                 &archive,
                 &tmp,
@@ -470,7 +473,8 @@ fn run_steps(
         .map(|(param, value)| {
             let v = match value {
                 crate::manifest::ParamValue::Value(v) => v.into(),
-                crate::manifest::ParamValue::File { abs, .. } => abs.clone().into_os_string(),
+                crate::manifest::ParamValue::File { abs, .. }
+                | crate::manifest::ParamValue::Dir { abs, .. } => abs.clone().into_os_string(),
             };
             (param.clone(), v)
         })

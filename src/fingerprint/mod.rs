@@ -153,6 +153,10 @@ impl ModuleKeys {
 /// The inputs naming a module's declared source: its sum or commit, and
 /// its package file.
 fn source_inputs(m: &Module, source: &mut Vec<Input>) {
+    if !m.has_source() {
+        source.push(Input::new("source", "none"));
+        return;
+    }
     match &m.git {
         // The commit names the tree; the repository's identity (not its
         // URL) says where it is from; a `sha256` pin only verifies the

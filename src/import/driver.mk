@@ -25,13 +25,20 @@ strata_x2 = $(eval define strata_tmp$(strata_nl)$1$(strata_nl)endef)$(strata_tmp
 
 strata_fields := version dir base_dir tar url hash repo commit_hash depends \
 	configure target output libraries config config_file config_file_path \
-	patch_version patch_name tar_opt module_file toolchain data
+	patch_version patch_name tar_opt module_file toolchain data modules-y
 
 strata_modules := $(sort $(modules-y) $(foreach m,$(modules-y),$($(m)_depends)))
 
 $(info @@strata@@	board	$(BOARD)	modules-y	$(call strata_esc,$(modules-y)))
 $(info @@strata@@	board	$(BOARD)	musl_dep	$(call strata_esc,$(musl_dep)))
 $(info @@strata@@	board	$(BOARD)	CONFIG_TARGET_ARCH	$(call strata_esc,$(CONFIG_TARGET_ARCH)))
+# What Heads's top-level Makefile assembles the board's image from.
+strata_board_vars := GIT_HASH GIT_STATUS BRAND_NAME DATE CB_OUTPUT_FILE CB_BOOTBLOCK_FILE \
+	CONFIG_COREBOOT CONFIG_LINUXBOOT CONFIG_LEGACY_FLASH CONFIG_HEADS CONFIG_COREBOOT_ROM \
+	CONFIG_COREBOOT_BOOTBLOCK LINUX_IMAGE_FILE coreboot_module bin_modules-y initrd-y \
+	BOARD_INITRD_FILES HEADS_INITRD_FILES CONFIG CROSS
+$(foreach v,$(strata_board_vars),\
+	$(info @@strata@@	var	$(BOARD)	$(v)	$(call strata_esc,$($(v)))))
 $(foreach v,$(sort $(filter CONFIG_%_CONFIG,$(.VARIABLES))),\
 	$(info @@strata@@	param	$(BOARD)	$(v)	$(call strata_esc,$($(v)))))
 $(foreach m,$(strata_modules),\
@@ -42,5 +49,8 @@ $(foreach m,$(strata_modules),\
 $(info @@strata@@	end)
 
 .PHONY: strata-print
+# The board's exported CONFIG_ variables as a recipe sees them: what Heads
+# writes into the initrd's etc/config. Printed raw, one per line.
 strata-print:
-	@:
+	@export | grep ' CONFIG_' | sed -e 's/^declare -x /export /' -e 's/\\\"//g' \
+		| sed -e 's/^/@@strata@@	etc-config	$(BOARD)	-	/'; true

@@ -40,6 +40,12 @@ pub struct BoardEval {
     pub config_files: BTreeMap<String, String>,
     /// Per module: the variables define_module uses, expanded.
     pub modules: BTreeMap<String, BTreeMap<String, String>>,
+    /// Top-level variables the board's image is assembled from
+    /// (`initrd-y`, `CB_OUTPUT_FILE`, `bin_modules-y`, …).
+    pub vars: BTreeMap<String, String>,
+    /// The exported `CONFIG_` variables as `export NAME="value"` lines (what
+    /// Heads writes into the initrd's `etc/config`).
+    pub etc_config: Vec<String>,
 }
 
 /// A found, recent enough GNU make.
@@ -291,8 +297,15 @@ pub fn parse(board: &str, stdout: &str) -> BoardEval {
         if parts.len() < 4 {
             continue;
         }
+        if parts[0] == "etc-config" {
+            e.etc_config.push(parts[3].to_string());
+            continue;
+        }
         let value = unescape(parts[3]);
         match parts[0] {
+            "var" => {
+                e.vars.insert(parts[2].to_string(), value);
+            }
             "board" => match parts[2] {
                 "modules-y" => e.modules_y = value.split_whitespace().map(str::to_string).collect(),
                 "musl_dep" => e.musl_dep = value.trim().to_string(),

@@ -11,6 +11,7 @@
 
 pub mod error;
 pub mod farm;
+pub mod image;
 pub mod make;
 mod module;
 pub mod output;

@@ -197,26 +197,57 @@ pub fn module(
         ));
         done.push(format!("config {rel} → $STRATA_PARAM_{p}"));
     }
-    configure.push_str("cd \"$STRATA_BUILD_DIR\"\nset +eu\n");
-    let c = rw(field(m, "configure"), &mut notes, &mut params);
+    // The board's coreboot builds in Heads's layout inside its build dir:
+    // its source as build/<arch>/<base> (a dir of links to the shared
+    // source's entries), its objects in build/<arch>/<base>/<BOARD>, the
+    // board's payload (from `initrd`) in build/<arch>/<BOARD>.
+    let layout = name == ctx.layout && !ctx.layout.is_empty();
+    let own_dir = if layout {
+        let base = field(m, "base_dir");
+        params.insert("BOARD".to_string());
+        let heads = format!("$STRATA_BUILD_DIR/.heads/build/{}", ctx.arch);
+        configure.push_str(&format!(
+            "rm -rf \"$STRATA_BUILD_DIR/.heads\"\n\
+             mkdir -p \"{heads}/{base}/$STRATA_PARAM_BOARD\" \"{heads}/$STRATA_PARAM_BOARD\"\n\
+             for f in \"$STRATA_SOURCE_DIR\"/* \"$STRATA_SOURCE_DIR\"/.[!.]*; do\n  \
+             if [ -e \"$f\" ]; then ln -s \"$f\" \"{heads}/{base}/\"; fi\ndone\n\
+             cp -a \"$STRATA_SYSROOT/{}/$STRATA_PARAM_BOARD/.\" \"{heads}/$STRATA_PARAM_BOARD/\"\n",
+            super::image::BOARD_DIR
+        ));
+        done.push(format!(
+            "built in Heads's layout: build/{}/{base}/<BOARD>, payload from build/{}/<BOARD> (the `initrd` module)",
+            ctx.arch, ctx.arch
+        ));
+        format!("{heads}/{base}/$STRATA_PARAM_BOARD")
+    } else {
+        "$STRATA_BUILD_DIR".to_string()
+    };
+    configure.push_str(&format!("cd \"{own_dir}\"\nset +eu\n"));
+    let mut c = rw(field(m, "configure"), &mut notes, &mut params);
+    let nested = {
+        let (d, b) = (field(m, "dir"), field(m, "base_dir"));
+        !b.is_empty() && d != b && d.starts_with(&format!("{b}/"))
+    };
+    if nested && !layout && !field(m, "dir")[field(m, "base_dir").len() + 1..].contains('/') {
+        // Heads runs `make -C ..` in build/<arch>/<base>/<sub>: `..` is the source.
+        c = c.replace("-C .. ", "-C \"$STRATA_SOURCE_DIR\" ");
+        if c.ends_with("-C ..") {
+            c = format!("{}-C \"$STRATA_SOURCE_DIR\"", &c[..c.len() - 5]);
+        }
+    }
     if !c.trim().is_empty() {
         configure.push_str(c.trim());
         configure.push('\n');
         done.push("_configure".to_string());
     }
-    let nested = {
-        let (d, b) = (field(m, "dir"), field(m, "base_dir"));
-        !b.is_empty() && d != b && d.starts_with(&format!("{b}/"))
-    };
-    if nested && (mentions_parent(field(m, "configure")) || mentions_parent(field(m, "target"))) {
+    if nested && (mentions_parent(&c) || mentions_parent(field(m, "target"))) {
         notes.insert(
             "a relative `..` in its commands means the source dir, because Heads builds it in a subdirectory of its source (`_dir` inside `_base_dir`); it holds only if $STRATA_BUILD_DIR is inside $STRATA_SOURCE_DIR".to_string(),
         );
     }
     // Build: Heads runs `$(MAKE) -C $(build)/$(dir) $(target)`.
     let t = rw(field(m, "target"), &mut notes, &mut params);
-    let build =
-        format!("set +eu\nmake -C \"$STRATA_BUILD_DIR\" {}\n", t.trim()).replace(" \n", "\n");
+    let build = format!("set +eu\nmake -C \"{own_dir}\" {}\n", t.trim()).replace(" \n", "\n");
     done.push("_target".to_string());
     // Install: collect what the module added to the private tree, plus its
     // outputs and libraries (what Heads copies into the initrd).
@@ -225,7 +256,7 @@ pub fn module(
          find . ! -type d | LC_ALL=C sort | while IFS= read -r f; do\n  \
          if ! cmp -s \"$f\" \"$STRATA_SYSROOT/$f\"; then\n    \
          mkdir -p \"$STRATA_DESTDIR/$(dirname \"$f\")\" && cp -a \"$f\" \"$STRATA_DESTDIR/$f\"\n  fi\ndone\n\
-         cd \"$STRATA_BUILD_DIR\"\n"
+         cd \"{own_dir}\"\n"
     );
     for (f, sub) in [("output", "bin"), ("libraries", "lib")] {
         let list = rw(
@@ -242,12 +273,25 @@ pub fn module(
             done.push(format!("_{f} → initrd/{sub}"));
         }
     }
-    if !field(m, "data").is_empty() {
-        let mut ignored = BTreeSet::new();
-        let data = rw(field(m, "data"), &mut ignored, &mut BTreeSet::new());
-        notes.insert(format!(
-            "_data (files Heads stages into data.cpio) is not translated: `{data}`"
+    // `_data` (`src|dst`, what Heads stages into data.cpio): staged under
+    // heads-data/<dst> for the board's `initrd`.
+    let data = rw(field(m, "data"), &mut notes, &mut params);
+    for entry in data.split_whitespace() {
+        if let Some((src, dst)) = entry.split_once('|') {
+            let d = super::image::DATA_DIR;
+            install.push_str(&format!(
+                "mkdir -p \"$(dirname \"$STRATA_DESTDIR/{d}/{dst}\")\"\ncp -R {src} \"$STRATA_DESTDIR/{d}/{dst}\"\n"
+            ));
+            done.push(format!("_data {dst} → {d}/{dst}"));
+        }
+    }
+    // Kernel modules (`linux_modules-y`), for the board's modules.cpio.
+    for k in field(m, "modules-y").split_whitespace() {
+        let d = super::image::KMOD_DIR;
+        install.push_str(&format!(
+            "mkdir -p \"$(dirname \"$STRATA_DESTDIR/{d}/{k}\")\"\ncp -a {k} \"$STRATA_DESTDIR/{d}/{k}\"\n"
         ));
+        done.push(format!("{heads_name}_modules-y {k} → {d}/"));
     }
     if !field(m, "toolchain").is_empty() {
         notes.insert(format!(

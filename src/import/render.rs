@@ -61,8 +61,12 @@ fn key(k: &str) -> String {
 
 pub fn module_file(m: &ModuleOut) -> String {
     let mut s = format!(
-        "{MARKER} from Heads's modules/{}.\n# Re-running the import rewrites it: change the Heads tree instead.\n",
-        m.module_file
+        "{MARKER} from Heads's {}.\n# Re-running the import rewrites it: change the Heads tree instead.\n",
+        if m.module_file.starts_with("../") {
+            m.module_file.trim_start_matches("../").to_string()
+        } else {
+            format!("modules/{}", m.module_file)
+        }
     );
     s.push_str(&format!("name = {}\n", quote(&m.name)));
     s.push_str(&format!("version = {}\n", quote(&m.version)));
@@ -86,6 +90,7 @@ pub fn module_file(m: &ModuleOut) -> String {
             s.push_str(&format!("git = {}\n", quote(git)));
             s.push_str(&format!("rev = {}\n", quote(rev)));
         }
+        Source::None => s.push_str("source = \"none\"\n"),
     }
     if let Some(p) = &m.patches {
         s.push_str(&format!("patches = {}\n", quote(p)));
@@ -116,6 +121,7 @@ pub fn project_file(imp: &Imported) -> String {
                 .iter()
                 .map(|(k, p)| match p {
                     Param::File(f) => format!("{} = {{ file = {} }}", key(k), quote(f)),
+                    Param::Dir(d) => format!("{} = {{ dir = {} }}", key(k), quote(d)),
                     Param::Value(v) => format!("{} = {}", key(k), quote(v)),
                 })
                 .collect();

@@ -45,6 +45,8 @@ pub struct BoardReport {
     pub modules: Vec<String>,
     /// Entries of `modules-y` that are not modules, with the reason.
     pub skipped: Vec<String>,
+    /// The files `strata build <board>` leaves in `install/`.
+    pub install: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -82,7 +82,15 @@ pub struct Context<'a> {
     pub params: Vec<(String, String)>,
     /// The toolchain module (`$(musl_dep)`), strata name.
     pub toolchain: String,
+    /// The board's coreboot module, strata name: it builds in Heads's
+    /// layout inside its build dir (see [`LAYOUT`]).
+    pub layout: String,
 }
+
+/// Heads's `build/` inside the build dir of the module that needs Heads's
+/// layout (coreboot: its config names the payload by a path relative to its
+/// source dir, `../<BOARD>/bzImage`, and the config is part of the ROM).
+pub const LAYOUT: &str = "$STRATA_BUILD_DIR/.heads/build";
 
 /// The result of rewriting one value.
 #[derive(Debug, Default)]
@@ -196,6 +204,34 @@ fn map_path(
     packages: &str,
     r: &mut Rewritten,
 ) -> (String, usize) {
+    if let Some(p) = after.strip_prefix(build)
+        && own == ctx.layout
+        && !own.is_empty()
+    {
+        // Heads's layout: build/<arch>/<base>/<BOARD> and build/<arch>/<BOARD>.
+        let at = |rest: &str| {
+            format!(
+                "{}/.heads/build/{}/{rest}",
+                var("STRATA_BUILD_DIR"),
+                ctx.arch
+            )
+        };
+        let board = var("STRATA_PARAM_BOARD");
+        for (dir, name, _) in &ctx.dirs {
+            if name == own && starts_delimited(p, dir) {
+                r.params.insert("BOARD".to_string());
+                let text = match dir.strip_suffix(&format!("/{}", ctx.board)) {
+                    Some(base) => at(&format!("{base}/{board}")),
+                    None => at(dir),
+                };
+                return (text, build.len() + dir.len());
+            }
+        }
+        if starts_delimited(p, ctx.board) {
+            r.params.insert("BOARD".to_string());
+            return (at(&board), build.len() + ctx.board.len());
+        }
+    }
     if let Some(p) = after.strip_prefix(build) {
         for (dir, name, is_base) in &ctx.dirs {
             if starts_delimited(p, dir) {
@@ -290,6 +326,7 @@ mod tests {
             ],
             params: vec![("config/linux-b1.config".into(), "LINUX_CONFIG".into())],
             toolchain: "musl-cross-make".into(),
+            layout: String::new(),
         }
     }
 

@@ -30,6 +30,8 @@ pub enum Source {
         git: String,
         rev: String,
     },
+    /// `source = "none"`: Heads's own image steps (see `image.rs`).
+    None,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +57,8 @@ pub enum Param {
     Value(String),
     /// A file, relative to the output directory.
     File(String),
+    /// A directory, relative to the output directory.
+    Dir(String),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -185,13 +189,27 @@ pub fn translate(paths: &Paths, evals: &[(String, Result<BoardEval, String>)]) -
             dirs,
             params: params.clone(),
             toolchain: toolchain.clone(),
+            layout: names
+                .get(
+                    e.vars
+                        .get("coreboot_module")
+                        .map(|s| s.trim())
+                        .unwrap_or(""),
+                )
+                .cloned()
+                .unwrap_or_default(),
         };
+        let image = super::image::board_image(paths.heads, paths.heads_from_out, &ctx, e, &names);
         let mut br = BoardReport {
             status: "imported".into(),
             ..Default::default()
         };
         let mut target = TargetOut::default();
         for n in &e.modules_y {
+            if n == "initrd" && image.is_some() {
+                target.modules.push("initrd".to_string());
+                continue;
+            }
             match names.get(n.as_str()) {
                 Some(sn) => {
                     if !target.modules.contains(sn) {
@@ -218,7 +236,11 @@ pub fn translate(paths: &Paths, evals: &[(String, Result<BoardEval, String>)]) -
             let scan = scans
                 .entry(file.clone())
                 .or_insert_with(|| scan_file(&paths.heads.join("modules").join(&file)));
-            let (out, notes, done, extra) = module(paths, &ctx, n, sn, &file, m, &names, scan);
+            let (mut out, notes, done, extra) = module(paths, &ctx, n, sn, &file, m, &names, scan);
+            if image.is_some() && *sn == ctx.layout {
+                // coreboot's payload: the board's initrd and kernel.
+                out.depends.push("initrd".to_string());
+            }
             for (p, rel) in extra {
                 let f = format!("{}/{rel}", paths.heads_from_out);
                 target.params.insert(p, Param::File(f));
@@ -239,6 +261,22 @@ pub fn translate(paths: &Paths, evals: &[(String, Result<BoardEval, String>)]) -
                 .or_insert_with(|| (Vec::new(), BTreeSet::new(), done));
             entry.0.push((board.clone(), out));
             entry.1.extend(notes);
+        }
+        if let Some(img) = image {
+            target.modules.push("rom".to_string());
+            for (p, v) in img.params {
+                target.params.insert(p, v);
+            }
+            br.install = img.install;
+            for m in [img.initrd, img.rom] {
+                let done = vec![
+                    "Heads's top-level Makefile recipes, as strata's own commands".to_string(),
+                ];
+                let entry = merged
+                    .entry(m.name.clone())
+                    .or_insert_with(|| (Vec::new(), BTreeSet::new(), done));
+                entry.0.push((board.clone(), m));
+            }
         }
         br.modules = target.modules.clone();
         imp.report.boards.insert(board.clone(), br);

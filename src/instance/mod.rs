@@ -194,6 +194,19 @@ fn encode(
 ) -> Result<(String, String), ManifestError> {
     match v {
         ParamValue::Value(s) => Ok((format!("param {name}"), s.clone())),
+        ParamValue::Dir { rel, abs } => {
+            let digest = crate::manifest::overrides::tree_digest(abs).map_err(|e| {
+                ManifestError::new(
+                    Path::new("strata.toml"),
+                    format!("param {name}: cannot read directory {rel}: {e}"),
+                )
+                .help(format!(
+                    "the directory is relative to the project root {}; fix the path or its permissions",
+                    project.root.display()
+                ))
+            })?;
+            Ok((format!("param {name} dir"), digest))
+        }
         ParamValue::File { rel, abs } => {
             let bytes = std::fs::read(abs).map_err(|e| {
                 ManifestError::new(

@@ -98,6 +98,13 @@ struct RawTarget {
 enum RawParam {
     Value(String),
     File(RawFileParam),
+    Dir(RawDirParam),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDirParam {
+    dir: String,
 }
 
 #[derive(Deserialize)]
@@ -338,6 +345,25 @@ fn target_params_of(
         }
         let value = match v.get_ref() {
             RawParam::Value(s) => ParamValue::Value(s.clone()),
+            RawParam::Dir(d) => {
+                let abs = root.join(&d.dir);
+                if !abs.is_dir() {
+                    return Err(ManifestError::new(
+                        manifest,
+                        format!(
+                            "target `{name}`: param {} names directory `{}`, which does not exist",
+                            k.get_ref(),
+                            d.dir
+                        ),
+                    )
+                    .at(source, v.span())
+                    .help("directory paths are relative to the project root; create it or fix the path"));
+                }
+                ParamValue::Dir {
+                    rel: d.dir.clone(),
+                    abs,
+                }
+            }
             RawParam::File(f) => {
                 let abs = root.join(&f.file);
                 if !abs.is_file() {

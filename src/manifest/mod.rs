@@ -217,6 +217,11 @@ impl Module {
 
     /// The sha256 the package must have, when the manifest gives one
     /// (always for url modules; optional for git modules).
+    /// False for `source = "none"`: nothing is fetched, the tree starts empty.
+    pub fn has_source(&self) -> bool {
+        !self.file.is_empty()
+    }
+
     pub fn pinned_sha256(&self) -> Option<&str> {
         (!self.sha256.is_empty()).then_some(self.sha256.as_str())
     }
@@ -230,6 +235,19 @@ pub enum ParamValue {
     /// `{ file = "path" }`: its content enters the keys, its absolute path
     /// is exported. `rel` is as written in strata.toml.
     File { rel: String, abs: PathBuf },
+    /// `{ dir = "path" }`: the tree's content (paths, kinds, modes, bytes,
+    /// link targets) enters the keys, its absolute path is exported.
+    Dir { rel: String, abs: PathBuf },
+}
+
+impl ParamValue {
+    /// The path as written in strata.toml, for a file or directory.
+    pub fn rel(&self) -> Option<&str> {
+        match self {
+            ParamValue::Value(_) => None,
+            ParamValue::File { rel, .. } | ParamValue::Dir { rel, .. } => Some(rel),
+        }
+    }
 }
 
 /// A patch file, named relative to the project root (keys never hold absolute paths).

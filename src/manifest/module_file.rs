@@ -23,6 +23,8 @@ struct RawModule {
     git: Option<Spanned<String>>,
     rev: Option<Spanned<String>>,
     submodules: Option<Spanned<bool>>,
+    /// `source = "none"`: the module is made by its commands alone.
+    source: Option<Spanned<String>>,
     #[serde(default = "default_strip")]
     strip_components: u32,
     patches: Option<Spanned<String>>,
@@ -135,9 +137,11 @@ fn parse_module(root: &Path, rel: &Path, source: String) -> Result<Loaded, Manif
             git: raw.git.as_ref(),
             rev: raw.rev.as_ref(),
             submodules: raw.submodules.as_ref(),
+            none: raw.source.as_ref(),
         },
     )?;
-    if file.is_empty() || file.contains('/') || file.starts_with('.') {
+    let sourceless = raw.source.is_some();
+    if !sourceless && (file.is_empty() || file.contains('/') || file.starts_with('.')) {
         return Err(err(format!(
             "module `{name}`: cannot use `{file}` as the package file name"
         ))
@@ -177,6 +181,13 @@ fn parse_module(root: &Path, rel: &Path, source: String) -> Result<Loaded, Manif
     params.sort();
     let mut downloads: Vec<super::Download> = Vec::new();
     for d in &raw.download {
+        if sourceless {
+            return Err(err(format!(
+                "module `{name}` has source = \"none\" and a [[download]]"
+            ))
+            .at(&source, d.span())
+            .help("a download is placed into a source tree: give the module a url or git source"));
+        }
         let dl = parse_download(root, d.get_ref(), &file, &downloads).map_err(|(msg, hint)| {
             err(format!("module `{name}`: {msg}"))
                 .at(&source, d.span())

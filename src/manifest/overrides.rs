@@ -158,6 +158,11 @@ fn cached_digest(dir: &Path, cache: &Path) -> io::Result<String> {
     Ok(digest)
 }
 
+/// The content digest of the tree at `dir` (a `{ dir = … }` param).
+pub(crate) fn tree_digest(dir: &Path) -> io::Result<String> {
+    content_digest(dir, &walk(dir)?)
+}
+
 /// BLAKE3 over every entry's path, kind, permission bits and content (a
 /// symlink's target): what a build reading the tree can see.
 fn content_digest(dir: &Path, entries: &[Entry]) -> io::Result<String> {

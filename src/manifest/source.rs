@@ -38,6 +38,8 @@ pub(super) struct RawSource<'a> {
     pub git: Option<&'a Spanned<String>>,
     pub rev: Option<&'a Spanned<String>>,
     pub submodules: Option<&'a Spanned<bool>>,
+    /// `source = "none"`.
+    pub none: Option<&'a Spanned<String>>,
 }
 
 /// The resolved source fields of a [`super::Module`].
@@ -73,6 +75,29 @@ pub(super) fn resolve(
         }
     };
     let has_url = raw.url.is_some() || raw.urls.is_some();
+    if let Some(none) = raw.none {
+        if none.get_ref() != "none" {
+            return Err(err(format!(
+                "module `{name}`: source = \"{}\" is not known",
+                none.get_ref()
+            ))
+            .at(text, none.span())
+            .help("the only value is \"none\" (a module made by its commands alone); a download is url/urls + sha256, a repository git + rev"));
+        }
+        if has_url || raw.git.is_some() || sha256.is_some() || raw.file.is_some() {
+            return Err(err(format!(
+                "module `{name}` has source = \"none\" and a url, git, sha256 or file"
+            ))
+            .at(text, none.span())
+            .help("remove source = \"none\", or the url/git keys"));
+        }
+        return Ok(Resolved {
+            urls: Vec::new(),
+            sha256: String::new(),
+            file: String::new(),
+            git: None,
+        });
+    }
     match (raw.git, has_url) {
         (Some(g), true) => {
             return Err(err(format!(
@@ -110,7 +135,8 @@ pub(super) fn resolve(
             }
             return Err(err(format!("module `{name}` has no source")).help(
                 "add url = \"https://…\" (or urls = […]) with sha256 = \"<64 hex digits>\", \
-                 or git = \"<repository URL>\" with rev = \"<40-hex commit id>\"",
+                 or git = \"<repository URL>\" with rev = \"<40-hex commit id>\", \
+                 or source = \"none\" for a module its commands make alone",
             ));
         }
         (None, true) => {}

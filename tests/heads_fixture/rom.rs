@@ -1,0 +1,592 @@
+//! A Heads-shaped tree that GNU make can really build into a ROM, written
+//! for the differential test (not a copy of Heads's files; the shapes are
+//! Heads's): a local cross toolchain, a binary module with a patch and
+//! `initrd_bin_add`-style staging with strip, a library module with `_data`,
+//! a kernel built out of tree with `make -C ..` and one kernel module, a
+//! coreboot-like module defined through `$(eval $(call …))` with a
+//! toolchain rule, a config installed by `bin/prepare_module_config.sh`
+//! and its payload (`bzImage`, `initrd.cpio.xz`) taken from the board's
+//! output dir, the initrd pieces normalised by the tree's own
+//! `bin/cpio-clean.pl`, `xz`, and `hashes.txt`.
+
+use super::super::common::{sha256, tarball};
+use super::write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The fixed date both builds write into `hashes.txt` (Heads writes the
+/// build's wall clock; the differential pins it).
+pub const DATE: &str = "1970-01-01 00:00:00+00:00";
+
+/// The version stamps `strata import heads` fixes; make gets the same.
+pub const STAMPS: &[&str] = &[
+    "GIT_HASH=strata-import",
+    "GIT_STATUS=clean",
+    "HEADS_GIT_VERSION=strata-import",
+    "GIT_TIMESTAMP=0",
+];
+
+pub const ROM_FILE: &str = "heads-rom1-0-strata-import.rom";
+
+const MAKEFILE: &str = r#"# A small tree in the shape of Heads's top-level Makefile, with real rules.
+GIT_HASH := $(shell git rev-parse HEAD 2>/dev/null)
+GIT_STATUS := $(shell git diff --quiet 2>/dev/null && echo clean || echo dirty)
+HEADS_GIT_VERSION := $(shell git describe --tags 2>/dev/null)
+GIT_TIMESTAMP := $(shell git log -1 --format=%ct 2>/dev/null)
+GIT_VERSION_SUFFIX := $(GIT_TIMESTAMP)-$(HEADS_GIT_VERSION)
+BRAND_NAME ?= Heads
+
+all:
+modules-y :=
+pwd := $(shell pwd)
+build = $(pwd)/build/$(CONFIG_TARGET_ARCH)
+packages = $(pwd)/packages/$(CONFIG_TARGET_ARCH)
+INSTALL = $(pwd)/install/$(CONFIG_TARGET_ARCH)
+log_dir = $(build)/log
+board_build = $(build)/$(BOARD)
+CPUS ?= 2
+MAKE_JOBS := -j$(CPUS)
+DATE = `date --rfc-3339=seconds`
+
+BOARD ?= rom1
+CONFIG := $(pwd)/boards/$(BOARD)/$(BOARD).config
+ifneq "y" "$(shell [ -r '$(CONFIG)' ] && echo y)"
+$(error $(CONFIG): board configuration does not exist)
+endif
+CONFIG_TARGET_ARCH := x86
+include $(CONFIG)
+
+CB_OUTPUT_BASENAME := $(shell echo $(BRAND_NAME) | tr A-Z a-z)-$(BOARD)-$(GIT_VERSION_SUFFIX)
+CB_OUTPUT_FILE := $(CB_OUTPUT_BASENAME).rom
+CONFIG_HEADS ?= y
+MUSL_ARCH := x86_64
+
+STRATA_LOGS := $(shell mkdir -p "$(log_dir)" "$(packages)")
+HASHES := $(board_build)/hashes.txt
+SIZES := $(board_build)/sizes.txt
+STRATA_HEADER := $(shell mkdir -p "$(board_build)"; \
+	echo "$(DATE) $(GIT_HASH) $(GIT_STATUS)" > "$(HASHES)"; \
+	echo "$(DATE) $(GIT_HASH) $(GIT_STATUS)" > "$(SIZES)")
+
+initrd_dir := $(BOARD)
+initrd_tmp_dir := $(shell mktemp -d)
+initrd_tools_dir := $(initrd_tmp_dir)/tools
+initrd_lib_dir := $(initrd_tools_dir)/lib
+initrd_bin_dir := $(initrd_tools_dir)/bin
+initrd_data_dir := $(initrd_tmp_dir)/data
+modules-y += initrd
+$(shell mkdir -p "$(initrd_lib_dir)" "$(initrd_bin_dir)" "$(initrd_data_dir)")
+
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -o pipefail -c
+
+include modules/musl-cross-make
+musl_dep := musl-cross-make
+heads_cc := $(CROSS)gcc --sysroot $(INSTALL) -isystem $(INSTALL)/include -L$(INSTALL)/lib
+CROSS_TOOLS := CC="$(heads_cc)" AR="$(CROSS)ar" STRIP="$(CROSS)strip"
+
+all: $(board_build)/$(CB_OUTPUT_FILE)
+	@sha256sum $< | tee -a "$(HASHES)"
+	@stat -c "%8s:%n" $< | tee -a "$(SIZES)"
+
+.SUFFIXES:
+FORCE:
+
+install_config = $(pwd)/bin/prepare_module_config.sh "$1" "$2" "$(board_build)" "$(BRAND_NAME)"
+prefix = $(foreach _, $2, $(if $(patsubst /%,,$_),$1$_,$_))
+define map =
+$(foreach _,$2,$(eval $(call $1,$_)))
+endef
+
+include modules/*
+
+data_files :=
+$(foreach m,$(modules-y),$(eval data_files += $($(m)_data)))
+bins = $(foreach m,$1,$(call prefix,$(build)/$($m_dir)/,$($m_output)))
+libs = $(foreach m,$1,$(call prefix,$(build)/$($m_dir)/,$($m_libraries)))
+
+# A directory into a normalised cpio, its hashes and sizes recorded.
+define do-cpio =
+	( cd "$2"; find . | cpio --quiet -H newc -o ) | ./bin/cpio-clean.pl > "$1.tmp"
+	if ! cmp --quiet "$1.tmp" "$1"; then mv "$1.tmp" "$1"; else rm "$1.tmp"; fi
+	sha256sum "$1" | tee -a "$(HASHES)"
+	stat -c "%8s:%n" "$1" | tee -a "$(SIZES)"
+	( cd "$2"; echo "-----"; find . -type f -print0 | xargs -0 sha256sum; echo "-----" ) >> "$(HASHES)"
+	( cd "$2"; echo "-----"; find . -type f -print0 | xargs -0 stat -c "%8s:%n"; echo "-----" ) >> "$(SIZES)"
+endef
+
+define do-copy =
+	cp -a --remove-destination "$1" "$2"
+endef
+
+define define_module =
+  $(eval $1_base_dir = $(or $($1_base_dir),$($1_dir)))
+  $(eval $1_module_file = $(or $($1_module_file),$1))
+  $(eval $1_patch_version ?= $(if $(filter %-$($1_version),$1),,$($1_version)))
+  $(eval $1_patch_name = $1$(if $($1_patch_version),-,)$($1_patch_version))
+  $(packages)/$($1_tar):
+	./bin/fetch.sh "$($1_url)" "$$@" "$($1_hash)"
+  $(build)/$($1_base_dir)/.canary: $(packages)/$($1_tar)
+	mkdir -p "$$(dir $$@)"
+	tar -xf "$(packages)/$($1_tar)" --strip 1 -C "$$(dir $$@)"
+	if [ -d patches/$($1_patch_name) ]; then for p in patches/$($1_patch_name)/*.patch; do \
+		patch -s -p1 -d "$(build)/$($1_base_dir)" < "$$$$p" || exit 1; done; fi
+	touch "$$@"
+  $(eval $1_config_file_path := $(build)/$($1_dir)/$(or $($1_config_file),.config))
+  $($1_config_file_path): $(build)/$($1_base_dir)/.canary
+	mkdir -p $$(dir $$@)
+	touch "$$@"
+  $(dir $($1_config_file_path)).configured: $(build)/$($1_base_dir)/.canary \
+		$(foreach d,$($1_depends),$(build)/$($d_dir)/.build) $($1_config_file_path)
+	( cd "$(build)/$($1_dir)"; $($1_configure) ) < /dev/null > "$(log_dir)/$1.configure.log" 2>&1
+	touch "$$@"
+  $(call bins,$1) $(call libs,$1): $(build)/$($1_dir)/.build
+  $(build)/$($1_dir)/.build: $(foreach d,$($1_depends),$(build)/$($d_dir)/.build) \
+		$(dir $($1_config_file_path)).configured
+	+$(MAKE) -C "$(build)/$($1_dir)" $($1_target) < /dev/null > "$(log_dir)/$1.log" 2>&1
+	touch $$@
+endef
+$(call map, define_module, $(filter-out initrd,$(sort $(modules-y))))
+
+# Staging into the initrd, stripped.
+define initrd_bin_add =
+$(initrd_bin_dir)/$(notdir $1): $1
+	cp -a --remove-destination "$$<" "$$@"
+	@$(CROSS)strip --preserve-dates "$$@" 2>&-; true
+initrd_bins += $(initrd_bin_dir)/$(notdir $1)
+endef
+define initrd_lib_add =
+$(initrd_lib_dir)/$(notdir $1): $1
+	$(CROSS)strip --preserve-dates -o "$$@" "$$<"
+initrd_libs += $(initrd_lib_dir)/$(notdir $1)
+endef
+
+bin_modules-$(CONFIG_HELLO) += hello
+$(foreach m, $(bin_modules-y), $(call map,initrd_bin_add,$(call bins,$m)))
+$(foreach m, $(modules-y), $(call map,initrd_lib_add,$(call libs,$m)))
+
+initrd-y += $(pwd)/blobs/dev.cpio
+initrd-y += $(build)/$(initrd_dir)/modules.cpio
+initrd-y += $(build)/$(initrd_dir)/tools.cpio
+initrd-y += $(build)/$(initrd_dir)/board.cpio
+initrd-$(CONFIG_HEADS) += $(build)/$(initrd_dir)/heads.cpio
+
+define stage_data_file =
+$(initrd_data_dir)/$2: $1
+	mkdir -p "$(dir $(initrd_data_dir)/$2)"; cp -R "$1" "$(initrd_data_dir)/$2"
+data_initrd_files += $(initrd_data_dir)/$2
+endef
+$(foreach entry,$(data_files),\
+  $(eval $(call stage_data_file,$(word 1,$(subst |, ,$(entry))),$(word 2,$(subst |, ,$(entry))))))
+ifneq ($(strip $(data_files)),)
+$(build)/$(initrd_dir)/data.cpio: $(data_initrd_files) FORCE
+	$(call do-cpio,$@,$(initrd_data_dir))
+initrd-y += $(build)/$(initrd_dir)/data.cpio
+endif
+
+$(build)/$(initrd_dir)/tools.cpio: $(initrd_bins) $(initrd_libs) $(initrd_tools_dir)/etc/config
+	$(call do-cpio,$@,$(initrd_tools_dir))
+
+$(initrd_tools_dir)/etc/config: $(CONFIG)
+	mkdir -p $(dir $@)
+	export | grep ' CONFIG_' | sed -e 's/^declare -x /export /' -e 's/\\\"//g' > $@
+	echo export GIT_HASH=\'$(GIT_HASH)\' >> $@
+	echo export GIT_STATUS=$(GIT_STATUS) >> $@
+	echo export CONFIG_BOARD=$(BOARD) >> $@
+	echo export CONFIG_BRAND_NAME=$(BRAND_NAME) >> $@
+
+BOARD_INITRD_FILES := $(shell find $(pwd)/boards/$(BOARD)/initrd -type f 2>/dev/null)
+ifeq ($(BOARD_INITRD_FILES),)
+$(build)/$(initrd_dir)/board.cpio:
+	cpio -H newc -o </dev/null >"$@"
+else
+$(build)/$(initrd_dir)/board.cpio: $(BOARD_INITRD_FILES) FORCE
+	$(call do-cpio,$@,$(pwd)/boards/$(BOARD)/initrd)
+endif
+
+HEADS_INITRD_FILES := $(shell find $(pwd)/initrd -type f 2>/dev/null)
+$(build)/$(initrd_dir)/heads.cpio: $(HEADS_INITRD_FILES) FORCE
+	$(call do-cpio,$@,$(pwd)/initrd)
+
+$(build)/$(initrd_dir)/initrd.cpio.xz: $(initrd-y)
+	$(pwd)/bin/cpio-clean.pl $^ | xz --check=crc32 --lzma2=dict=1MiB -9 \
+		| dd bs=512 conv=sync status=none > "$@.tmp"
+	if ! cmp --quiet "$@.tmp" "$@"; then mv "$@.tmp" "$@"; else rm "$@.tmp"; fi
+	sha256sum "$(@:$(pwd)/%=%)" | tee -a "$(HASHES)"
+	stat -c "%8s:%n" "$(@:$(pwd)/%=%)" | tee -a "$(SIZES)"
+
+$(build)/$(initrd_dir)/tools.cpio: $(foreach d,$(bin_modules-y),$(build)/$($d_dir)/.build)
+"#;
+
+const TOOLCHAIN_MAKEFILE: &str = "install:\n\tmkdir -p $(OUTPUT)/bin\n\
+    \tcp -p gcc.sh $(OUTPUT)/bin/x86_64-linux-musl-gcc\n\
+    \tprintf '#!/bin/sh\\nexec strip \"$$@\"\\n' > $(OUTPUT)/bin/x86_64-linux-musl-strip\n\
+    \tprintf '#!/bin/sh\\nexec ar \"$$@\"\\n' > $(OUTPUT)/bin/x86_64-linux-musl-ar\n\
+    \tchmod 755 $(OUTPUT)/bin/x86_64-linux-musl-strip $(OUTPUT)/bin/x86_64-linux-musl-ar\n";
+
+/// The host compiler minus `--sysroot` (the sysroot holds no libc).
+const GCC_WRAPPER: &str = "#!/bin/sh\nskip=\nfor a; do shift\n  if [ -n \"$skip\" ]; then skip=; continue; fi\n  if [ \"$a\" = --sysroot ]; then skip=1; continue; fi\n  set -- \"$@\" \"$a\"\ndone\nexec gcc \"$@\"\n";
+
+/// A kernel-like tree: `olddefconfig` and the image build out of tree (O=),
+/// one loadable module (a real ELF object with debug info).
+const KERNEL_MAKEFILE: &str = "srctree := $(dir $(lastword $(MAKEFILE_LIST)))\n\
+O ?= .\n\
+all: $(O)/arch/x86/boot/bzImage $(O)/drivers/demo/demo.ko\n\
+olddefconfig:\n\tLC_ALL=C sort -u $(O)/.config > $(O)/.config.new && mv $(O)/.config.new $(O)/.config\n\
+\techo 'include $(abspath $(srctree))/Makefile' > $(O)/Makefile\n\
+$(O)/arch/x86/boot/bzImage: $(O)/.config\n\tmkdir -p $(dir $@)\n\
+\t{ printf 'KERNEL user=%s\\n' '$(KBUILD_BUILD_USER)'; cat $(O)/.config; } > $@\n\
+$(O)/drivers/demo/demo.ko: $(srctree)drivers/demo/demo.c\n\tmkdir -p $(dir $@)\n\
+\tcd $(srctree) && $(CROSS_COMPILE)gcc -g -c -o $(abspath $@) drivers/demo/demo.c\n";
+
+/// A coreboot-like tree: `olddefconfig` on an out-of-tree DOTCONFIG, a
+/// toolchain target, and a ROM holding the config (with the payload paths
+/// as written, relative to this dir), the payload and the initrd.
+const COREBOOT_MAKEFILE: &str = "obj ?= build\nDOTCONFIG ?= .config\n\
+-include $(DOTCONFIG)\n\
+all: $(obj)/coreboot.rom $(obj)/cbfstool\n\
+olddefconfig:\n\tgrep -v '^#' $(DOTCONFIG) | LC_ALL=C sort > $(DOTCONFIG).new && mv $(DOTCONFIG).new $(DOTCONFIG)\n\
+crossgcc-i386:\n\tmkdir -p util/crossgcc/xgcc/bin\n\tcp -p util/xgcc.sh util/crossgcc/xgcc/bin/i386-elf-gcc\n\
+$(obj)/cbfstool: util/cbfstool.sh\n\tcp -p util/cbfstool.sh $@\n\
+$(obj)/coreboot.rom: $(DOTCONFIG)\n\
+\t{ echo COREBOOT-FIXTURE; cat $(DOTCONFIG); cat $(CONFIG_PAYLOAD_FILE) $(CONFIG_LINUX_INITRD); } > $@.tmp\n\
+\ttruncate -s 65536 $@.tmp && mv $@.tmp $@\n";
+
+const CPIO_CLEAN: &str = r#"#!/usr/bin/env perl
+# Normalises newc cpio archives (the fixture's own): reads one or more
+# archives, keeps the last entry of each name, sorts by name, zeroes inode,
+# owner, group, link count, mtime, device numbers and checksum, keeps only
+# the owner's permission bits, ends with one trailer, pads to 512 bytes.
+use strict;
+use warnings;
+binmode STDOUT;
+local $/;
+my %entry;
+my $end;
+for my $in (@ARGV ? @ARGV : ('-')) {
+    my $fh;
+    if ($in eq '-') { $fh = \*STDIN; } else { open($fh, '<', $in) or die "$in: $!\n"; }
+    binmode $fh;
+    my $data = <$fh>;
+    my $pos = 0;
+    while ($pos + 110 <= length $data) {
+        my $h = substr($data, $pos, 110);
+        die "$in: bad magic at $pos\n" unless substr($h, 0, 6) eq '070701';
+        my $namesize = hex substr($h, 94, 8);
+        my $filesize = hex substr($h, 54, 8);
+        my $name = substr($data, $pos + 110, $namesize - 1);
+        my $size = ((110 + $namesize + 3) & ~3) + (($filesize + 3) & ~3);
+        my $rec = substr($data, $pos, $size);
+        $pos += $size;
+        if ($name eq 'TRAILER!!!') { $end = $rec; last; }
+        $entry{$name} = $rec;
+    }
+}
+die "no trailer\n" unless defined $end;
+my $out = '';
+for my $name (sort keys %entry) {
+    my $r = $entry{$name};
+    my $mode = hex(substr($r, 14, 8)) & ~077;
+    substr($r, 6, 8) = '00000000';
+    substr($r, 14, 8) = sprintf('%08X', $mode);
+    substr($r, $_, 8) = '00000000' for (22, 30, 38, 46, 62, 70, 102);
+    $out .= $r;
+}
+$out .= $end;
+$out .= "\0" x ((512 - length($out) % 512) % 512);
+print $out;
+"#;
+
+const PREPARE_CONFIG: &str = r#"#!/usr/bin/env bash
+# The fixture's config installer: @BOARD_BUILD_DIR@ becomes the board's
+# output dir relative to the dir the module builds from (the config's
+# parent's parent), so the config holds no absolute path.
+set -e
+tmpl="$1"; out="$2"; board_build="$3"; brand="$4"
+from="$(realpath "$(dirname "$out")/..")"
+rel="$(realpath --relative-to "$from" "$board_build")"
+sed -e "s!@BOARD_BUILD_DIR@!$rel!g" -e "s!@BRAND_NAME@!$brand!g" "$tmpl" > "$out"
+"#;
+
+const FETCH: &str = "#!/bin/sh\n# The fixture's fetcher: file:// only, verified.\nset -e\n\
+cp \"${1#file://}\" \"$2.tmp\"\necho \"$3  $2.tmp\" | sha256sum -c --quiet\nmv \"$2.tmp\" \"$2\"\n";
+
+fn chmod_x(path: &Path) {
+    let mut perm = std::fs::metadata(path).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    std::fs::set_permissions(path, perm).unwrap();
+}
+
+/// A module file for a tarball on the mirror.
+fn archive(mirror: &Path, name: &str, version: &str, files: &[(&str, &str)]) -> String {
+    let tar = tarball(&format!("{name}-{version}"), files);
+    std::fs::write(mirror.join(format!("{name}-{version}.tar.gz")), &tar).unwrap();
+    format!(
+        "{name}_version := {version}\n{name}_tar := {name}-{version}.tar.gz\n\
+         {name}_url := file://{}/{name}-{version}.tar.gz\n{name}_hash := {}\n",
+        mirror.display(),
+        sha256(&tar)
+    )
+}
+
+/// Writes the tree under `root/heads` with its mirror in `root/mirror`.
+pub fn write_tree(root: &Path) -> PathBuf {
+    let h = root.join("heads");
+    let mirror = root.join("mirror");
+    std::fs::create_dir_all(&mirror).unwrap();
+    write(&h, "Makefile", MAKEFILE);
+    for (rel, text) in [
+        ("bin/cpio-clean.pl", CPIO_CLEAN),
+        ("bin/prepare_module_config.sh", PREPARE_CONFIG),
+        ("bin/fetch.sh", FETCH),
+    ] {
+        write(&h, rel, text);
+        chmod_x(&h.join(rel));
+    }
+
+    let tc = archive(
+        &mirror,
+        "musl-cross-make",
+        "1.0",
+        &[("Makefile", TOOLCHAIN_MAKEFILE), ("gcc.sh", GCC_WRAPPER)],
+    );
+    write(
+        &h,
+        "modules/musl-cross-make",
+        format!(
+            "modules-y += musl-cross-make\n{tc}musl-cross-make_dir := musl-cross-make-1.0\n\
+             CROSS_PATH ?= $(pwd)/crossgcc/$(CONFIG_TARGET_ARCH)\n\
+             musl-cross-make_target := OUTPUT=\"$(CROSS_PATH)\" install\n\
+             CROSS := $(CROSS_PATH)/bin/$(MUSL_ARCH)-linux-musl-\n"
+        ),
+    );
+
+    let hello = archive(
+        &mirror,
+        "hello",
+        "1.0",
+        &[
+            (
+                "hello.c",
+                "#include <stdio.h>\nint main(void){puts(\"hello\");return 0;}\n",
+            ),
+            ("Makefile", "hello: hello.c\n\t$(CC) -o hello hello.c\n"),
+        ],
+    );
+    write(
+        &h,
+        "modules/hello",
+        format!(
+            "modules-$(CONFIG_HELLO) += hello\n{hello}hello_dir := hello-1.0\n\
+             hello_target := $(CROSS_TOOLS)\nhello_output := hello\nhello_depends := $(musl_dep)\n"
+        ),
+    );
+    write(
+        &h,
+        "patches/hello-1.0/0001-greeting.patch",
+        "--- a/hello.c\n+++ b/hello.c\n@@ -1,2 +1,2 @@\n #include <stdio.h>\n-int main(void){puts(\"hello\");return 0;}\n+int main(void){puts(\"hello, rom\");return 0;}\n",
+    );
+
+    let demo = archive(
+        &mirror,
+        "libdemo",
+        "1.0",
+        &[
+            ("demo.c", "int demo(void){return 42;}\n"),
+            ("demo.dat", "demo data\n"),
+            (
+                "Makefile",
+                "libdemo.so.1: demo.c\n\t$(CC) -shared -fPIC -o libdemo.so.1 demo.c\n",
+            ),
+        ],
+    );
+    write(
+        &h,
+        "modules/libdemo",
+        format!(
+            "modules-y += libdemo\n{demo}libdemo_dir := libdemo-1.0\n\
+             libdemo_target := $(CROSS_TOOLS)\nlibdemo_libraries := libdemo.so.1\n\
+             libdemo_data += $(build)/$(libdemo_dir)/demo.dat|etc/demo/demo.dat\n\
+             libdemo_depends := $(musl_dep)\n"
+        ),
+    );
+
+    let linux = archive(
+        &mirror,
+        "linux",
+        "1.0",
+        &[
+            ("Makefile", KERNEL_MAKEFILE),
+            ("drivers/demo/demo.c", "int demo_init(void){return 0;}\n"),
+        ],
+    );
+    write(
+        &h,
+        "modules/linux",
+        format!(
+            "modules-y += linux\nLINUX_IMAGE_FILE := bzImage\n{linux}\
+             linux_base_dir := linux-$(linux_version)\n\
+             linux_kconfig := $(CONFIG_LINUX_CONFIG)\n\
+             linux_dir := $(linux_base_dir)/$(notdir $(basename $(linux_kconfig)))\n\
+             linux_configure := mkdir -p \"$(build)/$(linux_dir)\" \\\n\
+             \t&& $(call install_config,$(pwd)/$(linux_kconfig),$(build)/$(linux_dir)/.config) \\\n\
+             \t&& $(MAKE) -C .. O=\"$(build)/$(linux_dir)\" olddefconfig\n\
+             linux_target := O=\"$(build)/$(linux_dir)\" CROSS_COMPILE=\"$(CROSS)\" \\\n\
+             \tKBUILD_BUILD_USER=$(notdir $(linux_kconfig)) $(MAKE_JOBS)\n\
+             linux_output := arch/x86/boot/$(LINUX_IMAGE_FILE)\n\
+             linux_depends := $(musl_dep)\n\
+             linux_modules-y += drivers/demo/demo.ko\n\
+             module_initrd_dir := $(shell mktemp -d)\n\
+             module_initrd_lib_dir := $(module_initrd_dir)/lib/modules\n\
+             STRATA_MODDIR := $(shell mkdir -p \"$(module_initrd_lib_dir)\")\n\
+             define linux_module =\n\
+             $(build)/$(linux_dir)/$1: $(build)/$(linux_dir)/.build\n\
+             $(build)/$(BOARD)/modules.cpio: $(module_initrd_lib_dir)/$(notdir $1)\n\
+             $(module_initrd_lib_dir)/$(notdir $1): $(build)/$(linux_dir)/$1\n\
+             \t$(CROSS)strip --preserve-dates --strip-debug -o \"$$@\" \"$$<\"\n\
+             endef\n\
+             $(call map,linux_module,$(linux_modules-y))\n\
+             $(build)/$(BOARD)/modules.cpio: $(build)/$(linux_dir)/.build\n\
+             \t$(call do-cpio,$@,$(module_initrd_dir))\n\
+             $(build)/$(BOARD)/$(LINUX_IMAGE_FILE): $(build)/$(linux_dir)/.build\n\
+             \t$(call do-copy,$(dir $<)/$(linux_output),$@)\n\
+             \tsha256sum \"$@\" | tee -a \"$(HASHES)\"\n\
+             \tstat -c \"%8s:%n\" \"$@\" | tee -a \"$(SIZES)\"\n"
+        ),
+    );
+
+    let cb_tar = tarball(
+        "coreboot-1.0",
+        &[
+            ("Makefile", COREBOOT_MAKEFILE),
+            ("util/xgcc.sh", "#!/bin/sh\necho i386-elf-gcc\n"),
+            (
+                "util/cbfstool.sh",
+                "#!/bin/sh\n# print: the ROM's size and its first line\nwc -c < \"$1\"; head -n 1 \"$1\"\n",
+            ),
+        ],
+    );
+    std::fs::write(mirror.join("coreboot-1.0.tar.gz"), &cb_tar).unwrap();
+    write(
+        &h,
+        "modules/coreboot",
+        format!(
+            "ifeq \"$(CONFIG_COREBOOT)\" \"y\"\nCONFIG_COREBOOT_ROM ?= coreboot.rom\nCOREBOOT_TARGET := i386\nLINUX_IMAGE_FILE := bzImage\n\
+             define coreboot_module =\n\
+             \tcoreboot-$(1)_version := $(1)\n\tcoreboot-$(1)_module_file := coreboot\n\
+             \tcoreboot-$(1)_base_dir := coreboot-$(1)\n\tcoreboot-$(1)_dir := coreboot-$(1)/$(BOARD)\n\
+             \tcoreboot-$(1)_toolchain := $(2)\n\tcoreboot-$(1)_tar := coreboot-$(1).tar.gz\n\
+             \tcoreboot-$(1)_url := file://{}/coreboot-$(1).tar.gz\n\
+             endef\n\
+             coreboot-1.0_hash := {}\n$(eval $(call coreboot_module,1.0,))\n\
+             coreboot_module := coreboot-$(CONFIG_COREBOOT_VERSION)\nmodules-y += $(coreboot_module)\n\
+             coreboot_dir := $($(coreboot_module)_dir)\ncoreboot_base_dir := $($(coreboot_module)_base_dir)\n\
+             CONFIG_COREBOOT_SMBIOS_PRODUCT_NAME ?= $(BOARD)\n\
+             $(build)/$(coreboot_dir)/.configured: $(CONFIG_COREBOOT_CONFIG) $(build)/$(BOARD)/initrd.cpio.xz\n\
+             coreboot_toolchain_module := $(coreboot_module)\n\
+             $(coreboot_module)_configure := mkdir -p \"$(build)/$(coreboot_dir)\"; \\\n\
+             \t$(call install_config,$(pwd)/$(CONFIG_COREBOOT_CONFIG),$(build)/$(coreboot_dir)/.config); \\\n\
+             \tsed -i '/^CONFIG_MAINBOARD_SMBIOS_PRODUCT_NAME/d' $(build)/$(coreboot_dir)/.config; \\\n\
+             \techo 'CONFIG_MAINBOARD_SMBIOS_PRODUCT_NAME=\"$(CONFIG_COREBOOT_SMBIOS_PRODUCT_NAME)\"' >> $(build)/$(coreboot_dir)/.config; \\\n\
+             \t$(MAKE) olddefconfig -C \"$(build)/$(coreboot_base_dir)\" obj=\"$(build)/$(coreboot_dir)\" \\\n\
+             \t\tDOTCONFIG=\"$(build)/$(coreboot_dir)/.config\" BUILD_TIMELESS=1\n\
+             COREBOOT_TOOLCHAIN_DIR = $(build)/$($(coreboot_toolchain_module)_base_dir)\n\
+             $(COREBOOT_TOOLCHAIN_DIR)/.heads-toolchain: $(COREBOOT_TOOLCHAIN_DIR)/.canary\n\
+             \t$(MAKE) -C \"$(COREBOOT_TOOLCHAIN_DIR)\" crossgcc-$(COREBOOT_TARGET)\n\ttouch \"$@\"\n\
+             $(build)/$(coreboot_dir)/.configured: $(COREBOOT_TOOLCHAIN_DIR)/.heads-toolchain\n\
+             $(coreboot_module)_target := -C \"$(build)/$(coreboot_base_dir)\" obj=\"$(build)/$(coreboot_dir)\" \\\n\
+             \tDOTCONFIG=\"$(build)/$(coreboot_dir)/.config\" \\\n\
+             \tXGCCPATH=\"$(COREBOOT_TOOLCHAIN_DIR)/util/crossgcc/xgcc/bin/\" BUILD_TIMELESS=1 $(MAKE_JOBS)\n\
+             $(coreboot_module)_output := $(CONFIG_COREBOOT_ROM)\n\
+             $(build)/$(coreboot_dir)/.build: $(build)/$(BOARD)/$(LINUX_IMAGE_FILE) $(build)/$(BOARD)/initrd.cpio.xz\n\
+             $(build)/$(BOARD)/$(CB_OUTPUT_FILE): $(build)/$(coreboot_dir)/.build\n\
+             \t\"$(build)/$(coreboot_dir)/cbfstool\" \"$(dir $<)coreboot.rom\" print\n\
+             \t$(call do-copy,$(dir $<)$(CONFIG_COREBOOT_ROM),$@)\n\
+             endif\n",
+            mirror.display(),
+            sha256(&cb_tar)
+        ),
+    );
+
+    write(
+        &h,
+        "boards/rom1/rom1.config",
+        "CONFIG_COREBOOT=y\nCONFIG_COREBOOT_VERSION=1.0\n\
+         CONFIG_COREBOOT_CONFIG=config/coreboot-rom1.config\n\
+         CONFIG_LINUX_CONFIG=config/linux-rom1.config\nCONFIG_HELLO=y\n\
+         export CONFIG_BOOTSCRIPT=/bin/hello\nexport CONFIG_BOOT_GREETING=\"hi there\"\n",
+    );
+    write(
+        &h,
+        "config/coreboot-rom1.config",
+        "CONFIG_VENDOR_FIXTURE=y\nCONFIG_PAYLOAD_FILE=\"@BOARD_BUILD_DIR@/bzImage\"\n\
+         CONFIG_LINUX_INITRD=\"@BOARD_BUILD_DIR@/initrd.cpio.xz\"\n",
+    );
+    write(
+        &h,
+        "config/linux-rom1.config",
+        "CONFIG_SERIAL=y\nCONFIG_BLK_DEV_INITRD=y\n",
+    );
+    write(
+        &h,
+        "boards/rom1/initrd/bin/board-init.sh",
+        "#!/bin/sh\necho rom1\n",
+    );
+    chmod_x(&h.join("boards/rom1/initrd/bin/board-init.sh"));
+    write(&h, "boards/rom1/initrd/etc/motd", "welcome to rom1\n");
+    write(&h, "initrd/init", "#!/bin/sh\nexec /bin/hello\n");
+    chmod_x(&h.join("initrd/init"));
+    write(
+        &h,
+        "initrd/etc/functions.sh",
+        "die() { echo \"$*\"; exit 1; }\n",
+    );
+
+    // blobs/dev.cpio: a reproducible newc archive, made by cpio + the cleaner.
+    let dev = root.join("dev-src");
+    write(&dev, "dev/README", "devices are made by the kernel\n");
+    let out = Command::new("bash")
+        .arg("-o")
+        .arg("pipefail")
+        .arg("-c")
+        .arg(format!(
+            "cd '{}' && find . | cpio --quiet -H newc -o | '{}'",
+            dev.display(),
+            h.join("bin/cpio-clean.pl").display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "dev.cpio: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    write(&h, "blobs/dev.cpio", out.stdout);
+    h
+}
+
+/// Runs `make BOARD=rom1` in `heads` as Heads is built, with the version
+/// stamps and the date fixed; panics with make's output on failure.
+pub fn make_build(heads: &Path) {
+    let out = Command::new("make")
+        .current_dir(heads)
+        .arg("BOARD=rom1")
+        .args(STAMPS)
+        .arg(format!("DATE={DATE}"))
+        .env("GIT_CEILING_DIRECTORIES", heads.parent().unwrap())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "make: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// What Heads's canary logic does when a patch changes: the module's tree is
+/// extracted and patched again (here: removed, so make redoes it).
+pub fn make_build_clean_module(heads: &Path, dir: &str) {
+    std::fs::remove_dir_all(heads.join("build/x86").join(dir)).unwrap();
+}

@@ -1,0 +1,192 @@
+//! `strata import heads` + `strata build BOARD` against GNU make building the
+//! same Heads-shaped tree (tests/heads_fixture/rom.rs): the ROM,
+//! `initrd.cpio.xz` and `hashes.txt` must be byte-identical, and after a
+//! change to an initrd script, a board config and a module patch strata
+//! rebuilds the pieces make rebuilds and the outputs stay identical.
+
+mod common;
+mod heads_fixture;
+
+use heads_fixture::rom;
+use heads_fixture::text;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+struct Rom {
+    _tmp: tempfile::TempDir,
+    heads: PathBuf,
+    out: PathBuf,
+    cache: PathBuf,
+}
+
+impl Rom {
+    fn new() -> Rom {
+        let tmp = tempfile::tempdir().unwrap();
+        let heads = rom::write_tree(tmp.path());
+        let out = tmp.path().join("out");
+        let cache = tmp.path().join(".xdg-cache");
+        Rom {
+            heads,
+            out,
+            cache,
+            _tmp: tmp,
+        }
+    }
+
+    fn strata(&self, args: &[&str]) -> std::process::Output {
+        Command::new(assert_cmd::cargo::cargo_bin("strata"))
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env("XDG_CACHE_HOME", &self.cache)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn import(&self) -> std::process::Output {
+        let (h, o) = (self.heads.to_str().unwrap(), self.out.to_str().unwrap());
+        self.strata(&["import", "heads", h, "-o", o, "--json"])
+    }
+
+    /// `strata build rom1 --json`: the modules whose steps ran.
+    fn build(&self) -> Vec<String> {
+        let o = self.strata(&["-C", self.out.to_str().unwrap(), "build", "rom1", "--json"]);
+        assert!(o.status.success(), "strata build: {}", text(&o));
+        let mut ran: Vec<String> = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["type"] == "step-finished")
+            .filter_map(|v| {
+                v["data"]["module"]
+                    .as_str()
+                    .map(|m| m.split('@').next().unwrap().to_string())
+            })
+            .collect();
+        ran.sort();
+        ran.dedup();
+        ran
+    }
+
+    /// make's and strata's copies of one output.
+    fn pair(&self, file: &str) -> (Vec<u8>, Vec<u8>) {
+        let made = self.heads.join("build/x86/rom1").join(file);
+        let built = self.out.join("install/rom1").join(file);
+        (
+            std::fs::read(&made).unwrap_or_else(|e| panic!("{}: {e}", made.display())),
+            std::fs::read(&built).unwrap_or_else(|e| panic!("{}: {e}", built.display())),
+        )
+    }
+
+    /// The ROM, initrd.cpio.xz and bzImage byte-identical; hashes.txt and
+    /// sizes.txt too after a clean build. After an incremental make, Heads's
+    /// lists only the pieces that run rebuilt (it starts them afresh at every
+    /// parse), so each of its lines must be one of strata's.
+    fn assert_identical(&self, clean: bool) {
+        for f in ["hashes.txt", "sizes.txt"].iter().filter(|_| !clean) {
+            let (made, built) = self.pair(f);
+            let built = String::from_utf8_lossy(&built);
+            for l in String::from_utf8_lossy(&made).lines() {
+                assert!(
+                    built.lines().any(|b| b == l),
+                    "{f}: `{l}` not in strata's:\n{built}"
+                );
+            }
+        }
+        let texts: &[&str] = if clean {
+            &["hashes.txt", "sizes.txt"]
+        } else {
+            &[]
+        };
+        for f in [rom::ROM_FILE, "initrd.cpio.xz", "bzImage"]
+            .iter()
+            .chain(texts)
+        {
+            let (made, built) = self.pair(f);
+            if f.ends_with(".txt") {
+                assert_eq!(
+                    String::from_utf8_lossy(&built),
+                    String::from_utf8_lossy(&made),
+                    "{f} differs"
+                );
+            }
+            assert!(
+                made == built,
+                "{f} differs ({} vs {} bytes)",
+                made.len(),
+                built.len()
+            );
+        }
+    }
+}
+
+fn edit(path: &Path, from: &str, to: &str) {
+    let t = std::fs::read_to_string(path).unwrap();
+    assert!(t.contains(from), "{}: no `{from}`", path.display());
+    std::fs::write(path, t.replace(from, to)).unwrap();
+}
+
+#[test]
+fn strata_builds_the_rom_make_builds_byte_for_byte_and_rebuilds_what_make_rebuilds() {
+    let r = Rom::new();
+    // Import before make runs: the import never writes into the tree.
+    let o = r.import();
+    assert!(o.status.success(), "import: {}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let install: Vec<&str> = v["data"]["boards"]["rom1"]["install"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    for f in [rom::ROM_FILE, "initrd.cpio.xz", "hashes.txt", "bzImage"] {
+        assert!(
+            install.contains(&format!("rom1/{f}").as_str()),
+            "{install:?}"
+        );
+    }
+    rom::make_build(&r.heads);
+    let first = r.build();
+    for m in ["initrd", "rom", "coreboot-1.0", "linux", "hello", "libdemo"] {
+        assert!(first.iter().any(|x| x == m), "{m} did not build: {first:?}");
+    }
+    r.assert_identical(true);
+    for f in &install {
+        assert!(
+            r.out.join("install").join(f).is_file(),
+            "{f} not in install/"
+        );
+    }
+
+    // An initrd script: make rebuilds heads.cpio, the initrd, coreboot, the ROM.
+    edit(
+        &r.heads.join("initrd/init"),
+        "exec /bin/hello",
+        "exec /bin/hello --again",
+    );
+    rom::make_build(&r.heads);
+    assert_eq!(r.build(), ["coreboot-1.0", "initrd", "rom"]);
+    r.assert_identical(false);
+
+    // A module patch: hello again, then everything after it.
+    edit(
+        &r.heads.join("patches/hello-1.0/0001-greeting.patch"),
+        "hello, rom",
+        "hello, ROM",
+    );
+    let o = r.import();
+    assert!(o.status.success(), "import: {}", text(&o));
+    rom::make_build_clean_module(&r.heads, "hello-1.0");
+    rom::make_build(&r.heads);
+    assert_eq!(r.build(), ["coreboot-1.0", "hello", "initrd", "rom"]);
+    r.assert_identical(false);
+
+    // A board config: coreboot's config changes the ROM, not the initrd's tools.
+    edit(
+        &r.heads.join("config/coreboot-rom1.config"),
+        "CONFIG_VENDOR_FIXTURE=y",
+        "CONFIG_VENDOR_FIXTURE=y\nCONFIG_EXTRA=y",
+    );
+    rom::make_build(&r.heads);
+    assert_eq!(r.build(), ["coreboot-1.0", "rom"]);
+    r.assert_identical(false);
+}
