@@ -96,7 +96,12 @@ fn import_translates_modules_boards_and_layers() {
 
     let project: toml::Table = toml::from_str(&h.read("strata.toml")).unwrap();
     let targets = project["target"].as_table().unwrap();
-    assert_eq!(targets.keys().collect::<Vec<_>>(), ["alpha", "beta"]);
+    // Heads's default BOARD (`BOARD ?= alpha`) is the `default` target.
+    assert_eq!(
+        targets.keys().collect::<Vec<_>>(),
+        ["alpha", "beta", "default"]
+    );
+    assert_eq!(targets["default"], targets["alpha"]);
     for b in ["alpha", "beta"] {
         let t = &targets[b];
         let mods: Vec<&str> = t["modules"]

@@ -139,6 +139,13 @@ pub fn evaluate(
     results
 }
 
+/// Heads's default board: the `BOARD` its Makefile evaluates to when none
+/// is given (None when that evaluation fails).
+pub fn default_board(make: &Make, farm: &Farm) -> Option<String> {
+    let e = evaluate_board(make, farm, "").ok()?;
+    (!e.board.is_empty()).then_some(e.board)
+}
+
 fn evaluate_board(make: &Make, farm: &Farm, board: &str) -> Result<BoardEval, String> {
     let pwd = farm.pwd();
     let root = pwd.parent().unwrap_or(&pwd).to_path_buf();
@@ -155,7 +162,7 @@ fn evaluate_board(make: &Make, farm: &Farm, board: &str) -> Result<BoardEval, St
         .arg("Makefile")
         .arg("-f")
         .arg(farm.driver())
-        .arg(format!("BOARD={board}"))
+        .args((!board.is_empty()).then(|| format!("BOARD={board}")))
         .arg(format!("pwd={}", pwd.display()))
         .arg(format!("MAKE={MAKE_PLACEHOLDER}"))
         .arg(format!("MAKE_JOBS={JOBS_PLACEHOLDER}"))
@@ -302,6 +309,9 @@ pub fn parse(board: &str, stdout: &str) -> BoardEval {
             continue;
         }
         let value = unescape(parts[3]);
+        if e.board.is_empty() && parts[0] == "board" {
+            e.board = parts[1].to_string();
+        }
         match parts[0] {
             "var" => {
                 e.vars.insert(parts[2].to_string(), value);

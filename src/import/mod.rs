@@ -114,6 +114,7 @@ pub fn import(opts: &Options) -> Result<Outcome, ImportError> {
     }
     let farm = farm::Farm::new(&heads)?;
     let evals = make::evaluate(&make, &farm, &boards);
+    let default = make::default_board(&make, &farm);
     let writes = farm
         .writes()
         .into_iter()
@@ -133,6 +134,10 @@ pub fn import(opts: &Options) -> Result<Outcome, ImportError> {
         tmp: &tmp,
     };
     let mut imp = translate::translate(&paths, &evals);
+    // Heads's default BOARD is the project's `default` target.
+    if let Some(t) = default.and_then(|b| imp.targets.get(&b).cloned()) {
+        imp.targets.insert("default".to_string(), t);
+    }
     let mut files = BTreeMap::new();
     for m in imp.modules.values() {
         files.insert(format!("modules/{}.toml", m.name), render::module_file(m));

@@ -83,14 +83,11 @@ pub struct Context<'a> {
     /// The toolchain module (`$(musl_dep)`), strata name.
     pub toolchain: String,
     /// The board's coreboot module, strata name: it builds in Heads's
-    /// layout inside its build dir (see [`LAYOUT`]).
+    /// layout inside its build dir, `.heads/build/<arch>/…` (its config names
+    /// the payload by a path relative to its source dir, `../<BOARD>/bzImage`,
+    /// and the config is part of the ROM).
     pub layout: String,
 }
-
-/// Heads's `build/` inside the build dir of the module that needs Heads's
-/// layout (coreboot: its config names the payload by a path relative to its
-/// source dir, `../<BOARD>/bzImage`, and the config is part of the ROM).
-pub const LAYOUT: &str = "$STRATA_BUILD_DIR/.heads/build";
 
 /// The result of rewriting one value.
 #[derive(Debug, Default)]
