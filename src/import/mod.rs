@@ -138,10 +138,10 @@ pub fn import(opts: &Options) -> Result<Outcome, ImportError> {
     }
     let mut project = render::project_file(&imp);
     // Tables the user added to a generated strata.toml survive a re-import.
-    if let Ok(old) = std::fs::read_to_string(out.join("strata.toml")) {
-        if old.starts_with(render::MARKER) {
-            project = output::keep_user_tables(&project, &old);
-        }
+    if let Ok(old) = std::fs::read_to_string(out.join("strata.toml"))
+        && old.starts_with(render::MARKER)
+    {
+        project = output::keep_user_tables(&project, &old);
     }
     files.insert("strata.toml".to_string(), project);
     // With no board evaluated there is nothing to write: syncing would
