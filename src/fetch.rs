@@ -81,12 +81,55 @@ pub enum FetchError {
     Git(Box<crate::git::GitError>),
     #[error(transparent)]
     Lock(Box<crate::lockfile::LockError>),
+    #[error(transparent)]
+    SourcePin(Box<crate::source_pins::SourcePinError>),
     #[error("module {module}: {path}: {source}")]
     Io {
         module: String,
         path: PathBuf,
         source: io::Error,
     },
+}
+
+impl From<crate::source_pins::SourcePinError> for FetchError {
+    fn from(e: crate::source_pins::SourcePinError) -> FetchError {
+        FetchError::SourcePin(Box::new(e))
+    }
+}
+
+/// Every extra download of `m`, `sha1-from` pins read out of its source
+/// package (fetched and verified first when it is not here): what
+/// [`ensure_download`] takes.
+pub fn resolved_downloads(
+    project: &Project,
+    m: &Module,
+    opts: &FetchOptions,
+    progress: &dyn Fn(u64, Option<u64>),
+) -> Result<Vec<crate::manifest::Download>, FetchError> {
+    if !crate::source_pins::needs_source(m) || m.overridden.is_some() {
+        return Ok(m.downloads.clone());
+    }
+    let f = ensure_package(project, m, opts, progress)?;
+    Ok(crate::source_pins::resolve(m, &f.path)?)
+}
+
+/// [`resolved_downloads`] without fetching: None when a `sha1-from` pin
+/// needs a source package that is not here and verified.
+pub fn resolved_downloads_present(
+    project: &Project,
+    m: &Module,
+) -> Option<Vec<crate::manifest::Download>> {
+    if !crate::source_pins::needs_source(m) {
+        return Some(m.downloads.clone());
+    }
+    let sum = expected_sha256(project, m)?;
+    if !matches!(
+        is_verified(&project.settings.packages_dir, &m.file, &sum),
+        Ok(Some(true))
+    ) {
+        return None;
+    }
+    crate::source_pins::resolve(m, &project.settings.packages_dir.join(&m.file)).ok()
 }
 
 impl From<crate::lockfile::LockError> for FetchError {
@@ -504,6 +547,8 @@ pub fn download_present(project: &Project, m: &Module, d: &crate::manifest::Down
             .sha256(&m.name, &d.file, &d.pin.label())
             .ok()
             .flatten(),
+        // Not resolved yet (see `resolved_downloads`).
+        crate::manifest::Pin::Sha1From(_) => None,
     };
     sum.is_some_and(|sum| {
         matches!(
@@ -544,6 +589,14 @@ pub fn ensure_download(
     use crate::manifest::Pin;
     let packages = &project.settings.packages_dir;
     let path = packages.join(&d.file);
+    if let Pin::Sha1From(p) = &d.pin {
+        // A caller's bug: `resolved_downloads` turns these into sha1 pins.
+        return Err(FetchError::Io {
+            module: m.name.clone(),
+            path: PathBuf::from(&p.path),
+            source: io::Error::other("a sha1-from download must be resolved from the source first"),
+        });
+    }
     let lock_file = crate::lockfile::Lock::new(&project.root, opts.update_lock);
     let pin = d.pin.label();
     let flock = file_lock(&path);
@@ -561,12 +614,13 @@ pub fn ensure_download(
     // the lock recorded for a sha1 pin (not when updating the lock).
     let locked = match &d.pin {
         Pin::Sha256(h) => Some(h.clone()),
-        Pin::Sha1(_) if opts.update_lock => None,
-        Pin::Sha1(_) => lock_file.sha256(&m.name, &d.file, &pin)?,
+        Pin::Sha1(_) | Pin::Sha1From(_) if opts.update_lock => None,
+        Pin::Sha1(_) | Pin::Sha1From(_) => lock_file.sha256(&m.name, &d.file, &pin)?,
     };
     let accept = |sha256: &str, sha1: &str| match &d.pin {
         Pin::Sha256(h) => sha256 == h,
         Pin::Sha1(h) => sha1 == h && locked.as_deref().is_none_or(|l| l == sha256),
+        Pin::Sha1From(_) => false,
     };
     let mut quarantined = Vec::new();
     let present = match &locked {
@@ -610,6 +664,7 @@ pub fn ensure_download(
             ),
             (Pin::Sha1(h), _) => format!("sha1 mismatch: expected {h}, got {s1}"),
             (Pin::Sha256(h), _) => format!("sha256 mismatch: expected {h}, got {s256}"),
+            (Pin::Sha1From(_), _) => "unresolved sha1-from pin".to_string(),
         })
     };
     let got = download_first(

@@ -28,6 +28,7 @@ pub mod net;
 pub mod patch;
 pub mod report;
 pub mod signing;
+pub mod source_pins;
 pub mod store;
 pub mod timings;
 pub mod treediff;

@@ -246,3 +246,120 @@ fn bad_download_entries_are_manifest_errors() {
             .stderr(contains(want));
     }
 }
+
+/// A musl-cross-make-shaped source: its Makefile names the versions, its
+/// `hashes/` holds upstream's SHA-1 of each tarball it fetches.
+fn source_pinned(server: &Server, gcc: &[u8]) -> TestProject {
+    let p = TestProject::with_default(&["mcm"]);
+    let tb = tarball(
+        "mcm-1.0",
+        &[
+            (
+                "Makefile",
+                "GNU_SITE = https://ftp.gnu.org.invalid/gnu\nGCC_SITE = $(GNU_SITE)/gcc\nGCC_VER = 9.4.0\n\
+                 all:\n\ttest -f sources/gcc-$(GCC_VER).tar.xz\n",
+            ),
+            (
+                "hashes/gcc-9.4.0.tar.xz.sha1",
+                &format!("{}  gcc-9.4.0.tar.xz\n", sha1(gcc)),
+            ),
+            (
+                "hashes/gcc-9.2.0.tar.xz.sha1",
+                &format!("{}  gcc-9.2.0.tar.xz\n", "0".repeat(40)),
+            ),
+        ],
+    );
+    server.route("/mcm-1.0.tar.gz", Reply::Ok(tb.clone()));
+    server.route(
+        "/gnu/gcc/gcc-9.4.0/gcc-9.4.0.tar.xz",
+        Reply::Ok(GCC.to_vec()),
+    );
+    p.module(
+        "mcm",
+        &server.url("/mcm-1.0.tar.gz"),
+        &tb,
+        &format!(
+            r#"build = "make"
+install = "cp sources/gcc-9.4.0.tar.xz $STRATA_DESTDIR/"
+
+[[download]]
+sha1-from = "hashes/gcc-{{GCC_VER}}.tar.*.sha1"
+vars-from = "Makefile"
+urls = ["{{GCC_SITE}}/gcc-{{GCC_VER}}/{{file}}", "{}/gcc/gcc-{{GCC_VER}}/{{file}}"]
+dest = "sources"
+"#,
+            server.url("/gnu")
+        ),
+    );
+    p
+}
+
+#[test]
+fn a_sha1_from_download_takes_its_pin_and_name_from_the_source() {
+    let server = Server::start();
+    let p = source_pinned(&server, GCC);
+    // Before anything is fetched the list names the pattern.
+    let o = p.strata().args(["fetch", "--dry-run"]).output().unwrap();
+    assert!(o.status.success());
+    let list = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        list.contains("download mcm                      sources/<hashes/gcc-{GCC_VER}.tar.*.sha1> sha1-from:hashes/gcc-{GCC_VER}.tar.*.sha1 vars-from:Makefile"),
+        "{list}"
+    );
+    assert!(
+        list.contains(
+            "2 files: 1 module tarball, 0 git sources, 1 extra download (1 pinned by a file"
+        ),
+        "{list}"
+    );
+    assert!(server.requests().is_empty(), "the dry run downloaded");
+    let (code, built, err) = p.build_json(&[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(built, ["mcm"]);
+    assert_eq!(p.read("install/gcc-9.4.0.tar.xz").as_bytes(), GCC);
+    let lock = p.read("strata.lock");
+    let entry = format!(
+        "[[package]]\nmodule = \"mcm\"\nfile = \"gcc-9.4.0.tar.xz\"\npin = \"sha1:{}\"\nsha256 = \"{}\"\n",
+        sha1(GCC),
+        sha256(GCC)
+    );
+    assert!(lock.contains(&entry), "{entry} not in\n{lock}");
+    // Once the source is here, the list is resolved: file, sha1, URL.
+    let o = p
+        .strata()
+        .args(["--json", "fetch", "--dry-run"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let d = &v["files"][1];
+    assert_eq!(d["file"], "sources/gcc-9.4.0.tar.xz", "{v}");
+    assert_eq!(d["pin"], format!("sha1:{}", sha1(GCC)));
+    assert_eq!(
+        d["urls"][0],
+        "https://ftp.gnu.org.invalid/gnu/gcc/gcc-9.4.0/gcc-9.4.0.tar.xz"
+    );
+    assert_eq!(d["from_source"], "hashes/gcc-{GCC_VER}.tar.*.sha1");
+    assert_eq!(v["counts"]["download"], 1);
+}
+
+#[test]
+fn a_sha1_from_download_that_does_not_match_its_source_pin_is_refused() {
+    let server = Server::start();
+    // The source pins other bytes than the server serves.
+    let p = source_pinned(&server, b"what upstream released\n");
+    p.strata()
+        .arg("build")
+        .assert()
+        .failure()
+        .stderr(contains("sha1 mismatch"));
+    // A pattern matching nothing names the module and the pattern.
+    let t = p
+        .read("modules/mcm.toml")
+        .replace("gcc-{GCC_VER}", "gcc-{GCC_VER}-nope");
+    p.write("modules/mcm.toml", t);
+    p.strata()
+        .args(["fetch"])
+        .assert()
+        .failure()
+        .stderr(contains("module mcm: no file of its source matches sha1-from `hashes/gcc-9.4.0-nope.tar.*.sha1`"));
+}

@@ -499,3 +499,145 @@ fn a_recipe_calling_the_cross_toolchain_without_depending_on_it_gets_the_depende
     assert!(o.status.success(), "{}", text(&o));
     assert!(h.out().join("install/initrd/bin/zz").is_file());
 }
+
+/// Appends `text` to a board's config.
+fn board_config(h: &Heads, board: &str, text: &str) {
+    let p = h.heads().join(format!("boards/{board}/{board}.config"));
+    let mut t = std::fs::read_to_string(&p).unwrap();
+    t.push_str(text);
+    std::fs::write(p, t).unwrap();
+}
+
+#[test]
+fn board_selection_never_renames_a_module() {
+    // Heads's linux: the module file picks the version per board. With one
+    // board imported only one version is seen, but the name must not change.
+    let h = Heads::new();
+    let mirror = h.tmp.path().join("mirror");
+    let mut hashes = String::new();
+    for v in ["1.0", "2.0"] {
+        let t = common::tarball(&format!("lx-{v}"), &[("Makefile", "all:\n\ttrue\n")]);
+        std::fs::write(mirror.join(format!("lx-{v}.tar.gz")), &t).unwrap();
+        hashes.push_str(&format!(
+            "{}ifeq \"$(CONFIG_LX_VERSION)\" \"{v}\"\nlx_version := {v}\nlx_hash := {}\n",
+            if v == "1.0" { "" } else { "else " },
+            common::sha256(&t)
+        ));
+    }
+    write(
+        &h.heads(),
+        "modules/lx",
+        format!(
+            "modules-y += lx\n{hashes}endif\nlx_dir := lx-$(lx_version)\n\
+             lx_tar := lx-$(lx_version).tar.gz\nlx_url := file://{}/$(lx_tar)\nlx_depends := $(musl_dep)\n",
+            mirror.display()
+        ),
+    );
+    board_config(&h, "alpha", "CONFIG_LX_VERSION=1.0\n");
+    board_config(&h, "beta", "CONFIG_LX_VERSION=1.0\n");
+    for args in [&["--board", "alpha"][..], &[][..]] {
+        let o = h.import(args);
+        assert!(o.status.success(), "{args:?}: {}", text(&o));
+        assert!(
+            h.out().join("modules/lx-1.0.toml").is_file(),
+            "{args:?}: {:?}",
+            walk(&h.out().join("modules"))
+        );
+        assert!(!h.out().join("modules/lx.toml").exists(), "{args:?}");
+        let project: toml::Table = toml::from_str(&h.read("strata.toml")).unwrap();
+        let mods = project["target"]["alpha"]["modules"].as_array().unwrap();
+        assert!(
+            mods.iter().any(|m| m.as_str() == Some("lx-1.0")),
+            "{mods:?}"
+        );
+    }
+    // A module whose file pins one version keeps its plain name.
+    assert!(h.out().join("modules/greet.toml").is_file());
+}
+
+#[test]
+fn reimport_keeps_tables_the_user_added_to_strata_toml() {
+    let h = Heads::new();
+    assert!(h.import(&[]).status.success());
+    let path = h.out().join("strata.toml");
+    let mut t = std::fs::read_to_string(&path).unwrap();
+    t.push_str(
+        "\n[mirrors]\n# my LAN mirror\nafter = [\"file:///srv/heads-packages/\"]\n\n[settings]\njobs = 3\n",
+    );
+    std::fs::write(&path, &t).unwrap();
+    // A new board makes the import rewrite strata.toml.
+    std::fs::create_dir_all(h.heads().join("boards/delta")).unwrap();
+    std::fs::copy(
+        h.heads().join("boards/alpha/alpha.config"),
+        h.heads().join("boards/delta/delta.config"),
+    )
+    .unwrap();
+    let o = h.import(&[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let after = std::fs::read_to_string(&path).unwrap();
+    assert!(after.contains("[target.delta]"), "{after}");
+    assert!(
+        after.contains("[mirrors]\n# my LAN mirror\nafter = [\"file:///srv/heads-packages/\"]\n"),
+        "{after}"
+    );
+    let project: toml::Table = toml::from_str(&after).unwrap();
+    assert_eq!(project["settings"]["jobs"].as_integer(), Some(3));
+    // Idempotent: the next import keeps it and changes nothing.
+    let o = h.import(&["--check"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), after);
+    // strata reads the kept tables.
+    let o = Command::new(assert_cmd::cargo::cargo_bin("strata"))
+        .arg("-C")
+        .arg(h.out())
+        .args(["plan", "alpha"])
+        .env("XDG_CACHE_HOME", h.tmp.path().join(".xdg-cache"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn report_prints_a_reason_shared_by_modules_of_one_file_once() {
+    // Like coreboot's variants: two modules of modules/blob, both carrying
+    // the rule written in the file.
+    let h = Heads::new();
+    let f = h.heads().join("modules/blob");
+    let mut t = std::fs::read_to_string(&f).unwrap();
+    t.push_str("blob.helper:\n\techo helper\n");
+    std::fs::write(&f, t).unwrap();
+    let p = h.heads().join("boards/beta/beta.config");
+    let c = std::fs::read_to_string(&p).unwrap();
+    std::fs::write(
+        &p,
+        c.replace("CONFIG_BLOB_VERSION=1.0", "CONFIG_BLOB_VERSION=2.0"),
+    )
+    .unwrap();
+    let o = h.import(&[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let report = text(&o);
+    assert_eq!(
+        report
+            .matches("rule `blob.helper` is Heads-specific")
+            .count(),
+        1,
+        "{report}"
+    );
+    assert!(
+        report.contains("2 modules of modules/blob (blob-1.0, blob-2.0): not fully translated"),
+        "{report}"
+    );
+    // The JSON report keeps every module's own list.
+    let o = h.import(&["--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for m in ["blob-1.0", "blob-2.0"] {
+        assert_eq!(
+            v["data"]["modules"][m]["not_translated"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1,
+            "{m}"
+        );
+    }
+}

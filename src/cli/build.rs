@@ -146,19 +146,15 @@ pub fn fetch(g: &Global, names: &[String], update_lock: bool) -> Result<(), Fail
                             total,
                         })
                     };
-                    let all = || -> Result<Vec<(&str, std::path::PathBuf)>, fetch::FetchError> {
-                        if !m.has_source() {
-                            return Ok(Vec::new());
+                    let all = || -> Result<Vec<(String, std::path::PathBuf)>, fetch::FetchError> {
+                        let mut bad = Vec::new();
+                        if m.has_source() {
+                            let f = fetch::ensure_package(&l.project, m, &opts, &progress)?;
+                            bad.extend(f.quarantined.into_iter().map(|q| (m.file.clone(), q)));
                         }
-                        let f = fetch::ensure_package(&l.project, m, &opts, &progress)?;
-                        let mut bad: Vec<_> = f
-                            .quarantined
-                            .into_iter()
-                            .map(|q| (m.file.as_str(), q))
-                            .collect();
-                        for d in &m.downloads {
+                        for d in &fetch::resolved_downloads(&l.project, m, &opts, &progress)? {
                             let f = fetch::ensure_download(&l.project, m, d, &opts, &progress)?;
-                            bad.extend(f.quarantined.into_iter().map(|q| (d.file.as_str(), q)));
+                            bad.extend(f.quarantined.into_iter().map(|q| (d.file.clone(), q)));
                         }
                         Ok(bad)
                     };

@@ -5,6 +5,7 @@ mod build;
 mod cache;
 mod ci;
 mod clean;
+mod fetch_list;
 mod graph;
 mod import;
 mod init;
@@ -118,6 +119,10 @@ enum Command {
         /// checked that upstream really changed it) instead of refusing it
         #[arg(long)]
         update_lock: bool,
+        /// Download nothing: list every file the build would download
+        /// (sources, git sources, extra downloads), each with its pin
+        #[arg(long, conflicts_with = "update_lock")]
+        dry_run: bool,
     },
     /// Show each module and step: fresh, or stale with the reason
     Plan {
@@ -397,7 +402,14 @@ fn run_cli() -> i32 {
             incremental,
             ..
         } => build::build(&g, &names, timings, incremental),
-        Command::Fetch { names, update_lock } => build::fetch(&g, &names, update_lock),
+        Command::Fetch {
+            names,
+            dry_run: true,
+            ..
+        } => fetch_list::dry_run(&g, &names),
+        Command::Fetch {
+            names, update_lock, ..
+        } => build::fetch(&g, &names, update_lock),
         Command::Plan { names, incremental } => plan::plan(&g, &names, incremental),
         Command::Why { module, target } => plan::why(&g, &module, target.as_deref()),
         Command::Clean { modules, all } => clean::clean(&g, &modules, all),

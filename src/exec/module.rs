@@ -177,14 +177,19 @@ fn prepare_source(ctx: &Context, i: usize, timed: &Timed<'_>) -> Result<(), Modu
     };
     let packages = &project.settings.packages_dir;
     let mut archive = packages.join(&m.file);
+    // Extra downloads with their pins (a `sha1-from` pin is read out of the
+    // source package, so only once that is here).
+    let mut downloads = match &m.overridden {
+        Some(_) => Some(Vec::new()),
+        None => fetch::resolved_downloads_present(project, m),
+    };
     let present = m.overridden.is_some()
         || !m.has_source()
         || fetch::expected_sha256(project, m).is_some_and(|sum| {
             matches!(fetch::is_verified(packages, &m.file, &sum), Ok(Some(true)))
-        }) && m
-            .downloads
-            .iter()
-            .all(|d| fetch::download_present(project, m, d));
+        }) && downloads
+            .as_ref()
+            .is_some_and(|ds| ds.iter().all(|d| fetch::download_present(project, m, d)));
     if !present {
         timed(Step::Fetch, &mut || {
             let progress = |done, total| {
@@ -208,14 +213,16 @@ fn prepare_source(ctx: &Context, i: usize, timed: &Timed<'_>) -> Result<(), Modu
             let f = fetch::ensure_package(project, m, &ctx.fetch, &progress)?;
             warn(&m.file, "sha256", &f.quarantined);
             archive = f.path;
-            for d in &m.downloads {
+            let ds = crate::source_pins::resolve(m, &archive).map_err(fetch::FetchError::from)?;
+            for d in &ds {
                 let f = fetch::ensure_download(project, m, d, &ctx.fetch, &progress)?;
                 let sum = match d.pin {
                     crate::manifest::Pin::Sha256(_) => "sha256",
-                    crate::manifest::Pin::Sha1(_) => "sha1 or locked sha256",
+                    _ => "sha1 or locked sha256",
                 };
                 warn(&d.file, sum, &f.quarantined);
             }
+            downloads = Some(ds);
             Ok(())
         })?;
     }
@@ -271,7 +278,8 @@ fn prepare_source(ctx: &Context, i: usize, timed: &Timed<'_>) -> Result<(), Modu
         let epoch = environment::newest_mtime(&tmp).map_err(io_err(&tmp))?;
         environment::write_source_date_epoch(&src_state, epoch).map_err(io_err(&src_state))?;
         // Extra downloads go where the build expects them, before patches.
-        for d in m.downloads.iter().filter(|_| m.overridden.is_none()) {
+        let placed = downloads.as_deref().unwrap_or_default();
+        for d in placed.iter().filter(|_| m.overridden.is_none()) {
             let from = packages.join(&d.file);
             if let Err(e) = unpack::place_file(&tmp, &d.dest, &d.file, &from, epoch) {
                 let _ = crate::fsutil::remove_all(&tmp);

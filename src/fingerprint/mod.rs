@@ -198,10 +198,16 @@ pub fn module_keys(
     // Extra downloads are placed into the tree at unpack: by pin and place.
     // A module without them has the keys it always had.
     for d in m.downloads.iter().filter(|_| m.overridden.is_none()) {
+        // A `sha1-from` download's file is named by its source: the
+        // pattern stands for it (the source itself is already an input).
+        let file = match (&d.pin, d.file.is_empty()) {
+            (crate::manifest::Pin::Sha1From(p), true) => format!("<{}>", p.path),
+            _ => d.file.clone(),
+        };
         let at = if d.dest.is_empty() {
-            d.file.clone()
+            file
         } else {
-            format!("{}/{}", d.dest, d.file)
+            format!("{}/{file}", d.dest)
         };
         unpack_inputs.push(Input::new(format!("download {at}"), d.pin.label()));
     }

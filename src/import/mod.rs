@@ -142,7 +142,14 @@ pub fn import(opts: &Options) -> Result<Outcome, ImportError> {
     for m in imp.modules.values() {
         files.insert(format!("modules/{}.toml", m.name), render::module_file(m));
     }
-    files.insert("strata.toml".to_string(), render::project_file(&imp));
+    let mut project = render::project_file(&imp);
+    // Tables the user added to a generated strata.toml survive a re-import.
+    if let Ok(old) = std::fs::read_to_string(out.join("strata.toml"))
+        && old.starts_with(render::MARKER)
+    {
+        project = output::keep_user_tables(&project, &old);
+    }
+    files.insert("strata.toml".to_string(), project);
     // With no board evaluated there is nothing to write: syncing would
     // remove every generated module file of a previous import.
     let changes = if imp.report.boards_imported() == 0 {

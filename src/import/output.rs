@@ -76,9 +76,75 @@ pub fn sync(
     Ok(changes)
 }
 
+/// Heads the kept tables of `strata.toml` (see [`keep_user_tables`]).
+pub const KEPT: &str = "# Kept from the previous strata.toml: tables the import does not generate.";
+
+/// The root of a TOML table header line (`[mirrors]` → `mirrors`,
+/// `[target.x230]` → `target`, `[[a.b]]` → `a`), or None for another line.
+fn table_root(line: &str) -> Option<&str> {
+    let l = line.trim();
+    let inner = l.strip_prefix('[')?.trim_start_matches('[');
+    let end = inner.find(']')?;
+    let name = inner[..end].trim();
+    let root = name
+        .split('.')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .trim_matches('"');
+    Some(root)
+}
+
+/// `generated` (the import's `strata.toml`) followed by every table of
+/// `old` (the file it replaces) that the import does not generate: the
+/// import owns `[project]`, `[target.*]` and `[layer.*]`; what a user added
+/// (`[mirrors]`, `[settings]`, `[cache]`, …) is carried over verbatim, its
+/// comments and order included, so a re-import never deletes it.
+pub fn keep_user_tables(generated: &str, old: &str) -> String {
+    let mut kept = String::new();
+    let mut keep = false;
+    for line in old.lines() {
+        if let Some(root) = table_root(line) {
+            keep = !matches!(root, "project" | "target" | "layer");
+        }
+        if keep && line != KEPT {
+            kept.push_str(line);
+            kept.push('\n');
+        }
+    }
+    let kept = kept.trim_matches('\n');
+    if kept.is_empty() {
+        return generated.to_string();
+    }
+    format!("{}\n\n{KEPT}\n{kept}\n", generated.trim_end_matches('\n'))
+}
+
 /// Did anything change (for `--check`)?
 pub fn drifted(changes: &[FileChange]) -> bool {
     changes
         .iter()
         .any(|c| matches!(c.change.as_str(), "new" | "changed" | "removed"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_tables_are_kept_and_keeping_is_idempotent() {
+        let gen1 = "# Generated\n[project]\nname = \"heads\"\n\n[target.a]\nmodules = []\n";
+        let old = "# Generated\n[project]\nname = \"heads\"\n\n[mirrors]\n# mine\nafter = [\"file:///m/\"]\n\n[target.a]\nmodules = [\"x\"]\n\n[cache]\ndir = \"/c\"\n";
+        let once = keep_user_tables(gen1, old);
+        assert!(once.starts_with(gen1.trim_end()), "{once}");
+        assert!(
+            once.contains("[mirrors]\n# mine\nafter = [\"file:///m/\"]\n"),
+            "{once}"
+        );
+        assert!(once.contains("[cache]\ndir = \"/c\"\n"), "{once}");
+        assert!(!once.contains("modules = [\"x\"]"), "{once}");
+        let t: toml::Table = toml::from_str(&once).unwrap();
+        assert!(t.contains_key("mirrors") && t.contains_key("cache"));
+        assert_eq!(keep_user_tables(gen1, &once), once);
+        assert_eq!(keep_user_tables(gen1, gen1), gen1);
+    }
 }

@@ -85,6 +85,48 @@ impl Report {
             .count()
     }
 
+    /// The modules not fully translated, grouped by their module file: the
+    /// modules one file defines (coreboot's variants) share most reasons, so
+    /// each reason is printed once, naming the modules it applies to when it
+    /// is not all of them.
+    fn untranslated_text(&self) -> String {
+        let mut files: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (name, m) in &self.modules {
+            if !m.not_translated.is_empty() {
+                files.entry(&m.module_file).or_default().push(name);
+            }
+        }
+        let mut s = String::new();
+        for (file, names) in files {
+            let mut reasons: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+            for n in &names {
+                for r in &self.modules[*n].not_translated {
+                    reasons.entry(r).or_default().push(n);
+                }
+            }
+            if names.len() == 1 {
+                s.push_str(&format!(
+                    "module {} (modules/{file}): not fully translated\n",
+                    names[0]
+                ));
+            } else {
+                s.push_str(&format!(
+                    "{} modules of modules/{file} ({}): not fully translated\n",
+                    names.len(),
+                    names.join(", ")
+                ));
+            }
+            for (r, ms) in reasons {
+                if ms.len() == names.len() {
+                    s.push_str(&format!("  - {r}\n"));
+                } else {
+                    s.push_str(&format!("  - {r} [{}]\n", ms.join(", ")));
+                }
+            }
+        }
+        s
+    }
+
     pub fn to_text(&self) -> String {
         let mut s = String::new();
         s.push_str(&format!(
@@ -125,18 +167,7 @@ impl Report {
             }
             s.push('\n');
         }
-        for (name, m) in &self.modules {
-            if m.not_translated.is_empty() {
-                continue;
-            }
-            s.push_str(&format!(
-                "module {name} (modules/{}): not fully translated\n",
-                m.module_file
-            ));
-            for n in &m.not_translated {
-                s.push_str(&format!("  - {n}\n"));
-            }
-        }
+        s.push_str(&self.untranslated_text());
         for f in &self.files {
             if f.change != "unchanged" {
                 s.push_str(&format!("{}: {}\n", f.path, f.change));

@@ -14,6 +14,11 @@ pub struct FileScan {
     pub rules: Vec<(usize, String)>,
     /// `(line, text)` of each line calling `$(shell …)`.
     pub shells: Vec<(usize, String)>,
+    /// Modules whose `<m>_version` the file assigns on more than one line
+    /// outside `define` (Heads's `linux`, one version per
+    /// `CONFIG_LINUX_VERSION`): the version is the board's choice, so the
+    /// strata name always carries it, whichever boards are imported.
+    pub versioned: std::collections::BTreeSet<String>,
 }
 
 /// Scans `modules/<file>`; an unreadable file scans as empty.
@@ -27,6 +32,7 @@ pub fn scan(text: &str) -> FileScan {
     let mut out = FileScan::default();
     let mut depth = 0usize;
     let mut continued = false;
+    let mut versions: std::collections::BTreeMap<String, usize> = Default::default();
     for (i, line) in text.lines().enumerate() {
         let n = i + 1;
         let was_continued = continued;
@@ -47,7 +53,13 @@ pub fn scan(text: &str) -> FileScan {
             depth = depth.saturating_sub(1);
             continue;
         }
-        if depth > 0 || was_continued || line.starts_with('\t') {
+        if depth > 0 || was_continued {
+            continue;
+        }
+        if let Some(m) = version_assignment(trimmed) {
+            *versions.entry(m).or_default() += 1;
+        }
+        if line.starts_with('\t') {
             continue;
         }
         if matches!(
@@ -70,7 +82,24 @@ pub fn scan(text: &str) -> FileScan {
             out.rules.push((n, target));
         }
     }
+    out.versioned = versions
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(m, _)| m)
+        .collect();
     out
+}
+
+/// `m` of a line `m_version := …` (`=`, `?=`, `:=`), where `m` is a
+/// literal module name.
+fn version_assignment(line: &str) -> Option<String> {
+    let (lhs, _) = line.split_once('=')?;
+    let lhs = lhs.trim_end_matches([':', '?', '+']).trim();
+    let m = lhs.strip_suffix("_version")?;
+    let literal = !m.is_empty()
+        && m.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+'));
+    literal.then(|| m.to_string())
 }
 
 /// The target of a rule line (`target: prerequisites`), or None for an
@@ -108,5 +137,13 @@ mod tests {
         assert_eq!(s.rules, vec![(6, "$(build)/$(a_dir)/.build".to_string())]);
         assert_eq!(s.shells.len(), 1);
         assert_eq!(s.shells[0].0, 2);
+    }
+
+    #[test]
+    fn a_version_assigned_per_board_is_found() {
+        let text = "ifeq \"$(CONFIG_V)\" \"1\"\nlx_version := 1\nelse\n\tlx_version := 2\nendif\n\
+                    one_version := 3\n#lx_version := 9\ndefine d =\nx_version := 1\nx_version := 2\nendef\n";
+        let s = scan(text);
+        assert_eq!(s.versioned.iter().collect::<Vec<_>>(), ["lx"]);
     }
 }

@@ -7,7 +7,10 @@
 //!
 //! Naming: a Heads module keeps its name unless boards build it at
 //! different versions (Heads's `linux`), in which case each version becomes
-//! `<name>-<version>`, because a strata module name is unique.
+//! `<name>-<version>`, because a strata module name is unique. Whether they
+//! do is read from the module file (its `<m>_version` assigned on several
+//! lines), not only from the boards evaluated, so `--board` never renames
+//! a module.
 
 use super::make::BoardEval;
 use super::module::module;
@@ -98,6 +101,14 @@ pub(super) fn version_of(m: &BTreeMap<String, String>) -> String {
     }
 }
 
+/// `modules/<file>` defining Heads module `name`.
+fn module_file_of(name: &str, m: &BTreeMap<String, String>) -> String {
+    match field(m, "module_file") {
+        "" => name.to_string(),
+        f => f.to_string(),
+    }
+}
+
 /// Is this entry of `modules-y` a module (something with a source)?
 fn is_module(m: &BTreeMap<String, String>) -> bool {
     !field(m, "url").is_empty() || !field(m, "repo").is_empty()
@@ -109,8 +120,12 @@ type Merged = (Vec<(String, ModuleOut)>, BTreeSet<String>, Vec<String>);
 
 pub fn translate(paths: &Paths, evals: &[(String, Result<BoardEval, String>)]) -> Imported {
     let mut imp = Imported::default();
-    // Versions per Heads name, across boards, to name modules.
+    let mut scans: BTreeMap<String, FileScan> = BTreeMap::new();
+    // Versions per Heads name, across boards, to name modules; and the
+    // modules whose file picks the version per board (whichever boards are
+    // imported, their names carry the version).
     let mut versions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut per_board: BTreeSet<String> = BTreeSet::new();
     for (_, e) in evals {
         if let Ok(e) = e {
             for (name, m) in &e.modules {
@@ -119,19 +134,25 @@ pub fn translate(paths: &Paths, evals: &[(String, Result<BoardEval, String>)]) -
                         .entry(name.clone())
                         .or_default()
                         .insert(version_of(m));
+                    let file = module_file_of(name, m);
+                    let scan = scans
+                        .entry(file.clone())
+                        .or_insert_with(|| scan_file(&paths.heads.join("modules").join(&file)));
+                    if scan.versioned.contains(name) {
+                        per_board.insert(name.clone());
+                    }
                 }
             }
         }
     }
     let strata_name = |heads: &str, version: &str| -> String {
-        let many = versions.get(heads).is_some_and(|v| v.len() > 1);
+        let many = per_board.contains(heads) || versions.get(heads).is_some_and(|v| v.len() > 1);
         if many && !heads.ends_with(&format!("-{version}")) {
             format!("{heads}-{version}")
         } else {
             heads.to_string()
         }
     };
-    let mut scans: BTreeMap<String, FileScan> = BTreeMap::new();
     // strata name → (each board's translation, notes, what was translated)
     let mut merged: BTreeMap<String, Merged> = BTreeMap::new();
     for (board, e) in evals {
@@ -225,14 +246,7 @@ pub fn translate(paths: &Paths, evals: &[(String, Result<BoardEval, String>)]) -
             let Some(sn) = names.get(n.as_str()) else {
                 continue;
             };
-            let file = {
-                let f = field(m, "module_file");
-                if f.is_empty() {
-                    n.clone()
-                } else {
-                    f.to_string()
-                }
-            };
+            let file = module_file_of(n, m);
             let scan = scans
                 .entry(file.clone())
                 .or_insert_with(|| scan_file(&paths.heads.join("modules").join(&file)));

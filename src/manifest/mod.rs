@@ -197,6 +197,23 @@ pub enum Pin {
     /// `hashes/`, coreboot's `util/crossgcc/sum/`). The file's sha256 is
     /// recorded in `strata.lock` on first fetch and checked from then on.
     Sha1(String),
+    /// `sha1-from`: the sha1 is the first word of a file of the module's own
+    /// source (verified by the source's pin), found by this path pattern
+    /// (`*` within one component, `{VAR}` from `vars-from`); resolved into a
+    /// [`Pin::Sha1`] download by [`crate::source_pins`] once the source is
+    /// fetched. The pin lives where upstream keeps it, so a new source
+    /// version brings its own packages without editing the module file.
+    Sha1From(SourcePin),
+}
+
+/// Where a `sha1-from` download finds its pin and names in the source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourcePin {
+    /// The sum file's path pattern in the source tree.
+    pub path: String,
+    /// A file of the source whose `NAME = value` lines give `{NAME}`
+    /// (musl-cross-make's `Makefile`: `GCC_VER = 9.4.0`).
+    pub vars_from: Option<String>,
 }
 
 impl Pin {
@@ -205,6 +222,10 @@ impl Pin {
         match self {
             Pin::Sha256(h) => format!("sha256:{h}"),
             Pin::Sha1(h) => format!("sha1:{h}"),
+            Pin::Sha1From(p) => match &p.vars_from {
+                Some(v) => format!("sha1-from:{} vars-from:{v}", p.path),
+                None => format!("sha1-from:{}", p.path),
+            },
         }
     }
 }

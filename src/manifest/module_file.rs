@@ -52,6 +52,10 @@ struct RawDownload {
     urls: Option<Vec<String>>,
     sha256: Option<String>,
     sha1: Option<String>,
+    #[serde(rename = "sha1-from")]
+    sha1_from: Option<String>,
+    #[serde(rename = "vars-from")]
+    vars_from: Option<String>,
     file: Option<String>,
     #[serde(default)]
     dest: String,
@@ -244,10 +248,24 @@ fn parse_download(
     }
     let mut urls = Vec::new();
     for u in own {
+        if d.sha1_from.is_some() && u.starts_with('{') {
+            // `{SITE}/…`: a URL from the source's variables, checked once filled.
+            urls.push(u.clone());
+            continue;
+        }
         urls.push(
             resolve_url(root, u)
                 .map_err(|m| (m, "a download is fetched like a source".to_string()))?,
         );
+    }
+    if let Some(p) = &d.sha1_from {
+        return parse_source_pinned(d, p, urls);
+    }
+    if d.vars_from.is_some() {
+        return Err((
+            "vars-from without sha1-from".into(),
+            "vars-from names the source file giving {NAME} in sha1-from, file and url".into(),
+        ));
     }
     let pin = match (&d.sha256, &d.sha1) {
         (Some(h), None) if hex(h.trim(), 64) => super::Pin::Sha256(h.trim().to_ascii_lowercase()),
@@ -308,6 +326,57 @@ fn parse_download(
         urls,
         file,
         pin,
+        dest,
+    })
+}
+
+/// A relative path inside the source tree: no `..`, `.`, `.git`, `//`.
+fn inside_tree(p: &str) -> bool {
+    !p.starts_with('/')
+        && !p.contains("//")
+        && !p
+            .split('/')
+            .any(|c| c == ".." || c == "." || c.eq_ignore_ascii_case(".git"))
+}
+
+/// A `[[download]]` pinned by a sum file of the module's own source
+/// (`sha1-from`): its file name and URLs may use `{NAME}` placeholders,
+/// filled in when the source is read (see `crate::source_pins`).
+fn parse_source_pinned(
+    d: &RawDownload,
+    path: &str,
+    urls: Vec<String>,
+) -> Result<super::Download, (String, String)> {
+    if d.sha256.is_some() || d.sha1.is_some() {
+        return Err((
+            "a [[download]] has sha1-from and another pin".into(),
+            "sha1-from reads the pin from the source: drop sha256/sha1".into(),
+        ));
+    }
+    let vars = d.vars_from.as_deref().map(|v| v.trim_matches('/'));
+    let dest = d.dest.trim_matches('/').to_string();
+    for (what, p) in [("sha1-from", path), ("vars-from", vars.unwrap_or("x"))] {
+        if p.is_empty() || !inside_tree(p) {
+            return Err((
+                format!("{what} `{p}` is not a path inside the source tree"),
+                "give a relative path such as \"util/crossgcc/sum/gmp-*.cksum\"".into(),
+            ));
+        }
+    }
+    if !inside_tree(&dest) || d.dest.starts_with('/') {
+        return Err((
+            format!("dest `{}` of a download leaves the source tree", d.dest),
+            "dest is a directory inside the source tree, e.g. \"sources\"".into(),
+        ));
+    }
+    Ok(super::Download {
+        urls,
+        // Empty: the sum file's name without its last extension.
+        file: d.file.clone().unwrap_or_default(),
+        pin: super::Pin::Sha1From(super::SourcePin {
+            path: path.to_string(),
+            vars_from: vars.map(str::to_string),
+        }),
         dest,
     })
 }

@@ -23,6 +23,7 @@
 
 mod headers;
 mod limits;
+pub mod peek;
 mod place;
 mod tree;
 
