@@ -17,9 +17,10 @@ pub mod sigv4;
 mod tiered;
 pub mod tree;
 
+/// The setting lives in `manifest` (`[cache] restore`); named here too for the store's users.
+pub use crate::manifest::RestoreMode;
 pub use http::HttpStore;
 pub use local::{EntryUse, LocalStore};
-pub use materialise::RestoreMode;
 pub use restore::Restored;
 pub use s3::S3Store;
 pub use s3_auth::AuthOptions;

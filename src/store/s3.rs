@@ -452,7 +452,7 @@ impl Store for S3Store {
             what: format!("reading {}", archive.display()),
             source: e,
         };
-        let sum = crate::fetch::sha256_file(archive).map_err(read_err)?;
+        let sum = crate::fsutil::sha256_file(archive).map_err(read_err)?;
         let file = std::fs::File::open(archive).map_err(read_err)?;
         let json = serde_json::to_vec_pretty(info).expect("serialisable");
         // Archive first (named by content), record last and create-only: a
