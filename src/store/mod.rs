@@ -1,6 +1,6 @@
 //! Artifact stores behind one small trait, so the build never knows which
 //! backend it talks to (sccache's design): the local directory store, an
-//! S3-compatible remote (signed by [`sigv4`] over the one HTTP client,
+//! S3-compatible remote (signed by `rusty-s3`, sent by the one HTTP client,
 //! `crate::net`), a read-only HTTP(S) mirror, or another directory (a
 //! shared mount) as remote.
 //! [`Cache`] layers them: local first, then remote, with write-back; the
@@ -13,7 +13,6 @@ pub mod materialise;
 mod restore;
 mod s3;
 mod s3_auth;
-pub mod sigv4;
 mod tiered;
 pub mod tree;
 
