@@ -157,3 +157,19 @@ pub fn sweep_temp_files(dir: &Path, depth: u32, skip: &[&str]) -> io::Result<usi
     }
     Ok(removed)
 }
+/// The sha256 of a file, as lower-case hex.
+pub fn sha256_file(path: &Path) -> io::Result<String> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut f = fs::File::open(path)?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}

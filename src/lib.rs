@@ -17,7 +17,6 @@ pub mod exec;
 pub mod fetch;
 pub mod fingerprint;
 pub mod fsutil;
-pub mod git;
 pub mod graph;
 pub mod import;
 pub mod instance;

@@ -12,7 +12,7 @@
 //! of commands running over time and the module graph, all as inline SVG: no
 //! script, no network.
 
-use crate::report::Event;
+use crate::report::event::Event;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::Mutex;

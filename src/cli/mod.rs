@@ -311,7 +311,7 @@ impl Global {
         )
         .with_signing(signer, s.cache_trusted_keys.clone())
         .with_restore_mode(
-            crate::store::RestoreMode::resolve(s.cache_restore).map_err(anyhow::Error::msg)?,
+            crate::manifest::RestoreMode::resolve(s.cache_restore).map_err(anyhow::Error::msg)?,
         ))
     }
 

@@ -157,18 +157,6 @@ pub fn build(ctx: &Context<'_>, selection: &[usize], installs: Vec<Install>) -> 
             .is_some_and(|c| c.locate(ctx.keys[i].install_key()).is_some())
     });
     let deferred = lazy::Deferred::new(&deferred_set, &status);
-    let in_closure: std::collections::HashSet<usize> = closure.iter().copied().collect();
-    let mut waiting: HashMap<usize, usize> = HashMap::new();
-    let mut ready = VecDeque::new();
-    for &i in &closure {
-        let n = ctx.graph.deps[i].len();
-        waiting.insert(i, n);
-        if n == 0 {
-            ready.push_back(i);
-        }
-    }
-    let name = |i: usize| ctx.label(i).to_string();
-    let mut stop = false;
     let js = match jobserver::Jobserver::for_build(ctx.jobs) {
         Ok(js) => js,
         Err(e) => {
@@ -179,10 +167,43 @@ pub fn build(ctx: &Context<'_>, selection: &[usize], installs: Vec<Install>) -> 
             return summary;
         }
     };
-    let js = &js;
     if let Some(why) = jobserver::unusable_parent() {
         ctx.reporter.event(Event::Warning { message: &why });
     }
+    schedule(ctx, &closure, &status, &deferred, &js, &mut summary);
+    // An interrupt while no module ran (between two) stops the run too.
+    summary.interrupted |= command::interrupted();
+    summary.skipped = report_skipped(ctx, &closure, &summary);
+    if summary.failed.is_empty() && !summary.interrupted {
+        merge_installs(ctx, installs, &mut summary);
+    }
+    report_summary(ctx, &summary, start);
+    summary
+}
+
+/// Walks the DAG of `closure`: fresh and deferred modules are released at
+/// once, stale ones run on a job slot (strata's implicit one, else a
+/// jobserver token) until all are done or the run stops.
+fn schedule(
+    ctx: &Context<'_>,
+    closure: &[usize],
+    status: &HashMap<usize, ModuleStatus>,
+    deferred: &lazy::Deferred<'_>,
+    js: &jobserver::Jobserver,
+    summary: &mut Summary,
+) {
+    let in_closure: std::collections::HashSet<usize> = closure.iter().copied().collect();
+    let mut waiting: HashMap<usize, usize> = HashMap::new();
+    let mut ready = VecDeque::new();
+    for &i in closure {
+        let n = ctx.graph.deps[i].len();
+        waiting.insert(i, n);
+        if n == 0 {
+            ready.push_back(i);
+        }
+    }
+    let name = |i: usize| ctx.label(i).to_string();
+    let mut stop = false;
     std::thread::scope(|s| {
         let (tx, rx) = mpsc::channel::<Msg>();
         // Tokens arrive on the same channel as finished modules, so one
@@ -234,7 +255,6 @@ pub fn build(ctx: &Context<'_>, selection: &[usize], installs: Vec<Install>) -> 
                 held.insert(i, slot);
                 running += 1;
                 let tx = tx.clone();
-                let deferred = &deferred;
                 s.spawn(move || {
                     ctx.reporter.event(Event::ModuleStarted {
                         module: ctx.label(i),
@@ -288,31 +308,10 @@ pub fn build(ctx: &Context<'_>, selection: &[usize], installs: Vec<Install>) -> 
                 Some(Some(t)) if !ready.is_empty() => spare.push(t),
                 _ => {}
             }
-            let m = ctx.label(i);
-            match result {
-                Ok((outcome, secs)) => {
-                    match report_outcome(ctx, i, outcome, secs) {
-                        Outcome::Built => summary.built.push(m.to_string()),
-                        Outcome::Restored { .. } => summary.restored.push(m.to_string()),
-                    }
-                    release(ctx, i, &in_closure, &mut waiting, &mut ready);
-                }
-                Err(e) if e.is_interrupt() => {
-                    ctx.reporter.event(Event::ModuleInterrupted { module: m });
-                    summary.stopped.push(m.to_string());
-                    summary.interrupted = true;
-                    stop = true;
-                }
-                Err(e) => {
-                    ctx.reporter.event(Event::ModuleFailed {
-                        module: m,
-                        error: &e.to_string(),
-                    });
-                    summary.failed.push(m.to_string());
-                    if !ctx.keep_going {
-                        stop = true;
-                    }
-                }
+            if record_result(ctx, i, result, summary) {
+                release(ctx, i, &in_closure, &mut waiting, &mut ready);
+            } else if summary.interrupted || !ctx.keep_going {
+                stop = true;
             }
             if command::interrupted() {
                 summary.interrupted = true;
@@ -323,8 +322,43 @@ pub fn build(ctx: &Context<'_>, selection: &[usize], installs: Vec<Install>) -> 
         // Stops the helper thread, even one blocked waiting for a token.
         drop(helper);
     });
-    // An interrupt while no module ran (between two) stops the run too.
-    summary.interrupted |= command::interrupted();
+}
+
+/// Records how module `i` ended; true if it succeeded (its dependents may go).
+fn record_result(
+    ctx: &Context<'_>,
+    i: usize,
+    result: Result<(Outcome, f64), ModuleError>,
+    summary: &mut Summary,
+) -> bool {
+    let m = ctx.label(i);
+    match result {
+        Ok((outcome, secs)) => {
+            match report_outcome(ctx, i, outcome, secs) {
+                Outcome::Built => summary.built.push(m.to_string()),
+                Outcome::Restored { .. } => summary.restored.push(m.to_string()),
+            }
+            true
+        }
+        Err(e) if e.is_interrupt() => {
+            ctx.reporter.event(Event::ModuleInterrupted { module: m });
+            summary.stopped.push(m.to_string());
+            summary.interrupted = true;
+            false
+        }
+        Err(e) => {
+            ctx.reporter.event(Event::ModuleFailed {
+                module: m,
+                error: &e.to_string(),
+            });
+            summary.failed.push(m.to_string());
+            false
+        }
+    }
+}
+
+/// Reports every module of `closure` that never ran, with why; their names.
+fn report_skipped(ctx: &Context<'_>, closure: &[usize], summary: &Summary) -> Vec<String> {
     let finished: std::collections::HashSet<&String> = summary
         .built
         .iter()
@@ -340,7 +374,7 @@ pub fn build(ctx: &Context<'_>, selection: &[usize], installs: Vec<Install>) -> 
         .filter(|&i| summary.failed.iter().any(|f| f == ctx.label(i)))
         .collect();
     let mut skipped = Vec::new();
-    for &i in &closure {
+    for &i in closure {
         let m = ctx.label(i);
         if finished.contains(&m.to_string()) {
             continue;
@@ -362,21 +396,26 @@ pub fn build(ctx: &Context<'_>, selection: &[usize], installs: Vec<Install>) -> 
         });
         skipped.push(m.to_string());
     }
-    summary.skipped = skipped;
-    if summary.failed.is_empty() && !summary.interrupted {
-        for (dest, record, members) in installs {
-            if let Err(e) = merge_install(
-                ctx,
-                &dest,
-                &record,
-                &outputs(ctx, &ctx.graph.closure(&members)),
-            ) {
-                ctx.reporter.error(&e.to_string());
-                summary.failed.push("install".into());
-                break;
-            }
+    skipped
+}
+
+/// Merges each install of a successful build; a failure is recorded.
+fn merge_installs(ctx: &Context<'_>, installs: Vec<Install>, summary: &mut Summary) {
+    for (dest, record, members) in installs {
+        if let Err(e) = merge_install(
+            ctx,
+            &dest,
+            &record,
+            &outputs(ctx, &ctx.graph.closure(&members)),
+        ) {
+            ctx.reporter.error(&e.to_string());
+            summary.failed.push("install".into());
+            break;
         }
     }
+}
+
+fn report_summary(ctx: &Context<'_>, summary: &Summary, start: Instant) {
     ctx.reporter.event(Event::Summary {
         built: summary.built.len(),
         restored: summary.restored.len(),
@@ -388,7 +427,6 @@ pub fn build(ctx: &Context<'_>, selection: &[usize], installs: Vec<Install>) -> 
         stopped_by_interrupt: summary.interrupted,
         secs: start.elapsed().as_secs_f64(),
     });
-    summary
 }
 
 /// What the scheduler waits for: a module finished, or a job token arrived.

@@ -363,21 +363,10 @@ fn run_steps(
 ) -> Result<(), ModuleError> {
     let project = ctx.project;
     let inst = &ctx.instances[i];
-    let m = ctx.module(i);
     let keys = &ctx.keys[i];
-    let dir = inst.build_dir(project);
     let src = inst.source_dir(project);
-    let state = inst.state(project);
     let variant = inst.variant.is_some();
     let name = ctx.label(i);
-    let io_err = |p: &Path| {
-        let p = p.to_path_buf();
-        move |source| ModuleError::Io {
-            module: name.to_string(),
-            path: p,
-            source,
-        }
-    };
     let Some(restart) = status.restart_from() else {
         return Ok(());
     };
@@ -417,20 +406,73 @@ fn run_steps(
     if last < Step::Configure {
         return Ok(());
     }
-    if variant && restart <= Step::Configure {
-        // A fresh, empty build dir: never configure over older objects.
-        fingerprint::clear_stamps_from(&state, Step::Configure).map_err(io_err(&state))?;
-        remove_dir_atomic(&dir).map_err(io_err(&dir))?;
-        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    reset_for_commands(ctx, i, restart)?;
+    let paths = command_dirs(ctx, i, restart)?;
+    let env = command_env(ctx, i, &paths, jobserver);
+    let m = ctx.module(i);
+    for step in [Step::Configure, Step::Build, Step::Install] {
+        if step < restart {
+            continue;
+        }
+        let script = match step {
+            Step::Configure => &m.configure,
+            Step::Build => &m.build,
+            _ => &m.install,
+        };
+        let mut work =
+            || run_command_step(ctx, i, step, script.as_deref(), &paths, &env, jobserver);
+        // A configure or build step the module does not have only records its
+        // stamp: nothing to show.
+        if script.is_none() && step != Step::Install {
+            work()?;
+        } else {
+            timed(step, &mut work)?;
+        }
     }
-    fingerprint::clear_stamps_from(&state, restart.max(Step::Configure)).map_err(io_err(&state))?;
-    fingerprint::forget_provenance(&state).map_err(io_err(&state))?;
+    Ok(())
+}
+
+/// An I/O error of instance `name` at `p`.
+fn io_err_of<'a>(name: &'a str, p: &Path) -> impl FnOnce(io::Error) -> ModuleError + 'a {
+    let p = p.to_path_buf();
+    move |source| ModuleError::Io {
+        module: name.to_string(),
+        path: p,
+        source,
+    }
+}
+
+/// Clears the stamps from where the commands restart (a variant restarting
+/// at configure also gets an empty build dir) and starts the list of steps
+/// that wrote into a fresh tree.
+fn reset_for_commands(ctx: &Context, i: usize, restart: Step) -> Result<(), ModuleError> {
+    let inst = &ctx.instances[i];
+    let name = ctx.label(i);
+    let state = inst.state(ctx.project);
+    let dir = inst.build_dir(ctx.project);
+    if inst.variant.is_some() && restart <= Step::Configure {
+        // A fresh, empty build dir: never configure over older objects.
+        fingerprint::clear_stamps_from(&state, Step::Configure).map_err(io_err_of(name, &state))?;
+        remove_dir_atomic(&dir).map_err(io_err_of(name, &dir))?;
+        fs::create_dir_all(&dir).map_err(io_err_of(name, &dir))?;
+    }
+    fingerprint::clear_stamps_from(&state, restart.max(Step::Configure))
+        .map_err(io_err_of(name, &state))?;
+    fingerprint::forget_provenance(&state).map_err(io_err_of(name, &state))?;
     if restart <= Step::Configure {
         // A freshly extracted tree, or a variant's emptied build dir:
         // nothing has written into it yet.
-        fingerprint::start_tree(&state).map_err(io_err(&state))?;
+        fingerprint::start_tree(&state).map_err(io_err_of(name, &state))?;
     }
+    Ok(())
+}
 
+/// The commands' directories, with the dependencies staged into the
+/// sysroot and host prefix and HOME emptied for a fresh build.
+fn command_dirs(ctx: &Context, i: usize, restart: Step) -> Result<Paths, ModuleError> {
+    let project = ctx.project;
+    let inst = &ctx.instances[i];
+    let name = ctx.label(i);
     let deps = ctx.graph.transitive_deps(i);
     let sysroot = inst.sysroot(project);
     let host = inst.host_prefix(project);
@@ -452,21 +494,32 @@ fn run_steps(
     }
     if restart <= Step::Configure {
         // A fresh build starts from an empty HOME.
-        crate::fsutil::remove_all(&home).map_err(io_err(&home))?;
+        crate::fsutil::remove_all(&home).map_err(io_err_of(name, &home))?;
     }
-    fs::create_dir_all(&home).map_err(io_err(&home))?;
-    let dest = inst.destdir(project);
-    let tmp = inst.tmp(project);
-    let paths = Paths {
-        build_dir: dir.clone(),
-        source_dir: src.clone(),
-        destdir: dest.clone(),
+    fs::create_dir_all(&home).map_err(io_err_of(name, &home))?;
+    Ok(Paths {
+        build_dir: inst.build_dir(project),
+        source_dir: inst.source_dir(project),
+        destdir: inst.destdir(project),
         sysroot,
         host,
         home,
-        tmp: tmp.clone(),
-    };
-    let dep_dirs: Vec<(String, PathBuf)> = deps
+        tmp: inst.tmp(project),
+    })
+}
+
+/// The commands' environment: paths, dependencies' build dirs, params.
+fn command_env(
+    ctx: &Context,
+    i: usize,
+    paths: &Paths,
+    jobserver: &Jobserver,
+) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+    let project = ctx.project;
+    let inst = &ctx.instances[i];
+    let dep_dirs: Vec<(String, PathBuf)> = ctx
+        .graph
+        .transitive_deps(i)
         .iter()
         .map(|&d| {
             (
@@ -487,91 +540,88 @@ fn run_steps(
             (param.clone(), v)
         })
         .collect();
-    let env = environment::command_env(
-        m,
-        &paths,
+    environment::command_env(
+        ctx.module(i),
+        paths,
         jobserver.jobs(),
         &dep_dirs,
         &params,
         &environment::pass_env_values(&project.settings.pass_env),
-        environment::source_date_epoch(&inst.source_state(project), &src),
-    );
-    let logs = inst.logs(project);
-    for step in [Step::Configure, Step::Build, Step::Install] {
-        if step < restart {
-            continue;
-        }
-        let script = match step {
-            Step::Configure => &m.configure,
-            Step::Build => &m.build,
-            _ => &m.install,
-        };
-        let mut work = || {
-            if step == Step::Install {
-                crate::fsutil::remove_all(&dest).map_err(io_err(&dest))?;
-                fs::create_dir_all(&dest).map_err(io_err(&dest))?;
-            }
-            if step == Step::Install
-                && let Some(o) = m
-                    .overridden
-                    .as_ref()
-                    .filter(|o| o.kind == OverrideKind::Prebuilt)
-            {
-                stage::merge(
-                    &[(name.to_string(), o.dir.clone())],
-                    &dest,
-                    stage::Place::Copy,
-                )
-                .map_err(|source| ModuleError::Stage {
-                    module: name.to_string(),
-                    source,
-                })?;
-            }
-            if let Some(script) = script.as_ref().filter(|_| !is_prebuilt(m)) {
-                // Listed before it runs: a failed or killed step wrote too.
-                fingerprint::record_tree_write(&state, step, &keys.get(step).key, ctx.incremental)
-                    .map_err(io_err(&state))?;
-                let log = logs.join(format!("{}.log", step.name()));
-                // Each command starts with an empty TMPDIR; the destdir
-                // exists for every step so that the sandbox can bind it.
-                crate::fsutil::remove_all(&tmp).map_err(io_err(&tmp))?;
-                for d in [&tmp, &dest] {
-                    fs::create_dir_all(d).map_err(io_err(d))?;
-                }
-                run_command(ctx, script, &paths, &env, jobserver, &log).map_err(|source| {
-                    ModuleError::Command {
-                        module: name.to_string(),
-                        step,
-                        source,
-                    }
-                })?;
-            }
-            if step == Step::Install {
-                for k in &m.keep {
-                    if fs::symlink_metadata(dir.join(k)).is_err() {
-                        return Err(ModuleError::MissingKeep {
-                            module: name.to_string(),
-                            path: k.clone(),
-                            dir: dir.clone(),
-                        });
-                    }
-                }
-                warn_unrelocatable(ctx, name, &paths);
-                // Stamped by `run` once the artifact is saved.
-                return Ok(());
-            }
-            fingerprint::write_stamp_as(&state, name, keys.get(step), ctx.incremental)
-                .map_err(io_err(&state))
-        };
-        // A configure or build step the module does not have only records its
-        // stamp: nothing to show.
-        if script.is_none() && step != Step::Install {
-            work()?;
-        } else {
-            timed(step, &mut work)?;
-        }
+        environment::source_date_epoch(&inst.source_state(project), &paths.source_dir),
+    )
+}
+
+/// One of configure, build and install: its command (or a prebuilt
+/// override's files), then its stamp; install's stamp waits for the save.
+fn run_command_step(
+    ctx: &Context,
+    i: usize,
+    step: Step,
+    script: Option<&str>,
+    paths: &Paths,
+    env: &[(std::ffi::OsString, std::ffi::OsString)],
+    jobserver: &Jobserver,
+) -> Result<(), ModuleError> {
+    let m = ctx.module(i);
+    let name = ctx.label(i);
+    let inst = &ctx.instances[i];
+    let state = inst.state(ctx.project);
+    let (dest, tmp, dir) = (&paths.destdir, &paths.tmp, &paths.build_dir);
+    if step == Step::Install {
+        crate::fsutil::remove_all(dest).map_err(io_err_of(name, dest))?;
+        fs::create_dir_all(dest).map_err(io_err_of(name, dest))?;
     }
-    Ok(())
+    if step == Step::Install
+        && let Some(o) = m
+            .overridden
+            .as_ref()
+            .filter(|o| o.kind == OverrideKind::Prebuilt)
+    {
+        stage::merge(
+            &[(name.to_string(), o.dir.clone())],
+            dest,
+            stage::Place::Copy,
+        )
+        .map_err(|source| ModuleError::Stage {
+            module: name.to_string(),
+            source,
+        })?;
+    }
+    if let Some(script) = script.filter(|_| !is_prebuilt(m)) {
+        // Listed before it runs: a failed or killed step wrote too.
+        fingerprint::record_tree_write(&state, step, &ctx.keys[i].get(step).key, ctx.incremental)
+            .map_err(io_err_of(name, &state))?;
+        let log = inst.logs(ctx.project).join(format!("{}.log", step.name()));
+        // Each command starts with an empty TMPDIR; the destdir
+        // exists for every step so that the sandbox can bind it.
+        crate::fsutil::remove_all(tmp).map_err(io_err_of(name, tmp))?;
+        for d in [tmp, dest] {
+            fs::create_dir_all(d).map_err(io_err_of(name, d))?;
+        }
+        run_command(ctx, script, paths, env, jobserver, &log).map_err(|source| {
+            ModuleError::Command {
+                module: name.to_string(),
+                step,
+                source,
+            }
+        })?;
+    }
+    if step == Step::Install {
+        for k in &m.keep {
+            if fs::symlink_metadata(dir.join(k)).is_err() {
+                return Err(ModuleError::MissingKeep {
+                    module: name.to_string(),
+                    path: k.clone(),
+                    dir: dir.clone(),
+                });
+            }
+        }
+        warn_unrelocatable(ctx, name, paths);
+        // Stamped by `run` once the artifact is saved.
+        return Ok(());
+    }
+    fingerprint::write_stamp_as(&state, name, ctx.keys[i].get(step), ctx.incremental)
+        .map_err(io_err_of(name, &state))
 }
 
 /// How often a running command step reports that it is still running

@@ -165,7 +165,7 @@ fn source_inputs(m: &Module, source: &mut Vec<Input>) {
             Input::new("source git", &g.identity),
             Input::new("source rev", &g.rev),
             Input::new("submodules", g.submodules.to_string()),
-            Input::new("git archive format", crate::git::FORMAT),
+            Input::new("git archive format", crate::fetch::git::FORMAT),
         ]),
         None => source.push(Input::new("source sha256", &m.sha256)),
     }

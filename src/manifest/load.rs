@@ -3,7 +3,9 @@
 //! dependencies, targets).
 
 use super::error::{ManifestError, closest, from_toml};
-use super::module_file::{load_modules, resolve_url};
+use super::module_file::load_modules;
+use super::source::resolve_url;
+use super::valid_param_name;
 use super::{ParamValue, Project, Settings};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -41,7 +43,7 @@ struct RawCache {
     sign_key: Option<String>,
     #[serde(default)]
     trusted_keys: Vec<Spanned<String>>,
-    restore: Option<crate::store::RestoreMode>,
+    restore: Option<super::RestoreMode>,
 }
 
 fn default_true() -> bool {
@@ -314,15 +316,6 @@ pub fn load(root: &Path) -> Result<Project, ManifestError> {
         layers,
         modules,
     })
-}
-
-/// Whether `name` can be a parameter: it becomes `$STRATA_PARAM_<name>`.
-pub(crate) fn valid_param_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// The validated `params` of `[target.NAME]`: names checked, files present.

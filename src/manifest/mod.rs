@@ -77,7 +77,7 @@ pub struct Settings {
     pub cache_trusted_keys: Vec<crate::signing::PublicKey>,
     /// `[cache] restore`: auto (trees: reflink, else copy; `copy` is the
     /// same) or archive; None: auto. `STRATA_RESTORE_MODE` overrides it.
-    pub cache_restore: Option<crate::store::RestoreMode>,
+    pub cache_restore: Option<RestoreMode>,
     /// `[settings] pass-env`: names of strata's environment variables passed
     /// to every command; their values are configure-key inputs.
     pub pass_env: Vec<String>,
@@ -98,6 +98,45 @@ pub enum SandboxMode {
     Require,
     /// Never sandboxed.
     Off,
+}
+
+/// How a restore uses the local store (`[cache] restore`, overridden by
+/// `STRATA_RESTORE_MODE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestoreMode {
+    /// From the tree: reflink, else copy. `copy` names it too: it was the
+    /// mode that never hardlinked, which every restore now is.
+    #[serde(alias = "copy")]
+    Auto,
+    /// From the archive every time; no tree is made (saves the disk space).
+    Archive,
+}
+
+/// The environment variable overriding `[cache] restore`.
+pub const ENV_RESTORE_MODE: &str = "STRATA_RESTORE_MODE";
+
+impl RestoreMode {
+    /// The configured mode with `STRATA_RESTORE_MODE` applied on top.
+    pub fn resolve(configured: Option<RestoreMode>) -> Result<RestoreMode, String> {
+        Self::resolve_with(configured, std::env::var(ENV_RESTORE_MODE).ok())
+    }
+
+    fn resolve_with(
+        configured: Option<RestoreMode>,
+        env: Option<String>,
+    ) -> Result<RestoreMode, String> {
+        match env {
+            Some(v) if !v.is_empty() => match v.as_str() {
+                "auto" | "copy" => Ok(RestoreMode::Auto),
+                "archive" => Ok(RestoreMode::Archive),
+                _ => Err(format!(
+                    "{ENV_RESTORE_MODE}={v:?} is not a restore mode\n  hint: use auto, copy or archive, or unset it"
+                )),
+            },
+            _ => Ok(configured.unwrap_or(RestoreMode::Auto)),
+        }
+    }
 }
 
 /// One module: where its source comes from and how it is built.
@@ -333,5 +372,35 @@ impl Project {
         urls.extend(own.iter().cloned());
         urls.extend(self.mirrors_after.iter().map(join));
         urls
+    }
+}
+
+/// Whether `name` can be a parameter: it becomes `$STRATA_PARAM_<name>`.
+pub(crate) fn valid_param_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restore_mode_comes_from_the_environment_first() {
+        let env = |v: &str| Some(v.to_string());
+        assert_eq!(
+            RestoreMode::resolve_with(Some(RestoreMode::Archive), env("copy")),
+            Ok(RestoreMode::Auto)
+        );
+        let err = RestoreMode::resolve_with(None, env("links")).unwrap_err();
+        assert!(err.contains("STRATA_RESTORE_MODE") && err.contains("auto, copy or archive"));
+        assert_eq!(
+            RestoreMode::resolve_with(Some(RestoreMode::Archive), env("")),
+            Ok(RestoreMode::Archive)
+        );
+        assert_eq!(RestoreMode::resolve_with(None, None), Ok(RestoreMode::Auto));
     }
 }

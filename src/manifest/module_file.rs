@@ -3,7 +3,8 @@
 //! pointing into the file.
 
 use super::error::{ManifestError, from_toml};
-use super::load::valid_param_name;
+use super::source::{last_segment, resolve_url};
+use super::valid_param_name;
 use super::{Module, PatchFile};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -381,38 +382,6 @@ fn parse_source_pinned(
     })
 }
 
-/// Resolves a URL: `http(s)://` as is; `file://` relative to the project root
-/// unless its path is absolute.
-pub(super) fn resolve_url(root: &Path, url: &str) -> Result<String, String> {
-    if url.starts_with("http://") || url.starts_with("https://") {
-        return Ok(url.to_string());
-    }
-    if let Some(path) = url.strip_prefix("file://") {
-        if path.starts_with('/') {
-            return Ok(url.to_string());
-        }
-        let joined = root.join(path);
-        let mut s = format!("file://{}", joined.display());
-        if path.ends_with('/') && !s.ends_with('/') {
-            s.push('/');
-        }
-        return Ok(s);
-    }
-    Err(format!(
-        "unsupported URL `{url}`: use http://, https:// or file://"
-    ))
-}
-
-pub(super) fn last_segment(url: &str) -> String {
-    let no_query = url.split(['?', '#']).next().unwrap_or(url);
-    no_query
-        .trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .unwrap_or("")
-        .to_string()
-}
-
 fn resolve_patches(
     root: &Path,
     rel: &Path,
@@ -507,25 +476,4 @@ fn resolve_patches(
         });
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn last_segment_ignores_query() {
-        assert_eq!(
-            last_segment("https://h/a/zlib-1.tar.gz?x=1"),
-            "zlib-1.tar.gz"
-        );
-        assert_eq!(last_segment("file:///m/b.tar.xz"), "b.tar.xz");
-    }
-
-    #[test]
-    fn relative_file_urls_are_from_root() {
-        let r = resolve_url(Path::new("/p"), "file://mirror/").unwrap();
-        assert_eq!(r, "file:///p/mirror/");
-        assert!(resolve_url(Path::new("/p"), "ftp://x").is_err());
-    }
 }

@@ -10,7 +10,6 @@
 //! `git@host:x` name the same repository in keys.
 
 use super::error::ManifestError;
-use super::module_file::{last_segment, resolve_url};
 use std::path::Path;
 use toml::Spanned;
 
@@ -330,6 +329,38 @@ pub(super) fn identity(url: &str) -> String {
     }
 }
 
+/// Resolves a URL: `http(s)://` as is; `file://` relative to the project root
+/// unless its path is absolute.
+pub(super) fn resolve_url(root: &Path, url: &str) -> Result<String, String> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        return Ok(url.to_string());
+    }
+    if let Some(path) = url.strip_prefix("file://") {
+        if path.starts_with('/') {
+            return Ok(url.to_string());
+        }
+        let joined = root.join(path);
+        let mut s = format!("file://{}", joined.display());
+        if path.ends_with('/') && !s.ends_with('/') {
+            s.push('/');
+        }
+        return Ok(s);
+    }
+    Err(format!(
+        "unsupported URL `{url}`: use http://, https:// or file://"
+    ))
+}
+
+pub(super) fn last_segment(url: &str) -> String {
+    let no_query = url.split(['?', '#']).next().unwrap_or(url);
+    no_query
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,5 +407,21 @@ mod tests {
             let e = resolve_git_url(root, bad).unwrap_err();
             assert!(e.contains(GIT_URL_FORMS), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn last_segment_ignores_query() {
+        assert_eq!(
+            last_segment("https://h/a/zlib-1.tar.gz?x=1"),
+            "zlib-1.tar.gz"
+        );
+        assert_eq!(last_segment("file:///m/b.tar.xz"), "b.tar.xz");
+    }
+
+    #[test]
+    fn relative_file_urls_are_from_root() {
+        let r = resolve_url(Path::new("/p"), "file://mirror/").unwrap();
+        assert_eq!(r, "file:///p/mirror/");
+        assert!(resolve_url(Path::new("/p"), "ftp://x").is_err());
     }
 }

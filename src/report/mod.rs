@@ -8,122 +8,23 @@ use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::Duration;
 
+pub mod event;
 mod json;
 mod progress;
+pub use event::Event;
 pub use json::{JSON_SCHEMA, emit_json};
 use progress::{Overall, QuietControlKeys, transfer_message};
 pub use progress::{count, human_bytes};
 
-/// Something that happened during a run.
-#[derive(Debug, Clone)]
-pub enum Event<'a> {
-    /// A build begins: `modules` is the size of the target's closure.
-    BuildStarted {
-        modules: usize,
-    },
-    /// A worker began bringing a stale module up to date.
-    ModuleStarted {
-        module: &'a str,
-    },
-    StepStarted {
-        module: &'a str,
-        step: Step,
-    },
-    StepFinished {
-        module: &'a str,
-        step: Step,
-        secs: f64,
-    },
-    /// A step is still running (a heartbeat, every `STRATA_HEARTBEAT`
-    /// seconds): CI kills a job whose output is silent for too long.
-    StepRunning {
-        module: &'a str,
-        step: Step,
-        secs: f64,
-        /// Bytes its log holds so far.
-        log_bytes: u64,
-    },
-    StepFailed {
-        module: &'a str,
-        step: Step,
-        secs: f64,
-    },
-    ModuleFresh {
-        module: &'a str,
-    },
-    ModuleBuilt {
-        module: &'a str,
-        secs: f64,
-    },
-    ModuleRestored {
-        module: &'a str,
-        store: &'a str,
-        bytes: u64,
-        /// How the files were placed from the store's unpacked tree; None
-        /// when they were extracted from the archive.
-        placed: Option<crate::store::materialise::Counts>,
-    },
-    /// A stale module left in the cache: nothing in this run needs its files.
-    ModuleDeferred {
-        module: &'a str,
-    },
-    ModuleFailed {
-        module: &'a str,
-        error: &'a str,
-    },
-    ModuleSkipped {
-        module: &'a str,
-        because: &'a str,
-    },
-    /// A running module stopped by Ctrl-C or SIGTERM (its commands were
-    /// terminated, no stamp of the step was written).
-    ModuleInterrupted {
-        module: &'a str,
-    },
-    /// Bytes moved so far by a long transfer (a download, a cache fetch).
-    Transfer {
-        module: &'a str,
-        what: &'a str,
-        done: u64,
-        total: Option<u64>,
-    },
-    Warning {
-        message: &'a str,
-    },
-    /// `build --check`: a module's rebuild begins (in `scratch`).
-    CheckStarted {
-        module: &'a str,
-        scratch: &'a std::path::Path,
-    },
-    /// `build --check`: one module rebuilt and compared with its cached
-    /// artifact (`error`: it could not be checked).
-    ModuleChecked {
-        module: &'a str,
-        reproducible: bool,
-        differences: &'a [crate::treediff::Difference],
-        error: Option<&'a str>,
-    },
-    /// `build --check`: how many of the modules checked are reproducible.
-    CheckSummary {
-        checked: usize,
-        reproducible: &'a [String],
-        not_reproducible: &'a [String],
-        unchecked: &'a [String],
-        secs: f64,
-    },
-    Summary {
-        built: usize,
-        restored: usize,
-        deferred: usize,
-        fresh: usize,
-        failed: usize,
-        skipped: usize,
-        /// Modules stopped while running by an interrupt.
-        interrupted: usize,
-        /// Whether the run was interrupted (even between modules).
-        stopped_by_interrupt: bool,
-        secs: f64,
-    },
+/// The module counts of a build's summary line.
+struct SummaryCounts {
+    built: usize,
+    restored: usize,
+    deferred: usize,
+    fresh: usize,
+    failed: usize,
+    skipped: usize,
+    interrupted: usize,
 }
 
 /// How output is shown.
@@ -211,112 +112,71 @@ impl Reporter {
         });
     }
 
-    /// Handles one event.
+    /// Handles one event: on the timeline, then to the terminal or as JSON.
     pub fn event(&self, e: Event<'_>) {
         if let Some(t) = &self.timeline {
             t.record(&e);
         }
         if self.mode == Mode::Live {
-            match &e {
-                Event::ModuleStarted { module } => self.overall(Some(module), None),
-                Event::ModuleFresh { module }
-                | Event::ModuleBuilt { module, .. }
-                | Event::ModuleRestored { module, .. }
-                | Event::ModuleDeferred { module }
-                | Event::ModuleFailed { module, .. }
-                | Event::ModuleSkipped { module, .. }
-                | Event::ModuleInterrupted { module } => self.overall(None, Some(module)),
-                Event::Summary { .. } => {
-                    if let Some(o) = self
-                        .overall
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .take()
-                    {
-                        o.bar.finish_and_clear();
-                        self.multi.remove(&o.bar);
-                    }
-                    self.quiet_keys
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .take();
-                }
-                _ => {}
-            }
+            self.track_overall(&e);
         }
         if self.mode == Mode::Json {
             self.json(&e);
             return;
         }
+        self.human(e);
+    }
+
+    /// Live mode: the overall line follows which modules run and are done.
+    fn track_overall(&self, e: &Event<'_>) {
+        match e {
+            Event::ModuleStarted { module } => self.overall(Some(module), None),
+            Event::ModuleFresh { module }
+            | Event::ModuleBuilt { module, .. }
+            | Event::ModuleRestored { module, .. }
+            | Event::ModuleDeferred { module }
+            | Event::ModuleFailed { module, .. }
+            | Event::ModuleSkipped { module, .. }
+            | Event::ModuleInterrupted { module } => self.overall(None, Some(module)),
+            Event::Summary { .. } => self.finish_overall(),
+            _ => {}
+        }
+    }
+
+    /// Removes the overall line and gives the terminal its control keys back.
+    fn finish_overall(&self) {
+        if let Some(o) = self
+            .overall
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            o.bar.finish_and_clear();
+            self.multi.remove(&o.bar);
+        }
+        self.quiet_keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+    }
+
+    /// An event as lines for a person (live or plain); a flat dispatch.
+    fn human(&self, e: Event<'_>) {
         match e {
             Event::Transfer {
                 module,
                 what,
                 done,
                 total,
-            } => {
-                if self.mode == Mode::Live {
-                    let started = *self
-                        .transfers
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .entry((module.to_string(), what.to_string()))
-                        .or_insert_with(std::time::Instant::now);
-                    let msg = transfer_message(what, done, total, started.elapsed().as_secs_f64());
-                    self.with_bar(module, |bar| bar.set_message(msg));
-                }
-            }
-            Event::BuildStarted { modules } => {
-                if self.mode == Mode::Live && modules > 0 {
-                    let bar = self.multi.add(ProgressBar::new(modules as u64));
-                    bar.set_style(
-                        ProgressStyle::with_template(
-                            "{prefix:>12.bold.cyan} [{bar:25}] {pos}/{len} modules {wide_msg}",
-                        )
-                        .expect("valid template")
-                        .progress_chars("=> "),
-                    );
-                    bar.set_prefix("Building");
-                    *self.quiet_keys.lock().unwrap_or_else(|p| p.into_inner()) =
-                        QuietControlKeys::new();
-                    bar.enable_steady_tick(Duration::from_millis(250));
-                    *self.overall.lock().unwrap_or_else(|p| p.into_inner()) = Some(Overall {
-                        bar,
-                        running: Vec::new(),
-                    });
-                }
-            }
-            Event::StepStarted { module, step } => {
-                if self.mode == Mode::Live {
-                    self.with_bar(module, |bar| bar.set_message(step.name()));
-                } else if !self.quiet
-                    && (self.verbose
-                        || step == Step::Fetch
-                        || step == Step::Unpack
-                        || step == Step::Configure)
-                {
-                    self.line(verb(step), "1;32", module);
-                }
-            }
+            } => self.transfer(module, what, done, total),
+            Event::BuildStarted { modules } => self.start_overall(modules),
+            Event::StepStarted { module, step } => self.step_started(module, step),
             Event::StepRunning {
                 module,
                 step,
                 secs,
                 log_bytes,
-            } => {
-                // A terminal shows its spinner; a log gets a line.
-                if self.mode == Mode::Plain && !self.quiet {
-                    self.line(
-                        "Running",
-                        "36",
-                        &format!(
-                            "{module} {step} ({}, {} of log)",
-                            progress::elapsed(secs),
-                            human_bytes(log_bytes)
-                        ),
-                    );
-                }
-            }
+            } => self.step_running(module, step, secs, log_bytes),
             Event::StepFinished { module, step, secs } => {
                 if self.verbose && self.mode != Mode::Live {
                     self.line("Finished", "32", &format!("{module} {step} in {secs:.2}s"));
@@ -339,20 +199,7 @@ impl Reporter {
                 store,
                 bytes,
                 placed,
-            } => {
-                self.finish_bar(module);
-                if !self.quiet {
-                    self.line(
-                        "Restored",
-                        "1;36",
-                        &format!(
-                            "{module} from {store} ({}; {})",
-                            human_bytes(bytes),
-                            placement(placed)
-                        ),
-                    );
-                }
-            }
+            } => self.restored(module, store, bytes, placed),
             Event::ModuleDeferred { module } => {
                 if !self.quiet {
                     self.line(
@@ -385,17 +232,7 @@ impl Reporter {
                     crate::errln!("{}: {message}", self.paint("1;33", "warning"));
                 });
             }
-            Event::CheckStarted { module, scratch } => {
-                if self.mode == Mode::Live {
-                    self.with_bar(module, |bar| bar.set_message("check"));
-                } else if !self.quiet {
-                    self.line(
-                        "Checking",
-                        "1;36",
-                        &format!("{module} (rebuilding in {})", scratch.display()),
-                    );
-                }
-            }
+            Event::CheckStarted { module, scratch } => self.check_started(module, scratch),
             Event::ModuleChecked {
                 module,
                 reproducible,
@@ -411,31 +248,7 @@ impl Reporter {
                 not_reproducible,
                 unchecked,
                 secs,
-            } => {
-                let mut text = format!(
-                    "{} of {} reproducible",
-                    reproducible.len(),
-                    count(checked as u64, "module", "modules")
-                );
-                if !not_reproducible.is_empty() {
-                    text.push_str(&format!(
-                        "; not reproducible: {}",
-                        not_reproducible.join(", ")
-                    ));
-                }
-                if !unchecked.is_empty() {
-                    text.push_str(&format!("; not checked: {}", unchecked.join(", ")));
-                }
-                let ok = not_reproducible.is_empty() && unchecked.is_empty();
-                if !self.quiet || !ok {
-                    let (verb, code) = if ok {
-                        ("Finished", "1;32")
-                    } else {
-                        ("Failed", "1;31")
-                    };
-                    self.line(verb, code, &format!("{text} ({secs:.2}s)"));
-                }
-            }
+            } => self.check_summary(checked, reproducible, not_reproducible, unchecked, secs),
             Event::Summary {
                 built,
                 restored,
@@ -447,32 +260,187 @@ impl Reporter {
                 stopped_by_interrupt,
                 secs,
             } => {
-                if !self.quiet || failed > 0 || stopped_by_interrupt {
-                    let deferred = if deferred > 0 {
-                        format!(", {deferred} left in cache")
-                    } else {
-                        String::new()
-                    };
-                    let interrupted = if interrupted > 0 {
-                        format!(", {interrupted} interrupted")
-                    } else {
-                        String::new()
-                    };
-                    let (verb, code) = if stopped_by_interrupt {
-                        ("Interrupted", "1;33")
-                    } else if failed > 0 {
-                        ("Failed", "1;31")
-                    } else {
-                        ("Finished", "1;32")
-                    };
-                    self.line(
-                        verb,
-                        code,
-                        &format!("{built} built, {restored} restored{deferred}, {fresh} fresh, {failed} failed{interrupted}, {skipped} skipped in {secs:.2}s"),
-                    );
-                }
+                let counts = SummaryCounts {
+                    built,
+                    restored,
+                    deferred,
+                    fresh,
+                    failed,
+                    skipped,
+                    interrupted,
+                };
+                self.summary(&counts, stopped_by_interrupt, secs);
             }
         }
+    }
+
+    /// Live mode: a transfer's progress, rate and ETA on its module's bar.
+    fn transfer(&self, module: &str, what: &str, done: u64, total: Option<u64>) {
+        if self.mode != Mode::Live {
+            return;
+        }
+        let started = *self
+            .transfers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((module.to_string(), what.to_string()))
+            .or_insert_with(std::time::Instant::now);
+        let msg = transfer_message(what, done, total, started.elapsed().as_secs_f64());
+        self.with_bar(module, |bar| bar.set_message(msg));
+    }
+
+    /// Live mode: the overall line of a build of `modules` modules.
+    fn start_overall(&self, modules: usize) {
+        if self.mode != Mode::Live || modules == 0 {
+            return;
+        }
+        let bar = self.multi.add(ProgressBar::new(modules as u64));
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>12.bold.cyan} [{bar:25}] {pos}/{len} modules {wide_msg}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        bar.set_prefix("Building");
+        *self.quiet_keys.lock().unwrap_or_else(|p| p.into_inner()) = QuietControlKeys::new();
+        bar.enable_steady_tick(Duration::from_millis(250));
+        *self.overall.lock().unwrap_or_else(|p| p.into_inner()) = Some(Overall {
+            bar,
+            running: Vec::new(),
+        });
+    }
+
+    fn step_started(&self, module: &str, step: Step) {
+        if self.mode == Mode::Live {
+            self.with_bar(module, |bar| bar.set_message(step.name()));
+        } else if !self.quiet
+            && (self.verbose
+                || step == Step::Fetch
+                || step == Step::Unpack
+                || step == Step::Configure)
+        {
+            self.line(verb(step), "1;32", module);
+        }
+    }
+
+    fn step_running(&self, module: &str, step: Step, secs: f64, log_bytes: u64) {
+        // A terminal shows its spinner; a log gets a line.
+        if self.mode == Mode::Plain && !self.quiet {
+            self.line(
+                "Running",
+                "36",
+                &format!(
+                    "{module} {step} ({}, {} of log)",
+                    progress::elapsed(secs),
+                    human_bytes(log_bytes)
+                ),
+            );
+        }
+    }
+
+    fn restored(
+        &self,
+        module: &str,
+        store: &str,
+        bytes: u64,
+        placed: Option<crate::store::materialise::Counts>,
+    ) {
+        self.finish_bar(module);
+        if !self.quiet {
+            self.line(
+                "Restored",
+                "1;36",
+                &format!(
+                    "{module} from {store} ({}; {})",
+                    human_bytes(bytes),
+                    placement(placed)
+                ),
+            );
+        }
+    }
+
+    fn check_started(&self, module: &str, scratch: &std::path::Path) {
+        if self.mode == Mode::Live {
+            self.with_bar(module, |bar| bar.set_message("check"));
+        } else if !self.quiet {
+            self.line(
+                "Checking",
+                "1;36",
+                &format!("{module} (rebuilding in {})", scratch.display()),
+            );
+        }
+    }
+
+    /// `build --check`'s last line: how many of the modules are reproducible.
+    fn check_summary(
+        &self,
+        checked: usize,
+        reproducible: &[String],
+        not_reproducible: &[String],
+        unchecked: &[String],
+        secs: f64,
+    ) {
+        let mut text = format!(
+            "{} of {} reproducible",
+            reproducible.len(),
+            count(checked as u64, "module", "modules")
+        );
+        if !not_reproducible.is_empty() {
+            text.push_str(&format!(
+                "; not reproducible: {}",
+                not_reproducible.join(", ")
+            ));
+        }
+        if !unchecked.is_empty() {
+            text.push_str(&format!("; not checked: {}", unchecked.join(", ")));
+        }
+        let ok = not_reproducible.is_empty() && unchecked.is_empty();
+        if !self.quiet || !ok {
+            let (verb, code) = if ok {
+                ("Finished", "1;32")
+            } else {
+                ("Failed", "1;31")
+            };
+            self.line(verb, code, &format!("{text} ({secs:.2}s)"));
+        }
+    }
+
+    /// A build's last line (shown with -q too when it failed or was stopped).
+    fn summary(&self, c: &SummaryCounts, stopped_by_interrupt: bool, secs: f64) {
+        if self.quiet && c.failed == 0 && !stopped_by_interrupt {
+            return;
+        }
+        let deferred = if c.deferred > 0 {
+            format!(", {} left in cache", c.deferred)
+        } else {
+            String::new()
+        };
+        let interrupted = if c.interrupted > 0 {
+            format!(", {} interrupted", c.interrupted)
+        } else {
+            String::new()
+        };
+        let (verb, code) = if stopped_by_interrupt {
+            ("Interrupted", "1;33")
+        } else if c.failed > 0 {
+            ("Failed", "1;31")
+        } else {
+            ("Finished", "1;32")
+        };
+        let SummaryCounts {
+            built,
+            restored,
+            fresh,
+            failed,
+            skipped,
+            ..
+        } = c;
+        self.line(
+            verb,
+            code,
+            &format!("{built} built, {restored} restored{deferred}, {fresh} fresh, {failed} failed{interrupted}, {skipped} skipped in {secs:.2}s"),
+        );
     }
 
     /// Prints one `build --check` result: a line when reproducible; every

@@ -28,45 +28,6 @@ use std::io;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// How a restore uses the local store (`[cache] restore`, overridden by
-/// `STRATA_RESTORE_MODE`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RestoreMode {
-    /// From the tree: reflink, else copy. `copy` names it too: it was the
-    /// mode that never hardlinked, which every restore now is.
-    #[serde(alias = "copy")]
-    Auto,
-    /// From the archive every time; no tree is made (saves the disk space).
-    Archive,
-}
-
-/// The environment variable overriding `[cache] restore`.
-pub const ENV_RESTORE_MODE: &str = "STRATA_RESTORE_MODE";
-
-impl RestoreMode {
-    /// The configured mode with `STRATA_RESTORE_MODE` applied on top.
-    pub fn resolve(configured: Option<RestoreMode>) -> Result<RestoreMode, String> {
-        Self::resolve_with(configured, std::env::var(ENV_RESTORE_MODE).ok())
-    }
-
-    fn resolve_with(
-        configured: Option<RestoreMode>,
-        env: Option<String>,
-    ) -> Result<RestoreMode, String> {
-        match env {
-            Some(v) if !v.is_empty() => match v.as_str() {
-                "auto" | "copy" => Ok(RestoreMode::Auto),
-                "archive" => Ok(RestoreMode::Archive),
-                _ => Err(format!(
-                    "{ENV_RESTORE_MODE}={v:?} is not a restore mode\n  hint: use auto, copy or archive, or unset it"
-                )),
-            },
-            _ => Ok(configured.unwrap_or(RestoreMode::Auto)),
-        }
-    }
-}
-
 /// How many files went which way.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -507,21 +468,5 @@ mod tests {
                 "{change}: {err}"
             );
         }
-    }
-
-    #[test]
-    fn restore_mode_comes_from_the_environment_first() {
-        let env = |v: &str| Some(v.to_string());
-        assert_eq!(
-            RestoreMode::resolve_with(Some(RestoreMode::Archive), env("copy")),
-            Ok(RestoreMode::Auto)
-        );
-        let err = RestoreMode::resolve_with(None, env("links")).unwrap_err();
-        assert!(err.contains("STRATA_RESTORE_MODE") && err.contains("auto, copy or archive"));
-        assert_eq!(
-            RestoreMode::resolve_with(Some(RestoreMode::Archive), env("")),
-            Ok(RestoreMode::Archive)
-        );
-        assert_eq!(RestoreMode::resolve_with(None, None), Ok(RestoreMode::Auto));
     }
 }

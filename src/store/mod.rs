@@ -1,6 +1,6 @@
 //! Artifact stores behind one small trait, so the build never knows which
 //! backend it talks to (sccache's design): the local directory store, an
-//! S3-compatible remote (signed by [`sigv4`] over the one HTTP client,
+//! S3-compatible remote (signed by `rusty-s3`, sent by the one HTTP client,
 //! `crate::net`), a read-only HTTP(S) mirror, or another directory (a
 //! shared mount) as remote.
 //! [`Cache`] layers them: local first, then remote, with write-back; the
@@ -13,13 +13,13 @@ pub mod materialise;
 mod restore;
 mod s3;
 mod s3_auth;
-pub mod sigv4;
 mod tiered;
 pub mod tree;
 
+/// The setting lives in `manifest` (`[cache] restore`); named here too for the store's users.
+pub use crate::manifest::RestoreMode;
 pub use http::HttpStore;
 pub use local::{EntryUse, LocalStore};
-pub use materialise::RestoreMode;
 pub use restore::Restored;
 pub use s3::S3Store;
 pub use s3_auth::AuthOptions;

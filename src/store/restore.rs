@@ -9,10 +9,11 @@
 //! (read-only, full) restores from the archive as before. With
 //! `RestoreMode::Archive` trees are neither made nor used.
 
-use super::materialise::{Counts, MaterialiseError, RestoreMode, materialise};
+use super::materialise::{Counts, MaterialiseError, materialise};
 use super::tree::TreeError;
 use super::{Cache, Store};
 use crate::artifact::ArtifactInfo;
+use crate::manifest::RestoreMode;
 use std::fs;
 use std::path::Path;
 

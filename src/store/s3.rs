@@ -1,8 +1,14 @@
 //! S3-compatible object storage (`s3://bucket/prefix`) over the one HTTP
-//! client ([`crate::net`]), signed with [`super::sigv4`]: the same layout as
-//! the local store under the prefix. Puts are create-only
-//! (`If-None-Match: *`), so two writers racing on one key leave exactly one
-//! object.
+//! client ([`crate::net`]): the same layout as the local store under the
+//! prefix. Puts are create-only (`If-None-Match: *`), so two writers racing
+//! on one key leave exactly one object.
+//!
+//! Requests are signed by `rusty-s3` (AWS Signature V4, sans-IO: it makes a
+//! presigned URL, our blocking client sends it), not by code of our own. A
+//! presigned URL does not sign the body, so every upload also carries its
+//! `x-amz-checksum-sha256` as a signed header: the server still rejects a
+//! body damaged in transit. Presigned URLs hold the signature and a session
+//! token in their query, so messages name a request by method and path only.
 //!
 //! Five requests are all a cache needs (GET, conditional PUT, DELETE and a
 //! paginated ListObjectsV2), so this is a few hundred lines on a blocking
@@ -12,28 +18,28 @@
 //! request it does not answer.
 
 use super::s3_auth::{self, AuthOptions};
-use super::sigv4::{self, Credentials};
 use super::{Store, StoreError};
 use crate::artifact::{ArtifactInfo, CACHE_FORMAT};
+use base64::Engine as _;
+use rusty_s3::actions::{DeleteObject, GetObject, PutObject};
+use rusty_s3::{Bucket, Credentials, Method, S3Action, UrlStyle};
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::Path;
 use std::sync::OnceLock;
+use std::time::Duration;
 use ureq::http::Response;
+
+/// How long a signed request stays valid: its upload must start within it.
+const SIGNATURE_LIFETIME: Duration = Duration::from_secs(3600);
 
 /// An S3 bucket (or prefix in one) used as a shared artifact store.
 pub struct S3Store {
     agent: ureq::Agent,
     url: String,
     prefix: String,
-    region: String,
-    /// `scheme://host[:port]` requests go to.
-    origin: String,
-    /// The `Host` header value (signed).
-    host: String,
-    /// Path before the object key: an endpoint's own path, plus `/bucket`
-    /// for path-style addressing.
-    base_path: String,
+    /// The bucket's address: path style at an endpoint, virtual-hosted at AWS.
+    bucket: Bucket,
     auth: AuthOptions,
     creds: OnceLock<Result<Credentials, String>>,
     page_size: Option<u32>,
@@ -52,8 +58,8 @@ impl S3Store {
         let rest = url
             .strip_prefix("s3://")
             .ok_or_else(|| format!("`{url}` is not an s3:// URL"))?;
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        if bucket.is_empty() {
+        let (name, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if name.is_empty() {
             return Err(format!("`{url}` names no bucket"));
         }
         let region = region
@@ -65,58 +71,29 @@ impl S3Store {
             .map(str::to_string)
             .or_else(|| env("AWS_ENDPOINT_URL_S3"))
             .or_else(|| env("AWS_ENDPOINT_URL"));
-        let (origin, host, base_path) = match endpoint {
-            Some(e) => {
-                let (scheme, rest) = e.split_once("://").ok_or_else(|| {
-                    format!("endpoint `{e}` is not a URL: write it as http(s)://host[:port]")
-                })?;
-                if scheme != "http" && scheme != "https" {
-                    return Err(format!("endpoint `{e}`: only http:// and https:// work"));
-                }
-                let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-                let default_port = if scheme == "http" { ":80" } else { ":443" };
-                let authority = authority.strip_suffix(default_port).unwrap_or(authority);
-                if authority.is_empty() {
-                    return Err(format!("endpoint `{e}` names no host"));
-                }
-                let path = path.trim_matches('/');
-                let base = if path.is_empty() {
-                    format!("/{}", sigv4::uri_encode(bucket, false))
-                } else {
-                    format!(
-                        "/{}/{}",
-                        sigv4::uri_encode(path, true),
-                        sigv4::uri_encode(bucket, false)
-                    )
-                };
-                (
-                    format!("{scheme}://{authority}"),
-                    authority.to_string(),
-                    base,
-                )
-            }
-            // Virtual-hosted style, except for names TLS cannot cover.
-            None if !bucket.contains('.') => {
-                let host = format!("{bucket}.s3.{region}.amazonaws.com");
-                (format!("https://{host}"), host, String::new())
-            }
+        let (base, style) = match &endpoint {
+            Some(e) => (endpoint_url(e)?, UrlStyle::Path),
             None => {
-                let host = format!("s3.{region}.amazonaws.com");
-                (
-                    format!("https://{host}"),
-                    host,
-                    format!("/{}", sigv4::uri_encode(bucket, false)),
-                )
+                let aws = format!("https://s3.{region}.amazonaws.com");
+                let aws = aws
+                    .parse()
+                    .map_err(|err| format!("region `{region}` makes no host name: {err}"))?;
+                // Virtual-hosted style, except for names TLS cannot cover.
+                let style = if name.contains('.') {
+                    UrlStyle::Path
+                } else {
+                    UrlStyle::VirtualHost
+                };
+                (aws, style)
             }
         };
+        let bucket = Bucket::new(base, style, name.to_string(), region.clone())
+            .map_err(|err| format!("`{url}`: {err}"))?;
         Ok(S3Store {
             agent: crate::net::agent(crate::net::Timeouts::remote_store()),
             url: url.to_string(),
             prefix: prefix.trim_matches('/').to_string(),
-            region,
-            origin,
-            host,
-            base_path,
+            bucket,
             auth: AuthOptions::default(),
             creds: OnceLock::new(),
             page_size: None,
@@ -171,73 +148,60 @@ impl S3Store {
         }
     }
 
-    /// One signed request. `object` is a key in the bucket (None: the
-    /// bucket itself); `body` is `(bytes, sha256)` or a file with its sum.
-    fn send(
+    /// The credentials of this run, resolved on first use.
+    fn credentials(&self, what: &str) -> Result<&Credentials, StoreError> {
+        self.creds
+            .get_or_init(|| s3_auth::resolve(&self.auth))
+            .as_ref()
+            .map_err(|why| self.unavailable(what, why.clone()))
+    }
+
+    /// Sends one request signed by `action` (its headers are sent as signed).
+    fn send<'a, A: S3Action<'a>>(
         &self,
-        method: &str,
-        object: Option<&str>,
-        query: &[(&str, &str)],
+        action: &A,
         headers: &[(&str, &str)],
         body: Payload<'_>,
         what: &str,
     ) -> Result<Response<ureq::Body>, StoreError> {
-        let creds = self
-            .creds
-            .get_or_init(|| s3_auth::resolve(&self.auth))
-            .as_ref()
-            .map_err(|why| self.unavailable(what, why.clone()))?;
-        let path = match object {
-            Some(k) => format!("{}/{}", self.base_path, sigv4::uri_encode(k, true)),
-            None if self.base_path.is_empty() => "/".to_string(),
-            None => self.base_path.clone(),
-        };
-        let sum = match &body {
-            Payload::Empty => sigv4::EMPTY_SHA256.to_string(),
-            Payload::Bytes(b) => hex::encode(Sha256::digest(b)),
-            Payload::File(_, sum) => sum.clone(),
-        };
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let signed = sigv4::sign(
-            &sigv4::Request {
-                method,
-                host: &self.host,
-                path: &path,
-                query,
-                headers,
-                payload_sha256: &sum,
-            },
-            creds,
-            &self.region,
-            now,
-        );
-        let q = sigv4::canonical_query(query);
-        let uri = if q.is_empty() {
-            format!("{}{path}", self.origin)
-        } else {
-            format!("{}{path}?{q}", self.origin)
-        };
-        let mut req = ureq::http::Request::builder().method(method).uri(&uri);
+        self.send_signed(
+            A::METHOD,
+            action.sign(SIGNATURE_LIFETIME),
+            headers,
+            body,
+            what,
+        )
+    }
+
+    /// Sends one presigned request.
+    fn send_signed(
+        &self,
+        method: Method,
+        signed: url::Url,
+        headers: &[(&str, &str)],
+        body: Payload<'_>,
+        what: &str,
+    ) -> Result<Response<ureq::Body>, StoreError> {
+        let method = method.to_str();
+        // The query holds the signature (and a session token): never shown.
+        let shown = format!("{method} {}", redacted(&signed));
+        let mut req = ureq::http::Request::builder()
+            .method(method)
+            .uri(signed.as_str());
         for (k, v) in headers.iter().copied() {
             req = req.header(k, v);
-        }
-        for (k, v) in &signed {
-            req = req.header(k.as_str(), v.as_str());
         }
         let sent = match body {
             Payload::Empty => req.body(()).map(|r| self.agent.run(r)),
             Payload::Bytes(b) => req.body(b.to_vec()).map(|r| self.agent.run(r)),
-            Payload::File(f, _) => req.body(f).map(|r| self.agent.run(r)),
+            Payload::File(f) => req.body(f).map(|r| self.agent.run(r)),
         };
         match sent {
-            Err(e) => Err(self.failed(what, format!("{method} {uri}: {e}"))),
-            Ok(Err(e)) if crate::net::is_unreachable(&e) => Err(self.unavailable(
-                what,
-                format!("{method} {uri}: {}", crate::net::describe(&e)),
-            )),
-            Ok(Err(e)) => Err(self.failed(what, format!("{method} {uri}: {e}"))),
+            Err(e) => Err(self.failed(what, format!("{shown}: {e}"))),
+            Ok(Err(e)) if crate::net::is_unreachable(&e) => {
+                Err(self.unavailable(what, format!("{shown}: {}", crate::net::describe(&e))))
+            }
+            Ok(Err(e)) => Err(self.failed(what, format!("{shown}: {e}"))),
             Ok(Ok(r)) => Ok(r),
         }
     }
@@ -278,7 +242,11 @@ impl S3Store {
     /// repair or damage a bucket on purpose. The cache itself only creates.
     pub fn put_object(&self, key: &str, bytes: &[u8]) -> Result<(), StoreError> {
         let what = format!("writing {key}");
-        let r = self.send("PUT", Some(key), &[], &[], Payload::Bytes(bytes), &what)?;
+        let creds = self.credentials(&what)?;
+        let sum = sha256_base64(&Sha256::digest(bytes));
+        let mut put = PutObject::new(&self.bucket, Some(creds), key);
+        put.headers_mut().insert(CHECKSUM, sum.clone());
+        let r = self.send(&put, &[(CHECKSUM, &sum)], Payload::Bytes(bytes), &what)?;
         if r.status().is_success() {
             Ok(())
         } else {
@@ -287,7 +255,9 @@ impl S3Store {
     }
 
     fn get_body(&self, key: &str, what: &str) -> Result<Option<ureq::Body>, StoreError> {
-        let r = self.send("GET", Some(key), &[], &[], Payload::Empty, what)?;
+        let creds = self.credentials(what)?;
+        let get = GetObject::new(&self.bucket, Some(creds), key);
+        let r = self.send(&get, &[], Payload::Empty, what)?;
         match r.status().as_u16() {
             200..=299 => Ok(Some(r.into_body())),
             404 => Ok(None),
@@ -295,9 +265,22 @@ impl S3Store {
         }
     }
 
-    /// Create-only PUT: Ok(true) if created, Ok(false) if the key exists.
-    fn put_new(&self, key: &str, body: Payload<'_>, what: &str) -> Result<bool, StoreError> {
-        let r = self.send("PUT", Some(key), &[], &[("if-none-match", "*")], body, what)?;
+    /// Create-only PUT of a body whose SHA-256 is `sha256`: Ok(true) if
+    /// created, Ok(false) if the key exists.
+    fn put_new(
+        &self,
+        key: &str,
+        body: Payload<'_>,
+        sha256: &[u8],
+        what: &str,
+    ) -> Result<bool, StoreError> {
+        let creds = self.credentials(what)?;
+        let sum = sha256_base64(sha256);
+        let mut put = PutObject::new(&self.bucket, Some(creds), key);
+        put.headers_mut().insert("if-none-match", "*");
+        put.headers_mut().insert(CHECKSUM, sum.clone());
+        let headers = [("if-none-match", "*"), (CHECKSUM, sum.as_str())];
+        let r = self.send(&put, &headers, body, what)?;
         match r.status().as_u16() {
             200..=299 => Ok(true),
             // 412: it exists; 409: another conditional write of it is in flight.
@@ -307,7 +290,9 @@ impl S3Store {
     }
 
     fn delete(&self, key: &str, what: &str) -> Result<(), StoreError> {
-        let r = self.send("DELETE", Some(key), &[], &[], Payload::Empty, what)?;
+        let creds = self.credentials(what)?;
+        let delete = DeleteObject::new(&self.bucket, Some(creds), key);
+        let r = self.send(&delete, &[], Payload::Empty, what)?;
         match r.status().as_u16() {
             200..=299 | 404 => Ok(()),
             _ => Err(self.answer_error(what, r)),
@@ -318,16 +303,34 @@ impl S3Store {
     fn list_keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         let mut keys = Vec::new();
         let mut token: Option<String> = None;
+        let creds = self.credentials("listing")?;
         let page = self.page_size.map(|n| n.to_string());
         loop {
-            let mut q: Vec<(&str, &str)> = vec![("list-type", "2"), ("prefix", prefix)];
+            // rusty-s3's ListObjectsV2 comes with an XML parser (its `xml`
+            // feature); the request alone is signed with its `sign`.
+            // Sorted by name, as `sign` requires.
+            let mut q: Vec<(&str, &str)> = Vec::new();
             if let Some(t) = &token {
                 q.push(("continuation-token", t));
             }
+            q.push(("list-type", "2"));
             if let Some(n) = &page {
                 q.push(("max-keys", n));
             }
-            let mut r = self.send("GET", None, &q, &[], Payload::Empty, "listing")?;
+            q.push(("prefix", prefix));
+            let signed = rusty_s3::signing::sign(
+                &jiff::Timestamp::now(),
+                Method::Get,
+                self.bucket.base_url().clone(),
+                creds.key(),
+                creds.secret(),
+                creds.token(),
+                self.bucket.region(),
+                SIGNATURE_LIFETIME.as_secs(),
+                q.iter().copied(),
+                std::iter::empty(),
+            );
+            let mut r = self.send_signed(Method::Get, signed, &[], Payload::Empty, "listing")?;
             if !r.status().is_success() {
                 return Err(self.answer_error("listing", r));
             }
@@ -347,11 +350,43 @@ impl S3Store {
     }
 }
 
-/// A request body, with its SHA-256 when it is a file (hashed beforehand).
+/// A request body.
 enum Payload<'a> {
     Empty,
     Bytes(&'a [u8]),
-    File(std::fs::File, String),
+    File(std::fs::File),
+}
+
+/// The signed header that makes the server check an upload's bytes.
+const CHECKSUM: &str = "x-amz-checksum-sha256";
+
+/// A SHA-256 as `x-amz-checksum-sha256` wants it: base64.
+fn sha256_base64(sum: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(sum)
+}
+
+/// A request URL without its query (which holds the signature).
+fn redacted(url: &url::Url) -> String {
+    let mut shown = url.clone();
+    shown.set_query(None);
+    shown.to_string()
+}
+
+/// An endpoint as a URL: `http(s)://host[:port][/path]`.
+fn endpoint_url(e: &str) -> Result<url::Url, String> {
+    let (scheme, _) = e
+        .split_once("://")
+        .ok_or_else(|| format!("endpoint `{e}` is not a URL: write it as http(s)://host[:port]"))?;
+    if scheme != "http" && scheme != "https" {
+        return Err(format!("endpoint `{e}`: only http:// and https:// work"));
+    }
+    let url: url::Url = e.parse().map_err(|err| {
+        format!("endpoint `{e}` is not a URL ({err}): write it as http(s)://host[:port]")
+    })?;
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("endpoint `{e}` names no host"));
+    }
+    Ok(url)
 }
 
 /// One page of a ListObjectsV2 answer.
@@ -452,13 +487,20 @@ impl Store for S3Store {
             what: format!("reading {}", archive.display()),
             source: e,
         };
-        let sum = crate::fetch::sha256_file(archive).map_err(read_err)?;
+        let sum = crate::fsutil::sha256_file(archive).map_err(read_err)?;
+        let sum = hex::decode(sum).expect("sha256_file writes hex");
         let file = std::fs::File::open(archive).map_err(read_err)?;
         let json = serde_json::to_vec_pretty(info).expect("serialisable");
         // Archive first (named by content), record last and create-only: a
         // record always points at a complete archive with its own bytes.
-        self.put_new(&self.archive_key(info), Payload::File(file, sum), &what)?;
-        self.put_new(&self.key_path(key, "json"), Payload::Bytes(&json), &what)
+        self.put_new(&self.archive_key(info), Payload::File(file), &sum, &what)?;
+        let json_sum = Sha256::digest(&json);
+        self.put_new(
+            &self.key_path(key, "json"),
+            Payload::Bytes(&json),
+            &json_sum,
+            &what,
+        )
     }
 
     fn quarantine(&self, _key: &str) -> Result<(), StoreError> {
@@ -534,23 +576,37 @@ mod tests {
 
     #[test]
     fn endpoints_are_path_style_and_aws_is_virtual_hosted() {
+        let base = |s: &S3Store| s.bucket.base_url().to_string();
         let s = S3Store::new("s3://b/p", Some("http://127.0.0.1:9000/"), Some("r")).unwrap();
-        assert_eq!(
-            (s.origin.as_str(), s.base_path.as_str()),
-            ("http://127.0.0.1:9000", "/b")
-        );
+        assert_eq!(base(&s), "http://127.0.0.1:9000/b/");
         let s = S3Store::new("s3://b", Some("https://minio.example:443/s3"), None).unwrap();
-        assert_eq!(
-            (s.host.as_str(), s.base_path.as_str()),
-            ("minio.example", "/s3/b")
-        );
+        assert_eq!(base(&s), "https://minio.example/s3/b/");
         let s = S3Store::new("s3://b/p", None, Some("eu-west-1")).unwrap();
-        assert_eq!(s.host, "b.s3.eu-west-1.amazonaws.com");
+        assert_eq!(base(&s), "https://b.s3.eu-west-1.amazonaws.com/");
         let s = S3Store::new("s3://a.b", None, Some("eu-west-1")).unwrap();
-        assert_eq!(
-            (s.host.as_str(), s.base_path.as_str()),
-            ("s3.eu-west-1.amazonaws.com", "/a.b")
-        );
+        assert_eq!(base(&s), "https://s3.eu-west-1.amazonaws.com/a.b/");
         assert!(S3Store::new("s3://b", Some("minio:9000"), None).is_err());
+        assert!(S3Store::new("s3://b", Some("ftp://minio:9000"), None).is_err());
+    }
+
+    #[test]
+    fn a_create_only_put_signs_its_condition_and_checksum_and_messages_hide_the_signature() {
+        let s = S3Store::new("s3://b/p", Some("http://127.0.0.1:9000"), Some("r")).unwrap();
+        let creds = Credentials::new_with_token("AKID", "SECRET", "TOKEN");
+        let mut put = PutObject::new(&s.bucket, Some(&creds), "p/v1/ab/k.json");
+        put.headers_mut().insert("if-none-match", "*");
+        put.headers_mut()
+            .insert(CHECKSUM, sha256_base64(&Sha256::digest(b"x")));
+        let url = put.sign(SIGNATURE_LIFETIME);
+        let query: std::collections::HashMap<_, _> = url.query_pairs().collect();
+        assert_eq!(
+            query["X-Amz-SignedHeaders"],
+            "host;if-none-match;x-amz-checksum-sha256"
+        );
+        assert_eq!(query["X-Amz-Security-Token"], "TOKEN");
+        assert_eq!(url.path(), "/b/p/v1/ab/k.json");
+        let shown = redacted(&url);
+        assert_eq!(shown, "http://127.0.0.1:9000/b/p/v1/ab/k.json");
+        assert!(!shown.contains("TOKEN") && !shown.contains("Signature"));
     }
 }

@@ -10,7 +10,7 @@
 //! every run and sends a request somewhere the user never named; a missing
 //! credential is instead reported once with how to set one.
 
-use super::sigv4::Credentials;
+use rusty_s3::Credentials;
 use std::path::PathBuf;
 
 /// What to try when the environment and the credentials file have nothing.
@@ -45,11 +45,11 @@ fn var(name: &str) -> Option<String> {
 }
 
 fn from_env() -> Option<Credentials> {
-    Some(Credentials {
-        access_key_id: var("AWS_ACCESS_KEY_ID")?,
-        secret_access_key: var("AWS_SECRET_ACCESS_KEY")?,
-        session_token: var("AWS_SESSION_TOKEN"),
-    })
+    Some(credentials(
+        var("AWS_ACCESS_KEY_ID")?,
+        var("AWS_SECRET_ACCESS_KEY")?,
+        var("AWS_SESSION_TOKEN"),
+    ))
 }
 
 fn credentials_file() -> Option<PathBuf> {
@@ -97,11 +97,7 @@ pub fn parse_profile(text: &str, profile: &str) -> Option<Credentials> {
             }
         }
     }
-    Some(Credentials {
-        access_key_id: id?,
-        secret_access_key: secret?,
-        session_token: token,
-    })
+    Some(credentials(id?, secret?, token))
 }
 
 /// IMDSv2: a session token, the instance role's name, its credentials.
@@ -157,13 +153,19 @@ fn from_imds() -> Result<Credentials, String> {
     let v: serde_json::Value =
         serde_json::from_str(&body).map_err(|e| fail("credentials", e.to_string()))?;
     let field = |k: &str| v[k].as_str().map(str::to_string);
-    Ok(Credentials {
-        access_key_id: field("AccessKeyId")
-            .ok_or_else(|| fail("credentials", "no AccessKeyId".into()))?,
-        secret_access_key: field("SecretAccessKey")
-            .ok_or_else(|| fail("credentials", "no SecretAccessKey".into()))?,
-        session_token: field("Token"),
-    })
+    Ok(credentials(
+        field("AccessKeyId").ok_or_else(|| fail("credentials", "no AccessKeyId".into()))?,
+        field("SecretAccessKey").ok_or_else(|| fail("credentials", "no SecretAccessKey".into()))?,
+        field("Token"),
+    ))
+}
+
+/// rusty-s3's credentials (the secret is zeroed when dropped).
+fn credentials(id: String, secret: String, token: Option<String>) -> Credentials {
+    match token {
+        Some(token) => Credentials::new_with_token(id, secret, token),
+        None => Credentials::new(id, secret),
+    }
 }
 
 #[cfg(test)]
@@ -176,10 +178,10 @@ mod tests {
                    # a comment\n[ci]\naws_access_key_id=C\naws_secret_access_key=CS\n\
                    aws_session_token = T\n";
         let d = parse_profile(ini, "default").unwrap();
-        assert_eq!((d.access_key_id.as_str(), d.session_token), ("D", None));
+        assert_eq!((d.key(), d.token()), ("D", None));
         let c = parse_profile(ini, "ci").unwrap();
-        assert_eq!(c.secret_access_key, "CS");
-        assert_eq!(c.session_token.as_deref(), Some("T"));
+        assert_eq!(c.secret(), "CS");
+        assert_eq!(c.token(), Some("T"));
         assert!(parse_profile(ini, "nope").is_none());
         assert!(parse_profile("[x]\naws_access_key_id = A\n", "x").is_none());
     }

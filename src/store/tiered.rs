@@ -35,7 +35,7 @@ pub struct Cache {
     trusted: Vec<PublicKey>,
     counters: [AtomicU64; 6],
     /// How restores use the local store (see `materialise`).
-    pub(super) restore: super::RestoreMode,
+    pub(super) restore: crate::manifest::RestoreMode,
 }
 
 /// What the cache did during one build (`strata cache stats`).
@@ -60,13 +60,13 @@ impl Cache {
             signer: None,
             trusted: Vec::new(),
             counters: Default::default(),
-            restore: super::RestoreMode::Auto,
+            restore: crate::manifest::RestoreMode::Auto,
         }
     }
 
     /// Restores from the local store's trees (the default), copying only,
-    /// or from archives alone (see `materialise::RestoreMode`).
-    pub fn with_restore_mode(mut self, mode: super::RestoreMode) -> Cache {
+    /// or from archives alone (see `manifest::RestoreMode`).
+    pub fn with_restore_mode(mut self, mode: crate::manifest::RestoreMode) -> Cache {
         self.restore = mode;
         self
     }

@@ -30,7 +30,7 @@ mod repo;
 pub use archive::FORMAT;
 pub use repo::RepoError;
 
-use crate::fetch::{self, FetchError, FetchOptions, Fetched};
+use super::{self as fetch, FetchError, FetchOptions, Fetched};
 use crate::manifest::{GitSource, Module, Project};
 use std::fs;
 use std::path::{Path, PathBuf};
