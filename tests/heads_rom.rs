@@ -146,7 +146,15 @@ fn strata_builds_the_rom_make_builds_byte_for_byte_and_rebuilds_what_make_rebuil
     }
     rom::make_build(&r.heads);
     let first = r.build();
-    for m in ["initrd", "rom", "coreboot-1.0", "linux", "hello", "libdemo"] {
+    for m in [
+        "initrd",
+        "rom",
+        "coreboot-1.0",
+        "coreboot-1.0-cbmem",
+        "linux",
+        "hello",
+        "libdemo",
+    ] {
         assert!(first.iter().any(|x| x == m), "{m} did not build: {first:?}");
     }
     r.assert_identical(true);

@@ -72,6 +72,46 @@ fn sq(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
+/// The strata name of the board's coreboot module (before any split).
+fn coreboot_base(names: &BTreeMap<&str, String>, e: &BoardEval) -> Option<String> {
+    names.get(var(e, "coreboot_module")).cloned()
+}
+
+/// The module building coreboot's `util/cbmem` for the initrd.
+pub fn cbmem_name(coreboot: &str) -> String {
+    format!("{coreboot}-cbmem")
+}
+
+/// Heads's rule for `$(COREBOOT_UTIL_DIR)/cbmem/cbmem` (`$(MAKE) -C
+/// util/cbmem $(CROSS_TOOLS)` in coreboot's tree) as a module of its own:
+/// coreboot's source and patches, built with the cross toolchain, its
+/// binary installed where `initrd` takes it from.
+pub fn cbmem(coreboot: &ModuleOut, ctx: &Context, e: &BoardEval) -> ModuleOut {
+    let name = cbmem_name(&coreboot.name);
+    let tools = rewrite(var(e, "CROSS_TOOLS"), &name, ctx).text;
+    let mut depends = Vec::new();
+    if !ctx.toolchain.is_empty() {
+        depends.push(ctx.toolchain.clone());
+    }
+    ModuleOut {
+        name,
+        heads_name: "cbmem".into(),
+        module_file: "../Makefile".into(),
+        version: coreboot.version.clone(),
+        source: coreboot.source.clone(),
+        depends,
+        patches: coreboot.patches.clone(),
+        params: Vec::new(),
+        host: false,
+        configure: format!(
+            "rm -rf \"{p}\"\nmkdir -p \"{p}\"\nif [ -d \"$STRATA_SYSROOT\" ]; then cp -a \"$STRATA_SYSROOT/.\" \"{p}/\"; fi\n",
+            p = super::rewrite::PRIVATE_INSTALL
+        ),
+        build: format!("set +eu\nmake -C \"$STRATA_BUILD_DIR/util/cbmem\" {}\n", tools.trim()),
+        install: "mkdir -p \"$STRATA_DESTDIR/initrd/bin\"\ncp -aL \"$STRATA_BUILD_DIR/util/cbmem/cbmem\" \"$STRATA_DESTDIR/initrd/bin/\"\n".into(),
+    }
+}
+
 /// Heads's image of board `e`, when it is a coreboot board whose pieces
 /// strata can name. `names` maps Heads module names to strata names.
 pub fn board_image(
@@ -137,6 +177,14 @@ pub fn board_image(
             ));
         }
     }
+    // Heads adds coreboot's cbmem to every coreboot board's initrd.
+    let cbmem_dep = cbmem_name(&coreboot_base(names, e)?);
+    b.push_str(
+        "cp -a --remove-destination \"$STRATA_SYSROOT/initrd/bin/cbmem\" \"$S/tools/bin/cbmem\"\n",
+    );
+    b.push_str(&format!(
+        "\"{strip}\" --preserve-dates \"$S/tools/bin/cbmem\" 2>&- || true\n"
+    ));
     for m in &e.modules_y {
         let Some(fields) = e.modules.get(m) else {
             continue;
@@ -267,6 +315,7 @@ pub fn board_image(
     let mut initrd_params: Vec<String> = initrd_params.collect();
     initrd_params.sort();
     initrd_params.dedup();
+    depends.push(cbmem_dep);
     let initrd = ModuleOut {
         name: "initrd".into(),
         heads_name: "initrd".into(),
@@ -355,4 +404,43 @@ pub fn board_image(
         params,
         install,
     })
+}
+
+/// Whether a "not translated" note about a rule or `$(shell …)` of Heads's
+/// coreboot or linux module file is covered by the image modules on a board
+/// that has them: coreboot's `.configured`/`.build` prerequisites (the board
+/// config, the initrd, the kernel), the ROM copy, linux's `modules.cpio`, its
+/// kernel image copy and the temp dir it stages modules in.
+pub fn covers(note: &str) -> bool {
+    let coreboot = note.starts_with("modules/coreboot:")
+        && ["/.configured`", "/.build`", "$(CB_OUTPUT_FILE)`"]
+            .iter()
+            .any(|t| note.contains(t));
+    let linux = note.starts_with("modules/linux:")
+        && (["/modules.cpio`", "/$(LINUX_IMAGE_FILE)`"]
+            .iter()
+            .any(|t| note.contains(t))
+            || (note.contains("$(shell") && note.contains("module_initrd")));
+    coreboot || linux
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_rules_the_image_modules_carry_are_covered() {
+        assert!(covers(
+            "modules/coreboot:209: rule `$(build)/$(coreboot_dir)/.configured` is Heads-specific; not translated"
+        ));
+        assert!(covers(
+            "modules/linux:195: rule `$(build)/$(BOARD)/modules.cpio` is Heads-specific; not translated"
+        ));
+        assert!(!covers(
+            "modules/coreboot:262: rule `$(COREBOOT_TOOLCHAIN_DIR)/.heads-toolchain` is Heads-specific; not translated"
+        ));
+        assert!(!covers(
+            "modules/dasharo-ec:58: rule `$(build)/$(coreboot_dir)/.configured` is Heads-specific; not translated"
+        ));
+    }
 }

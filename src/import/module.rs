@@ -285,13 +285,16 @@ pub fn module(
             done.push(format!("_data {dst} → {d}/{dst}"));
         }
     }
-    // Kernel modules (`linux_modules-y`), for the board's modules.cpio.
-    for k in field(m, "modules-y").split_whitespace() {
+    // Kernel modules (`<m>_modules-y`, which boards choose by their
+    // CONFIG_LINUX_… switches): every `.ko` built, under its path, so one
+    // kernel module serves every board; each board's `initrd` takes its own.
+    if m.contains_key("modules-y") {
         let d = super::image::KMOD_DIR;
         install.push_str(&format!(
-            "mkdir -p \"$(dirname \"$STRATA_DESTDIR/{d}/{k}\")\"\ncp -a {k} \"$STRATA_DESTDIR/{d}/{k}\"\n"
+            "find . -name '*.ko' -type f | LC_ALL=C sort | while IFS= read -r k; do\n  \
+             mkdir -p \"$(dirname \"$STRATA_DESTDIR/{d}/$k\")\" && cp -a \"$k\" \"$STRATA_DESTDIR/{d}/$k\"\ndone\n"
         ));
-        done.push(format!("{heads_name}_modules-y {k} → {d}/"));
+        done.push(format!("{heads_name}_modules-y: every built .ko → {d}/"));
     }
     if !field(m, "toolchain").is_empty() {
         notes.insert(format!(

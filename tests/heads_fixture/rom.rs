@@ -165,6 +165,14 @@ bin_modules-$(CONFIG_HELLO) += hello
 $(foreach m, $(bin_modules-y), $(call map,initrd_bin_add,$(call bins,$m)))
 $(foreach m, $(modules-y), $(call map,initrd_lib_add,$(call libs,$m)))
 
+# coreboot's cbmem, built in coreboot's tree, goes into every coreboot board's initrd.
+COREBOOT_UTIL_DIR = $(build)/$(coreboot_base_dir)/util
+ifeq ($(CONFIG_COREBOOT),y)
+$(eval $(call initrd_bin_add,$(COREBOOT_UTIL_DIR)/cbmem/cbmem))
+endif
+$(COREBOOT_UTIL_DIR)/cbmem/cbmem: $(build)/$(coreboot_base_dir)/.canary $(build)/$(musl-cross-make_dir)/.build
+	+$(MAKE) -C "$(dir $@)" $(CROSS_TOOLS)
+
 initrd-y += $(pwd)/blobs/dev.cpio
 initrd-y += $(build)/$(initrd_dir)/modules.cpio
 initrd-y += $(build)/$(initrd_dir)/tools.cpio
@@ -460,6 +468,14 @@ pub fn write_tree(root: &Path) -> PathBuf {
         &[
             ("Makefile", COREBOOT_MAKEFILE),
             ("util/xgcc.sh", "#!/bin/sh\necho i386-elf-gcc\n"),
+            (
+                "util/cbmem/cbmem.c",
+                "#include <stdio.h>\nint main(void){puts(\"cbmem\");return 0;}\n",
+            ),
+            (
+                "util/cbmem/Makefile",
+                "cbmem: cbmem.c\n\t$(CC) -o cbmem cbmem.c\n",
+            ),
             (
                 "util/cbfstool.sh",
                 "#!/bin/sh\n# print: the ROM's size and its first line\nwc -c < \"$1\"; head -n 1 \"$1\"\n",
