@@ -416,10 +416,16 @@ pub fn covers(note: &str) -> bool {
         && ["/.configured`", "/.build`", "$(CB_OUTPUT_FILE)`"]
             .iter()
             .any(|t| note.contains(t));
+    // (a file of linux's source, e.g. `_data`'s defkeymap.map, needs only
+    // the unpacked tree, which strata's unpack step provides)
     let linux = note.starts_with("modules/linux:")
-        && (["/modules.cpio`", "/$(LINUX_IMAGE_FILE)`"]
-            .iter()
-            .any(|t| note.contains(t))
+        && ([
+            "/modules.cpio`",
+            "/$(LINUX_IMAGE_FILE)`",
+            "`$(build)/$(linux_base_dir)/",
+        ]
+        .iter()
+        .any(|t| note.contains(t))
             || (note.contains("$(shell") && note.contains("module_initrd")));
     coreboot || linux
 }
