@@ -245,7 +245,7 @@ olddefconfig:\n\tLC_ALL=C sort -u $(O)/.config > $(O)/.config.new && mv $(O)/.co
 $(O)/arch/x86/boot/bzImage: $(O)/.config\n\tmkdir -p $(dir $@)\n\
 \t{ printf 'KERNEL user=%s\\n' '$(KBUILD_BUILD_USER)'; cat $(O)/.config; } > $@\n\
 $(O)/drivers/demo/demo.ko: $(srctree)drivers/demo/demo.c\n\tmkdir -p $(dir $@)\n\
-\tcd $(srctree) && $(CROSS_COMPILE)gcc -g -c -o $(abspath $@) drivers/demo/demo.c\n";
+\tcd $(srctree) && $(CROSS_COMPILE)gcc -g -fdebug-prefix-map=$(abspath $(srctree))=. -c -o $(abspath $@) drivers/demo/demo.c\n";
 
 /// A coreboot-like tree: `olddefconfig` on an out-of-tree DOTCONFIG, a
 /// toolchain target, and a ROM holding the config (with the payload paths
