@@ -353,6 +353,23 @@ pub fn board_image(
          }} > \"$out/$kind.txt\"\ndone\n",
         header = sq(&header)
     );
+    // The update package (not for legacy-flash boards, nor Talos II, which
+    // makes its own): the ROM and its sha256sum.txt, zipped. Heads's zip
+    // carries the copy's wall-clock mtime and the builder's uid; strata's
+    // stamps both files 1980-01-01 (zip's epoch) and leaves extra fields out.
+    let pkg = var(e, "CB_UPDATE_PKG_FILE");
+    let update =
+        !pkg.is_empty() && var(e, "CONFIG_LEGACY_FLASH") != "y" && !e.board.contains("talos-2");
+    let mut rom_install = rom_install;
+    if update {
+        rom_install.push_str(&format!(
+            "pkg=\"$STRATA_BUILD_DIR/update_pkg\"; rm -rf \"$pkg\"; mkdir -p \"$pkg\"\n\
+             cp \"$out/$rom\" \"$pkg/\"\n\
+             ( cd \"$pkg\" && sha256sum \"$rom\" > sha256sum.txt && touch -d @315532800 \"$rom\" sha256sum.txt \\\n  \
+             && zip -X -q -9 \"$out/\"{} \"$rom\" sha256sum.txt )\n",
+            sq(pkg)
+        ));
+    }
     params.push(("BOARD".into(), Param::Value(e.board.clone())));
     params.push((
         "HEADS_CB_OUTPUT_FILE".into(),
@@ -388,6 +405,9 @@ pub fn board_image(
     ];
     if !image.is_empty() && linux.is_some() {
         install.push(image.to_string());
+    }
+    if update {
+        install.push(pkg.to_string());
     }
     for piece in words(var(e, "initrd-y")) {
         if let Some(name) = piece.strip_prefix(&board_prefix) {

@@ -27,6 +27,7 @@ pub const STAMPS: &[&str] = &[
 ];
 
 pub const ROM_FILE: &str = "heads-rom1-0-strata-import.rom";
+pub const UPDATE_PKG: &str = "heads-rom1-0-strata-import.zip";
 
 const MAKEFILE: &str = r#"# A small tree in the shape of Heads's top-level Makefile, with real rules.
 GIT_HASH := $(shell git rev-parse HEAD 2>/dev/null)
@@ -58,6 +59,7 @@ include $(CONFIG)
 
 CB_OUTPUT_BASENAME := $(shell echo $(BRAND_NAME) | tr A-Z a-z)-$(BOARD)-$(GIT_VERSION_SUFFIX)
 CB_OUTPUT_FILE := $(CB_OUTPUT_BASENAME).rom
+CB_UPDATE_PKG_FILE := $(CB_OUTPUT_BASENAME).zip
 CONFIG_HEADS ?= y
 MUSL_ARCH := x86_64
 
@@ -85,7 +87,14 @@ musl_dep := musl-cross-make
 heads_cc := $(CROSS)gcc --sysroot $(INSTALL) -isystem $(INSTALL)/include -L$(INSTALL)/lib
 CROSS_TOOLS := CC="$(heads_cc)" AR="$(CROSS)ar" STRIP="$(CROSS)strip"
 
-all: $(board_build)/$(CB_OUTPUT_FILE)
+$(board_build)/$(CB_UPDATE_PKG_FILE): $(board_build)/$(CB_OUTPUT_FILE)
+	rm -rf "$(board_build)/update_pkg"
+	mkdir -p "$(board_build)/update_pkg"
+	cp "$<" "$(board_build)/update_pkg/"
+	cd "$(board_build)/update_pkg" && sha256sum "$(CB_OUTPUT_FILE)" >sha256sum.txt
+	cd "$(board_build)/update_pkg" && zip -9 "$@" "$(CB_OUTPUT_FILE)" sha256sum.txt
+
+all: $(board_build)/$(CB_OUTPUT_FILE) $(board_build)/$(CB_UPDATE_PKG_FILE)
 	@sha256sum $< | tee -a "$(HASHES)"
 	@stat -c "%8s:%n" $< | tee -a "$(SIZES)"
 
