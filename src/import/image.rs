@@ -361,14 +361,38 @@ pub fn board_image(
     let update =
         !pkg.is_empty() && var(e, "CONFIG_LEGACY_FLASH") != "y" && !e.board.contains("talos-2");
     let mut rom_install = rom_install;
-    if update {
+    let mut rom_params = vec![
+        "BOARD".to_string(),
+        "HEADS_CB_OUTPUT_FILE".to_string(),
+        "HEADS_TREE".to_string(),
+    ];
+    // A board asking for its bootblock (CONFIG_COREBOOT_BOOTBLOCK) gets it
+    // under Heads's name too (coreboot installs it with its outputs).
+    let bootblock = var(e, "CONFIG_COREBOOT_BOOTBLOCK");
+    let bootblock_file = var(e, "CB_BOOTBLOCK_FILE");
+    if !bootblock.is_empty() && !bootblock_file.is_empty() {
         rom_install.push_str(&format!(
+            "cp -a \"$STRATA_SYSROOT/initrd/bin/{}\" \"$out/$STRATA_PARAM_HEADS_CB_BOOTBLOCK_FILE\"\n",
+            notdir(bootblock)
+        ));
+        params.push((
+            "HEADS_CB_BOOTBLOCK_FILE".into(),
+            Param::Value(bootblock_file.to_string()),
+        ));
+        rom_params.push("HEADS_CB_BOOTBLOCK_FILE".to_string());
+    }
+    if update {
+        rom_install.push_str(
             "pkg=\"$STRATA_BUILD_DIR/update_pkg\"; rm -rf \"$pkg\"; mkdir -p \"$pkg\"\n\
              cp \"$out/$rom\" \"$pkg/\"\n\
              ( cd \"$pkg\" && sha256sum \"$rom\" > sha256sum.txt && touch -d @315532800 \"$rom\" sha256sum.txt \\\n  \
-             && zip -X -q -9 \"$out/\"{} \"$rom\" sha256sum.txt )\n",
-            sq(pkg)
+             && zip -X -q -9 \"$out/$STRATA_PARAM_HEADS_UPDATE_PKG_FILE\" \"$rom\" sha256sum.txt )\n",
+        );
+        params.push((
+            "HEADS_UPDATE_PKG_FILE".into(),
+            Param::Value(pkg.to_string()),
         ));
+        rom_params.push("HEADS_UPDATE_PKG_FILE".to_string());
     }
     params.push(("BOARD".into(), Param::Value(e.board.clone())));
     params.push((
@@ -387,11 +411,10 @@ pub fn board_image(
         source: Source::None,
         depends: vec![coreboot],
         patches: None,
-        params: vec![
-            "BOARD".into(),
-            "HEADS_CB_OUTPUT_FILE".into(),
-            "HEADS_TREE".into(),
-        ],
+        params: {
+            rom_params.sort();
+            rom_params
+        },
         host: false,
         configure: String::new(),
         build: String::new(),
@@ -408,6 +431,9 @@ pub fn board_image(
     }
     if update {
         install.push(pkg.to_string());
+    }
+    if !bootblock.is_empty() && !bootblock_file.is_empty() {
+        install.push(bootblock_file.to_string());
     }
     for piece in words(var(e, "initrd-y")) {
         if let Some(name) = piece.strip_prefix(&board_prefix) {
