@@ -43,6 +43,9 @@ pub const BOARD_DIR: &str = "heads-board";
 /// Where a module stages a file of its `_data` (`src|dst`): `heads-data/<dst>`.
 pub const DATA_DIR: &str = "heads-data";
 
+/// Where busybox stages its install (the binary and its links).
+pub const BUSYBOX_DIR: &str = "heads-busybox";
+
 /// Where linux stages the kernel modules Heads puts into `modules.cpio`.
 pub const KMOD_DIR: &str = "heads-linux-modules";
 
@@ -162,6 +165,13 @@ pub fn board_image(
          ( cd \"$2\" && echo -----; find . -type f -print0 | xargs -0 -r sha256sum; echo ----- ) >> \"$O/hashes.part\"\n  \
          ( cd \"$2\" && echo -----; find . -type f -print0 | xargs -0 -r stat -c '%8s:%n'; echo ----- ) >> \"$O/sizes.part\"\n}}\n"
     ));
+    // busybox first: Heads adds it to initrd_bins when its module file is read.
+    if e.modules_y.iter().any(|m| m == "busybox") && names.contains_key("busybox") {
+        dep("busybox");
+        b.push_str(&format!(
+            "cp -a \"$STRATA_SYSROOT/{BUSYBOX_DIR}/.\" \"$S/tools/\"\n"
+        ));
+    }
     // tools.cpio: bins (stripped in place, failures ignored as Heads does),
     // libraries (stripped into place), etc/config.
     for m in words(var(e, "bin_modules-y")) {
@@ -458,6 +468,8 @@ pub fn board_image(
 /// config, the initrd, the kernel), the ROM copy, linux's `modules.cpio`, its
 /// kernel image copy and the temp dir it stages modules in.
 pub fn covers(note: &str) -> bool {
+    let busybox =
+        note.starts_with("modules/busybox:") && note.contains("`$(initrd_bin_dir)/busybox`");
     let coreboot = note.starts_with("modules/coreboot:")
         && ["/.configured`", "/.build`", "$(CB_OUTPUT_FILE)`"]
             .iter()
@@ -473,7 +485,7 @@ pub fn covers(note: &str) -> bool {
         .iter()
         .any(|t| note.contains(t))
             || (note.contains("$(shell") && note.contains("module_initrd")));
-    coreboot || linux
+    busybox || coreboot || linux
 }
 
 #[cfg(test)]

@@ -285,6 +285,19 @@ pub fn module(
             done.push(format!("_data {dst} → {d}/{dst}"));
         }
     }
+    // busybox: Heads's `$(initrd_bin_dir)/busybox` rule installs it with its
+    // links into the initrd's tools (`make install CONFIG_PREFIX=…`, then
+    // removes sbin/reboot); staged under heads-busybox/ for `initrd`.
+    if heads_name == "busybox" && !ctx.heads_cc.is_empty() {
+        let cc = rw(ctx.heads_cc.trim(), &mut notes, &mut params);
+        let cross = rw(ctx.cross.trim(), &mut notes, &mut params);
+        let d = super::image::BUSYBOX_DIR;
+        install.push_str(&format!(
+            "make -C \"$STRATA_BUILD_DIR\" CC=\"{cc}\" CROSS_COMPILE=\"{cross}\" CONFIG_PREFIX=\"$STRATA_DESTDIR/{d}\" install\n\
+             rm -f \"$STRATA_DESTDIR/{d}/sbin/reboot\"\n"
+        ));
+        done.push(format!("Heads's `$(initrd_bin_dir)/busybox` rule → {d}/"));
+    }
     // Kernel modules (`<m>_modules-y`, which boards choose by their
     // CONFIG_LINUX_… switches): every `.ko` built, under its path, so one
     // kernel module serves every board; each board's `initrd` takes its own.

@@ -198,6 +198,8 @@ pub fn translate(paths: &Paths, evals: &[(String, Result<BoardEval, String>)]) -
                 )
                 .cloned()
                 .unwrap_or_default(),
+            heads_cc: e.vars.get("heads_cc").cloned().unwrap_or_default(),
+            cross: e.vars.get("CROSS").cloned().unwrap_or_default(),
         };
         let image = super::image::board_image(paths.heads, paths.heads_from_out, &ctx, e, &names);
         let mut br = BoardReport {

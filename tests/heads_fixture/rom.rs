@@ -404,6 +404,41 @@ pub fn write_tree(root: &Path) -> PathBuf {
         "--- a/hello.c\n+++ b/hello.c\n@@ -1,2 +1,2 @@\n #include <stdio.h>\n-int main(void){puts(\"hello\");return 0;}\n+int main(void){puts(\"hello, rom\");return 0;}\n",
     );
 
+    // busybox: installed with its links into the initrd's tools by a rule
+    // of its own module file, not staged and stripped like bin_modules.
+    let busybox = archive(
+        &mirror,
+        "busybox",
+        "1.0",
+        &[
+            (
+                "busybox.c",
+                "#include <stdio.h>\nint main(void){puts(\"busybox\");return 0;}\n",
+            ),
+            (
+                "Makefile",
+                "busybox: busybox.c\n\t$(CC) -o busybox busybox.c\n\
+                 install: busybox\n\tmkdir -p $(CONFIG_PREFIX)/bin $(CONFIG_PREFIX)/sbin\n\
+                 \tcp busybox $(CONFIG_PREFIX)/bin/busybox\n\tln -sf busybox $(CONFIG_PREFIX)/bin/sh\n\
+                 \tln -sf ../bin/busybox $(CONFIG_PREFIX)/sbin/reboot\n\
+                 \tln -sf ../bin/busybox $(CONFIG_PREFIX)/sbin/init\n",
+            ),
+        ],
+    );
+    write(
+        &h,
+        "modules/busybox",
+        format!(
+            "CONFIG_BUSYBOX ?= y\nmodules-$(CONFIG_BUSYBOX) += busybox\n{busybox}busybox_dir := busybox-1.0\n\
+             busybox_target := $(CROSS_TOOLS)\nbusybox_output := busybox\nbusybox_depends := $(musl_dep)\n\
+             ifeq \"$(CONFIG_BUSYBOX)\" \"y\"\ninitrd_bins += $(initrd_bin_dir)/busybox\nendif\n\
+             $(initrd_bin_dir)/busybox: $(build)/$(busybox_dir)/.build\n\
+             \t$(MAKE) -C $(build)/$(busybox_dir) CC=\"$(heads_cc)\" CROSS_COMPILE=\"$(CROSS)\" \\\n\
+             \t\tCONFIG_PREFIX=\"$(initrd_bin_dir)/..\" install\n\
+             \trm -f $(initrd_bin_dir)/../sbin/reboot\n"
+        ),
+    );
+
     let demo = archive(
         &mirror,
         "libdemo",
