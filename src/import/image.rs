@@ -471,9 +471,14 @@ pub fn covers(note: &str) -> bool {
     let busybox =
         note.starts_with("modules/busybox:") && note.contains("`$(initrd_bin_dir)/busybox`");
     let coreboot = note.starts_with("modules/coreboot:")
-        && ["/.configured`", "/.build`", "$(CB_OUTPUT_FILE)`"]
-            .iter()
-            .any(|t| note.contains(t));
+        && [
+            "/.configured`",
+            "/.build`",
+            "$(CB_OUTPUT_FILE)`",
+            "$(CB_BOOTBLOCK_FILE)`",
+        ]
+        .iter()
+        .any(|t| note.contains(t));
     // (a file of linux's source, e.g. `_data`'s defkeymap.map, needs only
     // the unpacked tree, which strata's unpack step provides)
     let linux = note.starts_with("modules/linux:")
