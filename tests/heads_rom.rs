@@ -144,6 +144,11 @@ fn strata_builds_the_rom_make_builds_byte_for_byte_and_rebuilds_what_make_rebuil
             "{install:?}"
         );
     }
+    // A re-import of the unchanged tree changes nothing (the board's
+    // etc/config, names and paths are deterministic).
+    let (h, o) = (r.heads.to_str().unwrap(), r.out.to_str().unwrap());
+    let check = r.strata(&["import", "heads", h, "-o", o, "--check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
     rom::make_build(&r.heads);
     let first = r.build();
     for m in [
