@@ -33,10 +33,10 @@ $(info @@strata@@	board	$(BOARD)	modules-y	$(call strata_esc,$(modules-y)))
 $(info @@strata@@	board	$(BOARD)	musl_dep	$(call strata_esc,$(musl_dep)))
 $(info @@strata@@	board	$(BOARD)	CONFIG_TARGET_ARCH	$(call strata_esc,$(CONFIG_TARGET_ARCH)))
 # What Heads's top-level Makefile assembles the board's image from.
-strata_board_vars := GIT_HASH GIT_STATUS BRAND_NAME DATE CB_OUTPUT_FILE CB_BOOTBLOCK_FILE \
+strata_board_vars := GIT_HASH GIT_STATUS BRAND_NAME DATE CB_OUTPUT_FILE CB_BOOTBLOCK_FILE CB_UPDATE_PKG_FILE \
 	CONFIG_COREBOOT CONFIG_LINUXBOOT CONFIG_LEGACY_FLASH CONFIG_HEADS CONFIG_COREBOOT_ROM \
 	CONFIG_COREBOOT_BOOTBLOCK LINUX_IMAGE_FILE coreboot_module bin_modules-y initrd-y \
-	BOARD_INITRD_FILES HEADS_INITRD_FILES CONFIG CROSS
+	BOARD_INITRD_FILES HEADS_INITRD_FILES CONFIG CROSS CROSS_TOOLS heads_cc
 $(foreach v,$(strata_board_vars),\
 	$(info @@strata@@	var	$(BOARD)	$(v)	$(call strata_esc,$($(v)))))
 $(foreach v,$(sort $(filter CONFIG_%_CONFIG,$(.VARIABLES))),\

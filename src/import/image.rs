@@ -43,6 +43,9 @@ pub const BOARD_DIR: &str = "heads-board";
 /// Where a module stages a file of its `_data` (`src|dst`): `heads-data/<dst>`.
 pub const DATA_DIR: &str = "heads-data";
 
+/// Where busybox stages its install (the binary and its links).
+pub const BUSYBOX_DIR: &str = "heads-busybox";
+
 /// Where linux stages the kernel modules Heads puts into `modules.cpio`.
 pub const KMOD_DIR: &str = "heads-linux-modules";
 
@@ -70,6 +73,46 @@ fn notdir(p: &str) -> &str {
 /// Single-quoted for the shell.
 fn sq(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The strata name of the board's coreboot module (before any split).
+fn coreboot_base(names: &BTreeMap<&str, String>, e: &BoardEval) -> Option<String> {
+    names.get(var(e, "coreboot_module")).cloned()
+}
+
+/// The module building coreboot's `util/cbmem` for the initrd.
+pub fn cbmem_name(coreboot: &str) -> String {
+    format!("{coreboot}-cbmem")
+}
+
+/// Heads's rule for `$(COREBOOT_UTIL_DIR)/cbmem/cbmem` (`$(MAKE) -C
+/// util/cbmem $(CROSS_TOOLS)` in coreboot's tree) as a module of its own:
+/// coreboot's source and patches, built with the cross toolchain, its
+/// binary installed where `initrd` takes it from.
+pub fn cbmem(coreboot: &ModuleOut, ctx: &Context, e: &BoardEval) -> ModuleOut {
+    let name = cbmem_name(&coreboot.name);
+    let tools = rewrite(var(e, "CROSS_TOOLS"), &name, ctx).text;
+    let mut depends = Vec::new();
+    if !ctx.toolchain.is_empty() {
+        depends.push(ctx.toolchain.clone());
+    }
+    ModuleOut {
+        name,
+        heads_name: "cbmem".into(),
+        module_file: "../Makefile".into(),
+        version: coreboot.version.clone(),
+        source: coreboot.source.clone(),
+        depends,
+        patches: coreboot.patches.clone(),
+        params: Vec::new(),
+        host: false,
+        configure: format!(
+            "rm -rf \"{p}\"\nmkdir -p \"{p}\"\nif [ -d \"$STRATA_SYSROOT\" ]; then cp -a \"$STRATA_SYSROOT/.\" \"{p}/\"; fi\n",
+            p = super::rewrite::PRIVATE_INSTALL
+        ),
+        build: format!("set +eu\nmake -C \"$STRATA_BUILD_DIR/util/cbmem\" {}\n", tools.trim()),
+        install: "mkdir -p \"$STRATA_DESTDIR/initrd/bin\"\ncp -aL \"$STRATA_BUILD_DIR/util/cbmem/cbmem\" \"$STRATA_DESTDIR/initrd/bin/\"\n".into(),
+    }
 }
 
 /// Heads's image of board `e`, when it is a coreboot board whose pieces
@@ -122,6 +165,13 @@ pub fn board_image(
          ( cd \"$2\" && echo -----; find . -type f -print0 | xargs -0 -r sha256sum; echo ----- ) >> \"$O/hashes.part\"\n  \
          ( cd \"$2\" && echo -----; find . -type f -print0 | xargs -0 -r stat -c '%8s:%n'; echo ----- ) >> \"$O/sizes.part\"\n}}\n"
     ));
+    // busybox first: Heads adds it to initrd_bins when its module file is read.
+    if e.modules_y.iter().any(|m| m == "busybox") && names.contains_key("busybox") {
+        dep("busybox");
+        b.push_str(&format!(
+            "cp -a \"$STRATA_SYSROOT/{BUSYBOX_DIR}/.\" \"$S/tools/\"\n"
+        ));
+    }
     // tools.cpio: bins (stripped in place, failures ignored as Heads does),
     // libraries (stripped into place), etc/config.
     for m in words(var(e, "bin_modules-y")) {
@@ -137,6 +187,14 @@ pub fn board_image(
             ));
         }
     }
+    // Heads adds coreboot's cbmem to every coreboot board's initrd.
+    let cbmem_dep = cbmem_name(&coreboot_base(names, e)?);
+    b.push_str(
+        "cp -a --remove-destination \"$STRATA_SYSROOT/initrd/bin/cbmem\" \"$S/tools/bin/cbmem\"\n",
+    );
+    b.push_str(&format!(
+        "\"{strip}\" --preserve-dates \"$S/tools/bin/cbmem\" 2>&- || true\n"
+    ));
     for m in &e.modules_y {
         let Some(fields) = e.modules.get(m) else {
             continue;
@@ -267,6 +325,7 @@ pub fn board_image(
     let mut initrd_params: Vec<String> = initrd_params.collect();
     initrd_params.sort();
     initrd_params.dedup();
+    depends.push(cbmem_dep);
     let initrd = ModuleOut {
         name: "initrd".into(),
         heads_name: "initrd".into(),
@@ -304,6 +363,47 @@ pub fn board_image(
          }} > \"$out/$kind.txt\"\ndone\n",
         header = sq(&header)
     );
+    // The update package (not for legacy-flash boards, nor Talos II, which
+    // makes its own): the ROM and its sha256sum.txt, zipped. Heads's zip
+    // carries the copy's wall-clock mtime and the builder's uid; strata's
+    // stamps both files 1980-01-01 (zip's epoch) and leaves extra fields out.
+    let pkg = var(e, "CB_UPDATE_PKG_FILE");
+    let update =
+        !pkg.is_empty() && var(e, "CONFIG_LEGACY_FLASH") != "y" && !e.board.contains("talos-2");
+    let mut rom_install = rom_install;
+    let mut rom_params = vec![
+        "BOARD".to_string(),
+        "HEADS_CB_OUTPUT_FILE".to_string(),
+        "HEADS_TREE".to_string(),
+    ];
+    // A board asking for its bootblock (CONFIG_COREBOOT_BOOTBLOCK) gets it
+    // under Heads's name too (coreboot installs it with its outputs).
+    let bootblock = var(e, "CONFIG_COREBOOT_BOOTBLOCK");
+    let bootblock_file = var(e, "CB_BOOTBLOCK_FILE");
+    if !bootblock.is_empty() && !bootblock_file.is_empty() {
+        rom_install.push_str(&format!(
+            "cp -a \"$STRATA_SYSROOT/initrd/bin/{}\" \"$out/$STRATA_PARAM_HEADS_CB_BOOTBLOCK_FILE\"\n",
+            notdir(bootblock)
+        ));
+        params.push((
+            "HEADS_CB_BOOTBLOCK_FILE".into(),
+            Param::Value(bootblock_file.to_string()),
+        ));
+        rom_params.push("HEADS_CB_BOOTBLOCK_FILE".to_string());
+    }
+    if update {
+        rom_install.push_str(
+            "pkg=\"$STRATA_BUILD_DIR/update_pkg\"; rm -rf \"$pkg\"; mkdir -p \"$pkg\"\n\
+             cp \"$out/$rom\" \"$pkg/\"\n\
+             ( cd \"$pkg\" && sha256sum \"$rom\" > sha256sum.txt && touch -d @315532800 \"$rom\" sha256sum.txt \\\n  \
+             && zip -X -q -9 \"$out/$STRATA_PARAM_HEADS_UPDATE_PKG_FILE\" \"$rom\" sha256sum.txt )\n",
+        );
+        params.push((
+            "HEADS_UPDATE_PKG_FILE".into(),
+            Param::Value(pkg.to_string()),
+        ));
+        rom_params.push("HEADS_UPDATE_PKG_FILE".to_string());
+    }
     params.push(("BOARD".into(), Param::Value(e.board.clone())));
     params.push((
         "HEADS_CB_OUTPUT_FILE".into(),
@@ -321,11 +421,10 @@ pub fn board_image(
         source: Source::None,
         depends: vec![coreboot],
         patches: None,
-        params: vec![
-            "BOARD".into(),
-            "HEADS_CB_OUTPUT_FILE".into(),
-            "HEADS_TREE".into(),
-        ],
+        params: {
+            rom_params.sort();
+            rom_params
+        },
         host: false,
         configure: String::new(),
         build: String::new(),
@@ -339,6 +438,12 @@ pub fn board_image(
     ];
     if !image.is_empty() && linux.is_some() {
         install.push(image.to_string());
+    }
+    if update {
+        install.push(pkg.to_string());
+    }
+    if !bootblock.is_empty() && !bootblock_file.is_empty() {
+        install.push(bootblock_file.to_string());
     }
     for piece in words(var(e, "initrd-y")) {
         if let Some(name) = piece.strip_prefix(&board_prefix) {
@@ -355,4 +460,56 @@ pub fn board_image(
         params,
         install,
     })
+}
+
+/// Whether a "not translated" note about a rule or `$(shell …)` of Heads's
+/// coreboot or linux module file is covered by the image modules on a board
+/// that has them: coreboot's `.configured`/`.build` prerequisites (the board
+/// config, the initrd, the kernel), the ROM copy, linux's `modules.cpio`, its
+/// kernel image copy and the temp dir it stages modules in.
+pub fn covers(note: &str) -> bool {
+    let busybox =
+        note.starts_with("modules/busybox:") && note.contains("`$(initrd_bin_dir)/busybox`");
+    let coreboot = note.starts_with("modules/coreboot:")
+        && [
+            "/.configured`",
+            "/.build`",
+            "$(CB_OUTPUT_FILE)`",
+            "$(CB_BOOTBLOCK_FILE)`",
+        ]
+        .iter()
+        .any(|t| note.contains(t));
+    // (a file of linux's source, e.g. `_data`'s defkeymap.map, needs only
+    // the unpacked tree, which strata's unpack step provides)
+    let linux = note.starts_with("modules/linux:")
+        && ([
+            "/modules.cpio`",
+            "/$(LINUX_IMAGE_FILE)`",
+            "`$(build)/$(linux_base_dir)/",
+        ]
+        .iter()
+        .any(|t| note.contains(t))
+            || (note.contains("$(shell") && note.contains("module_initrd")));
+    busybox || coreboot || linux
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_rules_the_image_modules_carry_are_covered() {
+        assert!(covers(
+            "modules/coreboot:209: rule `$(build)/$(coreboot_dir)/.configured` is Heads-specific; not translated"
+        ));
+        assert!(covers(
+            "modules/linux:195: rule `$(build)/$(BOARD)/modules.cpio` is Heads-specific; not translated"
+        ));
+        assert!(!covers(
+            "modules/coreboot:262: rule `$(COREBOOT_TOOLCHAIN_DIR)/.heads-toolchain` is Heads-specific; not translated"
+        ));
+        assert!(!covers(
+            "modules/dasharo-ec:58: rule `$(build)/$(coreboot_dir)/.configured` is Heads-specific; not translated"
+        ));
+    }
 }

@@ -285,13 +285,29 @@ pub fn module(
             done.push(format!("_data {dst} → {d}/{dst}"));
         }
     }
-    // Kernel modules (`linux_modules-y`), for the board's modules.cpio.
-    for k in field(m, "modules-y").split_whitespace() {
+    // busybox: Heads's `$(initrd_bin_dir)/busybox` rule installs it with its
+    // links into the initrd's tools (`make install CONFIG_PREFIX=…`, then
+    // removes sbin/reboot); staged under heads-busybox/ for `initrd`.
+    if heads_name == "busybox" && !ctx.heads_cc.is_empty() {
+        let cc = rw(ctx.heads_cc.trim(), &mut notes, &mut params);
+        let cross = rw(ctx.cross.trim(), &mut notes, &mut params);
+        let d = super::image::BUSYBOX_DIR;
+        install.push_str(&format!(
+            "make -C \"$STRATA_BUILD_DIR\" CC=\"{cc}\" CROSS_COMPILE=\"{cross}\" CONFIG_PREFIX=\"$STRATA_DESTDIR/{d}\" install\n\
+             rm -f \"$STRATA_DESTDIR/{d}/sbin/reboot\"\n"
+        ));
+        done.push(format!("Heads's `$(initrd_bin_dir)/busybox` rule → {d}/"));
+    }
+    // Kernel modules (`<m>_modules-y`, which boards choose by their
+    // CONFIG_LINUX_… switches): every `.ko` built, under its path, so one
+    // kernel module serves every board; each board's `initrd` takes its own.
+    if m.contains_key("modules-y") {
         let d = super::image::KMOD_DIR;
         install.push_str(&format!(
-            "mkdir -p \"$(dirname \"$STRATA_DESTDIR/{d}/{k}\")\"\ncp -a {k} \"$STRATA_DESTDIR/{d}/{k}\"\n"
+            "find . -name '*.ko' -type f | LC_ALL=C sort | while IFS= read -r k; do\n  \
+             mkdir -p \"$(dirname \"$STRATA_DESTDIR/{d}/$k\")\" && cp -a \"$k\" \"$STRATA_DESTDIR/{d}/$k\"\ndone\n"
         ));
-        done.push(format!("{heads_name}_modules-y {k} → {d}/"));
+        done.push(format!("{heads_name}_modules-y: every built .ko → {d}/"));
     }
     if !field(m, "toolchain").is_empty() {
         notes.insert(format!(

@@ -87,6 +87,9 @@ pub struct Context<'a> {
     /// the payload by a path relative to its source dir, `../<BOARD>/bzImage`,
     /// and the config is part of the ROM).
     pub layout: String,
+    /// Heads's `$(heads_cc)` and `$(CROSS)` on this board, as evaluated.
+    pub heads_cc: String,
+    pub cross: String,
 }
 
 /// The result of rewriting one value.
@@ -324,6 +327,8 @@ mod tests {
             params: vec![("config/linux-b1.config".into(), "LINUX_CONFIG".into())],
             toolchain: "musl-cross-make".into(),
             layout: String::new(),
+            heads_cc: String::new(),
+            cross: String::new(),
         }
     }
 

@@ -219,6 +219,8 @@ pub fn translate(paths: &Paths, evals: &[(String, Result<BoardEval, String>)]) -
                 )
                 .cloned()
                 .unwrap_or_default(),
+            heads_cc: e.vars.get("heads_cc").cloned().unwrap_or_default(),
+            cross: e.vars.get("CROSS").cloned().unwrap_or_default(),
         };
         let image = super::image::board_image(paths.heads, paths.heads_from_out, &ctx, e, &names);
         let mut br = BoardReport {
@@ -229,6 +231,14 @@ pub fn translate(paths: &Paths, evals: &[(String, Result<BoardEval, String>)]) -
         for n in &e.modules_y {
             if n == "initrd" && image.is_some() {
                 target.modules.push("initrd".to_string());
+                if let Some(cb) = names.get(
+                    e.vars
+                        .get("coreboot_module")
+                        .map(|s| s.trim())
+                        .unwrap_or(""),
+                ) {
+                    target.modules.push(super::image::cbmem_name(cb));
+                }
                 continue;
             }
             match names.get(n.as_str()) {
@@ -250,10 +260,32 @@ pub fn translate(paths: &Paths, evals: &[(String, Result<BoardEval, String>)]) -
             let scan = scans
                 .entry(file.clone())
                 .or_insert_with(|| scan_file(&paths.heads.join("modules").join(&file)));
-            let (mut out, notes, done, extra) = module(paths, &ctx, n, sn, &file, m, &names, scan);
+            let (mut out, mut notes, mut done, extra) =
+                module(paths, &ctx, n, sn, &file, m, &names, scan);
+            if image.is_some() {
+                let covered: Vec<String> = notes
+                    .iter()
+                    .filter(|n| super::image::covers(n))
+                    .cloned()
+                    .collect();
+                for c in covered {
+                    notes.remove(&c);
+                    let what = c.split(": ").next().unwrap_or(&c).to_string();
+                    done.push(format!(
+                        "{what}: carried by the board's `initrd`/`rom` modules"
+                    ));
+                }
+            }
             if image.is_some() && *sn == ctx.layout {
                 // coreboot's payload: the board's initrd and kernel.
                 out.depends.push("initrd".to_string());
+                let cb = super::image::cbmem(&out, &ctx, e);
+                let done = vec!["Heads's cbmem rule (top-level Makefile)".to_string()];
+                merged
+                    .entry(cb.name.clone())
+                    .or_insert_with(|| (Vec::new(), BTreeSet::new(), done))
+                    .0
+                    .push((board.clone(), cb));
             }
             for (p, rel) in extra {
                 let f = format!("{}/{rel}", paths.heads_from_out);

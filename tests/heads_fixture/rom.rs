@@ -27,6 +27,7 @@ pub const STAMPS: &[&str] = &[
 ];
 
 pub const ROM_FILE: &str = "heads-rom1-0-strata-import.rom";
+pub const UPDATE_PKG: &str = "heads-rom1-0-strata-import.zip";
 
 const MAKEFILE: &str = r#"# A small tree in the shape of Heads's top-level Makefile, with real rules.
 GIT_HASH := $(shell git rev-parse HEAD 2>/dev/null)
@@ -58,6 +59,7 @@ include $(CONFIG)
 
 CB_OUTPUT_BASENAME := $(shell echo $(BRAND_NAME) | tr A-Z a-z)-$(BOARD)-$(GIT_VERSION_SUFFIX)
 CB_OUTPUT_FILE := $(CB_OUTPUT_BASENAME).rom
+CB_UPDATE_PKG_FILE := $(CB_OUTPUT_BASENAME).zip
 CONFIG_HEADS ?= y
 MUSL_ARCH := x86_64
 
@@ -85,7 +87,14 @@ musl_dep := musl-cross-make
 heads_cc := $(CROSS)gcc --sysroot $(INSTALL) -isystem $(INSTALL)/include -L$(INSTALL)/lib
 CROSS_TOOLS := CC="$(heads_cc)" AR="$(CROSS)ar" STRIP="$(CROSS)strip"
 
-all: $(board_build)/$(CB_OUTPUT_FILE)
+$(board_build)/$(CB_UPDATE_PKG_FILE): $(board_build)/$(CB_OUTPUT_FILE)
+	rm -rf "$(board_build)/update_pkg"
+	mkdir -p "$(board_build)/update_pkg"
+	cp "$<" "$(board_build)/update_pkg/"
+	cd "$(board_build)/update_pkg" && sha256sum "$(CB_OUTPUT_FILE)" >sha256sum.txt
+	cd "$(board_build)/update_pkg" && zip -9 "$@" "$(CB_OUTPUT_FILE)" sha256sum.txt
+
+all: $(board_build)/$(CB_OUTPUT_FILE) $(board_build)/$(CB_UPDATE_PKG_FILE)
 	@sha256sum $< | tee -a "$(HASHES)"
 	@stat -c "%8s:%n" $< | tee -a "$(SIZES)"
 
@@ -165,6 +174,14 @@ bin_modules-$(CONFIG_HELLO) += hello
 $(foreach m, $(bin_modules-y), $(call map,initrd_bin_add,$(call bins,$m)))
 $(foreach m, $(modules-y), $(call map,initrd_lib_add,$(call libs,$m)))
 
+# coreboot's cbmem, built in coreboot's tree, goes into every coreboot board's initrd.
+COREBOOT_UTIL_DIR = $(build)/$(coreboot_base_dir)/util
+ifeq ($(CONFIG_COREBOOT),y)
+$(eval $(call initrd_bin_add,$(COREBOOT_UTIL_DIR)/cbmem/cbmem))
+endif
+$(COREBOOT_UTIL_DIR)/cbmem/cbmem: $(build)/$(coreboot_base_dir)/.canary $(build)/$(musl-cross-make_dir)/.build
+	+$(MAKE) -C "$(dir $@)" $(CROSS_TOOLS)
+
 initrd-y += $(pwd)/blobs/dev.cpio
 initrd-y += $(build)/$(initrd_dir)/modules.cpio
 initrd-y += $(build)/$(initrd_dir)/tools.cpio
@@ -237,7 +254,7 @@ olddefconfig:\n\tLC_ALL=C sort -u $(O)/.config > $(O)/.config.new && mv $(O)/.co
 $(O)/arch/x86/boot/bzImage: $(O)/.config\n\tmkdir -p $(dir $@)\n\
 \t{ printf 'KERNEL user=%s\\n' '$(KBUILD_BUILD_USER)'; cat $(O)/.config; } > $@\n\
 $(O)/drivers/demo/demo.ko: $(srctree)drivers/demo/demo.c\n\tmkdir -p $(dir $@)\n\
-\tcd $(srctree) && $(CROSS_COMPILE)gcc -g -c -o $(abspath $@) drivers/demo/demo.c\n";
+\tcd $(srctree) && $(CROSS_COMPILE)gcc -g -fdebug-prefix-map=$(abspath $(srctree))=. -c -o $(abspath $@) drivers/demo/demo.c\n";
 
 /// A coreboot-like tree: `olddefconfig` on an out-of-tree DOTCONFIG, a
 /// toolchain target, and a ROM holding the config (with the payload paths
@@ -387,6 +404,41 @@ pub fn write_tree(root: &Path) -> PathBuf {
         "--- a/hello.c\n+++ b/hello.c\n@@ -1,2 +1,2 @@\n #include <stdio.h>\n-int main(void){puts(\"hello\");return 0;}\n+int main(void){puts(\"hello, rom\");return 0;}\n",
     );
 
+    // busybox: installed with its links into the initrd's tools by a rule
+    // of its own module file, not staged and stripped like bin_modules.
+    let busybox = archive(
+        &mirror,
+        "busybox",
+        "1.0",
+        &[
+            (
+                "busybox.c",
+                "#include <stdio.h>\nint main(void){puts(\"busybox\");return 0;}\n",
+            ),
+            (
+                "Makefile",
+                "busybox: busybox.c\n\t$(CC) -o busybox busybox.c\n\
+                 install: busybox\n\tmkdir -p $(CONFIG_PREFIX)/bin $(CONFIG_PREFIX)/sbin\n\
+                 \tcp busybox $(CONFIG_PREFIX)/bin/busybox\n\tln -sf busybox $(CONFIG_PREFIX)/bin/sh\n\
+                 \tln -sf ../bin/busybox $(CONFIG_PREFIX)/sbin/reboot\n\
+                 \tln -sf ../bin/busybox $(CONFIG_PREFIX)/sbin/init\n",
+            ),
+        ],
+    );
+    write(
+        &h,
+        "modules/busybox",
+        format!(
+            "CONFIG_BUSYBOX ?= y\nmodules-$(CONFIG_BUSYBOX) += busybox\n{busybox}busybox_dir := busybox-1.0\n\
+             busybox_target := $(CROSS_TOOLS)\nbusybox_output := busybox\nbusybox_depends := $(musl_dep)\n\
+             ifeq \"$(CONFIG_BUSYBOX)\" \"y\"\ninitrd_bins += $(initrd_bin_dir)/busybox\nendif\n\
+             $(initrd_bin_dir)/busybox: $(build)/$(busybox_dir)/.build\n\
+             \t$(MAKE) -C $(build)/$(busybox_dir) CC=\"$(heads_cc)\" CROSS_COMPILE=\"$(CROSS)\" \\\n\
+             \t\tCONFIG_PREFIX=\"$(initrd_bin_dir)/..\" install\n\
+             \trm -f $(initrd_bin_dir)/../sbin/reboot\n"
+        ),
+    );
+
     let demo = archive(
         &mirror,
         "libdemo",
@@ -460,6 +512,14 @@ pub fn write_tree(root: &Path) -> PathBuf {
         &[
             ("Makefile", COREBOOT_MAKEFILE),
             ("util/xgcc.sh", "#!/bin/sh\necho i386-elf-gcc\n"),
+            (
+                "util/cbmem/cbmem.c",
+                "#include <stdio.h>\nint main(void){puts(\"cbmem\");return 0;}\n",
+            ),
+            (
+                "util/cbmem/Makefile",
+                "cbmem: cbmem.c\n\t$(CC) -o cbmem cbmem.c\n",
+            ),
             (
                 "util/cbfstool.sh",
                 "#!/bin/sh\n# print: the ROM's size and its first line\nwc -c < \"$1\"; head -n 1 \"$1\"\n",
