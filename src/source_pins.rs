@@ -323,12 +323,19 @@ fn resolve_one(
         });
     }
     vars.insert("file".to_string(), file.clone());
-    let urls = d
-        .urls
-        .iter()
-        .map(|u| fill(u, &vars))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(unknown)?;
+    // A URL using a variable the source does not set is left out (the
+    // Makefile offers sites for cases this one is not); none left is an error.
+    let mut urls = Vec::new();
+    let mut missing = None;
+    for u in &d.urls {
+        match fill(u, &vars) {
+            Ok(u) => urls.push(u),
+            Err(v) => missing = missing.or(Some(v)),
+        }
+    }
+    if let (true, Some(v)) = (urls.is_empty(), missing) {
+        return Err(unknown(v));
+    }
     if let Some(u) = urls.iter().find(|u| {
         !(u.starts_with("http://") || u.starts_with("https://") || u.starts_with("file:///"))
     }) {

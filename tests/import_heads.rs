@@ -555,10 +555,14 @@ fn reimport_keeps_tables_the_user_added_to_strata_toml() {
     let h = Heads::new();
     assert!(h.import(&[]).status.success());
     let path = h.out().join("strata.toml");
+    // The fixture's import added a [mirrors] table as a user would; add to it.
     let mut t = std::fs::read_to_string(&path).unwrap();
-    t.push_str(
-        "\n[mirrors]\n# my LAN mirror\nafter = [\"file:///srv/heads-packages/\"]\n\n[settings]\njobs = 3\n",
+    assert!(t.contains("[mirrors]\n"), "{t}");
+    t = t.replace(
+        "[mirrors]\n",
+        "[mirrors]\n# my LAN mirror\nafter = [\"file:///srv/heads-packages/\"]\n",
     );
+    t.push_str("\n[settings]\njobs = 3\n");
     std::fs::write(&path, &t).unwrap();
     // A new board makes the import rewrite strata.toml.
     std::fs::create_dir_all(h.heads().join("boards/delta")).unwrap();
@@ -635,4 +639,100 @@ fn report_prints_a_reason_shared_by_modules_of_one_file_once() {
             "{m}"
         );
     }
+}
+
+#[test]
+fn the_toolchain_build_downloads_nothing_and_passes_in_the_sandbox() {
+    // The fixture's musl-cross-make fetches its packages with curl when
+    // sources/ lacks them, as the real one does with wget. The import
+    // declares them as downloads pinned by the source's hashes/, so strata
+    // fetches them and the sandboxed build (no network) finds them in place.
+    let h = Heads::new();
+    assert!(h.import(&[]).status.success());
+    let tc = h.read("modules/musl-cross-make.toml");
+    assert!(
+        tc.contains("[[download]]\nsha1-from = \"hashes/gcc-{GCC_VER}.tar.*.sha1\"\nvars-from = \"Makefile\"\nurls = [\"{GCC_SITE}/gcc-{GCC_VER}/{file}\"]\ndest = \"sources\"\n"),
+        "{tc}"
+    );
+    // Before the source is here, the list names where each pin comes from.
+    let o = h.strata(&["fetch", "--dry-run", "alpha"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let list = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        list.contains(
+            "14 files: 5 module tarballs, 1 git source, 8 extra downloads (8 pinned by a file"
+        ),
+        "{list}"
+    );
+    assert!(h.server.requests().is_empty(), "a dry run downloaded");
+    let o = h.strata(&["fetch", "alpha"]);
+    assert!(o.status.success(), "{}", text(&o));
+    // From the sites of the source's Makefile (the user's mirror first:
+    // it has only config.sub, whose upstream URL is not served here).
+    let fetched = h.server.requests();
+    for (file, at) in MCM_PACKAGES {
+        let site = format!("{at}{file}");
+        assert!(fetched.contains(&site), "{site} not in {fetched:?}");
+    }
+    assert!(
+        fetched.contains(&"/mirror/config.sub".to_string()),
+        "{fetched:?}"
+    );
+    // Now resolved: each package with its file, sha1 and URL.
+    let o = h.strata(&["--json", "fetch", "--dry-run", "alpha"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["counts"]["unresolved"], 0, "{v}");
+    let files: Vec<&str> = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "download")
+        .map(|f| f["file"].as_str().unwrap())
+        .collect();
+    for (file, _) in MCM_PACKAGES {
+        assert!(
+            files.contains(&format!("sources/{file}").as_str()),
+            "{files:?}"
+        );
+    }
+    assert!(files.contains(&"sources/config.sub"), "{files:?}");
+    let lock = h.read("strata.lock");
+    assert_eq!(lock.matches("pin = \"sha1:").count(), 8, "{lock}");
+
+    // The build runs sandboxed (required) and downloads nothing itself.
+    let build = |h: &Heads| {
+        Command::new(assert_cmd::cargo::cargo_bin("strata"))
+            .arg("-C")
+            .arg(h.out())
+            .args(["build", "alpha"])
+            .env("NO_COLOR", "1")
+            .env("STRATA_SANDBOX", "require")
+            .env("XDG_CACHE_HOME", h.tmp.path().join(".xdg-cache"))
+            .output()
+            .unwrap()
+    };
+    let o = build(&h);
+    let out = text(&o);
+    if out.contains("sandbox") && out.contains("not available") {
+        eprintln!("skipped: the sandbox is not available here: {out}");
+        return;
+    }
+    assert!(o.status.success(), "{out}");
+    assert_eq!(h.server.requests(), fetched, "the build downloaded");
+    assert!(h.out().join("install/initrd/bin/app").is_file());
+
+    // The control: without the declared downloads the same build reaches
+    // for the network, which the sandbox denies.
+    let cut = tc.split("\n[[download]]").next().unwrap().to_string();
+    std::fs::write(h.out().join("modules/musl-cross-make.toml"), cut).unwrap();
+    let o = build(&h);
+    let out = text(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(out.contains("module musl-cross-make failed"), "{out}");
+    assert!(out.contains("declare downloads"), "{out}");
+    assert_eq!(
+        h.server.requests(),
+        fetched,
+        "a sandboxed build reached the server"
+    );
 }

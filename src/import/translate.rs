@@ -50,6 +50,18 @@ pub struct ModuleOut {
     pub configure: String,
     pub build: String,
     pub install: String,
+    /// Files the build needs, pinned by its source (`sha1-from`).
+    pub downloads: Vec<DownloadOut>,
+}
+
+/// A `[[download]]` whose pin and name strata reads from the source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownloadOut {
+    pub sha1_from: String,
+    pub vars_from: Option<String>,
+    pub urls: Vec<String>,
+    pub file: Option<String>,
+    pub dest: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
