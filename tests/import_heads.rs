@@ -736,3 +736,121 @@ fn the_toolchain_build_downloads_nothing_and_passes_in_the_sandbox() {
         "a sandboxed build reached the server"
     );
 }
+
+#[test]
+fn coreboot_toolchains_are_shared_host_modules_whose_packages_are_declared() {
+    // alpha builds coreboot 1.0; beta a fork that reuses 1.0's toolchain
+    // (Heads's Dasharo forks and coreboot_module's second argument).
+    let h = Heads::new();
+    heads_fixture::crossgcc::add_coreboot(&h, &[("alpha", "1.0"), ("beta", "fork")]);
+    let o = h.import(&[]);
+    let report = text(&o);
+    assert!(o.status.success(), "{report}");
+    let tc = h.read("modules/coreboot-crossgcc-1.0-i386.toml");
+    assert!(tc.contains("host = true\n"), "{tc}");
+    assert!(
+        tc.contains("make -C \"$STRATA_BUILD_DIR\" CPUS=\"$STRATA_JOBS\" crossgcc-i386\n"),
+        "{tc}"
+    );
+    assert_eq!(
+        tc.matches("dest = \"util/crossgcc/tarballs\"").count(),
+        7,
+        "{tc}"
+    );
+    assert!(
+        tc.contains("sha1-from = \"util/crossgcc/sum/gcc-*.cksum\"\nurls = [\"https://ftpmirror.gnu.org/gcc/{stem}/{file}\"]"),
+        "{tc}"
+    );
+    // One toolchain for both boards: the fork names no toolchain of its own.
+    let names: Vec<String> = walk(&h.out().join("modules"))
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("coreboot-crossgcc"))
+        .collect();
+    assert_eq!(names, ["coreboot-crossgcc-1.0-i386.toml"]);
+    for m in ["coreboot-1.0", "coreboot-fork"] {
+        let t = h.read(&format!("modules/{m}.toml"));
+        assert!(t.contains("\"coreboot-crossgcc-1.0-i386\""), "{m}: {t}");
+        assert!(
+            t.contains("XGCCPATH=\"${STRATA_HOST}/xgcc/bin/\""),
+            "{m}: {t}"
+        );
+    }
+    assert!(!report.contains(".heads-toolchain"), "{report}");
+    assert!(!report.contains("uses the coreboot toolchain"), "{report}");
+
+    // Every package is in the download list, pinned by coreboot's sum/.
+    let o = h.strata(&["fetch", "--dry-run", "alpha", "beta"]);
+    let list = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(list.contains("15 extra downloads"), "{list}");
+    let o = h.strata(&["fetch", "alpha", "beta"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = h.strata(&["--json", "fetch", "--dry-run", "beta"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for f in heads_fixture::crossgcc::PACKAGES {
+        let want = format!("util/crossgcc/tarballs/{f}");
+        assert!(
+            v["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x["file"] == want.as_str()
+                    && x["module"] == "coreboot-crossgcc-1.0-i386"
+                    && x["pin"].as_str().unwrap().starts_with("sha1:")),
+            "{want}: {v}"
+        );
+    }
+
+    // Both boards build sandboxed; the toolchain is built once and its
+    // buildgcc downloads nothing.
+    let build = |h: &Heads| {
+        Command::new(assert_cmd::cargo::cargo_bin("strata"))
+            .arg("-C")
+            .arg(h.out())
+            .args(["--json", "build", "alpha", "beta"])
+            .env("STRATA_SANDBOX", "require")
+            .env("XDG_CACHE_HOME", h.tmp.path().join(".xdg-cache"))
+            .output()
+            .unwrap()
+    };
+    let o = build(&h);
+    let events = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{}", text(&o));
+    let built = common::TestProject::modules_with(&events, "module-built");
+    assert_eq!(
+        built
+            .iter()
+            .filter(|m| m.starts_with("coreboot-crossgcc"))
+            .count(),
+        1,
+        "{built:?}"
+    );
+    for b in ["alpha", "beta"] {
+        let rom =
+            std::fs::read_to_string(h.out().join(format!("install/{b}/initrd/bin/coreboot.rom")))
+                .unwrap();
+        assert_eq!(
+            rom,
+            format!(
+                "# i386-elf-gcc gcc-14.2.0\nCONFIG_BOARD_{}=y\n",
+                b.to_uppercase()
+            )
+        );
+    }
+    assert!(
+        !h.server
+            .requests()
+            .iter()
+            .any(|r| r.starts_with("/crossgcc/")),
+        "buildgcc downloaded: {:?}",
+        h.server.requests()
+    );
+
+    // The control: without the declared packages, buildgcc reaches for the
+    // network, which the sandbox denies.
+    let cut = tc.split("\n[[download]]").next().unwrap().to_string();
+    std::fs::write(h.out().join("modules/coreboot-crossgcc-1.0-i386.toml"), cut).unwrap();
+    let o = build(&h);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("declare downloads"), "{}", text(&o));
+}

@@ -25,13 +25,16 @@ strata_x2 = $(eval define strata_tmp$(strata_nl)$1$(strata_nl)endef)$(strata_tmp
 
 strata_fields := version dir base_dir tar url hash repo commit_hash depends \
 	configure target output libraries config config_file config_file_path \
-	patch_version patch_name tar_opt module_file toolchain data
+	patch_version patch_name tar_opt module_file toolchain data \
+	toolchain_build_args
 
 strata_modules := $(sort $(modules-y) $(foreach m,$(modules-y),$($(m)_depends)))
 
 $(info @@strata@@	board	$(BOARD)	modules-y	$(call strata_esc,$(modules-y)))
 $(info @@strata@@	board	$(BOARD)	musl_dep	$(call strata_esc,$(musl_dep)))
 $(info @@strata@@	board	$(BOARD)	CONFIG_TARGET_ARCH	$(call strata_esc,$(CONFIG_TARGET_ARCH)))
+$(info @@strata@@	board	$(BOARD)	coreboot_toolchain_module	$(call strata_esc,$(coreboot_toolchain_module)))
+$(info @@strata@@	board	$(BOARD)	COREBOOT_TARGET	$(call strata_esc,$(COREBOOT_TARGET)))
 $(foreach v,$(sort $(filter CONFIG_%_CONFIG,$(.VARIABLES))),\
 	$(info @@strata@@	param	$(BOARD)	$(v)	$(call strata_esc,$($(v)))))
 $(foreach m,$(strata_modules),\

@@ -12,7 +12,10 @@
 //! source when it fetches: a bumped musl-cross-make commit brings its own
 //! package list without a re-import.
 
-use super::translate::DownloadOut;
+use super::make::BoardEval;
+use super::translate::{DownloadOut, ModuleOut};
+use regex::Regex;
+use std::collections::BTreeSet;
 
 /// One package of musl-cross-make's `SRC_DIRS`: the variable holding its
 /// version, the file name prefix, and its URLs (from the Makefile's sites).
@@ -53,4 +56,144 @@ pub fn musl_cross_make_downloads() -> Vec<DownloadOut> {
         dest: "sources".to_string(),
     });
     out
+}
+
+/// coreboot's crossgcc packages (`util/crossgcc/sum/<name>-*.cksum`) and
+/// where upstream serves them (the same mirrors Heads's
+/// `bin/fetch_coreboot_crossgcc_archive.sh` uses). iasl's sum is
+/// `R<ver>.tar.gz` since coreboot 4.21 and `acpica-unix2-<ver>` before.
+const COREBOOT_CROSSGCC: &[(&str, &[&str])] = &[
+    ("gmp-*", &["https://ftpmirror.gnu.org/gmp/{file}"]),
+    ("mpfr-*", &["https://ftpmirror.gnu.org/mpfr/{file}"]),
+    ("mpc-*", &["https://ftpmirror.gnu.org/mpc/{file}"]),
+    ("binutils-*", &["https://ftpmirror.gnu.org/binutils/{file}"]),
+    ("gcc-*", &["https://ftpmirror.gnu.org/gcc/{stem}/{file}"]),
+    (
+        "nasm-*",
+        &["https://www.nasm.us/pub/nasm/releasebuilds/{version}/{file}"],
+    ),
+    (
+        "R*|util/crossgcc/sum/acpica-*",
+        &[
+            "https://github.com/acpica/acpica/archive/refs/tags/{file}",
+            "https://mirror.math.princeton.edu/pub/libreboot/misc/acpica/{file}",
+            "https://downloadmirror.intel.com/774879/{file}",
+        ],
+    ),
+];
+
+/// The `[[download]]`s of a coreboot crossgcc toolchain module: each
+/// package placed in `util/crossgcc/tarballs/`, where `buildgcc` looks
+/// before it would download.
+pub fn coreboot_crossgcc_downloads() -> Vec<DownloadOut> {
+    COREBOOT_CROSSGCC
+        .iter()
+        .map(|(pat, urls)| DownloadOut {
+            sha1_from: format!("util/crossgcc/sum/{pat}.cksum").replace("|", ".cksum|"),
+            vars_from: None,
+            urls: urls.iter().map(|u| u.to_string()).collect(),
+            file: None,
+            dest: "util/crossgcc/tarballs".to_string(),
+        })
+        .collect()
+}
+
+/// The shared toolchain a board's coreboot module builds with: Heads's
+/// `$(coreboot_toolchain_module)` tree running `make crossgcc-<target>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorebootToolchain {
+    /// The Heads module whose source builds it (`coreboot-24.12`).
+    pub heads_module: String,
+    pub version: String,
+    /// `$(COREBOOT_TARGET)`: `i386`, `ppc64`.
+    pub target: String,
+    /// `<module>_toolchain_build_args` (`BUILD_LANGUAGES=c` for 4.11).
+    pub build_args: String,
+}
+
+impl CorebootToolchain {
+    /// One name per coreboot version and arch, whichever boards use it.
+    pub fn name(&self) -> String {
+        format!("coreboot-crossgcc-{}-{}", self.version, self.target)
+    }
+
+    /// The toolchain module, its source and patches those of the coreboot
+    /// module `from` (the same tree Heads builds it in).
+    pub fn module(&self, from: &ModuleOut) -> ModuleOut {
+        let args = if self.build_args.trim().is_empty() {
+            String::new()
+        } else {
+            format!(" {}", self.build_args.trim())
+        };
+        ModuleOut {
+            name: self.name(),
+            heads_name: self.heads_module.clone(),
+            module_file: from.module_file.clone(),
+            version: self.version.clone(),
+            source: from.source.clone(),
+            depends: Vec::new(),
+            patches: from.patches.clone(),
+            params: Vec::new(),
+            host: true,
+            configure: String::new(),
+            build: format!(
+                "make -C \"$STRATA_BUILD_DIR\" CPUS=\"$STRATA_JOBS\" crossgcc-{}{args}\n",
+                self.target
+            ),
+            install: "mkdir -p \"$STRATA_DESTDIR\"\n\
+                      cp -a \"$STRATA_BUILD_DIR/util/crossgcc/xgcc\" \"$STRATA_DESTDIR/xgcc\"\n"
+                .to_string(),
+            downloads: coreboot_crossgcc_downloads(),
+        }
+    }
+}
+
+/// Wires one board's coreboot module to its shared toolchain: the module
+/// that builds with `XGCCPATH` (the board's own coreboot, not a toolchain
+/// provider Heads adds with `.nobuild`) depends on the toolchain module,
+/// finds it at `$STRATA_HOST/xgcc`, and the report's toolchain notes are
+/// replaced by what was translated. Returns the toolchain it needs.
+pub fn wire_coreboot(
+    out: &mut ModuleOut,
+    notes: &mut BTreeSet<String>,
+    e: &BoardEval,
+) -> Option<CorebootToolchain> {
+    if out.module_file != "coreboot" || e.coreboot_toolchain.is_empty() {
+        return None;
+    }
+    // Heads's rules for the toolchain are what this translates.
+    notes.retain(|n| {
+        !(n.contains(".heads-toolchain")
+            || n.contains(".heads-crossgcc-pkg")
+            || n.starts_with("uses the coreboot toolchain of"))
+    });
+    let xgcc = Regex::new(r"\$\{?STRATA_(SOURCE_DIR|DEP_[A-Z0-9_]+_DIR)\}?/util/crossgcc/xgcc/")
+        .expect("valid regex");
+    if !xgcc.is_match(&out.build) && !xgcc.is_match(&out.configure) {
+        return None;
+    }
+    out.build = xgcc
+        .replace_all(&out.build, "$${STRATA_HOST}/xgcc/")
+        .into_owned();
+    out.configure = xgcc
+        .replace_all(&out.configure, "$${STRATA_HOST}/xgcc/")
+        .into_owned();
+    let provider = e.modules.get(&e.coreboot_toolchain)?;
+    let tc = CorebootToolchain {
+        heads_module: e.coreboot_toolchain.clone(),
+        version: super::translate::version_of(provider),
+        target: if e.coreboot_target.is_empty() {
+            "i386".to_string()
+        } else {
+            e.coreboot_target.clone()
+        },
+        build_args: provider
+            .get("toolchain_build_args")
+            .cloned()
+            .unwrap_or_default(),
+    };
+    if !out.depends.contains(&tc.name()) {
+        out.depends.push(tc.name());
+    }
+    Some(tc)
 }

@@ -129,6 +129,8 @@ type Merged = (Vec<(String, ModuleOut)>, BTreeSet<String>, Vec<String>);
 pub fn translate(paths: &Paths, evals: &[(String, Result<BoardEval, String>)]) -> Imported {
     let mut imp = Imported::default();
     let mut scans: BTreeMap<String, FileScan> = BTreeMap::new();
+    // coreboot's shared toolchains, by strata name.
+    let mut crossgcc: BTreeMap<String, super::toolchain::CorebootToolchain> = BTreeMap::new();
     // Versions per Heads name, across boards, to name modules; and the
     // modules whose file picks the version per board (whichever boards are
     // imported, their names carry the version).
@@ -244,7 +246,12 @@ pub fn translate(paths: &Paths, evals: &[(String, Result<BoardEval, String>)]) -
             let scan = scans
                 .entry(file.clone())
                 .or_insert_with(|| scan_file(&paths.heads.join("modules").join(&file)));
-            let (out, notes, done, extra) = module(paths, &ctx, n, sn, &file, m, &names, scan);
+            let (mut out, mut notes, mut done, extra) =
+                module(paths, &ctx, n, sn, &file, m, &names, scan);
+            if let Some(tc) = super::toolchain::wire_coreboot(&mut out, &mut notes, e) {
+                done.push(format!("toolchain → host module `{}`", tc.name()));
+                crossgcc.insert(tc.name(), tc);
+            }
             for (p, rel) in extra {
                 let f = format!("{}/{rel}", paths.heads_from_out);
                 target.params.insert(p, Param::File(f));
@@ -356,6 +363,42 @@ pub fn translate(paths: &Paths, evals: &[(String, Result<BoardEval, String>)]) -
         if let Some(t) = imp.targets.get(b) {
             r.modules = t.modules.clone();
         }
+    }
+    // One host module per coreboot toolchain, shared by its boards.
+    for (name, tc) in &crossgcc {
+        let Some(from) = imp
+            .modules
+            .values()
+            .find(|m| m.heads_name == tc.heads_module)
+            .cloned()
+        else {
+            continue;
+        };
+        let m = tc.module(&from);
+        let boards = imp
+            .targets
+            .values()
+            .filter(|t| {
+                t.modules
+                    .iter()
+                    .any(|x| imp.modules.get(x).is_some_and(|m| m.depends.contains(name)))
+            })
+            .count();
+        imp.report.modules.insert(
+            name.clone(),
+            ModuleReport {
+                heads_name: tc.heads_module.clone(),
+                module_file: m.module_file.clone(),
+                boards,
+                translated: vec![
+                    format!("`make crossgcc-{}` in {}'s tree (.heads-toolchain)", tc.target, tc.heads_module),
+                    "its packages (util/crossgcc/sum/) → [[download]] sha1-from, placed in util/crossgcc/tarballs/".to_string(),
+                ],
+                not_translated: Vec::new(),
+            },
+        );
+        coreboot.push(name.clone());
+        imp.modules.insert(name.clone(), m);
     }
     // Heads's three CircleCI cache layers.
     let tc: Vec<String> = toolchains.into_iter().collect();

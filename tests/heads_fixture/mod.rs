@@ -3,6 +3,8 @@
 //! and a git module, evaluated by the real GNU make.
 #![allow(dead_code)]
 
+pub mod crossgcc;
+
 use super::common::{Reply, Server, sha256, tarball};
 use std::path::{Path, PathBuf};
 use std::process::Command;
