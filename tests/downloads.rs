@@ -363,3 +363,64 @@ fn a_sha1_from_download_that_does_not_match_its_source_pin_is_refused() {
         .failure()
         .stderr(contains("module mcm: no file of its source matches sha1-from `hashes/gcc-9.4.0-nope.tar.*.sha1`"));
 }
+
+#[test]
+fn a_sha1_from_download_reads_the_archive_of_a_git_source() {
+    // coreboot 25.09 and the Dasharo forks are git sources: the sum file is
+    // read out of the archive strata writes for the commit.
+    let p = TestProject::with_default(&["cb"]);
+    let repo = p.path("repo");
+    std::fs::create_dir_all(repo.join("util/crossgcc/sum")).unwrap();
+    let pkg = b"pretend gmp tarball\n";
+    p.write("mirror/gmp-6.3.0.tar.xz", pkg);
+    p.write(
+        "repo/util/crossgcc/sum/gmp-6.3.0.tar.xz.cksum",
+        format!("{}  tarballs/gmp-6.3.0.tar.xz\n", sha1(pkg)),
+    );
+    p.write(
+        "repo/Makefile",
+        "all:\n\tcmp util/crossgcc/tarballs/gmp-6.3.0.tar.xz ../../mirror/gmp-6.3.0.tar.xz\n",
+    );
+    let git = |args: &[&str]| {
+        let o = std::process::Command::new("git")
+            .current_dir(&repo)
+            .args(args)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{o:?}");
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "x"]);
+    let rev = git(&["rev-parse", "HEAD"]);
+    p.write(
+        "modules/cb.toml",
+        format!(
+            "name = \"cb\"\nversion = \"1\"\ngit = \"file://repo\"\nrev = \"{rev}\"\nbuild = \"make\"\n\n\
+             [[download]]\nsha1-from = \"util/crossgcc/sum/gmp-*.cksum\"\n\
+             url = \"file://mirror/{{file}}\"\ndest = \"util/crossgcc/tarballs\"\n"
+        ),
+    );
+    let (code, built, err) = p.build_json(&[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(built, ["cb"]);
+    let o = p.strata().args(["fetch", "--dry-run"]).output().unwrap();
+    let list = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        list.contains(&format!(
+            "util/crossgcc/tarballs/gmp-6.3.0.tar.xz sha1:{}",
+            sha1(pkg)
+        )),
+        "{list}"
+    );
+    assert!(
+        list.contains("0 module tarballs, 1 git source, 1 extra download"),
+        "{list}"
+    );
+}
