@@ -777,7 +777,44 @@ fn coreboot_toolchains_are_shared_host_modules_whose_packages_are_declared() {
         );
     }
     assert!(!report.contains(".heads-toolchain"), "{report}");
+    // beta lists coreboot-1.0 only as its toolchain's tree (`.nobuild`):
+    // the shared toolchain module replaces it.
+    let project: toml::Table = toml::from_str(&h.read("strata.toml")).unwrap();
+    let beta: Vec<&str> = project["target"]["beta"]["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    assert!(beta.contains(&"coreboot-fork"), "{beta:?}");
+    assert!(
+        !beta.iter().any(|m| m.starts_with("coreboot-1.0")),
+        "{beta:?}"
+    );
+    assert!(!h.out().join("modules/coreboot-1.0+beta.toml").exists());
+    assert!(
+        report.contains(
+            "1 board(s): `coreboot-1.0` is in modules-y only to build the coreboot toolchain"
+        ),
+        "{report}"
+    );
     assert!(!report.contains("uses the coreboot toolchain"), "{report}");
+
+    // Importing only the fork's board still gives it its toolchain.
+    let only = h.tmp.path().join("only-beta");
+    let o = Command::new(assert_cmd::cargo::cargo_bin("strata"))
+        .args(["import", "heads"])
+        .arg(h.heads())
+        .arg("-o")
+        .arg(&only)
+        .args(["--board", "beta"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        std::fs::read_to_string(only.join("modules/coreboot-crossgcc-1.0-i386.toml")).unwrap(),
+        tc
+    );
 
     // Every package is in the download list, pinned by coreboot's sum/.
     let o = h.strata(&["fetch", "--dry-run", "alpha", "beta"]);

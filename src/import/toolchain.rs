@@ -197,3 +197,15 @@ pub fn wire_coreboot(
     }
     Some(tc)
 }
+
+/// The coreboot module a board lists only to build its toolchain in (Heads
+/// adds `$(coreboot_toolchain_module)` to `modules-y` with a `.nobuild`
+/// target when a fork reuses another version's toolchain): its Heads name,
+/// when it builds no firmware on this board. strata's shared
+/// `coreboot-crossgcc-*` module takes its place, so it is left out.
+pub fn toolchain_hook_only(e: &BoardEval) -> Option<&str> {
+    let p = e.coreboot_toolchain.as_str();
+    let m = e.modules.get(p)?;
+    let builds = m.get("target").is_some_and(|t| t.contains("XGCCPATH"));
+    (!builds).then_some(p)
+}

@@ -131,6 +131,7 @@ pub fn translate(paths: &Paths, evals: &[(String, Result<BoardEval, String>)]) -
     let mut scans: BTreeMap<String, FileScan> = BTreeMap::new();
     // coreboot's shared toolchains, by strata name.
     let mut crossgcc: BTreeMap<String, super::toolchain::CorebootToolchain> = BTreeMap::new();
+    let mut providers: BTreeMap<String, ModuleOut> = BTreeMap::new();
     // Versions per Heads name, across boards, to name modules; and the
     // modules whose file picks the version per board (whichever boards are
     // imported, their names carry the version).
@@ -226,7 +227,14 @@ pub fn translate(paths: &Paths, evals: &[(String, Result<BoardEval, String>)]) -
             ..Default::default()
         };
         let mut target = TargetOut::default();
+        let hook = super::toolchain::toolchain_hook_only(e);
         for n in &e.modules_y {
+            if Some(n.as_str()) == hook {
+                br.skipped.push(format!(
+                    "`{n}` is in modules-y only to build the coreboot toolchain in its tree: the shared toolchain module does that"
+                ));
+                continue;
+            }
             match names.get(n.as_str()) {
                 Some(sn) => {
                     if !target.modules.contains(sn) {
@@ -248,6 +256,14 @@ pub fn translate(paths: &Paths, evals: &[(String, Result<BoardEval, String>)]) -
                 .or_insert_with(|| scan_file(&paths.heads.join("modules").join(&file)));
             let (mut out, mut notes, mut done, extra) =
                 module(paths, &ctx, n, sn, &file, m, &names, scan);
+            // The toolchain's tree: its source and patches, whether or not
+            // the board builds it (see `toolchain_hook_only`).
+            if *n == e.coreboot_toolchain {
+                providers.entry(n.clone()).or_insert_with(|| out.clone());
+            }
+            if Some(n.as_str()) == hook {
+                continue;
+            }
             if let Some(tc) = super::toolchain::wire_coreboot(&mut out, &mut notes, e) {
                 done.push(format!("toolchain → host module `{}`", tc.name()));
                 crossgcc.insert(tc.name(), tc);
@@ -366,15 +382,10 @@ pub fn translate(paths: &Paths, evals: &[(String, Result<BoardEval, String>)]) -
     }
     // One host module per coreboot toolchain, shared by its boards.
     for (name, tc) in &crossgcc {
-        let Some(from) = imp
-            .modules
-            .values()
-            .find(|m| m.heads_name == tc.heads_module)
-            .cloned()
-        else {
+        let Some(from) = providers.get(&tc.heads_module) else {
             continue;
         };
-        let m = tc.module(&from);
+        let m = tc.module(from);
         let boards = imp
             .targets
             .values()
