@@ -232,6 +232,22 @@ fn bad_download_entries_are_manifest_errors() {
             ),
             "the file `tc-1.0.tar.gz`",
         ),
+        (
+            "url = \"http://h/{file}\"\nsha1-from = \"sum/*.cksum\"\nsha1 = \"abc\"\n",
+            "has sha1-from and another pin",
+        ),
+        (
+            "url = \"http://h/x.tar\"\nvars-from = \"Makefile\"\nsha1 = \"abc\"\n",
+            "vars-from without sha1-from",
+        ),
+        (
+            "url = \"http://h/{file}\"\nsha1-from = \"../sum/*.cksum\"\n",
+            "sha1-from `../sum/*.cksum` is not a path inside the source tree",
+        ),
+        (
+            "url = \"{SITE}/{file}\"\nsha1-from = \"sum/*.cksum\"\nvars-from = \"/etc/passwd\"\n",
+            "vars-from `/etc/passwd` is not a path inside the source tree",
+        ),
     ] {
         let p = toolchain(&server, &sha1(GCC));
         p.write(
