@@ -236,7 +236,10 @@ pub fn resolve(m: &Module, archive: &Path) -> Result<Vec<Download>, SourcePinErr
             _ => None,
         })
         .collect();
-    let globs: Vec<String> = pins.iter().map(|p| widened(&p.path)).collect();
+    let globs: Vec<String> = pins
+        .iter()
+        .flat_map(|p| p.path.split('|').map(|a| widened(a.trim())))
+        .collect();
     let var_files: Vec<&str> = pins.iter().filter_map(|p| p.vars_from.as_deref()).collect();
     let want = |rel: &str| var_files.contains(&rel) || globs.iter().any(|g| glob_match(g, rel));
     let files: BTreeMap<String, Vec<u8>> =
@@ -276,7 +279,12 @@ fn resolve_one(
         manifest: manifest.clone(),
     };
     let pattern = fill(&p.path, &vars).map_err(unknown)?;
-    let matches: Vec<&String> = files.keys().filter(|f| glob_match(&pattern, f)).collect();
+    // `a|b`: alternatives (coreboot's iasl sum is `R<ver>` or, before 4.21,
+    // `acpica-unix2-<ver>`); together they must match one file.
+    let matches: Vec<&String> = files
+        .keys()
+        .filter(|f| pattern.split('|').any(|a| glob_match(a.trim(), f)))
+        .collect();
     let sum_file = match matches.as_slice() {
         [one] => *one,
         [] => {
@@ -322,13 +330,29 @@ fn resolve_one(
             manifest,
         });
     }
+    // `{stem}`: the file without its archive suffix (`gcc-14.2.0`);
+    // `{version}`: the stem after its first `-` (`14.2.0`).
+    let stem = match file.find(".tar") {
+        Some(i) => &file[..i],
+        None => file.rsplit_once('.').map_or(file.as_str(), |(s, _)| s),
+    };
+    let version = stem.split_once('-').map_or(stem, |(_, v)| v);
+    vars.insert("stem".to_string(), stem.to_string());
+    vars.insert("version".to_string(), version.to_string());
     vars.insert("file".to_string(), file.clone());
-    let urls = d
-        .urls
-        .iter()
-        .map(|u| fill(u, &vars))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(unknown)?;
+    // A URL using a variable the source does not set is left out (the
+    // Makefile offers sites for cases this one is not); none left is an error.
+    let mut urls = Vec::new();
+    let mut missing = None;
+    for u in &d.urls {
+        match fill(u, &vars) {
+            Ok(u) => urls.push(u),
+            Err(v) => missing = missing.or(Some(v)),
+        }
+    }
+    if let (true, Some(v)) = (urls.is_empty(), missing) {
+        return Err(unknown(v));
+    }
     if let Some(u) = urls.iter().find(|u| {
         !(u.starts_with("http://") || u.starts_with("https://") || u.starts_with("file:///"))
     }) {

@@ -232,6 +232,22 @@ fn bad_download_entries_are_manifest_errors() {
             ),
             "the file `tc-1.0.tar.gz`",
         ),
+        (
+            "url = \"http://h/{file}\"\nsha1-from = \"sum/*.cksum\"\nsha1 = \"abc\"\n",
+            "has sha1-from and another pin",
+        ),
+        (
+            "url = \"http://h/x.tar\"\nvars-from = \"Makefile\"\nsha1 = \"abc\"\n",
+            "vars-from without sha1-from",
+        ),
+        (
+            "url = \"http://h/{file}\"\nsha1-from = \"../sum/*.cksum\"\n",
+            "sha1-from `../sum/*.cksum` is not a path inside the source tree",
+        ),
+        (
+            "url = \"{SITE}/{file}\"\nsha1-from = \"sum/*.cksum\"\nvars-from = \"/etc/passwd\"\n",
+            "vars-from `/etc/passwd` is not a path inside the source tree",
+        ),
     ] {
         let p = toolchain(&server, &sha1(GCC));
         p.write(
@@ -362,4 +378,65 @@ fn a_sha1_from_download_that_does_not_match_its_source_pin_is_refused() {
         .assert()
         .failure()
         .stderr(contains("module mcm: no file of its source matches sha1-from `hashes/gcc-9.4.0-nope.tar.*.sha1`"));
+}
+
+#[test]
+fn a_sha1_from_download_reads_the_archive_of_a_git_source() {
+    // coreboot 25.09 and the Dasharo forks are git sources: the sum file is
+    // read out of the archive strata writes for the commit.
+    let p = TestProject::with_default(&["cb"]);
+    let repo = p.path("repo");
+    std::fs::create_dir_all(repo.join("util/crossgcc/sum")).unwrap();
+    let pkg = b"pretend gmp tarball\n";
+    p.write("mirror/gmp-6.3.0.tar.xz", pkg);
+    p.write(
+        "repo/util/crossgcc/sum/gmp-6.3.0.tar.xz.cksum",
+        format!("{}  tarballs/gmp-6.3.0.tar.xz\n", sha1(pkg)),
+    );
+    p.write(
+        "repo/Makefile",
+        "all:\n\tcmp util/crossgcc/tarballs/gmp-6.3.0.tar.xz ../../mirror/gmp-6.3.0.tar.xz\n",
+    );
+    let git = |args: &[&str]| {
+        let o = std::process::Command::new("git")
+            .current_dir(&repo)
+            .args(args)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{o:?}");
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "x"]);
+    let rev = git(&["rev-parse", "HEAD"]);
+    p.write(
+        "modules/cb.toml",
+        format!(
+            "name = \"cb\"\nversion = \"1\"\ngit = \"file://repo\"\nrev = \"{rev}\"\nbuild = \"make\"\n\n\
+             [[download]]\nsha1-from = \"util/crossgcc/sum/gmp-*.cksum\"\n\
+             url = \"file://mirror/{{file}}\"\ndest = \"util/crossgcc/tarballs\"\n"
+        ),
+    );
+    let (code, built, err) = p.build_json(&[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(built, ["cb"]);
+    let o = p.strata().args(["fetch", "--dry-run"]).output().unwrap();
+    let list = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        list.contains(&format!(
+            "util/crossgcc/tarballs/gmp-6.3.0.tar.xz sha1:{}",
+            sha1(pkg)
+        )),
+        "{list}"
+    );
+    assert!(
+        list.contains("0 module tarballs, 1 git source, 1 extra download"),
+        "{list}"
+    );
 }

@@ -560,10 +560,14 @@ fn reimport_keeps_tables_the_user_added_to_strata_toml() {
     let h = Heads::new();
     assert!(h.import(&[]).status.success());
     let path = h.out().join("strata.toml");
+    // The fixture's import added a [mirrors] table as a user would; add to it.
     let mut t = std::fs::read_to_string(&path).unwrap();
-    t.push_str(
-        "\n[mirrors]\n# my LAN mirror\nafter = [\"file:///srv/heads-packages/\"]\n\n[settings]\njobs = 3\n",
+    assert!(t.contains("[mirrors]\n"), "{t}");
+    t = t.replace(
+        "[mirrors]\n",
+        "[mirrors]\n# my LAN mirror\nafter = [\"file:///srv/heads-packages/\"]\n",
     );
+    t.push_str("\n[settings]\njobs = 3\n");
     std::fs::write(&path, &t).unwrap();
     // A new board makes the import rewrite strata.toml.
     std::fs::create_dir_all(h.heads().join("boards/delta")).unwrap();
@@ -640,4 +644,255 @@ fn report_prints_a_reason_shared_by_modules_of_one_file_once() {
             "{m}"
         );
     }
+}
+
+#[test]
+fn the_toolchain_build_downloads_nothing_and_passes_in_the_sandbox() {
+    // The fixture's musl-cross-make fetches its packages with curl when
+    // sources/ lacks them, as the real one does with wget. The import
+    // declares them as downloads pinned by the source's hashes/, so strata
+    // fetches them and the sandboxed build (no network) finds them in place.
+    let h = Heads::new();
+    assert!(h.import(&[]).status.success());
+    let tc = h.read("modules/musl-cross-make.toml");
+    assert!(
+        tc.contains("[[download]]\nsha1-from = \"hashes/gcc-{GCC_VER}.tar.*.sha1\"\nvars-from = \"Makefile\"\nurls = [\"{GCC_SITE}/gcc-{GCC_VER}/{file}\"]\ndest = \"sources\"\n"),
+        "{tc}"
+    );
+    // Before the source is here, the list names where each pin comes from.
+    let o = h.strata(&["fetch", "--dry-run", "alpha"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let list = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        list.contains(
+            "14 files: 5 module tarballs, 1 git source, 8 extra downloads (8 pinned by a file"
+        ),
+        "{list}"
+    );
+    assert!(h.server.requests().is_empty(), "a dry run downloaded");
+    let o = h.strata(&["fetch", "alpha"]);
+    assert!(o.status.success(), "{}", text(&o));
+    // From the sites of the source's Makefile (the user's mirror first:
+    // it has only config.sub, whose upstream URL is not served here).
+    let fetched = h.server.requests();
+    for (file, at) in MCM_PACKAGES {
+        let site = format!("{at}{file}");
+        assert!(fetched.contains(&site), "{site} not in {fetched:?}");
+    }
+    assert!(
+        fetched.contains(&"/mirror/config.sub".to_string()),
+        "{fetched:?}"
+    );
+    // Now resolved: each package with its file, sha1 and URL.
+    let o = h.strata(&["--json", "fetch", "--dry-run", "alpha"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["counts"]["unresolved"], 0, "{v}");
+    let files: Vec<&str> = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "download")
+        .map(|f| f["file"].as_str().unwrap())
+        .collect();
+    for (file, _) in MCM_PACKAGES {
+        assert!(
+            files.contains(&format!("sources/{file}").as_str()),
+            "{files:?}"
+        );
+    }
+    assert!(files.contains(&"sources/config.sub"), "{files:?}");
+    let lock = h.read("strata.lock");
+    assert_eq!(lock.matches("pin = \"sha1:").count(), 8, "{lock}");
+
+    // The build runs sandboxed (required) and downloads nothing itself.
+    let build = |h: &Heads| {
+        Command::new(assert_cmd::cargo::cargo_bin("strata"))
+            .arg("-C")
+            .arg(h.out())
+            .args(["build", "alpha"])
+            .env("NO_COLOR", "1")
+            .env("STRATA_SANDBOX", "require")
+            .env("XDG_CACHE_HOME", h.tmp.path().join(".xdg-cache"))
+            .output()
+            .unwrap()
+    };
+    let o = build(&h);
+    let out = text(&o);
+    if out.contains("sandbox") && out.contains("not available") {
+        eprintln!("skipped: the sandbox is not available here: {out}");
+        return;
+    }
+    assert!(o.status.success(), "{out}");
+    assert_eq!(h.server.requests(), fetched, "the build downloaded");
+    assert!(h.out().join("install/initrd/bin/app").is_file());
+
+    // The control: without the declared downloads the same build reaches
+    // for the network, which the sandbox denies.
+    let cut = tc.split("\n[[download]]").next().unwrap().to_string();
+    std::fs::write(h.out().join("modules/musl-cross-make.toml"), cut).unwrap();
+    let o = build(&h);
+    let out = text(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(out.contains("module musl-cross-make failed"), "{out}");
+    assert!(out.contains("declare downloads"), "{out}");
+    assert_eq!(
+        h.server.requests(),
+        fetched,
+        "a sandboxed build reached the server"
+    );
+}
+
+#[test]
+fn coreboot_toolchains_are_shared_host_modules_whose_packages_are_declared() {
+    // alpha builds coreboot 1.0; beta a fork that reuses 1.0's toolchain
+    // (Heads's Dasharo forks and coreboot_module's second argument).
+    let h = Heads::new();
+    heads_fixture::crossgcc::add_coreboot(&h, &[("alpha", "1.0"), ("beta", "fork")]);
+    let o = h.import(&[]);
+    let report = text(&o);
+    assert!(o.status.success(), "{report}");
+    let tc = h.read("modules/coreboot-crossgcc-1.0-i386.toml");
+    assert!(tc.contains("host = true\n"), "{tc}");
+    assert!(
+        tc.contains("make -C \"$STRATA_BUILD_DIR\" CPUS=\"$STRATA_JOBS\" crossgcc-i386\n"),
+        "{tc}"
+    );
+    assert_eq!(
+        tc.matches("dest = \"util/crossgcc/tarballs\"").count(),
+        7,
+        "{tc}"
+    );
+    assert!(
+        tc.contains("sha1-from = \"util/crossgcc/sum/gcc-*.cksum\"\nurls = [\"https://ftpmirror.gnu.org/gcc/{stem}/{file}\"]"),
+        "{tc}"
+    );
+    // One toolchain for both boards: the fork names no toolchain of its own.
+    let names: Vec<String> = walk(&h.out().join("modules"))
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("coreboot-crossgcc"))
+        .collect();
+    assert_eq!(names, ["coreboot-crossgcc-1.0-i386.toml"]);
+    for m in ["coreboot-1.0", "coreboot-fork"] {
+        let t = h.read(&format!("modules/{m}.toml"));
+        assert!(t.contains("\"coreboot-crossgcc-1.0-i386\""), "{m}: {t}");
+        assert!(
+            t.contains("XGCCPATH=\"${STRATA_HOST}/xgcc/bin/\""),
+            "{m}: {t}"
+        );
+    }
+    assert!(!report.contains(".heads-toolchain"), "{report}");
+    // beta lists coreboot-1.0 only as its toolchain's tree (`.nobuild`):
+    // the shared toolchain module replaces it.
+    let project: toml::Table = toml::from_str(&h.read("strata.toml")).unwrap();
+    let beta: Vec<&str> = project["target"]["beta"]["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    assert!(beta.contains(&"coreboot-fork"), "{beta:?}");
+    assert!(
+        !beta.iter().any(|m| m.starts_with("coreboot-1.0")),
+        "{beta:?}"
+    );
+    assert!(!h.out().join("modules/coreboot-1.0+beta.toml").exists());
+    assert!(
+        report.contains(
+            "1 board(s): `coreboot-1.0` is in modules-y only to build the coreboot toolchain"
+        ),
+        "{report}"
+    );
+    assert!(!report.contains("uses the coreboot toolchain"), "{report}");
+
+    // Importing only the fork's board still gives it its toolchain.
+    let only = h.tmp.path().join("only-beta");
+    let o = Command::new(assert_cmd::cargo::cargo_bin("strata"))
+        .args(["import", "heads"])
+        .arg(h.heads())
+        .arg("-o")
+        .arg(&only)
+        .args(["--board", "beta"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        std::fs::read_to_string(only.join("modules/coreboot-crossgcc-1.0-i386.toml")).unwrap(),
+        tc
+    );
+
+    // Every package is in the download list, pinned by coreboot's sum/.
+    let o = h.strata(&["fetch", "--dry-run", "alpha", "beta"]);
+    let list = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(list.contains("15 extra downloads"), "{list}");
+    let o = h.strata(&["fetch", "alpha", "beta"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = h.strata(&["--json", "fetch", "--dry-run", "beta"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for f in heads_fixture::crossgcc::PACKAGES {
+        let want = format!("util/crossgcc/tarballs/{f}");
+        assert!(
+            v["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x["file"] == want.as_str()
+                    && x["module"] == "coreboot-crossgcc-1.0-i386"
+                    && x["pin"].as_str().unwrap().starts_with("sha1:")),
+            "{want}: {v}"
+        );
+    }
+
+    // Both boards build sandboxed; the toolchain is built once and its
+    // buildgcc downloads nothing.
+    let build = |h: &Heads| {
+        Command::new(assert_cmd::cargo::cargo_bin("strata"))
+            .arg("-C")
+            .arg(h.out())
+            .args(["--json", "build", "alpha", "beta"])
+            .env("STRATA_SANDBOX", "require")
+            .env("XDG_CACHE_HOME", h.tmp.path().join(".xdg-cache"))
+            .output()
+            .unwrap()
+    };
+    let o = build(&h);
+    let events = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{}", text(&o));
+    let built = common::TestProject::modules_with(&events, "module-built");
+    assert_eq!(
+        built
+            .iter()
+            .filter(|m| m.starts_with("coreboot-crossgcc"))
+            .count(),
+        1,
+        "{built:?}"
+    );
+    for b in ["alpha", "beta"] {
+        let rom =
+            std::fs::read_to_string(h.out().join(format!("install/{b}/initrd/bin/coreboot.rom")))
+                .unwrap();
+        assert_eq!(
+            rom,
+            format!(
+                "# i386-elf-gcc gcc-14.2.0\nCONFIG_BOARD_{}=y\n",
+                b.to_uppercase()
+            )
+        );
+    }
+    assert!(
+        !h.server
+            .requests()
+            .iter()
+            .any(|r| r.starts_with("/crossgcc/")),
+        "buildgcc downloaded: {:?}",
+        h.server.requests()
+    );
+
+    // The control: without the declared packages, buildgcc reaches for the
+    // network, which the sandbox denies.
+    let cut = tc.split("\n[[download]]").next().unwrap().to_string();
+    std::fs::write(h.out().join("modules/coreboot-crossgcc-1.0-i386.toml"), cut).unwrap();
+    let o = build(&h);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("declare downloads"), "{}", text(&o));
 }

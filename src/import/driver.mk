@@ -25,7 +25,8 @@ strata_x2 = $(eval define strata_tmp$(strata_nl)$1$(strata_nl)endef)$(strata_tmp
 
 strata_fields := version dir base_dir tar url hash repo commit_hash depends \
 	configure target output libraries config config_file config_file_path \
-	patch_version patch_name tar_opt module_file toolchain data modules-y
+	patch_version patch_name tar_opt module_file toolchain data modules-y \
+	toolchain_build_args
 
 strata_modules := $(sort $(modules-y) $(foreach m,$(modules-y),$($(m)_depends)))
 
@@ -39,6 +40,8 @@ strata_board_vars := GIT_HASH GIT_STATUS BRAND_NAME DATE CB_OUTPUT_FILE CB_BOOTB
 	BOARD_INITRD_FILES HEADS_INITRD_FILES CONFIG CROSS CROSS_TOOLS heads_cc
 $(foreach v,$(strata_board_vars),\
 	$(info @@strata@@	var	$(BOARD)	$(v)	$(call strata_esc,$($(v)))))
+$(info @@strata@@	board	$(BOARD)	coreboot_toolchain_module	$(call strata_esc,$(coreboot_toolchain_module)))
+$(info @@strata@@	board	$(BOARD)	COREBOOT_TARGET	$(call strata_esc,$(COREBOOT_TARGET)))
 $(foreach v,$(sort $(filter CONFIG_%_CONFIG,$(.VARIABLES))),\
 	$(info @@strata@@	param	$(BOARD)	$(v)	$(call strata_esc,$($(v)))))
 $(foreach m,$(strata_modules),\

@@ -106,6 +106,7 @@ pub fn cbmem(coreboot: &ModuleOut, ctx: &Context, e: &BoardEval) -> ModuleOut {
         patches: coreboot.patches.clone(),
         params: Vec::new(),
         host: false,
+        downloads: Vec::new(),
         configure: format!(
             "rm -rf \"{p}\"\nmkdir -p \"{p}\"\nif [ -d \"$STRATA_SYSROOT\" ]; then cp -a \"$STRATA_SYSROOT/.\" \"{p}/\"; fi\n",
             p = super::rewrite::PRIVATE_INSTALL
@@ -336,6 +337,7 @@ pub fn board_image(
         patches: None,
         params: initrd_params,
         host: false,
+        downloads: Vec::new(),
         configure: String::new(),
         build: b,
         install,
@@ -426,6 +428,7 @@ pub fn board_image(
             rom_params
         },
         host: false,
+        downloads: Vec::new(),
         configure: String::new(),
         build: String::new(),
         install: rom_install,

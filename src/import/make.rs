@@ -36,6 +36,11 @@ pub struct BoardEval {
     /// `$(musl_dep)`: the toolchain module.
     pub musl_dep: String,
     pub arch: String,
+    /// `$(coreboot_toolchain_module)`: the coreboot module whose tree
+    /// builds the board's coreboot toolchain (empty without coreboot).
+    pub coreboot_toolchain: String,
+    /// `$(COREBOOT_TARGET)`: the toolchain's arch (`i386`, `ppc64`).
+    pub coreboot_target: String,
     /// `CONFIG_*_CONFIG` variables: the board's config files.
     pub config_files: BTreeMap<String, String>,
     /// Per module: the variables define_module uses, expanded.
@@ -320,6 +325,8 @@ pub fn parse(board: &str, stdout: &str) -> BoardEval {
                 "modules-y" => e.modules_y = value.split_whitespace().map(str::to_string).collect(),
                 "musl_dep" => e.musl_dep = value.trim().to_string(),
                 "CONFIG_TARGET_ARCH" => e.arch = value.trim().to_string(),
+                "coreboot_toolchain_module" => e.coreboot_toolchain = value.trim().to_string(),
+                "COREBOOT_TARGET" => e.coreboot_target = value.trim().to_string(),
                 _ => {}
             },
             "param" if !value.trim().is_empty() => {

@@ -19,6 +19,7 @@ pub mod render;
 pub mod report;
 pub mod rewrite;
 pub mod scan;
+mod toolchain;
 pub mod translate;
 
 pub use error::ImportError;

@@ -358,6 +358,14 @@ pub fn module(
         configure,
         build,
         install,
+        // musl-cross-make downloads its packages in its build: declared
+        // instead, so the build downloads nothing (the sandbox has no network).
+        downloads: if ctx.toolchain == name {
+            done.push("its packages (hashes/) → [[download]] sha1-from".to_string());
+            super::toolchain::musl_cross_make_downloads()
+        } else {
+            Vec::new()
+        },
     };
     let mut extra = files.into_inner();
     extra.sort();

@@ -105,6 +105,20 @@ pub fn module_file(m: &ModuleOut) -> String {
     s.push_str(&format!("configure = {}\n", text(&m.configure)));
     s.push_str(&format!("build = {}\n", text(&m.build)));
     s.push_str(&format!("install = {}\n", text(&m.install)));
+    for d in &m.downloads {
+        s.push_str(&format!(
+            "\n[[download]]\nsha1-from = {}\n",
+            quote(&d.sha1_from)
+        ));
+        if let Some(v) = &d.vars_from {
+            s.push_str(&format!("vars-from = {}\n", quote(v)));
+        }
+        s.push_str(&format!("urls = {}\n", list(&d.urls)));
+        if let Some(f) = &d.file {
+            s.push_str(&format!("file = {}\n", quote(f)));
+        }
+        s.push_str(&format!("dest = {}\n", quote(&d.dest)));
+    }
     s
 }
 

@@ -52,6 +52,18 @@ pub struct ModuleOut {
     pub configure: String,
     pub build: String,
     pub install: String,
+    /// Files the build needs, pinned by its source (`sha1-from`).
+    pub downloads: Vec<DownloadOut>,
+}
+
+/// A `[[download]]` whose pin and name strata reads from the source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownloadOut {
+    pub sha1_from: String,
+    pub vars_from: Option<String>,
+    pub urls: Vec<String>,
+    pub file: Option<String>,
+    pub dest: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,6 +133,9 @@ type Merged = (Vec<(String, ModuleOut)>, BTreeSet<String>, Vec<String>);
 pub fn translate(paths: &Paths, evals: &[(String, Result<BoardEval, String>)]) -> Imported {
     let mut imp = Imported::default();
     let mut scans: BTreeMap<String, FileScan> = BTreeMap::new();
+    // coreboot's shared toolchains, by strata name.
+    let mut crossgcc: BTreeMap<String, super::toolchain::CorebootToolchain> = BTreeMap::new();
+    let mut providers: BTreeMap<String, ModuleOut> = BTreeMap::new();
     // Versions per Heads name, across boards, to name modules; and the
     // modules whose file picks the version per board (whichever boards are
     // imported, their names carry the version).
@@ -228,6 +243,7 @@ pub fn translate(paths: &Paths, evals: &[(String, Result<BoardEval, String>)]) -
             ..Default::default()
         };
         let mut target = TargetOut::default();
+        let hook = super::toolchain::toolchain_hook_only(e);
         for n in &e.modules_y {
             if n == "initrd" && image.is_some() {
                 target.modules.push("initrd".to_string());
@@ -239,6 +255,12 @@ pub fn translate(paths: &Paths, evals: &[(String, Result<BoardEval, String>)]) -
                 ) {
                     target.modules.push(super::image::cbmem_name(cb));
                 }
+                continue;
+            }
+            if Some(n.as_str()) == hook {
+                br.skipped.push(format!(
+                    "`{n}` is in modules-y only to build the coreboot toolchain in its tree: the shared toolchain module does that"
+                ));
                 continue;
             }
             match names.get(n.as_str()) {
@@ -262,6 +284,18 @@ pub fn translate(paths: &Paths, evals: &[(String, Result<BoardEval, String>)]) -
                 .or_insert_with(|| scan_file(&paths.heads.join("modules").join(&file)));
             let (mut out, mut notes, mut done, extra) =
                 module(paths, &ctx, n, sn, &file, m, &names, scan);
+            // The toolchain's tree: its source and patches, whether or not
+            // the board builds it (see `toolchain_hook_only`).
+            if *n == e.coreboot_toolchain {
+                providers.entry(n.clone()).or_insert_with(|| out.clone());
+            }
+            if Some(n.as_str()) == hook {
+                continue;
+            }
+            if let Some(tc) = super::toolchain::wire_coreboot(&mut out, &mut notes, e) {
+                done.push(format!("toolchain → host module `{}`", tc.name()));
+                crossgcc.insert(tc.name(), tc);
+            }
             if image.is_some() {
                 let covered: Vec<String> = notes
                     .iter()
@@ -414,6 +448,37 @@ pub fn translate(paths: &Paths, evals: &[(String, Result<BoardEval, String>)]) -
         if let Some(t) = imp.targets.get(b) {
             r.modules = t.modules.clone();
         }
+    }
+    // One host module per coreboot toolchain, shared by its boards.
+    for (name, tc) in &crossgcc {
+        let Some(from) = providers.get(&tc.heads_module) else {
+            continue;
+        };
+        let m = tc.module(from);
+        let boards = imp
+            .targets
+            .values()
+            .filter(|t| {
+                t.modules
+                    .iter()
+                    .any(|x| imp.modules.get(x).is_some_and(|m| m.depends.contains(name)))
+            })
+            .count();
+        imp.report.modules.insert(
+            name.clone(),
+            ModuleReport {
+                heads_name: tc.heads_module.clone(),
+                module_file: m.module_file.clone(),
+                boards,
+                translated: vec![
+                    format!("`make crossgcc-{}` in {}'s tree (.heads-toolchain)", tc.target, tc.heads_module),
+                    "its packages (util/crossgcc/sum/) → [[download]] sha1-from, placed in util/crossgcc/tarballs/".to_string(),
+                ],
+                not_translated: Vec::new(),
+            },
+        );
+        coreboot.push(name.clone());
+        imp.modules.insert(name.clone(), m);
     }
     // Heads's three CircleCI cache layers.
     let tc: Vec<String> = toolchains.into_iter().collect();

@@ -238,7 +238,8 @@ pub enum Pin {
     Sha1(String),
     /// `sha1-from`: the sha1 is the first word of a file of the module's own
     /// source (verified by the source's pin), found by this path pattern
-    /// (`*` within one component, `{VAR}` from `vars-from`); resolved into a
+    /// (`*` within one component, `{VAR}` from `vars-from`, `a|b`
+    /// alternatives that together match one file); resolved into a
     /// [`Pin::Sha1`] download by [`crate::source_pins`] once the source is
     /// fetched. The pin lives where upstream keeps it, so a new source
     /// version brings its own packages without editing the module file.

@@ -354,7 +354,7 @@ fn parse_source_pinned(
             "sha1-from reads the pin from the source: drop sha256/sha1".into(),
         ));
     }
-    let vars = d.vars_from.as_deref().map(|v| v.trim_matches('/'));
+    let vars = d.vars_from.as_deref().map(|v| v.trim_end_matches('/'));
     let dest = d.dest.trim_matches('/').to_string();
     for (what, p) in [("sha1-from", path), ("vars-from", vars.unwrap_or("x"))] {
         if p.is_empty() || !inside_tree(p) {

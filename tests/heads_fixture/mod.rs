@@ -3,9 +3,10 @@
 //! and a git module, evaluated by the real GNU make.
 #![allow(dead_code)]
 
+pub mod crossgcc;
 pub mod rom;
 
-use super::common::{sha256, tarball};
+use super::common::{Reply, Server, sha256, tarball};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -13,6 +14,74 @@ use std::process::Command;
 pub struct Heads {
     pub tmp: tempfile::TempDir,
     pub git_rev: String,
+    /// Serves the toolchain's packages (musl-cross-make's `*_SITE`s) and,
+    /// under `/mirror/`, `config.sub`.
+    pub server: Server,
+}
+
+const GCC_SH: &str = "#!/bin/sh\nskip=\nfor a; do shift\n  if [ -n \"$skip\" ]; then skip=; continue; fi\n  if [ \"$a\" = --sysroot ]; then skip=1; continue; fi\n  set -- \"$@\" \"$a\"\ndone\nexec gcc \"$@\"\n";
+
+/// The packages the fixture's musl-cross-make fetches: `(file, site path)`.
+pub const MCM_PACKAGES: &[(&str, &str)] = &[
+    ("gcc-3.0.tar.gz", "/gnu/gcc/gcc-3.0/"),
+    ("binutils-2.0.tar.gz", "/gnu/binutils/"),
+    ("musl-1.0.tar.gz", "/musl/"),
+    ("gmp-6.0.tar.gz", "/gnu/gmp/"),
+    ("mpc-1.1.tar.gz", "/gnu/mpc/"),
+    ("mpfr-4.0.tar.gz", "/gnu/mpfr/"),
+    ("linux-headers-4.19.tar.gz", "/headers/"),
+];
+
+/// A musl-cross-make-shaped Makefile (written for these tests): versions
+/// and sites in variables, a `$(SOURCES)/%` rule that downloads a missing
+/// tarball with curl and checks it against `hashes/<file>.sha1`, and an
+/// install that reads every tarball. Its build downloads only when
+/// `sources/` lacks a file.
+fn mcm_makefile(site: &str) -> String {
+    r#"SOURCES = sources
+CONFIG_SUB_REV = 0a1b2c3d
+BINUTILS_VER = 2.0
+GCC_VER = 3.0
+MUSL_VER = 1.0
+GMP_VER = 6.0
+MPC_VER = 1.1
+MPFR_VER = 4.0
+LINUX_VER = headers-4.19
+GNU_SITE = @SITE@/gnu
+GCC_SITE = $(GNU_SITE)/gcc
+BINUTILS_SITE = $(GNU_SITE)/binutils
+GMP_SITE = $(GNU_SITE)/gmp
+MPC_SITE = $(GNU_SITE)/mpc
+MPFR_SITE = $(GNU_SITE)/mpfr
+MUSL_SITE = @SITE@/musl
+LINUX_HEADERS_SITE = @SITE@/headers
+DL_CMD = curl -fsS -o
+PKGS = gcc-$(GCC_VER) binutils-$(BINUTILS_VER) musl-$(MUSL_VER) gmp-$(GMP_VER) \
+TABmpc-$(MPC_VER) mpfr-$(MPFR_VER) linux-$(LINUX_VER)
+SRCS = $(patsubst %,$(SOURCES)/%.tar.gz,$(PKGS))
+$(SOURCES)/gcc-%: SITE = $(GCC_SITE)/$(basename $(basename $(notdir $@)))
+$(SOURCES)/binutils-%: SITE = $(BINUTILS_SITE)
+$(SOURCES)/musl-%: SITE = $(MUSL_SITE)
+$(SOURCES)/gmp-%: SITE = $(GMP_SITE)
+$(SOURCES)/mpc-%: SITE = $(MPC_SITE)
+$(SOURCES)/mpfr-%: SITE = $(MPFR_SITE)
+$(SOURCES)/linux-%: SITE = $(LINUX_HEADERS_SITE)
+$(SOURCES)/config.sub:
+TABmkdir -p $(SOURCES)
+TAB$(DL_CMD) $@.tmp "@SITE@/config.sub?hb=$(CONFIG_SUB_REV)"
+TABcd $(SOURCES) && mv config.sub.tmp config.sub && sha1sum -c $(CURDIR)/hashes/config.sub.$(CONFIG_SUB_REV).sha1
+$(SOURCES)/%: hashes/%.sha1
+TABmkdir -p $(SOURCES)
+TAB$(DL_CMD) $@.tmp $(SITE)/$(notdir $@)
+TABmv $@.tmp $@
+TABcd $(SOURCES) && sha1sum -c $(CURDIR)/hashes/$(notdir $@).sha1
+install: $(SRCS) $(SOURCES)/config.sub
+TABfor f in $(SRCS); do tar -xzOf $$f > /dev/null; done
+TABmkdir -p $(OUTPUT)/bin
+TABcp -p gcc.sh $(OUTPUT)/bin/x86_64-linux-musl-gcc
+"#
+    .replace("TAB", "\t")
+    .replace("@SITE@", site)
 }
 
 pub const MAKEFILE: &str = r#"# A small tree shaped like Heads's top-level Makefile.
@@ -93,21 +162,45 @@ impl Heads {
         std::fs::create_dir_all(&mirror).unwrap();
         write(&h, "Makefile", MAKEFILE);
 
-        // The toolchain: installs a compiler wrapper under $(CROSS_PATH).
-        let tc = tarball(
-            "musl-cross-make-1.0",
-            &[
-                (
-                    "Makefile",
-                    "install:\n\tmkdir -p $(OUTPUT)/bin\n\tcp -p gcc.sh $(OUTPUT)/bin/x86_64-linux-musl-gcc\n",
-                ),
-                // The host compiler, minus --sysroot (the sysroot holds no libc).
-                (
-                    "gcc.sh",
-                    "#!/bin/sh\nskip=\nfor a; do shift\n  if [ -n \"$skip\" ]; then skip=; continue; fi\n  if [ \"$a\" = --sysroot ]; then skip=1; continue; fi\n  set -- \"$@\" \"$a\"\ndone\nexec gcc \"$@\"\n",
-                ),
-            ],
-        );
+        // The toolchain: fetches its packages (unless sources/ has them),
+        // then installs a compiler wrapper under $(CROSS_PATH).
+        let server = Server::start();
+        let site = server.url("");
+        let sha1 = |b: &[u8]| {
+            use sha1::Digest;
+            hex::encode(sha1::Sha1::digest(b))
+        };
+        let mut hashes: Vec<(String, String)> = Vec::new();
+        for (file, at) in MCM_PACKAGES {
+            let stem = file.trim_end_matches(".tar.gz");
+            let pkg = tarball(stem, &[("README", &format!("{stem}\n"))]);
+            server.route(&format!("{at}{file}"), Reply::Ok(pkg.clone()));
+            hashes.push((
+                format!("hashes/{file}.sha1"),
+                format!("{}  {file}\n", sha1(&pkg)),
+            ));
+        }
+        let config_sub = b"#!/bin/sh\necho x86_64-pc-linux-gnu\n".to_vec();
+        server.route("/config.sub?hb=0a1b2c3d", Reply::Ok(config_sub.clone()));
+        server.route("/mirror/config.sub", Reply::Ok(config_sub.clone()));
+        hashes.push((
+            "hashes/config.sub.0a1b2c3d.sha1".to_string(),
+            format!("{}  config.sub\n", sha1(&config_sub)),
+        ));
+        // A version musl-cross-make knows but this config does not use.
+        hashes.push((
+            "hashes/gcc-2.9.tar.gz.sha1".to_string(),
+            format!("{}  gcc-2.9.tar.gz\n", "0".repeat(40)),
+        ));
+        let makefile = mcm_makefile(&site);
+        let mut files: Vec<(&str, &str)> = hashes
+            .iter()
+            .map(|(p, c)| (p.as_str(), c.as_str()))
+            .collect();
+        files.push(("Makefile", &makefile));
+        // The host compiler, minus --sysroot (the sysroot holds no libc).
+        files.push(("gcc.sh", GCC_SH));
+        let tc = tarball("musl-cross-make-1.0", &files);
         std::fs::write(mirror.join("musl-cross-make-1.0.tar.gz"), &tc).unwrap();
         write(
             &h,
@@ -286,7 +379,11 @@ impl Heads {
             "boards/gamma/gamma.config",
             "CONFIG_KERNEL_CONFIG=config/kernel-alpha.config\n$(error gamma needs a vendor blob that is not here)\n",
         );
-        Heads { tmp, git_rev }
+        Heads {
+            tmp,
+            git_rev,
+            server,
+        }
     }
 
     pub fn heads(&self) -> PathBuf {
@@ -312,7 +409,37 @@ impl Heads {
             .env("NO_COLOR", "1")
             .env("XDG_CACHE_HOME", self.tmp.path().join(".xdg-cache"))
             .stdin(std::process::Stdio::null());
-        c.output().unwrap()
+        let o = c.output().unwrap();
+        // The user's mirror, as for a Heads checkout behind a firewall:
+        // musl-cross-make's config.sub URL (savannah) is not served here.
+        // A re-import keeps the table.
+        let toml = self.out().join("strata.toml");
+        if let Ok(t) = std::fs::read_to_string(&toml)
+            && !t.contains("[mirrors]")
+            && !extra.contains(&"--check")
+        {
+            // As a re-import writes it back, so the next import changes nothing.
+            let mirror = format!(
+                "\n\n# Kept from the previous strata.toml: tables the import does not generate.\n\
+                 [mirrors]\nbefore = [\"{}\"]\n",
+                self.server.url("/mirror/")
+            );
+            std::fs::write(&toml, format!("{}{mirror}", t.trim_end())).unwrap();
+        }
+        o
+    }
+
+    /// `strata -C OUT ARGS` with the test's cache.
+    pub fn strata(&self, args: &[&str]) -> std::process::Output {
+        Command::new(assert_cmd::cargo::cargo_bin("strata"))
+            .arg("-C")
+            .arg(self.out())
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env("XDG_CACHE_HOME", self.tmp.path().join(".xdg-cache"))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
     }
 }
 
