@@ -303,7 +303,7 @@ fn check_module_names(loaded: &[Loaded], names: &[&str]) -> Result<(), ManifestE
                     &l.source,
                     span.clone(),
                     dep,
-                    &names,
+                    names,
                     &format!("module `{}` depends on", l.module.name),
                 ));
             }
@@ -324,10 +324,10 @@ fn targets_and_layers(
     for (name, t) in &raw.layer {
         if let Some((k, _)) = t.params.iter().next() {
             return Err(ManifestError::new(
-                &rel_manifest,
+                rel_manifest,
                 format!("layer `{name}` sets params, which only targets take"),
             )
-            .at(&source, k.span())
+            .at(source, k.span())
             .help(format!(
                 "move the params to a [target.{name}] table: a layer named like a target caches that target's variants"
             )));
@@ -342,11 +342,11 @@ fn targets_and_layers(
             for m in &t.modules {
                 if names.binary_search(&m.get_ref().as_str()).is_err() {
                     return Err(unknown_module(
-                        &rel_manifest,
-                        &source,
+                        rel_manifest,
+                        source,
                         m.span(),
                         m.get_ref(),
-                        &names,
+                        names,
                         &format!("{kind} `{name}` lists"),
                     ));
                 }
