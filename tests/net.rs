@@ -187,7 +187,8 @@ fn without_credentials_it_says_how_to_set_them_and_asks_no_metadata_service() {
 
 #[test]
 fn credentials_come_from_the_named_profile_of_the_credentials_file() {
-    // The profile's key reaches the server in the Authorization header.
+    // The profile's key reaches the server in the request's signature (the
+    // X-Amz-Credential of a presigned URL, its `/` percent-encoded).
     let seen = Arc::new(Mutex::new(String::new()));
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -222,7 +223,8 @@ fn credentials_come_from_the_named_profile_of_the_credentials_file() {
     );
     assert!(ok, "{err}");
     let seen = seen.lock().unwrap().clone();
-    assert!(seen.contains("Credential=TEAMKEY/"), "{seen}");
+    assert!(seen.contains("X-Amz-Credential=TEAMKEY%2F"), "{seen}");
+    assert!(!seen.contains("WRONG"), "{seen}");
     assert!(!err.contains("warning"), "404s are misses:\n{err}");
 }
 

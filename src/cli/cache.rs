@@ -50,100 +50,11 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
         .list()
         .with_context(|| format!("cannot list {}", store.describe()))?;
     match cmd {
-        CacheCommand::Ls => {
-            let total: u64 = entries.iter().map(|e| e.size).sum();
-            let unpacked: u64 = store
-                .trees()
-                .unwrap_or_default()
-                .iter()
-                .map(|(_, dir)| crate::store::LocalStore::tree_bytes(dir))
-                .sum();
-            // What the store's entries take on disk, counted as gc counts
-            // it (records, archives and trees), so the two agree.
-            let on_disk: u64 = store
-                .usage()
-                .map(|(uses, _)| uses.iter().map(|u| u.1).sum())
-                .unwrap_or(total + unpacked);
-            if g.json {
-                for e in &entries {
-                    crate::report::emit_json(
-                        "cache-entry",
-                        serde_json::json!({"key": e.key, "module": e.module, "version": e.version, "bytes": e.size, "files": e.files}),
-                    );
-                }
-                crate::report::emit_json(
-                    "cache-summary",
-                    serde_json::json!({"entries": entries.len(), "bytes": total, "unpacked-bytes": unpacked, "disk-bytes": on_disk, "store": store.describe()}),
-                );
-                return Ok(());
-            }
-            let rows: Vec<[String; 5]> = entries
-                .iter()
-                .map(|e| {
-                    [
-                        e.key[..16].to_string(),
-                        e.module.clone(),
-                        e.version.clone(),
-                        crate::report::human_bytes(e.size),
-                        crate::report::count(e.files, "file", "files"),
-                    ]
-                })
-                .collect();
-            let width = |c: usize| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0);
-            let (w1, w2, w3, w4) = (width(1), width(2), width(3), width(4));
-            for r in &rows {
-                crate::outln!(
-                    "{}  {:<w1$}  {:<w2$}  {:>w3$}  {:>w4$}",
-                    r[0],
-                    r[1],
-                    r[2],
-                    r[3],
-                    r[4]
-                );
-            }
-            if !g.quiet {
-                crate::errln!(
-                    "{}, {} on disk in {} ({} archives, {} unpacked for fast restores)",
-                    crate::report::count(entries.len() as u64, "entry", "entries"),
-                    crate::report::human_bytes(on_disk),
-                    store.describe(),
-                    crate::report::human_bytes(total),
-                    crate::report::human_bytes(unpacked)
-                );
-            }
-            Ok(())
-        }
+        CacheCommand::Ls => ls(g, &store, &entries),
         CacheCommand::Keygen { .. } => unreachable!("handled above"),
         CacheCommand::Push { names } => transfer(g, &names, true),
         CacheCommand::Pull { names } => transfer(g, &names, false),
-        CacheCommand::Stats => {
-            let path = project.state_dir().join("cache-stats.json");
-            let text = std::fs::read(&path).with_context(|| {
-                format!(
-                    "no statistics yet ({}); run `strata build` first",
-                    path.display()
-                )
-            })?;
-            let s: crate::store::Stats = serde_json::from_slice(&text)
-                .with_context(|| format!("{} is unreadable", path.display()))?;
-            if g.json {
-                crate::report::emit_json("cache-stats", serde_json::to_value(&s).expect("json"));
-            } else {
-                crate::outln!(
-                    "last build or check: {} local hits, {} remote hits, {} misses",
-                    s.local_hits,
-                    s.remote_hits,
-                    s.misses
-                );
-                crate::outln!(
-                    "                      {} downloaded, {} uploaded, {} artifacts saved",
-                    crate::report::human_bytes(s.bytes_downloaded),
-                    crate::report::human_bytes(s.bytes_uploaded),
-                    s.artifacts_saved
-                );
-            }
-            Ok(())
-        }
+        CacheCommand::Stats => stats(g, &project),
         CacheCommand::Gc {
             max_size: None,
             max_age: None,
@@ -159,50 +70,156 @@ pub fn run(g: &Global, cmd: CacheCommand) -> Result<(), Failure> {
         CacheCommand::Gc {
             max_size, max_age, ..
         } => gc(g, &store, max_size, max_age),
-        CacheCommand::Verify => {
-            let mut bad = 0;
-            for e in &entries {
-                let state = match store.archive(e) {
-                    Err(err) => format!("CORRUPT: {err}"),
-                    Ok(path) => match blake3_file(&path) {
-                        Ok(h) if h == e.blake3 => tree_state(&store, e),
-                        Ok(h) => format!("CORRUPT: BLAKE3 {h}, recorded {}", e.blake3),
-                        Err(err) => format!("CORRUPT: {err}"),
-                    },
-                };
-                if !state.starts_with("ok") {
-                    bad += 1;
-                }
-                if g.json {
-                    crate::report::emit_json(
-                        "cache-verified",
-                        serde_json::json!({
-                            "key": e.key, "module": e.module, "version": e.version,
-                            "ok": state.starts_with("ok"),
-                            "error": state.strip_prefix("CORRUPT: "),
-                            "tree": state.strip_prefix("ok").map(|t| t.trim_start_matches([';', ' '])).filter(|t| !t.is_empty()),
-                        }),
-                    );
-                } else {
-                    crate::outln!("{}  {} {}  {state}", &e.key[..16], e.module, e.version);
-                }
-            }
-            if bad > 0 {
-                crate::errln!(
-                    "error: {bad} of {} corrupt; they will be quarantined when next used",
-                    crate::report::count(entries.len() as u64, "entry is", "entries are")
-                );
-                return Err(Failure::Code(EXIT_FAILURE));
-            }
-            if !g.quiet {
-                crate::errln!(
-                    "{} verified",
-                    crate::report::count(entries.len() as u64, "entry", "entries")
-                );
-            }
-            Ok(())
+        CacheCommand::Verify => verify(g, &store, &entries),
+    }
+}
+
+/// `cache ls`: one line per entry on stdout, the totals on stderr.
+fn ls(
+    g: &Global,
+    store: &crate::store::LocalStore,
+    entries: &[crate::artifact::ArtifactInfo],
+) -> Result<(), Failure> {
+    let total: u64 = entries.iter().map(|e| e.size).sum();
+    let unpacked: u64 = store
+        .trees()
+        .unwrap_or_default()
+        .iter()
+        .map(|(_, dir)| crate::store::LocalStore::tree_bytes(dir))
+        .sum();
+    // What the store's entries take on disk, counted as gc counts
+    // it (records, archives and trees), so the two agree.
+    let on_disk: u64 = store
+        .usage()
+        .map(|(uses, _)| uses.iter().map(|u| u.1).sum())
+        .unwrap_or(total + unpacked);
+    if g.json {
+        for e in entries {
+            crate::report::emit_json(
+                "cache-entry",
+                serde_json::json!({"key": e.key, "module": e.module, "version": e.version, "bytes": e.size, "files": e.files}),
+            );
+        }
+        crate::report::emit_json(
+            "cache-summary",
+            serde_json::json!({"entries": entries.len(), "bytes": total, "unpacked-bytes": unpacked, "disk-bytes": on_disk, "store": store.describe()}),
+        );
+        return Ok(());
+    }
+    let rows: Vec<[String; 5]> = entries
+        .iter()
+        .map(|e| {
+            [
+                e.key[..16].to_string(),
+                e.module.clone(),
+                e.version.clone(),
+                crate::report::human_bytes(e.size),
+                crate::report::count(e.files, "file", "files"),
+            ]
+        })
+        .collect();
+    let width = |c: usize| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0);
+    let (w1, w2, w3, w4) = (width(1), width(2), width(3), width(4));
+    for r in &rows {
+        crate::outln!(
+            "{}  {:<w1$}  {:<w2$}  {:>w3$}  {:>w4$}",
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4]
+        );
+    }
+    if !g.quiet {
+        crate::errln!(
+            "{}, {} on disk in {} ({} archives, {} unpacked for fast restores)",
+            crate::report::count(entries.len() as u64, "entry", "entries"),
+            crate::report::human_bytes(on_disk),
+            store.describe(),
+            crate::report::human_bytes(total),
+            crate::report::human_bytes(unpacked)
+        );
+    }
+    Ok(())
+}
+
+/// `cache stats`: the hits, misses and bytes of the last build or check.
+fn stats(g: &Global, project: &crate::manifest::Project) -> Result<(), Failure> {
+    let path = project.state_dir().join("cache-stats.json");
+    let text = std::fs::read(&path).with_context(|| {
+        format!(
+            "no statistics yet ({}); run `strata build` first",
+            path.display()
+        )
+    })?;
+    let s: crate::store::Stats = serde_json::from_slice(&text)
+        .with_context(|| format!("{} is unreadable", path.display()))?;
+    if g.json {
+        crate::report::emit_json("cache-stats", serde_json::to_value(&s).expect("json"));
+    } else {
+        crate::outln!(
+            "last build or check: {} local hits, {} remote hits, {} misses",
+            s.local_hits,
+            s.remote_hits,
+            s.misses
+        );
+        crate::outln!(
+            "                      {} downloaded, {} uploaded, {} artifacts saved",
+            crate::report::human_bytes(s.bytes_downloaded),
+            crate::report::human_bytes(s.bytes_uploaded),
+            s.artifacts_saved
+        );
+    }
+    Ok(())
+}
+
+/// `cache verify`: every entry's archive against its BLAKE3, and its tree.
+fn verify(
+    g: &Global,
+    store: &crate::store::LocalStore,
+    entries: &[crate::artifact::ArtifactInfo],
+) -> Result<(), Failure> {
+    let mut bad = 0;
+    for e in entries {
+        let state = match store.archive(e) {
+            Err(err) => format!("CORRUPT: {err}"),
+            Ok(path) => match blake3_file(&path) {
+                Ok(h) if h == e.blake3 => tree_state(store, e),
+                Ok(h) => format!("CORRUPT: BLAKE3 {h}, recorded {}", e.blake3),
+                Err(err) => format!("CORRUPT: {err}"),
+            },
+        };
+        if !state.starts_with("ok") {
+            bad += 1;
+        }
+        if g.json {
+            crate::report::emit_json(
+                "cache-verified",
+                serde_json::json!({
+                    "key": e.key, "module": e.module, "version": e.version,
+                    "ok": state.starts_with("ok"),
+                    "error": state.strip_prefix("CORRUPT: "),
+                    "tree": state.strip_prefix("ok").map(|t| t.trim_start_matches([';', ' '])).filter(|t| !t.is_empty()),
+                }),
+            );
+        } else {
+            crate::outln!("{}  {} {}  {state}", &e.key[..16], e.module, e.version);
         }
     }
+    if bad > 0 {
+        crate::errln!(
+            "error: {bad} of {} corrupt; they will be quarantined when next used",
+            crate::report::count(entries.len() as u64, "entry is", "entries are")
+        );
+        return Err(Failure::Code(EXIT_FAILURE));
+    }
+    if !g.quiet {
+        crate::errln!(
+            "{} verified",
+            crate::report::count(entries.len() as u64, "entry", "entries")
+        );
+    }
+    Ok(())
 }
 
 /// `ok`, after checking the entry's unpacked tree (if any) against its

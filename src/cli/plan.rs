@@ -49,61 +49,19 @@ pub fn plan(g: &Global, names: &[String], incremental: bool) -> Result<(), Failu
         let dep_stale = |name: &str| dependency_stale(&l.project, &inst, &statuses, i, name);
         let reasons: Vec<String> = st.reasons.iter().map(|r| describe(r, &dep_stale)).collect();
         let cause = st.changed_step.or(st.first_stale);
-        let mut steps = Vec::new();
-        for step in Step::ALL {
-            let state = if source.is_some() {
-                // Restored whole: no step runs, so none needs its inputs.
-                let never_built = matches!(
-                    st.reasons.as_slice(),
-                    [StaleReason::NeverRan(_) | StaleReason::Missing(_)]
-                );
-                if Some(step) == cause && !never_built {
-                    format!("stale: {}; restored from the cache", reasons.join("; "))
-                } else {
-                    "restored from the cache".to_string()
-                }
-            } else if step == Step::Fetch && !m.has_source() {
-                "not needed (source = \"none\")".to_string()
-            } else if step == Step::Fetch {
-                if st.runs(Step::Unpack) {
-                    if have_package {
-                        "fresh (package verified)".to_string()
-                    } else {
-                        format!(
-                            "stale: {} not in {}",
-                            m.file,
-                            rel(&l.project.root, packages)
-                        )
-                    }
-                } else if st.source_ready && st.first_stale.is_some() {
-                    "not needed (shared source ready)".to_string()
-                } else if have_package {
-                    "fresh (package verified)".to_string()
-                } else {
-                    "not needed (source already unpacked)".to_string()
-                }
-            } else if !st.runs(step) {
-                "fresh".to_string()
-            } else if Some(step) == cause {
-                format!("stale: {}", reasons.join("; "))
-            } else if cause.is_some_and(|c| step < c) {
-                let c = cause.expect("some");
-                if st.changed_step.is_some() {
-                    format!(
-                        "stale: restored from the cache without its source, so it runs again because {c} is stale"
-                    )
-                } else if st.dirty_tree {
-                    format!(
-                        "stale: re-extracted fresh because {c} is stale and a build with other inputs wrote into the build dir"
-                    )
-                } else {
-                    format!("stale: re-extracted fresh because {c} is stale")
-                }
-            } else {
-                format!("stale: after {}", cause.expect("some"))
-            };
-            steps.push((step, state));
-        }
+        let not_fetched = format!(
+            "stale: {} not in {}",
+            m.file,
+            rel(&l.project.root, packages)
+        );
+        let steps = step_states(
+            st,
+            source.is_some(),
+            m.has_source(),
+            have_package,
+            &not_fetched,
+            &reasons,
+        );
         if st.first_stale.is_some() {
             stale_count += 1;
         }
@@ -164,6 +122,71 @@ pub fn plan(g: &Global, names: &[String], incremental: bool) -> Result<(), Failu
         crate::out!("{out}");
     }
     Ok(())
+}
+
+/// What each step of a module would do: fresh, stale and why, restored, or
+/// not needed. `restored`: the module comes whole from the cache.
+fn step_states(
+    st: &ModuleStatus,
+    restored: bool,
+    has_source: bool,
+    have_package: bool,
+    not_fetched: &str,
+    reasons: &[String],
+) -> Vec<(Step, String)> {
+    let cause = st.changed_step.or(st.first_stale);
+    let mut steps = Vec::new();
+    for step in Step::ALL {
+        let state = if restored {
+            // Restored whole: no step runs, so none needs its inputs.
+            let never_built = matches!(
+                st.reasons.as_slice(),
+                [StaleReason::NeverRan(_) | StaleReason::Missing(_)]
+            );
+            if Some(step) == cause && !never_built {
+                format!("stale: {}; restored from the cache", reasons.join("; "))
+            } else {
+                "restored from the cache".to_string()
+            }
+        } else if step == Step::Fetch && !has_source {
+            "not needed (source = \"none\")".to_string()
+        } else if step == Step::Fetch {
+            if st.runs(Step::Unpack) {
+                if have_package {
+                    "fresh (package verified)".to_string()
+                } else {
+                    not_fetched.to_string()
+                }
+            } else if st.source_ready && st.first_stale.is_some() {
+                "not needed (shared source ready)".to_string()
+            } else if have_package {
+                "fresh (package verified)".to_string()
+            } else {
+                "not needed (source already unpacked)".to_string()
+            }
+        } else if !st.runs(step) {
+            "fresh".to_string()
+        } else if Some(step) == cause {
+            format!("stale: {}", reasons.join("; "))
+        } else if cause.is_some_and(|c| step < c) {
+            let c = cause.expect("some");
+            if st.changed_step.is_some() {
+                format!(
+                    "stale: restored from the cache without its source, so it runs again because {c} is stale"
+                )
+            } else if st.dirty_tree {
+                format!(
+                    "stale: re-extracted fresh because {c} is stale and a build with other inputs wrote into the build dir"
+                )
+            } else {
+                format!("stale: re-extracted fresh because {c} is stale")
+            }
+        } else {
+            format!("stale: after {}", cause.expect("some"))
+        };
+        steps.push((step, state));
+    }
+    steps
 }
 
 /// ` [variant ID: NAME=value, CFG=path]`, or nothing for a plain module.

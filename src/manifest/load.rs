@@ -3,7 +3,7 @@
 //! dependencies, targets).
 
 use super::error::{ManifestError, closest, from_toml};
-use super::module_file::load_modules;
+use super::module_file::{Loaded, load_modules};
 use super::source::resolve_url;
 use super::valid_param_name;
 use super::{ParamValue, Project, Settings};
@@ -128,97 +128,12 @@ pub fn load(root: &Path) -> Result<Project, ManifestError> {
     })?;
     let raw: RawProjectFile =
         toml::from_str(&source).map_err(|e| from_toml(&rel_manifest, &source, &e))?;
-
-    let jobs = match raw.settings.jobs {
-        Some(0) | None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        Some(n) => n,
+    let file = ProjectFile {
+        root: &root,
+        rel: &rel_manifest,
+        source: &source,
     };
-    let dir = |v: &Option<String>, default: &str| root.join(v.as_deref().unwrap_or(default));
-    let settings = Settings {
-        jobs,
-        packages_dir: dir(&raw.settings.packages_dir, "packages"),
-        build_dir: dir(&raw.settings.build_dir, "build"),
-        install_dir: dir(&raw.settings.install_dir, "install"),
-        unpack_limits: {
-            let d = crate::unpack::Limits::default();
-            crate::unpack::Limits {
-                max_bytes: raw.settings.unpack_max_bytes.unwrap_or(d.max_bytes),
-                max_entries: raw.settings.unpack_max_entries.unwrap_or(d.max_entries),
-            }
-        },
-        cache_dir: raw.cache.dir.as_ref().map(|d| root.join(d)),
-        cache_remote: match &raw.cache.remote {
-            None => None,
-            Some(r) => {
-                let url = r.get_ref();
-                if url.starts_with("s3://")
-                    || url.starts_with("http://")
-                    || url.starts_with("https://")
-                {
-                    Some(url.clone())
-                } else if url.starts_with("file://") {
-                    Some(
-                        resolve_url(&root, url).map_err(|m| {
-                            ManifestError::new(&rel_manifest, m).at(&source, r.span())
-                        })?,
-                    )
-                } else {
-                    return Err(ManifestError::new(
-                            &rel_manifest,
-                            format!("unsupported cache remote `{url}`"),
-                        )
-                        .at(&source, r.span())
-                        .help("use s3://bucket/prefix, https://host/prefix (read-only) or file:///shared/dir"));
-                }
-            }
-        },
-        cache_endpoint: raw.cache.endpoint.clone(),
-        cache_region: raw.cache.region.clone(),
-        cache_imds: raw.cache.imds,
-        cache_push: raw.cache.push,
-        cache_sign_key: raw.cache.sign_key.as_ref().map(|k| root.join(k)),
-        cache_restore: raw.cache.restore,
-        cache_trusted_keys: raw
-            .cache
-            .trusted_keys
-            .iter()
-            .map(|k| {
-                crate::signing::PublicKey::parse(k.get_ref()).map_err(|e| {
-                    ManifestError::new(&rel_manifest, format!("bad trusted key: {e}"))
-                        .at(&source, k.span())
-                        .help("use the line `strata cache keygen NAME` printed: name:base64")
-                })
-            })
-            .collect::<Result<_, _>>()?,
-        pass_env: Vec::new(),
-        sandbox: raw.settings.sandbox,
-    };
-    let mut settings = settings;
-    for n in &raw.settings.pass_env {
-        let name = n.get_ref();
-        let valid = !name.is_empty()
-            && !name.starts_with(|c: char| c.is_ascii_digit())
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        let why = if !valid {
-            Some("is not an environment variable name (letters, digits, `_`)")
-        } else if name.starts_with("STRATA_") {
-            Some("is reserved: strata sets the STRATA_* variables itself")
-        } else if name == "MAKEFLAGS" || name == "CARGO_MAKEFLAGS" {
-            Some("is set by strata: it carries the build's jobserver")
-        } else {
-            None
-        };
-        if let Some(why) = why {
-            return Err(
-                ManifestError::new(&rel_manifest, format!("pass-env `{name}` {why}"))
-                    .at(&source, n.span())
-                    .help("remove it from [settings] pass-env"),
-            );
-        }
-        if !settings.pass_env.contains(name) {
-            settings.pass_env.push(name.clone());
-        }
-    }
+    let settings = settings_of(&file, &raw)?;
     let mirror = |list: &[Spanned<String>]| -> Result<Vec<String>, ManifestError> {
         list.iter()
             .map(|u| {
@@ -232,75 +147,13 @@ pub fn load(root: &Path) -> Result<Project, ManifestError> {
 
     let loaded = load_modules(&root)?;
     let names: Vec<&str> = loaded.iter().map(|l| l.module.name.as_str()).collect();
-    for pair in loaded.windows(2) {
-        if pair[0].module.name == pair[1].module.name {
-            let (a, b) = (&pair[0], &pair[1]);
-            return Err(ManifestError::new(
-                &b.module.manifest_path,
-                format!(
-                    "duplicate module `{}`: also defined in {}",
-                    b.module.name,
-                    a.module.manifest_path.display()
-                ),
-            )
-            .at(&b.source, b.name_span.clone())
-            .help("each module name must be defined once; rename or remove one of the files"));
-        }
-    }
-    for l in &loaded {
-        for (dep, span) in l.module.depends.iter().zip(&l.depends_spans) {
-            if names.binary_search(&dep.as_str()).is_err() {
-                return Err(unknown_module(
-                    &l.module.manifest_path,
-                    &l.source,
-                    span.clone(),
-                    dep,
-                    &names,
-                    &format!("module `{}` depends on", l.module.name),
-                ));
-            }
-        }
-    }
-    let (mut targets, mut layers) = (BTreeMap::new(), BTreeMap::new());
+    check_module_names(&loaded, &names)?;
     let mut target_params = BTreeMap::new();
     for (name, t) in &raw.target {
         let params = target_params_of(&root, &source, name, t)?;
         target_params.insert(name.clone(), params);
     }
-    for (name, t) in &raw.layer {
-        if let Some((k, _)) = t.params.iter().next() {
-            return Err(ManifestError::new(
-                &rel_manifest,
-                format!("layer `{name}` sets params, which only targets take"),
-            )
-            .at(&source, k.span())
-            .help(format!(
-                "move the params to a [target.{name}] table: a layer named like a target caches that target's variants"
-            )));
-        }
-    }
-    for (kind, raw_sets, out) in [
-        ("target", &raw.target, &mut targets),
-        ("layer", &raw.layer, &mut layers),
-    ] {
-        for (name, t) in raw_sets {
-            let mut mods = Vec::new();
-            for m in &t.modules {
-                if names.binary_search(&m.get_ref().as_str()).is_err() {
-                    return Err(unknown_module(
-                        &rel_manifest,
-                        &source,
-                        m.span(),
-                        m.get_ref(),
-                        &names,
-                        &format!("{kind} `{name}` lists"),
-                    ));
-                }
-                mods.push(m.get_ref().clone());
-            }
-            out.insert(name.clone(), mods);
-        }
-    }
+    let (targets, layers) = targets_and_layers(&file, &raw, &names)?;
 
     let mut modules: Vec<_> = loaded.into_iter().map(|l| l.module).collect();
     super::overrides::apply(&root, &settings.build_dir.join(".strata"), &mut modules)?;
@@ -316,6 +169,200 @@ pub fn load(root: &Path) -> Result<Project, ManifestError> {
         layers,
         modules,
     })
+}
+
+/// `strata.toml` as read: where errors in it point.
+struct ProjectFile<'a> {
+    root: &'a Path,
+    /// `strata.toml`, relative: how messages name it.
+    rel: &'a Path,
+    source: &'a str,
+}
+
+/// `[settings]` and `[cache]`, validated, with paths made absolute.
+fn settings_of(file: &ProjectFile<'_>, raw: &RawProjectFile) -> Result<Settings, ManifestError> {
+    let (root, rel_manifest, source) = (file.root, file.rel, file.source);
+    let jobs = match raw.settings.jobs {
+        Some(0) | None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        Some(n) => n,
+    };
+    let dir = |v: &Option<String>, default: &str| root.join(v.as_deref().unwrap_or(default));
+    Ok(Settings {
+        jobs,
+        packages_dir: dir(&raw.settings.packages_dir, "packages"),
+        build_dir: dir(&raw.settings.build_dir, "build"),
+        install_dir: dir(&raw.settings.install_dir, "install"),
+        unpack_limits: {
+            let d = crate::unpack::Limits::default();
+            crate::unpack::Limits {
+                max_bytes: raw.settings.unpack_max_bytes.unwrap_or(d.max_bytes),
+                max_entries: raw.settings.unpack_max_entries.unwrap_or(d.max_entries),
+            }
+        },
+        cache_dir: raw.cache.dir.as_ref().map(|d| root.join(d)),
+        cache_remote: cache_remote_of(file, raw.cache.remote.as_ref())?,
+        cache_endpoint: raw.cache.endpoint.clone(),
+        cache_region: raw.cache.region.clone(),
+        cache_imds: raw.cache.imds,
+        cache_push: raw.cache.push,
+        cache_sign_key: raw.cache.sign_key.as_ref().map(|k| root.join(k)),
+        cache_restore: raw.cache.restore,
+        cache_trusted_keys: raw
+            .cache
+            .trusted_keys
+            .iter()
+            .map(|k| {
+                crate::signing::PublicKey::parse(k.get_ref()).map_err(|e| {
+                    ManifestError::new(rel_manifest, format!("bad trusted key: {e}"))
+                        .at(source, k.span())
+                        .help("use the line `strata cache keygen NAME` printed: name:base64")
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        pass_env: pass_env_of(file, &raw.settings.pass_env)?,
+        sandbox: raw.settings.sandbox,
+    })
+}
+
+/// `[cache] remote`: a `file://` URL resolved against the project root.
+fn cache_remote_of(
+    file: &ProjectFile<'_>,
+    remote: Option<&Spanned<String>>,
+) -> Result<Option<String>, ManifestError> {
+    let Some(r) = remote else {
+        return Ok(None);
+    };
+    let url = r.get_ref();
+    if url.starts_with("s3://") || url.starts_with("http://") || url.starts_with("https://") {
+        Ok(Some(url.clone()))
+    } else if url.starts_with("file://") {
+        resolve_url(file.root, url)
+            .map(Some)
+            .map_err(|m| ManifestError::new(file.rel, m).at(file.source, r.span()))
+    } else {
+        Err(
+            ManifestError::new(file.rel, format!("unsupported cache remote `{url}`"))
+                .at(file.source, r.span())
+                .help(
+                    "use s3://bucket/prefix, https://host/prefix (read-only) or file:///shared/dir",
+                ),
+        )
+    }
+}
+
+/// `[settings] pass-env`: variable names, none that strata sets itself.
+fn pass_env_of(
+    file: &ProjectFile<'_>,
+    names: &[Spanned<String>],
+) -> Result<Vec<String>, ManifestError> {
+    let mut pass_env: Vec<String> = Vec::new();
+    for n in names {
+        let name = n.get_ref();
+        let valid = !name.is_empty()
+            && !name.starts_with(|c: char| c.is_ascii_digit())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let why = if !valid {
+            Some("is not an environment variable name (letters, digits, `_`)")
+        } else if name.starts_with("STRATA_") {
+            Some("is reserved: strata sets the STRATA_* variables itself")
+        } else if name == "MAKEFLAGS" || name == "CARGO_MAKEFLAGS" {
+            Some("is set by strata: it carries the build's jobserver")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(
+                ManifestError::new(file.rel, format!("pass-env `{name}` {why}"))
+                    .at(file.source, n.span())
+                    .help("remove it from [settings] pass-env"),
+            );
+        }
+        if !pass_env.contains(name) {
+            pass_env.push(name.clone());
+        }
+    }
+    Ok(pass_env)
+}
+
+/// Every module name defined once (`loaded` is sorted by name), every
+/// `depends` naming a module.
+fn check_module_names(loaded: &[Loaded], names: &[&str]) -> Result<(), ManifestError> {
+    for pair in loaded.windows(2) {
+        if pair[0].module.name == pair[1].module.name {
+            let (a, b) = (&pair[0], &pair[1]);
+            return Err(ManifestError::new(
+                &b.module.manifest_path,
+                format!(
+                    "duplicate module `{}`: also defined in {}",
+                    b.module.name,
+                    a.module.manifest_path.display()
+                ),
+            )
+            .at(&b.source, b.name_span.clone())
+            .help("each module name must be defined once; rename or remove one of the files"));
+        }
+    }
+    for l in loaded {
+        for (dep, span) in l.module.depends.iter().zip(&l.depends_spans) {
+            if names.binary_search(&dep.as_str()).is_err() {
+                return Err(unknown_module(
+                    &l.module.manifest_path,
+                    &l.source,
+                    span.clone(),
+                    dep,
+                    names,
+                    &format!("module `{}` depends on", l.module.name),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `[target.*]` and `[layer.*]`: their module lists, each name checked.
+#[allow(clippy::type_complexity)]
+fn targets_and_layers(
+    file: &ProjectFile<'_>,
+    raw: &RawProjectFile,
+    names: &[&str],
+) -> Result<(BTreeMap<String, Vec<String>>, BTreeMap<String, Vec<String>>), ManifestError> {
+    let (rel_manifest, source) = (file.rel, file.source);
+    let (mut targets, mut layers) = (BTreeMap::new(), BTreeMap::new());
+    for (name, t) in &raw.layer {
+        if let Some((k, _)) = t.params.iter().next() {
+            return Err(ManifestError::new(
+                rel_manifest,
+                format!("layer `{name}` sets params, which only targets take"),
+            )
+            .at(source, k.span())
+            .help(format!(
+                "move the params to a [target.{name}] table: a layer named like a target caches that target's variants"
+            )));
+        }
+    }
+    for (kind, raw_sets, out) in [
+        ("target", &raw.target, &mut targets),
+        ("layer", &raw.layer, &mut layers),
+    ] {
+        for (name, t) in raw_sets {
+            let mut mods = Vec::new();
+            for m in &t.modules {
+                if names.binary_search(&m.get_ref().as_str()).is_err() {
+                    return Err(unknown_module(
+                        rel_manifest,
+                        source,
+                        m.span(),
+                        m.get_ref(),
+                        names,
+                        &format!("{kind} `{name}` lists"),
+                    ));
+                }
+                mods.push(m.get_ref().clone());
+            }
+            out.insert(name.clone(), mods);
+        }
+    }
+    Ok((targets, layers))
 }
 
 /// The validated `params` of `[target.NAME]`: names checked, files present.

@@ -156,21 +156,20 @@ impl S3Store {
             .map_err(|why| self.unavailable(what, why.clone()))
     }
 
-    /// Sends one request signed by `action` (its headers are sent as signed).
+    /// Sends one request of `action` with `headers`, which are signed and
+    /// sent alike (one list, so the two never differ).
     fn send<'a, A: S3Action<'a>>(
         &self,
-        action: &A,
-        headers: &[(&str, &str)],
+        mut action: A,
+        headers: &[(&'a str, &'a str)],
         body: Payload<'_>,
         what: &str,
     ) -> Result<Response<ureq::Body>, StoreError> {
-        self.send_signed(
-            A::METHOD,
-            action.sign(SIGNATURE_LIFETIME),
-            headers,
-            body,
-            what,
-        )
+        for (k, v) in headers.iter().copied() {
+            action.headers_mut().insert(k, v);
+        }
+        let signed = action.sign(SIGNATURE_LIFETIME);
+        self.send_signed(A::METHOD, signed, headers, body, what)
     }
 
     /// Sends one presigned request.
@@ -244,9 +243,8 @@ impl S3Store {
         let what = format!("writing {key}");
         let creds = self.credentials(&what)?;
         let sum = sha256_base64(&Sha256::digest(bytes));
-        let mut put = PutObject::new(&self.bucket, Some(creds), key);
-        put.headers_mut().insert(CHECKSUM, sum.clone());
-        let r = self.send(&put, &[(CHECKSUM, &sum)], Payload::Bytes(bytes), &what)?;
+        let put = PutObject::new(&self.bucket, Some(creds), key);
+        let r = self.send(put, &[(CHECKSUM, &sum)], Payload::Bytes(bytes), &what)?;
         if r.status().is_success() {
             Ok(())
         } else {
@@ -257,7 +255,7 @@ impl S3Store {
     fn get_body(&self, key: &str, what: &str) -> Result<Option<ureq::Body>, StoreError> {
         let creds = self.credentials(what)?;
         let get = GetObject::new(&self.bucket, Some(creds), key);
-        let r = self.send(&get, &[], Payload::Empty, what)?;
+        let r = self.send(get, &[], Payload::Empty, what)?;
         match r.status().as_u16() {
             200..=299 => Ok(Some(r.into_body())),
             404 => Ok(None),
@@ -276,11 +274,9 @@ impl S3Store {
     ) -> Result<bool, StoreError> {
         let creds = self.credentials(what)?;
         let sum = sha256_base64(sha256);
-        let mut put = PutObject::new(&self.bucket, Some(creds), key);
-        put.headers_mut().insert("if-none-match", "*");
-        put.headers_mut().insert(CHECKSUM, sum.clone());
+        let put = PutObject::new(&self.bucket, Some(creds), key);
         let headers = [("if-none-match", "*"), (CHECKSUM, sum.as_str())];
-        let r = self.send(&put, &headers, body, what)?;
+        let r = self.send(put, &headers, body, what)?;
         match r.status().as_u16() {
             200..=299 => Ok(true),
             // 412: it exists; 409: another conditional write of it is in flight.
@@ -292,7 +288,7 @@ impl S3Store {
     fn delete(&self, key: &str, what: &str) -> Result<(), StoreError> {
         let creds = self.credentials(what)?;
         let delete = DeleteObject::new(&self.bucket, Some(creds), key);
-        let r = self.send(&delete, &[], Payload::Empty, what)?;
+        let r = self.send(delete, &[], Payload::Empty, what)?;
         match r.status().as_u16() {
             200..=299 | 404 => Ok(()),
             _ => Err(self.answer_error(what, r)),

@@ -202,34 +202,7 @@ fn provide_archive(
         }
     }
     let repo_err = |source: RepoError| {
-        let hint = match &source {
-            RepoError::Unreachable { .. } => format!(
-                "check `git` in {} and your network or credentials (`git ls-remote {}` shows the same); \
-                 a machine without access needs {} in packages/ or on a [mirrors] URL with `sha256` pinned",
-                m.manifest_path.display(),
-                git.url,
-                m.file
-            ),
-            RepoError::NoSuchCommit { .. } => format!(
-                "check `rev` in {}: the commit must be reachable from a branch or tag of the repository",
-                m.manifest_path.display()
-            ),
-            RepoError::Unsafe { .. } => format!(
-                "strata refuses it in every source: pin a commit without it (`rev` in {})",
-                m.manifest_path.display()
-            ),
-            RepoError::BadSubmoduleUrl { .. } => format!(
-                "strata fetches submodules only from {} URLs (file:// and local paths only when \
-                 `git` itself is a local path); fix .gitmodules upstream and pin the new commit, \
-                 or set `submodules = false` in {}",
-                crate::manifest::GIT_URL_FORMS,
-                m.manifest_path.display()
-            ),
-            _ => format!(
-                "remove {} to start the mirror afresh",
-                mirror_dir(packages, m).display()
-            ),
-        };
+        let hint = repo_hint(m, git, packages, &source);
         GitError::Repo {
             module: m.name.clone(),
             source,
@@ -258,37 +231,73 @@ fn provide_archive(
         && *want != sum
     {
         let kept = fetch::quarantine(packages, &tmp).map_err(io_err(&tmp))?;
-        let pinned = m.pinned_sha256().is_some();
-        return Err(GitError::Mismatch {
-            module: m.name.clone(),
-            rev: git.rev.clone(),
-            got: sum,
-            what: if pinned {
-                "the module pins sha256"
-            } else {
-                "strata.lock (or an earlier archive of the same commit) recorded"
-            },
-            expected: want.clone(),
-            kept,
-            hint: if pinned {
-                format!(
-                    "the pin in {} does not describe this commit's archive; if you changed `rev`, update or remove `sha256`",
-                    m.manifest_path.display()
-                )
-            } else {
-                format!(
-                    "the repository served a different tree for this commit, or strata's archive format changed; \
-                     inspect it, then run `strata fetch --update-lock {}` to accept the new archive",
-                    m.name
-                )
-            },
-        }
-        .into());
+        return Err(mismatch(m, git, sum, want, kept).into());
     }
     fs::rename(&tmp, &path).map_err(io_err(&path))?;
     crate::fsutil::sync_dir(packages).map_err(io_err(packages))?;
     fetch::record_verified(packages, &m.file, &sum).map_err(io_err(&path))?;
     Ok(Fetched { path, quarantined })
+}
+
+/// What to do about a failure of the mirror, by its kind.
+fn repo_hint(m: &Module, git: &GitSource, packages: &Path, source: &RepoError) -> String {
+    match source {
+        RepoError::Unreachable { .. } => format!(
+            "check `git` in {} and your network or credentials (`git ls-remote {}` shows the same); \
+             a machine without access needs {} in packages/ or on a [mirrors] URL with `sha256` pinned",
+            m.manifest_path.display(),
+            git.url,
+            m.file
+        ),
+        RepoError::NoSuchCommit { .. } => format!(
+            "check `rev` in {}: the commit must be reachable from a branch or tag of the repository",
+            m.manifest_path.display()
+        ),
+        RepoError::Unsafe { .. } => format!(
+            "strata refuses it in every source: pin a commit without it (`rev` in {})",
+            m.manifest_path.display()
+        ),
+        RepoError::BadSubmoduleUrl { .. } => format!(
+            "strata fetches submodules only from {} URLs (file:// and local paths only when \
+             `git` itself is a local path); fix .gitmodules upstream and pin the new commit, \
+             or set `submodules = false` in {}",
+            crate::manifest::GIT_URL_FORMS,
+            m.manifest_path.display()
+        ),
+        _ => format!(
+            "remove {} to start the mirror afresh",
+            mirror_dir(packages, m).display()
+        ),
+    }
+}
+
+/// The archive of `git.rev` is not the one the pin or the lock recorded.
+fn mismatch(m: &Module, git: &GitSource, sum: String, want: &str, kept: PathBuf) -> GitError {
+    let pinned = m.pinned_sha256().is_some();
+    GitError::Mismatch {
+        module: m.name.clone(),
+        rev: git.rev.clone(),
+        got: sum,
+        what: if pinned {
+            "the module pins sha256"
+        } else {
+            "strata.lock (or an earlier archive of the same commit) recorded"
+        },
+        expected: want.to_string(),
+        kept,
+        hint: if pinned {
+            format!(
+                "the pin in {} does not describe this commit's archive; if you changed `rev`, update or remove `sha256`",
+                m.manifest_path.display()
+            )
+        } else {
+            format!(
+                "the repository served a different tree for this commit, or strata's archive format changed; \
+                 inspect it, then run `strata fetch --update-lock {}` to accept the new archive",
+                m.name
+            )
+        },
+    }
 }
 
 /// Fetches `rev` into the mirror when missing, then the commits of its
