@@ -203,3 +203,22 @@ fn local_mirrors_serve_an_offline_build_and_change_no_key() {
         .stderr(contains("strata.local.toml"))
         .stderr(contains("ftp://elsewhere/"));
 }
+
+/// `strata fetch` downloads nothing for an overridden module (its URL is
+/// never asked for) and still fetches the others.
+#[test]
+fn fetch_skips_an_overridden_module() {
+    let server = Server::start();
+    let p = project(&server);
+    p.strata().arg("fetch").assert().success();
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+    assert!(p.path("packages/app-1.0.tar.gz").exists());
+    assert!(!p.path("packages/tc-1.0.tar.gz").exists());
+    // Without the override, the toolchain's download is needed (and fails).
+    std::fs::remove_file(p.path("strata.local.toml")).unwrap();
+    p.strata()
+        .arg("fetch")
+        .assert()
+        .failure()
+        .stderr(contains("tc-1.0.tar.gz"));
+}
