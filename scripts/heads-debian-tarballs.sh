@@ -78,7 +78,7 @@ for t in "${missing[@]}"; do
     continue
   fi
   if [ ! -f "$tmp/dl/$orig" ]; then
-    have=$(cd "$tmp/dl" && ls -- "${pkg}"_*.orig.tar.* 2>/dev/null | grep -v '\.asc$' | tr '\n' ' ')
+    have=$(cd "$tmp/dl" && ls -- "${pkg}"_*.orig.tar.* 2>/dev/null | grep -v '\.asc$' | paste -sd' ')
     echo "error: $file: the archive's $pkg has ${have:-no orig tarball}, not $orig (the version Heads pins is not there)" >&2
     status=1
     continue
