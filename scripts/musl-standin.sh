@@ -31,6 +31,7 @@ for f in /usr/bin/musl-gcc /usr/lib/$triple/libc.so /usr/include/linux/errno.h /
     exit 1
   fi
 done
+mkdir -p "$(dirname "$dir")"
 tmp=$(mktemp -d "${dir%/}.tmp-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/bin" "$tmp/$triple/include" "$tmp/$triple/lib"
