@@ -1,15 +1,14 @@
 //! Real Heads-style modules from real sources, end to end: a Heads-shaped
 //! tree (written here, not copied from Heads) whose modules are
-//! libgpg-error 1.46, libassuan 2.5.5 and libaio 0.3.113 with the upstream
-//! tarballs Heads pins (Debian's `.orig` tarballs, byte for byte, fetched
-//! beforehand by `.ci/run` through scripts/heads-debian-tarballs.sh), is
-//! imported with `strata import heads`; musl-cross-make is replaced by the
-//! Debian musl-tools stand-in (`strata.local.toml` prebuilt, made by
-//! scripts/musl-standin.sh); the tarballs are served by a file:// mirror
-//! declared in strata.local.toml; and `strata build --offline` runs the real
-//! configure scripts and makes in the sandbox (required). libgcrypt is left to
-//! bench/heads-real-modules.sh: its build alone takes longer than this test
-//! may.
+//! libgpg-error 1.46, libgcrypt 1.10.1, libassuan 2.5.5 and libaio 0.3.113
+//! with the upstream tarballs Heads pins (Debian's `.orig` tarballs, byte for
+//! byte, fetched beforehand by `.ci/run` through
+//! scripts/heads-debian-tarballs.sh), is imported with `strata import heads`;
+//! musl-cross-make is replaced by the Debian musl-tools stand-in
+//! (`strata.local.toml` prebuilt, made by scripts/musl-standin.sh); the
+//! tarballs are served by a file:// mirror declared in strata.local.toml; and
+//! `strata build --offline` runs the real configure scripts and makes in the
+//! sandbox (required). About 85 s of CPU in all (most of it libgcrypt).
 //!
 //! Outside CI the test is skipped, saying why, when the tarballs or musl-tools
 //! are absent; in CI (`CI=true`) that is a failure.
@@ -21,10 +20,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// (Heads's file name, Heads's sha256 pin) of the tarballs this test builds.
-const TARBALLS: [(&str, &str); 3] = [
+const TARBALLS: [(&str, &str); 4] = [
     (
         "libgpg-error-1.46.tar.bz2",
         "b7e11a64246bbe5ef37748de43b245abd72cfcd53c9ae5e7fc5ca59f1c81268d",
+    ),
+    (
+        "libgcrypt-1.10.1.tar.bz2",
+        "ef14ae546b0084cd84259f61a55e07a38c3b53afc0f546bffcef2f01baffe9de",
     ),
     (
         "libassuan-2.5.5.tar.bz2",
@@ -103,6 +106,21 @@ libgpg-error_configure := $(CROSS_TOOLS) CFLAGS="-Os" ./configure \
 libgpg-error_target := $(MAKE_JOBS) DESTDIR="$(INSTALL)" $(CROSS_TOOLS) install
 libgpg-error_libraries := src/.libs/libgpg-error.so.0
 libgpg-error_depends := $(musl_dep)
+"#;
+
+/// libgcrypt: finds libgpg-error in `$(INSTALL)` too.
+const LIBGCRYPT: &str = r#"modules-$(CONFIG_GPG2) += libgcrypt
+libgcrypt_version := 1.10.1
+libgcrypt_dir := libgcrypt-$(libgcrypt_version)
+libgcrypt_tar := libgcrypt-$(libgcrypt_version).tar.bz2
+libgcrypt_url := https://mirror.example.invalid/gcrypt/$(libgcrypt_tar)
+libgcrypt_hash := ef14ae546b0084cd84259f61a55e07a38c3b53afc0f546bffcef2f01baffe9de
+libgcrypt_configure := $(CROSS_TOOLS) CFLAGS="-Os" ./configure \
+	--host=$(MUSL_ARCH)-linux-musl --prefix "/" --disable-doc --disable-static \
+	--with-gpg-error-prefix="$(INSTALL)"
+libgcrypt_target := $(MAKE_JOBS) DESTDIR="$(INSTALL)" $(CROSS_TOOLS) install
+libgcrypt_libraries := src/.libs/libgcrypt.so.20
+libgcrypt_depends := libgpg-error $(musl_dep)
 "#;
 
 /// libassuan: finds libgpg-error in `$(INSTALL)` (strata's sysroot copy).
@@ -245,6 +263,7 @@ fn real_heads_modules_build_offline_in_the_sandbox_with_the_musl_standin() {
     write(&heads, "Makefile", MAKEFILE);
     write(&heads, "modules/musl-cross-make", MUSL_CROSS_MAKE);
     write(&heads, "modules/libgpg-error", LIBGPG_ERROR);
+    write(&heads, "modules/libgcrypt", LIBGCRYPT);
     write(&heads, "modules/libassuan", LIBASSUAN);
     write(&heads, "modules/libaio", LIBAIO);
     write(
@@ -284,7 +303,7 @@ fn real_heads_modules_build_offline_in_the_sandbox_with_the_musl_standin() {
         ),
     );
 
-    let modules = ["libgpg-error", "libassuan", "libaio"];
+    let modules = ["libgpg-error", "libgcrypt", "libassuan", "libaio"];
     let build = strata(&xdg)
         .arg("-C")
         .arg(&proj)
@@ -296,7 +315,13 @@ fn real_heads_modules_build_offline_in_the_sandbox_with_the_musl_standin() {
     assert!(build.status.success(), "{}", text(&build));
     assert_eq!(
         built_modules(&events),
-        ["libaio", "libassuan", "libgpg-error", "musl-cross-make"]
+        [
+            "libaio",
+            "libassuan",
+            "libgcrypt",
+            "libgpg-error",
+            "musl-cross-make"
+        ]
     );
 
     // Heads's configure ran for the musl target, with the stand-in compiler.
@@ -313,14 +338,18 @@ fn real_heads_modules_build_offline_in_the_sandbox_with_the_musl_standin() {
     // libgpg-error it found in its sysroot.
     let lib = proj.join("install/initrd/lib");
     assert_eq!(needed(&lib.join("libgpg-error.so.0")), ["libc.so"]);
-    assert_eq!(
-        needed(&lib.join("libassuan.so.0")),
-        ["libgpg-error.so.0", "libc.so"]
-    );
+    for l in ["libassuan.so.0", "libgcrypt.so.20"] {
+        assert_eq!(
+            needed(&lib.join(l)),
+            ["libgpg-error.so.0", "libc.so"],
+            "{l}"
+        );
+    }
     assert_eq!(needed(&lib.join("libaio.so.1")), ["libc.so"]);
     for f in [
         "include/gpg-error.h",
         "include/assuan.h",
+        "include/gcrypt.h",
         "include/libaio.h",
         "lib/pkgconfig/gpg-error.pc",
         "lib/libassuan.so.0",
