@@ -153,3 +153,72 @@ fn bad_overrides_are_errors_naming_the_file() {
             .stderr(contains(want));
     }
 }
+
+/// `[mirrors]` in strata.local.toml: this machine's directory of packages
+/// serves an `--offline` build whose module URL is unreachable, ahead of the
+/// project's own mirrors; a bad URL there is an error naming the file.
+#[test]
+fn local_mirrors_serve_an_offline_build_and_change_no_key() {
+    let server = Server::start();
+    let p = TestProject::with_default(&["lib"]);
+    let tb = tarball("lib-1.0", &[("msg", "from the local mirror\n")]);
+    server.route("/lib-1.0.tar.gz", Reply::Status(404));
+    p.module(
+        "lib",
+        &server.url("/lib-1.0.tar.gz"),
+        &tb,
+        "install = \"cp msg $STRATA_DESTDIR/\"",
+    );
+    // Without the local mirror, --offline has nowhere to read the package.
+    p.strata()
+        .args(["build", "--offline"])
+        .assert()
+        .failure()
+        .stderr(contains("lib-1.0.tar.gz"));
+    p.write("elsewhere/lib-1.0.tar.gz", &tb);
+    p.write(
+        "strata.local.toml",
+        "[mirrors]\nbefore = [\"file://elsewhere/\"]\n",
+    );
+    let (code, built, err) = p.build_json(&["--offline"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(built, ["lib"]);
+    assert_eq!(p.read("install/msg"), "from the local mirror\n");
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+    // A mirror holds sha256-pinned files: no key moved, so without it the
+    // module is fresh.
+    std::fs::remove_file(p.path("strata.local.toml")).unwrap();
+    let (code, built, err) = p.build_json(&["--offline"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(built.is_empty(), "{built:?}");
+
+    p.write(
+        "strata.local.toml",
+        "[mirrors]\nafter = [\"ftp://elsewhere/\"]\n",
+    );
+    p.strata()
+        .arg("plan")
+        .assert()
+        .code(2)
+        .stderr(contains("strata.local.toml"))
+        .stderr(contains("ftp://elsewhere/"));
+}
+
+/// `strata fetch` downloads nothing for an overridden module (its URL is
+/// never asked for) and still fetches the others.
+#[test]
+fn fetch_skips_an_overridden_module() {
+    let server = Server::start();
+    let p = project(&server);
+    p.strata().arg("fetch").assert().success();
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+    assert!(p.path("packages/app-1.0.tar.gz").exists());
+    assert!(!p.path("packages/tc-1.0.tar.gz").exists());
+    // Without the override, the toolchain's download is needed (and fails).
+    std::fs::remove_file(p.path("strata.local.toml")).unwrap();
+    p.strata()
+        .arg("fetch")
+        .assert()
+        .failure()
+        .stderr(contains("tc-1.0.tar.gz"));
+}

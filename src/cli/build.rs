@@ -116,7 +116,13 @@ fn installs(project: &crate::manifest::Project, inst: &Instances) -> Vec<exec::I
 pub fn fetch(g: &Global, names: &[String], update_lock: bool) -> Result<(), Failure> {
     let l = g.load()?;
     let selection = graph::select(&l.project, names)?;
-    let closure = l.graph.closure(&selection);
+    // A module strata.local.toml overrides needs none of its downloads.
+    let closure: Vec<usize> = l
+        .graph
+        .closure(&selection)
+        .into_iter()
+        .filter(|&i| l.project.modules[i].overridden.is_none())
+        .collect();
     let reporter = g.reporter();
     let opts = fetch::FetchOptions {
         update_lock,

@@ -142,8 +142,8 @@ pub fn load(root: &Path) -> Result<Project, ManifestError> {
             })
             .collect()
     };
-    let mirrors_before = mirror(&raw.mirrors.before)?;
-    let mirrors_after = mirror(&raw.mirrors.after)?;
+    let mut mirrors_before = mirror(&raw.mirrors.before)?;
+    let mut mirrors_after = mirror(&raw.mirrors.after)?;
 
     let loaded = load_modules(&root)?;
     let names: Vec<&str> = loaded.iter().map(|l| l.module.name.as_str()).collect();
@@ -156,7 +156,10 @@ pub fn load(root: &Path) -> Result<Project, ManifestError> {
     let (targets, layers) = targets_and_layers(&file, &raw, &names)?;
 
     let mut modules: Vec<_> = loaded.into_iter().map(|l| l.module).collect();
-    super::overrides::apply(&root, &settings.build_dir.join(".strata"), &mut modules)?;
+    let local = super::overrides::apply(&root, &settings.build_dir.join(".strata"), &mut modules)?;
+    // This machine's mirrors first and last: strata.local.toml is the user's.
+    mirrors_before.splice(0..0, local.before);
+    mirrors_after.extend(local.after);
     Ok(Project {
         root,
         name: raw.project.name,

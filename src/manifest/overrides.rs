@@ -3,6 +3,10 @@
 //! (Buildroot's external toolchain, Yocto's `EXTERNAL_TOOLCHAIN`);
 //! `source = "DIR"` builds the module from a local tree instead of its
 //! download (Buildroot's `OVERRIDE_SRCDIR`, Yocto's `externalsrc`).
+//! `[mirrors]` adds this machine's package mirrors (a local directory of
+//! packages) to the project's: they hold files pinned by sha256, so they
+//! change no key, and a generated `strata.toml` (`strata import`) that is
+//! rewritten keeps them.
 //!
 //! The decision a reader may question: the directory's *content* (paths,
 //! kinds, modes, bytes, link targets) is hashed into the module's keys, and
@@ -13,6 +17,7 @@
 //! that is unchanged: the stat record only skips re-hashing.
 
 use super::error::{ManifestError, from_toml};
+use super::source::resolve_url;
 use super::{Module, Override, OverrideKind};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -29,6 +34,26 @@ pub const FILE_NAME: &str = "strata.local.toml";
 struct RawFile {
     #[serde(default, rename = "override")]
     overrides: BTreeMap<String, RawOverride>,
+    #[serde(default)]
+    mirrors: RawMirrors,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMirrors {
+    #[serde(default)]
+    before: Vec<String>,
+    #[serde(default)]
+    after: Vec<String>,
+}
+
+/// This machine's mirrors from `strata.local.toml`, URLs resolved.
+#[derive(Default)]
+pub(super) struct LocalMirrors {
+    /// Tried before the project's `[mirrors] before`.
+    pub before: Vec<String>,
+    /// Tried after the project's `[mirrors] after`.
+    pub after: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -38,20 +63,36 @@ struct RawOverride {
     source: Option<String>,
 }
 
-/// Reads `strata.local.toml` (if any) and sets the overrides of `modules`
-/// (sorted by name), digests included. `state` is where digests are cached.
+/// Reads `strata.local.toml` (if any), sets the overrides of `modules`
+/// (sorted by name), digests included, and returns its mirrors. `state` is
+/// where digests are cached.
 pub(super) fn apply(
     root: &Path,
     state: &Path,
     modules: &mut [Module],
-) -> Result<(), ManifestError> {
+) -> Result<LocalMirrors, ManifestError> {
     let rel = Path::new(FILE_NAME);
     let text = match fs::read_to_string(root.join(FILE_NAME)) {
         Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(LocalMirrors::default()),
         Err(e) => return Err(ManifestError::new(rel, format!("cannot read: {e}"))),
     };
     let raw: RawFile = toml::from_str(&text).map_err(|e| from_toml(rel, &text, &e))?;
+    let resolve = |list: &[String]| -> Result<Vec<String>, ManifestError> {
+        list.iter()
+            .map(|u| {
+                resolve_url(root, u).map_err(|msg| {
+                    ManifestError::new(rel, format!("[mirrors]: {msg}")).help(
+                        "a mirror is a base URL: file:///dir/ (or file://dir/, relative to the project), http:// or https://",
+                    )
+                })
+            })
+            .collect()
+    };
+    let mirrors = LocalMirrors {
+        before: resolve(&raw.mirrors.before)?,
+        after: resolve(&raw.mirrors.after)?,
+    };
     for (name, o) in raw.overrides {
         let err = |msg: String| ManifestError::new(rel, format!("[override.{name}]: {msg}"));
         let Ok(i) = modules.binary_search_by(|m| m.name.as_str().cmp(&name)) else {
@@ -83,7 +124,7 @@ pub(super) fn apply(
             .map_err(|e| err(format!("cannot read {}: {e}", dir.display())))?;
         modules[i].overridden = Some(Override { kind, dir, digest });
     }
-    Ok(())
+    Ok(mirrors)
 }
 
 /// One entry of a tree, as hashed.
