@@ -45,7 +45,12 @@ impl Rom {
 
     fn import(&self) -> std::process::Output {
         let (h, o) = (self.heads.to_str().unwrap(), self.out.to_str().unwrap());
-        self.strata(&["import", "heads", h, "-o", o, "--json"])
+        let out = self.strata(&["import", "heads", h, "-o", o, "--json"]);
+        if out.status.success() {
+            let root = self.heads.parent().unwrap();
+            std::fs::write(self.out.join("strata.local.toml"), rom::local_toml(root)).unwrap();
+        }
+        out
     }
 
     /// `strata build rom1 --json`: the modules whose steps ran.

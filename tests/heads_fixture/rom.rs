@@ -235,6 +235,42 @@ $(build)/$(initrd_dir)/initrd.cpio.xz: $(initrd-y)
 $(build)/$(initrd_dir)/tools.cpio: $(foreach d,$(bin_modules-y),$(build)/$($d_dir)/.build)
 "#;
 
+/// The versions and sites musl-cross-make's Makefile names (its packages'
+/// URLs are built from them).
+const TOOLCHAIN_VARS: &str = "CONFIG_SUB_REV = 0a1b2c3d\nGCC_VER = 3.0\nBINUTILS_VER = 2.0\n\
+    MUSL_VER = 1.0\nGMP_VER = 6.0\nMPC_VER = 1.1\nMPFR_VER = 4.0\nLINUX_VER = headers-4.19\n\
+    GNU_SITE = https://ftpmirror.gnu.org/gnu\nGCC_SITE = $(GNU_SITE)/gcc\n\
+    BINUTILS_SITE = $(GNU_SITE)/binutils\nGMP_SITE = $(GNU_SITE)/gmp\nMPC_SITE = $(GNU_SITE)/mpc\n\
+    MPFR_SITE = $(GNU_SITE)/mpfr\nMUSL_SITE = https://musl.libc.org/releases\n\
+    LINUX_SITE = https://cdn.kernel.org/pub/linux/kernel\n\
+    LINUX_HEADERS_SITE = https://ftp.barfooze.de/pub/sabotage/tarballs/\n\n";
+
+/// musl-cross-make's packages: file name and content.
+const TOOLCHAIN_PACKAGES: &[(&str, &str)] = &[
+    ("gcc-3.0.tar.gz", "gcc\n"),
+    ("binutils-2.0.tar.gz", "binutils\n"),
+    ("musl-1.0.tar.gz", "musl\n"),
+    ("gmp-6.0.tar.gz", "gmp\n"),
+    ("mpc-1.1.tar.gz", "mpc\n"),
+    ("mpfr-4.0.tar.gz", "mpfr\n"),
+    ("linux-headers-4.19.tar.gz", "headers\n"),
+    ("config.sub", "#!/bin/sh\necho x86_64-pc-linux-gnu\n"),
+];
+
+fn sha1_hex(b: &[u8]) -> String {
+    use sha1::Digest;
+    hex::encode(sha1::Sha1::digest(b))
+}
+
+/// `strata.local.toml` for the imported project: this machine's mirror of
+/// the toolchain's packages.
+pub fn local_toml(root: &Path) -> String {
+    format!(
+        "[mirrors]\nbefore = [\"file://{}/\"]\n",
+        root.join("mirror").display()
+    )
+}
+
 const TOOLCHAIN_MAKEFILE: &str = "install:\n\tmkdir -p $(OUTPUT)/bin\n\
     \tcp -p gcc.sh $(OUTPUT)/bin/x86_64-linux-musl-gcc\n\
     \tprintf '#!/bin/sh\\nexec strip \"$$@\"\\n' > $(OUTPUT)/bin/x86_64-linux-musl-strip\n\
@@ -361,12 +397,30 @@ pub fn write_tree(root: &Path) -> PathBuf {
         chmod_x(&h.join(rel));
     }
 
-    let tc = archive(
-        &mirror,
-        "musl-cross-make",
-        "1.0",
-        &[("Makefile", TOOLCHAIN_MAKEFILE), ("gcc.sh", GCC_WRAPPER)],
-    );
+    // musl-cross-make's packages, pinned by its hashes/ as upstream does;
+    // the import declares them as downloads (served by the mirror through
+    // strata.local.toml), while this toolchain's install needs none of them.
+    let mut toolchain: Vec<(String, String)> = Vec::new();
+    for (file, body) in TOOLCHAIN_PACKAGES {
+        let data = if *file == "config.sub" {
+            body.as_bytes().to_vec()
+        } else {
+            tarball(file.trim_end_matches(".tar.gz"), &[("README", body)])
+        };
+        std::fs::write(mirror.join(file), &data).unwrap();
+        let sum_file = match *file {
+            "config.sub" => "hashes/config.sub.0a1b2c3d.sha1".to_string(),
+            f => format!("hashes/{f}.sha1"),
+        };
+        toolchain.push((sum_file, format!("{}  {file}\n", sha1_hex(&data))));
+    }
+    let makefile = format!("{TOOLCHAIN_VARS}{TOOLCHAIN_MAKEFILE}");
+    let mut files: Vec<(&str, &str)> = toolchain
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    files.extend([("Makefile", makefile.as_str()), ("gcc.sh", GCC_WRAPPER)]);
+    let tc = archive(&mirror, "musl-cross-make", "1.0", &files);
     write(
         &h,
         "modules/musl-cross-make",
