@@ -212,3 +212,41 @@ fn strata_builds_the_rom_make_builds_byte_for_byte_and_rebuilds_what_make_rebuil
     let o = r.strata(&["-C", r.out.to_str().unwrap(), "build", "--check", "rom1"]);
     assert!(o.status.success(), "build --check: {}", text(&o));
 }
+
+#[test]
+fn two_boards_share_the_image_modules_and_each_matches_make() {
+    let r = Rom::new();
+    let o = r.import();
+    assert!(o.status.success(), "import: {}", text(&o));
+    // The same modules on both boards: one initrd, one coreboot, one rom,
+    // each with an instance per board.
+    for m in ["initrd", "rom", "coreboot-1.0", "linux"] {
+        assert!(r.out.join(format!("modules/{m}.toml")).is_file(), "{m}");
+        assert!(
+            !r.out.join(format!("modules/{m}+rom2.toml")).exists(),
+            "{m}+rom2"
+        );
+    }
+    for b in ["rom1", "rom2"] {
+        rom::make_board(&r.heads, b);
+    }
+    let o = r.strata(&["-C", r.out.to_str().unwrap(), "build", "rom1", "rom2"]);
+    assert!(o.status.success(), "strata build: {}", text(&o));
+    for b in ["rom1", "rom2"] {
+        let rom_file = rom::ROM_FILE.replace("rom1", b);
+        for f in [rom_file.as_str(), "initrd.cpio.xz", "bzImage", "hashes.txt"] {
+            let made = std::fs::read(r.heads.join("build/x86").join(b).join(f)).unwrap();
+            // Two targets: each in install/<target>/.
+            let built = std::fs::read(r.out.join("install").join(b).join(b).join(f)).unwrap();
+            assert!(made == built, "{b}: {f} differs");
+        }
+    }
+    let rom1 = std::fs::read(r.heads.join("build/x86/rom1").join(rom::ROM_FILE)).unwrap();
+    let rom2 = std::fs::read(
+        r.heads
+            .join("build/x86/rom2")
+            .join(rom::ROM_FILE.replace("rom1", "rom2")),
+    )
+    .unwrap();
+    assert_ne!(rom1, rom2, "the boards' ROMs should differ");
+}

@@ -51,6 +51,11 @@ impl fmt::Display for StaleReason {
                     .and_then(|n| n.strip_suffix(" file"))
                 {
                     write!(f, "param {param} changed (the file's content differs)")
+                } else if let Some(param) = name
+                    .strip_prefix("param ")
+                    .and_then(|n| n.strip_suffix(" dir"))
+                {
+                    write!(f, "param {param} changed (the directory's content differs)")
                 } else if name.starts_with("param ") {
                     write!(f, "{name} changed: `{old}` → `{new}`")
                 } else if name.starts_with("override ") {

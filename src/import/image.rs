@@ -116,241 +116,254 @@ pub fn cbmem(coreboot: &ModuleOut, ctx: &Context, e: &BoardEval) -> ModuleOut {
     }
 }
 
-/// Heads's image of board `e`, when it is a coreboot board whose pieces
-/// strata can name. `names` maps Heads module names to strata names.
-pub fn board_image(
-    heads: &Path,
-    heads_from_out: &str,
-    ctx: &Context,
-    e: &BoardEval,
-    names: &BTreeMap<&str, String>,
-) -> Option<Image> {
-    if var(e, "CONFIG_COREBOOT") != "y" || var(e, "CB_OUTPUT_FILE").is_empty() {
-        return None;
+/// The `initrd` module's script, dependencies and params being assembled.
+struct Initrd<'a> {
+    e: &'a BoardEval,
+    names: &'a BTreeMap<&'a str, String>,
+    heads_from_out: &'a str,
+    strip: String,
+    script: String,
+    depends: Vec<String>,
+    params: Vec<(String, Param)>,
+}
+
+impl Initrd<'_> {
+    fn push(&mut self, s: &str) {
+        self.script.push_str(s);
     }
-    let coreboot = names.get(var(e, "coreboot_module"))?.clone();
-    let arch = ctx.arch;
-    let pwd = ctx.pwd;
-    let board_prefix = format!("{pwd}/build/{arch}/{}/", e.board);
-    let mut params: Vec<(String, Param)> = Vec::new();
-    let file_param = |params: &mut Vec<(String, Param)>, rel: &str| -> String {
-        let p = format!("HEADS_{}", super::rewrite::env_name(rel));
-        params.push((p.clone(), Param::File(format!("{heads_from_out}/{rel}"))));
-        p
-    };
-    let cross = rewrite(var(e, "CROSS"), "initrd", ctx).text;
-    let strip = format!("{cross}strip");
-    let mut depends: Vec<String> = Vec::new();
-    let mut dep = |n: &str| {
-        if let Some(s) = names.get(n)
-            && !depends.contains(s)
+
+    fn dep(&mut self, n: &str) {
+        if let Some(s) = self.names.get(n)
+            && !self.depends.contains(s)
         {
-            depends.push(s.clone());
+            self.depends.push(s.clone());
         }
-    };
-    if !e.musl_dep.is_empty() {
-        dep(&e.musl_dep);
     }
-    let mut b = String::from(
-        "# Heads's initrd, as its top-level Makefile builds it (strata's translation).\n\
-         S=\"$STRATA_BUILD_DIR/stage\"; O=\"$STRATA_BUILD_DIR/out\"\n\
-         rm -rf \"$S\" \"$O\"\nmkdir -p \"$O\" \"$S/tools/lib\" \"$S/tools/bin\" \"$S/data\"\n",
-    );
-    let clean = file_param(&mut params, "bin/cpio-clean.pl");
-    b.push_str(&format!(
-        "clean=\"$STRATA_PARAM_{clean}\"\n\
-         piece() {{ # NAME DIR: a directory into a normalised cpio, with hashes and sizes\n  \
-         ( cd \"$2\" && find . | cpio --quiet -H newc -o ) | \"$clean\" > \"$O/$1\"\n  \
-         printf '%s  %s\\n' \"$(sha256sum < \"$O/$1\" | cut -d' ' -f1)\" \"@HEADS_DIR@/build/{arch}/$STRATA_PARAM_BOARD/$1\" >> \"$O/hashes.part\"\n  \
-         printf '%8s:%s\\n' \"$(stat -c %s \"$O/$1\")\" \"@HEADS_DIR@/build/{arch}/$STRATA_PARAM_BOARD/$1\" >> \"$O/sizes.part\"\n  \
-         ( cd \"$2\" && echo -----; find . -type f -print0 | xargs -0 -r sha256sum; echo ----- ) >> \"$O/hashes.part\"\n  \
-         ( cd \"$2\" && echo -----; find . -type f -print0 | xargs -0 -r stat -c '%8s:%n'; echo ----- ) >> \"$O/sizes.part\"\n}}\n"
-    ));
-    // busybox first: Heads adds it to initrd_bins when its module file is read.
-    if e.modules_y.iter().any(|m| m == "busybox") && names.contains_key("busybox") {
-        dep("busybox");
-        b.push_str(&format!(
-            "cp -a \"$STRATA_SYSROOT/{BUSYBOX_DIR}/.\" \"$S/tools/\"\n"
+
+    /// A file of the tree as a param of `initrd`; its name.
+    fn file_param(&mut self, rel: &str) -> String {
+        let p = format!("HEADS_{}", super::rewrite::env_name(rel));
+        let f = format!("{}/{rel}", self.heads_from_out);
+        self.params.push((p.clone(), Param::File(f)));
+        p
+    }
+
+    /// The staging dirs and the `piece` function (do-cpio's shape).
+    fn prologue(&mut self, arch: &str) {
+        let clean = self.file_param("bin/cpio-clean.pl");
+        self.push(&format!(
+            "# Heads's initrd, as its top-level Makefile builds it (strata's translation).\n\
+             S=\"$STRATA_BUILD_DIR/stage\"; O=\"$STRATA_BUILD_DIR/out\"\n\
+             rm -rf \"$S\" \"$O\"\nmkdir -p \"$O\" \"$S/tools/lib\" \"$S/tools/bin\" \"$S/data\"\n\
+             clean=\"$STRATA_PARAM_{clean}\"\n\
+             piece() {{ # NAME DIR: a directory into a normalised cpio, with hashes and sizes\n  \
+             ( cd \"$2\" && find . | cpio --quiet -H newc -o ) | \"$clean\" > \"$O/$1\"\n  \
+             printf '%s  %s\\n' \"$(sha256sum < \"$O/$1\" | cut -d' ' -f1)\" \"@HEADS_DIR@/build/{arch}/$STRATA_PARAM_BOARD/$1\" >> \"$O/hashes.part\"\n  \
+             printf '%8s:%s\\n' \"$(stat -c %s \"$O/$1\")\" \"@HEADS_DIR@/build/{arch}/$STRATA_PARAM_BOARD/$1\" >> \"$O/sizes.part\"\n  \
+             ( cd \"$2\" && echo -----; find . -type f -print0 | xargs -0 -r sha256sum; echo ----- ) >> \"$O/hashes.part\"\n  \
+             ( cd \"$2\" && echo -----; find . -type f -print0 | xargs -0 -r stat -c '%8s:%n'; echo ----- ) >> \"$O/sizes.part\"\n}}\n"
         ));
     }
-    // tools.cpio: bins (stripped in place, failures ignored as Heads does),
-    // libraries (stripped into place), etc/config.
-    for m in words(var(e, "bin_modules-y")) {
-        let Some(fields) = e.modules.get(&m) else {
-            continue;
-        };
-        dep(&m);
-        for o in words(fields.get("output").map(String::as_str).unwrap_or("")) {
-            let n = notdir(&o);
-            b.push_str(&format!(
+
+    /// tools.cpio's tree in Heads's order: busybox's install, each
+    /// `bin_modules-y` output (stripped in place, failures ignored), cbmem,
+    /// every module's libraries (stripped into place), etc/config.
+    fn tools(&mut self, cbmem: &str) {
+        let e = self.e;
+        let strip = self.strip.clone();
+        if e.modules_y.iter().any(|m| m == "busybox") && self.names.contains_key("busybox") {
+            self.dep("busybox");
+            self.push(&format!(
+                "cp -a \"$STRATA_SYSROOT/{BUSYBOX_DIR}/.\" \"$S/tools/\"\n"
+            ));
+        }
+        let bin = |n: &str| {
+            format!(
                 "cp -a --remove-destination \"$STRATA_SYSROOT/initrd/bin/{n}\" \"$S/tools/bin/{n}\"\n\
                  \"{strip}\" --preserve-dates \"$S/tools/bin/{n}\" 2>&- || true\n"
-            ));
-        }
-    }
-    // Heads adds coreboot's cbmem to every coreboot board's initrd.
-    let cbmem_dep = cbmem_name(&coreboot_base(names, e)?);
-    b.push_str(
-        "cp -a --remove-destination \"$STRATA_SYSROOT/initrd/bin/cbmem\" \"$S/tools/bin/cbmem\"\n",
-    );
-    b.push_str(&format!(
-        "\"{strip}\" --preserve-dates \"$S/tools/bin/cbmem\" 2>&- || true\n"
-    ));
-    for m in &e.modules_y {
-        let Some(fields) = e.modules.get(m) else {
-            continue;
+            )
         };
-        let libs = words(fields.get("libraries").map(String::as_str).unwrap_or(""));
-        if !libs.is_empty() {
-            dep(m);
-        }
-        for l in libs {
-            let n = notdir(&l);
-            b.push_str(&format!(
-                "\"{strip}\" --preserve-dates -o \"$S/tools/lib/{n}\" \"$STRATA_SYSROOT/initrd/lib/{n}\"\n"
-            ));
-        }
-    }
-    b.push_str(
-        "mkdir -p \"$S/tools/etc\"\nprintf '%s' \"$STRATA_PARAM_HEADS_ETC_CONFIG\" > \"$S/tools/etc/config\"\n",
-    );
-    let mut etc = String::new();
-    for l in &e.etc_config {
-        etc.push_str(l);
-        etc.push('\n');
-    }
-    etc.push_str(&format!(
-        "export GIT_HASH='{}'\nexport GIT_STATUS={}\nexport CONFIG_BOARD={}\nexport CONFIG_BRAND_NAME={}\n",
-        var(e, "GIT_HASH"),
-        var(e, "GIT_STATUS"),
-        e.board,
-        var(e, "BRAND_NAME")
-    ));
-    params.push(("HEADS_ETC_CONFIG".into(), Param::Value(etc)));
-    // modules.cpio: the kernel's modules, debug info stripped.
-    b.push_str("mkdir -p \"$S/modules/lib/modules\"\n");
-    let linux = e.modules.get("linux");
-    if linux.is_some() {
-        dep("linux");
-    }
-    for k in words(
-        linux
-            .and_then(|l| l.get("modules-y"))
-            .map(String::as_str)
-            .unwrap_or(""),
-    ) {
-        b.push_str(&format!(
-            "\"{strip}\" --preserve-dates --strip-debug -o \"$S/modules/lib/modules/{}\" \"$STRATA_SYSROOT/{KMOD_DIR}/{k}\"\n",
-            notdir(&k)
-        ));
-    }
-    // data.cpio: every module's `_data`, staged by the module itself.
-    for m in &e.modules_y {
-        let Some(fields) = e.modules.get(m) else {
-            continue;
-        };
-        for entry in words(fields.get("data").map(String::as_str).unwrap_or("")) {
-            let Some((_, dst)) = entry.split_once('|') else {
+        for m in words(var(e, "bin_modules-y")) {
+            let Some(fields) = e.modules.get(&m) else {
                 continue;
             };
-            dep(m);
-            b.push_str(&format!(
-                "mkdir -p \"$(dirname \"$S/data/{dst}\")\"; cp -R \"$STRATA_SYSROOT/{DATA_DIR}/{dst}\" \"$S/data/{dst}\"\n"
+            self.dep(&m);
+            for o in words(fields.get("output").map(String::as_str).unwrap_or("")) {
+                self.push(&bin(notdir(&o)));
+            }
+        }
+        self.push(&bin("cbmem"));
+        self.depends.push(cbmem.to_string());
+        for m in &e.modules_y {
+            let Some(fields) = e.modules.get(m) else {
+                continue;
+            };
+            let libs = words(fields.get("libraries").map(String::as_str).unwrap_or(""));
+            if !libs.is_empty() {
+                self.dep(m);
+            }
+            for l in libs {
+                let n = notdir(&l);
+                self.push(&format!(
+                    "\"{strip}\" --preserve-dates -o \"$S/tools/lib/{n}\" \"$STRATA_SYSROOT/initrd/lib/{n}\"\n"
+                ));
+            }
+        }
+        self.push(
+            "mkdir -p \"$S/tools/etc\"\nprintf '%s' \"$STRATA_PARAM_HEADS_ETC_CONFIG\" > \"$S/tools/etc/config\"\n",
+        );
+        let mut etc = String::new();
+        for l in &e.etc_config {
+            etc.push_str(l);
+            etc.push('\n');
+        }
+        etc.push_str(&format!(
+            "export GIT_HASH='{}'\nexport GIT_STATUS={}\nexport CONFIG_BOARD={}\nexport CONFIG_BRAND_NAME={}\n",
+            var(e, "GIT_HASH"),
+            var(e, "GIT_STATUS"),
+            e.board,
+            var(e, "BRAND_NAME")
+        ));
+        self.params
+            .push(("HEADS_ETC_CONFIG".into(), Param::Value(etc)));
+    }
+
+    /// modules.cpio's tree (the kernel's modules, debug info stripped) and
+    /// data.cpio's (every module's `_data`, staged by the module itself).
+    fn modules_and_data(&mut self) {
+        let e = self.e;
+        let strip = self.strip.clone();
+        self.push("mkdir -p \"$S/modules/lib/modules\"\n");
+        let linux = e.modules.get("linux");
+        if linux.is_some() {
+            self.dep("linux");
+        }
+        let kmods = linux.and_then(|l| l.get("modules-y")).map(String::as_str);
+        for k in words(kmods.unwrap_or("")) {
+            self.push(&format!(
+                "\"{strip}\" --preserve-dates --strip-debug -o \"$S/modules/lib/modules/{}\" \"$STRATA_SYSROOT/{KMOD_DIR}/{k}\"\n",
+                notdir(&k)
             ));
         }
-    }
-    // The pieces in initrd-y's order, then initrd.cpio.xz.
-    let mut inputs = Vec::new();
-    for piece in words(var(e, "initrd-y")) {
-        if let Some(name) = piece.strip_prefix(&board_prefix) {
-            let step = match name {
-                "modules.cpio" => "piece modules.cpio \"$S/modules\"".to_string(),
-                "tools.cpio" => "piece tools.cpio \"$S/tools\"".to_string(),
-                "data.cpio" => "piece data.cpio \"$S/data\"".to_string(),
-                "board.cpio" if words(var(e, "BOARD_INITRD_FILES")).is_empty() => {
-                    "cpio --quiet -H newc -o </dev/null > \"$O/board.cpio\"".to_string()
-                }
-                "board.cpio" => {
-                    let rel = format!("boards/{}/initrd", e.board);
-                    params.push((
-                        "HEADS_BOARD_INITRD".into(),
-                        Param::Dir(format!("{heads_from_out}/{rel}")),
-                    ));
-                    "piece board.cpio \"$STRATA_PARAM_HEADS_BOARD_INITRD\"".to_string()
-                }
-                "heads.cpio" => {
-                    params.push((
-                        "HEADS_INITRD".into(),
-                        Param::Dir(format!("{heads_from_out}/initrd")),
-                    ));
-                    "piece heads.cpio \"$STRATA_PARAM_HEADS_INITRD\"".to_string()
-                }
-                _ => return None,
+        for m in &e.modules_y {
+            let Some(fields) = e.modules.get(m) else {
+                continue;
             };
-            b.push_str(&step);
-            b.push('\n');
-            inputs.push(format!("\"$O/{name}\""));
-        } else if let Some(rel) = piece.strip_prefix(&format!("{pwd}/")) {
-            if !heads.join(rel).is_file() {
-                return None;
+            for entry in words(fields.get("data").map(String::as_str).unwrap_or("")) {
+                let Some((_, dst)) = entry.split_once('|') else {
+                    continue;
+                };
+                self.dep(m);
+                self.push(&format!(
+                    "mkdir -p \"$(dirname \"$S/data/{dst}\")\"; cp -R \"$STRATA_SYSROOT/{DATA_DIR}/{dst}\" \"$S/data/{dst}\"\n"
+                ));
             }
-            let p = file_param(&mut params, rel);
-            inputs.push(format!("\"$STRATA_PARAM_{p}\""));
-        } else {
-            return None;
         }
     }
-    b.push_str(&format!(
-        "\"$clean\" {} | xz --check=crc32 --lzma2=dict=1MiB -9 | dd bs=512 conv=sync status=none > \"$O/initrd.cpio.xz\"\n\
-         printf '%s  %s\\n' \"$(sha256sum < \"$O/initrd.cpio.xz\" | cut -d' ' -f1)\" \"build/{arch}/$STRATA_PARAM_BOARD/initrd.cpio.xz\" >> \"$O/hashes.part\"\n\
-         printf '%8s:%s\\n' \"$(stat -c %s \"$O/initrd.cpio.xz\")\" \"build/{arch}/$STRATA_PARAM_BOARD/initrd.cpio.xz\" >> \"$O/sizes.part\"\n",
-        inputs.join(" ")
-    ));
-    // The kernel image Heads copies next to the initrd (modules/linux's rule).
-    let image = var(e, "LINUX_IMAGE_FILE");
-    if !image.is_empty() && linux.is_some() {
-        b.push_str(&format!(
+
+    /// The pieces in `initrd-y`'s order, then initrd.cpio.xz; None when a
+    /// piece is one strata cannot name.
+    fn pieces(&mut self, heads: &Path, pwd: &str, arch: &str) -> Option<()> {
+        let e = self.e;
+        let board_prefix = format!("{pwd}/build/{arch}/{}/", e.board);
+        let mut inputs = Vec::new();
+        for piece in words(var(e, "initrd-y")) {
+            if let Some(name) = piece.strip_prefix(&board_prefix) {
+                let dir = |p: &mut Vec<(String, Param)>, param: &str, rel: String| {
+                    let d = format!("{}/{rel}", self.heads_from_out);
+                    p.push((param.to_string(), Param::Dir(d)));
+                    format!("piece {name} \"$STRATA_PARAM_{param}\"")
+                };
+                let step = match name {
+                    "modules.cpio" => "piece modules.cpio \"$S/modules\"".to_string(),
+                    "tools.cpio" => "piece tools.cpio \"$S/tools\"".to_string(),
+                    "data.cpio" => "piece data.cpio \"$S/data\"".to_string(),
+                    "board.cpio" if words(var(e, "BOARD_INITRD_FILES")).is_empty() => {
+                        "cpio --quiet -H newc -o </dev/null > \"$O/board.cpio\"".to_string()
+                    }
+                    "board.cpio" => dir(
+                        &mut self.params,
+                        "HEADS_BOARD_INITRD",
+                        format!("boards/{}/initrd", e.board),
+                    ),
+                    "heads.cpio" => dir(&mut self.params, "HEADS_INITRD", "initrd".into()),
+                    _ => return None,
+                };
+                self.push(&step);
+                self.push("\n");
+                inputs.push(format!("\"$O/{name}\""));
+            } else if let Some(rel) = piece.strip_prefix(&format!("{pwd}/")) {
+                if !heads.join(rel).is_file() {
+                    return None;
+                }
+                let p = self.file_param(rel);
+                inputs.push(format!("\"$STRATA_PARAM_{p}\""));
+            } else {
+                return None;
+            }
+        }
+        self.push(&format!(
+            "\"$clean\" {} | xz --check=crc32 --lzma2=dict=1MiB -9 | dd bs=512 conv=sync status=none > \"$O/initrd.cpio.xz\"\n\
+             printf '%s  %s\\n' \"$(sha256sum < \"$O/initrd.cpio.xz\" | cut -d' ' -f1)\" \"build/{arch}/$STRATA_PARAM_BOARD/initrd.cpio.xz\" >> \"$O/hashes.part\"\n\
+             printf '%8s:%s\\n' \"$(stat -c %s \"$O/initrd.cpio.xz\")\" \"build/{arch}/$STRATA_PARAM_BOARD/initrd.cpio.xz\" >> \"$O/sizes.part\"\n",
+            inputs.join(" ")
+        ));
+        Some(())
+    }
+
+    /// The kernel image Heads copies next to the initrd (modules/linux's rule).
+    fn kernel_image(&mut self, image: &str, arch: &str) {
+        self.push(&format!(
             "cp -a --remove-destination \"$STRATA_SYSROOT/initrd/bin/{image}\" \"$O/{image}\"\n\
              printf '%s  %s\\n' \"$(sha256sum < \"$O/{image}\" | cut -d' ' -f1)\" \"@HEADS_DIR@/build/{arch}/$STRATA_PARAM_BOARD/{image}\" >> \"$O/hashes.part\"\n\
              printf '%8s:%s\\n' \"$(stat -c %s \"$O/{image}\")\" \"@HEADS_DIR@/build/{arch}/$STRATA_PARAM_BOARD/{image}\" >> \"$O/sizes.part\"\n"
         ));
     }
-    let install = format!(
-        "mkdir -p \"$STRATA_DESTDIR/{BOARD_DIR}/$STRATA_PARAM_BOARD\"\n\
-         cp -a \"$STRATA_BUILD_DIR/out/.\" \"$STRATA_DESTDIR/{BOARD_DIR}/$STRATA_PARAM_BOARD/\"\n"
-    );
-    let initrd_params = params
-        .iter()
-        .map(|(p, _)| p.clone())
-        .chain(["BOARD".to_string()]);
-    let mut initrd_params: Vec<String> = initrd_params.collect();
-    initrd_params.sort();
-    initrd_params.dedup();
-    depends.push(cbmem_dep);
-    let initrd = ModuleOut {
-        name: "initrd".into(),
-        heads_name: "initrd".into(),
-        module_file: "../Makefile".into(),
-        version: "heads".into(),
-        source: Source::None,
-        depends,
-        patches: None,
-        params: initrd_params,
-        host: false,
-        downloads: Vec::new(),
-        configure: String::new(),
-        build: b,
-        install,
-    };
-    // rom: the ROM under its Heads name, the initrd pieces, hashes and sizes.
-    let rom_name = var(e, "CONFIG_COREBOOT_ROM");
-    let rom_name = if rom_name.is_empty() {
-        "coreboot.rom"
-    } else {
-        rom_name
+
+    fn module(self) -> (ModuleOut, Vec<(String, Param)>) {
+        let mut params: Vec<String> = self.params.iter().map(|(p, _)| p.clone()).collect();
+        params.push("BOARD".to_string());
+        params.sort();
+        params.dedup();
+        let m = ModuleOut {
+            name: "initrd".into(),
+            heads_name: "initrd".into(),
+            module_file: "../Makefile".into(),
+            version: "heads".into(),
+            source: Source::None,
+            depends: self.depends,
+            patches: None,
+            params,
+            host: false,
+            downloads: Vec::new(),
+            configure: String::new(),
+            build: self.script,
+            install: format!(
+                "mkdir -p \"$STRATA_DESTDIR/{BOARD_DIR}/$STRATA_PARAM_BOARD\"\n\
+                 cp -a \"$STRATA_BUILD_DIR/out/.\" \"$STRATA_DESTDIR/{BOARD_DIR}/$STRATA_PARAM_BOARD/\"\n"
+            ),
+        };
+        (m, self.params)
+    }
+}
+
+/// The `rom` module: the ROM under its Heads name, the initrd pieces and the
+/// kernel, `hashes.txt` and `sizes.txt`, the bootblock and the update
+/// package where the board has them. Returns it and the extra files it
+/// leaves beside the ROM.
+fn rom(
+    e: &BoardEval,
+    arch: &str,
+    heads: &Path,
+    coreboot: String,
+    params: &mut Vec<(String, Param)>,
+) -> (ModuleOut, Vec<String>) {
+    let rom_name = match var(e, "CONFIG_COREBOOT_ROM") {
+        "" => "coreboot.rom",
+        n => n,
     };
     let header = format!("{DATE} {} {}", var(e, "GIT_HASH"), var(e, "GIT_STATUS"));
-    let rom_install = format!(
+    let mut install = format!(
         "# Heads's board outputs (build/{arch}/<BOARD>/), as its Makefile leaves them.\n\
          out=\"$STRATA_DESTDIR/$STRATA_PARAM_BOARD\"; from=\"$STRATA_SYSROOT/{BOARD_DIR}/$STRATA_PARAM_BOARD\"\n\
          rom=\"$STRATA_PARAM_HEADS_CB_OUTPUT_FILE\"; at=\"$STRATA_PARAM_HEADS_TREE/build/{arch}/$STRATA_PARAM_BOARD\"\n\
@@ -365,25 +378,18 @@ pub fn board_image(
          }} > \"$out/$kind.txt\"\ndone\n",
         header = sq(&header)
     );
-    // The update package (not for legacy-flash boards, nor Talos II, which
-    // makes its own): the ROM and its sha256sum.txt, zipped. Heads's zip
-    // carries the copy's wall-clock mtime and the builder's uid; strata's
-    // stamps both files 1980-01-01 (zip's epoch) and leaves extra fields out.
-    let pkg = var(e, "CB_UPDATE_PKG_FILE");
-    let update =
-        !pkg.is_empty() && var(e, "CONFIG_LEGACY_FLASH") != "y" && !e.board.contains("talos-2");
-    let mut rom_install = rom_install;
-    let mut rom_params = vec![
+    let mut own = vec![
         "BOARD".to_string(),
         "HEADS_CB_OUTPUT_FILE".to_string(),
         "HEADS_TREE".to_string(),
     ];
+    let mut extra = Vec::new();
     // A board asking for its bootblock (CONFIG_COREBOOT_BOOTBLOCK) gets it
     // under Heads's name too (coreboot installs it with its outputs).
     let bootblock = var(e, "CONFIG_COREBOOT_BOOTBLOCK");
     let bootblock_file = var(e, "CB_BOOTBLOCK_FILE");
     if !bootblock.is_empty() && !bootblock_file.is_empty() {
-        rom_install.push_str(&format!(
+        install.push_str(&format!(
             "cp -a \"$STRATA_SYSROOT/initrd/bin/{}\" \"$out/$STRATA_PARAM_HEADS_CB_BOOTBLOCK_FILE\"\n",
             notdir(bootblock)
         ));
@@ -391,10 +397,16 @@ pub fn board_image(
             "HEADS_CB_BOOTBLOCK_FILE".into(),
             Param::Value(bootblock_file.to_string()),
         ));
-        rom_params.push("HEADS_CB_BOOTBLOCK_FILE".to_string());
+        own.push("HEADS_CB_BOOTBLOCK_FILE".to_string());
+        extra.push(bootblock_file.to_string());
     }
-    if update {
-        rom_install.push_str(
+    // The update package (not for legacy-flash boards, nor Talos II, which
+    // makes its own): the ROM and its sha256sum.txt, zipped. Heads's zip
+    // carries the copy's wall-clock mtime and the builder's uid; strata's
+    // stamps both files 1980-01-01 (zip's epoch) and leaves extra fields out.
+    let pkg = var(e, "CB_UPDATE_PKG_FILE");
+    if !pkg.is_empty() && var(e, "CONFIG_LEGACY_FLASH") != "y" && !e.board.contains("talos-2") {
+        install.push_str(
             "pkg=\"$STRATA_BUILD_DIR/update_pkg\"; rm -rf \"$pkg\"; mkdir -p \"$pkg\"\n\
              cp \"$out/$rom\" \"$pkg/\"\n\
              ( cd \"$pkg\" && sha256sum \"$rom\" > sha256sum.txt && touch -d @315532800 \"$rom\" sha256sum.txt \\\n  \
@@ -404,7 +416,8 @@ pub fn board_image(
             "HEADS_UPDATE_PKG_FILE".into(),
             Param::Value(pkg.to_string()),
         ));
-        rom_params.push("HEADS_UPDATE_PKG_FILE".to_string());
+        own.push("HEADS_UPDATE_PKG_FILE".to_string());
+        extra.push(pkg.to_string());
     }
     params.push(("BOARD".into(), Param::Value(e.board.clone())));
     params.push((
@@ -415,7 +428,8 @@ pub fn board_image(
         "HEADS_TREE".into(),
         Param::Value(heads.display().to_string()),
     ));
-    let rom = ModuleOut {
+    own.sort();
+    let m = ModuleOut {
         name: "rom".into(),
         heads_name: "rom".into(),
         module_file: "../Makefile".into(),
@@ -423,31 +437,64 @@ pub fn board_image(
         source: Source::None,
         depends: vec![coreboot],
         patches: None,
-        params: {
-            rom_params.sort();
-            rom_params
-        },
+        params: own,
         host: false,
         downloads: Vec::new(),
         configure: String::new(),
         build: String::new(),
-        install: rom_install,
+        install,
     };
+    (m, extra)
+}
+
+/// Heads's image of board `e`, when it is a coreboot board whose pieces
+/// strata can name. `names` maps Heads module names to strata names.
+pub fn board_image(
+    heads: &Path,
+    heads_from_out: &str,
+    ctx: &Context,
+    e: &BoardEval,
+    names: &BTreeMap<&str, String>,
+) -> Option<Image> {
+    if var(e, "CONFIG_COREBOOT") != "y" || var(e, "CB_OUTPUT_FILE").is_empty() {
+        return None;
+    }
+    let coreboot = names.get(var(e, "coreboot_module"))?.clone();
+    let cross = rewrite(var(e, "CROSS"), "initrd", ctx).text;
+    let mut initrd = Initrd {
+        e,
+        names,
+        heads_from_out,
+        strip: format!("{cross}strip"),
+        script: String::new(),
+        depends: Vec::new(),
+        params: Vec::new(),
+    };
+    if !e.musl_dep.is_empty() {
+        initrd.dep(&e.musl_dep);
+    }
+    initrd.prologue(ctx.arch);
+    initrd.tools(&cbmem_name(&coreboot_base(names, e)?));
+    initrd.modules_and_data();
+    initrd.pieces(heads, ctx.pwd, ctx.arch)?;
+    let image = var(e, "LINUX_IMAGE_FILE");
+    let kernel = !image.is_empty() && e.modules.contains_key("linux");
+    if kernel {
+        initrd.kernel_image(image, ctx.arch);
+    }
+    let (initrd, mut params) = initrd.module();
+    let (rom, extra) = rom(e, ctx.arch, heads, coreboot, &mut params);
     let mut install = vec![
         var(e, "CB_OUTPUT_FILE").to_string(),
         "initrd.cpio.xz".to_string(),
         "hashes.txt".to_string(),
         "sizes.txt".to_string(),
     ];
-    if !image.is_empty() && linux.is_some() {
+    if kernel {
         install.push(image.to_string());
     }
-    if update {
-        install.push(pkg.to_string());
-    }
-    if !bootblock.is_empty() && !bootblock_file.is_empty() {
-        install.push(bootblock_file.to_string());
-    }
+    install.extend(extra);
+    let board_prefix = format!("{}/build/{}/{}/", ctx.pwd, ctx.arch, e.board);
     for piece in words(var(e, "initrd-y")) {
         if let Some(name) = piece.strip_prefix(&board_prefix) {
             install.push(name.to_string());

@@ -21,6 +21,46 @@ fn parent_paths_are_found() {
     assert!(!mentions_parent("a..b ./c"));
 }
 
+/// The board's coreboot builds in Heads's layout inside its build dir: its
+/// source as build/<arch>/<base> (a dir of links to the shared source's
+/// entries), its objects in build/<arch>/<base>/<BOARD>, the board's payload
+/// (from `initrd`) in build/<arch>/<BOARD>. The configure text setting it up,
+/// and the dir Heads's commands run in.
+fn heads_layout(arch: &str, base: &str) -> (String, String) {
+    let heads = format!("$STRATA_BUILD_DIR/.heads/build/{arch}");
+    let text = format!(
+        "rm -rf \"$STRATA_BUILD_DIR/.heads\"\n\
+         mkdir -p \"{heads}/{base}/$STRATA_PARAM_BOARD\" \"{heads}/$STRATA_PARAM_BOARD\"\n\
+         for f in \"$STRATA_SOURCE_DIR\"/* \"$STRATA_SOURCE_DIR\"/.[!.]*; do\n  \
+         if [ -e \"$f\" ]; then ln -s \"$f\" \"{heads}/{base}/\"; fi\ndone\n\
+         cp -a \"$STRATA_SYSROOT/{}/$STRATA_PARAM_BOARD/.\" \"{heads}/$STRATA_PARAM_BOARD/\"\n",
+        super::image::BOARD_DIR
+    );
+    (text, format!("{heads}/{base}/$STRATA_PARAM_BOARD"))
+}
+
+/// busybox: Heads's `$(initrd_bin_dir)/busybox` rule installs it with its
+/// links into the initrd's tools (`make install CONFIG_PREFIX=…`, then
+/// removes sbin/reboot); staged under heads-busybox/ for `initrd`.
+fn busybox_install(cc: &str, cross: &str) -> String {
+    let d = super::image::BUSYBOX_DIR;
+    format!(
+        "make -C \"$STRATA_BUILD_DIR\" CC=\"{cc}\" CROSS_COMPILE=\"{cross}\" CONFIG_PREFIX=\"$STRATA_DESTDIR/{d}\" install\n\
+         rm -f \"$STRATA_DESTDIR/{d}/sbin/reboot\"\n"
+    )
+}
+
+/// Kernel modules (`<m>_modules-y`, which boards choose by their
+/// CONFIG_LINUX_… switches): every `.ko` built, under its path, so one
+/// kernel module serves every board; each board's `initrd` takes its own.
+fn kernel_modules_install() -> String {
+    let d = super::image::KMOD_DIR;
+    format!(
+        "find . -name '*.ko' -type f | LC_ALL=C sort | while IFS= read -r k; do\n  \
+         mkdir -p \"$(dirname \"$STRATA_DESTDIR/{d}/$k\")\" && cp -a \"$k\" \"$STRATA_DESTDIR/{d}/$k\"\ndone\n"
+    )
+}
+
 fn words(s: Option<&String>) -> Vec<String> {
     s.map(|s| s.split_whitespace().map(str::to_string).collect())
         .unwrap_or_default()
@@ -203,22 +243,15 @@ pub fn module(
     // board's payload (from `initrd`) in build/<arch>/<BOARD>.
     let layout = name == ctx.layout && !ctx.layout.is_empty();
     let own_dir = if layout {
-        let base = field(m, "base_dir");
         params.insert("BOARD".to_string());
-        let heads = format!("$STRATA_BUILD_DIR/.heads/build/{}", ctx.arch);
-        configure.push_str(&format!(
-            "rm -rf \"$STRATA_BUILD_DIR/.heads\"\n\
-             mkdir -p \"{heads}/{base}/$STRATA_PARAM_BOARD\" \"{heads}/$STRATA_PARAM_BOARD\"\n\
-             for f in \"$STRATA_SOURCE_DIR\"/* \"$STRATA_SOURCE_DIR\"/.[!.]*; do\n  \
-             if [ -e \"$f\" ]; then ln -s \"$f\" \"{heads}/{base}/\"; fi\ndone\n\
-             cp -a \"$STRATA_SYSROOT/{}/$STRATA_PARAM_BOARD/.\" \"{heads}/$STRATA_PARAM_BOARD/\"\n",
-            super::image::BOARD_DIR
-        ));
+        let (text, dir) = heads_layout(ctx.arch, field(m, "base_dir"));
+        configure.push_str(&text);
         done.push(format!(
-            "built in Heads's layout: build/{}/{base}/<BOARD>, payload from build/{}/<BOARD> (the `initrd` module)",
-            ctx.arch, ctx.arch
+            "built in Heads's layout: build/{a}/{}/<BOARD>, payload from build/{a}/<BOARD> (the `initrd` module)",
+            field(m, "base_dir"),
+            a = ctx.arch
         ));
-        format!("{heads}/{base}/$STRATA_PARAM_BOARD")
+        dir
     } else {
         "$STRATA_BUILD_DIR".to_string()
     };
@@ -285,29 +318,21 @@ pub fn module(
             done.push(format!("_data {dst} → {d}/{dst}"));
         }
     }
-    // busybox: Heads's `$(initrd_bin_dir)/busybox` rule installs it with its
-    // links into the initrd's tools (`make install CONFIG_PREFIX=…`, then
-    // removes sbin/reboot); staged under heads-busybox/ for `initrd`.
     if heads_name == "busybox" && !ctx.heads_cc.is_empty() {
         let cc = rw(ctx.heads_cc.trim(), &mut notes, &mut params);
         let cross = rw(ctx.cross.trim(), &mut notes, &mut params);
-        let d = super::image::BUSYBOX_DIR;
-        install.push_str(&format!(
-            "make -C \"$STRATA_BUILD_DIR\" CC=\"{cc}\" CROSS_COMPILE=\"{cross}\" CONFIG_PREFIX=\"$STRATA_DESTDIR/{d}\" install\n\
-             rm -f \"$STRATA_DESTDIR/{d}/sbin/reboot\"\n"
+        install.push_str(&busybox_install(&cc, &cross));
+        done.push(format!(
+            "Heads's `$(initrd_bin_dir)/busybox` rule → {}/",
+            super::image::BUSYBOX_DIR
         ));
-        done.push(format!("Heads's `$(initrd_bin_dir)/busybox` rule → {d}/"));
     }
-    // Kernel modules (`<m>_modules-y`, which boards choose by their
-    // CONFIG_LINUX_… switches): every `.ko` built, under its path, so one
-    // kernel module serves every board; each board's `initrd` takes its own.
     if m.contains_key("modules-y") {
-        let d = super::image::KMOD_DIR;
-        install.push_str(&format!(
-            "find . -name '*.ko' -type f | LC_ALL=C sort | while IFS= read -r k; do\n  \
-             mkdir -p \"$(dirname \"$STRATA_DESTDIR/{d}/$k\")\" && cp -a \"$k\" \"$STRATA_DESTDIR/{d}/$k\"\ndone\n"
+        install.push_str(&kernel_modules_install());
+        done.push(format!(
+            "{heads_name}_modules-y: every built .ko → {}/",
+            super::image::KMOD_DIR
         ));
-        done.push(format!("{heads_name}_modules-y: every built .ko → {d}/"));
     }
     if !field(m, "toolchain").is_empty() {
         notes.insert(format!(

@@ -648,6 +648,23 @@ pub fn write_tree(root: &Path) -> PathBuf {
     );
     chmod_x(&h.join("boards/rom1/initrd/bin/board-init.sh"));
     write(&h, "boards/rom1/initrd/etc/motd", "welcome to rom1\n");
+    // A second board building the same modules with its own configs.
+    write(
+        &h,
+        "boards/rom2/rom2.config",
+        "CONFIG_COREBOOT=y\nCONFIG_COREBOOT_VERSION=1.0\n\
+         CONFIG_COREBOOT_CONFIG=config/coreboot-rom2.config\n\
+         CONFIG_LINUX_CONFIG=config/linux-rom2.config\nCONFIG_HELLO=y\n\
+         export CONFIG_BOOTSCRIPT=/bin/hello\n",
+    );
+    write(
+        &h,
+        "config/coreboot-rom2.config",
+        "CONFIG_VENDOR_OTHER=y\nCONFIG_PAYLOAD_FILE=\"@BOARD_BUILD_DIR@/bzImage\"\n\
+         CONFIG_LINUX_INITRD=\"@BOARD_BUILD_DIR@/initrd.cpio.xz\"\n",
+    );
+    write(&h, "config/linux-rom2.config", "CONFIG_SERIAL=y\n");
+    write(&h, "boards/rom2/initrd/etc/motd", "welcome to rom2\n");
     write(&h, "initrd/init", "#!/bin/sh\nexec /bin/hello\n");
     chmod_x(&h.join("initrd/init"));
     write(
@@ -682,9 +699,14 @@ pub fn write_tree(root: &Path) -> PathBuf {
 /// Runs `make BOARD=rom1` in `heads` as Heads is built, with the version
 /// stamps and the date fixed; panics with make's output on failure.
 pub fn make_build(heads: &Path) {
+    make_board(heads, "rom1")
+}
+
+/// `make BOARD=<board>`, as [`make_build`].
+pub fn make_board(heads: &Path, board: &str) {
     let out = Command::new("make")
         .current_dir(heads)
-        .arg("BOARD=rom1")
+        .arg(format!("BOARD={board}"))
         .args(STAMPS)
         .arg(format!("DATE={DATE}"))
         .env("GIT_CEILING_DIRECTORIES", heads.parent().unwrap())
