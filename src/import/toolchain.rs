@@ -13,9 +13,10 @@
 //! package list without a re-import.
 
 use super::make::BoardEval;
-use super::translate::{DownloadOut, ModuleOut};
+use super::report::ModuleReport;
+use super::translate::{DownloadOut, Imported, ModuleOut};
 use regex::Regex;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One package of musl-cross-make's `SRC_DIRS`: the variable holding its
 /// version, the file name prefix, and its URLs (from the Makefile's sites).
@@ -208,4 +209,49 @@ pub fn toolchain_hook_only(e: &BoardEval) -> Option<&str> {
     let m = e.modules.get(p)?;
     let builds = m.get("target").is_some_and(|t| t.contains("XGCCPATH"));
     (!builds).then_some(p)
+}
+
+/// Adds one host module per coreboot toolchain to `imp` (its source and
+/// patches those of its provider), with its report entry; returns their
+/// names.
+pub fn add_crossgcc_modules(
+    imp: &mut Imported,
+    crossgcc: &BTreeMap<String, CorebootToolchain>,
+    providers: &BTreeMap<String, ModuleOut>,
+) -> Vec<String> {
+    let mut added = Vec::new();
+    for (name, tc) in crossgcc {
+        let Some(from) = providers.get(&tc.heads_module) else {
+            continue;
+        };
+        let m = tc.module(from);
+        let boards = imp
+            .targets
+            .values()
+            .filter(|t| {
+                t.modules
+                    .iter()
+                    .any(|x| imp.modules.get(x).is_some_and(|m| m.depends.contains(name)))
+            })
+            .count();
+        imp.report.modules.insert(
+            name.clone(),
+            ModuleReport {
+                heads_name: tc.heads_module.clone(),
+                module_file: m.module_file.clone(),
+                boards,
+                translated: vec![
+                    format!(
+                        "`make crossgcc-{}` in {}'s tree (.heads-toolchain)",
+                        tc.target, tc.heads_module
+                    ),
+                    "its packages (util/crossgcc/sum/) → [[download]] sha1-from, placed in util/crossgcc/tarballs/".to_string(),
+                ],
+                not_translated: Vec::new(),
+            },
+        );
+        added.push(name.clone());
+        imp.modules.insert(name.clone(), m);
+    }
+    added
 }

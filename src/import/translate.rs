@@ -113,6 +113,40 @@ pub(super) fn version_of(m: &BTreeMap<String, String>) -> String {
     }
 }
 
+/// The Heads modules whose strata name carries their version: those boards
+/// build at different versions, and those whose module file picks the
+/// version per board (so the name does not depend on the boards imported).
+fn versioned_names(
+    paths: &Paths,
+    evals: &[(String, Result<BoardEval, String>)],
+    scans: &mut BTreeMap<String, FileScan>,
+) -> BTreeSet<String> {
+    let mut versions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut out = BTreeSet::new();
+    for e in evals.iter().filter_map(|(_, e)| e.as_ref().ok()) {
+        for (name, m) in e.modules.iter().filter(|(_, m)| is_module(m)) {
+            versions
+                .entry(name.clone())
+                .or_default()
+                .insert(version_of(m));
+            let file = module_file_of(name, m);
+            let scan = scans
+                .entry(file.clone())
+                .or_insert_with(|| scan_file(&paths.heads.join("modules").join(&file)));
+            if scan.versioned.contains(name) {
+                out.insert(name.clone());
+            }
+        }
+    }
+    out.extend(
+        versions
+            .into_iter()
+            .filter(|(_, v)| v.len() > 1)
+            .map(|(n, _)| n),
+    );
+    out
+}
+
 /// `modules/<file>` defining Heads module `name`.
 fn module_file_of(name: &str, m: &BTreeMap<String, String>) -> String {
     match field(m, "module_file") {
@@ -136,32 +170,9 @@ pub fn translate(paths: &Paths, evals: &[(String, Result<BoardEval, String>)]) -
     // coreboot's shared toolchains, by strata name.
     let mut crossgcc: BTreeMap<String, super::toolchain::CorebootToolchain> = BTreeMap::new();
     let mut providers: BTreeMap<String, ModuleOut> = BTreeMap::new();
-    // Versions per Heads name, across boards, to name modules; and the
-    // modules whose file picks the version per board (whichever boards are
-    // imported, their names carry the version).
-    let mut versions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut per_board: BTreeSet<String> = BTreeSet::new();
-    for (_, e) in evals {
-        if let Ok(e) = e {
-            for (name, m) in &e.modules {
-                if is_module(m) {
-                    versions
-                        .entry(name.clone())
-                        .or_default()
-                        .insert(version_of(m));
-                    let file = module_file_of(name, m);
-                    let scan = scans
-                        .entry(file.clone())
-                        .or_insert_with(|| scan_file(&paths.heads.join("modules").join(&file)));
-                    if scan.versioned.contains(name) {
-                        per_board.insert(name.clone());
-                    }
-                }
-            }
-        }
-    }
+    let versioned = versioned_names(paths, evals, &mut scans);
     let strata_name = |heads: &str, version: &str| -> String {
-        let many = per_board.contains(heads) || versions.get(heads).is_some_and(|v| v.len() > 1);
+        let many = versioned.contains(heads);
         if many && !heads.ends_with(&format!("-{version}")) {
             format!("{heads}-{version}")
         } else {
@@ -450,36 +461,9 @@ pub fn translate(paths: &Paths, evals: &[(String, Result<BoardEval, String>)]) -
         }
     }
     // One host module per coreboot toolchain, shared by its boards.
-    for (name, tc) in &crossgcc {
-        let Some(from) = providers.get(&tc.heads_module) else {
-            continue;
-        };
-        let m = tc.module(from);
-        let boards = imp
-            .targets
-            .values()
-            .filter(|t| {
-                t.modules
-                    .iter()
-                    .any(|x| imp.modules.get(x).is_some_and(|m| m.depends.contains(name)))
-            })
-            .count();
-        imp.report.modules.insert(
-            name.clone(),
-            ModuleReport {
-                heads_name: tc.heads_module.clone(),
-                module_file: m.module_file.clone(),
-                boards,
-                translated: vec![
-                    format!("`make crossgcc-{}` in {}'s tree (.heads-toolchain)", tc.target, tc.heads_module),
-                    "its packages (util/crossgcc/sum/) → [[download]] sha1-from, placed in util/crossgcc/tarballs/".to_string(),
-                ],
-                not_translated: Vec::new(),
-            },
-        );
-        coreboot.push(name.clone());
-        imp.modules.insert(name.clone(), m);
-    }
+    coreboot.extend(super::toolchain::add_crossgcc_modules(
+        &mut imp, &crossgcc, &providers,
+    ));
     // Heads's three CircleCI cache layers.
     let tc: Vec<String> = toolchains.into_iter().collect();
     if !tc.is_empty() {

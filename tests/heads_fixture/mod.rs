@@ -1,6 +1,9 @@
 //! A Heads-shaped tree written for the import tests (not a copy of Heads's
-//! files): a top-level Makefile, modules, boards, patches, a file:// mirror
-//! and a git module, evaluated by the real GNU make.
+//! files): a top-level Makefile, modules, boards, patches, a file:// mirror,
+//! a git module and a musl-cross-make-shaped toolchain whose build fetches
+//! its packages with curl from a 127.0.0.1 server unless `sources/` has
+//! them, evaluated by the real GNU make. `crossgcc` adds a coreboot-shaped
+//! module with a shared crossgcc toolchain.
 #![allow(dead_code)]
 
 pub mod crossgcc;
