@@ -24,8 +24,9 @@ fn parent_paths_are_found() {
 /// The board's coreboot builds in Heads's layout inside its build dir: its
 /// source as build/<arch>/<base> (a dir of links to the shared source's
 /// entries), its objects in build/<arch>/<base>/<BOARD>, the board's payload
-/// (from `initrd`) in build/<arch>/<BOARD>. The configure text setting it up,
-/// and the dir Heads's commands run in.
+/// (from `initrd`, when the board has an image) in build/<arch>/<BOARD>.
+/// The configure text setting it up (before the board's config is copied
+/// into it), and the dir Heads's commands run in.
 fn heads_layout(arch: &str, base: &str) -> (String, String) {
     let heads = format!("$STRATA_BUILD_DIR/.heads/build/{arch}");
     let text = format!(
@@ -33,7 +34,8 @@ fn heads_layout(arch: &str, base: &str) -> (String, String) {
          mkdir -p \"{heads}/{base}/$STRATA_PARAM_BOARD\" \"{heads}/$STRATA_PARAM_BOARD\"\n\
          for f in \"$STRATA_SOURCE_DIR\"/* \"$STRATA_SOURCE_DIR\"/.[!.]*; do\n  \
          if [ -e \"$f\" ]; then ln -s \"$f\" \"{heads}/{base}/\"; fi\ndone\n\
-         cp -a \"$STRATA_SYSROOT/{}/$STRATA_PARAM_BOARD/.\" \"{heads}/$STRATA_PARAM_BOARD/\"\n",
+         if [ -d \"$STRATA_SYSROOT/{0}/$STRATA_PARAM_BOARD\" ]; then\n  \
+         cp -a \"$STRATA_SYSROOT/{0}/$STRATA_PARAM_BOARD/.\" \"{heads}/$STRATA_PARAM_BOARD/\"\nfi\n",
         super::image::BOARD_DIR
     );
     (text, format!("{heads}/{base}/$STRATA_PARAM_BOARD"))
@@ -215,6 +217,24 @@ pub fn module(
         "rm -rf \"{PRIVATE_INSTALL}\"\nmkdir -p \"{PRIVATE_INSTALL}\"\n\
          if [ -d \"$STRATA_SYSROOT\" ]; then cp -a \"$STRATA_SYSROOT/.\" \"{PRIVATE_INSTALL}/\"; fi\n"
     ));
+    // The board's coreboot builds in Heads's layout inside its build dir:
+    // its source as build/<arch>/<base> (a dir of links to the shared
+    // source's entries), its objects in build/<arch>/<base>/<BOARD>, the
+    // board's payload (from `initrd`) in build/<arch>/<BOARD>.
+    let layout = name == ctx.layout && !ctx.layout.is_empty();
+    let own_dir = if layout {
+        params.insert("BOARD".to_string());
+        let (text, dir) = heads_layout(ctx.arch, field(m, "base_dir"));
+        configure.push_str(&text);
+        done.push(format!(
+            "built in Heads's layout: build/{a}/{}/<BOARD>, payload from build/{a}/<BOARD> (the `initrd` module)",
+            field(m, "base_dir"),
+            a = ctx.arch
+        ));
+        dir
+    } else {
+        "$STRATA_BUILD_DIR".to_string()
+    };
     let config = field(m, "config");
     if !config.is_empty() {
         let rel = config
@@ -237,24 +257,6 @@ pub fn module(
         ));
         done.push(format!("config {rel} → $STRATA_PARAM_{p}"));
     }
-    // The board's coreboot builds in Heads's layout inside its build dir:
-    // its source as build/<arch>/<base> (a dir of links to the shared
-    // source's entries), its objects in build/<arch>/<base>/<BOARD>, the
-    // board's payload (from `initrd`) in build/<arch>/<BOARD>.
-    let layout = name == ctx.layout && !ctx.layout.is_empty();
-    let own_dir = if layout {
-        params.insert("BOARD".to_string());
-        let (text, dir) = heads_layout(ctx.arch, field(m, "base_dir"));
-        configure.push_str(&text);
-        done.push(format!(
-            "built in Heads's layout: build/{a}/{}/<BOARD>, payload from build/{a}/<BOARD> (the `initrd` module)",
-            field(m, "base_dir"),
-            a = ctx.arch
-        ));
-        dir
-    } else {
-        "$STRATA_BUILD_DIR".to_string()
-    };
     configure.push_str(&format!("cd \"{own_dir}\"\nset +eu\n"));
     let mut c = rw(field(m, "configure"), &mut notes, &mut params);
     let nested = {

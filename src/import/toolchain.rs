@@ -168,8 +168,12 @@ pub fn wire_coreboot(
             || n.contains(".heads-crossgcc-pkg")
             || n.starts_with("uses the coreboot toolchain of"))
     });
-    let xgcc = Regex::new(r"\$\{?STRATA_(SOURCE_DIR|DEP_[A-Z0-9_]+_DIR)\}?/util/crossgcc/xgcc/")
-        .expect("valid regex");
+    // The tree's own toolchain dir, as the source dir, a dependency's, or
+    // coreboot's tree in Heads's layout (`.heads/build/<arch>/<base>`).
+    let xgcc = Regex::new(
+        r"\$\{?STRATA_(SOURCE_DIR|DEP_[A-Z0-9_]+_DIR|BUILD_DIR\}?/\.heads/build/[^/\s]+/[^/\s]+)\}?/util/crossgcc/xgcc/",
+    )
+    .expect("valid regex");
     if !xgcc.is_match(&out.build) && !xgcc.is_match(&out.configure) {
         return None;
     }

@@ -561,11 +561,23 @@ pub fn write_tree(root: &Path) -> PathBuf {
         ),
     );
 
-    let cb_tar = tarball(
-        "coreboot-1.0",
-        &[
-            ("Makefile", COREBOOT_MAKEFILE),
-            ("util/xgcc.sh", "#!/bin/sh\necho i386-elf-gcc\n"),
+    // coreboot's crossgcc packages, pinned by util/crossgcc/sum/ (the
+    // import declares them as the toolchain module's downloads; this
+    // toolchain target needs none of them).
+    let mut sums: Vec<(String, String)> = Vec::new();
+    for file in super::crossgcc::PACKAGES {
+        let pkg = tarball(file.trim_end_matches(".tar.gz"), &[("VERSION", file)]);
+        std::fs::write(mirror.join(file), &pkg).unwrap();
+        sums.push((
+            format!("util/crossgcc/sum/{file}.cksum"),
+            format!("{}  tarballs/{file}\n", sha1_hex(&pkg)),
+        ));
+    }
+    let mut cb_files: Vec<(&str, &str)> =
+        sums.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect();
+    cb_files.extend_from_slice(&[
+        ("Makefile", COREBOOT_MAKEFILE),
+        ("util/xgcc.sh", "#!/bin/sh\necho i386-elf-gcc\n"),
             (
                 "util/cbmem/cbmem.c",
                 "#include <stdio.h>\nint main(void){puts(\"cbmem\");return 0;}\n",
@@ -578,8 +590,8 @@ pub fn write_tree(root: &Path) -> PathBuf {
                 "util/cbfstool.sh",
                 "#!/bin/sh\n# print: the ROM's size and its first line\nwc -c < \"$1\"; head -n 1 \"$1\"\n",
             ),
-        ],
-    );
+        ]);
+    let cb_tar = tarball("coreboot-1.0", &cb_files);
     std::fs::write(mirror.join("coreboot-1.0.tar.gz"), &cb_tar).unwrap();
     write(
         &h,
