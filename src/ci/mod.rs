@@ -19,6 +19,7 @@ pub mod orbs;
 pub mod path_filter;
 pub mod runner;
 pub mod schedule;
+pub mod stage;
 pub mod steps;
 pub mod subst;
 pub mod template;

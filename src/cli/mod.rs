@@ -4,6 +4,7 @@
 mod build;
 mod cache;
 mod ci;
+mod ci_stage;
 mod clean;
 mod graph;
 mod import;

@@ -25,6 +25,14 @@ struct RawProjectFile {
     layer: BTreeMap<String, RawTarget>,
     #[serde(default)]
     cache: RawCache,
+    #[serde(default)]
+    ci: RawCi,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawCi {
+    install: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -163,6 +171,7 @@ pub fn load(root: &Path) -> Result<Project, ManifestError> {
                 }
             }
         },
+        ci_install: raw.ci.install.clone().filter(|c| !c.trim().is_empty()),
         cache_endpoint: raw.cache.endpoint.clone(),
         cache_region: raw.cache.region.clone(),
         cache_imds: raw.cache.imds,
