@@ -32,22 +32,35 @@ fn generated_configs_install_this_version_and_cache_the_pruned_store_or_nothing(
     assert!(cfg.contains("- ~/.strata-bin\n"), "{cfg}");
     // One target: one job, which is its own stage.
     assert!(
-        cfg.contains("- strata-stage-build-default-v1-{{ checksum \".strata-stage-key\" }}"),
+        cfg.contains(
+            "- strata-stage-<< parameters.stage >>-v1-{{ checksum \".strata-stage-key\" }}"
+        ),
         "{cfg}"
     );
     assert!(
-        cfg.contains("- strata-stage-build-default-v1-\n"),
+        cfg.contains("- strata-stage-<< parameters.stage >>-v1-\n"),
         "prefix fallback: {cfg}"
     );
-    assert!(cfg.contains("strata ci stage prune build-default"), "{cfg}");
-    assert!(cfg.contains("strata ci stage build build-default"), "{cfg}");
+    assert!(
+        cfg.contains("strata ci stage prune << parameters.stage >>"),
+        "{cfg}"
+    );
+    assert!(
+        cfg.contains("strata ci stage build << parameters.stage >>"),
+        "{cfg}"
+    );
+    assert!(
+        cfg.contains("      - stage:\n          name: build-default\n          stage: build-default\n          target: true\n"),
+        "{cfg}"
+    );
     assert!(cfg.contains("- ~/.cache/strata\n"), "{cfg}");
     // Never the whole trees.
     assert!(
         !cfg.contains("- packages") && !cfg.contains("- build\n"),
         "{cfg}"
     );
-    assert!(!cfg.contains("persist_to_workspace"), "{cfg}");
+    // One stage: nothing requires it, so it persists nothing.
+    assert!(!cfg.contains("persist: true"), "{cfg}");
     // The generated config is one our runner reads.
     commit(p.root(), "generated");
     let dry = stdout(ci(&p).args(["run", "--dry-run"]));
@@ -112,7 +125,10 @@ fn generated_configs_install_this_version_and_cache_the_pruned_store_or_nothing(
     let cfg = stdout(ci(&p).args(["generate", "circleci"]));
     assert_eq!(cfg.matches("save_cache").count(), 1, "{cfg}");
     assert!(!cfg.contains("strata-stage-"), "{cfg}");
-    assert!(cfg.contains("strata ci stage build build-default"), "{cfg}");
+    assert!(
+        cfg.contains("strata ci stage build << parameters.stage >>"),
+        "{cfg}"
+    );
 }
 
 /// Bytes of the regular files under `dir`.
@@ -247,12 +263,12 @@ fn a_config_generated_for_a_project_in_a_subdirectory_runs_end_to_end() {
     );
     let cfg = repo.read(".circleci/config.yml");
     assert!(
-        cfg.contains("command: \"strata -C strata ci stage build build-default\""),
+        cfg.contains("command: \"strata -C strata ci stage build << parameters.stage >>\""),
         "{cfg}"
     );
     assert!(
         cfg.contains(
-            "command: \"strata -C strata ci stage key build-default > .strata-stage-key\""
+            "command: \"strata -C strata ci stage key << parameters.stage >> > .strata-stage-key\""
         ),
         "{cfg}"
     );

@@ -19,7 +19,7 @@
 //! crates.io name `strata` is an unrelated crate), or `[ci] install` /
 //! `--install-cmd`.
 
-use super::stage::{Plan, Stage};
+use super::stage::Plan;
 use crate::manifest::Project;
 
 /// What a generated config installs.
@@ -131,7 +131,8 @@ fn run_step(name: &str, command: &str, timeout: Option<&str>) -> String {
     s
 }
 
-/// A CircleCI 2.1 config: the staged plan as a workflow.
+/// A CircleCI 2.1 config: the staged plan as a workflow of one
+/// parameterised job, `stage`, named after each stage.
 pub fn circleci(project: &Project, plan: &Plan, opts: &Options) -> String {
     let v = &opts.version;
     let mut out = format!(
@@ -142,19 +143,29 @@ pub fn circleci(project: &Project, plan: &Plan, opts: &Options) -> String {
     );
     out.push_str("executors:\n  builder:\n    docker:\n      - image: rust:1-bookworm\n    resource_class: large\n\n");
     out.push_str(&format!(
-        "commands:\n  install-strata:\n    steps:\n      - restore_cache:\n          keys:\n            - {key}\n{run}      # Skipped by CircleCI when the key exists (caches are immutable).\n      - save_cache:\n          key: {key}\n          paths:\n            - ~/.strata-bin\n\njobs:\n",
+        "commands:\n  install-strata:\n    steps:\n      - restore_cache:\n          keys:\n            - {key}\n{run}      # Skipped by CircleCI when the key exists (caches are immutable).\n      - save_cache:\n          key: {key}\n          paths:\n            - ~/.strata-bin\n\n",
         key = opts.bin_key("{{ arch }}"),
         run = run_step(&format!("Install strata {v}"), &opts.install("$BASH_ENV"), None)
     ));
-    for (i, s) in plan.stages.iter().enumerate() {
-        out.push_str(&circleci_job(project, plan, opts, i, s));
-    }
+    out.push_str(&stage_job(project, plan, opts));
     out.push_str("workflows:\n  build:\n    jobs:\n");
-    for s in &plan.stages {
-        if s.requires.is_empty() {
-            out.push_str(&format!("      - {}\n", s.name));
-        } else {
-            out.push_str(&format!("      - {}:\n          requires:\n", s.name));
+    let remote = project.settings.cache_remote.is_some();
+    for (i, s) in plan.stages.iter().enumerate() {
+        out.push_str(&format!(
+            "      - stage:\n          name: {n}\n          stage: {n}\n",
+            n = s.name
+        ));
+        if !remote && !s.requires.is_empty() {
+            out.push_str("          attach: true\n");
+        }
+        if !remote && plan.has_dependents(i) {
+            out.push_str("          persist: true\n");
+        }
+        if s.board.is_some() {
+            out.push_str("          target: true\n");
+        }
+        if !s.requires.is_empty() {
+            out.push_str("          requires:\n");
             for &r in &s.requires {
                 out.push_str(&format!("            - {}\n", plan.stages[r].name));
             }
@@ -163,27 +174,21 @@ pub fn circleci(project: &Project, plan: &Plan, opts: &Options) -> String {
     out
 }
 
-/// One stage's job.
-fn circleci_job(project: &Project, plan: &Plan, opts: &Options, i: usize, s: &Stage) -> String {
+/// The `stage` job every stage runs as (parameters: the stage, whether it
+/// attaches the workspace of the stages it requires, persists its own
+/// artifacts for the stages requiring it, and is a target's own job).
+fn stage_job(project: &Project, plan: &Plan, opts: &Options) -> String {
     let remote = project.settings.cache_remote.is_some();
     let cv = &project.cache_version;
     let st = opts.strata();
-    let name = &s.name;
-    let what = match &s.board {
-        Some(t) => format!("Build {t}"),
-        None => format!(
-            "Build {} (shared by {})",
-            s.modules.join(" "),
-            s.users.len()
-        ),
-    };
+    let stage = "<< parameters.stage >>";
     let mut out = format!(
-        "  {name}:\n    executor: builder\n    environment:\n      STRATA_CI_PLAN: {}\n    steps:\n      - checkout\n      - install-strata\n",
+        "jobs:\n  stage:\n    executor: builder\n    parameters:\n      stage:\n        type: string\n      attach:\n        type: boolean\n        default: false\n      persist:\n        type: boolean\n        default: false\n      target:\n        type: boolean\n        default: false\n    environment:\n      STRATA_CI_PLAN: {}\n    steps:\n      - checkout\n      - install-strata\n",
         plan.digest()
     );
     let build = run_step(
-        &what,
-        &format!("{st} ci stage build {name}"),
+        &format!("Build stage {stage}"),
+        &format!("{st} ci stage build {stage}"),
         Some(NO_OUTPUT_TIMEOUT),
     );
     if remote {
@@ -193,43 +198,33 @@ fn circleci_job(project: &Project, plan: &Plan, opts: &Options, i: usize, s: &St
         out.push_str(&build);
     } else {
         let store = store_path(project, opts);
-        if !s.requires.is_empty() {
-            out.push_str(&format!(
-                "      # The artifacts of the stages this one requires.\n      - attach_workspace:\n          at: {store}\n"
-            ));
-        }
-        let key = format!("strata-stage-{name}-v{cv}-{{{{ checksum \".strata-stage-key\" }}}}");
+        out.push_str(&format!(
+            "      # The artifacts of the stages this one requires.\n      - when:\n          condition: << parameters.attach >>\n          steps:\n            - attach_workspace:\n                at: {store}\n"
+        ));
+        let key = format!("strata-stage-{stage}-v{cv}-{{{{ checksum \".strata-stage-key\" }}}}");
         out.push_str(&run_step(
             "Compute the stage key",
-            &format!("{st} ci stage key {name} > .strata-stage-key"),
+            &format!("{st} ci stage key {stage} > .strata-stage-key"),
             None,
         ));
         out.push_str(&format!(
-            "      - restore_cache:\n          keys:\n            - {key}\n            - strata-stage-{name}-v{cv}-\n"
+            "      - restore_cache:\n          keys:\n            - {key}\n            - strata-stage-{stage}-v{cv}-\n"
         ));
         out.push_str(&build);
         out.push_str(&run_step(
-            &format!("Keep only {name}'s own artifacts in the store"),
-            &format!("{st} ci stage prune {name}"),
+            "Keep only the stage's own artifacts in the store",
+            &format!("{st} ci stage prune {stage}"),
             None,
         ));
         out.push_str(&format!(
-            "      # Skipped by CircleCI when the key exists (caches are immutable).\n      - save_cache:\n          key: {key}\n          paths:\n            - {store}\n"
-        ));
-        if plan.has_dependents(i) {
-            out.push_str(&format!(
-                "      - persist_to_workspace:\n          root: {store}\n          paths:\n            - {}\n",
-                crate::artifact::CACHE_FORMAT
-            ));
-        }
-    }
-    if s.board.is_some() {
-        out.push_str(&format!(
-            "      - store_artifacts:\n          path: {}\n",
-            opts.path(project, &project.settings.install_dir)
+            "      # Skipped by CircleCI when the key exists (caches are immutable).\n      - save_cache:\n          key: {key}\n          paths:\n            - {store}\n      - when:\n          condition: << parameters.persist >>\n          steps:\n            - persist_to_workspace:\n                root: {store}\n                paths:\n                  - {}\n",
+            crate::artifact::CACHE_FORMAT
         ));
     }
-    out.push('\n');
+    out.push_str(&format!(
+        "      - when:\n          condition: << parameters.target >>\n          steps:\n            - store_artifacts:\n                path: {}\n\n",
+        opts.path(project, &project.settings.install_dir)
+    ));
     out
 }
 

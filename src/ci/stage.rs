@@ -213,8 +213,9 @@ fn reduce(direct: &[BTreeSet<usize>], i: usize) -> Vec<usize> {
         .collect()
 }
 
-/// `build-<target>`, or `seed-<top module>[-and-N]` named by the modules
-/// nothing else in the stage depends on; made unique with `-2`, `-3`.
+/// `build-<target>`, or `seed-<module>[-and-N]` (N: its other modules)
+/// named by the module all the others build on, else by the first that
+/// nothing in the stage depends on; made unique with `-2`, `-3`.
 fn stage_name(
     nodes: &BTreeMap<String, Node>,
     board: Option<&str>,
@@ -224,16 +225,22 @@ fn stage_name(
     let base = match board {
         Some(t) => format!("build-{}", job_word(t)),
         None => {
-            let mut tops: Vec<&str> = keys
-                .iter()
-                .filter(|k| !keys.iter().any(|o| nodes[o].deps.contains(*k)))
-                .map(|k| nodes[k].module.as_str())
-                .collect();
-            tops.sort_unstable();
-            tops.dedup();
-            match tops.len() {
-                1 => format!("seed-{}", job_word(tops[0])),
-                n => format!("seed-{}-and-{}", job_word(tops[0]), n - 1),
+            let inside = |k: &String| keys.iter().filter(|o| nodes[k].deps.contains(*o)).count();
+            let bottoms: Vec<&String> = keys.iter().filter(|k| inside(k) == 0).collect();
+            // One module under all the others (a toolchain) names the
+            // stage; else the first of those nothing in it depends on.
+            let pick = if bottoms.len() == 1 {
+                nodes[bottoms[0]].module.as_str()
+            } else {
+                keys.iter()
+                    .filter(|k| !keys.iter().any(|o| nodes[o].deps.contains(*k)))
+                    .map(|k| nodes[k].module.as_str())
+                    .min()
+                    .unwrap_or("stage")
+            };
+            match keys.len() {
+                1 => format!("seed-{}", job_word(pick)),
+                n => format!("seed-{}-and-{}", job_word(pick), n - 1),
             }
         }
     };
