@@ -144,6 +144,8 @@ pub struct Job {
     pub approval: bool,
     /// Why the job cannot run (an orb with no source), shown by a dry run.
     pub unresolved: Option<String>,
+    /// `serial-group`: jobs of one group run one at a time.
+    pub serial_group: Option<String>,
 }
 
 /// One workflow, jobs in config order.
