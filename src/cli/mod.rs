@@ -73,7 +73,7 @@ pub struct Global {
     /// Continue with independent modules after a failure
     #[arg(long, global = true)]
     pub keep_going: bool,
-    /// More output
+    /// More output: every step, and each command's output as it is written
     #[arg(short, long, global = true, conflicts_with = "quiet")]
     pub verbose: bool,
     /// Less output
