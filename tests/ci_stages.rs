@@ -7,6 +7,7 @@
 
 mod ci_support;
 mod common;
+mod heads_fixture;
 
 use ci_support::{commit, stdout};
 use common::*;
@@ -375,4 +376,97 @@ fn stage_commands_name_an_unknown_stage_and_warn_about_an_older_plan() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("build-default-"));
+}
+
+#[test]
+fn the_config_generated_for_an_imported_heads_tree_runs_in_the_heads_checkout() {
+    // `strata import heads` writes the project into the tree's `strata/`;
+    // the config goes to the tree's .circleci/ and runs from the top.
+    let h = heads_fixture::Heads::new();
+    let top = h.heads();
+    let o = std::process::Command::new(assert_cmd::cargo::cargo_bin("strata"))
+        .arg("import")
+        .arg("heads")
+        .arg(&top)
+        .env("NO_COLOR", "1")
+        .env("XDG_CACHE_HOME", h.tmp.path().join(".xdg-cache"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", heads_fixture::text(&o));
+    let strata = |args: &[&str]| {
+        let mut c = assert_cmd::Command::cargo_bin("strata").unwrap();
+        c.arg("-C").arg(top.join("strata")).args(args);
+        c.env("XDG_CACHE_HOME", h.tmp.path().join(".xdg-cache"));
+        stdout(&mut c)
+    };
+    std::fs::write(
+        top.join(".gitignore"),
+        "/strata/packages/\n/strata/build/\n/strata/install/\n",
+    )
+    .unwrap();
+    // A Heads checkout is a git repository: its top is where jobs start.
+    commit(&top, "heads with its strata import");
+    strata(&[
+        "ci",
+        "generate",
+        "circleci",
+        "-o",
+        "../.circleci/config.yml",
+    ]);
+    let list = strata(&["ci", "stage", "list"]);
+    assert!(list.contains("build-alpha <- "), "{list}");
+    assert!(list.contains("seed-"), "both boards share modules: {list}");
+    let cfg = std::fs::read_to_string(top.join(".circleci/config.yml")).unwrap();
+    assert!(
+        cfg.contains("strata -C strata ci stage build << parameters.stage >>"),
+        "{cfg}"
+    );
+    commit(&top, "the generated config");
+    let bin = assert_cmd::cargo::cargo_bin("strata");
+    let path = format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = assert_cmd::Command::cargo_bin("strata")
+        .unwrap()
+        .arg("-C")
+        .arg(&top)
+        .env("NO_COLOR", "1")
+        .env("PATH", path)
+        .env("STRATA_SANDBOX", "off")
+        .env("STRATA_CI_STORE", h.tmp.path().join(".ci-store"))
+        .env("HOME", h.tmp.path())
+        .env_remove("XDG_CACHE_HOME")
+        .args(["ci", "run"])
+        .timeout(std::time::Duration::from_secs(600))
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{all}");
+    // Each board's job built its own instances only; shared ones came from
+    // the seeds' workspace.
+    for board in ["alpha", "beta"] {
+        let line = all
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("build-{board} ")))
+            .unwrap_or_else(|| panic!("{all}"));
+        assert!(line.contains("success"), "{line}");
+    }
+    let mut built: Vec<&str> = all
+        .lines()
+        .filter_map(|l| l.split_once("Built ").map(|x| x.1))
+        .filter_map(|r| r.split_once(" in ").map(|x| x.0))
+        .collect();
+    let n = built.len();
+    built.sort_unstable();
+    built.dedup();
+    assert_eq!(built.len(), n, "an instance was built twice: {all}");
+    assert!(built.contains(&"musl-cross-make"), "{all}");
+    assert!(n >= 6, "{all}");
 }
