@@ -6,7 +6,7 @@
 //!
 //! Substitution itself is in [`super::subst`], steps in [`super::steps`].
 
-use super::config::{ConfigError, Job, Pipeline};
+use super::model::{ConfigError, Job, Pipeline};
 use serde_norway::{Mapping, Value};
 use std::cell::RefCell;
 use std::collections::BTreeMap;

@@ -15,6 +15,7 @@ pub mod expand;
 pub mod generate;
 pub mod jobenv;
 pub mod layer;
+pub mod model;
 pub mod orbs;
 pub mod path_filter;
 pub mod runner;

@@ -7,7 +7,7 @@
 //! any other `<<` is shell text (`cat <<EOF >> file`, a description) and is
 //! left alone, as CircleCI leaves it.
 
-use super::config::ConfigError;
+use super::model::ConfigError;
 use super::expand::{Cx, scalar};
 use serde_norway::{Mapping, Value};
 
