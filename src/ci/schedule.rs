@@ -4,7 +4,8 @@
 //! `serial-group` run one at a time, in workflow order; then the summary.
 
 use super::config::Job;
-use super::runner::{Report, Run, interrupted, run_job};
+use super::job::run_job;
+use super::state::{Report, Run, interrupted};
 use crate::report::human_bytes;
 use std::collections::HashMap;
 use std::time::Instant;

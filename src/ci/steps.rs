@@ -4,8 +4,8 @@
 //! `steps:` splices, and commands (the config's or an orb's) inlined with
 //! their parameters bound.
 
-use super::model::{ConfigError, DEFAULT_NO_OUTPUT_TIMEOUT, Step, When};
 use super::expand::{Cx, env_map, list_str, scalar};
+use super::model::{ConfigError, DEFAULT_NO_OUTPUT_TIMEOUT, Step, When};
 use serde_norway::{Mapping, Value};
 
 impl Cx<'_> {

@@ -6,8 +6,8 @@
 //! before anything runs: a `requires` naming no job, a job requiring
 //! itself, two jobs of one name on one branch, a dependency cycle.
 
-use super::model::{ConfigError, Job, Loaded, Workflow};
 use super::expand::{Cx, scalar};
+use super::model::{ConfigError, Job, Loaded, Workflow};
 use serde_norway::{Mapping, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
