@@ -185,67 +185,13 @@ fn run_text(
         crate::errln!("workflow {s}: skipped");
     }
     let mut workflows = loaded.workflows;
-    if !args.only_jobs.is_empty() {
-        // `--job` names a job as the workflow names it, or the job it runs.
-        let picked = |j: &Job| {
-            args.only_jobs
-                .iter()
-                .any(|o| *o == j.name || *o == j.job_ref)
-        };
-        for o in &args.only_jobs {
-            if !workflows
-                .iter()
-                .any(|w| w.jobs.iter().any(|x| *o == x.name || *o == x.job_ref))
-            {
-                return Err(RunError::Config(format!(
-                    "no job `{o}` in {}",
-                    workflows
-                        .iter()
-                        .map(|w| format!("workflow `{}`", w.name))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            }
-        }
-        for w in &mut workflows {
-            w.jobs.retain(|j| picked(j));
-            let kept: Vec<String> = w.jobs.iter().map(|j| j.name.clone()).collect();
-            for j in &mut w.jobs {
-                j.requires.retain(|r| kept.contains(r));
-            }
-        }
-        workflows.retain(|w| !w.jobs.is_empty());
-    }
+    pick_jobs(&mut workflows, &args.only_jobs)?;
     let project = crate::manifest::load(&root).ok();
     let local_root = project
         .as_ref()
         .and_then(|p| p.settings.cache_dir.clone())
         .unwrap_or_else(crate::store::LocalStore::default_root);
-    let open_store = || -> Result<(Box<dyn crate::store::Store>, String), String> {
-        Ok(match store {
-            Some(url) => (crate::store::open(url, None, None)?, url.to_string()),
-            None => match project
-                .as_ref()
-                .and_then(|p| p.settings.cache_remote.clone())
-            {
-                Some(url) => {
-                    let s = &project.as_ref().expect("some").settings;
-                    (
-                        crate::store::open(
-                            &url,
-                            s.cache_endpoint.as_deref(),
-                            s.cache_region.as_deref(),
-                        )?,
-                        url,
-                    )
-                }
-                None => (
-                    Box::new(crate::store::LocalStore::new(local_root.clone())),
-                    local_root.display().to_string(),
-                ),
-            },
-        })
-    };
+    let open_store = || open_store(store, project.as_ref(), &local_root);
     let several = workflows.len() > 1;
     let events = super::events::Events::new(args.json);
     // The setup config's jobs and the continued config's each get a dir.
@@ -316,6 +262,68 @@ fn run_text(
         )));
     }
     Ok((code, next))
+}
+
+/// `--job`: keeps only the jobs named (as the workflow names them, or the
+/// job they run), without their upstream jobs.
+fn pick_jobs(
+    workflows: &mut Vec<super::config::Workflow>,
+    only: &[String],
+) -> Result<(), RunError> {
+    if only.is_empty() {
+        return Ok(());
+    }
+    let picked = |j: &Job| only.iter().any(|o| *o == j.name || *o == j.job_ref);
+    for o in only {
+        if !workflows
+            .iter()
+            .any(|w| w.jobs.iter().any(|x| *o == x.name || *o == x.job_ref))
+        {
+            return Err(RunError::Config(format!(
+                "no job `{o}` in {}",
+                workflows
+                    .iter()
+                    .map(|w| format!("workflow `{}`", w.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    for w in workflows.iter_mut() {
+        w.jobs.retain(|j| picked(j));
+        let kept: Vec<String> = w.jobs.iter().map(|j| j.name.clone()).collect();
+        for j in &mut w.jobs {
+            j.requires.retain(|r| kept.contains(r));
+        }
+    }
+    workflows.retain(|w| !w.jobs.is_empty());
+    Ok(())
+}
+
+/// The CI cache store (and how a step's `strata ci …` is told of it):
+/// `--store`, else the project's `[cache] remote`, else the local store.
+fn open_store(
+    store: Option<&str>,
+    project: Option<&crate::manifest::Project>,
+    local_root: &Path,
+) -> Result<(Box<dyn crate::store::Store>, String), String> {
+    Ok(match store {
+        Some(url) => (crate::store::open(url, None, None)?, url.to_string()),
+        None => match project.and_then(|p| p.settings.cache_remote.clone().map(|u| (p, u))) {
+            Some((p, url)) => (
+                crate::store::open(
+                    &url,
+                    p.settings.cache_endpoint.as_deref(),
+                    p.settings.cache_region.as_deref(),
+                )?,
+                url,
+            ),
+            None => (
+                Box::new(crate::store::LocalStore::new(local_root.to_path_buf())),
+                local_root.display().to_string(),
+            ),
+        },
+    })
 }
 
 fn git_out(dir: &Path, args: &[&str]) -> Option<String> {
