@@ -217,36 +217,7 @@ pub fn run(g: &Global, args: CiArgs) -> Result<(), Failure> {
             kind,
             output,
             install_cmd,
-        } => {
-            let l = g.load()?;
-            let opts = crate::ci::generate::Options {
-                version: env!("CARGO_PKG_VERSION").into(),
-                install_cmd: install_cmd.or_else(|| l.project.settings.ci_install.clone()),
-                project_dir: project_below_repo_top(&l.project.root),
-            };
-            let text = match kind {
-                GenerateKind::Circleci => {
-                    let plan = crate::ci::stage::plan(&l.project, &l.graph)?;
-                    crate::ci::generate::circleci(&l.project, &plan, &opts)
-                }
-                GenerateKind::Github => crate::ci::generate::github(&l.project, &opts),
-            };
-            match output {
-                Some(p) => {
-                    // Relative to the project, like every other path strata takes.
-                    let p = root.join(p);
-                    if let Some(dir) = p.parent() {
-                        std::fs::create_dir_all(dir)
-                            .with_context(|| format!("creating {}", dir.display()))?;
-                    }
-                    crate::fsutil::write_atomic(&p, text.as_bytes())
-                        .with_context(|| format!("writing {}", p.display()))?;
-                    crate::errln!("Wrote {}", p.display());
-                }
-                None => crate::out!("{text}"),
-            }
-            return Ok(());
-        }
+        } => return generate(g, &root, kind, output, install_cmd),
         CiCommand::Key { name } => {
             let l = g.load()?;
             let key = layer::key(&l.project, &l.graph, &name).map_err(|e| match e {
@@ -352,6 +323,44 @@ pub fn run(g: &Global, args: CiArgs) -> Result<(), Failure> {
             unreachable!("handled above")
         }
     }
+}
+
+/// `strata ci generate circleci|github`.
+fn generate(
+    g: &Global,
+    root: &Path,
+    kind: GenerateKind,
+    output: Option<PathBuf>,
+    install_cmd: Option<String>,
+) -> Result<(), Failure> {
+    let l = g.load()?;
+    let opts = crate::ci::generate::Options {
+        version: env!("CARGO_PKG_VERSION").into(),
+        install_cmd: install_cmd.or_else(|| l.project.settings.ci_install.clone()),
+        project_dir: project_below_repo_top(&l.project.root),
+    };
+    let text = match kind {
+        GenerateKind::Circleci => {
+            let plan = crate::ci::stage::plan(&l.project, &l.graph)?;
+            crate::ci::generate::circleci(&l.project, &plan, &opts)
+        }
+        GenerateKind::Github => crate::ci::generate::github(&l.project, &opts),
+    };
+    match output {
+        Some(p) => {
+            // Relative to the project, like every other path strata takes.
+            let p = root.join(p);
+            if let Some(dir) = p.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            crate::fsutil::write_atomic(&p, text.as_bytes())
+                .with_context(|| format!("writing {}", p.display()))?;
+            crate::errln!("Wrote {}", p.display());
+        }
+        None => crate::out!("{text}"),
+    }
+    Ok(())
 }
 
 /// The values CircleCI's templates see, from CircleCI's own variables when
