@@ -422,6 +422,19 @@ fn the_config_generated_for_an_imported_heads_tree_runs_in_the_heads_checkout() 
         cfg.contains("strata -C strata ci stage build << parameters.stage >>"),
         "{cfg}"
     );
+    // Valid against CircleCI's published schema (check-jsonschema, which
+    // scripts/test.sh installs; skipped without it outside CI).
+    match std::process::Command::new("check-jsonschema")
+        .args(["--builtin-schema", "vendor.circle-ci"])
+        .arg(top.join(".circleci/config.yml"))
+        .output()
+    {
+        Ok(o) => assert!(o.status.success(), "{}\n{cfg}", heads_fixture::text(&o)),
+        Err(_) => assert!(
+            std::env::var_os("CI").is_none(),
+            "check-jsonschema is not on PATH; run ./scripts/test.sh"
+        ),
+    }
     commit(&top, "the generated config");
     let bin = assert_cmd::cargo::cargo_bin("strata");
     let path = format!(
@@ -469,4 +482,5 @@ fn the_config_generated_for_an_imported_heads_tree_runs_in_the_heads_checkout() 
     assert_eq!(built.len(), n, "an instance was built twice: {all}");
     assert!(built.contains(&"musl-cross-make"), "{all}");
     assert!(n >= 6, "{all}");
+    eprintln!("heads fixture: {n} instances built once each: {built:?}");
 }
