@@ -67,7 +67,7 @@ fn generated_configs_install_this_version_and_cache_the_pruned_store_or_nothing(
     assert!(dry.contains("job build-default"), "{dry}");
     let gh = stdout(ci(&p).args(["generate", "github"]));
     assert!(
-        gh.contains("restore-keys: strata-store-default-v1-"),
+        gh.contains("restore-keys: strata-stage-build-default-v1-"),
         "{gh}"
     );
     assert!(gh.contains("uses: actions/cache/restore@v4"), "{gh}");

@@ -213,6 +213,29 @@ fn staged_workflow_builds_each_instance_once_cold_and_nothing_warm_against_whole
         "{cfg}"
     );
     assert!(cfg.contains("no_output_timeout: 30m"), "{cfg}");
+    // GitHub: the same plan with `needs:`; no workspaces there, so a job
+    // restores the caches of every stage it requires, directly or not.
+    let gh = stdout(p.strata().args(["ci", "generate", "github"]));
+    let a1 = gh.split("\n  build-board-a1:\n").nth(1).unwrap();
+    let a1 = a1.split("\n\n").next().unwrap();
+    assert!(
+        a1.contains("needs: [seed-busybox-and-5, seed-tpmtotp, seed-cb-toolchain-a]"),
+        "{a1}"
+    );
+    for seed in [
+        "seed-musl-cross",
+        "seed-busybox-and-5",
+        "seed-tpmtotp",
+        "seed-cb-toolchain-a",
+    ] {
+        assert!(
+            a1.contains(&format!(
+                "key: strata-stage-{seed}-v1-${{{{ hashFiles('.strata-stage-key-{seed}') }}}}"
+            )),
+            "{seed}: {a1}"
+        );
+    }
+    assert!(!a1.contains("seed-cb-toolchain-b"), "{a1}");
     commit(p.root(), "fleet");
 
     let instances = 31;

@@ -272,6 +272,18 @@ impl Plan {
         self.stages.iter().find(|s| s.name == name)
     }
 
+    /// Every stage stage `i` requires, directly or not, in plan order.
+    pub fn ancestors(&self, i: usize) -> Vec<usize> {
+        let mut seen = BTreeSet::new();
+        let mut todo = self.stages[i].requires.clone();
+        while let Some(r) = todo.pop() {
+            if seen.insert(r) {
+                todo.extend(self.stages[r].requires.iter().copied());
+            }
+        }
+        seen.into_iter().collect()
+    }
+
     /// Whether any stage requires stage `i`.
     pub fn has_dependents(&self, i: usize) -> bool {
         self.stages.iter().any(|s| s.requires.contains(&i))

@@ -344,7 +344,10 @@ fn generate(
             let plan = crate::ci::stage::plan(&l.project, &l.graph)?;
             crate::ci::generate::circleci(&l.project, &plan, &opts)
         }
-        GenerateKind::Github => crate::ci::generate::github(&l.project, &opts),
+        GenerateKind::Github => {
+            let plan = crate::ci::stage::plan(&l.project, &l.graph)?;
+            crate::ci::generate::github(&l.project, &plan, &opts)
+        }
     };
     match output {
         Some(p) => {
