@@ -479,3 +479,207 @@ fn a_version_2_config_without_workflows_runs_its_build_job() {
     )]);
     assert!(dry_err(&p, &[]).contains("no job named `build`"));
 }
+
+#[test]
+fn a_no_op_job_runs_nothing_and_lets_its_dependents_run() {
+    // Held-out configs use `type: no-op` jobs as join points.
+    let cfg = r#"version: 2.1
+jobs:
+  a:
+    steps:
+      - run: echo from-a
+  join:
+    type: no-op
+  b:
+    steps:
+      - run: echo from-b
+workflows:
+  w:
+    jobs:
+      - a
+      - join: {requires: [a]}
+      - gate: {type: no-op, requires: [join]}
+      - b: {requires: [gate]}
+"#;
+    let p = repo(&[(".circleci/config.yml", cfg)]);
+    let (code, out, err) = ci_run(&p, &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(err.contains("from-b"), "{err}");
+    for j in ["join", "gate"] {
+        let line = err
+            .lines()
+            .find(|l| l.trim_start().starts_with(j) && l.contains("success"))
+            .unwrap_or_else(|| panic!("{j}: {err}"));
+        assert!(!line.contains("failed"), "{line}");
+    }
+}
+
+#[test]
+fn two_merge_keys_in_one_mapping_merge_both_as_circleci_does() {
+    // Not YAML 1.1 (a duplicate key), yet CircleCI's SnakeYAML merges both:
+    // explicit keys win, then the first `<<`'s keys.
+    let cfg = r#"version: 2.1
+defaults: &defaults
+  working_directory: ~/first
+  environment: {FROM: first}
+more: &more
+  working_directory: ~/second
+  parallelism: 1
+  environment: {FROM: second, ONLY_SECOND: yes}
+jobs:
+  j:
+    <<: *defaults
+    steps:
+      - run: echo "dir=$PWD from=$FROM"
+    <<: *more
+workflows:
+  w:
+    jobs: [j]
+"#;
+    let p = repo(&[(".circleci/config.yml", cfg)]);
+    let (code, out, err) = ci_run(&p, &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(err.contains("/home/first from=first"), "{err}");
+}
+
+#[test]
+fn a_circleci_2_0_type_shell_step_runs_as_run() {
+    let cfg = r#"version: 2
+jobs:
+  build:
+    docker: [{image: debian:12}]
+    steps:
+      - type: shell
+        name: Old-style step
+        command: echo old-style-ran
+      - type: shell
+        command: |
+          echo second-line
+workflows:
+  version: 2
+  w:
+    jobs: [build]
+"#;
+    let p = repo(&[(".circleci/config.yml", cfg)]);
+    let (code, out, err) = ci_run(&p, &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(err.contains("old-style-ran"), "{err}");
+    assert!(err.contains("second-line"), "{err}");
+    assert!(dry(&p, &[]).contains("- Old-style step"));
+    let bad = cfg.replace("type: shell\n        name", "type: teleport\n        name");
+    let p = repo(&[(".circleci/config.yml", &bad)]);
+    let err = dry_err(&p, &[]);
+    assert!(err.contains("unknown step `type: teleport`"), "{err}");
+}
+
+#[test]
+fn same_named_entries_with_disjoint_branch_filters_run_the_one_for_this_branch() {
+    let cfg = r#"version: 2.1
+jobs:
+  deploy:
+    parameters:
+      to: {type: string}
+    steps:
+      - run: echo deploying-to-<< parameters.to >>
+  after:
+    steps:
+      - run: echo after-ran
+  docs:
+    steps:
+      - run: echo docs-ran
+workflows:
+  w:
+    jobs:
+      - deploy:
+          to: production
+          filters: {branches: {only: main}}
+      - deploy:
+          to: staging
+          filters: {branches: {ignore: [main, /release-.*/]}}
+      - after: {requires: [deploy]}
+      - docs:
+          filters: {branches: {only: /feature-.*/}}
+"#;
+    let p = repo(&[(".circleci/config.yml", cfg)]);
+    let (code, out, err) = ci_run(&p, &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(err.contains("deploying-to-production"), "{err}");
+    assert!(!err.contains("deploying-to-staging"), "{err}");
+    assert!(err.contains("after-ran"), "{err}");
+    assert!(!err.contains("docs-ran"), "{err}");
+    // Another branch: the other entry, and a regex filter.
+    git(p.root(), &["checkout", "-q", "-b", "feature-x"]);
+    let (code, out, err) = ci_run(&p, &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(err.contains("deploying-to-staging"), "{err}");
+    assert!(err.contains("docs-ran"), "{err}");
+    // A release branch runs neither deploy, nor what requires it.
+    git(p.root(), &["checkout", "-q", "-b", "release-1"]);
+    let out = dry(&p, &[]);
+    assert!(
+        !out.contains("job deploy") && !out.contains("job after"),
+        "{out}"
+    );
+    // Overlapping filters are two jobs of one name, refused.
+    let both = cfg.replace("ignore: [main, /release-.*/]", "only: /.*/");
+    let p = repo(&[(".circleci/config.yml", &both)]);
+    let err = dry_err(&p, &[]);
+    assert!(err.contains("two jobs are named `deploy`"), "{err}");
+}
+
+#[test]
+fn jobs_of_one_serial_group_never_overlap() {
+    // Each job logs when it starts and ends; --parallel 3 would run all
+    // three at once.
+    let cfg = |group: &str| {
+        let mut c = String::from("version: 2.1\njobs:\n");
+        for n in ["a", "b", "c"] {
+            c.push_str(&format!(
+                "  {n}:\n    steps:\n      - run: echo \"$(date +%s.%N) $(sleep 0.5; date +%s.%N)\" >> \"$SPANS\"\n"
+            ));
+        }
+        c.push_str("workflows:\n  w:\n    jobs:\n");
+        for n in ["a", "b", "c"] {
+            c.push_str(&format!("      - {n}: {{serial-group: {group}}}\n"));
+        }
+        c
+    };
+    let overlaps = |p: &TestProject, spans: &Path| -> bool {
+        let (code, out, err) = ci_run(
+            p,
+            &[
+                "--parallel",
+                "3",
+                "--env",
+                &format!("SPANS={}", spans.display()),
+            ],
+        );
+        assert_eq!(code, 0, "{out}\n{err}");
+        let mut v: Vec<(f64, f64)> = std::fs::read_to_string(spans)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let (a, b) = l.split_once(' ').unwrap();
+                (a.parse().unwrap(), b.parse().unwrap())
+            })
+            .collect();
+        assert_eq!(v.len(), 3);
+        v.sort_by(|x, y| x.0.total_cmp(&y.0));
+        v.windows(2).any(|w| w[1].0 < w[0].1)
+    };
+    let p = repo(&[(
+        ".circleci/config.yml",
+        &cfg("<< pipeline.git.branch >>/deploy"),
+    )]);
+    assert!(!overlaps(&p, &p.path("spans")), "one group overlapped");
+    // Each job in a group of its own: they do run at once.
+    let mut c = cfg("x");
+    for n in ["a", "b", "c"] {
+        c = c.replacen("serial-group: x", &format!("serial-group: own-{n}"), 1);
+    }
+    let p = repo(&[(".circleci/config.yml", &c)]);
+    assert!(
+        overlaps(&p, &p.path("spans")),
+        "separate groups ran one at a time"
+    );
+}

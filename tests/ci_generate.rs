@@ -20,39 +20,54 @@ fn generated_configs_install_this_version_and_cache_the_pruned_store_or_nothing(
     let v = env!("CARGO_PKG_VERSION");
     assert!(
         cfg.contains(&format!(
-            "cargo install --locked strata-build --version ={v}"
+            "cargo install --locked --root $HOME/.strata-bin strata-build --version ={v}"
         )),
         "{cfg}"
     );
     assert!(!cfg.contains("install --locked strata\""), "{cfg}");
     assert!(
-        cfg.contains(&format!("key: strata-bin-v{v}-{{{{ arch }}}}")),
+        cfg.contains(&format!("key: strata-bin-v{v}-{{{{ arch }}}}-")),
         "{cfg}"
     );
-    assert!(cfg.contains("- ~/.cargo/bin"), "{cfg}");
+    assert!(cfg.contains("- ~/.strata-bin\n"), "{cfg}");
+    // One target: one job, which is its own stage.
     assert!(
-        cfg.contains("- strata-store-default-v1-{{ checksum \".strata-layer-key\" }}"),
+        cfg.contains(
+            "- strata-stage-<< parameters.stage >>-v1-{{ checksum \".strata-stage-key\" }}"
+        ),
         "{cfg}"
     );
     assert!(
-        cfg.contains("- strata-store-default-v1-\n"),
+        cfg.contains("- strata-stage-<< parameters.stage >>-v1-\n"),
         "prefix fallback: {cfg}"
     );
-    assert!(cfg.contains("strata ci prune-store default"), "{cfg}");
+    assert!(
+        cfg.contains("strata ci stage prune << parameters.stage >>"),
+        "{cfg}"
+    );
+    assert!(
+        cfg.contains("strata ci stage build << parameters.stage >>"),
+        "{cfg}"
+    );
+    assert!(
+        cfg.contains("      - stage:\n          name: build-default\n          stage: build-default\n          target: true\n"),
+        "{cfg}"
+    );
     assert!(cfg.contains("- ~/.cache/strata\n"), "{cfg}");
     // Never the whole trees.
     assert!(
         !cfg.contains("- packages") && !cfg.contains("- build\n"),
         "{cfg}"
     );
-    assert!(!cfg.contains("persist_to_workspace"), "{cfg}");
+    // One stage: nothing requires it, so it persists nothing.
+    assert!(!cfg.contains("persist: true"), "{cfg}");
     // The generated config is one our runner reads.
     commit(p.root(), "generated");
     let dry = stdout(ci(&p).args(["run", "--dry-run"]));
     assert!(dry.contains("job build-default"), "{dry}");
     let gh = stdout(ci(&p).args(["generate", "github"]));
     assert!(
-        gh.contains("restore-keys: strata-store-default-v1-"),
+        gh.contains("restore-keys: strata-stage-build-default-v1-"),
         "{gh}"
     );
     assert!(gh.contains("uses: actions/cache/restore@v4"), "{gh}");
@@ -70,20 +85,38 @@ fn generated_configs_install_this_version_and_cache_the_pruned_store_or_nothing(
             .len()
             > 5
     );
-    // --install-cmd: a team's own binary source.
+    // --install-cmd, else [ci] install: a team's own binary source, cached
+    // under a key of its own.
     let own = stdout(ci(&p).args([
         "generate",
         "circleci",
         "--install-cmd",
-        "curl -sSf https://example.invalid/strata | sh",
+        "curl -sSf https://example.invalid/strata -o $STRATA_BIN_DIR/strata",
     ]));
     assert!(
-        own.contains(
-            "command -v strata >/dev/null || { curl -sSf https://example.invalid/strata | sh; }"
-        ),
+        own.contains("    curl -sSf https://example.invalid/strata -o $STRATA_BIN_DIR/strata\n"),
         "{own}"
     );
     assert!(!own.contains("cargo install"), "{own}");
+    let key = |c: &str| {
+        c.lines()
+            .find(|l| l.contains("- strata-bin-v"))
+            .unwrap()
+            .to_string()
+    };
+    assert_ne!(key(&own), key(&cfg));
+    let toml = p.read("strata.toml");
+    p.write(
+        "strata.toml",
+        format!("{toml}\n[ci]\ninstall = \"cp /opt/strata $STRATA_BIN_DIR/\"\n"),
+    );
+    let set = stdout(ci(&p).args(["generate", "circleci"]));
+    assert!(
+        set.contains("    cp /opt/strata $STRATA_BIN_DIR/\n"),
+        "{set}"
+    );
+    assert!(!set.contains("cargo install"), "{set}");
+    p.write("strata.toml", &toml);
 
     // With a remote, the artifact cache serves every job: only the strata
     // binary is cached with CircleCI.
@@ -91,8 +124,11 @@ fn generated_configs_install_this_version_and_cache_the_pruned_store_or_nothing(
     p.write("strata.toml", toml);
     let cfg = stdout(ci(&p).args(["generate", "circleci"]));
     assert_eq!(cfg.matches("save_cache").count(), 1, "{cfg}");
-    assert!(!cfg.contains("strata-store"), "{cfg}");
-    assert!(cfg.contains("strata build default"), "{cfg}");
+    assert!(!cfg.contains("strata-stage-"), "{cfg}");
+    assert!(
+        cfg.contains("strata ci stage build << parameters.stage >>"),
+        "{cfg}"
+    );
 }
 
 /// Bytes of the regular files under `dir`.
@@ -227,11 +263,13 @@ fn a_config_generated_for_a_project_in_a_subdirectory_runs_end_to_end() {
     );
     let cfg = repo.read(".circleci/config.yml");
     assert!(
-        cfg.contains("command: strata -C strata build default"),
+        cfg.contains("command: \"strata -C strata ci stage build << parameters.stage >>\""),
         "{cfg}"
     );
     assert!(
-        cfg.contains("command: strata -C strata ci key default > .strata-layer-key"),
+        cfg.contains(
+            "command: \"strata -C strata ci stage key << parameters.stage >> > .strata-stage-key\""
+        ),
         "{cfg}"
     );
     assert!(cfg.contains("path: strata/install"), "{cfg}");

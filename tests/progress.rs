@@ -178,3 +178,44 @@ fn regex_lite(s: &str, from: &str, to: &str) -> String {
     }
     panic!("no `{from}…{to}` in {s}");
 }
+
+#[test]
+fn verbose_streams_a_commands_output_while_it_runs() {
+    // -v: each line a command writes appears as it is written (a CI log
+    // sees the build, not only heartbeats), prefixed with the module.
+    let p = TestProject::with_default(&["m"]);
+    p.local_module(
+        "m",
+        &[("a.txt", "A\n")],
+        "build = \"echo compiling; sleep 1.5; echo linked >&2; printf tail\"",
+    );
+    let mut child = p
+        .raw()
+        .env("STRATA_HEARTBEAT", "0")
+        .args(["-v", "build"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first line arrives before the step ends.
+    let err = child.stderr.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(err));
+    let start = std::time::Instant::now();
+    let first = lines
+        .by_ref()
+        .map(Result::unwrap)
+        .find(|l| l.contains("m | "))
+        .unwrap();
+    assert_eq!(first, "m | compiling");
+    assert!(start.elapsed().as_secs_f64() < 1.4, "{:?}", start.elapsed());
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    assert!(child.wait().unwrap().success());
+    assert!(rest.contains(&"m | linked".to_string()), "{rest:?}");
+    assert!(rest.contains(&"m | tail".to_string()), "{rest:?}");
+    // Without -v, nothing of it.
+    p.write(
+        "modules/m.toml",
+        p.read("modules/m.toml").replace("sleep 1.5", "sleep 0.1"),
+    );
+    let out = p.strata().arg("build").output().unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("m | "));
+}

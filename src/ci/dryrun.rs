@@ -4,7 +4,8 @@
 //! keys a run uses.
 
 use super::config::Step;
-use super::runner::{Run, job_env};
+use super::jobenv::job_env;
+use super::state::Run;
 use super::template;
 
 /// Prints the DAG, steps and cache keys, rendered as the run would render

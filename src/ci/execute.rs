@@ -8,7 +8,7 @@
 //! as on CircleCI.
 
 use super::config::Step;
-use super::runner::{JobCx, Run, interrupted};
+use super::state::{JobCx, Run, interrupted};
 use super::template;
 use super::workspace::{attach, copy_tree, glob};
 use crate::report::human_bytes;
@@ -84,7 +84,7 @@ pub(super) fn run_step(
                     "finish: the pipeline was already continued (once per pipeline)".into(),
                 );
             }
-            *slot = Some(super::runner::Continuation {
+            *slot = Some(super::state::Continuation {
                 path: PathBuf::new(),
                 text: String::new(),
                 params: Vec::new(),
@@ -133,7 +133,7 @@ pub(super) fn run_step(
                 .strip_prefix(&workdir)
                 .map(Path::to_path_buf)
                 .unwrap_or(path.clone());
-            *slot = Some(super::runner::Continuation {
+            *slot = Some(super::state::Continuation {
                 path: rel,
                 text,
                 params,

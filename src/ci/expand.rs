@@ -6,7 +6,7 @@
 //!
 //! Substitution itself is in [`super::subst`], steps in [`super::steps`].
 
-use super::config::{ConfigError, Job, Pipeline};
+use super::model::{ConfigError, Job, Pipeline};
 use serde_norway::{Mapping, Value};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -283,6 +283,7 @@ impl<'a> Cx<'a> {
             .map(scalar)
             .unwrap_or_else(|| job_ref.to_string());
         let requires = list_str(args.get("requires"));
+        let serial_group = args.get("serial-group").map(scalar);
         if args.get("type").map(scalar).as_deref() == Some("approval") {
             return Ok(Job {
                 name,
@@ -293,7 +294,23 @@ impl<'a> Cx<'a> {
                 ..Job::default()
             });
         }
+        let no_op = || Job {
+            name: name.clone(),
+            job_ref: job_ref.to_string(),
+            requires: requires.clone(),
+            parallelism: 1,
+            serial_group: serial_group.clone(),
+            ..Job::default()
+        };
+        // `type: no-op`: a job that runs nothing and succeeds (a join point
+        // for `requires`), in the workflow entry or the job's definition.
+        if args.get("type").map(scalar).as_deref() == Some("no-op") {
+            return Ok(no_op());
+        }
         let (def, scope) = match self.lookup("jobs", job_ref, None) {
+            Ok(Some(found)) if found.0.get("type").map(scalar).as_deref() == Some("no-op") => {
+                return Ok(no_op());
+            }
             Ok(Some(found)) => found,
             Ok(None) => {
                 return Err(self.err(
@@ -321,6 +338,7 @@ impl<'a> Cx<'a> {
             "type",
             "pre-steps",
             "post-steps",
+            "serial-group",
         ];
         let params = self.bind(&at, def.get("parameters"), args, &reserved)?;
         let def = self.subst(&at, &def, &params)?;
@@ -367,6 +385,7 @@ impl<'a> Cx<'a> {
             parallelism,
             approval: false,
             unresolved: self.unresolved.borrow_mut().take(),
+            serial_group,
         })
     }
 

@@ -4,9 +4,9 @@
 //! with exactly what a run gives the job.
 
 use super::config::Job;
-use super::runner::{REPORT_ENV, Run};
+use super::state::{REPORT_ENV, Run, resolve_home};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The environment a job's steps see (CircleCI's variables, then `--env`,
 /// then the job's own `environment`), its working directory and its `~`.
@@ -59,19 +59,6 @@ pub(super) fn job_env(
         env.insert(k.clone(), v.clone());
     }
     (env, workdir, home)
-}
-
-/// `~/x` → under `home`; relative → under `base`.
-pub(super) fn resolve_home(p: &str, home: &Path, base: &Path) -> PathBuf {
-    if p == "~" {
-        home.to_path_buf()
-    } else if let Some(rest) = p.strip_prefix("~/") {
-        home.join(rest)
-    } else if Path::new(p).is_absolute() {
-        PathBuf::from(p)
-    } else {
-        base.join(p)
-    }
 }
 
 /// A job's directory: `<run>/<job>`, or `<run>/<job>-<node>` for

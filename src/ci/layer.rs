@@ -66,7 +66,12 @@ pub fn closure(project: &Project, graph: &Graph, name: &str) -> Result<Instances
 
 /// The digest of the install keys of the layer's closure (32 hex).
 pub fn digest(project: &Project, graph: &Graph, name: &str) -> Result<String, LayerError> {
-    let inst = closure(project, graph, name)?;
+    Ok(digest_of(&closure(project, graph, name)?))
+}
+
+/// The digest of the install keys of `inst` (32 hex): a layer's, or a CI
+/// stage's with its dependencies.
+pub fn digest_of(inst: &Instances) -> String {
     let mut lines: Vec<String> = (0..inst.list.len())
         .map(|i| format!("{}={}\n", inst.list[i].label, inst.keys[i].install_key()))
         .collect();
@@ -76,7 +81,7 @@ pub fn digest(project: &Project, graph: &Graph, name: &str) -> Result<String, La
     for l in &lines {
         h.update(l.as_bytes());
     }
-    Ok(h.finalize().to_hex()[..32].to_string())
+    h.finalize().to_hex()[..32].to_string()
 }
 
 /// `NAME-<digest>-<cache-version>`, the layer's exact cache key.

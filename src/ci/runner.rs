@@ -1,22 +1,20 @@
 //! `strata ci run`: CircleCI workflows on this machine, with real caches
 //! (the same store `strata ci save/restore` use, so they persist between
-//! runs) and real workspaces. This file plans and schedules: workflows in
-//! turn, jobs as their requirements finish (independent ones in parallel),
-//! approvals, parallel copies; [`super::execute`] runs the steps. Each job
-//! runs in `.strata/ci/<run>/<job>/` with its own `~` and `$BASH_ENV`.
+//! runs) and real workspaces. This file loads the config and runs the
+//! workflows in turn (and a setup config's continuation); [`super::schedule`]
+//! starts jobs as their requirements finish, [`super::job`] runs a job's
+//! copies and steps, [`super::execute`] one step, all on the run's state
+//! ([`super::state`]). Each job runs in `.strata/ci/<run>/<job>/` with its
+//! own `~` and `$BASH_ENV`.
 
 use super::cache::CiCache;
-use super::config::{self, Job, Pipeline, When};
-pub(super) use super::jobenv::{job_dir, job_env, resolve_home};
-use std::collections::{BTreeMap, HashMap};
+use super::config::{self, Job, Pipeline};
+pub use super::state::{Continuation, REPORT_ENV};
+use super::state::{Run, interrupted, next_counter};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use std::time::Instant;
-
-/// Where `strata ci save|restore` run inside a step append what they did,
-/// one JSON line each, for the job's summary.
-pub const REPORT_ENV: &str = "STRATA_CI_REPORT";
 
 /// What `strata ci run` was asked to do (the CLI fills it from flags).
 #[derive(Clone, Debug, Default)]
@@ -49,44 +47,6 @@ pub struct RunOptions {
 
 /// Exit code of a run stopped by Ctrl-C / SIGTERM (the CLI's convention).
 pub const EXIT_INTERRUPTED: i32 = 130;
-
-/// What one job did, for the summary.
-#[derive(Default, Clone)]
-pub(super) struct Report {
-    pub(super) status: &'static str,
-    pub(super) secs: f64,
-    pub(super) restores: Vec<String>,
-    pub(super) saves: Vec<String>,
-    pub(super) workspace_bytes: u64,
-}
-
-pub(super) struct Run<'a> {
-    pub(super) root: PathBuf,
-    pub(super) repo: PathBuf,
-    pub(super) dir: PathBuf,
-    pub(super) id: String,
-    pub(super) cache: CiCache,
-    pub(super) store_env: String,
-    pub(super) pipeline: Pipeline,
-    pub(super) env: Vec<(String, String)>,
-    pub(super) jobs: &'a [Job],
-    pub(super) approve: bool,
-    pub(super) events: &'a super::events::Events,
-    pub(super) out: Mutex<()>,
-    pub(super) build_num: Mutex<u64>,
-    /// Per job: files persisted to the workspace (relative path → layer dir).
-    pub(super) workspace: Mutex<HashMap<String, BTreeMap<String, PathBuf>>>,
-    /// A setup config's continuation: (config file, its text, parameters).
-    pub(super) continuation: &'a Mutex<Option<Continuation>>,
-}
-
-/// What a `continue` step posted.
-#[derive(Clone, Debug)]
-pub struct Continuation {
-    pub path: PathBuf,
-    pub text: String,
-    pub params: Vec<(String, String)>,
-}
 
 /// Why `strata ci run` could not run.
 #[derive(Debug)]
@@ -225,67 +185,13 @@ fn run_text(
         crate::errln!("workflow {s}: skipped");
     }
     let mut workflows = loaded.workflows;
-    if !args.only_jobs.is_empty() {
-        // `--job` names a job as the workflow names it, or the job it runs.
-        let picked = |j: &Job| {
-            args.only_jobs
-                .iter()
-                .any(|o| *o == j.name || *o == j.job_ref)
-        };
-        for o in &args.only_jobs {
-            if !workflows
-                .iter()
-                .any(|w| w.jobs.iter().any(|x| *o == x.name || *o == x.job_ref))
-            {
-                return Err(RunError::Config(format!(
-                    "no job `{o}` in {}",
-                    workflows
-                        .iter()
-                        .map(|w| format!("workflow `{}`", w.name))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            }
-        }
-        for w in &mut workflows {
-            w.jobs.retain(|j| picked(j));
-            let kept: Vec<String> = w.jobs.iter().map(|j| j.name.clone()).collect();
-            for j in &mut w.jobs {
-                j.requires.retain(|r| kept.contains(r));
-            }
-        }
-        workflows.retain(|w| !w.jobs.is_empty());
-    }
+    pick_jobs(&mut workflows, &args.only_jobs)?;
     let project = crate::manifest::load(&root).ok();
     let local_root = project
         .as_ref()
         .and_then(|p| p.settings.cache_dir.clone())
         .unwrap_or_else(crate::store::LocalStore::default_root);
-    let open_store = || -> Result<(Box<dyn crate::store::Store>, String), String> {
-        Ok(match store {
-            Some(url) => (crate::store::open(url, None, None)?, url.to_string()),
-            None => match project
-                .as_ref()
-                .and_then(|p| p.settings.cache_remote.clone())
-            {
-                Some(url) => {
-                    let s = &project.as_ref().expect("some").settings;
-                    (
-                        crate::store::open(
-                            &url,
-                            s.cache_endpoint.as_deref(),
-                            s.cache_region.as_deref(),
-                        )?,
-                        url,
-                    )
-                }
-                None => (
-                    Box::new(crate::store::LocalStore::new(local_root.clone())),
-                    local_root.display().to_string(),
-                ),
-            },
-        })
-    };
+    let open_store = || open_store(store, project.as_ref(), &local_root);
     let several = workflows.len() > 1;
     let events = super::events::Events::new(args.json);
     // The setup config's jobs and the continued config's each get a dir.
@@ -358,8 +264,66 @@ fn run_text(
     Ok((code, next))
 }
 
-pub(super) fn interrupted() -> bool {
-    crate::exec::command::interrupted()
+/// `--job`: keeps only the jobs named (as the workflow names them, or the
+/// job they run), without their upstream jobs.
+fn pick_jobs(
+    workflows: &mut Vec<super::config::Workflow>,
+    only: &[String],
+) -> Result<(), RunError> {
+    if only.is_empty() {
+        return Ok(());
+    }
+    let picked = |j: &Job| only.iter().any(|o| *o == j.name || *o == j.job_ref);
+    for o in only {
+        if !workflows
+            .iter()
+            .any(|w| w.jobs.iter().any(|x| *o == x.name || *o == x.job_ref))
+        {
+            return Err(RunError::Config(format!(
+                "no job `{o}` in {}",
+                workflows
+                    .iter()
+                    .map(|w| format!("workflow `{}`", w.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    for w in workflows.iter_mut() {
+        w.jobs.retain(|j| picked(j));
+        let kept: Vec<String> = w.jobs.iter().map(|j| j.name.clone()).collect();
+        for j in &mut w.jobs {
+            j.requires.retain(|r| kept.contains(r));
+        }
+    }
+    workflows.retain(|w| !w.jobs.is_empty());
+    Ok(())
+}
+
+/// The CI cache store (and how a step's `strata ci …` is told of it):
+/// `--store`, else the project's `[cache] remote`, else the local store.
+fn open_store(
+    store: Option<&str>,
+    project: Option<&crate::manifest::Project>,
+    local_root: &Path,
+) -> Result<(Box<dyn crate::store::Store>, String), String> {
+    Ok(match store {
+        Some(url) => (crate::store::open(url, None, None)?, url.to_string()),
+        None => match project.and_then(|p| p.settings.cache_remote.clone().map(|u| (p, u))) {
+            Some((p, url)) => (
+                crate::store::open(
+                    &url,
+                    p.settings.cache_endpoint.as_deref(),
+                    p.settings.cache_region.as_deref(),
+                )?,
+                url,
+            ),
+            None => (
+                Box::new(crate::store::LocalStore::new(local_root.to_path_buf())),
+                local_root.display().to_string(),
+            ),
+        },
+    })
 }
 
 fn git_out(dir: &Path, args: &[&str]) -> Option<String> {
@@ -372,231 +336,4 @@ fn git_out(dir: &Path, args: &[&str]) -> Option<String> {
         .ok()
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-}
-
-/// Reads, increments and writes back a counter file.
-fn next_counter(path: &Path, start: u64) -> Result<u64, String> {
-    let n = std::fs::read_to_string(path)
-        .ok()
-        .and_then(|t| t.trim().parse::<u64>().ok())
-        .map_or(start, |n| n + 1);
-    crate::fsutil::write_atomic(path, n.to_string().as_bytes())
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(n)
-}
-
-impl Run<'_> {
-    pub(super) fn say(&self, job: &str, text: &str) {
-        let _g = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        for line in text.lines() {
-            crate::errln!("[{job}] {line}");
-        }
-    }
-}
-
-pub(super) struct JobCx<'a> {
-    pub(super) job: &'a Job,
-    pub(super) dir: PathBuf,
-    pub(super) home: PathBuf,
-    pub(super) workdir: PathBuf,
-    pub(super) env: BTreeMap<String, String>,
-    pub(super) report: Report,
-    /// Process groups of `background: true` steps, ended with the job.
-    pub(super) background: Vec<i32>,
-}
-
-impl JobCx<'_> {
-    /// `~/x` → the job's home; relative → under the working directory.
-    pub(super) fn resolve(&self, p: &str, base: &Path) -> PathBuf {
-        resolve_home(p, &self.home, base)
-    }
-
-    /// A file the served orbs write (`/tmp/pipeline-parameters.json` and
-    /// the like): `/tmp/…` goes to the job's own `tmp/`, as each CircleCI
-    /// job has its own /tmp, so two local runs never share it.
-    pub(super) fn orb_output(&self, p: &str) -> PathBuf {
-        match p.strip_prefix("/tmp/") {
-            Some(rest) => self.dir.join("tmp").join(rest),
-            None => self.resolve(p, &self.workdir),
-        }
-    }
-
-    /// A file the served orbs read: the job's own copy of a `/tmp/…` path
-    /// when a served step wrote one, else the path itself (a `run` step may
-    /// have written it).
-    pub(super) fn orb_input(&self, p: &str) -> PathBuf {
-        let own = self.orb_output(p);
-        if own.exists() {
-            own
-        } else {
-            self.resolve(p, &self.workdir)
-        }
-    }
-}
-
-/// Runs a job: an approval, an unresolved orb job, or its `parallelism`
-/// copies at once (each with its own `~`, CIRCLE_NODE_INDEX 0..N).
-pub(super) fn run_job(run: &Run<'_>, job: &Job) -> Report {
-    run.events
-        .emit("job-started", serde_json::json!({"job": job.name}));
-    let r = if job.approval {
-        let status = if run.approve { "success" } else { "waiting" };
-        run.say(
-            &job.name,
-            if run.approve {
-                "approval job: approved (--approve)"
-            } else {
-                "approval job: on hold; its dependents wait (pass --approve to approve)"
-            },
-        );
-        Report {
-            status,
-            ..Report::default()
-        }
-    } else if let Some(why) = &job.unresolved {
-        run.say(&job.name, &format!("error: {why}"));
-        Report {
-            status: "failed",
-            ..Report::default()
-        }
-    } else if job.parallelism <= 1 {
-        run_node(run, job, 0)
-    } else {
-        let t = Instant::now();
-        let reports: Vec<Report> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..job.parallelism)
-                .map(|node| s.spawn(move || run_node(run, job, node)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or(Report {
-                        status: "failed",
-                        ..Report::default()
-                    })
-                })
-                .collect()
-        });
-        let mut all = Report {
-            status: "success",
-            ..Report::default()
-        };
-        for r in reports {
-            if r.status != "success" && all.status == "success" {
-                all.status = r.status;
-            }
-            all.restores.extend(r.restores);
-            all.saves.extend(r.saves);
-            all.workspace_bytes += r.workspace_bytes;
-        }
-        all.secs = t.elapsed().as_secs_f64();
-        all
-    };
-    run.events.emit(
-        "job-finished",
-        serde_json::json!({"job": job.name, "status": r.status, "seconds": r.secs}),
-    );
-    r
-}
-
-fn run_node(run: &Run<'_>, job: &Job, node: u64) -> Report {
-    let t = Instant::now();
-    let dir = job_dir(run, job, node);
-    let build_num = {
-        let mut n = run.build_num.lock().unwrap_or_else(|e| e.into_inner());
-        *n = next_counter(&run.root.join(".strata/ci/build-num"), 1).unwrap_or(*n + 1);
-        *n
-    };
-    let (env, workdir, home) = job_env(run, job, build_num, node);
-    let mut cx = JobCx {
-        job,
-        workdir,
-        dir: dir.clone(),
-        home: home.clone(),
-        env,
-        report: Report::default(),
-        background: Vec::new(),
-    };
-    if let Err(e) =
-        std::fs::create_dir_all(&home).and_then(|()| std::fs::write(dir.join("bash_env"), b""))
-    {
-        run.say(&job.name, &format!("error: {}: {e}", home.display()));
-        cx.report.status = "failed";
-        return cx.report;
-    }
-    if let Some(n) = &job.executor_note {
-        run.say(&job.name, &format!("# {n}"));
-    }
-    let mut failed = false;
-    for (i, step) in job.steps.iter().enumerate() {
-        let go = match step.when() {
-            When::OnSuccess => !failed,
-            When::OnFail => failed,
-            When::Always => true,
-        };
-        if !go {
-            continue;
-        }
-        if interrupted() {
-            failed = true;
-            break;
-        }
-        let st = Instant::now();
-        run.say(&job.name, &format!("▸ {}", step.title()));
-        let r = super::execute::run_step(run, &mut cx, i, step);
-        let secs = st.elapsed().as_secs_f64();
-        run.events.emit(
-            "step",
-            serde_json::json!({
-                "job": job.name,
-                "node": node,
-                "step": step.title(),
-                "ok": r.is_ok(),
-                "message": r.as_ref().unwrap_or_else(|e| e),
-                "seconds": secs,
-            }),
-        );
-        match r {
-            Ok(msg) => {
-                let msg = if msg.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {msg}")
-                };
-                run.say(&job.name, &format!("  ok ({secs:.2}s){msg}"));
-            }
-            Err(msg) => {
-                run.say(&job.name, &format!("  FAILED ({secs:.2}s): {msg}"));
-                failed = true;
-            }
-        }
-    }
-    // Background steps end with the job, with everything they started.
-    for pgid in cx.background.drain(..) {
-        // SAFETY: kill(2) on a process group this job started.
-        unsafe {
-            libc::kill(-pgid, libc::SIGKILL);
-        }
-    }
-    // Cache commands run from steps (`strata ci restore-layer`, …) reported here.
-    if let Ok(text) = std::fs::read_to_string(dir.join("cache-report.jsonl")) {
-        for v in text
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        {
-            let line = v["line"].as_str().unwrap_or_default().to_string();
-            match v["kind"].as_str() {
-                Some("restore") => cx.report.restores.push(line),
-                Some("save") => cx.report.saves.push(line),
-                _ => {}
-            }
-        }
-    }
-    cx.report.status = match (failed, interrupted()) {
-        (_, true) => "interrupted",
-        (true, false) => "failed",
-        (false, false) => "success",
-    };
-    cx.report.secs = t.elapsed().as_secs_f64();
-    cx.report
 }

@@ -1,9 +1,11 @@
 //! Scheduling a workflow: jobs start as their requirements finish, at most
 //! N at once; a job whose requirement failed is `blocked`, one behind an
-//! unapproved approval is `waiting` (not a failure); then the summary.
+//! unapproved approval is `waiting` (not a failure); jobs of one
+//! `serial-group` run one at a time, in workflow order; then the summary.
 
 use super::config::Job;
-use super::runner::{Report, Run, interrupted, run_job};
+use super::job::run_job;
+use super::state::{Report, Run, interrupted};
 use crate::report::human_bytes;
 use std::collections::HashMap;
 use std::time::Instant;
@@ -53,6 +55,14 @@ pub(super) fn run_workflow(run: &Run<'_>, wf: &str, parallel: Option<usize>) -> 
 fn schedule(run: &Run<'_>, parallel: usize) -> HashMap<String, Report> {
     let mut reports: HashMap<String, Report> = HashMap::new();
     let mut pending: Vec<&Job> = run.jobs.iter().collect();
+    // `serial-group`s with a job running now.
+    let mut busy: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let group_of = |name: &str| {
+        run.jobs
+            .iter()
+            .find(|j| j.name == name)
+            .and_then(|j| j.serial_group.as_deref())
+    };
     std::thread::scope(|s| {
         let (tx, rx) = std::sync::mpsc::channel::<(String, Report)>();
         let mut running = 0usize;
@@ -95,13 +105,16 @@ fn schedule(run: &Run<'_>, parallel: usize) -> HashMap<String, Report> {
                 }
             }
             while running < parallel {
-                let Some(pos) = pending
-                    .iter()
-                    .position(|j| j.requires.iter().all(|r| reports.contains_key(r)))
-                else {
+                let Some(pos) = pending.iter().position(|j| {
+                    j.requires.iter().all(|r| reports.contains_key(r))
+                        && j.serial_group.as_deref().is_none_or(|g| !busy.contains(g))
+                }) else {
                     break;
                 };
                 let job = pending.remove(pos);
+                if let Some(g) = job.serial_group.as_deref() {
+                    busy.insert(g);
+                }
                 running += 1;
                 let tx = tx.clone();
                 s.spawn(move || {
@@ -125,6 +138,9 @@ fn schedule(run: &Run<'_>, parallel: usize) -> HashMap<String, Report> {
             }
             let Ok((name, r)) = rx.recv() else { break };
             running -= 1;
+            if let Some(g) = group_of(&name) {
+                busy.remove(g);
+            }
             reports.insert(name, r);
         }
     });

@@ -4,8 +4,8 @@
 //! `steps:` splices, and commands (the config's or an orb's) inlined with
 //! their parameters bound.
 
-use super::config::{ConfigError, DEFAULT_NO_OUTPUT_TIMEOUT, Step, When};
 use super::expand::{Cx, env_map, list_str, scalar};
+use super::model::{ConfigError, DEFAULT_NO_OUTPUT_TIMEOUT, Step, When};
 use serde_norway::{Mapping, Value};
 
 impl Cx<'_> {
@@ -26,6 +26,20 @@ impl Cx<'_> {
         for item in raw {
             let (name, args) = match item {
                 Value::String(s) => (s.clone(), Value::Null),
+                // CircleCI 2.0's older form: `- type: shell` and the step's
+                // keys beside it (`command:`, `name:` …).
+                Value::Mapping(m) if m.get("type").is_some_and(Value::is_string) => {
+                    let ty = scalar(&m["type"]);
+                    let name = old_step_type(&ty).ok_or_else(|| {
+                        self.err(
+                            at,
+                            format!("unknown step `type: {ty}`\n  hint: CircleCI 2.0 step types are shell, checkout, cache-restore, cache-save, deploy and artifacts-store"),
+                        )
+                    })?;
+                    let mut rest = m.clone();
+                    rest.remove("type");
+                    (name.to_string(), Value::Mapping(rest))
+                }
                 Value::Mapping(m) if m.len() == 1 => {
                     let (k, v) = m.iter().next().expect("one");
                     (scalar(k), v.clone())
@@ -265,4 +279,17 @@ impl Cx<'_> {
             other => return Err(self.err(at, format!("cannot read condition {other:?}"))),
         })
     }
+}
+
+/// The step a CircleCI 2.0 `type:` names.
+fn old_step_type(ty: &str) -> Option<&'static str> {
+    Some(match ty {
+        "shell" => "run",
+        "checkout" => "checkout",
+        "cache-restore" => "restore_cache",
+        "cache-save" => "save_cache",
+        "deploy" => "deploy",
+        "artifacts-store" => "store_artifacts",
+        _ => return None,
+    })
 }

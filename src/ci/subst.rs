@@ -7,8 +7,8 @@
 //! any other `<<` is shell text (`cat <<EOF >> file`, a description) and is
 //! left alone, as CircleCI leaves it.
 
-use super::config::ConfigError;
 use super::expand::{Cx, scalar};
+use super::model::ConfigError;
 use serde_norway::{Mapping, Value};
 
 impl Cx<'_> {

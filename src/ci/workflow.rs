@@ -1,12 +1,13 @@
 //! Workflow planning: which workflows run (`when`/`unless`, `--workflow`),
 //! the job entries of each (matrix expansion with CircleCI's naming,
 //! `exclude` and `alias`), and their `requires` (a matrix job or alias
-//! meaning all its instances). What CircleCI refuses is refused here, before
-//! anything runs: a `requires` naming no job, a job requiring itself, two
-//! jobs of one name, a dependency cycle.
+//! meaning all its instances), branch `filters` (an entry filtered out, and
+//! what requires it, does not run). What CircleCI refuses is refused here,
+//! before anything runs: a `requires` naming no job, a job requiring
+//! itself, two jobs of one name on one branch, a dependency cycle.
 
-use super::config::{ConfigError, Job, Loaded, Workflow};
 use super::expand::{Cx, scalar};
+use super::model::{ConfigError, Job, Loaded, Workflow};
 use serde_norway::{Mapping, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -86,6 +87,8 @@ fn jobs(cx: &Cx<'_>, wf: &str, def: &Value) -> Result<Vec<Job>, ConfigError> {
     let mut jobs: Vec<Job> = Vec::new();
     // Alias (or matrix job name) → its instances.
     let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // Entries whose branch filters leave them out of this pipeline.
+    let mut filtered: BTreeSet<String> = BTreeSet::new();
     for entry in def["jobs"].as_sequence().into_iter().flatten() {
         let (job_ref, args) = match entry {
             Value::String(s) => (s.clone(), Mapping::new()),
@@ -97,6 +100,10 @@ fn jobs(cx: &Cx<'_>, wf: &str, def: &Value) -> Result<Vec<Job>, ConfigError> {
                 return Err(cx.err(&at, format!("cannot read job entry {other:?}")));
             }
         };
+        if !branch_passes(cx, &at, &job_ref, &args)? {
+            filtered.insert(args.get("name").map(scalar).unwrap_or(job_ref));
+            continue;
+        }
         match args.get("matrix") {
             None => jobs.push(cx.job(wf, &job_ref, &args)?),
             Some(m) => {
@@ -115,6 +122,7 @@ fn jobs(cx: &Cx<'_>, wf: &str, def: &Value) -> Result<Vec<Job>, ConfigError> {
             }
         }
     }
+    drop_filtered(&mut jobs, filtered);
     let mut seen = BTreeSet::new();
     for j in &jobs {
         if !seen.insert(j.name.clone()) {
@@ -157,6 +165,66 @@ fn jobs(cx: &Cx<'_>, wf: &str, def: &Value) -> Result<Vec<Job>, ConfigError> {
         ));
     }
     Ok(jobs)
+}
+
+/// Whether a job entry's `filters: branches:` (`only`, `ignore`: a name
+/// or a list; `/regex/` matching the whole branch, as Java's
+/// `String.matches`) let it run on this pipeline's branch: it runs when
+/// `only` is absent or matches, and `ignore` does not match. `tags`
+/// filters are for tag pipelines, which a local run is not.
+fn branch_passes(cx: &Cx<'_>, at: &str, job: &str, args: &Mapping) -> Result<bool, ConfigError> {
+    let Some(b) = args.get("filters").and_then(|f| f.get("branches")) else {
+        return Ok(true);
+    };
+    let branch = &cx.pipeline.branch;
+    let any = |key: &str| -> Result<Option<bool>, ConfigError> {
+        let Some(v) = b.get(key) else {
+            return Ok(None);
+        };
+        let list = match v {
+            Value::Sequence(s) => s.iter().map(scalar).collect(),
+            v => vec![scalar(v)],
+        };
+        for p in list {
+            let hit = match p.strip_prefix('/').and_then(|r| r.strip_suffix('/')) {
+                Some(re) => regex::Regex::new(&format!("^(?:{re})$"))
+                    .map_err(|e| {
+                        cx.err(
+                            &format!("{at}.{job}.filters.branches.{key}"),
+                            format!("`{p}` is not a regex: {e}"),
+                        )
+                    })?
+                    .is_match(branch),
+                None => &p == branch,
+            };
+            if hit {
+                return Ok(Some(true));
+            }
+        }
+        Ok(Some(false))
+    };
+    Ok(any("only")?.unwrap_or(true) && !any("ignore")?.unwrap_or(false))
+}
+
+/// Removes the jobs that require a job filtered out of this pipeline
+/// (CircleCI does not run them either), transitively. A name another entry
+/// of the workflow still provides (same-named entries with disjoint branch
+/// filters) is not filtered.
+fn drop_filtered(jobs: &mut Vec<Job>, mut filtered: BTreeSet<String>) {
+    loop {
+        filtered.retain(|f| !jobs.iter().any(|j| &j.name == f));
+        let before = jobs.len();
+        jobs.retain(|j| {
+            let gone = j.requires.iter().any(|r| filtered.contains(r));
+            if gone {
+                filtered.insert(j.name.clone());
+            }
+            !gone
+        });
+        if jobs.len() == before {
+            return;
+        }
+    }
 }
 
 /// The workflow arguments of each instance of a matrix entry.

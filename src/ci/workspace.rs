@@ -4,7 +4,7 @@
 //! `store_artifacts`).
 
 use super::config::Job;
-use super::runner::Run;
+use super::state::Run;
 use crate::report::human_bytes;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

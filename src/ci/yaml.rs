@@ -15,13 +15,49 @@ use serde_norway::Value;
 /// Parses `text` and applies every merge key. Errors are one line, with
 /// the position the parser gives.
 pub fn parse(text: &str) -> Result<Value, String> {
-    let mut doc: Value = serde_norway::from_str(text).map_err(|e| e.to_string())?;
+    let mut doc: Value = match serde_norway::from_str(text) {
+        Ok(d) => d,
+        // Two `<<` keys in one mapping: not YAML 1.1 (duplicate keys), yet
+        // CircleCI's parser (SnakeYAML) merges both; so do we.
+        Err(e) if e.to_string().contains("duplicate entry with key \"<<\"") => {
+            serde_norway::from_str(&number_merge_keys(text)).map_err(|e| e.to_string())?
+        }
+        Err(e) => return Err(e.to_string()),
+    };
     apply_merges(&mut doc, "")?;
     Ok(doc)
 }
 
-fn merge_key() -> Value {
-    Value::String("<<".into())
+/// Block-style merge keys (`<<:` starting a line or a list item) renamed
+/// `<<~N` in document order, so a mapping may hold several.
+fn number_merge_keys(text: &str) -> String {
+    let mut n = 0;
+    let mut out = String::with_capacity(text.len() + 64);
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_start();
+        let indent = &line[..line.len() - body.len()];
+        let (item, rest) = match body.strip_prefix("- ") {
+            Some(r) => ("- ", r.trim_start()),
+            None => ("", body),
+        };
+        match rest.strip_prefix("<<") {
+            Some(after) if after.trim_start().starts_with(':') => {
+                n += 1;
+                out.push_str(&format!("{indent}{item}<<~{n}{after}"));
+            }
+            _ => out.push_str(line),
+        }
+    }
+    out
+}
+
+/// A merge key's place among a mapping's merges: `<<` first, then `<<~N`
+/// by N (document order); None for any other key.
+fn merge_order(k: &Value) -> Option<u64> {
+    match k.as_str()? {
+        "<<" => Some(0),
+        s => s.strip_prefix("<<~")?.parse().ok(),
+    }
 }
 
 /// Applies merge keys in `v` (at `path`, for errors), innermost first.
@@ -40,10 +76,46 @@ pub fn apply_merges(v: &mut Value, path: &str) -> Result<(), String> {
                 };
                 apply_merges(val, &child)?;
             }
-            let Some(merge) = m.remove(merge_key()) else {
+            let mut merges: Vec<(u64, Value)> = m
+                .keys()
+                .filter_map(|k| merge_order(k).map(|o| (o, k.clone())))
+                .collect();
+            if merges.is_empty() {
                 return Ok(());
-            };
-            let sources = match merge {
+            }
+            merges.sort_by_key(|(o, _)| *o);
+            // SnakeYAML (`SafeConstructor.mergeNode`) walks a mapping's keys
+            // in order: a merged key is only added when no earlier merge or
+            // own key set it, and own keys always win; so with two `<<`,
+            // the first one's keys win, as within one `<<: [*a, *b]`.
+            let mut sources = Vec::new();
+            for (_, k) in merges {
+                let merge = m.remove(&k).expect("listed");
+                sources.extend(merge_sources(merge, path)?);
+            }
+            for src in sources {
+                for (k, val) in src {
+                    if !m.contains_key(&k) {
+                        m.insert(k, val);
+                    }
+                }
+            }
+            Ok(())
+        }
+        Value::Sequence(seq) => {
+            for (i, item) in seq.iter_mut().enumerate() {
+                apply_merges(item, &format!("{path}[{i}]"))?;
+            }
+            Ok(())
+        }
+        Value::Tagged(t) => apply_merges(&mut t.value, path),
+        _ => Ok(()),
+    }
+}
+
+/// The mappings one merge key's value names.
+fn merge_sources(merge: Value, path: &str) -> Result<Vec<serde_norway::Mapping>, String> {
+    let sources = match merge {
                 Value::Mapping(src) => vec![src],
                 Value::Sequence(seq) => seq
                     .into_iter()
@@ -64,24 +136,7 @@ pub fn apply_merges(v: &mut Value, path: &str) -> Result<(), String> {
                     ));
                 }
             };
-            for src in sources {
-                for (k, val) in src {
-                    if !m.contains_key(&k) {
-                        m.insert(k, val);
-                    }
-                }
-            }
-            Ok(())
-        }
-        Value::Sequence(seq) => {
-            for (i, item) in seq.iter_mut().enumerate() {
-                apply_merges(item, &format!("{path}[{i}]"))?;
-            }
-            Ok(())
-        }
-        Value::Tagged(t) => apply_merges(&mut t.value, path),
-        _ => Ok(()),
-    }
+    Ok(sources)
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -162,5 +217,26 @@ shell: "cat <<EOF > f\nx\nEOF\n"
         assert!(e.contains("jobs.j") && e.contains("a string"), "{e}");
         let e = parse("s: &s text\nj:\n  <<: [*s]\n").unwrap_err();
         assert!(e.contains("j: a merge key"), "{e}");
+    }
+
+    #[test]
+    fn two_merge_keys_in_one_mapping_merge_both_the_first_winning_own_keys_first() {
+        let doc = parse(
+            "a: &a {x: a, y: a}\nb: &b {y: b, z: b, w: b}\nj:\n  <<: *a\n  w: own\n  <<: *b\nl:\n  - <<: *b\n    <<: *a\n",
+        )
+        .unwrap();
+        assert_eq!(doc["j"]["x"].as_str(), Some("a"));
+        assert_eq!(doc["j"]["y"].as_str(), Some("a"), "the first merge wins");
+        assert_eq!(doc["j"]["z"].as_str(), Some("b"));
+        assert_eq!(doc["j"]["w"].as_str(), Some("own"), "own keys win");
+        assert_eq!(doc["l"][0]["y"].as_str(), Some("b"));
+        assert_eq!(doc["l"][0]["x"].as_str(), Some("a"));
+        assert!(
+            doc["j"]
+                .as_mapping()
+                .unwrap()
+                .keys()
+                .all(|k| merge_order(k).is_none())
+        );
     }
 }

@@ -16,6 +16,17 @@ pub fn build(
 ) -> Result<(), Failure> {
     let l = g.load()?;
     let inst = g.instances(&l, names)?;
+    build_instances(g, &l, &inst, timings, incremental)
+}
+
+/// `strata build` of instances resolved already (a CI stage's).
+pub fn build_instances(
+    g: &Global,
+    l: &super::Loaded,
+    inst: &Instances,
+    timings: bool,
+    incremental: bool,
+) -> Result<(), Failure> {
     let selection = inst.selection();
     let reporter = if timings {
         g.reporter().with_timeline()
@@ -35,12 +46,7 @@ pub fn build(
         };
     let ctx = Context {
         incremental,
-        ..g.context(
-            &l.project,
-            &inst,
-            &reporter,
-            (!g.no_cache).then_some(&cache),
-        )
+        ..g.context(&l.project, inst, &reporter, (!g.no_cache).then_some(&cache))
     };
     if incremental {
         reporter.event(Event::Warning {
@@ -49,10 +55,10 @@ pub fn build(
                       build redoes it from a clean tree",
         });
     }
-    let summary = exec::build(&ctx, &selection, installs(&l.project, &inst));
+    let summary = exec::build(&ctx, &selection, installs(&l.project, inst));
     if summary.failed.is_empty()
         && !summary.interrupted
-        && let Err(e) = crate::instance::history::record(&l.project, &inst)
+        && let Err(e) = crate::instance::history::record(&l.project, inst)
     {
         reporter.event(Event::Warning {
             message: &format!("cannot record the targets' instances: {e}"),
@@ -62,7 +68,7 @@ pub fn build(
         record_stats(&l.project, &cache, &reporter);
     }
     if let Some(t) = reporter.timeline() {
-        write_timings(&l.project, &inst, t, &reporter);
+        write_timings(&l.project, inst, t, &reporter);
     }
     if summary.interrupted {
         return Err(Failure::Code(EXIT_INTERRUPTED));

@@ -66,6 +66,16 @@ enum CiCommand {
     /// Remove from the local artifact store every entry outside the closure
     /// of NAME (a target or layer) at its current keys, before a CI saves it
     PruneStore { name: String },
+    /// The staged plan derived from the graph, as `ci generate` writes it:
+    /// seed jobs for what targets share, then each target's own job
+    Stage {
+        /// The plan the config was generated with (a warning when the
+        /// manifest's differs)
+        #[arg(long, env = "STRATA_CI_PLAN", value_name = "DIGEST", global = true)]
+        plan: Option<String>,
+        #[command(subcommand)]
+        command: super::ci_stage::StageCommand,
+    },
     /// Write a CI config for the manifest's targets
     Generate {
         #[arg(value_enum)]
@@ -73,8 +83,9 @@ enum CiCommand {
         /// Write here instead of stdout
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,
-        /// Command that installs strata (default: `cargo install --locked
-        /// strata-build --version =<this version>`)
+        /// Command that installs strata into $STRATA_BIN_DIR (default: `[ci]
+        /// install`, else `cargo install --locked strata-build --version
+        /// =<this version>`)
         #[arg(long, value_name = "CMD")]
         install_cmd: Option<String>,
     },
@@ -197,79 +208,16 @@ pub fn run(g: &Global, args: CiArgs) -> Result<(), Failure> {
                     .iter()
                     .map(|k| k.install_key().to_string())
                     .collect();
-            let store = g.local_store(&l.project);
-            let _lock = store
-                .lock(true)
-                .with_context(|| format!("locking {}", store.root().display()))?;
-            // The store is about to be saved as a CI cache: unpacked trees
-            // would double it, and the first restore makes them again.
-            crate::fsutil::remove_all(&store.trees_dir())
-                .with_context(|| format!("removing {}", store.trees_dir().display()))?;
-            let (entries, orphans) = store
-                .usage()
-                .with_context(|| format!("reading {}", store.root().display()))?;
-            let (mut kept, mut kept_bytes, mut removed, mut freed) = (0u64, 0u64, 0u64, 0u64);
-            for (key, size, _) in entries {
-                if keep.contains(&key) {
-                    kept += 1;
-                    kept_bytes += size;
-                } else {
-                    crate::store::Store::remove(&store, &key)
-                        .with_context(|| format!("removing entry {key}"))?;
-                    removed += 1;
-                    freed += size;
-                }
-            }
-            for o in orphans {
-                let _ = crate::fsutil::remove_all(&o);
-            }
-            let _ = crate::fsutil::remove_all(&store.root().join("tmp"));
-            if g.json {
-                emit_json(
-                    "ci-prune-store",
-                    json!({"name": name, "kept": kept, "kept-bytes": kept_bytes, "removed": removed, "freed-bytes": freed}),
-                );
-            } else if !g.quiet {
-                crate::outln!(
-                    "Kept {} of `{name}` ({}), removed {removed} others ({})",
-                    crate::report::count(kept, "entry", "entries"),
-                    human_bytes(kept_bytes),
-                    human_bytes(freed)
-                );
-            }
-            return Ok(());
+            return super::ci_stage::prune_store(g, &l.project, &name, &keep);
+        }
+        CiCommand::Stage { plan, command } => {
+            return super::ci_stage::run(g, plan.as_deref(), command);
         }
         CiCommand::Generate {
             kind,
             output,
             install_cmd,
-        } => {
-            let l = g.load()?;
-            let opts = crate::ci::generate::Options {
-                version: env!("CARGO_PKG_VERSION").into(),
-                install_cmd,
-                project_dir: project_below_repo_top(&l.project.root),
-            };
-            let text = match kind {
-                GenerateKind::Circleci => crate::ci::generate::circleci(&l.project, &opts),
-                GenerateKind::Github => crate::ci::generate::github(&l.project, &opts),
-            };
-            match output {
-                Some(p) => {
-                    // Relative to the project, like every other path strata takes.
-                    let p = root.join(p);
-                    if let Some(dir) = p.parent() {
-                        std::fs::create_dir_all(dir)
-                            .with_context(|| format!("creating {}", dir.display()))?;
-                    }
-                    crate::fsutil::write_atomic(&p, text.as_bytes())
-                        .with_context(|| format!("writing {}", p.display()))?;
-                    crate::errln!("Wrote {}", p.display());
-                }
-                None => crate::out!("{text}"),
-            }
-            return Ok(());
-        }
+        } => return generate(g, &root, kind, output, install_cmd),
         CiCommand::Key { name } => {
             let l = g.load()?;
             let key = layer::key(&l.project, &l.graph, &name).map_err(|e| match e {
@@ -370,10 +318,52 @@ pub fn run(g: &Global, args: CiArgs) -> Result<(), Failure> {
         CiCommand::Key { .. }
         | CiCommand::Run(_)
         | CiCommand::Generate { .. }
+        | CiCommand::Stage { .. }
         | CiCommand::PruneStore { .. } => {
             unreachable!("handled above")
         }
     }
+}
+
+/// `strata ci generate circleci|github`.
+fn generate(
+    g: &Global,
+    root: &Path,
+    kind: GenerateKind,
+    output: Option<PathBuf>,
+    install_cmd: Option<String>,
+) -> Result<(), Failure> {
+    let l = g.load()?;
+    let opts = crate::ci::generate::Options {
+        version: env!("CARGO_PKG_VERSION").into(),
+        install_cmd: install_cmd.or_else(|| l.project.settings.ci_install.clone()),
+        project_dir: project_below_repo_top(&l.project.root),
+    };
+    let text = match kind {
+        GenerateKind::Circleci => {
+            let plan = crate::ci::stage::plan(&l.project, &l.graph)?;
+            crate::ci::generate::circleci(&l.project, &plan, &opts)
+        }
+        GenerateKind::Github => {
+            let plan = crate::ci::stage::plan(&l.project, &l.graph)?;
+            crate::ci::generate::github(&l.project, &plan, &opts)
+        }
+    };
+    match output {
+        Some(p) => {
+            // Relative to the project, like every other path strata takes.
+            let p = root.join(p);
+            if let Some(dir) = p.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            crate::fsutil::write_atomic(&p, text.as_bytes())
+                .with_context(|| format!("writing {}", p.display()))?;
+            crate::errln!("Wrote {}", p.display());
+        }
+        None => crate::out!("{text}"),
+    }
+    Ok(())
 }
 
 /// The values CircleCI's templates see, from CircleCI's own variables when

@@ -4,6 +4,7 @@
 mod build;
 mod cache;
 mod ci;
+mod ci_stage;
 mod clean;
 mod fetch_list;
 mod graph;
@@ -73,7 +74,7 @@ pub struct Global {
     /// Continue with independent modules after a failure
     #[arg(long, global = true)]
     pub keep_going: bool,
-    /// More output
+    /// More output: every step, and each command's output as it is written
     #[arg(short, long, global = true, conflicts_with = "quiet")]
     pub verbose: bool,
     /// Less output

@@ -645,25 +645,73 @@ fn with_heartbeat(
     started: Instant,
     f: &mut dyn FnMut() -> Result<(), ModuleError>,
 ) -> Result<(), ModuleError> {
-    let Some(every) = heartbeat_interval().filter(|_| step >= Step::Configure) else {
+    let every = heartbeat_interval().filter(|_| step >= Step::Configure);
+    let stream = step >= Step::Configure && ctx.reporter.streams_output();
+    if every.is_none() && !stream {
         return f();
-    };
+    }
     std::thread::scope(|s| {
         let (done, wait) = std::sync::mpsc::channel::<()>();
-        s.spawn(move || {
-            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(every) {
-                ctx.reporter.event(Event::StepRunning {
-                    module,
-                    step,
-                    secs: started.elapsed().as_secs_f64(),
-                    log_bytes: fs::metadata(log).map_or(0, |m| m.len()),
-                });
-            }
-        });
+        let (done2, wait2) = std::sync::mpsc::channel::<()>();
+        if let Some(every) = every {
+            s.spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(every)
+                {
+                    ctx.reporter.event(Event::StepRunning {
+                        module,
+                        step,
+                        secs: started.elapsed().as_secs_f64(),
+                        log_bytes: fs::metadata(log).map_or(0, |m| m.len()),
+                    });
+                }
+            });
+        }
+        if stream {
+            s.spawn(move || follow_log(ctx, module, log, &wait2));
+        }
         let r = f();
         drop(done);
+        drop(done2);
         r
     })
+}
+
+/// `-v`: prints each line the command appends to `log` as it appears,
+/// until `stop` is dropped (then the rest, and a last unterminated line).
+fn follow_log(ctx: &Context, module: &str, log: &Path, stop: &std::sync::mpsc::Receiver<()>) {
+    use std::io::{Read, Seek, SeekFrom};
+    let tick = std::time::Duration::from_millis(200);
+    let mut offset = 0u64;
+    let mut pending: Vec<u8> = Vec::new();
+    loop {
+        let last = !matches!(
+            stop.recv_timeout(tick),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+        );
+        if let Ok(mut f) = fs::File::open(log)
+            && f.seek(SeekFrom::Start(offset)).is_ok()
+        {
+            let mut buf = Vec::new();
+            // At most 1 MiB a tick while it runs; everything at the end.
+            let limit = if last { u64::MAX } else { 1 << 20 };
+            if let Ok(n) = f.take(limit).read_to_end(&mut buf) {
+                offset += n as u64;
+                pending.extend_from_slice(&buf);
+            }
+        }
+        while let Some(nl) = pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=nl).collect();
+            ctx.reporter
+                .output_line(module, String::from_utf8_lossy(&line[..nl]).trim_end());
+        }
+        if last {
+            if !pending.is_empty() {
+                ctx.reporter
+                    .output_line(module, String::from_utf8_lossy(&pending).trim_end());
+            }
+            return;
+        }
+    }
 }
 
 /// Whether `strata.local.toml` makes `m` a prebuilt directory.

@@ -27,6 +27,14 @@ struct RawProjectFile {
     layer: BTreeMap<String, RawTarget>,
     #[serde(default)]
     cache: RawCache,
+    #[serde(default)]
+    ci: RawCi,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawCi {
+    install: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -204,6 +212,7 @@ fn settings_of(file: &ProjectFile<'_>, raw: &RawProjectFile) -> Result<Settings,
         },
         cache_dir: raw.cache.dir.as_ref().map(|d| root.join(d)),
         cache_remote: cache_remote_of(file, raw.cache.remote.as_ref())?,
+        ci_install: raw.ci.install.clone().filter(|c| !c.trim().is_empty()),
         cache_endpoint: raw.cache.endpoint.clone(),
         cache_region: raw.cache.region.clone(),
         cache_imds: raw.cache.imds,

@@ -62,6 +62,9 @@ pub struct Settings {
     pub cache_dir: Option<PathBuf>,
     /// `[cache] remote`: `s3://bucket/prefix` or `file:///dir` (resolved).
     pub cache_remote: Option<String>,
+    /// `[ci] install`: the shell command generated CI configs install strata
+    /// with (into `$STRATA_BIN_DIR`; `$STRATA_VERSION` is the version).
+    pub ci_install: Option<String>,
     /// `[cache] endpoint`: an S3-compatible server's URL.
     pub cache_endpoint: Option<String>,
     /// `[cache] region`.

@@ -105,6 +105,21 @@ impl Reporter {
         }
     }
 
+    /// Whether `-v` asks for the commands' output as it is written.
+    pub fn streams_output(&self) -> bool {
+        self.verbose && !self.quiet && self.mode != Mode::Json
+    }
+
+    /// One line a module's command wrote (`-v`): `module | line`, on stderr.
+    pub fn output_line(&self, module: &str, text: &str) {
+        let text = format!("{} {text}", self.paint("2", &format!("{module} |")));
+        if self.mode == Mode::Live {
+            let _ = self.multi.println(text);
+        } else {
+            crate::errln!("{text}");
+        }
+    }
+
     /// Prints an error report (always shown, even with -q).
     pub fn error(&self, text: &str) {
         self.multi.suspend(|| {
