@@ -115,6 +115,55 @@ fn entries(archive: &Path) -> Vec<(String, u32, u64, u64, u64, u8, String)> {
         .collect()
 }
 
+/// The bare mirrors under packages/.git.
+fn mirrors(p: &TestProject) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(p.path("packages/.git"))
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn modules_from_one_repository_share_its_mirror() {
+    // Heads's coreboot per board, its cbmem and its toolchain: three modules,
+    // one repository, cloned once.
+    let p = TestProject::with_default(&["fw", "fw-tools", "other"]);
+    let rev = bare_repo(p.root(), "fw", FILES);
+    let rev2 = bare_repo(p.root(), "other", FILES);
+    git_module(&p, "fw", "file://repos/fw.git", &rev, INSTALL);
+    git_module(
+        &p,
+        "fw-tools",
+        "file://repos/fw.git",
+        &rev,
+        "install = \"true\"",
+    );
+    git_module(
+        &p,
+        "other",
+        "file://repos/other.git",
+        &rev2,
+        "install = \"true\"",
+    );
+    let (code, built, err) = p.build_json(&[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(built.len(), 3, "{built:?}");
+    let names: Vec<String> = mirrors(&p)
+        .iter()
+        .map(|m| m.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "one mirror per repository: {names:?}");
+    assert!(
+        names[0].starts_with("fw-") && names[0].ends_with(".git"),
+        "{names:?}"
+    );
+    assert!(names[1].starts_with("other-"), "{names:?}");
+    for m in ["fw", "fw-tools"] {
+        assert!(p.path(&format!("packages/{m}-{rev}.tar.zst")).is_file());
+    }
+}
+
 #[test]
 fn git_module_builds_end_to_end_with_a_patch() {
     let p = TestProject::with_default(&["fw"]);
@@ -130,7 +179,8 @@ fn git_module_builds_end_to_end_with_a_patch() {
     assert_eq!(p.read("install/out/hello.txt"), "hello\npatched\n");
     assert_eq!(p.read("install/out/via-link"), "hello\npatched\n");
     assert!(p.path(&format!("packages/fw-{rev}.tar.zst")).is_file());
-    assert!(p.path("packages/.git/fw.git/HEAD").is_file());
+    assert_eq!(mirrors(&p).len(), 1);
+    assert!(mirrors(&p)[0].join("HEAD").is_file());
     assert!(!p.path("build/fw-1.0/.git").exists());
     // A second build is a no-op.
     let (code, built, err) = p.build_json(&[]);

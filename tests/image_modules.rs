@@ -60,6 +60,10 @@ fn a_sourceless_module_builds_from_an_empty_tree_and_a_dir_param_keys_its_conten
     let g = p.strata().args(["graph", "--json"]).output().unwrap();
     let v: serde_json::Value = serde_json::from_slice(&g.stdout).unwrap();
     assert!(v.to_string().contains("\"dir\":\"tree\""), "{v}");
+    // Nothing to download.
+    let f = p.strata().args(["fetch", "--dry-run"]).output().unwrap();
+    let f = String::from_utf8_lossy(&f.stdout);
+    assert!(f.starts_with("0 files"), "{f}");
 }
 
 #[test]

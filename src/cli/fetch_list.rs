@@ -42,6 +42,8 @@ fn rows_of(project: &Project, m: &Module) -> Vec<Row> {
             from_source: None,
             resolved: true,
         }),
+        // `source = "none"`: nothing to fetch.
+        None if !m.has_source() => {}
         None => rows.push(Row {
             kind: "source",
             module: m.name.clone(),

@@ -9,7 +9,7 @@
 //! 2. `[mirrors]` (`before` and `after`) serving `<name>-<rev>.tar.zst`,
 //!    through the ordinary verified download, **only when an expected sum
 //!    is known**;
-//! 3. the bare mirror `packages/.git/<name>.git`: `git fetch` of the commit
+//! 3. the bare mirror `packages/.git/<repo>-<url hash>.git` (one per repository): `git fetch` of the commit
 //!    when it is missing, then a deterministic archive of its tree
 //!    ([`archive`]), written aside and renamed in. A new archive whose sum
 //!    differs from the expected one is an error, never silently accepted.
@@ -84,9 +84,28 @@ impl From<GitError> for FetchError {
     }
 }
 
-/// The bare mirror of a git module.
+/// The bare mirror of a git module's repository, one per URL: modules
+/// building from the same repository (Heads's coreboot per board, its cbmem
+/// and its toolchain) share one clone. `<last path segment>-<BLAKE3 of the
+/// URL, 12 hex>.git`; the in-process lock on this path serialises them.
 pub fn mirror_dir(packages: &Path, m: &Module) -> PathBuf {
-    packages.join(".git").join(format!("{}.git", m.name))
+    let url = m.git.as_ref().map_or(m.name.as_str(), |g| g.url.as_str());
+    let last = url
+        .trim_end_matches('/')
+        .rsplit(['/', ':'])
+        .next()
+        .unwrap_or_default();
+    let stem: String = last
+        .trim_end_matches(".git")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect();
+    let stem = stem.trim_start_matches('.');
+    let stem = if stem.is_empty() { "repo" } else { stem };
+    let hash = blake3::hash(url.as_bytes()).to_hex();
+    packages
+        .join(".git")
+        .join(format!("{stem}-{}.git", &hash[..12]))
 }
 
 /// The sha256 the module's archive must have: its pin, else the sum

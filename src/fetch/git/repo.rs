@@ -76,7 +76,7 @@ pub struct TreeEntry {
     pub path: Vec<u8>,
 }
 
-/// A bare repository strata owns (`packages/.git/<name>.git`).
+/// A bare repository strata owns (`packages/.git/<repo>-<url hash>.git`).
 pub struct Repo {
     dir: PathBuf,
     allow_file: bool,
