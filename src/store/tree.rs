@@ -362,7 +362,8 @@ impl LocalStore {
     }
 
     /// Makes the tree of `info` from its verified `archive`: extracted into
-    /// a temp dir beside it, scanned, synced, renamed into place. If another
+    /// a temp dir beside it, scanned, synced (each file and dir of it),
+    /// renamed into place. If another
     /// process made it first, theirs is used.
     pub fn make_tree(
         &self,
@@ -389,9 +390,8 @@ impl LocalStore {
         let manifest = Manifest::scan(&root).map_err(io_at(&root))?;
         let mpath = tmp.path().join("manifest");
         fs::write(&mpath, manifest.encode()).map_err(io_at(&mpath))?;
-        // One syncfs instead of an fsync per file: after a power loss the
-        // renamed tree then holds its data, not empty files.
-        sync_filesystem(tmp.path()).map_err(io_at(tmp.path()))?;
+        // After a power loss the renamed tree holds its data, not empty files.
+        sync_tree(tmp.path(), &manifest)?;
         let tmp = tmp.keep();
         match fs::rename(&tmp, &dir) {
             Ok(()) => {
@@ -458,24 +458,41 @@ impl LocalStore {
     }
 }
 
-/// `syncfs(2)` on the filesystem holding `path` (Linux; elsewhere `sync(2)`).
-#[cfg(not(target_os = "linux"))]
-fn sync_filesystem(_path: &Path) -> io::Result<()> {
-    // SAFETY: sync takes no arguments and cannot fail.
-    unsafe { libc::sync() };
-    Ok(())
-}
-
-/// `syncfs(2)` on the filesystem holding `path`.
-#[cfg(target_os = "linux")]
-fn sync_filesystem(path: &Path) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let f = fs::File::open(path)?;
-    // SAFETY: syncfs only reads the descriptor, which `f` keeps open.
-    if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
-        return Err(io::Error::last_os_error());
+/// Makes a tree being made durable before it is renamed into place: an
+/// fsync of each of its files and directories, its manifest and its own
+/// dir. Never a `syncfs` of the whole filesystem, which also waits for
+/// everything any other process wrote and has not synced (a parallel job's
+/// gigabyte), so a restore costs what it writes. The fsyncs run on a few
+/// threads at once, which lets the filesystem commit them together.
+fn sync_tree(dir: &Path, manifest: &Manifest) -> Result<(), TreeError> {
+    let root = dir.join("root");
+    let mut paths: Vec<PathBuf> = manifest
+        .entries
+        .iter()
+        .filter(|e| !matches!(e.kind, Kind::Symlink(_)))
+        .map(|e| root.join(&e.path))
+        .collect();
+    paths.extend([dir.join("manifest"), root, dir.to_path_buf()]);
+    let sync = |chunk: &[PathBuf]| {
+        chunk.iter().try_for_each(|p| {
+            fs::File::open(p)
+                .and_then(|f| f.sync_all())
+                .map_err(io_at(p))
+        })
+    };
+    let threads = paths.len().div_ceil(8).clamp(1, 8);
+    if threads == 1 {
+        return sync(&paths);
     }
-    Ok(())
+    std::thread::scope(|s| {
+        let handles: Vec<_> = paths
+            .chunks(paths.len().div_ceil(threads))
+            .map(|chunk| s.spawn(move || sync(chunk)))
+            .collect();
+        handles
+            .into_iter()
+            .try_for_each(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+    })
 }
 
 #[cfg(test)]
