@@ -71,6 +71,9 @@ pub fn build(
         return Err(Failure::Code(EXIT_FAILURE));
     }
     lock.release();
+    // The process ends after this: freeing every module, instance and key
+    // one by one cost a tenth of a no-op build of a thousand modules.
+    std::mem::forget((summary, inst, l));
     Ok(())
 }
 

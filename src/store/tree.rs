@@ -413,20 +413,69 @@ impl LocalStore {
         }
     }
 
+    /// Where the store notes that the entry of `info` was restored once
+    /// without a tree: `trees/.<stem>.restored` (a dot name: not a tree).
+    fn restored_mark(&self, info: &ArtifactInfo) -> PathBuf {
+        let dir = self.tree_path(info);
+        let stem = dir.file_name().expect("a name").to_string_lossy();
+        self.trees_dir().join(format!(".{stem}.restored"))
+    }
+
+    /// Whether the entry of `info` was restored before (its next restore
+    /// makes the tree).
+    pub fn restored_before(&self, info: &ArtifactInfo) -> bool {
+        fs::symlink_metadata(self.restored_mark(info)).is_ok()
+    }
+
+    /// Notes that the entry of `info` was restored without a tree. Only a
+    /// hint: a store that cannot take it restores from the archive again.
+    pub fn note_restored(&self, info: &ArtifactInfo) {
+        let _ = fs::create_dir_all(self.trees_dir())
+            .and_then(|()| fs::File::create(self.restored_mark(info)));
+    }
+
     /// Removes the tree of `info`: renamed aside first (so no reader ever
     /// sees half of it under its name), then deleted.
     pub fn discard_tree(&self, info: &ArtifactInfo) -> io::Result<()> {
         crate::fsutil::remove_dir_atomic(&self.tree_path(info))
     }
 
-    /// Removes every tree of `key` (any archive of it).
+    /// Removes every tree of `key` (any archive of it), and the notes that
+    /// it was restored.
     pub fn remove_trees(&self, key: &str) -> io::Result<()> {
         for (k, path) in self.trees()? {
             if k == key {
                 crate::fsutil::remove_dir_atomic(&path)?;
             }
         }
+        for (k, path) in self.restored_marks()? {
+            if k == key {
+                fs::remove_file(&path)?;
+            }
+        }
         Ok(())
+    }
+
+    /// Every note of a restore without a tree: its key and path.
+    pub fn restored_marks(&self) -> io::Result<Vec<(String, PathBuf)>> {
+        let entries = match fs::read_dir(self.trees_dir()) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut out = Vec::new();
+        for e in entries {
+            let e = e?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(stem) = name
+                .strip_prefix('.')
+                .and_then(|n| n.strip_suffix(".restored"))
+            {
+                let key = stem.rsplit_once('-').map_or(stem, |(k, _)| k);
+                out.push((key.to_string(), e.path()));
+            }
+        }
+        Ok(out)
     }
 
     /// Every tree: its key and directory (temp and trash dirs excluded).
