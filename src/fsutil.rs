@@ -39,6 +39,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     sync_dir(&dir)
 }
 
+/// [`write_atomic`], unless `path` already holds exactly `bytes`: a run
+/// that changes nothing (a no-op build) then writes and fsyncs nothing.
+/// Returns whether it wrote.
+pub fn write_atomic_if_changed(path: &Path, bytes: &[u8]) -> io::Result<bool> {
+    if fs::read(path).is_ok_and(|old| old == bytes) {
+        return Ok(false);
+    }
+    write_atomic(path, bytes).map(|()| true)
+}
+
 /// Fsyncs a directory so that a rename inside it survives a crash.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()

@@ -7,17 +7,30 @@
 //! Whoever takes it also sweeps the `.tmp-*` files such a kill leaves in
 //! strata's own state ([`ProjectLock::sweep`]): only the lock holder may,
 //! since only it knows no other strata is writing them.
+//!
+//! The sweep reads every module's state dir, which at a thousand modules
+//! costs more than the rest of a no-op build, so it runs only when the last
+//! holder may have left something: a holder whose command succeeded says
+//! so in the lock file ([`ProjectLock::release`]) on its way out; a killed,
+//! interrupted or failed one does not, and the next holder sweeps.
 
 use crate::fsutil::{parent_dir, remove_leftovers, sweep_temp_files};
 use crate::manifest::Project;
 use std::fs::{self, File, OpenOptions};
-use std::io;
+use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
+
+/// What the lock file holds after a holder whose command succeeded: it left
+/// no temp files, so the next holder need not sweep.
+const RELEASED_CLEAN: &[u8] = b"released clean\n";
 
 /// A held exclusive lock; released on drop.
 #[derive(Debug)]
 pub struct ProjectLock {
-    _file: File,
+    file: File,
+    /// The previous holder released it with [`ProjectLock::release`].
+    after_clean_release: bool,
 }
 
 impl ProjectLock {
@@ -40,7 +53,25 @@ impl ProjectLock {
             }
             Err(fs::TryLockError::Error(e)) => return Err(e),
         }
-        Ok(ProjectLock { _file: file })
+        let mut said = Vec::new();
+        (&file).take(64).read_to_end(&mut said)?;
+        let after_clean_release = said == RELEASED_CLEAN;
+        if !said.is_empty() {
+            // From here until `release`, a kill leaves the mark off.
+            file.set_len(0)?;
+        }
+        Ok(ProjectLock {
+            file,
+            after_clean_release,
+        })
+    }
+
+    /// Releases the lock after a command that succeeded, marking that it
+    /// left nothing to sweep. Dropping the lock instead (an error, an
+    /// interrupt) makes the next holder sweep.
+    pub fn release(self) {
+        // At worst the mark is missing and the next holder sweeps.
+        let _ = self.file.write_all_at(RELEASED_CLEAN, 0);
     }
 
     /// Removes temp files that killed runs left in strata's own state: the
@@ -50,8 +81,12 @@ impl ProjectLock {
     /// (stamps, records), never a destdir, sysroot, host prefix or home,
     /// which hold the module's own files, and never inside a source tree;
     /// and `build/.strata/check/`, the scratch dirs of `build --check`.
-    /// Returns how many were removed.
+    /// Returns how many were removed. Sweeps nothing when the previous
+    /// holder released the lock after a command that succeeded.
     pub fn sweep(&self, project: &Project) -> io::Result<usize> {
+        if self.after_clean_release {
+            return Ok(0);
+        }
         let s = &project.settings;
         // Inside a module's state, what its commands wrote is theirs.
         let keep = ["destdir", "sysroot", "host", "home"];
@@ -73,5 +108,27 @@ impl ProjectLock {
         }
         checked?;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_clean_release_spares_the_next_holder_its_sweep() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lock");
+        // A new lock file, or one an older strata left: sweep.
+        let first = ProjectLock::acquire(&path, |_| {}).unwrap();
+        assert!(!first.after_clean_release);
+        first.release();
+        let second = ProjectLock::acquire(&path, |_| {}).unwrap();
+        assert!(second.after_clean_release);
+        // Held: the mark is off until released, so a kill leaves it off.
+        assert_eq!(fs::read(&path).unwrap(), b"");
+        drop(second);
+        let third = ProjectLock::acquire(&path, |_| {}).unwrap();
+        assert!(!third.after_clean_release, "dropped without release");
     }
 }

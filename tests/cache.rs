@@ -432,9 +432,19 @@ fn ls_and_gc_report_the_same_bytes_on_disk() {
         );
     }
     p.strata().arg("build").assert().success();
-    // Restoring makes each entry's unpacked tree, which both count.
-    p.strata().args(["clean", "--all"]).assert().success();
-    p.strata().arg("build").assert().success();
+    // An entry's second restore makes its unpacked tree, which both count.
+    for _ in 0..2 {
+        p.strata().args(["clean", "--all"]).assert().success();
+        p.strata().arg("build").assert().success();
+    }
+    assert_eq!(
+        std::fs::read_dir(p.path(".xdg-cache/strata/v1/trees"))
+            .unwrap()
+            .flatten()
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            .count(),
+        2
+    );
     let out = p.strata().args(["cache", "ls"]).output().unwrap();
     let ls = String::from_utf8_lossy(&out.stderr).into_owned();
     let on_disk = ls

@@ -620,6 +620,10 @@ fn temp_files_left_by_a_kill_are_swept_by_the_next_run() {
         std::fs::create_dir_all(f.parent().unwrap()).unwrap();
         std::fs::write(f, "left by kill -9").unwrap();
     }
+    // A run killed while holding the project lock leaves no clean-release
+    // mark in it (the last build's is there); the next holder sweeps.
+    assert_eq!(p.read("build/.strata/lock"), "released clean\n");
+    std::fs::write(p.path("build/.strata/lock"), "").unwrap();
     p.strata().arg("build").assert().success();
     for f in &planted {
         assert!(!f.exists(), "{} was not removed", f.display());
@@ -629,4 +633,21 @@ fn temp_files_left_by_a_kill_are_swept_by_the_next_run() {
     for f in &kept {
         assert!(f.exists(), "{} was removed", f.display());
     }
+    // After a run that released the lock cleanly, the next one does not
+    // read every state dir: nothing of the project is swept.
+    assert_eq!(p.read("build/.strata/lock"), "released clean\n");
+    let stray = p.path("build/.strata/modules/m-1.0/stamps/.tmp-Xy34Zw");
+    std::fs::write(&stray, "not from a killed run").unwrap();
+    p.strata().arg("build").assert().success();
+    assert!(stray.exists());
+    // A failed run (here: a command that fails) leaves the mark off.
+    p.write(
+        "modules/m.toml",
+        p.read("modules/m.toml")
+            .replace("cp f.txt", "false && cp f.txt"),
+    );
+    p.strata().arg("build").assert().failure();
+    assert_eq!(p.read("build/.strata/lock"), "");
+    p.strata().arg("build").assert().failure();
+    assert!(!stray.exists());
 }

@@ -17,7 +17,7 @@ pub fn clean(g: &Global, modules: &[String], all: bool) -> Result<(), Failure> {
                 .into(),
         );
     }
-    let _lock = super::lock_project(p, &g.reporter())?;
+    let lock = super::lock_project(p, &g.reporter())?;
     if all {
         for m in &p.modules {
             remove_module(p, m)
@@ -38,6 +38,7 @@ pub fn clean(g: &Global, modules: &[String], all: bool) -> Result<(), Failure> {
         } else if !g.quiet {
             crate::errln!("     Removed build and install directories");
         }
+        lock.release();
         return Ok(());
     }
     for name in modules {
@@ -67,6 +68,7 @@ pub fn clean(g: &Global, modules: &[String], all: bool) -> Result<(), Failure> {
             crate::errln!("     Removed {}{variants}", dir.display());
         }
     }
+    lock.release();
     Ok(())
 }
 

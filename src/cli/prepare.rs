@@ -33,7 +33,7 @@ pub fn prepare(g: &Global, names: &[String]) -> Result<(), Failure> {
         .filter(|&i| seen.insert(inst.list[i].module))
         .collect();
     let reporter = g.reporter();
-    let _lock = super::lock_project(&l.project, &reporter)?;
+    let lock = super::lock_project(&l.project, &reporter)?;
     command::install_interrupt_handler();
     let ctx = g.context(&l.project, &inst, &reporter, None);
     let mut failed = false;
@@ -78,8 +78,8 @@ pub fn prepare(g: &Global, names: &[String]) -> Result<(), Failure> {
         }
     }
     if failed {
-        Err(Failure::Code(EXIT_FAILURE))
-    } else {
-        Ok(())
+        return Err(Failure::Code(EXIT_FAILURE));
     }
+    lock.release();
+    Ok(())
 }

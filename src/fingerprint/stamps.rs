@@ -67,20 +67,38 @@ impl StampDirs {
     }
 }
 
+/// The first line of a stamp: one short read, never the JSON record after
+/// it (a no-op build reads this for every module).
+fn first_line(module_dir: &Path, step: Step) -> Option<String> {
+    use std::io::Read;
+    let mut f = fs::File::open(stamp_path(module_dir, step)).ok()?;
+    // A key (64) and the incremental suffix fit, with room to spare.
+    let mut buf = [0u8; 128];
+    let mut n = 0;
+    while n < buf.len() && !buf[..n].contains(&b'\n') {
+        match f.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    let line = buf[..n].split(|&b| b == b'\n').next()?;
+    String::from_utf8(line.to_vec()).ok()
+}
+
 /// The key recorded by a stamp (first line), without parsing the record.
 pub fn stamp_key(module_dir: &Path, step: Step) -> Option<String> {
-    let text = fs::read_to_string(stamp_path(module_dir, step)).ok()?;
-    let line = text.lines().next()?;
-    (line.len() == 64).then(|| line.to_string())
+    let line = first_line(module_dir, step)?;
+    (line.len() == 64).then_some(line)
 }
 
 /// The key recorded by a stamp, also when an incremental build wrote it
 /// (what `build --incremental` compares).
 pub fn stamp_key_incremental(module_dir: &Path, step: Step) -> Option<String> {
-    let text = fs::read_to_string(stamp_path(module_dir, step)).ok()?;
-    let line = text.lines().next()?;
-    let line = line.strip_suffix(INCREMENTAL_SUFFIX).unwrap_or(line);
-    (line.len() == 64).then(|| line.to_string())
+    let line = first_line(module_dir, step)?;
+    let key = line.strip_suffix(INCREMENTAL_SUFFIX).unwrap_or(&line);
+    (key.len() == 64).then(|| key.to_string())
 }
 
 /// The full stamp record, if present and readable.
@@ -223,5 +241,24 @@ mod tests {
         );
         clear_stamps_from(dir.path(), Step::Unpack).unwrap();
         assert!(stamp_key(dir.path(), Step::Patch).is_none());
+    }
+
+    #[test]
+    fn only_a_first_line_of_64_characters_is_a_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let k = StepKey::new(Step::Build, inputs(&[("a", "1")]));
+        write_stamp_as(dir.path(), "m", &k, true).unwrap();
+        assert_eq!(stamp_key(dir.path(), Step::Build), None);
+        assert_eq!(
+            stamp_key_incremental(dir.path(), Step::Build),
+            Some(k.key.clone())
+        );
+        let path = stamp_path(dir.path(), Step::Build);
+        for text in [String::new(), "short\n".into(), format!("{}x\n", k.key)] {
+            std::fs::write(&path, &text).unwrap();
+            assert_eq!(stamp_key(dir.path(), Step::Build), None, "{text:?}");
+        }
+        std::fs::write(&path, format!("{}\n{{}}", k.key)).unwrap();
+        assert_eq!(stamp_key(dir.path(), Step::Build), Some(k.key));
     }
 }

@@ -12,7 +12,7 @@
 
 use super::{Instance, Instances};
 use crate::fingerprint::{self, ModuleKeys, ModuleStatus, StaleReason, StampDirs};
-use crate::fsutil::write_atomic;
+use crate::fsutil::write_atomic_if_changed;
 use crate::manifest::Project;
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -32,7 +32,8 @@ fn load(project: &Project, target: &str) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-/// Records the instance of every module each target-backed request built.
+/// Records the instance of every module each target-backed request built
+/// (a record that already says so is left alone).
 pub fn record(project: &Project, inst: &Instances) -> io::Result<()> {
     let mut per_target: BTreeMap<&str, BTreeMap<String, String>> = BTreeMap::new();
     for r in &inst.requests {
@@ -47,7 +48,7 @@ pub fn record(project: &Project, inst: &Instances) -> io::Result<()> {
     }
     for (t, map) in per_target {
         let json = serde_json::to_vec_pretty(&map).map_err(io::Error::other)?;
-        write_atomic(&record_path(project, t), &json)?;
+        write_atomic_if_changed(&record_path(project, t), &json)?;
     }
     Ok(())
 }

@@ -91,18 +91,29 @@ pub(super) fn load_modules(root: &Path) -> Result<Vec<Loaded>, ManifestError> {
         }
     };
     files.sort();
+    // Listed once: most modules have no patches, and two failed stats per
+    // module showed in a no-op build of a thousand.
+    let patch_names: std::collections::HashSet<std::ffi::OsString> =
+        fs::read_dir(root.join("patches"))
+            .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
     let mut out = Vec::with_capacity(files.len());
     for path in files {
         let rel = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
         let source = fs::read_to_string(&path)
             .map_err(|e| ManifestError::new(&rel, format!("cannot read: {e}")))?;
-        out.push(parse_module(root, &rel, source)?);
+        out.push(parse_module(root, &rel, source, &patch_names)?);
     }
     out.sort_by(|a, b| a.module.name.cmp(&b.module.name));
     Ok(out)
 }
 
-fn parse_module(root: &Path, rel: &Path, source: String) -> Result<Loaded, ManifestError> {
+fn parse_module(
+    root: &Path,
+    rel: &Path,
+    source: String,
+    patch_names: &std::collections::HashSet<std::ffi::OsString>,
+) -> Result<Loaded, ManifestError> {
     let raw: RawModule = toml::from_str(&source).map_err(|e| from_toml(rel, &source, &e))?;
     let err = |msg: String| ManifestError::new(rel, msg);
     let name = raw.name.get_ref().clone();
@@ -153,7 +164,14 @@ fn parse_module(root: &Path, rel: &Path, source: String) -> Result<Loaded, Manif
         .help("set file = \"name.tar.gz\" in the module"));
     }
     let dir_name = format!("{name}-{}", raw.version);
-    let patches = resolve_patches(root, rel, &source, &dir_name, raw.patches.as_ref())?;
+    let patches = resolve_patches(
+        root,
+        rel,
+        &source,
+        &dir_name,
+        raw.patches.as_ref(),
+        patch_names,
+    )?;
     for key in raw.env.keys() {
         if key.is_empty() || key.contains('=') || key.starts_with("STRATA_") {
             return Err(
@@ -388,16 +406,18 @@ fn resolve_patches(
     source: &str,
     dir_name: &str,
     spec: Option<&Spanned<String>>,
+    patch_names: &std::collections::HashSet<std::ffi::OsString>,
 ) -> Result<Vec<PatchFile>, ManifestError> {
+    let listed = |name: String| patch_names.contains(std::ffi::OsStr::new(&name));
     let (path, explicit) = match spec {
         Some(s) => (s.get_ref().trim_end_matches('/').to_string(), Some(s)),
         None => {
             let dir = format!("patches/{dir_name}");
-            if root.join(&dir).is_dir() {
+            if listed(dir_name.to_string()) && root.join(&dir).is_dir() {
                 (dir, None)
             } else {
                 let file = format!("patches/{dir_name}.patch");
-                if root.join(&file).is_file() {
+                if listed(format!("{dir_name}.patch")) && root.join(&file).is_file() {
                     (file, None)
                 } else {
                     return Ok(Vec::new());

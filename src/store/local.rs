@@ -158,11 +158,17 @@ impl LocalStore {
                 }
             }
         }
-        // A tree counts toward its entry; one without an entry is an orphan.
+        // A tree counts toward its entry; one without an entry is an orphan,
+        // and so is the note of a restore of an entry that is gone.
         for (key, dir) in self.trees()? {
             match entries.iter_mut().find(|e| e.0 == key) {
                 Some(e) => e.1 += LocalStore::tree_bytes(&dir),
                 None => orphans.push(dir),
+            }
+        }
+        for (key, mark) in self.restored_marks()? {
+            if !entries.iter().any(|e| e.0 == key) {
+                orphans.push(mark);
             }
         }
         Ok((entries, orphans))

@@ -3,8 +3,9 @@
 //!
 //! Order: the local store's tree of the entry (no archive read, no hash:
 //! the tree is checked file by file instead, see `tree`), else the verified
-//! archive (local, or remote and written back), from which the tree is
-//! made and then placed. A damaged tree is discarded with one warning and
+//! archive (local, or remote and written back): extracted into place at the
+//! entry's first restore, and from its second on made into the tree, which
+//! is then placed. A damaged tree is discarded with one warning and
 //! the restore goes on from the archive; a store that cannot hold a tree
 //! (read-only, full) restores from the archive as before. With
 //! `RestoreMode::Archive` trees are neither made nor used.
@@ -113,6 +114,15 @@ impl Cache {
         };
         if self.restore == RestoreMode::Archive || !tree_ok {
             return from_archive();
+        }
+        // A tree pays for itself from an entry's second restore on. The
+        // first (every CI job's, from a store it just downloaded) extracts
+        // the archive straight into place and only notes that it happened:
+        // no tree to write, hash, fsync and then copy from.
+        if !self.local.restored_before(&hit.info) {
+            let restored = from_archive()?;
+            self.local.note_restored(&hit.info);
+            return Ok(restored);
         }
         let tree = match self
             .local

@@ -362,7 +362,8 @@ impl LocalStore {
     }
 
     /// Makes the tree of `info` from its verified `archive`: extracted into
-    /// a temp dir beside it, scanned, synced, renamed into place. If another
+    /// a temp dir beside it, scanned, synced (each file and dir of it),
+    /// renamed into place. If another
     /// process made it first, theirs is used.
     pub fn make_tree(
         &self,
@@ -389,9 +390,8 @@ impl LocalStore {
         let manifest = Manifest::scan(&root).map_err(io_at(&root))?;
         let mpath = tmp.path().join("manifest");
         fs::write(&mpath, manifest.encode()).map_err(io_at(&mpath))?;
-        // One syncfs instead of an fsync per file: after a power loss the
-        // renamed tree then holds its data, not empty files.
-        sync_filesystem(tmp.path()).map_err(io_at(tmp.path()))?;
+        // After a power loss the renamed tree holds its data, not empty files.
+        sync_tree(tmp.path(), &manifest)?;
         let tmp = tmp.keep();
         match fs::rename(&tmp, &dir) {
             Ok(()) => {
@@ -413,20 +413,69 @@ impl LocalStore {
         }
     }
 
+    /// Where the store notes that the entry of `info` was restored once
+    /// without a tree: `trees/.<stem>.restored` (a dot name: not a tree).
+    fn restored_mark(&self, info: &ArtifactInfo) -> PathBuf {
+        let dir = self.tree_path(info);
+        let stem = dir.file_name().expect("a name").to_string_lossy();
+        self.trees_dir().join(format!(".{stem}.restored"))
+    }
+
+    /// Whether the entry of `info` was restored before (its next restore
+    /// makes the tree).
+    pub fn restored_before(&self, info: &ArtifactInfo) -> bool {
+        fs::symlink_metadata(self.restored_mark(info)).is_ok()
+    }
+
+    /// Notes that the entry of `info` was restored without a tree. Only a
+    /// hint: a store that cannot take it restores from the archive again.
+    pub fn note_restored(&self, info: &ArtifactInfo) {
+        let _ = fs::create_dir_all(self.trees_dir())
+            .and_then(|()| fs::File::create(self.restored_mark(info)));
+    }
+
     /// Removes the tree of `info`: renamed aside first (so no reader ever
     /// sees half of it under its name), then deleted.
     pub fn discard_tree(&self, info: &ArtifactInfo) -> io::Result<()> {
         crate::fsutil::remove_dir_atomic(&self.tree_path(info))
     }
 
-    /// Removes every tree of `key` (any archive of it).
+    /// Removes every tree of `key` (any archive of it), and the notes that
+    /// it was restored.
     pub fn remove_trees(&self, key: &str) -> io::Result<()> {
         for (k, path) in self.trees()? {
             if k == key {
                 crate::fsutil::remove_dir_atomic(&path)?;
             }
         }
+        for (k, path) in self.restored_marks()? {
+            if k == key {
+                fs::remove_file(&path)?;
+            }
+        }
         Ok(())
+    }
+
+    /// Every note of a restore without a tree: its key and path.
+    pub fn restored_marks(&self) -> io::Result<Vec<(String, PathBuf)>> {
+        let entries = match fs::read_dir(self.trees_dir()) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut out = Vec::new();
+        for e in entries {
+            let e = e?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(stem) = name
+                .strip_prefix('.')
+                .and_then(|n| n.strip_suffix(".restored"))
+            {
+                let key = stem.rsplit_once('-').map_or(stem, |(k, _)| k);
+                out.push((key.to_string(), e.path()));
+            }
+        }
+        Ok(out)
     }
 
     /// Every tree: its key and directory (temp and trash dirs excluded).
@@ -458,24 +507,41 @@ impl LocalStore {
     }
 }
 
-/// `syncfs(2)` on the filesystem holding `path` (Linux; elsewhere `sync(2)`).
-#[cfg(not(target_os = "linux"))]
-fn sync_filesystem(_path: &Path) -> io::Result<()> {
-    // SAFETY: sync takes no arguments and cannot fail.
-    unsafe { libc::sync() };
-    Ok(())
-}
-
-/// `syncfs(2)` on the filesystem holding `path`.
-#[cfg(target_os = "linux")]
-fn sync_filesystem(path: &Path) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let f = fs::File::open(path)?;
-    // SAFETY: syncfs only reads the descriptor, which `f` keeps open.
-    if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
-        return Err(io::Error::last_os_error());
+/// Makes a tree being made durable before it is renamed into place: an
+/// fsync of each of its files and directories, its manifest and its own
+/// dir. Never a `syncfs` of the whole filesystem, which also waits for
+/// everything any other process wrote and has not synced (a parallel job's
+/// gigabyte), so a restore costs what it writes. The fsyncs run on a few
+/// threads at once, which lets the filesystem commit them together.
+fn sync_tree(dir: &Path, manifest: &Manifest) -> Result<(), TreeError> {
+    let root = dir.join("root");
+    let mut paths: Vec<PathBuf> = manifest
+        .entries
+        .iter()
+        .filter(|e| !matches!(e.kind, Kind::Symlink(_)))
+        .map(|e| root.join(&e.path))
+        .collect();
+    paths.extend([dir.join("manifest"), root, dir.to_path_buf()]);
+    let sync = |chunk: &[PathBuf]| {
+        chunk.iter().try_for_each(|p| {
+            fs::File::open(p)
+                .and_then(|f| f.sync_all())
+                .map_err(io_at(p))
+        })
+    };
+    let threads = paths.len().div_ceil(8).clamp(1, 8);
+    if threads == 1 {
+        return sync(&paths);
     }
-    Ok(())
+    std::thread::scope(|s| {
+        let handles: Vec<_> = paths
+            .chunks(paths.len().div_ceil(threads))
+            .map(|chunk| s.spawn(move || sync(chunk)))
+            .collect();
+        handles
+            .into_iter()
+            .try_for_each(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+    })
 }
 
 #[cfg(test)]
