@@ -94,89 +94,8 @@ pub(super) fn run_step(
         Step::Continue {
             configuration_path,
             parameters,
-        } => {
-            let path = cx.orb_input(configuration_path);
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| format!("continue: cannot read {}: {e}", path.display()))?;
-            // `parameters`: a JSON object, or a file holding one (the orb's rule).
-            let json = if parameters.trim_start().starts_with('{') {
-                parameters.clone()
-            } else {
-                let f = cx.orb_input(parameters);
-                std::fs::read_to_string(&f)
-                    .map_err(|e| format!("continue: cannot read parameters {}: {e}", f.display()))?
-            };
-            let v: serde_json::Value = serde_json::from_str(&json)
-                .map_err(|e| format!("continue: parameters are not a JSON object: {e}"))?;
-            let obj = v
-                .as_object()
-                .ok_or("continue: parameters are not a JSON object")?;
-            let params: Vec<(String, String)> = obj
-                .iter()
-                .map(|(k, v)| {
-                    let v = match v {
-                        serde_json::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    (k.clone(), v)
-                })
-                .collect();
-            let mut slot = run.continuation.lock().unwrap_or_else(|e| e.into_inner());
-            if slot.is_some() {
-                return Err(
-                    "continue: the pipeline was already continued (once per pipeline)".into(),
-                );
-            }
-            let n = params.len();
-            // Relative to the project, as `--config` is.
-            let rel = path
-                .strip_prefix(&workdir)
-                .map(Path::to_path_buf)
-                .unwrap_or(path.clone());
-            *slot = Some(super::state::Continuation {
-                path: rel,
-                text,
-                params,
-            });
-            Ok(format!(
-                "continuation of {} with {n} parameters accepted; it runs after this workflow",
-                path.display()
-            ))
-        }
-        Step::Checkout { path } => {
-            let target = match path {
-                Some(p) => cx.resolve(p, &workdir),
-                None => workdir.clone(),
-            };
-            if target.exists() && std::fs::read_dir(&target).is_ok_and(|mut d| d.next().is_some()) {
-                return Err(format!(
-                    "directory {} is not empty; checkout needs an empty directory",
-                    target.display()
-                ));
-            }
-            let out = Command::new("git")
-                .args(["clone", "--quiet", "--no-hardlinks", "--"])
-                .arg(&run.repo)
-                .arg(&target)
-                .stdin(Stdio::null())
-                .output()
-                .map_err(|e| format!("git clone: {e}"))?;
-            if !out.status.success() {
-                return Err(format!(
-                    "git clone {} failed: {}\n  hint: `checkout` clones the repository at HEAD; commit what the job needs",
-                    run.repo.display(),
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ));
-            }
-            Ok(format!(
-                "cloned {} at {}",
-                run.repo.display(),
-                &run.pipeline
-                    .revision
-                    .get(..12)
-                    .unwrap_or(&run.pipeline.revision)
-            ))
-        }
+        } => continue_pipeline(run, cx, &workdir, configuration_path, parameters),
+        Step::Checkout { path } => checkout(run, cx, &workdir, path.as_deref()),
         Step::Run {
             command,
             environment,
@@ -212,134 +131,274 @@ pub(super) fn run_step(
             )
         }
         Step::RestoreCache { keys, .. } => {
-            let v = vars(run, cx, &layer, &env);
-            let keys: Vec<String> = keys
-                .iter()
-                .map(|k| template::render(k, &v).map_err(|e| e.to_string()))
-                .collect::<Result<_, _>>()?;
-            let r = run
-                .cache
-                .restore(&keys, &cx.home, &|_| {})
-                .map_err(|e| e.to_string())?;
-            let line = super::cache::describe_restore(r.as_ref(), &keys);
-            run.events.emit(
-                "restore",
-                serde_json::json!({
-                    "job": cx.job.name,
-                    "keys": keys,
-                    "hit": r.is_some(),
-                    "key": r.as_ref().map(|r| r.key.clone()),
-                    "match": r.as_ref().map(|r| r.how),
-                    "bytes": r.as_ref().map_or(0, |r| r.bytes),
-                }),
-            );
-            cx.report.restores.push(line.clone());
-            Ok(line)
+            restore_cache(run, cx, keys, &vars(run, cx, &layer, &env))
         }
         Step::SaveCache { key, paths, .. } => {
-            let v = vars(run, cx, &layer, &env);
-            let key = template::render(key, &v).map_err(|e| e.to_string())?;
-            let paths: Vec<PathBuf> = paths.iter().map(|p| cx.resolve(p, &workdir)).collect();
-            // As CircleCI: a path that does not exist is skipped with a
-            // warning, never a failed job; with none left, nothing is saved.
-            let (present, missing): (Vec<PathBuf>, Vec<PathBuf>) = paths
-                .into_iter()
-                .partition(|p| std::fs::symlink_metadata(p).is_ok());
-            let mut warnings: String = missing
-                .iter()
-                .map(|p| {
-                    format!(
-                        "Warning: could not find path {}; skipping it\n",
-                        p.display()
-                    )
-                })
-                .collect();
-            if present.is_empty() {
-                warnings.push_str(&format!(
-                    "Skipping cache generation for {key}: none of its paths exist"
-                ));
-                return Ok(warnings);
-            }
-            let r = run
-                .cache
-                .save(&key, &cx.home, &present)
-                .map_err(|e| e.to_string())?;
-            let line = format!("{warnings}{}", r.describe(&key));
-            run.events.emit(
-                "save",
-                serde_json::json!({"job": cx.job.name, "key": key, "outcome": r}),
-            );
-            cx.report.saves.push(line.clone());
-            Ok(line)
+            save_cache(run, cx, &workdir, key, paths, &vars(run, cx, &layer, &env))
         }
         Step::PersistToWorkspace { root, paths } => {
-            let base = cx.resolve(root, &workdir);
-            let layer_dir = run.dir.join("workspace").join(&cx.job.name);
-            let mut files = BTreeMap::new();
-            let mut bytes = 0u64;
-            for pat in paths {
-                let matched = glob(&base, pat)?;
-                if matched.is_empty() {
-                    return Err(format!(
-                        "the glob `{pat}` matched no file in {}",
-                        base.display()
-                    ));
-                }
-                for rel in matched {
-                    copy_tree(&base, &rel, &layer_dir, &mut files, &mut bytes)
-                        .map_err(|e| format!("persisting {}: {e}", rel.display()))?;
-                }
-            }
-            cx.report.workspace_bytes += bytes;
-            let n = files.len();
-            let mut ws = run.workspace.lock().unwrap_or_else(|e| e.into_inner());
-            let entry = ws.entry(cx.job.name.clone()).or_default();
-            for f in files.into_keys() {
-                entry.insert(f, layer_dir.clone());
-            }
-            Ok(format!(
-                "{}, {}",
-                crate::report::count(n as u64, "file", "files"),
-                human_bytes(bytes)
-            ))
+            persist_to_workspace(run, cx, &workdir, root, paths)
         }
         Step::AttachWorkspace { at } => {
             let at = cx.resolve(at, &workdir);
             attach(run, cx.job, &at)
         }
         Step::StoreArtifacts { path, destination } => {
-            let src = cx.resolve(path, &workdir);
-            let dest_root = run.dir.join("artifacts").join(&cx.job.name);
-            let name = artifact_destination(destination.as_deref(), &src).map_err(|why| {
-                format!(
-                    "store_artifacts (step {} of job {}): {why}\n  hint: a destination is a path \
-                     inside the job's artifacts, as on CircleCI (a leading `/` is dropped)",
-                    i + 1,
-                    cx.job.name
-                )
-            })?;
-            let parent = src.parent().unwrap_or(Path::new("/")).to_path_buf();
-            let rel = PathBuf::from(src.file_name().unwrap_or_default());
-            let mut files = BTreeMap::new();
-            let mut bytes = 0;
-            let dest = dest_root.join(&name);
-            let tmp = dest_root.join(format!(".step-{i}.tmp"));
-            let _ = crate::fsutil::remove_all(&tmp);
-            copy_tree(&parent, &rel, &tmp, &mut files, &mut bytes)
-                .map_err(|e| format!("{}: {e}", src.display()))?;
-            let _ = crate::fsutil::remove_all(&dest);
-            if let Some(p) = dest.parent() {
-                std::fs::create_dir_all(p).map_err(|e| e.to_string())?;
-            }
-            std::fs::rename(tmp.join(&rel), &dest).map_err(|e| e.to_string())?;
-            let _ = crate::fsutil::remove_all(&tmp);
-            Ok(format!(
-                "{} to {}",
-                crate::report::count(files.len() as u64, "file", "files"),
-                dest.display()
-            ))
+            store_artifacts(run, cx, &workdir, i, path, destination.as_deref())
         }
     }
+}
+
+/// The continuation orb's `continue`: the pipeline goes on with the
+/// configuration at `configuration_path` and `parameters` once this workflow ends.
+fn continue_pipeline(
+    run: &Run<'_>,
+    cx: &JobCx<'_>,
+    workdir: &Path,
+    configuration_path: &str,
+    parameters: &str,
+) -> Result<String, String> {
+    let path = cx.orb_input(configuration_path);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("continue: cannot read {}: {e}", path.display()))?;
+    // `parameters`: a JSON object, or a file holding one (the orb's rule).
+    let json = if parameters.trim_start().starts_with('{') {
+        parameters.to_string()
+    } else {
+        let f = cx.orb_input(parameters);
+        std::fs::read_to_string(&f)
+            .map_err(|e| format!("continue: cannot read parameters {}: {e}", f.display()))?
+    };
+    let v: serde_json::Value = serde_json::from_str(&json)
+        .map_err(|e| format!("continue: parameters are not a JSON object: {e}"))?;
+    let obj = v
+        .as_object()
+        .ok_or("continue: parameters are not a JSON object")?;
+    let params: Vec<(String, String)> = obj
+        .iter()
+        .map(|(k, v)| {
+            let v = match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (k.clone(), v)
+        })
+        .collect();
+    let mut slot = run.continuation.lock().unwrap_or_else(|e| e.into_inner());
+    if slot.is_some() {
+        return Err("continue: the pipeline was already continued (once per pipeline)".into());
+    }
+    let n = params.len();
+    // Relative to the project, as `--config` is.
+    let rel = path
+        .strip_prefix(workdir)
+        .map(Path::to_path_buf)
+        .unwrap_or(path.clone());
+    *slot = Some(super::state::Continuation {
+        path: rel,
+        text,
+        params,
+    });
+    Ok(format!(
+        "continuation of {} with {n} parameters accepted; it runs after this workflow",
+        path.display()
+    ))
+}
+
+/// `checkout`: a clone of the repository at the pipeline's revision.
+fn checkout(
+    run: &Run<'_>,
+    cx: &JobCx<'_>,
+    workdir: &Path,
+    path: Option<&str>,
+) -> Result<String, String> {
+    let target = match path {
+        Some(p) => cx.resolve(p, workdir),
+        None => workdir.to_path_buf(),
+    };
+    if target.exists() && std::fs::read_dir(&target).is_ok_and(|mut d| d.next().is_some()) {
+        return Err(format!(
+            "directory {} is not empty; checkout needs an empty directory",
+            target.display()
+        ));
+    }
+    let out = Command::new("git")
+        .args(["clone", "--quiet", "--no-hardlinks", "--"])
+        .arg(&run.repo)
+        .arg(&target)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("git clone: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "git clone {} failed: {}\n  hint: `checkout` clones the repository at HEAD; commit what the job needs",
+            run.repo.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(format!(
+        "cloned {} at {}",
+        run.repo.display(),
+        &run.pipeline
+            .revision
+            .get(..12)
+            .unwrap_or(&run.pipeline.revision)
+    ))
+}
+
+/// `restore_cache`: the first key that matches, newest first.
+fn restore_cache(
+    run: &Run<'_>,
+    cx: &mut JobCx<'_>,
+    keys: &[String],
+    v: &template::Vars<'_>,
+) -> Result<String, String> {
+    let keys: Vec<String> = keys
+        .iter()
+        .map(|k| template::render(k, v).map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
+    let r = run
+        .cache
+        .restore(&keys, &cx.home, &|_| {})
+        .map_err(|e| e.to_string())?;
+    let line = super::cache::describe_restore(r.as_ref(), &keys);
+    run.events.emit(
+        "restore",
+        serde_json::json!({
+            "job": cx.job.name,
+            "keys": keys,
+            "hit": r.is_some(),
+            "key": r.as_ref().map(|r| r.key.clone()),
+            "match": r.as_ref().map(|r| r.how),
+            "bytes": r.as_ref().map_or(0, |r| r.bytes),
+        }),
+    );
+    cx.report.restores.push(line.clone());
+    Ok(line)
+}
+
+/// `save_cache`: never overwrites; a missing path is skipped with a warning.
+fn save_cache(
+    run: &Run<'_>,
+    cx: &mut JobCx<'_>,
+    workdir: &Path,
+    key: &str,
+    paths: &[String],
+    v: &template::Vars<'_>,
+) -> Result<String, String> {
+    let key = template::render(key, v).map_err(|e| e.to_string())?;
+    let paths: Vec<PathBuf> = paths.iter().map(|p| cx.resolve(p, workdir)).collect();
+    // As CircleCI: a path that does not exist is skipped with a
+    // warning, never a failed job; with none left, nothing is saved.
+    let (present, missing): (Vec<PathBuf>, Vec<PathBuf>) = paths
+        .into_iter()
+        .partition(|p| std::fs::symlink_metadata(p).is_ok());
+    let mut warnings: String = missing
+        .iter()
+        .map(|p| {
+            format!(
+                "Warning: could not find path {}; skipping it\n",
+                p.display()
+            )
+        })
+        .collect();
+    if present.is_empty() {
+        warnings.push_str(&format!(
+            "Skipping cache generation for {key}: none of its paths exist"
+        ));
+        return Ok(warnings);
+    }
+    let r = run
+        .cache
+        .save(&key, &cx.home, &present)
+        .map_err(|e| e.to_string())?;
+    let line = format!("{warnings}{}", r.describe(&key));
+    run.events.emit(
+        "save",
+        serde_json::json!({"job": cx.job.name, "key": key, "outcome": r}),
+    );
+    cx.report.saves.push(line.clone());
+    Ok(line)
+}
+
+/// `persist_to_workspace`: the matched paths, a layer of this job's.
+fn persist_to_workspace(
+    run: &Run<'_>,
+    cx: &mut JobCx<'_>,
+    workdir: &Path,
+    root: &str,
+    paths: &[String],
+) -> Result<String, String> {
+    let base = cx.resolve(root, workdir);
+    let layer_dir = run.dir.join("workspace").join(&cx.job.name);
+    let mut files = BTreeMap::new();
+    let mut bytes = 0u64;
+    for pat in paths {
+        let matched = glob(&base, pat)?;
+        if matched.is_empty() {
+            return Err(format!(
+                "the glob `{pat}` matched no file in {}",
+                base.display()
+            ));
+        }
+        for rel in matched {
+            copy_tree(&base, &rel, &layer_dir, &mut files, &mut bytes)
+                .map_err(|e| format!("persisting {}: {e}", rel.display()))?;
+        }
+    }
+    cx.report.workspace_bytes += bytes;
+    let n = files.len();
+    let mut ws = run.workspace.lock().unwrap_or_else(|e| e.into_inner());
+    let entry = ws.entry(cx.job.name.clone()).or_default();
+    for f in files.into_keys() {
+        entry.insert(f, layer_dir.clone());
+    }
+    Ok(format!(
+        "{}, {}",
+        crate::report::count(n as u64, "file", "files"),
+        human_bytes(bytes)
+    ))
+}
+
+/// `store_artifacts`: a copy below the job's artifacts, never outside it.
+fn store_artifacts(
+    run: &Run<'_>,
+    cx: &JobCx<'_>,
+    workdir: &Path,
+    i: usize,
+    path: &str,
+    destination: Option<&str>,
+) -> Result<String, String> {
+    let src = cx.resolve(path, workdir);
+    let dest_root = run.dir.join("artifacts").join(&cx.job.name);
+    let name = artifact_destination(destination, &src).map_err(|why| {
+        format!(
+            "store_artifacts (step {} of job {}): {why}\n  hint: a destination is a path \
+             inside the job's artifacts, as on CircleCI (a leading `/` is dropped)",
+            i + 1,
+            cx.job.name
+        )
+    })?;
+    let parent = src.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let rel = PathBuf::from(src.file_name().unwrap_or_default());
+    let mut files = BTreeMap::new();
+    let mut bytes = 0;
+    let dest = dest_root.join(&name);
+    let tmp = dest_root.join(format!(".step-{i}.tmp"));
+    let _ = crate::fsutil::remove_all(&tmp);
+    copy_tree(&parent, &rel, &tmp, &mut files, &mut bytes)
+        .map_err(|e| format!("{}: {e}", src.display()))?;
+    let _ = crate::fsutil::remove_all(&dest);
+    if let Some(p) = dest.parent() {
+        std::fs::create_dir_all(p).map_err(|e| e.to_string())?;
+    }
+    std::fs::rename(tmp.join(&rel), &dest).map_err(|e| e.to_string())?;
+    let _ = crate::fsutil::remove_all(&tmp);
+    Ok(format!(
+        "{} to {}",
+        crate::report::count(files.len() as u64, "file", "files"),
+        dest.display()
+    ))
 }
 
 /// Where `store_artifacts` puts `src` below the job's artifacts dir: its
