@@ -24,28 +24,7 @@ impl Cx<'_> {
             ));
         }
         for item in raw {
-            let (name, args) = match item {
-                Value::String(s) => (s.clone(), Value::Null),
-                // CircleCI 2.0's older form: `- type: shell` and the step's
-                // keys beside it (`command:`, `name:` …).
-                Value::Mapping(m) if m.get("type").is_some_and(Value::is_string) => {
-                    let ty = scalar(&m["type"]);
-                    let name = old_step_type(&ty).ok_or_else(|| {
-                        self.err(
-                            at,
-                            format!("unknown step `type: {ty}`\n  hint: CircleCI 2.0 step types are shell, checkout, cache-restore, cache-save, deploy and artifacts-store"),
-                        )
-                    })?;
-                    let mut rest = m.clone();
-                    rest.remove("type");
-                    (name.to_string(), Value::Mapping(rest))
-                }
-                Value::Mapping(m) if m.len() == 1 => {
-                    let (k, v) = m.iter().next().expect("one");
-                    (scalar(k), v.clone())
-                }
-                other => return Err(self.err(at, format!("cannot read step {other:?}"))),
-            };
+            let (name, args) = self.step_item(at, item)?;
             let step_at = format!("{at}.steps.{name}");
             let get = |k: &str| args.get(k);
             let when_of = |v: Option<&Value>| -> Result<When, ConfigError> {
@@ -61,40 +40,8 @@ impl Cx<'_> {
                     path: get("path").map(scalar),
                 }),
                 "run" | "deploy" => {
-                    let (command, map) = match &args {
-                        Value::String(s) => (s.clone(), Value::Null),
-                        m => (
-                            get("command")
-                                .map(scalar)
-                                .ok_or_else(|| self.err(&step_at, "`run` needs `command`"))?,
-                            m.clone(),
-                        ),
-                    };
-                    let no_output_timeout = match map.get("no_output_timeout") {
-                        None => DEFAULT_NO_OUTPUT_TIMEOUT,
-                        Some(v) => super::values::duration("no_output_timeout", &scalar(v))
-                            .map_err(|e| self.err(&step_at, e))?,
-                    };
-                    let background = match map.get("background") {
-                        None => false,
-                        Some(Value::Bool(b)) => *b,
-                        Some(v) => {
-                            return Err(self.err(
-                                &step_at,
-                                format!("`background: {}` must be true or false", scalar(v)),
-                            ));
-                        }
-                    };
-                    let first_line = command.lines().next().unwrap_or("").to_string();
-                    out.push(Step::Run {
-                        name: map.get("name").map(scalar).unwrap_or(first_line),
-                        command,
-                        environment: env_map(map.get("environment")),
-                        working_directory: map.get("working_directory").map(scalar),
-                        when: when_of(map.get("when"))?,
-                        no_output_timeout,
-                        background,
-                    });
+                    let when = when_of(get("when"))?;
+                    out.push(self.run_step(&step_at, &args, when)?);
                 }
                 "restore_cache" => {
                     let mut keys = list_str(get("keys"));
@@ -196,33 +143,108 @@ impl Cx<'_> {
                         },
                     });
                 }
-                other => {
-                    let (cmd, cmd_scope) = match self.lookup("commands", other, scope) {
-                        Ok(Some(found)) => found,
-                        Ok(None) => {
-                            return Err(
-                                self.err(&step_at, format!("unknown step or command `{other}`"))
-                            );
-                        }
-                        Err(why) => {
-                            out.push(Step::Noted(format!("{other} (unresolved: {why})")));
-                            *self.unresolved.borrow_mut() = Some(why);
-                            continue;
-                        }
-                    };
-                    let args = args.as_mapping().cloned().unwrap_or_default();
-                    let cat = format!("commands.{other}");
-                    let params = self.bind(&cat, cmd.get("parameters"), &args, &[])?;
-                    let cmd = self.subst(&cat, &cmd, &params)?;
-                    let steps = cmd
-                        .get("steps")
-                        .and_then(Value::as_sequence)
-                        .ok_or_else(|| self.err(&cat, "a command needs `steps`"))?;
-                    self.expand(&cat, steps, out, depth + 1, cmd_scope.as_deref())?;
-                }
+                other => self.invoke_command(&step_at, other, &args, out, depth, scope)?,
             }
         }
         Ok(())
+    }
+
+    /// A step naming a command (`commands:` of the config or an orb's):
+    /// its steps, expanded with the arguments bound to its parameters.
+    fn invoke_command(
+        &self,
+        step_at: &str,
+        other: &str,
+        args: &Value,
+        out: &mut Vec<Step>,
+        depth: usize,
+        scope: Option<&str>,
+    ) -> Result<(), ConfigError> {
+        let (cmd, cmd_scope) = match self.lookup("commands", other, scope) {
+            Ok(Some(found)) => found,
+            Ok(None) => {
+                return Err(self.err(step_at, format!("unknown step or command `{other}`")));
+            }
+            Err(why) => {
+                out.push(Step::Noted(format!("{other} (unresolved: {why})")));
+                *self.unresolved.borrow_mut() = Some(why);
+                return Ok(());
+            }
+        };
+        let args = args.as_mapping().cloned().unwrap_or_default();
+        let cat = format!("commands.{other}");
+        let params = self.bind(&cat, cmd.get("parameters"), &args, &[])?;
+        let cmd = self.subst(&cat, &cmd, &params)?;
+        let steps = cmd
+            .get("steps")
+            .and_then(Value::as_sequence)
+            .ok_or_else(|| self.err(&cat, "a command needs `steps`"))?;
+        self.expand(&cat, steps, out, depth + 1, cmd_scope.as_deref())
+    }
+
+    /// One item of `steps:` as its name and arguments: `- name`, `- name:
+    /// {args}`, or CircleCI 2.0's `- type: shell` with the keys beside it.
+    fn step_item(&self, at: &str, item: &Value) -> Result<(String, Value), ConfigError> {
+        match item {
+            Value::String(s) => Ok((s.clone(), Value::Null)),
+            // CircleCI 2.0's older form: `- type: shell` and the step's
+            // keys beside it (`command:`, `name:` …).
+            Value::Mapping(m) if m.get("type").is_some_and(Value::is_string) => {
+                let ty = scalar(&m["type"]);
+                let name = old_step_type(&ty).ok_or_else(|| {
+                self.err(
+                    at,
+                    format!("unknown step `type: {ty}`\n  hint: CircleCI 2.0 step types are shell, checkout, cache-restore, cache-save, deploy and artifacts-store"),
+                )
+            })?;
+                let mut rest = m.clone();
+                rest.remove("type");
+                Ok((name.to_string(), Value::Mapping(rest)))
+            }
+            Value::Mapping(m) if m.len() == 1 => {
+                let (k, v) = m.iter().next().expect("one");
+                Ok((scalar(k), v.clone()))
+            }
+            other => Err(self.err(at, format!("cannot read step {other:?}"))),
+        }
+    }
+
+    /// A `run` (or 2.0 `deploy`) step: a command string, or a mapping.
+    fn run_step(&self, step_at: &str, args: &Value, when: When) -> Result<Step, ConfigError> {
+        let (command, map) = match args {
+            Value::String(s) => (s.clone(), Value::Null),
+            m => (
+                args.get("command")
+                    .map(scalar)
+                    .ok_or_else(|| self.err(step_at, "`run` needs `command`"))?,
+                m.clone(),
+            ),
+        };
+        let no_output_timeout = match map.get("no_output_timeout") {
+            None => DEFAULT_NO_OUTPUT_TIMEOUT,
+            Some(v) => super::values::duration("no_output_timeout", &scalar(v))
+                .map_err(|e| self.err(step_at, e))?,
+        };
+        let background = match map.get("background") {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(v) => {
+                return Err(self.err(
+                    step_at,
+                    format!("`background: {}` must be true or false", scalar(v)),
+                ));
+            }
+        };
+        let first_line = command.lines().next().unwrap_or("").to_string();
+        Ok(Step::Run {
+            name: map.get("name").map(scalar).unwrap_or(first_line),
+            command,
+            environment: env_map(map.get("environment")),
+            working_directory: map.get("working_directory").map(scalar),
+            when,
+            no_output_timeout,
+            background,
+        })
     }
 
     /// A logic statement: booleans, strings (empty is false), numbers (0 is
