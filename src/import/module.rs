@@ -7,9 +7,9 @@
 //! `set +eu`, because Heads ran it in a plain `bash -o pipefail` shell and
 //! some of it relies on that.
 
+use super::model::{ModuleOut, Paths, Source, field, version_of};
 use super::rewrite::{Context, PRIVATE_INSTALL, env_name, rewrite};
 use super::scan::FileScan;
-use super::translate::{ModuleOut, Paths, Source};
 use std::collections::{BTreeMap, BTreeSet};
 
 #[cfg(test)]
@@ -72,10 +72,6 @@ fn words(s: Option<&String>) -> Vec<String> {
 fn mentions_parent(s: &str) -> bool {
     s.split(|c: char| c.is_whitespace() || c == '=' || c == '"' || c == '\'')
         .any(|w| w == ".." || w.starts_with("../"))
-}
-
-fn field<'a>(m: &'a BTreeMap<String, String>, f: &str) -> &'a str {
-    m.get(f).map(|s| s.trim()).unwrap_or("")
 }
 
 /// One module on one board: its translation, what was not translated, what
@@ -376,7 +372,7 @@ pub fn module(
         name: name.to_string(),
         heads_name: heads_name.to_string(),
         module_file: file.to_string(),
-        version: super::translate::version_of(m),
+        version: version_of(m),
         source,
         depends,
         patches,

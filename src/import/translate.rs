@@ -13,105 +13,12 @@
 //! a module.
 
 use super::make::BoardEval;
+use super::model::{Imported, ModuleOut, Param, Paths, TargetOut, field, version_of};
 use super::module::module;
-use super::report::{BoardReport, ModuleReport, Report};
+use super::report::{BoardReport, ModuleReport};
 use super::rewrite::Context;
 use super::scan::{FileScan, scan_file};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    Archive {
-        url: String,
-        sha256: String,
-        /// Set when Heads's `_tar` differs from the URL's last segment.
-        file: Option<String>,
-        strip: Option<u32>,
-    },
-    Git {
-        git: String,
-        rev: String,
-    },
-    /// `source = "none"`: Heads's own image steps (see `image.rs`).
-    None,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ModuleOut {
-    pub name: String,
-    pub heads_name: String,
-    pub module_file: String,
-    pub version: String,
-    pub source: Source,
-    pub depends: Vec<String>,
-    /// Relative to the output directory.
-    pub patches: Option<String>,
-    pub params: Vec<String>,
-    pub host: bool,
-    pub configure: String,
-    pub build: String,
-    pub install: String,
-    /// Files the build needs, pinned by its source (`sha1-from`).
-    pub downloads: Vec<DownloadOut>,
-}
-
-/// A `[[download]]` whose pin and name strata reads from the source.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DownloadOut {
-    pub sha1_from: String,
-    pub vars_from: Option<String>,
-    pub urls: Vec<String>,
-    pub file: Option<String>,
-    pub dest: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Param {
-    /// A value, e.g. `BOARD = "x230"`.
-    Value(String),
-    /// A file, relative to the output directory.
-    File(String),
-    /// A directory, relative to the output directory.
-    Dir(String),
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TargetOut {
-    pub modules: Vec<String>,
-    pub params: BTreeMap<String, Param>,
-}
-
-#[derive(Debug, Default)]
-pub struct Imported {
-    pub modules: BTreeMap<String, ModuleOut>,
-    pub targets: BTreeMap<String, TargetOut>,
-    pub layers: BTreeMap<String, Vec<String>>,
-    pub report: Report,
-}
-
-/// Paths the translation needs.
-pub struct Paths<'a> {
-    pub heads: &'a Path,
-    /// `heads` as seen from the output directory (`..` for the default).
-    pub heads_from_out: &'a str,
-    pub pwd: &'a str,
-    pub tmp: &'a str,
-}
-
-fn field<'a>(m: &'a BTreeMap<String, String>, f: &str) -> &'a str {
-    m.get(f).map(|s| s.trim()).unwrap_or("")
-}
-
-/// Heads's version of a module: `_version`, else the pinned commit.
-pub(super) fn version_of(m: &BTreeMap<String, String>) -> String {
-    let v = field(m, "version");
-    if v.is_empty() {
-        field(m, "commit_hash").to_string()
-    } else {
-        v.to_string()
-    }
-}
 
 /// The Heads modules whose strata name carries their version: those boards
 /// build at different versions, and those whose module file picks the
@@ -509,6 +416,7 @@ fn groups(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn module(version: &str, configure: &str, depends: &str) -> BTreeMap<String, String> {
         [
