@@ -10,7 +10,7 @@ use super::stage::{self, Place};
 use crate::fetch::{self, FetchError};
 use crate::fingerprint::{self, ModuleStatus, Step};
 use crate::fsutil::{remove_dir_atomic, remove_leftovers, sync_dir};
-use crate::manifest::OverrideKind;
+use crate::manifest::{Download, OverrideKind};
 use crate::patch::{self, PatchError};
 use crate::report::Event;
 use crate::unpack::{self, UnpackError};
@@ -160,26 +160,31 @@ type Timed<'a> =
 /// replacing whatever is there. Stamps are cleared before the tree changes
 /// and written after each step succeeded.
 fn prepare_source(ctx: &Context, i: usize, timed: &Timed<'_>) -> Result<(), ModuleError> {
+    let (archive, downloads) = fetch_source(ctx, i, timed)?;
     let project = ctx.project;
-    let inst = &ctx.instances[i];
-    let m = ctx.module(i);
-    let keys = &ctx.keys[i];
     let name = ctx.label(i);
-    let src = inst.source_dir(project);
-    let src_state = inst.source_state(project);
-    let io_err = |p: &Path| {
-        let p = p.to_path_buf();
-        move |source| ModuleError::Io {
-            module: name.to_string(),
-            path: p,
-            source,
-        }
-    };
+    let build_dir = &project.settings.build_dir;
+    let src_state = ctx.instances[i].source_state(project);
+    fs::create_dir_all(build_dir).map_err(io_err_of(name, build_dir))?;
+    fs::create_dir_all(&src_state).map_err(io_err_of(name, &src_state))?;
+    timed(Step::Unpack, &mut || {
+        unpack_source(ctx, i, &archive, &downloads)
+    })?;
+    timed(Step::Patch, &mut || patch_source(ctx, i))
+}
+
+/// The source package of instance `i` and its extra downloads with their
+/// pins, fetched and verified first when one is not here yet (a
+/// `sha1-from` pin is read out of the source package, so only once that is).
+fn fetch_source(
+    ctx: &Context,
+    i: usize,
+    timed: &Timed<'_>,
+) -> Result<(PathBuf, Vec<Download>), ModuleError> {
+    let project = ctx.project;
+    let m = ctx.module(i);
     let packages = &project.settings.packages_dir;
-    let mut archive = packages.join(&m.file);
-    // Extra downloads with their pins (a `sha1-from` pin is read out of the
-    // source package, so only once that is here).
-    let mut downloads = match &m.overridden {
+    let downloads = match &m.overridden {
         Some(_) => Some(Vec::new()),
         None => fetch::resolved_downloads_present(project, m),
     };
@@ -190,133 +195,186 @@ fn prepare_source(ctx: &Context, i: usize, timed: &Timed<'_>) -> Result<(), Modu
         }) && downloads
             .as_ref()
             .is_some_and(|ds| ds.iter().all(|d| fetch::download_present(project, m, d)));
+    let mut fetched = (packages.join(&m.file), downloads.unwrap_or_default());
     if !present {
         timed(Step::Fetch, &mut || {
-            let progress = |done, total| {
-                ctx.reporter.event(Event::Transfer {
-                    module: name,
-                    what: "fetch",
-                    done,
-                    total,
-                })
-            };
-            let warn = |file: &str, sum: &str, quarantined: &[PathBuf]| {
-                for q in quarantined {
-                    ctx.reporter.event(Event::Warning {
-                        message: &format!(
-                            "module {name}: {file} had the wrong {sum}; moved to {}",
-                            q.display()
-                        ),
-                    });
-                }
-            };
-            let f = fetch::ensure_package(project, m, &ctx.fetch, &progress)?;
-            warn(&m.file, "sha256", &f.quarantined);
-            archive = f.path;
-            let ds = crate::source_pins::resolve(m, &archive).map_err(fetch::FetchError::from)?;
-            for d in &ds {
-                let f = fetch::ensure_download(project, m, d, &ctx.fetch, &progress)?;
-                let sum = match d.pin {
-                    crate::manifest::Pin::Sha256(_) => "sha256",
-                    _ => "sha1 or locked sha256",
-                };
-                warn(&d.file, sum, &f.quarantined);
-            }
-            downloads = Some(ds);
+            fetched = fetch_packages(ctx, i)?;
             Ok(())
         })?;
     }
+    Ok(fetched)
+}
+
+/// Downloads and verifies the source package of instance `i`, then the
+/// extra downloads its pins name, warning about every file quarantined for
+/// a wrong sum. Returns the package and the downloads.
+fn fetch_packages(ctx: &Context, i: usize) -> Result<(PathBuf, Vec<Download>), ModuleError> {
+    let project = ctx.project;
+    let m = ctx.module(i);
+    let name = ctx.label(i);
+    let progress = |done, total| {
+        ctx.reporter.event(Event::Transfer {
+            module: name,
+            what: "fetch",
+            done,
+            total,
+        })
+    };
+    let warn = |file: &str, sum: &str, quarantined: &[PathBuf]| {
+        for q in quarantined {
+            ctx.reporter.event(Event::Warning {
+                message: &format!(
+                    "module {name}: {file} had the wrong {sum}; moved to {}",
+                    q.display()
+                ),
+            });
+        }
+    };
+    let f = fetch::ensure_package(project, m, &ctx.fetch, &progress)?;
+    warn(&m.file, "sha256", &f.quarantined);
+    let archive = f.path;
+    let ds = crate::source_pins::resolve(m, &archive).map_err(fetch::FetchError::from)?;
+    for d in &ds {
+        let f = fetch::ensure_download(project, m, d, &ctx.fetch, &progress)?;
+        let sum = match d.pin {
+            crate::manifest::Pin::Sha256(_) => "sha256",
+            _ => "sha1 or locked sha256",
+        };
+        warn(&d.file, sum, &f.quarantined);
+    }
+    Ok((archive, ds))
+}
+
+/// Replaces instance `i`'s source tree as a whole: its source extracted
+/// into a temp dir beside it, `$SOURCE_DATE_EPOCH` recorded, the downloads
+/// placed, then renamed into place. The unpack stamp is cleared before and
+/// written after.
+fn unpack_source(
+    ctx: &Context,
+    i: usize,
+    archive: &Path,
+    downloads: &[Download],
+) -> Result<(), ModuleError> {
+    let project = ctx.project;
+    let inst = &ctx.instances[i];
+    let name = ctx.label(i);
+    let src = inst.source_dir(project);
+    let src_state = inst.source_state(project);
     let build_dir = &project.settings.build_dir;
-    fs::create_dir_all(build_dir).map_err(io_err(build_dir))?;
-    fs::create_dir_all(&src_state).map_err(io_err(&src_state))?;
-    let dir_name = m.dir_name();
-    timed(Step::Unpack, &mut || {
-        fingerprint::clear_stamps_from(&src_state, Step::Unpack).map_err(io_err(&src_state))?;
-        remove_leftovers(build_dir, &dir_name).map_err(io_err(build_dir))?;
-        let tmp = build_dir.join(format!(".{dir_name}.tmp-{}", std::process::id()));
-        fs::create_dir(&tmp).map_err(io_err(&tmp))?;
-        let progress = |done, total| {
-            ctx.reporter.event(Event::Transfer {
-                module: name,
-                what: "unpack",
-                done,
-                total: Some(total),
-            })
-        };
-        let unpacked = match &m.overridden {
-            // strata.local.toml: the local tree is copied (a prebuilt
-            // module has no source at all).
-            Some(o) if o.kind == OverrideKind::Source => stage::merge(
-                &[(name.to_string(), o.dir.clone())],
-                &tmp,
-                stage::Place::Copy,
-            )
-            .map_err(|source| ModuleError::Stage {
+    let dir_name = ctx.module(i).dir_name();
+    fingerprint::clear_stamps_from(&src_state, Step::Unpack)
+        .map_err(io_err_of(name, &src_state))?;
+    remove_leftovers(build_dir, &dir_name).map_err(io_err_of(name, build_dir))?;
+    let tmp = build_dir.join(format!(".{dir_name}.tmp-{}", std::process::id()));
+    fs::create_dir(&tmp).map_err(io_err_of(name, &tmp))?;
+    if let Err(e) = extract_source(ctx, i, archive, &tmp) {
+        let _ = crate::fsutil::remove_all(&tmp);
+        return Err(e);
+    }
+    // Before any patch touches an mtime.
+    let epoch = environment::newest_mtime(&tmp).map_err(io_err_of(name, &tmp))?;
+    environment::write_source_date_epoch(&src_state, epoch).map_err(io_err_of(name, &src_state))?;
+    if let Err(e) = place_downloads(ctx, i, downloads, &tmp, epoch) {
+        let _ = crate::fsutil::remove_all(&tmp);
+        return Err(e);
+    }
+    remove_dir_atomic(&src).map_err(io_err_of(name, &src))?;
+    fs::rename(&tmp, &src).map_err(io_err_of(name, &src))?;
+    sync_dir(build_dir).map_err(io_err_of(name, build_dir))?;
+    fingerprint::write_stamp(&src_state, name, ctx.keys[i].get(Step::Unpack))
+        .map_err(io_err_of(name, &src_state))
+}
+
+/// Instance `i`'s source into the empty dir `tmp`: its archive extracted,
+/// or its local override's tree copied (strata.local.toml); a prebuilt
+/// override and `source = "none"` leave it empty.
+fn extract_source(ctx: &Context, i: usize, archive: &Path, tmp: &Path) -> Result<(), ModuleError> {
+    let m = ctx.module(i);
+    let name = ctx.label(i);
+    let progress = |done, total| {
+        ctx.reporter.event(Event::Transfer {
+            module: name,
+            what: "unpack",
+            done,
+            total: Some(total),
+        })
+    };
+    match &m.overridden {
+        Some(o) if o.kind == OverrideKind::Source => stage::merge(
+            &[(name.to_string(), o.dir.clone())],
+            tmp,
+            stage::Place::Copy,
+        )
+        .map_err(|source| ModuleError::Stage {
+            module: name.to_string(),
+            source,
+        }),
+        Some(_) => Ok(()),
+        None if !m.has_source() => Ok(()),
+        None => unpack::extract_reporting(
+            archive,
+            tmp,
+            m.strip_components,
+            ctx.project.settings.unpack_limits,
+            &progress,
+        )
+        .map_err(|source| ModuleError::Unpack {
+            module: name.to_string(),
+            source,
+        }),
+    }
+}
+
+/// The extra downloads go where the build expects them in the tree being
+/// unpacked at `tmp`, before patches (none for an overridden module).
+fn place_downloads(
+    ctx: &Context,
+    i: usize,
+    downloads: &[Download],
+    tmp: &Path,
+    epoch: u64,
+) -> Result<(), ModuleError> {
+    let m = ctx.module(i);
+    let packages = &ctx.project.settings.packages_dir;
+    for d in downloads.iter().filter(|_| m.overridden.is_none()) {
+        let from = packages.join(&d.file);
+        if let Err(e) = unpack::place_file(tmp, &d.dest, &d.file, &from, epoch) {
+            return Err(ModuleError::Io {
+                module: ctx.label(i).to_string(),
+                path: from,
+                source: std::io::Error::new(
+                    e.kind(),
+                    format!("placing the download into {}/: {e}", d.dest),
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Applies instance `i`'s patches to its source tree (none for an
+/// overridden module), then writes the patch stamp.
+fn patch_source(ctx: &Context, i: usize) -> Result<(), ModuleError> {
+    let m = ctx.module(i);
+    let name = ctx.label(i);
+    let inst = &ctx.instances[i];
+    let src = inst.source_dir(ctx.project);
+    let src_state = inst.source_state(ctx.project);
+    for p in m.patches.iter().filter(|_| m.overridden.is_none()) {
+        let bytes = fs::read(&p.abs).map_err(io_err_of(name, &p.abs))?;
+        let applied = patch::apply_patch_with(&src, &p.rel, &bytes, p.strip).map_err(|source| {
+            ModuleError::Patch {
                 module: name.to_string(),
-                source,
-            }),
-            Some(_) => Ok(()),
-            // source = "none": the tree starts empty.
-            None if !m.has_source() => Ok(()),
-            None => unpack::extract_reporting(
-                &archive,
-                &tmp,
-                m.strip_components,
-                project.settings.unpack_limits,
-                &progress,
-            )
-            .map_err(|source| ModuleError::Unpack {
-                module: name.to_string(),
-                source,
-            }),
-        };
-        if let Err(e) = unpacked {
-            let _ = crate::fsutil::remove_all(&tmp);
-            return Err(e);
-        }
-        // Before any patch touches an mtime.
-        let epoch = environment::newest_mtime(&tmp).map_err(io_err(&tmp))?;
-        environment::write_source_date_epoch(&src_state, epoch).map_err(io_err(&src_state))?;
-        // Extra downloads go where the build expects them, before patches.
-        let placed = downloads.as_deref().unwrap_or_default();
-        for d in placed.iter().filter(|_| m.overridden.is_none()) {
-            let from = packages.join(&d.file);
-            if let Err(e) = unpack::place_file(&tmp, &d.dest, &d.file, &from, epoch) {
-                let _ = crate::fsutil::remove_all(&tmp);
-                return Err(ModuleError::Io {
-                    module: name.to_string(),
-                    path: from,
-                    source: std::io::Error::new(
-                        e.kind(),
-                        format!("placing the download into {}/: {e}", d.dest),
-                    ),
-                });
+                source: Box::new(source),
             }
+        })?;
+        for w in &applied.warnings {
+            let message = format!("module {name}: {w}");
+            ctx.reporter.event(Event::Warning { message: &message });
         }
-        remove_dir_atomic(&src).map_err(io_err(&src))?;
-        fs::rename(&tmp, &src).map_err(io_err(&src))?;
-        sync_dir(build_dir).map_err(io_err(build_dir))?;
-        fingerprint::write_stamp(&src_state, name, keys.get(Step::Unpack))
-            .map_err(io_err(&src_state))
-    })?;
-    timed(Step::Patch, &mut || {
-        for p in m.patches.iter().filter(|_| m.overridden.is_none()) {
-            let bytes = fs::read(&p.abs).map_err(io_err(&p.abs))?;
-            let applied =
-                patch::apply_patch_with(&src, &p.rel, &bytes, p.strip).map_err(|source| {
-                    ModuleError::Patch {
-                        module: name.to_string(),
-                        source: Box::new(source),
-                    }
-                })?;
-            for w in &applied.warnings {
-                let message = format!("module {name}: {w}");
-                ctx.reporter.event(Event::Warning { message: &message });
-            }
-        }
-        fingerprint::write_stamp(&src_state, name, keys.get(Step::Patch))
-            .map_err(io_err(&src_state))
-    })
+    }
+    fingerprint::write_stamp(&src_state, name, ctx.keys[i].get(Step::Patch))
+        .map_err(io_err_of(name, &src_state))
 }
 
 /// `strata prepare`: fetches, verifies, unpacks and patches the source of

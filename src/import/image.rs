@@ -27,8 +27,8 @@
 //! step depends on where the tree is.
 
 use super::make::BoardEval;
+use super::model::{ModuleOut, Param, Source};
 use super::rewrite::{Context, rewrite};
-use super::translate::{ModuleOut, Param, Source};
 use std::collections::BTreeMap;
 use std::path::Path;
 

@@ -13,6 +13,7 @@ pub mod error;
 pub mod farm;
 pub mod image;
 pub mod make;
+pub mod model;
 mod module;
 pub mod output;
 pub mod render;
@@ -128,7 +129,7 @@ pub fn import(opts: &Options) -> Result<Outcome, ImportError> {
     let pwd = farm.pwd().to_string_lossy().into_owned();
     let tmp = farm.tmp().to_string_lossy().into_owned();
     let heads_from_out = relative(&out, &heads);
-    let paths = translate::Paths {
+    let paths = model::Paths {
         heads: &heads,
         heads_from_out: &heads_from_out,
         pwd: &pwd,

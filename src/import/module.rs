@@ -7,9 +7,9 @@
 //! `set +eu`, because Heads ran it in a plain `bash -o pipefail` shell and
 //! some of it relies on that.
 
+use super::model::{DownloadOut, ModuleOut, Paths, Source, field, version_of};
 use super::rewrite::{Context, PRIVATE_INSTALL, env_name, rewrite};
 use super::scan::FileScan;
-use super::translate::{ModuleOut, Paths, Source};
 use std::collections::{BTreeMap, BTreeSet};
 
 #[cfg(test)]
@@ -74,10 +74,6 @@ fn mentions_parent(s: &str) -> bool {
         .any(|w| w == ".." || w.starts_with("../"))
 }
 
-fn field<'a>(m: &'a BTreeMap<String, String>, f: &str) -> &'a str {
-    m.get(f).map(|s| s.trim()).unwrap_or("")
-}
-
 /// One module on one board: its translation, what was not translated, what
 /// was, and extra `(param, file)` pairs the board's target must carry.
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
@@ -96,30 +92,86 @@ pub fn module(
     Vec<String>,
     Vec<(String, String)>,
 ) {
-    let mut notes = BTreeSet::new();
-    let mut done = Vec::new();
-    let mut params = BTreeSet::new();
-    let files = std::cell::RefCell::new(Vec::new());
-    let rw = |v: &str, notes: &mut BTreeSet<String>, params: &mut BTreeSet<String>| {
-        let r = rewrite(v, name, ctx);
-        notes.extend(r.notes);
-        params.extend(r.params);
-        files.borrow_mut().extend(r.files);
-        r.text
+    let mut d = Draft {
+        ctx,
+        heads_name,
+        name,
+        m,
+        notes: BTreeSet::new(),
+        done: Vec::new(),
+        params: BTreeSet::new(),
+        files: Vec::new(),
     };
-    // Source.
-    let repo = field(m, "repo");
-    let source = if !repo.is_empty() {
-        done.push("git repo + commit".to_string());
-        Source::Git {
-            git: repo.to_string(),
-            rev: field(m, "commit_hash").to_string(),
+    let source = d.source();
+    let patches = d.patches(paths);
+    let mut depends = d.depends(names);
+    let (configure, own_dir) = d.configure();
+    let build = d.build(&own_dir);
+    let install = d.install(&own_dir);
+    d.heads_specific_notes(file, scan);
+    d.toolchain_dependency(&mut depends, [&configure, &build, &install]);
+    let out = ModuleOut {
+        name: name.to_string(),
+        heads_name: heads_name.to_string(),
+        module_file: file.to_string(),
+        version: version_of(m),
+        source,
+        depends,
+        patches,
+        params: std::mem::take(&mut d.params).into_iter().collect(),
+        host: ctx.toolchain == name,
+        configure,
+        build,
+        install,
+        downloads: d.downloads(),
+    };
+    let extra = d.tree_files();
+    (out, d.notes, d.done, extra)
+}
+
+/// One module's translation being assembled: what could not be translated
+/// (`notes`), what was (`done`, in the report's order), and the params and
+/// files of the tree its commands use, gathered as its values are rewritten.
+struct Draft<'a> {
+    ctx: &'a Context<'a>,
+    heads_name: &'a str,
+    name: &'a str,
+    m: &'a BTreeMap<String, String>,
+    notes: BTreeSet<String>,
+    done: Vec<String>,
+    params: BTreeSet<String>,
+    /// `(param, path relative to Heads)`.
+    files: Vec<(String, String)>,
+}
+
+impl<'a> Draft<'a> {
+    fn field(&self, f: &str) -> &'a str {
+        field(self.m, f)
+    }
+
+    /// A value rewritten to strata's variables; its notes, params and files kept.
+    fn rw(&mut self, v: &str) -> String {
+        let r = rewrite(v, self.name, self.ctx);
+        self.notes.extend(r.notes);
+        self.params.extend(r.params);
+        self.files.extend(r.files);
+        r.text
+    }
+
+    /// git repo + commit, or url + sha256 (with `_tar`'s name and strip).
+    fn source(&mut self) -> Source {
+        let repo = self.field("repo");
+        if !repo.is_empty() {
+            self.done.push("git repo + commit".to_string());
+            return Source::Git {
+                git: repo.to_string(),
+                rev: self.field("commit_hash").to_string(),
+            };
         }
-    } else {
-        let url = field(m, "url").to_string();
-        let tar = field(m, "tar");
+        let url = self.field("url").to_string();
+        let tar = self.field("tar");
         let last = url.rsplit('/').next().unwrap_or("").to_string();
-        let strip = match field(m, "tar_opt") {
+        let strip = match self.field("tar_opt") {
             "" => None,
             o => {
                 let n = o
@@ -128,279 +180,316 @@ pub fn module(
                     .or_else(|| o.strip_prefix("--strip-components "))
                     .and_then(|n| n.trim().parse().ok());
                 if n.is_none() {
-                    notes.insert(format!("tar option `{o}` is not translated"));
+                    self.notes
+                        .insert(format!("tar option `{o}` is not translated"));
                 }
                 n
             }
         };
-        done.push("url + sha256".to_string());
+        self.done.push("url + sha256".to_string());
         Source::Archive {
             url,
-            sha256: field(m, "hash").to_string(),
+            sha256: self.field("hash").to_string(),
             file: (!tar.is_empty() && tar != last).then(|| tar.to_string()),
             strip,
         }
-    };
-    // Patches, in place.
-    let pn = {
-        let p = field(m, "patch_name");
+    }
+
+    /// Heads's patch name: `_patch_name`, else the module's name with
+    /// `_patch_version` (or, for an archive, its version unless the name
+    /// carries it already).
+    fn patch_name(&self) -> String {
+        let p = self.field("patch_name");
         if !p.is_empty() {
-            p.to_string()
+            return p.to_string();
+        }
+        let heads_name = self.heads_name;
+        let version = self.field("version");
+        let pv = match self.m.get("patch_version") {
+            Some(v) => v.trim().to_string(),
+            None if self.field("repo").is_empty()
+                && !heads_name.ends_with(&format!("-{version}")) =>
+            {
+                version.to_string()
+            }
+            None => String::new(),
+        };
+        if pv.is_empty() {
+            heads_name.to_string()
         } else {
-            let version = field(m, "version");
-            let pv = match m.get("patch_version") {
-                Some(v) => v.trim().to_string(),
-                None if repo.is_empty() && !heads_name.ends_with(&format!("-{version}")) => {
-                    version.to_string()
-                }
-                None => String::new(),
-            };
-            if pv.is_empty() {
-                heads_name.to_string()
-            } else {
-                format!("{heads_name}-{pv}")
-            }
-        }
-    };
-    let pdir = paths.heads.join("patches").join(&pn);
-    let pfile = paths.heads.join("patches").join(format!("{pn}.patch"));
-    let patches = if pdir.is_dir() {
-        if pfile.is_file() {
-            notes.insert(format!(
-                "Heads applies both patches/{pn}.patch and patches/{pn}/; strata takes the directory only"
-            ));
-        }
-        if pdir.join("series").is_file() {
-            notes.insert(format!(
-                "patches/{pn}/series exists: strata applies in its order, Heads in file name order"
-            ));
-        }
-        done.push(format!("patches/{pn}/"));
-        Some(format!("{}/patches/{pn}", paths.heads_from_out))
-    } else if pfile.is_file() {
-        done.push(format!("patches/{pn}.patch"));
-        Some(format!("{}/patches/{pn}.patch", paths.heads_from_out))
-    } else {
-        None
-    };
-    // Depends.
-    let mut depends = Vec::new();
-    for d in words(m.get("depends")) {
-        match names.get(d.as_str()) {
-            Some(sn) => {
-                if !depends.contains(sn) {
-                    depends.push(sn.clone())
-                }
-            }
-            None => {
-                notes.insert(format!("depends on `{d}`, which no board defines; dropped"));
-            }
+            format!("{heads_name}-{pv}")
         }
     }
-    done.push("depends".to_string());
-    // Configure: seed the private install tree, copy the config, run Heads's configure.
-    // Heads builds a module whose `_dir` is its `_base_dir` inside its
-    // source. A board variant configures in an empty dir of its own (the
-    // source is shared by every board), so such a module starts from a copy
-    // of the source there; without variants both dirs are the same.
-    let in_tree = {
-        let (d, b) = (field(m, "dir"), field(m, "base_dir"));
-        b.is_empty() || d == b
-    };
-    let mut configure = String::new();
-    if in_tree {
-        configure.push_str(
-            "if [ \"$STRATA_SOURCE_DIR\" != \"$STRATA_BUILD_DIR\" ]; then cp -a \"$STRATA_SOURCE_DIR/.\" \"$STRATA_BUILD_DIR/\"; fi\n",
-        );
+
+    /// The patches, referenced in place (relative to the output directory).
+    fn patches(&mut self, paths: &Paths) -> Option<String> {
+        let pn = self.patch_name();
+        let pdir = paths.heads.join("patches").join(&pn);
+        let pfile = paths.heads.join("patches").join(format!("{pn}.patch"));
+        if pdir.is_dir() {
+            if pfile.is_file() {
+                self.notes.insert(format!(
+                    "Heads applies both patches/{pn}.patch and patches/{pn}/; strata takes the directory only"
+                ));
+            }
+            if pdir.join("series").is_file() {
+                self.notes.insert(format!(
+                    "patches/{pn}/series exists: strata applies in its order, Heads in file name order"
+                ));
+            }
+            self.done.push(format!("patches/{pn}/"));
+            Some(format!("{}/patches/{pn}", paths.heads_from_out))
+        } else if pfile.is_file() {
+            self.done.push(format!("patches/{pn}.patch"));
+            Some(format!("{}/patches/{pn}.patch", paths.heads_from_out))
+        } else {
+            None
+        }
     }
-    configure.push_str(&format!(
-        "rm -rf \"{PRIVATE_INSTALL}\"\nmkdir -p \"{PRIVATE_INSTALL}\"\n\
-         if [ -d \"$STRATA_SYSROOT\" ]; then cp -a \"$STRATA_SYSROOT/.\" \"{PRIVATE_INSTALL}/\"; fi\n"
-    ));
-    // The board's coreboot builds in Heads's layout inside its build dir:
-    // its source as build/<arch>/<base> (a dir of links to the shared
-    // source's entries), its objects in build/<arch>/<base>/<BOARD>, the
-    // board's payload (from `initrd`) in build/<arch>/<BOARD>.
-    let layout = name == ctx.layout && !ctx.layout.is_empty();
-    let own_dir = if layout {
-        params.insert("BOARD".to_string());
-        let (text, dir) = heads_layout(ctx.arch, field(m, "base_dir"));
-        configure.push_str(&text);
-        done.push(format!(
-            "built in Heads's layout: build/{a}/{}/<BOARD>, payload from build/{a}/<BOARD> (the `initrd` module)",
-            field(m, "base_dir"),
-            a = ctx.arch
+
+    /// `_depends` by strata name; a name no board defines is dropped.
+    fn depends(&mut self, names: &BTreeMap<&str, String>) -> Vec<String> {
+        let mut depends = Vec::new();
+        for d in words(self.m.get("depends")) {
+            match names.get(d.as_str()) {
+                Some(sn) => {
+                    if !depends.contains(sn) {
+                        depends.push(sn.clone())
+                    }
+                }
+                None => {
+                    self.notes
+                        .insert(format!("depends on `{d}`, which no board defines; dropped"));
+                }
+            }
+        }
+        self.done.push("depends".to_string());
+        depends
+    }
+
+    /// The configure text (seed the private install tree, set up Heads's
+    /// layout for the board's coreboot, copy the config, run Heads's
+    /// `_configure`) and the dir Heads's commands run in.
+    fn configure(&mut self) -> (String, String) {
+        // Heads builds a module whose `_dir` is its `_base_dir` inside its
+        // source. A board variant configures in an empty dir of its own (the
+        // source is shared by every board), so such a module starts from a copy
+        // of the source there; without variants both dirs are the same.
+        let in_tree = {
+            let (d, b) = (self.field("dir"), self.field("base_dir"));
+            b.is_empty() || d == b
+        };
+        let mut configure = String::new();
+        if in_tree {
+            configure.push_str(
+                "if [ \"$STRATA_SOURCE_DIR\" != \"$STRATA_BUILD_DIR\" ]; then cp -a \"$STRATA_SOURCE_DIR/.\" \"$STRATA_BUILD_DIR/\"; fi\n",
+            );
+        }
+        configure.push_str(&format!(
+            "rm -rf \"{PRIVATE_INSTALL}\"\nmkdir -p \"{PRIVATE_INSTALL}\"\n\
+             if [ -d \"$STRATA_SYSROOT\" ]; then cp -a \"$STRATA_SYSROOT/.\" \"{PRIVATE_INSTALL}/\"; fi\n"
         ));
-        dir
-    } else {
-        "$STRATA_BUILD_DIR".to_string()
-    };
-    let config = field(m, "config");
-    if !config.is_empty() {
+        // The board's coreboot builds in Heads's layout inside its build dir:
+        // its source as build/<arch>/<base> (a dir of links to the shared
+        // source's entries), its objects in build/<arch>/<base>/<BOARD>, the
+        // board's payload (from `initrd`) in build/<arch>/<BOARD>.
+        let layout = self.name == self.ctx.layout && !self.ctx.layout.is_empty();
+        let own_dir = if layout {
+            self.params.insert("BOARD".to_string());
+            let base = self.field("base_dir");
+            let (text, dir) = heads_layout(self.ctx.arch, base);
+            configure.push_str(&text);
+            self.done.push(format!(
+                "built in Heads's layout: build/{a}/{base}/<BOARD>, payload from build/{a}/<BOARD> (the `initrd` module)",
+                a = self.ctx.arch
+            ));
+            dir
+        } else {
+            "$STRATA_BUILD_DIR".to_string()
+        };
+        configure.push_str(&self.config_copy());
+        configure.push_str(&format!("cd \"{own_dir}\"\nset +eu\n"));
+        configure.push_str(&self.heads_configure(layout));
+        (configure, own_dir)
+    }
+
+    /// Copying the board's config file (`_config`) to `_config_file_path`:
+    /// the board's config param when it is one, else a param of its own.
+    fn config_copy(&mut self) -> String {
+        let config = self.field("config");
+        if config.is_empty() {
+            return String::new();
+        }
         let rel = config
-            .strip_prefix(ctx.pwd)
+            .strip_prefix(self.ctx.pwd)
             .map(|r| r.trim_start_matches('/'))
             .unwrap_or(config)
             .to_string();
-        let p = match ctx.params.iter().find(|(r, _)| *r == rel) {
+        let p = match self.ctx.params.iter().find(|(r, _)| *r == rel) {
             Some((_, p)) => p.clone(),
             None => {
-                let p = format!("{}_CONFIG", env_name(heads_name));
-                files.borrow_mut().push((p.clone(), rel.clone()));
+                let p = format!("{}_CONFIG", env_name(self.heads_name));
+                self.files.push((p.clone(), rel.clone()));
                 p
             }
         };
-        params.insert(p.clone());
-        let dest = rw(field(m, "config_file_path"), &mut notes, &mut params);
-        configure.push_str(&format!(
-            "mkdir -p \"$(dirname \"{dest}\")\"\ncp -a \"$STRATA_PARAM_{p}\" \"{dest}\"\n"
-        ));
-        done.push(format!("config {rel} → $STRATA_PARAM_{p}"));
+        self.params.insert(p.clone());
+        let dest = self.rw(self.field("config_file_path"));
+        self.done.push(format!("config {rel} → $STRATA_PARAM_{p}"));
+        format!("mkdir -p \"$(dirname \"{dest}\")\"\ncp -a \"$STRATA_PARAM_{p}\" \"{dest}\"\n")
     }
-    configure.push_str(&format!("cd \"{own_dir}\"\nset +eu\n"));
-    let mut c = rw(field(m, "configure"), &mut notes, &mut params);
-    let nested = {
-        let (d, b) = (field(m, "dir"), field(m, "base_dir"));
-        !b.is_empty() && d != b && d.starts_with(&format!("{b}/"))
-    };
-    if nested && !layout && !field(m, "dir")[field(m, "base_dir").len() + 1..].contains('/') {
-        // Heads runs `make -C ..` in build/<arch>/<base>/<sub>: `..` is the source.
-        c = c.replace("-C .. ", "-C \"$STRATA_SOURCE_DIR\" ");
-        if c.ends_with("-C ..") {
-            c = format!("{}-C \"$STRATA_SOURCE_DIR\"", &c[..c.len() - 5]);
+
+    /// Heads's `_configure`, rewritten; a `make -C ..` of a module built in
+    /// a subdirectory of its source made to name the source.
+    fn heads_configure(&mut self, layout: bool) -> String {
+        let mut c = self.rw(self.field("configure"));
+        let (dir, base) = (self.field("dir"), self.field("base_dir"));
+        let nested = !base.is_empty() && dir != base && dir.starts_with(&format!("{base}/"));
+        if nested && !layout && !dir[base.len() + 1..].contains('/') {
+            // Heads runs `make -C ..` in build/<arch>/<base>/<sub>: `..` is the source.
+            c = c.replace("-C .. ", "-C \"$STRATA_SOURCE_DIR\" ");
+            if c.ends_with("-C ..") {
+                c = format!("{}-C \"$STRATA_SOURCE_DIR\"", &c[..c.len() - 5]);
+            }
         }
+        let mut text = String::new();
+        if !c.trim().is_empty() {
+            text.push_str(c.trim());
+            text.push('\n');
+            self.done.push("_configure".to_string());
+        }
+        if nested && (mentions_parent(&c) || mentions_parent(self.field("target"))) {
+            self.notes.insert(
+                "a relative `..` in its commands means the source dir, because Heads builds it in a subdirectory of its source (`_dir` inside `_base_dir`); it holds only if $STRATA_BUILD_DIR is inside $STRATA_SOURCE_DIR".to_string(),
+            );
+        }
+        text
     }
-    if !c.trim().is_empty() {
-        configure.push_str(c.trim());
-        configure.push('\n');
-        done.push("_configure".to_string());
+
+    /// Heads runs `$(MAKE) -C $(build)/$(dir) $(target)`.
+    fn build(&mut self, own_dir: &str) -> String {
+        let t = self.rw(self.field("target"));
+        self.done.push("_target".to_string());
+        format!("set +eu\nmake -C \"{own_dir}\" {}\n", t.trim()).replace(" \n", "\n")
     }
-    if nested && (mentions_parent(&c) || mentions_parent(field(m, "target"))) {
-        notes.insert(
-            "a relative `..` in its commands means the source dir, because Heads builds it in a subdirectory of its source (`_dir` inside `_base_dir`); it holds only if $STRATA_BUILD_DIR is inside $STRATA_SOURCE_DIR".to_string(),
+
+    /// Collects what the module added to the private tree, plus its outputs
+    /// and libraries (what Heads copies into the initrd), and stages what
+    /// the board's `initrd` takes from it (`_data`, busybox's install, the
+    /// kernel's modules).
+    fn install(&mut self, own_dir: &str) -> String {
+        let mut install = format!(
+            "cd \"{PRIVATE_INSTALL}\"\n\
+             find . ! -type d | LC_ALL=C sort | while IFS= read -r f; do\n  \
+             if ! cmp -s \"$f\" \"$STRATA_SYSROOT/$f\"; then\n    \
+             mkdir -p \"$STRATA_DESTDIR/$(dirname \"$f\")\" && cp -a \"$f\" \"$STRATA_DESTDIR/$f\"\n  fi\ndone\n\
+             cd \"{own_dir}\"\n"
         );
-    }
-    // Build: Heads runs `$(MAKE) -C $(build)/$(dir) $(target)`.
-    let t = rw(field(m, "target"), &mut notes, &mut params);
-    let build = format!("set +eu\nmake -C \"{own_dir}\" {}\n", t.trim()).replace(" \n", "\n");
-    done.push("_target".to_string());
-    // Install: collect what the module added to the private tree, plus its
-    // outputs and libraries (what Heads copies into the initrd).
-    let mut install = format!(
-        "cd \"{PRIVATE_INSTALL}\"\n\
-         find . ! -type d | LC_ALL=C sort | while IFS= read -r f; do\n  \
-         if ! cmp -s \"$f\" \"$STRATA_SYSROOT/$f\"; then\n    \
-         mkdir -p \"$STRATA_DESTDIR/$(dirname \"$f\")\" && cp -a \"$f\" \"$STRATA_DESTDIR/$f\"\n  fi\ndone\n\
-         cd \"{own_dir}\"\n"
-    );
-    for (f, sub) in [("output", "bin"), ("libraries", "lib")] {
-        let list = rw(
-            m.get(f).map(String::as_str).unwrap_or(""),
-            &mut notes,
-            &mut params,
-        );
-        let items: Vec<&str> = list.split_whitespace().collect();
-        if !items.is_empty() {
-            install.push_str(&format!(
-                "mkdir -p \"$STRATA_DESTDIR/initrd/{sub}\"\ncp -aL {} \"$STRATA_DESTDIR/initrd/{sub}/\"\n",
-                items.join(" ")
+        for (f, sub) in [("output", "bin"), ("libraries", "lib")] {
+            let list = self.rw(self.m.get(f).map(String::as_str).unwrap_or(""));
+            let items: Vec<&str> = list.split_whitespace().collect();
+            if !items.is_empty() {
+                install.push_str(&format!(
+                    "mkdir -p \"$STRATA_DESTDIR/initrd/{sub}\"\ncp -aL {} \"$STRATA_DESTDIR/initrd/{sub}/\"\n",
+                    items.join(" ")
+                ));
+                self.done.push(format!("_{f} → initrd/{sub}"));
+            }
+        }
+        // `_data` (`src|dst`, what Heads stages into data.cpio): staged under
+        // heads-data/<dst> for the board's `initrd`.
+        let data = self.rw(self.field("data"));
+        for entry in data.split_whitespace() {
+            if let Some((src, dst)) = entry.split_once('|') {
+                let d = super::image::DATA_DIR;
+                install.push_str(&format!(
+                    "mkdir -p \"$(dirname \"$STRATA_DESTDIR/{d}/{dst}\")\"\ncp -R {src} \"$STRATA_DESTDIR/{d}/{dst}\"\n"
+                ));
+                self.done.push(format!("_data {dst} → {d}/{dst}"));
+            }
+        }
+        if self.heads_name == "busybox" && !self.ctx.heads_cc.is_empty() {
+            let cc = self.rw(self.ctx.heads_cc.trim());
+            let cross = self.rw(self.ctx.cross.trim());
+            install.push_str(&busybox_install(&cc, &cross));
+            self.done.push(format!(
+                "Heads's `$(initrd_bin_dir)/busybox` rule → {}/",
+                super::image::BUSYBOX_DIR
             ));
-            done.push(format!("_{f} → initrd/{sub}"));
         }
-    }
-    // `_data` (`src|dst`, what Heads stages into data.cpio): staged under
-    // heads-data/<dst> for the board's `initrd`.
-    let data = rw(field(m, "data"), &mut notes, &mut params);
-    for entry in data.split_whitespace() {
-        if let Some((src, dst)) = entry.split_once('|') {
-            let d = super::image::DATA_DIR;
-            install.push_str(&format!(
-                "mkdir -p \"$(dirname \"$STRATA_DESTDIR/{d}/{dst}\")\"\ncp -R {src} \"$STRATA_DESTDIR/{d}/{dst}\"\n"
+        if self.m.contains_key("modules-y") {
+            install.push_str(&kernel_modules_install());
+            self.done.push(format!(
+                "{}_modules-y: every built .ko → {}/",
+                self.heads_name,
+                super::image::KMOD_DIR
             ));
-            done.push(format!("_data {dst} → {d}/{dst}"));
+        }
+        install
+    }
+
+    /// What the module file does outside the module's variables: its
+    /// coreboot toolchain, its own rules, its `$(shell …)` calls.
+    fn heads_specific_notes(&mut self, file: &str, scan: &FileScan) {
+        let toolchain = self.field("toolchain");
+        if !toolchain.is_empty() {
+            self.notes.insert(format!(
+                "uses the coreboot toolchain of `{toolchain}`, which Heads builds through a rule in modules/{file}; not translated"
+            ));
+        }
+        for (line, target) in &scan.rules {
+            self.notes.insert(format!(
+                "modules/{file}:{line}: rule `{target}` is Heads-specific; not translated"
+            ));
+        }
+        for (line, text) in &scan.shells {
+            self.notes.insert(format!(
+                "modules/{file}:{line}: $(shell …) evaluated on the importing host: `{text}`"
+            ));
         }
     }
-    if heads_name == "busybox" && !ctx.heads_cc.is_empty() {
-        let cc = rw(ctx.heads_cc.trim(), &mut notes, &mut params);
-        let cross = rw(ctx.cross.trim(), &mut notes, &mut params);
-        install.push_str(&busybox_install(&cc, &cross));
-        done.push(format!(
-            "Heads's `$(initrd_bin_dir)/busybox` rule → {}/",
-            super::image::BUSYBOX_DIR
-        ));
-    }
-    if m.contains_key("modules-y") {
-        install.push_str(&kernel_modules_install());
-        done.push(format!(
-            "{heads_name}_modules-y: every built .ko → {}/",
-            super::image::KMOD_DIR
-        ));
-    }
-    if !field(m, "toolchain").is_empty() {
-        notes.insert(format!(
-            "uses the coreboot toolchain of `{}`, which Heads builds through a rule in modules/{file}; not translated",
-            field(m, "toolchain")
-        ));
-    }
-    for (line, target) in &scan.rules {
-        notes.insert(format!(
-            "modules/{file}:{line}: rule `{target}` is Heads-specific; not translated"
-        ));
-    }
-    for (line, text) in &scan.shells {
-        notes.insert(format!(
-            "modules/{file}:{line}: $(shell …) evaluated on the importing host: `{text}`"
-        ));
-    }
-    // A recipe that calls the cross toolchain ($(CROSS), $(CROSS_TOOLS):
-    // rewritten to $STRATA_HOST) must depend on it. Heads's make happens to
-    // build musl-cross-make first; strata's exact host prefixes do not, so
-    // the dependency is added and reported as Heads's bug.
-    let uses_toolchain = [&configure, &build, &install]
-        .iter()
-        .any(|c| c.contains("STRATA_HOST"));
-    if uses_toolchain
-        && !ctx.toolchain.is_empty()
-        && ctx.toolchain != name
-        && !depends.contains(&ctx.toolchain)
-    {
-        depends.push(ctx.toolchain.clone());
-        notes.insert(format!(
-            "calls the cross toolchain ($(CROSS)/$(CROSS_TOOLS)) without `$(musl_dep)` in \
-             {heads_name}_depends (a missing dependency in Heads, which builds only because make \
-             happens to build {} first): strata adds it",
-            ctx.toolchain
-        ));
-    }
-    let out = ModuleOut {
-        name: name.to_string(),
-        heads_name: heads_name.to_string(),
-        module_file: file.to_string(),
-        version: super::translate::version_of(m),
-        source,
-        depends,
-        patches,
-        params: params.into_iter().collect(),
-        host: ctx.toolchain == name,
-        configure,
-        build,
-        install,
-        // musl-cross-make downloads its packages in its build: declared
-        // instead, so the build downloads nothing (the sandbox has no network).
-        downloads: if ctx.toolchain == name {
-            done.push("its packages (hashes/) → [[download]] sha1-from".to_string());
-            super::toolchain::musl_cross_make_downloads()
-        } else {
-            Vec::new()
-        },
-    };
-    let mut extra = files.into_inner();
-    extra.sort();
-    extra.dedup();
-    for (p, rel) in &extra {
-        if p.starts_with("HEADS_") {
-            done.push(format!("{rel} of the Heads tree → $STRATA_PARAM_{p}"));
+
+    /// A recipe that calls the cross toolchain ($(CROSS), $(CROSS_TOOLS):
+    /// rewritten to $STRATA_HOST) must depend on it. Heads's make happens to
+    /// build musl-cross-make first; strata's exact host prefixes do not, so
+    /// the dependency is added and reported as Heads's bug.
+    fn toolchain_dependency(&mut self, depends: &mut Vec<String>, commands: [&String; 3]) {
+        let uses_toolchain = commands.iter().any(|c| c.contains("STRATA_HOST"));
+        let tc = &self.ctx.toolchain;
+        if uses_toolchain && !tc.is_empty() && tc != self.name && !depends.contains(tc) {
+            depends.push(tc.clone());
+            self.notes.insert(format!(
+                "calls the cross toolchain ($(CROSS)/$(CROSS_TOOLS)) without `$(musl_dep)` in \
+                 {}_depends (a missing dependency in Heads, which builds only because make \
+                 happens to build {tc} first): strata adds it",
+                self.heads_name
+            ));
         }
     }
-    (out, notes, done, extra)
+
+    /// musl-cross-make downloads its packages in its build: declared
+    /// instead, so the build downloads nothing (the sandbox has no network).
+    fn downloads(&mut self) -> Vec<DownloadOut> {
+        if self.ctx.toolchain != self.name {
+            return Vec::new();
+        }
+        self.done
+            .push("its packages (hashes/) → [[download]] sha1-from".to_string());
+        super::toolchain::musl_cross_make_downloads()
+    }
+
+    /// The tree's files the commands read, as `(param, path)` pairs the
+    /// board's target carries (sorted, once each).
+    fn tree_files(&mut self) -> Vec<(String, String)> {
+        let mut extra = std::mem::take(&mut self.files);
+        extra.sort();
+        extra.dedup();
+        for (p, rel) in &extra {
+            if p.starts_with("HEADS_") {
+                self.done
+                    .push(format!("{rel} of the Heads tree → $STRATA_PARAM_{p}"));
+            }
+        }
+        extra
+    }
 }

@@ -4,7 +4,7 @@
 //! byte-identical for the same input: re-importing an unchanged Heads tree
 //! rewrites nothing.
 
-use super::translate::{Imported, ModuleOut, Param, Source};
+use super::model::{Imported, ModuleOut, Param, Source};
 
 /// First line of every file the import writes; files without it are never
 /// touched.

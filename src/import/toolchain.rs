@@ -13,8 +13,8 @@
 //! package list without a re-import.
 
 use super::make::BoardEval;
+use super::model::{DownloadOut, Imported, ModuleOut, version_of};
 use super::report::ModuleReport;
-use super::translate::{DownloadOut, Imported, ModuleOut};
 use regex::Regex;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -186,7 +186,7 @@ pub fn wire_coreboot(
     let provider = e.modules.get(&e.coreboot_toolchain)?;
     let tc = CorebootToolchain {
         heads_module: e.coreboot_toolchain.clone(),
-        version: super::translate::version_of(provider),
+        version: version_of(provider),
         target: if e.coreboot_target.is_empty() {
             "i386".to_string()
         } else {

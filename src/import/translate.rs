@@ -12,106 +12,18 @@
 //! lines), not only from the boards evaluated, so `--board` never renames
 //! a module.
 
+use super::image::{board_image, cbmem, cbmem_name, covers};
 use super::make::BoardEval;
+use super::model::{Imported, ModuleOut, Param, Paths, TargetOut, field, version_of};
 use super::module::module;
-use super::report::{BoardReport, ModuleReport, Report};
+use super::report::{BoardReport, ModuleReport};
 use super::rewrite::Context;
 use super::scan::{FileScan, scan_file};
+use super::toolchain::{
+    CorebootToolchain, add_crossgcc_modules, toolchain_hook_only, wire_coreboot,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    Archive {
-        url: String,
-        sha256: String,
-        /// Set when Heads's `_tar` differs from the URL's last segment.
-        file: Option<String>,
-        strip: Option<u32>,
-    },
-    Git {
-        git: String,
-        rev: String,
-    },
-    /// `source = "none"`: Heads's own image steps (see `image.rs`).
-    None,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ModuleOut {
-    pub name: String,
-    pub heads_name: String,
-    pub module_file: String,
-    pub version: String,
-    pub source: Source,
-    pub depends: Vec<String>,
-    /// Relative to the output directory.
-    pub patches: Option<String>,
-    pub params: Vec<String>,
-    pub host: bool,
-    pub configure: String,
-    pub build: String,
-    pub install: String,
-    /// Files the build needs, pinned by its source (`sha1-from`).
-    pub downloads: Vec<DownloadOut>,
-}
-
-/// A `[[download]]` whose pin and name strata reads from the source.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DownloadOut {
-    pub sha1_from: String,
-    pub vars_from: Option<String>,
-    pub urls: Vec<String>,
-    pub file: Option<String>,
-    pub dest: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Param {
-    /// A value, e.g. `BOARD = "x230"`.
-    Value(String),
-    /// A file, relative to the output directory.
-    File(String),
-    /// A directory, relative to the output directory.
-    Dir(String),
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TargetOut {
-    pub modules: Vec<String>,
-    pub params: BTreeMap<String, Param>,
-}
-
-#[derive(Debug, Default)]
-pub struct Imported {
-    pub modules: BTreeMap<String, ModuleOut>,
-    pub targets: BTreeMap<String, TargetOut>,
-    pub layers: BTreeMap<String, Vec<String>>,
-    pub report: Report,
-}
-
-/// Paths the translation needs.
-pub struct Paths<'a> {
-    pub heads: &'a Path,
-    /// `heads` as seen from the output directory (`..` for the default).
-    pub heads_from_out: &'a str,
-    pub pwd: &'a str,
-    pub tmp: &'a str,
-}
-
-fn field<'a>(m: &'a BTreeMap<String, String>, f: &str) -> &'a str {
-    m.get(f).map(|s| s.trim()).unwrap_or("")
-}
-
-/// Heads's version of a module: `_version`, else the pinned commit.
-pub(super) fn version_of(m: &BTreeMap<String, String>) -> String {
-    let v = field(m, "version");
-    if v.is_empty() {
-        field(m, "commit_hash").to_string()
-    } else {
-        v.to_string()
-    }
-}
 
 /// The Heads modules whose strata name carries their version: those boards
 /// build at different versions, and those whose module file picks the
@@ -164,28 +76,26 @@ fn is_module(m: &BTreeMap<String, String>) -> bool {
 /// and what was translated.
 type Merged = (Vec<(String, ModuleOut)>, BTreeSet<String>, Vec<String>);
 
+/// Every evaluated board translated on its own, then each module's
+/// per-board translations merged (split where boards disagree), with the
+/// targets, cache layers and report.
 pub fn translate(paths: &Paths, evals: &[(String, Result<BoardEval, String>)]) -> Imported {
-    let mut imp = Imported::default();
     let mut scans: BTreeMap<String, FileScan> = BTreeMap::new();
-    // coreboot's shared toolchains, by strata name.
-    let mut crossgcc: BTreeMap<String, super::toolchain::CorebootToolchain> = BTreeMap::new();
-    let mut providers: BTreeMap<String, ModuleOut> = BTreeMap::new();
     let versioned = versioned_names(paths, evals, &mut scans);
-    let strata_name = |heads: &str, version: &str| -> String {
-        let many = versioned.contains(heads);
-        if many && !heads.ends_with(&format!("-{version}")) {
-            format!("{heads}-{version}")
-        } else {
-            heads.to_string()
-        }
+    let mut t = Translation {
+        paths,
+        versioned,
+        scans,
+        imp: Imported::default(),
+        crossgcc: BTreeMap::new(),
+        providers: BTreeMap::new(),
+        merged: BTreeMap::new(),
     };
-    // strata name → (each board's translation, notes, what was translated)
-    let mut merged: BTreeMap<String, Merged> = BTreeMap::new();
     for (board, e) in evals {
-        let e = match e {
-            Ok(e) => e,
+        match e {
+            Ok(e) => t.board(board, e),
             Err(msg) => {
-                imp.report.boards.insert(
+                t.imp.report.boards.insert(
                     board.clone(),
                     BoardReport {
                         status: "error".into(),
@@ -193,165 +103,85 @@ pub fn translate(paths: &Paths, evals: &[(String, Result<BoardEval, String>)]) -
                         ..Default::default()
                     },
                 );
-                continue;
             }
-        };
+        }
+    }
+    let fin = final_names(&t.merged);
+    let (toolchains, coreboot) = t.emit(&fin);
+    t.finish(&fin, toolchains, coreboot)
+}
+
+/// The translation across boards being assembled: each board's target and
+/// report go straight into `imp`, its modules' translations into `merged`
+/// until every board is in.
+struct Translation<'a> {
+    paths: &'a Paths<'a>,
+    /// See `versioned_names`.
+    versioned: BTreeSet<String>,
+    /// Each module file, scanned once.
+    scans: BTreeMap<String, FileScan>,
+    imp: Imported,
+    /// coreboot's shared toolchains, by strata name.
+    crossgcc: BTreeMap<String, CorebootToolchain>,
+    /// The trees the toolchains build in, by Heads name.
+    providers: BTreeMap<String, ModuleOut>,
+    /// strata name → (each board's translation, notes, what was translated)
+    merged: BTreeMap<String, Merged>,
+}
+
+/// One board being translated: its evaluation, the strata names of its
+/// modules, its config files as params, the rewriting context, and whether
+/// it has Heads's image modules.
+struct Board<'b> {
+    name: &'b str,
+    e: &'b BoardEval,
+    names: BTreeMap<&'b str, String>,
+    /// `(path relative to Heads, param name)`.
+    params: Vec<(String, String)>,
+    ctx: Context<'b>,
+    has_image: bool,
+}
+
+impl Translation<'_> {
+    /// A Heads module's strata name (see the module doc's "Naming").
+    fn strata_name(&self, heads: &str, version: &str) -> String {
+        let many = self.versioned.contains(heads);
+        if many && !heads.ends_with(&format!("-{version}")) {
+            format!("{heads}-{version}")
+        } else {
+            heads.to_string()
+        }
+    }
+
+    /// Board `name`'s target and report, its modules' translations merged in.
+    fn board(&mut self, name: &str, e: &BoardEval) {
         let names: BTreeMap<&str, String> = e
             .modules
             .iter()
             .filter(|(_, m)| is_module(m))
-            .map(|(n, m)| (n.as_str(), strata_name(n, &version_of(m))))
+            .map(|(n, m)| (n.as_str(), self.strata_name(n, &version_of(m))))
             .collect();
-        let mut dirs = Vec::new();
-        for (n, m) in &e.modules {
-            let Some(sn) = names.get(n.as_str()) else {
-                continue;
-            };
-            let dir = field(m, "dir");
-            let base = field(m, "base_dir");
-            if !dir.is_empty() {
-                dirs.push((dir.to_string(), sn.clone(), false));
-            }
-            if !base.is_empty() && base != dir {
-                dirs.push((base.to_string(), sn.clone(), true));
-            }
-        }
-        dirs.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
-        let params: Vec<(String, String)> = e
-            .config_files
-            .iter()
-            .filter(|(_, rel)| paths.heads.join(rel).is_file())
-            .map(|(var, rel)| {
-                let p = var.strip_prefix("CONFIG_").unwrap_or(var).to_string();
-                (rel.clone(), p)
-            })
-            .collect();
-        let toolchain = names.get(e.musl_dep.as_str()).cloned().unwrap_or_default();
-        let ctx = Context {
-            heads: paths.heads,
-            pwd: paths.pwd,
-            tmp: paths.tmp,
-            arch: &e.arch,
-            board,
-            dirs,
-            params: params.clone(),
-            toolchain: toolchain.clone(),
-            layout: names
-                .get(
-                    e.vars
-                        .get("coreboot_module")
-                        .map(|s| s.trim())
-                        .unwrap_or(""),
-                )
-                .cloned()
-                .unwrap_or_default(),
-            heads_cc: e.vars.get("heads_cc").cloned().unwrap_or_default(),
-            cross: e.vars.get("CROSS").cloned().unwrap_or_default(),
+        let params = config_params(self.paths.heads, e);
+        let ctx = context(self.paths, name, e, &names, params.clone());
+        let image = board_image(self.paths.heads, self.paths.heads_from_out, &ctx, e, &names);
+        let b = Board {
+            name,
+            e,
+            names,
+            params,
+            ctx,
+            has_image: image.is_some(),
         };
-        let image = super::image::board_image(paths.heads, paths.heads_from_out, &ctx, e, &names);
         let mut br = BoardReport {
             status: "imported".into(),
             ..Default::default()
         };
         let mut target = TargetOut::default();
-        let hook = super::toolchain::toolchain_hook_only(e);
-        for n in &e.modules_y {
-            if n == "initrd" && image.is_some() {
-                target.modules.push("initrd".to_string());
-                if let Some(cb) = names.get(
-                    e.vars
-                        .get("coreboot_module")
-                        .map(|s| s.trim())
-                        .unwrap_or(""),
-                ) {
-                    target.modules.push(super::image::cbmem_name(cb));
-                }
-                continue;
-            }
-            if Some(n.as_str()) == hook {
-                br.skipped.push(format!(
-                    "`{n}` is in modules-y only to build the coreboot toolchain in its tree: the shared toolchain module does that"
-                ));
-                continue;
-            }
-            match names.get(n.as_str()) {
-                Some(sn) => {
-                    if !target.modules.contains(sn) {
-                        target.modules.push(sn.clone())
-                    }
-                }
-                None => br.skipped.push(format!(
-                    "`{n}` in modules-y has no url or git repo: Heads's own build step, not a module"
-                )),
-            }
-        }
+        target_modules(&b, &mut target, &mut br);
         for (n, m) in &e.modules {
-            let Some(sn) = names.get(n.as_str()) else {
-                continue;
-            };
-            let file = module_file_of(n, m);
-            let scan = scans
-                .entry(file.clone())
-                .or_insert_with(|| scan_file(&paths.heads.join("modules").join(&file)));
-            let (mut out, mut notes, mut done, extra) =
-                module(paths, &ctx, n, sn, &file, m, &names, scan);
-            // The toolchain's tree: its source and patches, whether or not
-            // the board builds it (see `toolchain_hook_only`).
-            if *n == e.coreboot_toolchain {
-                providers.entry(n.clone()).or_insert_with(|| out.clone());
+            if let Some(sn) = b.names.get(n.as_str()) {
+                self.add_module(&b, n, sn, m, &mut target);
             }
-            if Some(n.as_str()) == hook {
-                continue;
-            }
-            if let Some(tc) = super::toolchain::wire_coreboot(&mut out, &mut notes, e) {
-                done.push(format!("toolchain → host module `{}`", tc.name()));
-                crossgcc.insert(tc.name(), tc);
-            }
-            if image.is_some() {
-                let covered: Vec<String> = notes
-                    .iter()
-                    .filter(|n| super::image::covers(n))
-                    .cloned()
-                    .collect();
-                for c in covered {
-                    notes.remove(&c);
-                    let what = c.split(": ").next().unwrap_or(&c).to_string();
-                    done.push(format!(
-                        "{what}: carried by the board's `initrd`/`rom` modules"
-                    ));
-                }
-            }
-            if image.is_some() && *sn == ctx.layout {
-                // coreboot's payload: the board's initrd and kernel.
-                out.depends.push("initrd".to_string());
-                let cb = super::image::cbmem(&out, &ctx, e);
-                let done = vec!["Heads's cbmem rule (top-level Makefile)".to_string()];
-                merged
-                    .entry(cb.name.clone())
-                    .or_insert_with(|| (Vec::new(), BTreeSet::new(), done))
-                    .0
-                    .push((board.clone(), cb));
-            }
-            for (p, rel) in extra {
-                let f = format!("{}/{rel}", paths.heads_from_out);
-                target.params.insert(p, Param::File(f));
-            }
-            for (rel, p) in &params {
-                if out.params.contains(p) {
-                    let f = format!("{}/{rel}", paths.heads_from_out);
-                    target.params.insert(p.clone(), Param::File(f));
-                }
-            }
-            if out.params.iter().any(|p| p == "BOARD") {
-                target
-                    .params
-                    .insert("BOARD".to_string(), Param::Value(board.clone()));
-            }
-            let entry = merged
-                .entry(sn.clone())
-                .or_insert_with(|| (Vec::new(), BTreeSet::new(), done));
-            entry.0.push((board.clone(), out));
-            entry.1.extend(notes);
         }
         if let Some(img) = image {
             target.modules.push("rom".to_string());
@@ -363,24 +193,166 @@ pub fn translate(paths: &Paths, evals: &[(String, Result<BoardEval, String>)]) -
                 let done = vec![
                     "Heads's top-level Makefile recipes, as strata's own commands".to_string(),
                 ];
-                let entry = merged
-                    .entry(m.name.clone())
-                    .or_insert_with(|| (Vec::new(), BTreeSet::new(), done));
-                entry.0.push((board.clone(), m));
+                self.merge(name, m, done, BTreeSet::new());
             }
         }
         br.modules = target.modules.clone();
-        imp.report.boards.insert(board.clone(), br);
-        imp.targets.insert(board.clone(), target);
+        self.imp.report.boards.insert(name.to_string(), br);
+        self.imp.targets.insert(name.to_string(), target);
     }
-    // Boards on which a module's translation differs (another arch's cross
-    // prefix, a board-specific make argument) get their own module,
-    // `<name>+<first board>`: exact per board, never silently merged. The
-    // split propagates: a dependent whose dependency split splits too.
-    let mut fin: BTreeMap<(String, String), String> = BTreeMap::new();
+
+    /// Module `n` (strata name `sn`) of board `b`: translated, wired to
+    /// its toolchains and the board's image, its params carried by the
+    /// board's target, merged in.
+    fn add_module(
+        &mut self,
+        b: &Board,
+        n: &str,
+        sn: &str,
+        m: &BTreeMap<String, String>,
+        target: &mut TargetOut,
+    ) {
+        let e = b.e;
+        let paths = self.paths;
+        let file = module_file_of(n, m);
+        let scan = self
+            .scans
+            .entry(file.clone())
+            .or_insert_with(|| scan_file(&paths.heads.join("modules").join(&file)));
+        let (mut out, mut notes, mut done, extra) =
+            module(paths, &b.ctx, n, sn, &file, m, &b.names, scan);
+        // The toolchain's tree: its source and patches, whether or not
+        // the board builds it (see `toolchain_hook_only`).
+        if n == e.coreboot_toolchain {
+            self.providers
+                .entry(n.to_string())
+                .or_insert_with(|| out.clone());
+        }
+        if Some(n) == toolchain_hook_only(e) {
+            return;
+        }
+        if let Some(tc) = wire_coreboot(&mut out, &mut notes, e) {
+            done.push(format!("toolchain → host module `{}`", tc.name()));
+            self.crossgcc.insert(tc.name(), tc);
+        }
+        if b.has_image {
+            carried_by_image(&mut notes, &mut done);
+        }
+        if b.has_image && sn == b.ctx.layout {
+            // coreboot's payload: the board's initrd and kernel.
+            out.depends.push("initrd".to_string());
+            let cb = cbmem(&out, &b.ctx, e);
+            let done = vec!["Heads's cbmem rule (top-level Makefile)".to_string()];
+            self.merge(b.name, cb, done, BTreeSet::new());
+        }
+        carry_params(b, paths.heads_from_out, &out, extra, target);
+        self.merge(b.name, out, done, notes);
+    }
+
+    /// One board's translation of a module, under the module's strata name
+    /// (`done` is kept from the first board that has it).
+    fn merge(&mut self, board: &str, m: ModuleOut, done: Vec<String>, notes: BTreeSet<String>) {
+        let entry = self
+            .merged
+            .entry(m.name.clone())
+            .or_insert_with(|| (Vec::new(), BTreeSet::new(), done));
+        entry.0.push((board.to_string(), m));
+        entry.1.extend(notes);
+    }
+
+    /// Every module's translations into `imp`, one module per group of
+    /// boards that agree, each with its report entry. Returns the host
+    /// modules' names and coreboot's.
+    fn emit(&mut self, fin: &FinalNames) -> (BTreeSet<String>, Vec<String>) {
+        let mut coreboot = Vec::new();
+        let mut toolchains = BTreeSet::new();
+        for (base, (per_board, notes, done)) in &self.merged {
+            let gs = groups(per_board, fin);
+            for (i, (m, bs)) in gs.iter().enumerate() {
+                let mut m = m.clone();
+                m.name = fin[&(bs[0].clone(), base.clone())].clone();
+                let mut params = BTreeSet::new();
+                for (b, x) in per_board {
+                    if bs.contains(b) {
+                        params.extend(x.params.iter().cloned());
+                    }
+                }
+                m.params = params.into_iter().collect();
+                let mut translated = done.clone();
+                if gs.len() > 1 {
+                    translated.push(split_note(base, i, bs, gs.len()));
+                }
+                if m.host {
+                    toolchains.insert(m.name.clone());
+                }
+                if m.module_file == "coreboot" {
+                    coreboot.push(m.name.clone());
+                }
+                self.imp.report.modules.insert(
+                    m.name.clone(),
+                    ModuleReport {
+                        heads_name: m.heads_name.clone(),
+                        module_file: m.module_file.clone(),
+                        boards: bs.len(),
+                        translated,
+                        not_translated: notes.iter().cloned().collect(),
+                    },
+                );
+                self.imp.modules.insert(m.name.clone(), m);
+            }
+        }
+        (toolchains, coreboot)
+    }
+
+    /// The targets under the final names, the shared toolchain modules and
+    /// Heads's cache layers.
+    fn finish(
+        mut self,
+        fin: &FinalNames,
+        toolchains: BTreeSet<String>,
+        mut coreboot: Vec<String>,
+    ) -> Imported {
+        let imp = &mut self.imp;
+        for (board, t) in imp.targets.iter_mut() {
+            for n in t.modules.iter_mut() {
+                if let Some(f) = fin.get(&(board.clone(), n.clone())) {
+                    *n = f.clone();
+                }
+            }
+        }
+        for (b, r) in imp.report.boards.iter_mut() {
+            if let Some(t) = imp.targets.get(b) {
+                r.modules = t.modules.clone();
+            }
+        }
+        // One host module per coreboot toolchain, shared by its boards.
+        coreboot.extend(add_crossgcc_modules(imp, &self.crossgcc, &self.providers));
+        // Heads's three CircleCI cache layers.
+        let tc: Vec<String> = toolchains.into_iter().collect();
+        if !tc.is_empty() {
+            imp.layers.insert("musl-cross-make".into(), tc.clone());
+            let mut cb = tc.clone();
+            cb.extend(coreboot);
+            imp.layers.insert("coreboot-musl-cross-make".into(), cb);
+        }
+        imp.layers
+            .insert("modules".into(), imp.modules.keys().cloned().collect());
+        self.imp
+    }
+}
+
+/// `(board, base name)` → the module's name on that board.
+type FinalNames = BTreeMap<(String, String), String>;
+
+/// Boards on which a module's translation differs (another arch's cross
+/// prefix, a board-specific make argument) get their own module,
+/// `<name>+<first board>`: exact per board, never silently merged. The
+/// split propagates: a dependent whose dependency split splits too.
+fn final_names(merged: &BTreeMap<String, Merged>) -> FinalNames {
+    let mut fin = FinalNames::new();
     for _ in 0..32 {
         let mut next = BTreeMap::new();
-        for (base, (per_board, _, _)) in &merged {
+        for (base, (per_board, _, _)) in merged {
             for (i, (_, bs)) in groups(per_board, &fin).iter().enumerate() {
                 let n = if i == 0 {
                     base.clone()
@@ -397,94 +369,166 @@ pub fn translate(paths: &Paths, evals: &[(String, Result<BoardEval, String>)]) -
         }
         fin = next;
     }
-    let mut coreboot = Vec::new();
-    let mut toolchains = BTreeSet::new();
-    for (base, (per_board, notes, done)) in &merged {
-        let gs = groups(per_board, &fin);
-        for (i, (m, bs)) in gs.iter().enumerate() {
-            let mut m = m.clone();
-            m.name = fin[&(bs[0].clone(), base.clone())].clone();
-            let mut params = BTreeSet::new();
-            for (b, x) in per_board {
-                if bs.contains(b) {
-                    params.extend(x.params.iter().cloned());
+    fin
+}
+
+/// The report line of group `i` of `count` translations of module `base`
+/// (boards `bs`).
+fn split_note(base: &str, i: usize, bs: &[String], count: usize) -> String {
+    if i == 0 {
+        format!(
+            "the translation {} board(s) share; {} other variant(s) are separate modules `{base}+<board>`",
+            bs.len(),
+            count - 1
+        )
+    } else {
+        let shown: Vec<&str> = bs.iter().take(4).map(String::as_str).collect();
+        let more = if bs.len() > 4 { ", …" } else { "" };
+        format!(
+            "Heads builds `{base}` differently on {} board(s) ({}{more}): their own module",
+            bs.len(),
+            shown.join(", ")
+        )
+    }
+}
+
+/// Heads's `coreboot_module` on a board (its Heads name).
+fn coreboot_module(e: &BoardEval) -> &str {
+    e.vars
+        .get("coreboot_module")
+        .map(|s| s.trim())
+        .unwrap_or("")
+}
+
+/// The board's config files that exist in the tree, as
+/// `(path relative to Heads, param name)`.
+fn config_params(heads: &Path, e: &BoardEval) -> Vec<(String, String)> {
+    e.config_files
+        .iter()
+        .filter(|(_, rel)| heads.join(rel).is_file())
+        .map(|(var, rel)| {
+            let p = var.strip_prefix("CONFIG_").unwrap_or(var).to_string();
+            (rel.clone(), p)
+        })
+        .collect()
+}
+
+/// What the rewriting needs to know about board `board`: its modules' dirs
+/// (longest first), config params, toolchain, coreboot and compilers.
+fn context<'b>(
+    paths: &Paths<'b>,
+    board: &'b str,
+    e: &'b BoardEval,
+    names: &BTreeMap<&str, String>,
+    params: Vec<(String, String)>,
+) -> Context<'b> {
+    let mut dirs = Vec::new();
+    for (n, m) in &e.modules {
+        let Some(sn) = names.get(n.as_str()) else {
+            continue;
+        };
+        let dir = field(m, "dir");
+        let base = field(m, "base_dir");
+        if !dir.is_empty() {
+            dirs.push((dir.to_string(), sn.clone(), false));
+        }
+        if !base.is_empty() && base != dir {
+            dirs.push((base.to_string(), sn.clone(), true));
+        }
+    }
+    dirs.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
+    let toolchain = names.get(e.musl_dep.as_str()).cloned().unwrap_or_default();
+    Context {
+        heads: paths.heads,
+        pwd: paths.pwd,
+        tmp: paths.tmp,
+        arch: &e.arch,
+        board,
+        dirs,
+        params,
+        toolchain,
+        layout: names.get(coreboot_module(e)).cloned().unwrap_or_default(),
+        heads_cc: e.vars.get("heads_cc").cloned().unwrap_or_default(),
+        cross: e.vars.get("CROSS").cloned().unwrap_or_default(),
+    }
+}
+
+/// The board's target modules in `modules-y`'s order (`initrd` with the
+/// board's cbmem when it has an image); what is left out goes to the
+/// board's report.
+fn target_modules(b: &Board, target: &mut TargetOut, br: &mut BoardReport) {
+    let hook = toolchain_hook_only(b.e);
+    for n in &b.e.modules_y {
+        if n == "initrd" && b.has_image {
+            target.modules.push("initrd".to_string());
+            if let Some(cb) = b.names.get(coreboot_module(b.e)) {
+                target.modules.push(cbmem_name(cb));
+            }
+            continue;
+        }
+        if Some(n.as_str()) == hook {
+            br.skipped.push(format!(
+                "`{n}` is in modules-y only to build the coreboot toolchain in its tree: the shared toolchain module does that"
+            ));
+            continue;
+        }
+        match b.names.get(n.as_str()) {
+            Some(sn) => {
+                if !target.modules.contains(sn) {
+                    target.modules.push(sn.clone())
                 }
             }
-            m.params = params.into_iter().collect();
-            let mut translated = done.clone();
-            if gs.len() > 1 {
-                let shown: Vec<&str> = bs.iter().take(4).map(String::as_str).collect();
-                let more = if bs.len() > 4 { ", …" } else { "" };
-                translated.push(if i == 0 {
-                    format!(
-                        "the translation {} board(s) share; {} other variant(s) are separate modules `{base}+<board>`",
-                        bs.len(),
-                        gs.len() - 1
-                    )
-                } else {
-                    format!(
-                        "Heads builds `{base}` differently on {} board(s) ({}{more}): their own module",
-                        bs.len(),
-                        shown.join(", ")
-                    )
-                });
-            }
-            if m.host {
-                toolchains.insert(m.name.clone());
-            }
-            if m.module_file == "coreboot" {
-                coreboot.push(m.name.clone());
-            }
-            imp.report.modules.insert(
-                m.name.clone(),
-                ModuleReport {
-                    heads_name: m.heads_name.clone(),
-                    module_file: m.module_file.clone(),
-                    boards: bs.len(),
-                    translated,
-                    not_translated: notes.iter().cloned().collect(),
-                },
-            );
-            imp.modules.insert(m.name.clone(), m);
+            None => br.skipped.push(format!(
+                "`{n}` in modules-y has no url or git repo: Heads's own build step, not a module"
+            )),
         }
     }
-    for (board, t) in imp.targets.iter_mut() {
-        for n in t.modules.iter_mut() {
-            if let Some(f) = fin.get(&(board.clone(), n.clone())) {
-                *n = f.clone();
-            }
+}
+
+/// On a board with image modules, the notes about Heads's rules those
+/// modules carry become what was translated.
+fn carried_by_image(notes: &mut BTreeSet<String>, done: &mut Vec<String>) {
+    let covered: Vec<String> = notes.iter().filter(|n| covers(n)).cloned().collect();
+    for c in covered {
+        notes.remove(&c);
+        let what = c.split(": ").next().unwrap_or(&c).to_string();
+        done.push(format!(
+            "{what}: carried by the board's `initrd`/`rom` modules"
+        ));
+    }
+}
+
+/// The params a module's translation uses that board `b`'s target sets:
+/// tree files (`extra`), the board's config files, `BOARD`.
+fn carry_params(
+    b: &Board,
+    heads_from_out: &str,
+    out: &ModuleOut,
+    extra: Vec<(String, String)>,
+    target: &mut TargetOut,
+) {
+    for (p, rel) in extra {
+        let f = format!("{heads_from_out}/{rel}");
+        target.params.insert(p, Param::File(f));
+    }
+    for (rel, p) in &b.params {
+        if out.params.contains(p) {
+            let f = format!("{heads_from_out}/{rel}");
+            target.params.insert(p.clone(), Param::File(f));
         }
     }
-    for (b, r) in imp.report.boards.iter_mut() {
-        if let Some(t) = imp.targets.get(b) {
-            r.modules = t.modules.clone();
-        }
+    if out.params.iter().any(|p| p == "BOARD") {
+        target
+            .params
+            .insert("BOARD".to_string(), Param::Value(b.name.to_string()));
     }
-    // One host module per coreboot toolchain, shared by its boards.
-    coreboot.extend(super::toolchain::add_crossgcc_modules(
-        &mut imp, &crossgcc, &providers,
-    ));
-    // Heads's three CircleCI cache layers.
-    let tc: Vec<String> = toolchains.into_iter().collect();
-    if !tc.is_empty() {
-        imp.layers.insert("musl-cross-make".into(), tc.clone());
-        let mut cb = tc.clone();
-        cb.extend(coreboot);
-        imp.layers.insert("coreboot-musl-cross-make".into(), cb);
-    }
-    imp.layers
-        .insert("modules".into(), imp.modules.keys().cloned().collect());
-    imp
 }
 
 /// The boards sharing each distinct translation of one module (dependencies
 /// compared by the names they have on each board), the largest group
 /// first; ties go to the group of the alphabetically first board. Each
 /// group's translation has its dependencies renamed as on its first board.
-fn groups(
-    per_board: &[(String, ModuleOut)],
-    fin: &BTreeMap<(String, String), String>,
-) -> Vec<(ModuleOut, Vec<String>)> {
+fn groups(per_board: &[(String, ModuleOut)], fin: &FinalNames) -> Vec<(ModuleOut, Vec<String>)> {
     let mut gs: Vec<(ModuleOut, Vec<String>)> = Vec::new();
     for (b, m) in per_board {
         let mut k = m.clone();
