@@ -255,6 +255,14 @@ pub fn translate(paths: &Paths, evals: &[(String, Result<BoardEval, String>)]) -
         };
         let mut target = TargetOut::default();
         let hook = super::toolchain::toolchain_hook_only(e);
+        let ec = super::ec::ec_modules(
+            paths.heads,
+            e.modules
+                .iter()
+                .filter(|(n, _)| names.contains_key(n.as_str()))
+                .map(|(n, m)| (n.as_str(), module_file_of(n, m))),
+            &mut scans,
+        );
         for n in &e.modules_y {
             if n == "initrd" && image.is_some() {
                 target.modules.push("initrd".to_string());
@@ -307,6 +315,8 @@ pub fn translate(paths: &Paths, evals: &[(String, Result<BoardEval, String>)]) -
                 done.push(format!("toolchain → host module `{}`", tc.name()));
                 crossgcc.insert(tc.name(), tc);
             }
+            let layout = *sn == ctx.layout;
+            super::ec::wire(&mut out, &mut notes, &mut done, m, &ec, layout, &e.arch);
             if image.is_some() {
                 let covered: Vec<String> = notes
                     .iter()
