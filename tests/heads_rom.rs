@@ -250,3 +250,44 @@ fn two_boards_share_the_image_modules_and_each_matches_make() {
     .unwrap();
     assert_ne!(rom1, rom2, "the boards' ROMs should differ");
 }
+
+#[test]
+fn a_board_with_an_embedded_controller_matches_make() {
+    let r = Rom::new();
+    let o = r.import();
+    assert!(o.status.success(), "import: {}", text(&o));
+    // The EC module file's three rules are translated, none reported.
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mods = v["data"]["modules"].as_object().unwrap();
+    let ec: Vec<(&String, &serde_json::Value)> = mods
+        .iter()
+        .filter(|(_, m)| m["module_file"] == "dasharo-ec")
+        .collect();
+    assert!(!ec.is_empty(), "no EC module: {:?}", mods.keys());
+    for (n, m) in &ec {
+        assert_eq!(m["not_translated"], serde_json::json!([]), "{n}: {m}");
+    }
+    rom::make_board(&r.heads, "rom3");
+    let o = r.strata(&["-C", r.out.to_str().unwrap(), "build", "rom3"]);
+    assert!(o.status.success(), "strata build: {}", text(&o));
+    let rom_file = rom::ROM_FILE.replace("rom1", "rom3");
+    for f in [rom_file.as_str(), "initrd.cpio.xz", "bzImage", "hashes.txt"] {
+        let made = std::fs::read(r.heads.join("build/x86/rom3").join(f)).unwrap();
+        let built = std::fs::read(r.out.join("install/rom3").join(f)).unwrap();
+        assert!(
+            made == built,
+            "rom3: {f} differs ({} vs {} bytes)",
+            made.len(),
+            built.len()
+        );
+    }
+    // The ROM holds make's padded EC image, whole.
+    let ec_rom = std::fs::read(r.heads.join("build/x86/dasharo-ec-1.0-rom3/ec.rom")).unwrap();
+    assert_eq!(ec_rom.len(), 128 * 1024);
+    assert!(ec_rom.starts_with(b"EC FIRMWARE vendor/model3\n"));
+    let rom = std::fs::read(r.heads.join("build/x86/rom3").join(&rom_file)).unwrap();
+    assert!(
+        rom.windows(ec_rom.len()).any(|w| w == ec_rom.as_slice()),
+        "the ROM does not hold the EC image"
+    );
+}

@@ -9,6 +9,7 @@
 //! module files use the whole language (`define`, `$(eval $(call …))`,
 //! conditionals on `CONFIG_…`), and only make evaluates it exactly.
 
+mod ec;
 pub mod error;
 pub mod farm;
 pub mod image;

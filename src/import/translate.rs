@@ -140,6 +140,8 @@ struct Board<'b> {
     params: Vec<(String, String)>,
     ctx: Context<'b>,
     has_image: bool,
+    /// The board's EC modules (dasharo-ec): Heads name → its ROM rule.
+    ec: BTreeMap<String, super::ec::EcRule>,
 }
 
 impl Translation<'_> {
@@ -164,6 +166,14 @@ impl Translation<'_> {
         let params = config_params(self.paths.heads, e);
         let ctx = context(self.paths, name, e, &names, params.clone());
         let image = board_image(self.paths.heads, self.paths.heads_from_out, &ctx, e, &names);
+        let ec = super::ec::ec_modules(
+            self.paths.heads,
+            e.modules
+                .iter()
+                .filter(|(n, _)| names.contains_key(n.as_str()))
+                .map(|(n, m)| (n.as_str(), module_file_of(n, m))),
+            &mut self.scans,
+        );
         let b = Board {
             name,
             e,
@@ -171,6 +181,7 @@ impl Translation<'_> {
             params,
             ctx,
             has_image: image.is_some(),
+            ec,
         };
         let mut br = BoardReport {
             status: "imported".into(),
@@ -235,6 +246,8 @@ impl Translation<'_> {
             done.push(format!("toolchain → host module `{}`", tc.name()));
             self.crossgcc.insert(tc.name(), tc);
         }
+        let layout = sn == b.ctx.layout;
+        super::ec::wire(&mut out, &mut notes, &mut done, m, &b.ec, layout, &e.arch);
         if b.has_image {
             carried_by_image(&mut notes, &mut done);
         }

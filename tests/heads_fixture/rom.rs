@@ -302,8 +302,13 @@ olddefconfig:\n\tgrep -v '^#' $(DOTCONFIG) | LC_ALL=C sort > $(DOTCONFIG).new &&
 crossgcc-i386:\n\tmkdir -p util/crossgcc/xgcc/bin\n\tcp -p util/xgcc.sh util/crossgcc/xgcc/bin/i386-elf-gcc\n\
 $(obj)/cbfstool: util/cbfstool.sh\n\tcp -p util/cbfstool.sh $@\n\
 $(obj)/coreboot.rom: $(DOTCONFIG)\n\
-\t{ echo COREBOOT-FIXTURE; cat $(DOTCONFIG); cat $(CONFIG_PAYLOAD_FILE) $(CONFIG_LINUX_INITRD); } > $@.tmp\n\
-\ttruncate -s 65536 $@.tmp && mv $@.tmp $@\n";
+\t{ echo COREBOOT-FIXTURE; cat $(DOTCONFIG); cat $(CONFIG_PAYLOAD_FILE) $(CONFIG_LINUX_INITRD) $(CONFIG_EC_UPDATE_FILE); } > $@.tmp\n\
+\ttruncate -s 262144 $@.tmp && mv $@.tmp $@\n";
+
+/// An embedded controller's firmware tree: `make BOARD=<vendor>/<model>`
+/// leaves its image under `build/<vendor>/<model>/<version>/ec.rom`.
+const EC_MAKEFILE: &str = "all:\n\tmkdir -p build/$(BOARD)/1.0.0\n\
+\tprintf 'EC FIRMWARE %s\\n' '$(BOARD)' > build/$(BOARD)/1.0.0/ec.rom\n";
 
 const CPIO_CLEAN: &str = r#"#!/usr/bin/env perl
 # Normalises newc cpio archives (the fixture's own): reads one or more
@@ -610,6 +615,7 @@ pub fn write_tree(root: &Path) -> PathBuf {
              CONFIG_COREBOOT_SMBIOS_PRODUCT_NAME ?= $(BOARD)\n\
              $(build)/$(coreboot_dir)/.configured: $(CONFIG_COREBOOT_CONFIG) $(build)/$(BOARD)/initrd.cpio.xz\n\
              coreboot_toolchain_module := $(coreboot_module)\n\
+             $(coreboot_module)_depends += $(if $(CONFIG_DASHARO_EC), dasharo-ec)\n\
              $(coreboot_module)_configure := mkdir -p \"$(build)/$(coreboot_dir)\"; \\\n\
              \t$(call install_config,$(pwd)/$(CONFIG_COREBOOT_CONFIG),$(build)/$(coreboot_dir)/.config); \\\n\
              \tsed -i '/^CONFIG_MAINBOARD_SMBIOS_PRODUCT_NAME/d' $(build)/$(coreboot_dir)/.config; \\\n\
@@ -634,6 +640,45 @@ pub fn write_tree(root: &Path) -> PathBuf {
         ),
     );
 
+    // The embedded controller's firmware, in the shape of Heads's
+    // dasharo-ec: built by its module, then copied to a stable name and
+    // padded, copied into coreboot's tree, and needed by coreboot's
+    // configure (its config names it, so its bytes are in the ROM).
+    let ec = archive(&mirror, "dasharo-ec", "1.0", &[("Makefile", EC_MAKEFILE)]);
+    write(
+        &h,
+        "modules/dasharo-ec",
+        format!(
+            "ifeq \"$(CONFIG_DASHARO_EC)\" \"y\"\nmodules-y += dasharo-ec\n{ec}\
+             EC_MODEL := $(patsubst rom%,model%,$(BOARD))\n\
+             dasharo-ec_base_dir := dasharo-ec-1.0-$(BOARD)\n\
+             dasharo-ec_dir := dasharo-ec-1.0-$(BOARD)\n\
+             dasharo-ec_output := ec.rom\ndasharo-ec_configure :=\n\
+             dasharo-ec_target := BOARD=vendor/$(EC_MODEL)\n\
+             $(build)/$(dasharo-ec_dir)/ec.rom: $(build)/$(dasharo-ec_dir)/.build\n\
+             \tcp $(build)/$(dasharo-ec_dir)/build/vendor/$(EC_MODEL)/*/ec.rom $@\n\
+             \ttruncate --size=128KiB $@\n\
+             $(build)/$(coreboot_base_dir)/ec.rom: $(build)/$(dasharo-ec_dir)/ec.rom FORCE\n\
+             \t@if ! cmp -s \"$<\" \"$@\"; then cp \"$<\" \"$@\"; fi\n\
+             $(build)/$(coreboot_dir)/.configured: $(build)/$(coreboot_base_dir)/ec.rom\n\
+             endif\n"
+        ),
+    );
+    // A board with the embedded controller: its ROM holds the padded EC image.
+    write(
+        &h,
+        "boards/rom3/rom3.config",
+        "CONFIG_COREBOOT=y\nCONFIG_COREBOOT_VERSION=1.0\n\
+         CONFIG_COREBOOT_CONFIG=config/coreboot-rom3.config\n\
+         CONFIG_LINUX_CONFIG=config/linux-rom1.config\nCONFIG_HELLO=y\nCONFIG_DASHARO_EC=y\n\
+         export CONFIG_BOOTSCRIPT=/bin/hello\n",
+    );
+    write(
+        &h,
+        "config/coreboot-rom3.config",
+        "CONFIG_VENDOR_EC=y\nCONFIG_PAYLOAD_FILE=\"@BOARD_BUILD_DIR@/bzImage\"\n\
+         CONFIG_LINUX_INITRD=\"@BOARD_BUILD_DIR@/initrd.cpio.xz\"\nCONFIG_EC_UPDATE_FILE=\"ec.rom\"\n",
+    );
     write(
         &h,
         "boards/rom1/rom1.config",
