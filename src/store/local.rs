@@ -20,6 +20,10 @@ pub struct LocalStore {
     root: PathBuf,
 }
 
+/// What the store's lock file says after a sweep, until a writer that may
+/// leave temp files takes it off ([`LocalStore::may_leave_leftovers`]).
+const SWEPT: &[u8] = b"swept\n";
+
 impl LocalStore {
     pub fn new(root: PathBuf) -> LocalStore {
         LocalStore { root }
@@ -45,7 +49,9 @@ impl LocalStore {
         let f = self.lock_file()?;
         match f.try_lock() {
             Ok(()) => {
-                self.sweep();
+                // gc always sweeps; a build that finds the store idle only
+                // after a writer.
+                self.sweep_unless_swept(&f, exclusive);
                 if !exclusive {
                     f.lock_shared()?;
                 }
@@ -73,7 +79,7 @@ impl LocalStore {
                 );
                 if exclusive {
                     f.lock()?;
-                    self.sweep();
+                    self.sweep_unless_swept(&f, true);
                 } else {
                     f.lock_shared()?
                 }
@@ -88,8 +94,44 @@ impl LocalStore {
         fs::OpenOptions::new()
             .create(true)
             .truncate(false)
+            .read(true)
             .write(true)
             .open(self.root.join("lock"))
+    }
+
+    /// [`LocalStore::sweep`], unless nothing wrote since the last sweep (and
+    /// not `always`): the lock file then says `swept` (reading a few hundred
+    /// shard dirs cost a no-op build of a thousand modules a tenth of its
+    /// time). Call only with the lock held exclusively.
+    fn sweep_unless_swept(&self, lock: &fs::File, always: bool) {
+        use std::os::unix::fs::FileExt;
+        let mut said = [0u8; 16];
+        let n = lock.read_at(&mut said, 0).unwrap_or(0);
+        if !always && &said[..n] == SWEPT {
+            return;
+        }
+        self.sweep();
+        // At worst the mark is missing and the next one sweeps again.
+        let _ = lock.set_len(0).and_then(|()| lock.write_all_at(SWEPT, 0));
+    }
+
+    /// Takes the `swept` mark off the lock file: every writer calls this
+    /// before it makes anything a kill would leave behind (a temp file or
+    /// dir, a dir renamed aside to be deleted), so the next sweeper sweeps.
+    pub(super) fn may_leave_leftovers(&self) {
+        use std::os::unix::fs::FileExt;
+        let Ok(f) = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(self.root.join("lock"))
+        else {
+            // No lock file: no mark either.
+            return;
+        };
+        let mut said = [0u8; 1];
+        if f.read_at(&mut said, 0).is_ok_and(|n| n > 0) {
+            let _ = f.set_len(0);
+        }
     }
 
     /// Removes killed writers' temp files; call only with the lock held exclusively.
@@ -300,6 +342,7 @@ impl Store for LocalStore {
         // Held shared while writing, so that no sweep removes our temp files.
         let lock = self.lock_file().map_err(self.io("locking the store"))?;
         lock.lock_shared().map_err(self.io("locking the store"))?;
+        self.may_leave_leftovers();
         self.tag().map_err(self.io("writing CACHEDIR.TAG"))?;
         let err = || self.io(format!("writing entry {key}"));
         let temp = || temp_file_in(&shard);
@@ -364,5 +407,35 @@ impl Store for LocalStore {
         }
         out.sort_by(|a, b| a.module.cmp(&b.module).then(a.key.cmp(&b.key)));
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_idle_store_is_swept_again_only_after_a_writer() {
+        let t = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(t.path().join("store"));
+        let shard = store.root().join(CACHE_FORMAT).join("ab");
+        fs::create_dir_all(&shard).unwrap();
+        let left = shard.join(".tmp-killed");
+        fs::write(&left, "partial").unwrap();
+        // A store never swept (or swept by an older strata) is swept.
+        drop(store.lock(false).unwrap());
+        assert!(!left.exists());
+        // Nothing wrote since: the next idle lock reads no shard.
+        fs::write(&left, "not from a writer of this store").unwrap();
+        drop(store.lock(false).unwrap());
+        assert!(left.exists());
+        // A writer takes the mark off; the next sweeper sweeps.
+        store.may_leave_leftovers();
+        drop(store.lock(false).unwrap());
+        assert!(!left.exists());
+        // gc (the lock taken exclusively) always sweeps.
+        fs::write(&left, "partial").unwrap();
+        drop(store.lock(true).unwrap());
+        assert!(!left.exists());
     }
 }

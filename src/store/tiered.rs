@@ -214,6 +214,7 @@ impl Cache {
             warn(&format!("{}: {e}", tmp_dir.display()));
             return None;
         }
+        self.local.may_leave_leftovers();
         let tmp = tmp_dir.join(format!("{key}.{}.download", std::process::id()));
         let result = (|| {
             if let Err(e) = remote.fetch(&info, &tmp, &|done| progress(done, info.size)) {

@@ -376,6 +376,7 @@ impl LocalStore {
         let trees = self.trees_dir();
         fs::create_dir_all(&trees).map_err(io_at(&trees))?;
         let stem = dir.file_name().expect("a name").to_string_lossy();
+        self.may_leave_leftovers();
         let tmp = tempfile::Builder::new()
             .prefix(&format!(".{stem}.tmp-{}-", std::process::id()))
             .tempdir_in(&trees)
@@ -437,6 +438,7 @@ impl LocalStore {
     /// Removes the tree of `info`: renamed aside first (so no reader ever
     /// sees half of it under its name), then deleted.
     pub fn discard_tree(&self, info: &ArtifactInfo) -> io::Result<()> {
+        self.may_leave_leftovers();
         crate::fsutil::remove_dir_atomic(&self.tree_path(info))
     }
 
@@ -445,6 +447,7 @@ impl LocalStore {
     pub fn remove_trees(&self, key: &str) -> io::Result<()> {
         for (k, path) in self.trees()? {
             if k == key {
+                self.may_leave_leftovers();
                 crate::fsutil::remove_dir_atomic(&path)?;
             }
         }
