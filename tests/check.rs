@@ -18,11 +18,21 @@ fn run(p: &TestProject, args: &[&str]) -> (i32, String, String) {
     )
 }
 
-/// The build dir without `.strata/cache-stats.json`: that file records what
-/// the cache did in the last run (a check's reads too), not build state.
+/// The build dir without `.strata/cache-stats.json` (what the cache did in
+/// the last run, a check's reads too) and `.strata/lock` (whether its last
+/// holder released it cleanly): neither is build state.
 fn build_state(p: &TestProject) -> std::collections::BTreeMap<String, Vec<u8>> {
     let mut s = snapshot(&p.path("build"));
     s.remove(".strata/cache-stats.json");
+    s.remove(".strata/lock");
+    s
+}
+
+/// The cache without the store's lock file (whether it was swept since its
+/// last writer): the entries, their trees and metadata.
+fn cache_state(p: &TestProject) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut s = snapshot(&p.path(".xdg-cache"));
+    s.remove("strata/lock");
     s
 }
 
@@ -74,7 +84,7 @@ fn a_time_and_random_bytes_make_check_fail_naming_the_files_and_touching_nothing
     let p = unreproducible();
     let (code, _, err) = run(&p, &["build"]);
     assert_eq!(code, 0, "{err}");
-    let cache_before = snapshot(&p.path(".xdg-cache"));
+    let cache_before = cache_state(&p);
     let build_before = build_state(&p);
     let install_before = snapshot(&p.path("install"));
     assert!(!cache_before.is_empty());
@@ -110,7 +120,7 @@ fn a_time_and_random_bytes_make_check_fail_naming_the_files_and_touching_nothing
 
     // Nothing real changed: the cache (same archive, same BLAKE3, no new
     // entry), the build dir with its stamps, the installed files.
-    assert_eq!(snapshot(&p.path(".xdg-cache")), cache_before);
+    assert_eq!(cache_state(&p), cache_before);
     assert_eq!(build_state(&p), build_before);
     assert_eq!(snapshot(&p.path("install")), install_before);
     assert!(!p.path("build/.strata/check").exists(), "scratch dir left");
@@ -307,7 +317,7 @@ install = "mkdir -p $STRATA_DESTDIR && cp f $STRATA_DESTDIR/f""#,
     );
     assert_eq!(run(&p, &["build"]).0, 0);
     let build_before = build_state(&p);
-    let cache_before = snapshot(&p.path(".xdg-cache"));
+    let cache_before = cache_state(&p);
     let mut child = p
         .raw()
         .args(["-q", "build", "--check"])
@@ -338,7 +348,7 @@ install = "mkdir -p $STRATA_DESTDIR && cp f $STRATA_DESTDIR/f""#,
         "{out}"
     );
     assert_eq!(build_state(&p), build_before);
-    assert_eq!(snapshot(&p.path(".xdg-cache")), cache_before);
+    assert_eq!(cache_state(&p), cache_before);
 }
 
 #[test]
