@@ -140,8 +140,8 @@ pub fn wire(
         ));
         notes.retain(|n| !ec_note(n));
         done.push(format!(
-            "its ec.rom rule ({sub}/*/ec.rom padded to {}) → build, staged as {EC_DIR}/ec.rom; \
-             the copy into coreboot's tree → the board's coreboot configure",
+            "its ec.rom rule (build/<its BOARD= argument>/*/ec.rom padded to {}) → build, staged as \
+             {EC_DIR}/ec.rom; the copy into coreboot's tree → the board's coreboot configure",
             rule.size
         ));
         return;

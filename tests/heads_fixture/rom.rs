@@ -302,7 +302,7 @@ olddefconfig:\n\tgrep -v '^#' $(DOTCONFIG) | LC_ALL=C sort > $(DOTCONFIG).new &&
 crossgcc-i386:\n\tmkdir -p util/crossgcc/xgcc/bin\n\tcp -p util/xgcc.sh util/crossgcc/xgcc/bin/i386-elf-gcc\n\
 $(obj)/cbfstool: util/cbfstool.sh\n\tcp -p util/cbfstool.sh $@\n\
 $(obj)/coreboot.rom: $(DOTCONFIG)\n\
-\t{ echo COREBOOT-FIXTURE; cat $(DOTCONFIG); cat $(CONFIG_PAYLOAD_FILE) $(CONFIG_LINUX_INITRD) $(CONFIG_EC_UPDATE_FILE); } > $@.tmp\n\
+\t{ echo COREBOOT-FIXTURE; cat $(DOTCONFIG); cat $(CONFIG_EC_UPDATE_FILE) $(CONFIG_PAYLOAD_FILE) $(CONFIG_LINUX_INITRD); } > $@.tmp\n\
 \ttruncate -s 262144 $@.tmp && mv $@.tmp $@\n";
 
 /// An embedded controller's firmware tree: `make BOARD=<vendor>/<model>`
