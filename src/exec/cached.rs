@@ -78,6 +78,9 @@ pub(super) fn restore(
         Step::Unpack
     };
     fingerprint::clear_stamps_from(&state, first).map_err(s)?;
+    // Durable before any tree moves: a crash never leaves old stamps over
+    // a restored tree.
+    sync_dir(&state).map_err(s)?;
     let dest = inst.destdir(project);
     remove_dir_atomic(&dest).map_err(s)?;
     if staged_dest.is_dir() {
@@ -89,7 +92,6 @@ pub(super) fn restore(
     remove_dir_atomic(&dir).map_err(s)?;
     fs::rename(&tmp, &dir).map_err(s)?;
     sync_dir(build_dir).map_err(s)?;
-    sync_dir(&state).map_err(s)?;
     fingerprint::write_provenance(&state, &ctx.keys[i]).map_err(s)?;
     fingerprint::write_stamp(&state, label, ctx.keys[i].get(Step::Install)).map_err(s)?;
     Ok(Some((hit.source, hit.info.size, hit.counts)))
