@@ -321,24 +321,7 @@ fn ci_install_setting_installs_strata_once_and_the_cached_binary_serves_the_next
     );
     commit(p.root(), "init");
     // strata is not on PATH: the job installs it with the setting's command.
-    let run = || {
-        let out = p
-            .strata()
-            .env_remove("XDG_CACHE_HOME")
-            .env("STRATA_SANDBOX", "off")
-            .env("STRATA_CI_STORE", p.path(".ci-store"))
-            .args(["ci", "run"])
-            .timeout(std::time::Duration::from_secs(300))
-            .output()
-            .unwrap();
-        let all = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "{all}");
-        all
-    };
+    let run = || ci_run_ok(p.strata(), &p.path(".ci-store"), 300);
     let v = env!("CARGO_PKG_VERSION");
     let first = run();
     assert!(first.contains(&format!("installing {v}")), "{first}");
@@ -478,26 +461,13 @@ fn the_config_generated_for_an_imported_heads_tree_runs_in_the_heads_checkout() 
         bin.parent().unwrap().display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let out = assert_cmd::Command::cargo_bin("strata")
-        .unwrap()
-        .arg("-C")
+    let mut c = assert_cmd::Command::cargo_bin("strata").unwrap();
+    c.arg("-C")
         .arg(&top)
         .env("NO_COLOR", "1")
         .env("PATH", path)
-        .env("STRATA_SANDBOX", "off")
-        .env("STRATA_CI_STORE", h.tmp.path().join(".ci-store"))
-        .env("HOME", h.tmp.path())
-        .env_remove("XDG_CACHE_HOME")
-        .args(["ci", "run"])
-        .timeout(std::time::Duration::from_secs(600))
-        .output()
-        .unwrap();
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{all}");
+        .env("HOME", h.tmp.path());
+    let all = ci_run_ok(c, &h.tmp.path().join(".ci-store"), 600);
     // Each board's job built its own instances only; shared ones came from
     // the seeds' workspace.
     for board in ["alpha", "beta"] {
@@ -519,4 +489,24 @@ fn the_config_generated_for_an_imported_heads_tree_runs_in_the_heads_checkout() 
     assert!(built.contains(&"musl-cross-make"), "{all}");
     assert!(n >= 6, "{all}");
     eprintln!("heads fixture: {n} instances built once each: {built:?}");
+}
+
+/// `strata ci run` with `store` as the CI store, the sandbox off and no
+/// test cache dir (the jobs use their own): must succeed; its whole output.
+fn ci_run_ok(mut c: assert_cmd::Command, store: &std::path::Path, secs: u64) -> String {
+    let out = c
+        .env_remove("XDG_CACHE_HOME")
+        .env("STRATA_SANDBOX", "off")
+        .env("STRATA_CI_STORE", store)
+        .args(["ci", "run"])
+        .timeout(std::time::Duration::from_secs(secs))
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{all}");
+    all
 }

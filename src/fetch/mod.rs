@@ -91,6 +91,18 @@ pub enum FetchError {
     },
 }
 
+impl FetchError {
+    /// For `map_err`: an I/O error on `path` while providing `module`'s files.
+    pub(crate) fn io(module: &str, path: &Path) -> impl FnOnce(io::Error) -> FetchError {
+        let (module, path) = (module.to_string(), path.to_path_buf());
+        move |source| FetchError::Io {
+            module,
+            path,
+            source,
+        }
+    }
+}
+
 impl From<crate::source_pins::SourcePinError> for FetchError {
     fn from(e: crate::source_pins::SourcePinError) -> FetchError {
         FetchError::SourcePin(Box::new(e))

@@ -44,21 +44,14 @@ pub(crate) fn ensure_plain(
     let path = packages.join(&m.file);
     let lock = file_lock(&path);
     let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
-    let io_err = |p: &Path| {
-        let module = m.name.clone();
-        let p = p.to_path_buf();
-        move |source| FetchError::Io {
-            module,
-            path: p,
-            source,
-        }
-    };
     let mut quarantined = Vec::new();
-    match is_verified(packages, &m.file, &m.sha256).map_err(io_err(&path))? {
+    match is_verified(packages, &m.file, &m.sha256).map_err(FetchError::io(&m.name, &path))? {
         Some(true) => {
             return Ok(Fetched { path, quarantined });
         }
-        Some(false) => quarantined.push(quarantine(packages, &path).map_err(io_err(&path))?),
+        Some(false) => {
+            quarantined.push(quarantine(packages, &path).map_err(FetchError::io(&m.name, &path))?)
+        }
         None => {}
     }
     let urls = usable_urls(project.download_urls(m), opts);
@@ -88,7 +81,7 @@ pub(crate) fn ensure_plain(
         &check,
         &mut attempts,
     )
-    .map_err(|(p, e)| io_err(&p)(e))?;
+    .map_err(|(p, e)| FetchError::io(&m.name, &p)(e))?;
     quarantined.extend(attempts.iter().filter_map(|a| a.2.clone()));
     if got.is_some() {
         return Ok(Fetched { path, quarantined });
@@ -320,15 +313,6 @@ pub fn ensure_download(
     }
     let flock = file_lock(&path);
     let _guard = flock.lock().unwrap_or_else(|e| e.into_inner());
-    let io_err = |p: &Path| {
-        let module = m.name.clone();
-        let p = p.to_path_buf();
-        move |source| FetchError::Io {
-            module,
-            path: p,
-            source,
-        }
-    };
     // The sha256 the file must have, when known: the pin itself, or what
     // the lock recorded for a sha1 pin (not when updating the lock).
     let locked = match &d.pin {
@@ -343,11 +327,12 @@ pub fn ensure_download(
     };
     let mut quarantined = Vec::new();
     let present = match &locked {
-        Some(sum) => is_verified(packages, &d.file, sum).map_err(io_err(&path))?,
+        Some(sum) => is_verified(packages, &d.file, sum).map_err(FetchError::io(&m.name, &path))?,
         None if path.is_file() => {
-            let (s256, s1) = sums_of_file(&path).map_err(io_err(&path))?;
+            let (s256, s1) = sums_of_file(&path).map_err(FetchError::io(&m.name, &path))?;
             if accept(&s256, &s1) {
-                record_verified(packages, &d.file, &s256).map_err(io_err(&path))?;
+                record_verified(packages, &d.file, &s256)
+                    .map_err(FetchError::io(&m.name, &path))?;
                 lock_file.record(&m.name, &d.file, &pin, &s256)?;
             }
             Some(accept(&s256, &s1))
@@ -361,7 +346,9 @@ pub fn ensure_download(
             }
             return Ok(Fetched { path, quarantined });
         }
-        Some(false) => quarantined.push(quarantine(packages, &path).map_err(io_err(&path))?),
+        Some(false) => {
+            quarantined.push(quarantine(packages, &path).map_err(FetchError::io(&m.name, &path))?)
+        }
         None => {}
     }
     let urls = usable_urls(project.urls_for(&d.file, &d.urls), opts);
@@ -395,7 +382,7 @@ pub fn ensure_download(
         &check,
         &mut attempts,
     )
-    .map_err(|(p, e)| io_err(&p)(e))?;
+    .map_err(|(p, e)| FetchError::io(&m.name, &p)(e))?;
     quarantined.extend(attempts.iter().filter_map(|a| a.2.clone()));
     if let Some(s256) = got {
         lock_file.record(&m.name, &d.file, &pin, &s256)?;

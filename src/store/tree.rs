@@ -461,28 +461,23 @@ impl LocalStore {
 
     /// Every note of a restore without a tree: its key and path.
     pub fn restored_marks(&self) -> io::Result<Vec<(String, PathBuf)>> {
-        let entries = match fs::read_dir(self.trees_dir()) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(e),
-        };
-        let mut out = Vec::new();
-        for e in entries {
-            let e = e?;
-            let name = e.file_name().to_string_lossy().into_owned();
-            if let Some(stem) = name
-                .strip_prefix('.')
+        self.trees_dir_entries(|name| {
+            name.strip_prefix('.')
                 .and_then(|n| n.strip_suffix(".restored"))
-            {
-                let key = stem.rsplit_once('-').map_or(stem, |(k, _)| k);
-                out.push((key.to_string(), e.path()));
-            }
-        }
-        Ok(out)
+        })
     }
 
     /// Every tree: its key and directory (temp and trash dirs excluded).
     pub fn trees(&self) -> io::Result<Vec<(String, PathBuf)>> {
+        self.trees_dir_entries(|name| (!name.starts_with('.')).then_some(name))
+    }
+
+    /// The entries of the trees dir whose name `stem` accepts, with the key
+    /// of the stem (`<key>-<blake3>`) and their path; none when it is absent.
+    fn trees_dir_entries(
+        &self,
+        stem: impl Fn(&str) -> Option<&str>,
+    ) -> io::Result<Vec<(String, PathBuf)>> {
         let entries = match fs::read_dir(self.trees_dir()) {
             Ok(e) => e,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -492,11 +487,10 @@ impl LocalStore {
         for e in entries {
             let e = e?;
             let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') {
-                continue;
+            if let Some(stem) = stem(&name) {
+                let key = stem.rsplit_once('-').map_or(stem, |(k, _)| k);
+                out.push((key.to_string(), e.path()));
             }
-            let key = name.rsplit_once('-').map_or(name.as_str(), |(k, _)| k);
-            out.push((key.to_string(), e.path()));
         }
         Ok(out)
     }
