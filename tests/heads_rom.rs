@@ -55,7 +55,12 @@ impl Rom {
 
     /// `strata build rom1 --json`: the modules whose steps ran.
     fn build(&self) -> Vec<String> {
-        let o = self.strata(&["-C", self.out.to_str().unwrap(), "build", "rom1", "--json"]);
+        self.build_board("rom1")
+    }
+
+    /// `strata build <board> --json`: the modules whose steps ran.
+    fn build_board(&self, board: &str) -> Vec<String> {
+        let o = self.strata(&["-C", self.out.to_str().unwrap(), "build", board, "--json"]);
         assert!(o.status.success(), "strata build: {}", text(&o));
         let mut ran: Vec<String> = String::from_utf8_lossy(&o.stdout)
             .lines()
@@ -198,6 +203,40 @@ fn strata_builds_the_rom_make_builds_byte_for_byte_and_rebuilds_what_make_rebuil
     assert_eq!(r.build(), ["coreboot-1.0", "hello", "initrd", "rom"]);
     r.assert_identical(false);
 
+    // The kernel's uapi header (through its patch): Heads installs it into
+    // install/x86 before the toolchain's build, and every module built with
+    // the toolchain after it; busybox prints its #define. strata rebuilds
+    // the headers module and the modules depending on it.
+    let tools = r.out.join("install/rom1/tools.cpio");
+    let has = |p: &Path, s: &str| {
+        let b = std::fs::read(p).unwrap();
+        b.windows(s.len()).any(|w| w == s.as_bytes())
+    };
+    assert!(has(&tools, "busybox on patched headers"));
+    edit(
+        &r.heads.join("patches/linux-1.0/0001-banner.patch"),
+        "on patched headers",
+        "on changed headers",
+    );
+    rom::make_build_clean_module(&r.heads, "linux-1.0");
+    rom::make_build(&r.heads);
+    assert_eq!(
+        r.build(),
+        [
+            "busybox",
+            "coreboot-1.0",
+            "coreboot-1.0-cbmem",
+            "hello",
+            "initrd",
+            "libdemo",
+            "linux",
+            "linux-headers",
+            "rom"
+        ]
+    );
+    assert!(has(&tools, "busybox on changed headers"));
+    r.assert_identical(false);
+
     // A board config: coreboot's config changes the ROM, not the initrd's tools.
     edit(
         &r.heads.join("config/coreboot-rom1.config"),
@@ -290,4 +329,80 @@ fn a_board_with_an_embedded_controller_matches_make() {
         rom.windows(ec_rom.len()).any(|w| w == ec_rom.as_slice()),
         "the ROM does not hold the EC image"
     );
+}
+
+#[test]
+fn a_board_bundling_its_initrd_into_the_kernel_matches_make() {
+    let r = Rom::new();
+    let o = r.import();
+    assert!(o.status.success(), "import: {}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let install = v["data"]["boards"]["rom4"]["install"].to_string();
+    assert!(install.contains("\"rom4/bzImage.bundled\""), "{install}");
+    // linux's bundled-image and headers rules are translated, and the toolchain's hook.
+    for (n, m) in v["data"]["modules"].as_object().unwrap() {
+        let notes = m["not_translated"].to_string();
+        for rule in [".bundled`", "limits.h`", "_dir)/.build`", ".configured`"] {
+            assert!(!notes.contains(rule), "{n}: {notes}");
+        }
+    }
+    rom::make_board(&r.heads, "rom4");
+    let ran = r.build_board("rom4");
+    assert!(ran.iter().any(|m| m == "linux-bundled"), "{ran:?}");
+    let rom_file = rom::ROM_FILE.replace("rom1", "rom4");
+    let same = |files: &[&str]| {
+        for f in files {
+            let made = std::fs::read(r.heads.join("build/x86/rom4").join(f)).unwrap();
+            let built = std::fs::read(r.out.join("install/rom4").join(f)).unwrap();
+            assert!(
+                made == built,
+                "rom4: {f} differs ({} vs {} bytes)",
+                made.len(),
+                built.len()
+            );
+        }
+    };
+    same(&[
+        rom_file.as_str(),
+        "initrd.cpio.xz",
+        "bzImage",
+        "bzImage.bundled",
+        "hashes.txt",
+        "sizes.txt",
+    ]);
+    // The bundled kernel holds the initrd, the first one Heads's empty cpio.
+    let bundled = std::fs::read(r.out.join("install/rom4/bzImage.bundled")).unwrap();
+    let image = std::fs::read(r.out.join("install/rom4/bzImage")).unwrap();
+    let hello = b"hello, rom";
+    assert!(bundled.windows(hello.len()).any(|w| w == hello));
+    assert!(!image.windows(hello.len()).any(|w| w == hello));
+    let cfg = b"CONFIG_INITRAMFS_SOURCE=\"../../rom4/initrd.cpio\"";
+    assert!(
+        bundled.windows(cfg.len()).any(|w| w == cfg),
+        "Heads's relative path"
+    );
+
+    // An initrd script: make rebuilds the bundled image incrementally in its
+    // object tree, strata from a clean tree; the bytes are the same.
+    edit(
+        &r.heads.join("initrd/init"),
+        "exec /bin/hello",
+        "exec /bin/hello --bundled",
+    );
+    rom::make_board(&r.heads, "rom4");
+    let ran = r.build_board("rom4");
+    assert!(ran.iter().any(|m| m == "linux-bundled"), "{ran:?}");
+    assert!(
+        !ran.iter().any(|m| m.starts_with("linux+") || m == "linux"),
+        "{ran:?}"
+    );
+    same(&[
+        rom_file.as_str(),
+        "initrd.cpio.xz",
+        "bzImage",
+        "bzImage.bundled",
+    ]);
+    let bundled = std::fs::read(r.out.join("install/rom4/bzImage.bundled")).unwrap();
+    let again = b"--bundled";
+    assert!(bundled.windows(again.len()).any(|w| w == again));
 }

@@ -356,6 +356,7 @@ fn rom(
     arch: &str,
     heads: &Path,
     coreboot: String,
+    bundled: Option<(String, String)>,
     params: &mut Vec<(String, Param)>,
 ) -> (ModuleOut, Vec<String>) {
     let rom_name = match var(e, "CONFIG_COREBOOT_ROM") {
@@ -373,10 +374,12 @@ fn rom(
          for kind in hashes sizes; do\n  \
          {{ echo {header}\n    \
          while IFS= read -r l; do printf '%s\\n' \"${{l//@HEADS_DIR@/$STRATA_PARAM_HEADS_TREE}}\"; done < \"$from/$kind.part\"\n    \
+         {bundled_line}\
          if [ $kind = hashes ]; then printf '%s  %s\\n' \"$(sha256sum < \"$out/$rom\" | cut -d' ' -f1)\" \"$at/$rom\"\n    \
          else printf '%8s:%s\\n' \"$(stat -c %s \"$out/$rom\")\" \"$at/$rom\"; fi\n  \
          }} > \"$out/$kind.txt\"\ndone\n",
-        header = sq(&header)
+        header = sq(&header),
+        bundled_line = bundled_hash(bundled.as_ref().map(|(_, f)| f.as_str()))
     );
     let mut own = vec![
         "BOARD".to_string(),
@@ -429,13 +432,18 @@ fn rom(
         Param::Value(heads.display().to_string()),
     ));
     own.sort();
+    let mut depends = vec![coreboot];
+    if let Some((module, file)) = bundled {
+        depends.push(module);
+        extra.push(file);
+    }
     let m = ModuleOut {
         name: "rom".into(),
         heads_name: "rom".into(),
         module_file: "../Makefile".into(),
         version: "heads".into(),
         source: Source::None,
-        depends: vec![coreboot],
+        depends,
         patches: None,
         params: own,
         host: false,
@@ -445,6 +453,18 @@ fn rom(
         install,
     };
     (m, extra)
+}
+
+/// The hashes.txt line of the bundled kernel image `file` (Heads's
+/// `.bundled` rule writes one after the initrd's and the kernel's, and no
+/// sizes line), as a line of `rom`'s loop; nothing without one.
+fn bundled_hash(file: Option<&str>) -> String {
+    match file {
+        Some(f) => format!(
+            "if [ $kind = hashes ]; then printf '%s  %s\\n' \"$(sha256sum < \"$from/{f}\" | cut -d' ' -f1)\" \"$at/{f}\"; fi\n    "
+        ),
+        None => String::new(),
+    }
 }
 
 /// Heads's image of board `e`, when it is a coreboot board whose pieces
@@ -483,7 +503,12 @@ pub fn board_image(
         initrd.kernel_image(image, ctx.arch);
     }
     let (initrd, mut params) = initrd.module();
-    let (rom, extra) = rom(e, ctx.arch, heads, coreboot, &mut params);
+    // Talos's kernel with the initrd inside (see `kernel.rs`).
+    let bundled = names
+        .get("linux")
+        .filter(|_| kernel && super::kernel::is_bundled(e))
+        .map(|l| (super::kernel::bundled_name(l), format!("{image}.bundled")));
+    let (rom, extra) = rom(e, ctx.arch, heads, coreboot, bundled, &mut params);
     let mut install = vec![
         var(e, "CB_OUTPUT_FILE").to_string(),
         "initrd.cpio.xz".to_string(),
@@ -516,7 +541,8 @@ pub fn board_image(
 /// coreboot or linux module file is covered by the image modules on a board
 /// that has them: coreboot's `.configured`/`.build` prerequisites (the board
 /// config, the initrd, the kernel), the ROM copy, linux's `modules.cpio`, its
-/// kernel image copy and the temp dir it stages modules in.
+/// kernel image copy, its bundled image (a module of its own on the boards
+/// asking for it, `kernel.rs`) and the temp dir it stages modules in.
 pub fn covers(note: &str) -> bool {
     let busybox =
         note.starts_with("modules/busybox:") && note.contains("`$(initrd_bin_dir)/busybox`");
@@ -535,6 +561,7 @@ pub fn covers(note: &str) -> bool {
         && ([
             "/modules.cpio`",
             "/$(LINUX_IMAGE_FILE)`",
+            "/$(LINUX_IMAGE_FILE).bundled`",
             "`$(build)/$(linux_base_dir)/",
         ]
         .iter()

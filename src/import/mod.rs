@@ -13,6 +13,7 @@ mod ec;
 pub mod error;
 pub mod farm;
 pub mod image;
+mod kernel;
 pub mod make;
 pub mod model;
 mod module;

@@ -21,24 +21,41 @@ fn parent_paths_are_found() {
     assert!(!mentions_parent("a..b ./c"));
 }
 
-/// The board's coreboot builds in Heads's layout inside its build dir: its
-/// source as build/<arch>/<base> (a dir of links to the shared source's
-/// entries), its objects in build/<arch>/<base>/<BOARD>, the board's payload
-/// (from `initrd`, when the board has an image) in build/<arch>/<BOARD>.
-/// The configure text setting it up (before the board's config is copied
-/// into it), and the dir Heads's commands run in.
-fn heads_layout(arch: &str, base: &str) -> (String, String) {
+/// A module building in Heads's layout (the board's coreboot; the kernel
+/// of a board bundling its initrd) does so inside its build dir: its source
+/// as build/<arch>/<base> (a dir of links to the shared source's entries),
+/// its objects in build/<arch>/<base>/<sub> (`<sub>` of its `_dir`: the
+/// board for coreboot, the config's name for linux), the board's output dir
+/// build/<arch>/<BOARD> holding what its dependencies staged there (the
+/// `initrd` module's pieces). The dir Heads's commands run in (`sub`
+/// rewritten: the board's name becomes `$STRATA_PARAM_BOARD`), and the
+/// board's output dir.
+pub fn layout_dirs(arch: &str, base: &str, dir: &str, board: &str) -> (String, String) {
     let heads = format!("$STRATA_BUILD_DIR/.heads/build/{arch}");
-    let text = format!(
+    let sub = dir
+        .strip_prefix(base)
+        .and_then(|s| s.strip_prefix('/'))
+        .filter(|s| !s.is_empty() && *s != board)
+        .unwrap_or("$STRATA_PARAM_BOARD");
+    (
+        format!("{heads}/{base}/{sub}"),
+        format!("{heads}/$STRATA_PARAM_BOARD"),
+    )
+}
+
+/// The configure text setting up Heads's layout (see [`layout_dirs`])
+/// before the board's config is copied into it.
+fn heads_layout(arch: &str, base: &str, own: &str, board_dir: &str) -> String {
+    let heads = format!("$STRATA_BUILD_DIR/.heads/build/{arch}");
+    format!(
         "rm -rf \"$STRATA_BUILD_DIR/.heads\"\n\
-         mkdir -p \"{heads}/{base}/$STRATA_PARAM_BOARD\" \"{heads}/$STRATA_PARAM_BOARD\"\n\
+         mkdir -p \"{own}\" \"{board_dir}\"\n\
          for f in \"$STRATA_SOURCE_DIR\"/* \"$STRATA_SOURCE_DIR\"/.[!.]*; do\n  \
          if [ -e \"$f\" ]; then ln -s \"$f\" \"{heads}/{base}/\"; fi\ndone\n\
          if [ -d \"$STRATA_SYSROOT/{0}/$STRATA_PARAM_BOARD\" ]; then\n  \
-         cp -a \"$STRATA_SYSROOT/{0}/$STRATA_PARAM_BOARD/.\" \"{heads}/$STRATA_PARAM_BOARD/\"\nfi\n",
+         cp -a \"$STRATA_SYSROOT/{0}/$STRATA_PARAM_BOARD/.\" \"{board_dir}/\"\nfi\n",
         super::image::BOARD_DIR
-    );
-    (text, format!("{heads}/{base}/$STRATA_PARAM_BOARD"))
+    )
 }
 
 /// busybox: Heads's `$(initrd_bin_dir)/busybox` rule installs it with its
@@ -293,17 +310,28 @@ impl<'a> Draft<'a> {
         // its source as build/<arch>/<base> (a dir of links to the shared
         // source's entries), its objects in build/<arch>/<base>/<BOARD>, the
         // board's payload (from `initrd`) in build/<arch>/<BOARD>.
-        let layout = self.name == self.ctx.layout && !self.ctx.layout.is_empty();
+        let layout = self.ctx.in_layout(self.name);
         let own_dir = if layout {
             self.params.insert("BOARD".to_string());
-            let base = self.field("base_dir");
-            let (text, dir) = heads_layout(self.ctx.arch, base);
-            configure.push_str(&text);
-            self.done.push(format!(
-                "built in Heads's layout: build/{a}/{base}/<BOARD>, payload from build/{a}/<BOARD> (the `initrd` module)",
-                a = self.ctx.arch
-            ));
-            dir
+            let (base, dir) = (self.field("base_dir"), self.field("dir"));
+            let (own, board_dir) = layout_dirs(self.ctx.arch, base, dir, self.ctx.board);
+            configure.push_str(&heads_layout(self.ctx.arch, base, &own, &board_dir));
+            let a = self.ctx.arch;
+            if self.name == self.ctx.kernel_layout {
+                // Heads makes an empty initrd.cpio in the board's dir while
+                // its Makefile is parsed: the kernel's first build embeds it.
+                configure.push_str(&format!(
+                    "cpio --quiet -o </dev/null > \"{board_dir}/initrd.cpio\"\n"
+                ));
+                self.done.push(format!(
+                    "built in Heads's layout: build/{a}/{dir}, the board's output dir build/{a}/<BOARD> with Heads's empty initrd.cpio (CONFIG_LINUX_BUNDLED: its config names it)"
+                ));
+            } else {
+                self.done.push(format!(
+                    "built in Heads's layout: build/{a}/{base}/<BOARD>, payload from build/{a}/<BOARD> (the `initrd` module)"
+                ));
+            }
+            own
         } else {
             "$STRATA_BUILD_DIR".to_string()
         };
@@ -358,7 +386,7 @@ impl<'a> Draft<'a> {
             text.push('\n');
             self.done.push("_configure".to_string());
         }
-        if nested && (mentions_parent(&c) || mentions_parent(self.field("target"))) {
+        if nested && !layout && (mentions_parent(&c) || mentions_parent(self.field("target"))) {
             self.notes.insert(
                 "a relative `..` in its commands means the source dir, because Heads builds it in a subdirectory of its source (`_dir` inside `_base_dir`); it holds only if $STRATA_BUILD_DIR is inside $STRATA_SOURCE_DIR".to_string(),
             );
@@ -438,6 +466,13 @@ impl<'a> Draft<'a> {
             ));
         }
         for (line, target) in &scan.rules {
+            let prereqs = scan.prereqs.get(line).map_or("", String::as_str);
+            if let Some(p) = self.config_rule(target, prereqs) {
+                self.done.push(format!(
+                    "modules/{file}:{line}: rule `{target}: {prereqs}` (a changed config reconfigures): the config is the file param {p}, part of the key"
+                ));
+                continue;
+            }
             self.notes.insert(format!(
                 "modules/{file}:{line}: rule `{target}` is Heads-specific; not translated"
             ));
@@ -447,6 +482,26 @@ impl<'a> Draft<'a> {
                 "modules/{file}:{line}: $(shell …) evaluated on the importing host: `{text}`"
             ));
         }
+    }
+
+    /// Heads's `$(build)/$(<m>_dir)/.configured: $(<m>_kconfig)` (linux):
+    /// the module reconfigures when its config file changes. Translated when
+    /// the prerequisite is one variable naming a config and the module's
+    /// commands read a board config file, which is then a file param and so
+    /// part of the key: the param's name.
+    fn config_rule(&self, target: &str, prereqs: &str) -> Option<String> {
+        if target != format!("$(build)/$({}_dir)/.configured", self.heads_name) {
+            return None;
+        }
+        let var = prereqs.strip_prefix("$(")?.strip_suffix(')')?;
+        let names_config = !var.contains(['$', '(', ')', ' ']) && var.ends_with("config");
+        let param = self
+            .ctx
+            .params
+            .iter()
+            .map(|(_, p)| p)
+            .find(|p| self.params.contains(*p))?;
+        names_config.then(|| format!("$STRATA_PARAM_{param}"))
     }
 
     /// A recipe that calls the cross toolchain ($(CROSS), $(CROSS_TOOLS):

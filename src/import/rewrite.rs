@@ -87,9 +87,23 @@ pub struct Context<'a> {
     /// the payload by a path relative to its source dir, `../<BOARD>/bzImage`,
     /// and the config is part of the ROM).
     pub layout: String,
+    /// The board's kernel module (strata name) when the board bundles its
+    /// initrd into the kernel (`CONFIG_LINUX_BUNDLED`): its config names the
+    /// board's output dir (`CONFIG_INITRAMFS_SOURCE="../@BOARD_BUILD_DIR@/…"`,
+    /// part of the image with `CONFIG_IKCONFIG`), so it builds in Heads's
+    /// layout too; empty otherwise.
+    pub kernel_layout: String,
     /// Heads's `$(heads_cc)` and `$(CROSS)` on this board, as evaluated.
     pub heads_cc: String,
     pub cross: String,
+}
+
+impl Context<'_> {
+    /// Does module `name` build in Heads's layout (see `layout`,
+    /// `kernel_layout`)?
+    pub fn in_layout(&self, name: &str) -> bool {
+        !name.is_empty() && (name == self.layout || name == self.kernel_layout)
+    }
 }
 
 /// The result of rewriting one value.
@@ -205,8 +219,7 @@ fn map_path(
     r: &mut Rewritten,
 ) -> (String, usize) {
     if let Some(p) = after.strip_prefix(build)
-        && own == ctx.layout
-        && !own.is_empty()
+        && ctx.in_layout(own)
     {
         // Heads's layout: build/<arch>/<base>/<BOARD> and build/<arch>/<BOARD>.
         let at = |rest: &str| {
@@ -304,8 +317,13 @@ fn map_path(
         ));
         return (var("HEADS_DIR"), 0);
     }
-    // Bare $(pwd), as in -fdebug-prefix-map=$(pwd)=heads.
-    (var("STRATA_BUILD_DIR"), 0)
+    // Bare $(pwd), as in -fdebug-prefix-map=$(pwd)=heads: in Heads's
+    // layout, the dir holding its build/.
+    if ctx.in_layout(own) {
+        (format!("{}/.heads", var("STRATA_BUILD_DIR")), 0)
+    } else {
+        (var("STRATA_BUILD_DIR"), 0)
+    }
 }
 
 #[cfg(test)]
@@ -327,6 +345,7 @@ mod tests {
             params: vec![("config/linux-b1.config".into(), "LINUX_CONFIG".into())],
             toolchain: "musl-cross-make".into(),
             layout: String::new(),
+            kernel_layout: String::new(),
             heads_cc: String::new(),
             cross: String::new(),
         }

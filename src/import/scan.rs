@@ -12,6 +12,8 @@ use std::path::Path;
 pub struct FileScan {
     /// `(line, target)` of each rule outside `define … endef`.
     pub rules: Vec<(usize, String)>,
+    /// Each rule's prerequisites as written, by its line.
+    pub prereqs: std::collections::BTreeMap<usize, String>,
     /// `(line, text)` of each line calling `$(shell …)`.
     pub shells: Vec<(usize, String)>,
     /// Modules whose `<m>_version` the file assigns on more than one line
@@ -79,6 +81,11 @@ pub fn scan(text: &str) -> FileScan {
             continue;
         }
         if let Some(target) = rule_target(trimmed) {
+            let rest = trimmed[trimmed.find(target.as_str()).unwrap_or(0) + target.len()..]
+                .trim_start()
+                .trim_start_matches(':')
+                .trim();
+            out.prereqs.insert(n, rest.to_string());
             out.rules.push((n, target));
         }
     }
@@ -135,6 +142,7 @@ mod tests {
                     $(build)/$(a_dir)/.build: extra\n\tcp a b\nc_target := \\\n\tx: y\n";
         let s = scan(text);
         assert_eq!(s.rules, vec![(6, "$(build)/$(a_dir)/.build".to_string())]);
+        assert_eq!(s.prereqs[&6], "extra");
         assert_eq!(s.shells.len(), 1);
         assert_eq!(s.shells[0].0, 2);
     }

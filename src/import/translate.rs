@@ -90,6 +90,7 @@ pub fn translate(paths: &Paths, evals: &[(String, Result<BoardEval, String>)]) -
         crossgcc: BTreeMap::new(),
         providers: BTreeMap::new(),
         merged: BTreeMap::new(),
+        headers: BTreeMap::new(),
     };
     for (board, e) in evals {
         match e {
@@ -104,6 +105,12 @@ pub fn translate(paths: &Paths, evals: &[(String, Result<BoardEval, String>)]) -
                     },
                 );
             }
+        }
+    }
+    // Boards of one arch on different kernels: Heads's shared install/<arch>.
+    for (h, note) in super::kernel::disagreement_notes(&t.headers) {
+        if let Some(entry) = t.merged.get_mut(&h) {
+            entry.1.insert(note);
         }
     }
     let fin = final_names(&t.merged);
@@ -127,6 +134,8 @@ struct Translation<'a> {
     providers: BTreeMap<String, ModuleOut>,
     /// strata name → (each board's translation, notes, what was translated)
     merged: BTreeMap<String, Merged>,
+    /// Each arch's kernel headers modules (see `kernel.rs`).
+    headers: BTreeMap<String, BTreeSet<String>>,
 }
 
 /// One board being translated: its evaluation, the strata names of its
@@ -251,15 +260,77 @@ impl Translation<'_> {
         if b.has_image {
             carried_by_image(&mut notes, &mut done);
         }
+        self.wire_kernel(b, n, m, &mut out, &mut notes, &mut done);
         if b.has_image && sn == b.ctx.layout {
             // coreboot's payload: the board's initrd and kernel.
             out.depends.push("initrd".to_string());
-            let cb = cbmem(&out, &b.ctx, e);
+            let mut cb = cbmem(&out, &b.ctx, e);
+            // Built with the toolchain (`$(CROSS_TOOLS)`): the kernel's headers too.
+            if let Some(l) = b.names.get("linux").filter(|_| !cb.depends.is_empty()) {
+                cb.depends.push(super::kernel::headers_name(l));
+            }
             let done = vec!["Heads's cbmem rule (top-level Makefile)".to_string()];
             self.merge(b.name, cb, done, BTreeSet::new());
         }
         carry_params(b, paths.heads_from_out, &out, extra, target);
         self.merge(b.name, out, done, notes);
+    }
+
+    /// linux's rules outside `define_module` on board `b` (see `kernel.rs`):
+    /// the kernel module `n == "linux"` brings its headers module (and, on
+    /// a board bundling its initrd, the bundled image); every other module
+    /// depending on the toolchain depends on the headers, whose hook in the
+    /// toolchain's file is then translated.
+    fn wire_kernel(
+        &mut self,
+        b: &Board,
+        n: &str,
+        m: &BTreeMap<String, String>,
+        out: &mut ModuleOut,
+        notes: &mut BTreeSet<String>,
+        done: &mut Vec<String>,
+    ) {
+        let e = b.e;
+        let Some(linux) = b.names.get("linux") else {
+            return;
+        };
+        let h = super::kernel::headers_name(linux);
+        let tc = &b.ctx.toolchain;
+        if n == "linux" {
+            notes.retain(|x| !super::kernel::headers_rule_note(x));
+            done.push(format!(
+                "its `$(INSTALL)/include/linux/limits.h` rule (headers_install) → module `{h}`, a dependency of every module built with the toolchain"
+            ));
+            let arch = e.vars.get("LINUX_ARCH").map_or("", |s| s.trim());
+            let headers = super::kernel::headers(out, arch);
+            self.headers
+                .entry(e.arch.clone())
+                .or_default()
+                .insert(h.clone());
+            let hd = vec![
+                "modules/linux's `$(INSTALL)/include/linux/limits.h` rule: make headers_install"
+                    .into(),
+            ];
+            self.merge(b.name, headers, hd, BTreeSet::new());
+            if b.has_image && super::kernel::is_bundled(e) {
+                let bundled = super::kernel::bundled(out, e, m);
+                let bd = vec![format!(
+                    "modules/linux's `$(build)/$(BOARD)/$(LINUX_IMAGE_FILE).bundled` rule: the kernel of `{linux}` built from a clean tree with the board's initrd"
+                )];
+                self.merge(b.name, bundled, bd, BTreeSet::new());
+            }
+            return;
+        }
+        if out.host && out.name == *tc {
+            notes.retain(|x| !super::kernel::toolchain_hook_note(x, n));
+            done.push(format!(
+                "its `.build` prerequisite on the kernel's headers → module `{h}`, which its dependents depend on (the toolchain's key stays independent of the kernel)"
+            ));
+            return;
+        }
+        if !tc.is_empty() && out.depends.contains(tc) && !out.depends.contains(&h) {
+            out.depends.push(h);
+        }
     }
 
     /// One board's translation of a module, under the module's strata name
@@ -461,6 +532,7 @@ fn context<'b>(
         params,
         toolchain,
         layout: names.get(coreboot_module(e)).cloned().unwrap_or_default(),
+        kernel_layout: super::kernel::bundled_kernel(e, names),
         heads_cc: e.vars.get("heads_cc").cloned().unwrap_or_default(),
         cross: e.vars.get("CROSS").cloned().unwrap_or_default(),
     }

@@ -69,6 +69,11 @@ SIZES := $(board_build)/sizes.txt
 STRATA_HEADER := $(shell mkdir -p "$(board_build)"; \
 	echo "$(DATE) $(GIT_HASH) $(GIT_STATUS)" > "$(HASHES)"; \
 	echo "$(DATE) $(GIT_HASH) $(GIT_STATUS)" > "$(SIZES)")
+# A board bundling its initrd into the kernel: the kernel's first build
+# embeds an empty one.
+ifeq "y" "$(CONFIG_LINUX_BUNDLED)"
+$(shell cpio -o < /dev/null > $(board_build)/initrd.cpio)
+endif
 
 initrd_dir := $(BOARD)
 initrd_tmp_dir := $(shell mktemp -d)
@@ -233,6 +238,9 @@ $(build)/$(initrd_dir)/initrd.cpio.xz: $(initrd-y)
 	stat -c "%8s:%n" "$(@:$(pwd)/%=%)" | tee -a "$(SIZES)"
 
 $(build)/$(initrd_dir)/tools.cpio: $(foreach d,$(bin_modules-y),$(build)/$($d_dir)/.build)
+
+bundle-$(CONFIG_LINUX_BUNDLED) += $(board_build)/$(LINUX_IMAGE_FILE).bundled
+all: $(bundle-y)
 "#;
 
 /// The versions and sites musl-cross-make's Makefile names (its packages'
@@ -281,14 +289,21 @@ const TOOLCHAIN_MAKEFILE: &str = "install:\n\tmkdir -p $(OUTPUT)/bin\n\
 const GCC_WRAPPER: &str = "#!/bin/sh\nskip=\nfor a; do shift\n  if [ -n \"$skip\" ]; then skip=; continue; fi\n  if [ \"$a\" = --sysroot ]; then skip=1; continue; fi\n  set -- \"$@\" \"$a\"\ndone\nexec gcc \"$@\"\n";
 
 /// A kernel-like tree: `olddefconfig` and the image build out of tree (O=),
-/// one loadable module (a real ELF object with debug info).
+/// the image holding the config and the initramfs it names (as a kernel
+/// with `CONFIG_IKCONFIG` and `CONFIG_INITRAMFS_SOURCE` does), one loadable
+/// module (a real ELF object with debug info), and `headers_install` of its
+/// uapi headers.
 const KERNEL_MAKEFILE: &str = "srctree := $(dir $(lastword $(MAKEFILE_LIST)))\n\
 O ?= .\n\
 all: $(O)/arch/x86/boot/bzImage $(O)/drivers/demo/demo.ko\n\
 olddefconfig:\n\tLC_ALL=C sort -u $(O)/.config > $(O)/.config.new && mv $(O)/.config.new $(O)/.config\n\
 \techo 'include $(abspath $(srctree))/Makefile' > $(O)/Makefile\n\
-$(O)/arch/x86/boot/bzImage: $(O)/.config\n\tmkdir -p $(dir $@)\n\
-\t{ printf 'KERNEL user=%s\\n' '$(KBUILD_BUILD_USER)'; cat $(O)/.config; } > $@\n\
+INITRAMFS := $(patsubst \"%\",%,$(shell sed -n 's/^CONFIG_INITRAMFS_SOURCE=//p' $(O)/.config 2>/dev/null))\n\
+INITRAMFS_FILE := $(if $(INITRAMFS),$(O)/$(INITRAMFS))\n\
+$(O)/arch/x86/boot/bzImage: $(O)/.config $(INITRAMFS_FILE)\n\tmkdir -p $(dir $@)\n\
+\t{ printf 'KERNEL user=%s\\n' '$(KBUILD_BUILD_USER)'; cat $(O)/.config; $(if $(INITRAMFS_FILE),cat $(INITRAMFS_FILE);) } > $@\n\
+headers_install:\n\tmkdir -p $(INSTALL_HDR_PATH)/include/linux\n\
+\tcp $(srctree)include/uapi/linux/*.h $(INSTALL_HDR_PATH)/include/linux/\n\
 $(O)/drivers/demo/demo.ko: $(srctree)drivers/demo/demo.c\n\tmkdir -p $(dir $@)\n\
 \tcd $(srctree) && $(CROSS_COMPILE)gcc -g -fdebug-prefix-map=$(abspath $(srctree))=. -c -o $(abspath $@) drivers/demo/demo.c\n";
 
@@ -433,7 +448,8 @@ pub fn write_tree(root: &Path) -> PathBuf {
             "modules-y += musl-cross-make\n{tc}musl-cross-make_dir := musl-cross-make-1.0\n\
              CROSS_PATH ?= $(pwd)/crossgcc/$(CONFIG_TARGET_ARCH)\n\
              musl-cross-make_target := OUTPUT=\"$(CROSS_PATH)\" install\n\
-             CROSS := $(CROSS_PATH)/bin/$(MUSL_ARCH)-linux-musl-\n"
+             CROSS := $(CROSS_PATH)/bin/$(MUSL_ARCH)-linux-musl-\n\
+             $(build)/$(musl-cross-make_dir)/.build: $(INSTALL)/include/linux/limits.h\n"
         ),
     );
 
@@ -472,11 +488,12 @@ pub fn write_tree(root: &Path) -> PathBuf {
         &[
             (
                 "busybox.c",
-                "#include <stdio.h>\nint main(void){puts(\"busybox\");return 0;}\n",
+                "#include <stdio.h>\n#include <linux/fixture.h>\nint main(void){puts(FIXTURE_BANNER);return 0;}\n",
             ),
             (
                 "Makefile",
-                "busybox: busybox.c\n\t$(CC) -o busybox busybox.c\n\
+                "busybox: busybox.c\n\t$(CC) -MD -MF busybox.d -MT busybox -o busybox busybox.c\n\
+                 -include busybox.d\n\
                  install: busybox\n\tmkdir -p $(CONFIG_PREFIX)/bin $(CONFIG_PREFIX)/sbin\n\
                  \tcp busybox $(CONFIG_PREFIX)/bin/busybox\n\tln -sf busybox $(CONFIG_PREFIX)/bin/sh\n\
                  \tln -sf ../bin/busybox $(CONFIG_PREFIX)/sbin/reboot\n\
@@ -529,16 +546,32 @@ pub fn write_tree(root: &Path) -> PathBuf {
         &[
             ("Makefile", KERNEL_MAKEFILE),
             ("drivers/demo/demo.c", "int demo_init(void){return 0;}\n"),
+            (
+                "include/uapi/linux/limits.h",
+                "#define FIXTURE_PATH_MAX 4096\n",
+            ),
+            (
+                "include/uapi/linux/fixture.h",
+                "#define FIXTURE_BANNER \"busybox\"\n",
+            ),
         ],
+    );
+    // The kernel's uapi header, patched: busybox prints its banner.
+    write(
+        &h,
+        "patches/linux-1.0/0001-banner.patch",
+        "--- a/include/uapi/linux/fixture.h\n+++ b/include/uapi/linux/fixture.h\n@@ -1 +1 @@\n\
+         -#define FIXTURE_BANNER \"busybox\"\n+#define FIXTURE_BANNER \"busybox on patched headers\"\n",
     );
     write(
         &h,
         "modules/linux",
         format!(
-            "modules-y += linux\nLINUX_IMAGE_FILE := bzImage\n{linux}\
+            "modules-y += linux\nLINUX_ARCH := x86\nLINUX_IMAGE_FILE := bzImage\n{linux}\
              linux_base_dir := linux-$(linux_version)\n\
              linux_kconfig := $(CONFIG_LINUX_CONFIG)\n\
              linux_dir := $(linux_base_dir)/$(notdir $(basename $(linux_kconfig)))\n\
+             $(build)/$(linux_dir)/.configured: $(linux_kconfig)\n\
              linux_configure := mkdir -p \"$(build)/$(linux_dir)\" \\\n\
              \t&& $(call install_config,$(pwd)/$(linux_kconfig),$(build)/$(linux_dir)/.config) \\\n\
              \t&& $(MAKE) -C .. O=\"$(build)/$(linux_dir)\" olddefconfig\n\
@@ -561,8 +594,19 @@ pub fn write_tree(root: &Path) -> PathBuf {
              \t$(call do-cpio,$@,$(module_initrd_dir))\n\
              $(build)/$(BOARD)/$(LINUX_IMAGE_FILE): $(build)/$(linux_dir)/.build\n\
              \t$(call do-copy,$(dir $<)/$(linux_output),$@)\n\
+             \t@touch $@\n\
              \tsha256sum \"$@\" | tee -a \"$(HASHES)\"\n\
-             \tstat -c \"%8s:%n\" \"$@\" | tee -a \"$(SIZES)\"\n"
+             \tstat -c \"%8s:%n\" \"$@\" | tee -a \"$(SIZES)\"\n\
+             $(INSTALL)/include/linux/limits.h: $(build)/$(linux_base_dir)/.canary\n\
+             \t$(MAKE) -C \"$(build)/$(linux_base_dir)\" ARCH=\"$(LINUX_ARCH)\" INSTALL_HDR_PATH=\"$(INSTALL)\" \\\n\
+             \t\tCROSS_COMPILE=\"$(CROSS)\" O=\"$(linux_dir)\" KCONFIG_CONFIG=\"$(pwd)/$(linux_kconfig)\" headers_install\n\
+             $(build)/$(BOARD)/$(LINUX_IMAGE_FILE).bundled: $(build)/$(initrd_dir)/initrd.cpio.xz \\\n\
+             \t$(build)/$(BOARD)/$(LINUX_IMAGE_FILE)\n\
+             \txz --decompress --stdout --force \"$<\" > $(build)/$(initrd_dir)/initrd.cpio\n\
+             \t$(MAKE) -C \"$(build)/$(linux_dir)\" $(linux_target)\n\
+             \t$(call do-copy,$(build)/$(linux_dir)/$(linux_output),$@)\n\
+             \t@touch $@\n\
+             \t@sha256sum \"$@\" | tee -a \"$(HASHES)\"\n"
         ),
     );
 
@@ -722,6 +766,28 @@ pub fn write_tree(root: &Path) -> PathBuf {
     );
     write(&h, "config/linux-rom2.config", "CONFIG_SERIAL=y\n");
     write(&h, "boards/rom2/initrd/etc/motd", "welcome to rom2\n");
+    // A board bundling its initrd into the kernel (Talos II's shape): its
+    // kernel config names the initramfs in the board's output dir.
+    write(
+        &h,
+        "boards/rom4/rom4.config",
+        "CONFIG_COREBOOT=y\nCONFIG_COREBOOT_VERSION=1.0\n\
+         CONFIG_COREBOOT_CONFIG=config/coreboot-rom4.config\n\
+         CONFIG_LINUX_CONFIG=config/linux-rom4.config\nCONFIG_HELLO=y\nCONFIG_LINUX_BUNDLED=y\n\
+         export CONFIG_BOOTSCRIPT=/bin/hello\n",
+    );
+    write(
+        &h,
+        "config/coreboot-rom4.config",
+        "CONFIG_VENDOR_BUNDLED=y\nCONFIG_PAYLOAD_FILE=\"@BOARD_BUILD_DIR@/bzImage\"\n\
+         CONFIG_LINUX_INITRD=\"@BOARD_BUILD_DIR@/initrd.cpio.xz\"\n",
+    );
+    write(
+        &h,
+        "config/linux-rom4.config",
+        "CONFIG_SERIAL=y\nCONFIG_BLK_DEV_INITRD=y\nCONFIG_IKCONFIG=y\n\
+         CONFIG_INITRAMFS_SOURCE=\"../@BOARD_BUILD_DIR@/initrd.cpio\"\n",
+    );
     write(&h, "initrd/init", "#!/bin/sh\nexec /bin/hello\n");
     chmod_x(&h.join("initrd/init"));
     write(
