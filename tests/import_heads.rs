@@ -896,3 +896,62 @@ fn coreboot_toolchains_are_shared_host_modules_whose_packages_are_declared() {
     assert!(!o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("declare downloads"), "{}", text(&o));
 }
+
+#[test]
+fn linux_reconfiguring_on_a_changed_kconfig_is_translated_by_the_config_param() {
+    // The ROM fixture's linux has Heads's `$(build)/$(linux_dir)/.configured:
+    // $(linux_kconfig)`; the board's kconfig is a file param of the kernel.
+    let tmp = tempfile::tempdir().unwrap();
+    let heads = rom::write_tree(tmp.path());
+    let out = tmp.path().join("out");
+    let strata = |args: &[&str]| {
+        Command::new(assert_cmd::cargo::cargo_bin("strata"))
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env("XDG_CACHE_HOME", tmp.path().join(".xdg-cache"))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let (h, o) = (heads.to_str().unwrap(), out.to_str().unwrap());
+    let imp = strata(&["import", "heads", h, "-o", o, "--json"]);
+    assert!(imp.status.success(), "{}", text(&imp));
+    std::fs::write(out.join("strata.local.toml"), rom::local_toml(tmp.path())).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&imp.stdout).unwrap();
+    let linux = &v["data"]["modules"]["linux"];
+    let notes = linux["not_translated"].to_string();
+    assert!(!notes.contains(".configured"), "{notes}");
+    let done = linux["translated"].to_string();
+    assert!(
+        done.contains("$(build)/$(linux_dir)/.configured: $(linux_kconfig)")
+            && done.contains("$STRATA_PARAM_LINUX_CONFIG"),
+        "{done}"
+    );
+    let ran = |args: &[&str]| -> Vec<String> {
+        let b = strata(args);
+        assert!(b.status.success(), "{}", text(&b));
+        String::from_utf8_lossy(&b.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["type"] == "step-finished")
+            .filter_map(|v| v["data"]["module"].as_str().map(str::to_string))
+            .collect()
+    };
+    let build = ["-C", o, "build", "rom1", "--json"];
+    assert!(
+        ran(&build)
+            .iter()
+            .any(|m| m.starts_with("linux@") || m == "linux")
+    );
+    assert!(ran(&build).is_empty(), "a second build runs nothing");
+    let cfg = heads.join("config/linux-rom1.config");
+    let t = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, format!("{t}CONFIG_EXTRA_DRIVER=y\n")).unwrap();
+    let again = ran(&build);
+    assert!(
+        again
+            .iter()
+            .any(|m| m.starts_with("linux@") || m == "linux"),
+        "a changed kconfig rebuilds the kernel: {again:?}"
+    );
+}
