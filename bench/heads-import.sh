@@ -67,6 +67,15 @@ rep = rep.get('data', rep)   # the --json event envelope
 hooks = {b: {x.split('`')[1] for x in rb.get('skipped', []) if 'only to build the coreboot toolchain' in x}
          for b, rb in rep['boards'].items()}
 tc = lambda n: n.startswith('coreboot-crossgcc-')
+# strata's translations of Heads's rules outside define_module are no Heads
+# modules either: the image steps (`initrd`, `rom`, cbmem: the top-level
+# Makefile's), linux's headers install and bundled image (`<linux>-headers`,
+# `<linux>-bundled`); they and the dependencies on them are left out too.
+import re
+def own(n):
+    m = rep['modules'].get(n, {})
+    return tc(n) or m.get('module_file', '').startswith('../') or \
+        (m.get('module_file') == 'linux' and re.search(r'-(headers|bundled)(\+|$)', n) is not None)
 # The toolchain dependency the import adds where a recipe calls $(CROSS)
 # without $(musl_dep) (a Heads bug it reports) is not make's either.
 added = {n for n, m in rep['modules'].items() if any('strata adds it' in x for x in m['not_translated'])}
@@ -91,12 +100,12 @@ for b in sorted(modsy):
         if n not in got:
             got[n] = mods[n]
             todo += mods[n].get('depends', [])
-    got = {n: m for n, m in got.items() if not tc(n)}
+    got = {n: m for n, m in got.items() if not own(n)}
     h = {n: heads_name(n, m, ev) for n, m in got.items()}
     have = {}
     for n, m in got.items():
         src = ('git', m['git'], m['rev']) if 'git' in m else ('sha256', m['sha256'])
-        deps = [d for d in m.get('depends', []) if not tc(d)
+        deps = [d for d in m.get('depends', []) if not own(d)
                 and not (n in added and h.get(d, d) == 'musl-cross-make')]
         have[h[n]] = (m['version'], src, tuple(sorted(h.get(d, d) for d in deps)))
     if have == want:
