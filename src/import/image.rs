@@ -468,13 +468,16 @@ fn bundled_hash(file: Option<&str>) -> String {
 }
 
 /// Heads's image of board `e`, when it is a coreboot board whose pieces
-/// strata can name. `names` maps Heads module names to strata names.
+/// strata can name. `names` maps Heads module names to strata names;
+/// `bundled` names the module building the board's kernel with its initrd
+/// inside (`CONFIG_LINUX_BUNDLED`, see `kernel.rs`), when it has one.
 pub fn board_image(
     heads: &Path,
     heads_from_out: &str,
     ctx: &Context,
     e: &BoardEval,
     names: &BTreeMap<&str, String>,
+    bundled: Option<String>,
 ) -> Option<Image> {
     if var(e, "CONFIG_COREBOOT") != "y" || var(e, "CB_OUTPUT_FILE").is_empty() {
         return None;
@@ -504,10 +507,9 @@ pub fn board_image(
     }
     let (initrd, mut params) = initrd.module();
     // Talos's kernel with the initrd inside (see `kernel.rs`).
-    let bundled = names
-        .get("linux")
-        .filter(|_| kernel && super::kernel::is_bundled(e))
-        .map(|l| (super::kernel::bundled_name(l), format!("{image}.bundled")));
+    let bundled = bundled
+        .filter(|_| kernel)
+        .map(|m| (m, format!("{image}.bundled")));
     let (rom, extra) = rom(e, ctx.arch, heads, coreboot, bundled, &mut params);
     let mut install = vec![
         var(e, "CB_OUTPUT_FILE").to_string(),

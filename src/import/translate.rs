@@ -174,7 +174,19 @@ impl Translation<'_> {
             .collect();
         let params = config_params(self.paths.heads, e);
         let ctx = context(self.paths, name, e, &names, params.clone());
-        let image = board_image(self.paths.heads, self.paths.heads_from_out, &ctx, e, &names);
+        // Talos's kernel with its initrd inside (see `kernel.rs`).
+        let bundled = names
+            .get("linux")
+            .filter(|_| super::kernel::is_bundled(e))
+            .map(|l| super::kernel::bundled_name(l));
+        let image = board_image(
+            self.paths.heads,
+            self.paths.heads_from_out,
+            &ctx,
+            e,
+            &names,
+            bundled,
+        );
         let ec = super::ec::ec_modules(
             self.paths.heads,
             e.modules
