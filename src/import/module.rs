@@ -8,7 +8,7 @@
 //! some of it relies on that.
 
 use super::model::{DownloadOut, ModuleOut, Paths, Source, field, version_of};
-use super::rewrite::{Context, PRIVATE_INSTALL, env_name, rewrite};
+use super::rewrite::{Context, PRIVATE_INSTALL, XGCC_HOST, env_name, rewrite};
 use super::scan::FileScan;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -509,7 +509,10 @@ impl<'a> Draft<'a> {
     /// build musl-cross-make first; strata's exact host prefixes do not, so
     /// the dependency is added and reported as Heads's bug.
     fn toolchain_dependency(&mut self, depends: &mut Vec<String>, commands: [&String; 3]) {
-        let uses_toolchain = commands.iter().any(|c| c.contains("STRATA_HOST"));
+        // (coreboot's own toolchain, `XGCC_HOST`, is another module's.)
+        let uses_toolchain = commands
+            .iter()
+            .any(|c| c.replace(XGCC_HOST, "").contains("STRATA_HOST"));
         let tc = &self.ctx.toolchain;
         if uses_toolchain && !tc.is_empty() && tc != self.name && !depends.contains(tc) {
             depends.push(tc.clone());

@@ -25,6 +25,11 @@ use std::collections::BTreeSet;
 /// Where a module's Heads-style shared install tree lives in strata.
 pub const PRIVATE_INSTALL: &str = "$STRATA_BUILD_DIR/.heads-install";
 
+/// Where coreboot's crossgcc toolchain (`util/crossgcc/xgcc` of its tree)
+/// is for the module building with it: its shared toolchain module's dir
+/// in `$STRATA_HOST` (see `toolchain.rs`).
+pub const XGCC_HOST: &str = "${STRATA_HOST}/xgcc";
+
 /// Opens and closes a shell parameter expansion inserted by the rewrite;
 /// [`finish`] turns each into `${…}` quoted for where it landed.
 const OPEN: char = '\u{1}';
@@ -93,6 +98,10 @@ pub struct Context<'a> {
     /// part of the image with `CONFIG_IKCONFIG`), so it builds in Heads's
     /// layout too; empty otherwise.
     pub kernel_layout: String,
+    /// coreboot's toolchain dir on this board (`<base>/util/crossgcc/xgcc`
+    /// of `$(coreboot_toolchain_module)`, under build/<arch>), mapped to
+    /// [`XGCC_HOST`]; empty without coreboot.
+    pub xgcc: String,
     /// Heads's `$(heads_cc)` and `$(CROSS)` on this board, as evaluated.
     pub heads_cc: String,
     pub cross: String,
@@ -218,6 +227,17 @@ fn map_path(
     packages: &str,
     r: &mut Rewritten,
 ) -> (String, usize) {
+    // coreboot's toolchain, before its tree's dir is mapped (whichever
+    // module's tree it is, the board's coreboot or another version's).
+    if let Some(p) = after.strip_prefix(build)
+        && !ctx.xgcc.is_empty()
+        && starts_delimited(p, &ctx.xgcc)
+    {
+        return (
+            format!("{}/xgcc", var("STRATA_HOST")),
+            build.len() + ctx.xgcc.len(),
+        );
+    }
     if let Some(p) = after.strip_prefix(build)
         && ctx.in_layout(own)
     {
@@ -346,6 +366,7 @@ mod tests {
             toolchain: "musl-cross-make".into(),
             layout: String::new(),
             kernel_layout: String::new(),
+            xgcc: "coreboot-1/util/crossgcc/xgcc".into(),
             heads_cc: String::new(),
             cross: String::new(),
         }
@@ -377,6 +398,19 @@ mod tests {
             "a=${STRATA_BUILD_DIR}/.heads-tmp/x b=${STRATA_BUILD_DIR}/.heads-tmp"
         );
         assert!(!r.notes.is_empty());
+    }
+
+    #[test]
+    fn coreboots_toolchain_is_its_shared_toolchain_module() {
+        let r = rewrite(
+            "XGCCPATH=\"/f/h/build/x86/coreboot-1/util/crossgcc/xgcc/bin/\" X=/f/h/build/x86/coreboot-1/util/crossgcc/xgccx",
+            "zlib",
+            &ctx(),
+        );
+        assert_eq!(
+            r.text,
+            "XGCCPATH=\"${STRATA_HOST}/xgcc/bin/\" X=${HEADS_DIR}/build/x86/coreboot-1/util/crossgcc/xgccx"
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@
 use super::make::BoardEval;
 use super::model::{DownloadOut, Imported, ModuleOut, version_of};
 use super::report::ModuleReport;
-use regex::Regex;
+use super::rewrite::XGCC_HOST;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One package of musl-cross-make's `SRC_DIRS`: the variable holding its
@@ -168,21 +168,13 @@ pub fn wire_coreboot(
             || n.contains(".heads-crossgcc-pkg")
             || n.starts_with("uses the coreboot toolchain of"))
     });
-    // The tree's own toolchain dir, as the source dir, a dependency's, or
-    // coreboot's tree in Heads's layout (`.heads/build/<arch>/<base>`).
-    let xgcc = Regex::new(
-        r"\$\{?STRATA_(SOURCE_DIR|DEP_[A-Z0-9_]+_DIR|BUILD_DIR\}?/\.heads/build/[^/\s]+/[^/\s]+)\}?/util/crossgcc/xgcc/",
-    )
-    .expect("valid regex");
-    if !xgcc.is_match(&out.build) && !xgcc.is_match(&out.configure) {
+    // The rewrite mapped the toolchain's dir (`util/crossgcc/xgcc` of the
+    // provider's tree) to the shared module's, before any tree's dir: a
+    // module building with it (XGCCPATH) depends on that module.
+    let xgcc = format!("{XGCC_HOST}/");
+    if !out.build.contains(&xgcc) && !out.configure.contains(&xgcc) {
         return None;
     }
-    out.build = xgcc
-        .replace_all(&out.build, "$${STRATA_HOST}/xgcc/")
-        .into_owned();
-    out.configure = xgcc
-        .replace_all(&out.configure, "$${STRATA_HOST}/xgcc/")
-        .into_owned();
     let provider = e.modules.get(&e.coreboot_toolchain)?;
     let tc = CorebootToolchain {
         heads_module: e.coreboot_toolchain.clone(),

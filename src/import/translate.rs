@@ -545,6 +545,16 @@ fn context<'b>(
         toolchain,
         layout: names.get(coreboot_module(e)).cloned().unwrap_or_default(),
         kernel_layout: super::kernel::bundled_kernel(e, names),
+        xgcc: e
+            .modules
+            .get(&e.coreboot_toolchain)
+            .map(|m| match field(m, "base_dir") {
+                "" => field(m, "dir"),
+                b => b,
+            })
+            .filter(|b| !b.is_empty())
+            .map(|b| format!("{b}/util/crossgcc/xgcc"))
+            .unwrap_or_default(),
         heads_cc: e.vars.get("heads_cc").cloned().unwrap_or_default(),
         cross: e.vars.get("CROSS").cloned().unwrap_or_default(),
     }
