@@ -9,6 +9,7 @@
 //! | `build/<arch>/<other module's dir>`  | `$STRATA_DEP_<NAME>_DIR`                 |
 //! | `install/<arch>` (`$(INSTALL)`)      | `$STRATA_BUILD_DIR/.heads-install`       |
 //! | `crossgcc/<arch>` (`$(CROSS_PATH)`)  | `$STRATA_HOST` (the toolchain's own: its install dir) |
+//! | `build/<arch>/<tc>/util/crossgcc/xgcc` (coreboot's) | `$STRATA_HOST/xgcc` (its shared toolchain module) |
 //! | a board config file (`config/…`)     | `$STRATA_PARAM_<NAME>`                   |
 //!
 //! The decision a reader would question is `$(INSTALL)`: Heads has one
