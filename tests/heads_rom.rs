@@ -405,4 +405,7 @@ fn a_board_bundling_its_initrd_into_the_kernel_matches_make() {
     let bundled = std::fs::read(r.out.join("install/rom4/bzImage.bundled")).unwrap();
     let again = b"--bundled";
     assert!(bundled.windows(again.len()).any(|w| w == again));
+    // Each piece rebuilt from its cached dependencies gives the same artifact.
+    let o = r.strata(&["-C", r.out.to_str().unwrap(), "build", "--check", "rom4"]);
+    assert!(o.status.success(), "build --check: {}", text(&o));
 }

@@ -955,3 +955,99 @@ fn linux_reconfiguring_on_a_changed_kconfig_is_translated_by_the_config_param() 
         "a changed kconfig rebuilds the kernel: {again:?}"
     );
 }
+
+#[test]
+fn each_board_gets_its_kernels_headers_and_kernels_of_one_arch_that_differ_are_reported() {
+    // Heads's linux in its shapes: one version per board, `headers_install`
+    // into the shared install/<arch> before the toolchain's build.
+    let h = Heads::new();
+    let mirror = h.tmp.path().join("mirror");
+    let mut versions = String::new();
+    for v in ["1.0", "2.0"] {
+        let t = common::tarball(&format!("linux-{v}"), &[("Makefile", "all:\n\ttrue\n")]);
+        std::fs::write(mirror.join(format!("linux-{v}.tar.xz")), &t).unwrap();
+        versions.push_str(&format!(
+            "{}ifeq \"$(CONFIG_LINUX_VERSION)\" \"{v}\"\nlinux_version := {v}\nlinux_hash := {}\n",
+            if v == "1.0" { "" } else { "else " },
+            common::sha256(&t)
+        ));
+    }
+    write(
+        &h.heads(),
+        "modules/linux",
+        format!(
+            "modules-y += linux\nLINUX_ARCH := x86\n{versions}endif\n\
+             linux_base_dir := linux-$(linux_version)\nlinux_dir := $(linux_base_dir)\n\
+             linux_tar := linux-$(linux_version).tar.xz\nlinux_url := file://{}/$(linux_tar)\n\
+             linux_depends := $(musl_dep)\n\
+             $(INSTALL)/include/linux/limits.h: $(build)/$(linux_base_dir)/.canary\n\
+             \t$(MAKE) -C \"$(build)/$(linux_base_dir)\" ARCH=\"$(LINUX_ARCH)\" INSTALL_HDR_PATH=\"$(INSTALL)\" headers_install\n",
+            mirror.display()
+        ),
+    );
+    // The toolchain's hook forcing the headers install first.
+    let mcm = h.heads().join("modules/musl-cross-make");
+    let t = std::fs::read_to_string(&mcm).unwrap();
+    std::fs::write(
+        &mcm,
+        format!("{t}$(build)/$(musl-cross-make_dir)/.build: $(INSTALL)/include/linux/limits.h\n"),
+    )
+    .unwrap();
+    board_config(&h, "alpha", "CONFIG_LINUX_VERSION=1.0\n");
+    board_config(&h, "beta", "CONFIG_LINUX_VERSION=2.0\n");
+    let o = h.import(&["--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mods = &v["data"]["modules"];
+    for hd in ["linux-1.0-headers", "linux-2.0-headers"] {
+        let m = h.read(&format!("modules/{hd}.toml"));
+        assert!(
+            m.contains("headers_install") && m.contains("ARCH=\"x86\""),
+            "{m}"
+        );
+        let notes = mods[hd]["not_translated"].to_string();
+        assert!(
+            notes.contains("boards of arch x86 use different kernels' headers")
+                && notes.contains("linux-1.0-headers, linux-2.0-headers"),
+            "{hd}: {notes}"
+        );
+    }
+    // A module built with the toolchain depends on its board's kernel's
+    // headers (so it splits per kernel); the toolchain on none.
+    let project: toml::Table = toml::from_str(&h.read("strata.toml")).unwrap();
+    let depends = |m: &str| -> Vec<String> {
+        let t: toml::Table = toml::from_str(&h.read(&format!("modules/{m}.toml"))).unwrap();
+        t["depends"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_str().unwrap().to_string())
+            .collect()
+    };
+    for (board, hd) in [
+        ("alpha", "linux-1.0-headers"),
+        ("beta", "linux-2.0-headers"),
+    ] {
+        let mods = project["target"][board]["modules"].as_array().unwrap();
+        let greet = mods
+            .iter()
+            .filter_map(|m| m.as_str())
+            .find(|m| m.starts_with("greet"))
+            .unwrap();
+        assert!(depends(greet).iter().any(|d| d == hd), "{board}: {greet}");
+    }
+    assert!(
+        !depends("musl-cross-make")
+            .iter()
+            .any(|d| d.contains("headers"))
+    );
+    let mcm = &mods["musl-cross-make"];
+    assert!(
+        !mcm["not_translated"].to_string().contains(".build`"),
+        "{mcm}"
+    );
+    assert!(
+        mcm["translated"].to_string().contains("kernel's headers"),
+        "{mcm}"
+    );
+}
