@@ -14,9 +14,25 @@ pub fn build(
     timings: bool,
     incremental: bool,
 ) -> Result<(), Failure> {
+    let started = std::time::SystemTime::now();
+    // A timeline or an incremental build is never answered by the state.
+    let plain = !timings && !incremental;
+    let mut lock = None;
+    if plain {
+        match super::noop::answer(g, names) {
+            super::noop::Answer::Done(result) => return result,
+            super::noop::Answer::Full(l) => lock = l,
+        }
+    }
     let l = g.load()?;
     let inst = g.instances(&l, names)?;
-    build_instances(g, &l, &inst, timings, incremental)
+    crate::phase::mark("instantiate");
+    let record = plain.then_some((names, started));
+    let result = run(g, &l, &inst, timings, incremental, lock, record);
+    // The process ends after this: freeing every module, instance and key
+    // one by one cost a tenth of a no-op build of a thousand modules.
+    std::mem::forget((inst, l));
+    result
 }
 
 /// `strata build` of instances resolved already (a CI stage's).
@@ -27,13 +43,32 @@ pub fn build_instances(
     timings: bool,
     incremental: bool,
 ) -> Result<(), Failure> {
+    run(g, l, inst, timings, incremental, None, None)
+}
+
+/// Builds `inst` under the project lock (`lock`: taken already); with
+/// `record` (the names on the command line and when the build began), a
+/// build in which every module was fresh is recorded in the no-op state.
+fn run(
+    g: &Global,
+    l: &super::Loaded,
+    inst: &Instances,
+    timings: bool,
+    incremental: bool,
+    lock: Option<crate::lock::ProjectLock>,
+    record: Option<(&[String], std::time::SystemTime)>,
+) -> Result<(), Failure> {
     let selection = inst.selection();
     let reporter = if timings {
         g.reporter().with_timeline()
     } else {
         g.reporter()
     };
-    let lock = super::lock_project(&l.project, &reporter)?;
+    let lock = match lock {
+        Some(lock) => lock,
+        None => super::lock_project(&l.project, &reporter)?,
+    };
+    crate::phase::mark("lock");
     command::install_interrupt_handler();
     let cache = g.cache(&l.project)?;
     let _store_lock =
@@ -55,7 +90,9 @@ pub fn build_instances(
                       build redoes it from a clean tree",
         });
     }
+    crate::phase::mark("cache");
     let summary = exec::build(&ctx, &selection, installs(&l.project, inst));
+    crate::phase::mark("exec");
     if summary.failed.is_empty()
         && !summary.interrupted
         && let Err(e) = crate::instance::history::record(&l.project, inst)
@@ -64,9 +101,11 @@ pub fn build_instances(
             message: &format!("cannot record the targets' instances: {e}"),
         });
     }
+    crate::phase::mark("history");
     if !g.no_cache {
         record_stats(&l.project, &cache, &reporter);
     }
+    crate::phase::mark("stats");
     if let Some(t) = reporter.timeline() {
         write_timings(&l.project, inst, t, &reporter);
     }
@@ -76,16 +115,19 @@ pub fn build_instances(
     if !summary.failed.is_empty() {
         return Err(Failure::Code(EXIT_FAILURE));
     }
+    if let Some((names, started)) = record {
+        super::noop::record(l, inst, names, &summary, started, &reporter);
+    }
+    crate::phase::mark("noop-record");
     lock.release();
-    // The process ends after this: freeing every module, instance and key
-    // one by one cost a tenth of a no-op build of a thousand modules.
-    std::mem::forget((summary, inst, l));
+    std::mem::forget(summary);
+    crate::phase::mark("end");
     Ok(())
 }
 
 /// Writes what the cache did in this run for `strata cache stats` (unless
 /// the file already says exactly that: a no-op after a no-op writes nothing).
-fn record_stats(
+pub(super) fn record_stats(
     project: &crate::manifest::Project,
     cache: &crate::store::Cache,
     reporter: &crate::report::Reporter,
@@ -102,7 +144,7 @@ fn record_stats(
 /// Where each part of a build is merged: `install/` for one target (or
 /// modules); `install/<name>/` per name when two or more targets are named,
 /// since their boards' outputs would collide.
-fn installs(project: &crate::manifest::Project, inst: &Instances) -> Vec<exec::Install> {
+pub(super) fn installs(project: &crate::manifest::Project, inst: &Instances) -> Vec<exec::Install> {
     let install = &project.settings.install_dir;
     let state = project.state_dir();
     if inst.requests.iter().filter(|r| r.is_target).count() < 2 {

@@ -12,6 +12,7 @@ mod import;
 mod init;
 mod log;
 mod meta;
+mod noop;
 mod plan;
 mod prepare;
 
@@ -238,7 +239,9 @@ impl Global {
     /// Loads the project and its module graph.
     pub fn load(&self) -> Result<Loaded, Failure> {
         let project = manifest::load(&self.project)?;
+        crate::phase::mark("manifest");
         let graph = Graph::new(&project)?;
+        crate::phase::mark("graph");
         Ok(Loaded { project, graph })
     }
 
@@ -361,6 +364,7 @@ pub fn run() -> i32 {
 }
 
 fn run_cli() -> i32 {
+    crate::phase::mark("start");
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         // With --json anywhere on the line, a usage error is a JSON event too.
