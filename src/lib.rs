@@ -25,7 +25,6 @@ pub mod lockfile;
 pub mod manifest;
 pub mod net;
 pub mod patch;
-pub mod phase;
 pub mod report;
 pub mod signing;
 pub mod source_pins;

@@ -26,7 +26,6 @@ pub fn build(
     }
     let l = g.load()?;
     let inst = g.instances(&l, names)?;
-    crate::phase::mark("instantiate");
     let record = plain.then_some((names, started));
     let result = run(g, &l, &inst, timings, incremental, lock, record);
     // The process ends after this: freeing every module, instance and key
@@ -68,7 +67,6 @@ fn run(
         Some(lock) => lock,
         None => super::lock_project(&l.project, &reporter)?,
     };
-    crate::phase::mark("lock");
     command::install_interrupt_handler();
     let cache = g.cache(&l.project)?;
     let _store_lock =
@@ -90,9 +88,7 @@ fn run(
                       build redoes it from a clean tree",
         });
     }
-    crate::phase::mark("cache");
     let summary = exec::build(&ctx, &selection, installs(&l.project, inst));
-    crate::phase::mark("exec");
     if summary.failed.is_empty()
         && !summary.interrupted
         && let Err(e) = crate::instance::history::record(&l.project, inst)
@@ -101,11 +97,9 @@ fn run(
             message: &format!("cannot record the targets' instances: {e}"),
         });
     }
-    crate::phase::mark("history");
     if !g.no_cache {
-        record_stats(&l.project, &cache, &reporter);
+        super::record_stats(&l.project, &cache, &reporter);
     }
-    crate::phase::mark("stats");
     if let Some(t) = reporter.timeline() {
         write_timings(&l.project, inst, t, &reporter);
     }
@@ -116,35 +110,18 @@ fn run(
         return Err(Failure::Code(EXIT_FAILURE));
     }
     if let Some((names, started)) = record {
-        super::noop::record(l, inst, names, &summary, started, &reporter);
+        let installs = installs(&l.project, inst);
+        super::noop::record(l, inst, &installs, names, &summary, started, &reporter);
     }
-    crate::phase::mark("noop-record");
     lock.release();
     std::mem::forget(summary);
-    crate::phase::mark("end");
     Ok(())
-}
-
-/// Writes what the cache did in this run for `strata cache stats` (unless
-/// the file already says exactly that: a no-op after a no-op writes nothing).
-pub(super) fn record_stats(
-    project: &crate::manifest::Project,
-    cache: &crate::store::Cache,
-    reporter: &crate::report::Reporter,
-) {
-    let stats = serde_json::to_vec_pretty(&cache.stats()).expect("serialisable");
-    let path = project.state_dir().join("cache-stats.json");
-    if let Err(e) = crate::fsutil::write_atomic_if_changed(&path, &stats) {
-        reporter.event(Event::Warning {
-            message: &format!("cannot write {}: {e}", path.display()),
-        });
-    }
 }
 
 /// Where each part of a build is merged: `install/` for one target (or
 /// modules); `install/<name>/` per name when two or more targets are named,
 /// since their boards' outputs would collide.
-pub(super) fn installs(project: &crate::manifest::Project, inst: &Instances) -> Vec<exec::Install> {
+fn installs(project: &crate::manifest::Project, inst: &Instances) -> Vec<exec::Install> {
     let install = &project.settings.install_dir;
     let state = project.state_dir();
     if inst.requests.iter().filter(|r| r.is_target).count() < 2 {
@@ -350,7 +327,7 @@ pub fn check(g: &Global, names: &[String]) -> Result<(), Failure> {
     };
     let summary = exec::check::check(&ctx, &cache, &modules);
     // The check read the cache: its reads are the stats of this run.
-    record_stats(&l.project, &cache, &reporter);
+    super::record_stats(&l.project, &cache, &reporter);
     if summary.interrupted {
         return Err(Failure::Code(EXIT_INTERRUPTED));
     }

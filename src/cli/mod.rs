@@ -239,9 +239,7 @@ impl Global {
     /// Loads the project and its module graph.
     pub fn load(&self) -> Result<Loaded, Failure> {
         let project = manifest::load(&self.project)?;
-        crate::phase::mark("manifest");
         let graph = Graph::new(&project)?;
-        crate::phase::mark("graph");
         Ok(Loaded { project, graph })
     }
 
@@ -364,7 +362,6 @@ pub fn run() -> i32 {
 }
 
 fn run_cli() -> i32 {
-    crate::phase::mark("start");
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         // With --json anywhere on the line, a usage error is a JSON event too.
@@ -508,4 +505,20 @@ pub(super) fn lock_project(
         });
     }
     Ok(lock)
+}
+
+/// Writes what the cache did in this run for `strata cache stats` (unless
+/// the file already says exactly that: a no-op after a no-op writes nothing).
+pub(super) fn record_stats(
+    project: &crate::manifest::Project,
+    cache: &crate::store::Cache,
+    reporter: &crate::report::Reporter,
+) {
+    let stats = serde_json::to_vec_pretty(&cache.stats()).expect("serialisable");
+    let path = project.state_dir().join("cache-stats.json");
+    if let Err(e) = crate::fsutil::write_atomic_if_changed(&path, &stats) {
+        reporter.event(crate::report::Event::Warning {
+            message: &format!("cannot write {}: {e}", path.display()),
+        });
+    }
 }

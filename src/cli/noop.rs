@@ -12,8 +12,8 @@
 //! every module file (an error in any of them fails any build), the
 //! `patches/` listing, each module's patch file or directory, its `series`
 //! and every patch, each override directory and every param file and
-//! directory (whole trees, entry by entry), each instance's build dir and
-//! install stamp, the install records and the targets' history records;
+//! directory (whole trees, entry by entry), the build dir's listing (each
+//! instance's build dir is in it), each instance's install stamp, the install records and the targets' history records;
 //! and the `pass-env` values, compared as values.
 
 use super::{EXIT_INTERRUPTED, Failure, Global, Loaded};
@@ -69,21 +69,17 @@ pub fn answer(g: &Global, names: &[String]) -> Answer {
     let Ok(head) = crate::manifest::load_settings(&g.project) else {
         return Answer::Full(None);
     };
-    crate::phase::mark("settings");
     let path = state_path(&head);
     let Some(state) = State::read(&path) else {
         return Answer::Full(None);
     };
-    crate::phase::mark("read-state");
     let req = request(&head.root, names, &head.settings.pass_env);
     let reporter = g.reporter();
     // Compared under the lock: a build running now changes what it records.
     let Ok(lock) = super::lock_project(&head, &reporter) else {
         return Answer::Full(None);
     };
-    crate::phase::mark("lock");
     let answers = state.answers(&req);
-    crate::phase::mark("compare");
     match answers {
         Some(checked) => {
             reporter.verbose_line(
@@ -143,13 +139,12 @@ fn replay(
         secs: start.elapsed().as_secs_f64(),
     });
     if let Some(c) = &cache {
-        super::build::record_stats(head, c, reporter);
+        super::record_stats(head, c, reporter);
     }
     if interrupted {
         return Err(Failure::Code(EXIT_INTERRUPTED));
     }
     lock.release();
-    crate::phase::mark("replay");
     Ok(())
 }
 
@@ -160,6 +155,7 @@ fn replay(
 pub fn record(
     l: &Loaded,
     inst: &Instances,
+    installs: &[crate::exec::Install],
     names: &[String],
     summary: &Summary,
     started: SystemTime,
@@ -178,7 +174,7 @@ pub fn record(
         return;
     }
     let p = &l.project;
-    let Some(entries) = entries(p, inst, &closure, &super::build::installs(p, inst)) else {
+    let Some(entries) = entries(p, inst, &closure, installs) else {
         return;
     };
     let req = request(&p.root, names, &p.settings.pass_env);
@@ -232,9 +228,15 @@ fn entries(
             }
         }
     }
+    // Every build dir is an entry of the build dir: one deleted, replaced
+    // or renamed changes its listing (and strata's state is below .strata/).
+    out.push((p.settings.build_dir.clone(), Look::Follow));
     for &i in closure {
         let it = &inst.list[i];
-        out.push((it.build_dir(p), Look::IsDir));
+        debug_assert_eq!(
+            it.build_dir(p).parent(),
+            Some(p.settings.build_dir.as_path())
+        );
         out.push((stamp_path(&it.state(p), Step::Install), Look::Follow));
     }
     for (dest, record, _) in installs {

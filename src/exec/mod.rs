@@ -147,9 +147,7 @@ pub type Install = (std::path::PathBuf, std::path::PathBuf, Vec<usize>);
 pub fn build(ctx: &Context<'_>, selection: &[usize], installs: Vec<Install>) -> Summary {
     let start = Instant::now();
     let closure = ctx.graph.closure(selection);
-    crate::phase::mark("closure");
     let status = statuses(ctx, &closure);
-    crate::phase::mark("statuses");
     let mut summary = Summary::default();
     ctx.reporter.event(Event::BuildStarted {
         modules: closure.len(),
@@ -172,16 +170,13 @@ pub fn build(ctx: &Context<'_>, selection: &[usize], installs: Vec<Install>) -> 
     if let Some(why) = jobserver::unusable_parent() {
         ctx.reporter.event(Event::Warning { message: &why });
     }
-    crate::phase::mark("deferrable+js");
     schedule(ctx, &closure, &status, &deferred, &js, &mut summary);
-    crate::phase::mark("schedule");
     // An interrupt while no module ran (between two) stops the run too.
     summary.interrupted |= command::interrupted();
     summary.skipped = report_skipped(ctx, &closure, &summary);
     if summary.failed.is_empty() && !summary.interrupted {
         merge_installs(ctx, installs, &mut summary);
     }
-    crate::phase::mark("merge_install");
     report_summary(ctx, &summary, start);
     summary
 }

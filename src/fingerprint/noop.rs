@@ -135,26 +135,47 @@ fn exe_sig() -> Option<Sig> {
     fs::metadata(exe).ok().map(|m| Sig::of(&m))
 }
 
+/// A value as one field: `=text` when it holds no newline, else `x<hex>`.
 fn hex_str(s: &str) -> String {
-    hex::encode(s.as_bytes())
+    if s.contains(['\n', '\r']) {
+        format!("x{}", hex::encode(s.as_bytes()))
+    } else {
+        format!("={s}")
+    }
 }
 
 fn unhex_str(s: &str) -> Option<String> {
-    String::from_utf8(hex::decode(s).ok()?).ok()
+    match s.split_at_checked(1)? {
+        ("=", text) => Some(text.to_string()),
+        ("x", h) => String::from_utf8(hex::decode(h).ok()?).ok(),
+        _ => None,
+    }
+}
+
+/// A path as the last field of a line: itself when it is UTF-8 without a
+/// newline (an absolute path starts with `/`), else `x<hex>`.
+fn hex_path(p: &Path) -> String {
+    match p.to_str() {
+        Some(s) if s.starts_with('/') && !s.contains(['\n', '\r']) => s.to_string(),
+        _ => format!("x{}", hex::encode(p.as_os_str().as_encoded_bytes())),
+    }
 }
 
 fn unhex_path(s: &str) -> Option<PathBuf> {
     use std::os::unix::ffi::OsStringExt;
+    if s.starts_with('/') {
+        return Some(PathBuf::from(s));
+    }
+    let h = s.strip_prefix('x')?;
     Some(PathBuf::from(std::ffi::OsString::from_vec(
-        hex::decode(s).ok()?,
+        hex::decode(h).ok()?,
     )))
 }
 
-fn hex_path(p: &Path) -> String {
-    hex::encode(p.as_os_str().as_encoded_bytes())
-}
-
 const MAGIC: &str = "strata-noop-state";
+
+/// The fewest entries worth a thread of their own.
+const PER_THREAD: usize = 512;
 
 impl State {
     /// A state to record: `entries` are looked at now.
@@ -210,8 +231,13 @@ impl State {
     /// Reads a state file; None when it is missing, truncated, corrupt,
     /// of another format or version, or written by another binary.
     pub fn read(path: &Path) -> Option<State> {
-        let text = fs::read_to_string(path).ok()?;
-        let written = Sig::of(&fs::metadata(path).ok()?).mtime;
+        use std::io::Read;
+        let mut file = fs::File::open(path).ok()?;
+        // The mtime of the very file read (one the next build renames in
+        // meanwhile is not this one).
+        let written = Sig::of(&file.metadata().ok()?).mtime;
+        let mut text = String::new();
+        file.read_to_string(&mut text).ok()?;
         let body_end = text.strip_suffix('\n')?.rfind('\n')? + 1;
         let (body, last) = text.split_at(body_end);
         let sum = last.strip_prefix("end ")?.trim_end();
@@ -289,16 +315,34 @@ impl State {
         if self.request != *request || self.exe.is_none() || self.exe != exe_sig() {
             return None;
         }
-        for e in &self.entries {
-            if e.sig.is_some_and(|s| s.newest() >= self.written) {
-                // Racy: it may have changed again within the same tick.
-                return None;
-            }
-            if look_at(&e.path, e.look).ok()? != e.sig {
-                return None;
-            }
+        // Racy: an entry as new as the file may have changed again within
+        // the same clock tick.
+        if self
+            .entries
+            .iter()
+            .any(|e| e.sig.is_some_and(|s| s.newest() >= self.written))
+        {
+            return None;
         }
-        Some(self.entries.len())
+        let unchanged = |part: &[Entry]| {
+            part.iter()
+                .all(|e| look_at(&e.path, e.look).is_ok_and(|sig| sig == e.sig))
+        };
+        // Thousands of stats are most of a no-op: on every core at hand.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let per = self
+            .entries
+            .len()
+            .div_ceil(cores.clamp(1, 8))
+            .max(PER_THREAD);
+        let all = std::thread::scope(|s| {
+            let mut parts = self.entries.chunks(per);
+            let first = parts.next().unwrap_or_default();
+            let others: Vec<_> = parts.map(|p| s.spawn(move || unchanged(p))).collect();
+            let mine = unchanged(first);
+            others.into_iter().all(|h| h.join().unwrap_or(false)) && mine
+        });
+        all.then_some(self.entries.len())
     }
 
     /// Writes the state to `path` (temp file, fsync, rename), unless the

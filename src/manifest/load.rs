@@ -185,9 +185,7 @@ pub fn load(root: &Path) -> Result<Project, ManifestError> {
     let mut mirrors_before = mirror(&raw.mirrors.before)?;
     let mut mirrors_after = mirror(&raw.mirrors.after)?;
 
-    crate::phase::mark("strata.toml");
     let loaded = load_modules(&root)?;
-    crate::phase::mark("load_modules");
     let names: Vec<&str> = loaded.iter().map(|l| l.module.name.as_str()).collect();
     check_module_names(&loaded, &names)?;
     let mut target_params = BTreeMap::new();
@@ -199,7 +197,6 @@ pub fn load(root: &Path) -> Result<Project, ManifestError> {
 
     let mut modules: Vec<_> = loaded.into_iter().map(|l| l.module).collect();
     let local = super::overrides::apply(&root, &settings.build_dir.join(".strata"), &mut modules)?;
-    crate::phase::mark("overrides");
     // This machine's mirrors first and last: strata.local.toml is the user's.
     mirrors_before.splice(0..0, local.before);
     mirrors_after.extend(local.after);
