@@ -288,8 +288,13 @@ fn other_names_or_a_broken_module_file_take_the_full_path() {
 fn the_json_events_of_an_answered_noop_are_those_of_a_full_one() {
     let p = project();
     prime(&p, &[]);
-    let events = |p: &TestProject| {
-        let out = p.strata().args(["--json", "build"]).output().unwrap();
+    let events = |p: &TestProject, args: &[&str]| {
+        let out = p
+            .strata()
+            .args(["--json", "build"])
+            .args(args)
+            .output()
+            .unwrap();
         assert!(out.status.success());
         String::from_utf8_lossy(&out.stdout)
             .lines()
@@ -303,9 +308,12 @@ fn the_json_events_of_an_answered_noop_are_those_of_a_full_one() {
             })
             .collect::<Vec<_>>()
     };
-    let answered_events = events(&p);
+    let answered_events = events(&p, &[]);
+    // --no-cache is no other request: the same answer, without the cache.
+    assert!(answered(&p, &["--no-cache"]).1);
+    assert_eq!(events(&p, &["--no-cache"]), answered_events);
     std::fs::remove_file(p.path("build/.strata/noop-state")).unwrap();
-    let full_events = events(&p);
+    let full_events = events(&p, &[]);
     assert_eq!(answered_events, full_events);
     assert!(answered_events.iter().any(|e| e.contains("module-fresh")));
 }
