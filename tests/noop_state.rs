@@ -282,6 +282,9 @@ fn other_names_or_a_broken_module_file_take_the_full_path() {
         .assert()
         .code(2)
         .stderr(predicates::str::contains("modules/c.toml"));
+    // The state's check took the project lock; the failed load wrote
+    // nothing under it, so it is released clean (no sweep next time).
+    assert_eq!(p.read("build/.strata/lock"), "released clean\n");
 }
 
 #[test]

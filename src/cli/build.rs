@@ -24,8 +24,19 @@ pub fn build(
             super::noop::Answer::Full(l) => lock = l,
         }
     }
-    let l = g.load()?;
-    let inst = g.instances(&l, names)?;
+    let loaded = g
+        .load()
+        .and_then(|l| g.instances(&l, names).map(|inst| (l, inst)));
+    let (l, inst) = match loaded {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            // Nothing was written under it: the next holder need not sweep.
+            if let Some(lock) = lock {
+                lock.release();
+            }
+            return Err(e);
+        }
+    };
     let record = plain.then_some((names, started));
     let result = run(g, &l, &inst, timings, incremental, lock, record);
     // The process ends after this: freeing every module, instance and key
