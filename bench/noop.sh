@@ -2,9 +2,12 @@
 # No-op build benchmark: a generated project of N modules built once, then
 # timed no-op `strata build` against the equivalent Heads-style Makefile
 # (define_module macro, packages/.<m>_verify, .canary/.patched/.configured/
-# .build stamp files judged by mtime) on the same tarballs. strata checks the
-# same content keys as in any build (every step key recomputed, patch and
-# param file bytes hashed); make compares mtimes only.
+# .build stamp files judged by mtime) on the same tarballs. strata answers a
+# no-op from build/.strata/noop-state: the stat signature (dev, inode, size,
+# mtime, ctime) of every file the content keys were computed from, every
+# module file and every install stamp included, with the full key
+# computation when any differs; make compares mtimes only. The first no-op
+# after the build records the state; the timed runs are answered from it.
 #
 # Usage: bench/noop.sh [SIZES] [RUNS]   (defaults: "200 1000", 21 runs)
 #   SIZES is a list of module counts, e.g. "1000" or "200 1000".
@@ -153,4 +156,4 @@ printf '\nNo-op build, median of %d alternating runs each; %s cores, load %s\n\n
   "$RUNS" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf '| modules | strata build (ms) | make, Heads-style stamps (ms) | strata / make |\n|---:|---:|---:|---:|\n'
 printf '%s\n' "${rows[@]}"
-printf '\nstrata checks content keys (BLAKE3 step keys, patch bytes hashed); make checks mtimes only. Goal at 1000 modules: <= 0.10\n'
+printf '\nstrata compares the signatures of every key input in build/.strata/noop-state (keys recomputed on any change); make checks mtimes only. Goal at 1000 modules: <= 0.10\n'

@@ -19,12 +19,14 @@ fn run(p: &TestProject, args: &[&str]) -> (i32, String, String) {
 }
 
 /// The build dir without `.strata/cache-stats.json` (what the cache did in
-/// the last run, a check's reads too) and `.strata/lock` (whether its last
-/// holder released it cleanly): neither is build state.
+/// the last run, a check's reads too), `.strata/lock` (whether its last
+/// holder released it cleanly) and `.strata/noop-state` (what a no-op build
+/// read, recorded once its inputs settled): none is build state.
 fn build_state(p: &TestProject) -> std::collections::BTreeMap<String, Vec<u8>> {
     let mut s = snapshot(&p.path("build"));
     s.remove(".strata/cache-stats.json");
     s.remove(".strata/lock");
+    s.remove(".strata/noop-state");
     s
 }
 

@@ -14,9 +14,35 @@ pub fn build(
     timings: bool,
     incremental: bool,
 ) -> Result<(), Failure> {
-    let l = g.load()?;
-    let inst = g.instances(&l, names)?;
-    build_instances(g, &l, &inst, timings, incremental)
+    let started = std::time::SystemTime::now();
+    // A timeline or an incremental build is never answered by the state.
+    let plain = !timings && !incremental;
+    let mut lock = None;
+    if plain {
+        match super::noop::answer(g, names) {
+            super::noop::Answer::Done(result) => return result,
+            super::noop::Answer::Full(l) => lock = l,
+        }
+    }
+    let loaded = g
+        .load()
+        .and_then(|l| g.instances(&l, names).map(|inst| (l, inst)));
+    let (l, inst) = match loaded {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            // Nothing was written under it: the next holder need not sweep.
+            if let Some(lock) = lock {
+                lock.release();
+            }
+            return Err(e);
+        }
+    };
+    let record = plain.then_some((names, started));
+    let result = run(g, &l, &inst, timings, incremental, lock, record);
+    // The process ends after this: freeing every module, instance and key
+    // one by one cost a tenth of a no-op build of a thousand modules.
+    std::mem::forget((inst, l));
+    result
 }
 
 /// `strata build` of instances resolved already (a CI stage's).
@@ -27,13 +53,31 @@ pub fn build_instances(
     timings: bool,
     incremental: bool,
 ) -> Result<(), Failure> {
+    run(g, l, inst, timings, incremental, None, None)
+}
+
+/// Builds `inst` under the project lock (`lock`: taken already); with
+/// `record` (the names on the command line and when the build began), a
+/// build in which every module was fresh is recorded in the no-op state.
+fn run(
+    g: &Global,
+    l: &super::Loaded,
+    inst: &Instances,
+    timings: bool,
+    incremental: bool,
+    lock: Option<crate::lock::ProjectLock>,
+    record: Option<(&[String], std::time::SystemTime)>,
+) -> Result<(), Failure> {
     let selection = inst.selection();
     let reporter = if timings {
         g.reporter().with_timeline()
     } else {
         g.reporter()
     };
-    let lock = super::lock_project(&l.project, &reporter)?;
+    let lock = match lock {
+        Some(lock) => lock,
+        None => super::lock_project(&l.project, &reporter)?,
+    };
     command::install_interrupt_handler();
     let cache = g.cache(&l.project)?;
     let _store_lock =
@@ -65,7 +109,7 @@ pub fn build_instances(
         });
     }
     if !g.no_cache {
-        record_stats(&l.project, &cache, &reporter);
+        super::record_stats(&l.project, &cache, &reporter);
     }
     if let Some(t) = reporter.timeline() {
         write_timings(&l.project, inst, t, &reporter);
@@ -76,27 +120,13 @@ pub fn build_instances(
     if !summary.failed.is_empty() {
         return Err(Failure::Code(EXIT_FAILURE));
     }
-    lock.release();
-    // The process ends after this: freeing every module, instance and key
-    // one by one cost a tenth of a no-op build of a thousand modules.
-    std::mem::forget((summary, inst, l));
-    Ok(())
-}
-
-/// Writes what the cache did in this run for `strata cache stats` (unless
-/// the file already says exactly that: a no-op after a no-op writes nothing).
-fn record_stats(
-    project: &crate::manifest::Project,
-    cache: &crate::store::Cache,
-    reporter: &crate::report::Reporter,
-) {
-    let stats = serde_json::to_vec_pretty(&cache.stats()).expect("serialisable");
-    let path = project.state_dir().join("cache-stats.json");
-    if let Err(e) = crate::fsutil::write_atomic_if_changed(&path, &stats) {
-        reporter.event(Event::Warning {
-            message: &format!("cannot write {}: {e}", path.display()),
-        });
+    if let Some((names, started)) = record {
+        let installs = installs(&l.project, inst);
+        super::noop::record(l, inst, &installs, names, &summary, started, &reporter);
     }
+    lock.release();
+    std::mem::forget(summary);
+    Ok(())
 }
 
 /// Where each part of a build is merged: `install/` for one target (or
@@ -308,7 +338,7 @@ pub fn check(g: &Global, names: &[String]) -> Result<(), Failure> {
     };
     let summary = exec::check::check(&ctx, &cache, &modules);
     // The check read the cache: its reads are the stats of this run.
-    record_stats(&l.project, &cache, &reporter);
+    super::record_stats(&l.project, &cache, &reporter);
     if summary.interrupted {
         return Err(Failure::Code(EXIT_INTERRUPTED));
     }

@@ -12,6 +12,7 @@ mod import;
 mod init;
 mod log;
 mod meta;
+mod noop;
 mod plan;
 mod prepare;
 
@@ -504,4 +505,20 @@ pub(super) fn lock_project(
         });
     }
     Ok(lock)
+}
+
+/// Writes what the cache did in this run for `strata cache stats` (unless
+/// the file already says exactly that: a no-op after a no-op writes nothing).
+pub(super) fn record_stats(
+    project: &crate::manifest::Project,
+    cache: &crate::store::Cache,
+    reporter: &crate::report::Reporter,
+) {
+    let stats = serde_json::to_vec_pretty(&cache.stats()).expect("serialisable");
+    let path = project.state_dir().join("cache-stats.json");
+    if let Err(e) = crate::fsutil::write_atomic_if_changed(&path, &stats) {
+        reporter.event(crate::report::Event::Warning {
+            message: &format!("cannot write {}: {e}", path.display()),
+        });
+    }
 }

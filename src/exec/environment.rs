@@ -187,6 +187,7 @@ mod tests {
             file: String::new(),
             strip_components: 1,
             patches: vec![],
+            patches_from: None,
             depends: vec![],
             configure: None,
             build: None,

@@ -18,7 +18,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::path::PathBuf;
 
-fn record_path(project: &Project, target: &str) -> PathBuf {
+/// `build/.strata/targets/<target>.json`.
+pub fn record_path(project: &Project, target: &str) -> PathBuf {
     project
         .state_dir()
         .join("targets")

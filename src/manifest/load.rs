@@ -123,19 +123,51 @@ struct RawFileParam {
     file: String,
 }
 
-/// Loads and validates the project rooted at `root`.
-pub fn load(root: &Path) -> Result<Project, ManifestError> {
+/// `strata.toml` read and parsed: (canonical root, its text, the raw file).
+fn read_project_file(root: &Path) -> Result<(PathBuf, String, RawProjectFile), ManifestError> {
     let root = root
         .canonicalize()
         .map_err(|e| ManifestError::new(root, format!("cannot open project directory: {e}")))?;
     let manifest = root.join("strata.toml");
-    let rel_manifest = PathBuf::from("strata.toml");
     let source = fs::read_to_string(&manifest).map_err(|e| {
         ManifestError::new(&manifest, format!("cannot read the project manifest: {e}"))
             .help("run strata inside a project directory, or pass -C DIR")
     })?;
     let raw: RawProjectFile =
-        toml::from_str(&source).map_err(|e| from_toml(&rel_manifest, &source, &e))?;
+        toml::from_str(&source).map_err(|e| from_toml(Path::new("strata.toml"), &source, &e))?;
+    Ok((root, source, raw))
+}
+
+/// `strata.toml` alone: the project's root, name and settings, with no
+/// modules, targets, params or mirrors. For what needs only the settings
+/// (the project lock, the cache, the no-op state file) before the module
+/// files are read, if they are read at all; [`load`] validates the rest.
+pub fn load_settings(root: &Path) -> Result<Project, ManifestError> {
+    let (root, source, raw) = read_project_file(root)?;
+    let file = ProjectFile {
+        root: &root,
+        rel: Path::new("strata.toml"),
+        source: &source,
+    };
+    let settings = settings_of(&file, &raw)?;
+    Ok(Project {
+        name: raw.project.name,
+        cache_version: raw.project.cache_version,
+        settings,
+        mirrors_before: Vec::new(),
+        mirrors_after: Vec::new(),
+        targets: BTreeMap::new(),
+        target_params: BTreeMap::new(),
+        layers: BTreeMap::new(),
+        modules: Vec::new(),
+        root,
+    })
+}
+
+/// Loads and validates the project rooted at `root`.
+pub fn load(root: &Path) -> Result<Project, ManifestError> {
+    let (root, source, raw) = read_project_file(root)?;
+    let rel_manifest = PathBuf::from("strata.toml");
     let file = ProjectFile {
         root: &root,
         rel: &rel_manifest,

@@ -13,7 +13,7 @@ pub mod overrides;
 mod source;
 
 pub use error::{ManifestError, closest};
-pub use load::load;
+pub use load::{load, load_settings};
 pub use source::{GIT_URL_FORMS, GitSource, check_git_url};
 
 use std::collections::BTreeMap;
@@ -160,6 +160,10 @@ pub struct Module {
     pub strip_components: u32,
     /// Patches in the order they are applied.
     pub patches: Vec<PatchFile>,
+    /// Where `patches` were found, absolute: the `.patch` file or the
+    /// directory (with or without `series`); None when the module has none
+    /// by default. What the no-op state watches for a patch added.
+    pub patches_from: Option<PathBuf>,
     pub depends: Vec<String>,
     pub configure: Option<String>,
     pub build: Option<String>,

@@ -164,7 +164,7 @@ fn parse_module(
         .help("set file = \"name.tar.gz\" in the module"));
     }
     let dir_name = format!("{name}-{}", raw.version);
-    let patches = resolve_patches(
+    let (patches, patches_from) = resolve_patches(
         root,
         rel,
         &source,
@@ -228,6 +228,7 @@ fn parse_module(
         git,
         strip_components: raw.strip_components,
         patches,
+        patches_from,
         depends: raw.depends.iter().map(|d| d.get_ref().clone()).collect(),
         configure: raw.configure,
         build: raw.build,
@@ -407,7 +408,7 @@ fn resolve_patches(
     dir_name: &str,
     spec: Option<&Spanned<String>>,
     patch_names: &std::collections::HashSet<std::ffi::OsString>,
-) -> Result<Vec<PatchFile>, ManifestError> {
+) -> Result<(Vec<PatchFile>, Option<PathBuf>), ManifestError> {
     let listed = |name: String| patch_names.contains(std::ffi::OsStr::new(&name));
     let (path, explicit) = match spec {
         Some(s) => (s.get_ref().trim_end_matches('/').to_string(), Some(s)),
@@ -420,7 +421,7 @@ fn resolve_patches(
                 if listed(format!("{dir_name}.patch")) && root.join(&file).is_file() {
                     (file, None)
                 } else {
-                    return Ok(Vec::new());
+                    return Ok((Vec::new(), None));
                 }
             }
         }
@@ -434,11 +435,12 @@ fn resolve_patches(
         }
     };
     if abs.is_file() {
-        return Ok(vec![PatchFile {
+        let file = PatchFile {
             rel: path,
-            abs,
+            abs: abs.clone(),
             strip: 1,
-        }]);
+        };
+        return Ok((vec![file], Some(abs)));
     }
     if !abs.is_dir() {
         return Err(fail(format!("patches `{path}` does not exist"))
@@ -495,5 +497,5 @@ fn resolve_patches(
             strip,
         });
     }
-    Ok(out)
+    Ok((out, Some(abs)))
 }

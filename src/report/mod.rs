@@ -105,6 +105,13 @@ impl Reporter {
         }
     }
 
+    /// A line shown only with `-v` (never in JSON): `verb rest`.
+    pub fn verbose_line(&self, verb: &str, rest: &str) {
+        if self.verbose && !self.quiet && self.mode != Mode::Json {
+            self.line(verb, "32", rest);
+        }
+    }
+
     /// Whether `-v` asks for the commands' output as it is written.
     pub fn streams_output(&self) -> bool {
         self.verbose && !self.quiet && self.mode != Mode::Json
