@@ -222,3 +222,53 @@ fn fetch_skips_an_overridden_module() {
         .failure()
         .stderr(contains("tc-1.0.tar.gz"));
 }
+
+/// The override digest is cached by stat signature: an edit of the same
+/// size with the old mtime put back still changes the ctime, so it is seen;
+/// and a tree changed within a second of being hashed is never cached
+/// (git's racy-clean rule), so a second same-size edit in the same clock
+/// tick is seen too.
+#[test]
+fn a_same_size_override_edit_with_its_old_mtime_put_back_rebuilds() {
+    let p = TestProject::with_default(&["m"]);
+    p.local_module(
+        "m",
+        &[("msg.txt", "from the tarball\n")],
+        r#"install = "cp msg.txt $STRATA_DESTDIR/""#,
+    );
+    p.write("../local-m-racy/msg.txt", "version A\n");
+    p.write(
+        "strata.local.toml",
+        "[override.m]\nsource = \"../local-m-racy\"\n",
+    );
+    let file = p.path("../local-m-racy/msg.txt");
+    // Settled well before the build, so its digest is cached.
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(p.build_json(&[]).0, 0);
+    assert_eq!(p.read("install/msg.txt"), "version A\n");
+    let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
+    std::fs::write(&file, "version B\n").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let (code, built, err) = p.build_json(&[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(built, ["m"]);
+    assert_eq!(p.read("install/msg.txt"), "version B\n");
+    // Edited again at once, same size: the last digest was not cached.
+    std::fs::write(&file, "version C\n").unwrap();
+    let (code, built, err) = p.build_json(&[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(built, ["m"]);
+    assert_eq!(p.read("install/msg.txt"), "version C\n");
+}

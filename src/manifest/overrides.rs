@@ -163,6 +163,7 @@ struct Cached {
 /// The content digest of the tree at `dir`, reusing the one recorded in
 /// `cache` while the tree's stat fingerprint is unchanged.
 fn cached_digest(dir: &Path, cache: &Path) -> io::Result<String> {
+    let started = std::time::SystemTime::now();
     let entries = walk(dir)?;
     let mut stat = blake3::Hasher::new();
     for e in &entries {
@@ -171,6 +172,9 @@ fn cached_digest(dir: &Path, cache: &Path) -> io::Result<String> {
             e.meta.len(),
             e.meta.mtime() as u64,
             e.meta.mtime_nsec() as u64,
+            e.meta.ctime() as u64,
+            e.meta.ctime_nsec() as u64,
+            e.meta.dev(),
             e.meta.ino(),
             e.meta.mode() as u64,
         ] {
@@ -185,6 +189,12 @@ fn cached_digest(dir: &Path, cache: &Path) -> io::Result<String> {
         return Ok(c.digest);
     }
     let digest = content_digest(dir, &entries)?;
+    // Git's racy-clean rule: an entry changed within the clock's
+    // granularity of this read could change again with the same stat
+    // signature, so a tree that recent is hashed again next time.
+    if entries.iter().any(|e| recently_changed(&e.meta, started)) {
+        return Ok(digest);
+    }
     if let Some(parent) = cache.parent() {
         // Only a shortcut: a cache that cannot be written is recomputed.
         let _ = fs::create_dir_all(parent).and_then(|_| {
@@ -197,6 +207,15 @@ fn cached_digest(dir: &Path, cache: &Path) -> io::Result<String> {
         });
     }
     Ok(digest)
+}
+
+/// Whether `meta` changed less than a second before `now` (or after it).
+fn recently_changed(meta: &fs::Metadata, now: std::time::SystemTime) -> bool {
+    let changed = std::time::UNIX_EPOCH
+        + std::time::Duration::new(meta.ctime().max(0) as u64, meta.ctime_nsec() as u32);
+    now.duration_since(changed)
+        .is_ok_and(|age| age < std::time::Duration::from_secs(1))
+        || changed > now
 }
 
 /// The content digest of the tree at `dir` (a `{ dir = … }` param).
