@@ -19,8 +19,9 @@
 #   STRATA=path: another binary (default: cargo build --release).
 #   TARBALLS=dir: where the tarballs are (default target/heads-tarballs,
 #   filled by scripts/heads-debian-tarballs.sh when a file is missing).
-#   STRACE=1: also write an strace of one restore beside the writer
-#   (fsync, fdatasync, syncfs, rename, openat with -T) and summarise it.
+#   STRACE=1: also strace one first restore beside the writer (fsync,
+#   fdatasync, syncfs, sync and renames, -f -T) and print each call's count
+#   and the seconds spent in it, summed over threads.
 # Needs: make, a C compiler, bzip2 (and strace for STRACE=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -81,17 +82,19 @@ done
 if [ "${STRACE:-}" = 1 ]; then
   first_restore
   writer
-  strace -f -T -e trace=fsync,fdatasync,syncfs,rename,renameat2,openat -o "$work/strace" \
+  strace -f -T -e trace=fsync,fdatasync,syncfs,sync,rename,renameat,renameat2 -o "$work/strace" \
     "$STRATA" -q build --offline -C "$work/q" >/dev/null
   unwrite
   python3 - "$work/strace" <<'PY'
 import re, sys
 calls = {}
 for line in open(sys.argv[1]):
-    m = re.search(r"(\w+)\(.*<([0-9.]+)>$", line)
-    if m and m.group(1) in ("fsync", "fdatasync", "syncfs", "rename", "renameat2"):
-        n, t = calls.get(m.group(1), (0, 0.0))
-        calls[m.group(1)] = (n + 1, t + float(m.group(2)))
+    # A call another thread interrupted ends on a "<... NAME resumed>" line.
+    m = re.match(r"\d+ +(?:<\.\.\. (\w+) resumed>|(\w+)\().*<([0-9.]+)>$", line)
+    if m:
+        name = m.group(1) or m.group(2)
+        n, t = calls.get(name, (0, 0.0))
+        calls[name] = (n + 1, t + float(m.group(3)))
 print("\nstrace of one first restore beside the writer (calls, seconds in them, summed over threads):")
 for k, (n, t) in sorted(calls.items()):
     print(f"  {k}: {n} calls, {t:.3f} s")
@@ -107,4 +110,4 @@ if [ "$writer_mb" -gt 0 ]; then
   awk -v c="$c" -v l="$l" -v mb="$writer_mb" 'BEGIN { printf "| the same, beside a writer of %d MB | %s | %.2f %% |\n", mb, l, 100 * l / c }'
 fi
 printf '\n%s cores, %s, load %s; goal: warm <= 1 %% of clean, also beside a writer\n' \
-  "$(nproc)" "$(stat -f -c %T "$work")" "$(cut -d' ' -f1-3 /proc/loadavg)"
+  "$(nproc)" "$(df --output=fstype "$work" | tail -1)" "$(cut -d' ' -f1-3 /proc/loadavg)"

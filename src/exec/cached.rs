@@ -108,7 +108,8 @@ struct Placing<'a> {
 ///
 /// 1. The artifact's files and dirs in `tmp`, and the temp files holding
 ///    the new provenance record and install stamp, are fsynced together
-///    (one batch on a few threads: about one journal commit). A crash
+///    (one batch on a few threads, which the filesystem commits together:
+///    `fsutil::sync_paths`). A crash
 ///    here leaves the old state plus `.tmp-*` leftovers the next run
 ///    removes.
 /// 2. The stamps of the steps being replaced are removed, and only if
