@@ -22,7 +22,7 @@
 #   STRACE=1: also strace one first restore beside the writer (fsync,
 #   fdatasync, syncfs, sync and renames, -f -T) and print each call's count
 #   and the seconds spent in it, summed over threads.
-# Needs: make, a C compiler, bzip2 (and strace for STRACE=1).
+# Needs: make, a C compiler, bzip2, readelf (and strace for STRACE=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
