@@ -58,6 +58,14 @@ pub fn merge(sources: &[(String, PathBuf)], dest: &Path, place: Place) -> Result
             walk(src, src, &tmp, module, place, &mut owners)?;
         }
     }
+    if place == Place::Copy {
+        // A copy is recorded as done right after this (`install.json` for
+        // `install/`, a stamp for an override's tree): its files must be on
+        // disk before that record can be, or a power loss could leave empty
+        // files that no run would redo. (A sysroot of links is rebuilt
+        // before each configure that reads it.)
+        crate::fsutil::sync_tree(&tmp).map_err(io_at(&tmp))?;
+    }
     remove_dir_atomic(dest).map_err(io_at(dest))?;
     fs::rename(&tmp, dest).map_err(io_at(dest))?;
     sync_dir(&parent).map_err(io_at(&parent))

@@ -122,6 +122,16 @@ pub fn write_stamp_as(
     k: &StepKey,
     incremental: bool,
 ) -> io::Result<()> {
+    write_atomic(
+        &stamp_path(module_dir, k.step),
+        stamp_text(module, k, incremental)?.as_bytes(),
+    )
+}
+
+/// What the stamp file of `k` holds: the key (its first line), then the
+/// record. For a writer that places the file itself (a restore, which
+/// orders its fsyncs with the trees it moves).
+pub fn stamp_text(module: &str, k: &StepKey, incremental: bool) -> io::Result<String> {
     let stamp = Stamp {
         format: STAMP_FORMAT,
         module: module.to_string(),
@@ -132,10 +142,7 @@ pub fn write_stamp_as(
     };
     let json = serde_json::to_string_pretty(&stamp).map_err(io::Error::other)?;
     let suffix = if incremental { INCREMENTAL_SUFFIX } else { "" };
-    write_atomic(
-        &stamp_path(module_dir, k.step),
-        format!("{}{suffix}\n{json}\n", k.key).as_bytes(),
-    )
+    Ok(format!("{}{suffix}\n{json}\n", k.key))
 }
 
 /// Where an instance lists the command steps that wrote into its build dir
@@ -205,20 +212,25 @@ pub fn tree_written_by_other_inputs(state_dir: &Path, keys: &ModuleKeys) -> bool
 /// Removes the stamps of `from` and every later step (before re-running
 /// them). From configure on or earlier, the build dir is about to be made
 /// fresh, so its list of writes goes too (see [`tree_writes_path`]).
-pub fn clear_stamps_from(module_dir: &Path, from: Step) -> io::Result<()> {
-    if from <= Step::Configure {
-        match fs::remove_file(tree_writes_path(module_dir)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
+/// Returns whether it removed anything (nothing: no fsync needed to make
+/// the removal durable).
+pub fn clear_stamps_from(module_dir: &Path, from: Step) -> io::Result<bool> {
+    let mut removed = false;
+    let mut remove = |path: PathBuf| match fs::remove_file(path) {
+        Ok(()) => {
+            removed = true;
+            Ok(())
         }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    };
+    if from <= Step::Configure {
+        remove(tree_writes_path(module_dir))?;
     }
     for step in Step::ALL.iter().filter(|s| **s >= from) {
-        match fs::remove_file(stamp_path(module_dir, *step)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
+        remove(stamp_path(module_dir, *step))?;
     }
-    Ok(())
+    Ok(removed)
 }
 
 #[cfg(test)]
@@ -239,8 +251,9 @@ mod tests {
             read_stamp(dir.path(), Step::Patch).unwrap().inputs,
             k.inputs
         );
-        clear_stamps_from(dir.path(), Step::Unpack).unwrap();
+        assert!(clear_stamps_from(dir.path(), Step::Unpack).unwrap());
         assert!(stamp_key(dir.path(), Step::Patch).is_none());
+        assert!(!clear_stamps_from(dir.path(), Step::Unpack).unwrap());
     }
 
     #[test]

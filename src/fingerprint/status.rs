@@ -3,7 +3,6 @@
 //! the cache (no stamps before install) its provenance record.
 
 use super::*;
-use crate::fsutil::write_atomic;
 use std::fmt;
 use std::fs;
 use std::io;
@@ -160,7 +159,7 @@ impl ModuleStatus {
 /// Where a restored module records the inputs of every step it was built
 /// from. Not stamps: a restored tree holds no sources, so no step before
 /// install may look done; this record only lets `why` name what changed.
-fn provenance_path(state_dir: &Path) -> PathBuf {
+pub fn provenance_path(state_dir: &Path) -> PathBuf {
     state_dir.join("provenance.json")
 }
 
@@ -174,11 +173,11 @@ pub fn forget_provenance(module_dir: &Path) -> io::Result<()> {
     }
 }
 
-/// Records every step's inputs for a module restored from cache.
-pub fn write_provenance(module_dir: &Path, keys: &ModuleKeys) -> io::Result<()> {
+/// The record of every step's inputs for a module restored from cache
+/// (written to [`provenance_path`] by the restore, in its fsync order).
+pub fn provenance_bytes(keys: &ModuleKeys) -> io::Result<Vec<u8>> {
     let record: Vec<(Step, &Vec<Input>)> = keys.steps.iter().map(|k| (k.step, &k.inputs)).collect();
-    let json = serde_json::to_vec(&record).map_err(io::Error::other)?;
-    write_atomic(&provenance_path(module_dir), &json)
+    serde_json::to_vec(&record).map_err(io::Error::other)
 }
 
 /// The first step whose inputs differ from the provenance record, and how,

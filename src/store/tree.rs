@@ -519,26 +519,7 @@ fn sync_tree(dir: &Path, manifest: &Manifest) -> Result<(), TreeError> {
         .map(|e| root.join(&e.path))
         .collect();
     paths.extend([dir.join("manifest"), root, dir.to_path_buf()]);
-    let sync = |chunk: &[PathBuf]| {
-        chunk.iter().try_for_each(|p| {
-            fs::File::open(p)
-                .and_then(|f| f.sync_all())
-                .map_err(io_at(p))
-        })
-    };
-    let threads = paths.len().div_ceil(8).clamp(1, 8);
-    if threads == 1 {
-        return sync(&paths);
-    }
-    std::thread::scope(|s| {
-        let handles: Vec<_> = paths
-            .chunks(paths.len().div_ceil(threads))
-            .map(|chunk| s.spawn(move || sync(chunk)))
-            .collect();
-        handles
-            .into_iter()
-            .try_for_each(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-    })
+    crate::fsutil::sync_paths(&paths).map_err(io_at(dir))
 }
 
 #[cfg(test)]
