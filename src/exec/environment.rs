@@ -197,6 +197,8 @@ mod tests {
                 .collect::<BTreeMap<_, _>>(),
             keep: vec![],
             host: false,
+            outputs: BTreeMap::new(),
+            network: false,
             git: None,
             params: vec![],
             downloads: Vec::new(),

@@ -54,6 +54,11 @@ pub enum ModuleError {
         path: PathBuf,
         source: io::Error,
     },
+    #[error("module {module}: {source}")]
+    Output {
+        module: String,
+        source: super::fixed_output::OutputError,
+    },
     #[error("interrupted")]
     Interrupted,
     #[error("internal error (a bug in strata, please report it): {0}")]
@@ -656,7 +661,7 @@ fn run_command_step(
         for d in [tmp, dest] {
             fs::create_dir_all(d).map_err(io_err_of(name, d))?;
         }
-        run_command(ctx, script, paths, env, jobserver, &log).map_err(|source| {
+        run_command(ctx, script, paths, env, jobserver, &log, m.network).map_err(|source| {
             ModuleError::Command {
                 module: name.to_string(),
                 step,
@@ -673,6 +678,12 @@ fn run_command_step(
                     dir: dir.clone(),
                 });
             }
+        }
+        if m.is_fixed_output() && !is_prebuilt(m) {
+            super::fixed_output::verify(m, dest).map_err(|source| ModuleError::Output {
+                module: name.to_string(),
+                source,
+            })?;
         }
         warn_unrelocatable(ctx, name, paths);
         // Stamped by `run` once the artifact is saved.
@@ -789,6 +800,7 @@ fn run_command(
     env: &[(std::ffi::OsString, std::ffi::OsString)],
     jobserver: &Jobserver,
     log: &Path,
+    network: bool,
 ) -> Result<(), CommandError> {
     use crate::manifest::SandboxMode;
     let mode = sandbox::mode(ctx.project.settings.sandbox).map_err(CommandError::Sandbox)?;
@@ -799,7 +811,7 @@ fn run_command(
     }
     // A variant's shared source stays read-only (see `sandbox`).
     let writable = [dir, &paths.destdir, &paths.home, &paths.tmp];
-    let sb = Sandbox::new(&writable.map(PathBuf::as_path), dir)
+    let sb = Sandbox::new(&writable.map(PathBuf::as_path), dir, network)
         .map_err(|e| CommandError::Sandbox(format!("cannot prepare the sandbox: {e}")))?;
     match command::run(script, dir, env, jobserver, log, Some(sb)) {
         Err(CommandError::Sandbox(why)) if mode == SandboxMode::Auto => {
