@@ -225,6 +225,14 @@ fn fetch_lists_it_with_its_pin_and_runs_it_so_an_offline_build_needs_no_network(
         .unwrap();
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["counts"]["fixed_output"], 1, "{doc}");
+    let out = p.strata().args(["graph", "--json"]).output().unwrap();
+    let g: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        g["modules"][0]["outputs"]["blobs/me.bin"],
+        pin.as_str(),
+        "{g}"
+    );
+    assert_eq!(g["modules"][0]["network"], true, "{g}");
     assert!(srv.requests().is_empty());
     p.strata()
         .env("STRATA_SANDBOX", "require")

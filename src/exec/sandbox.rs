@@ -96,8 +96,15 @@ pub fn unavailable_warning(why: &str) -> String {
     )
 }
 
-/// The hint added to a sandboxed step's failure, chosen by what its log says.
-pub fn failure_hint(tail: &str) -> String {
+/// The hint added to a sandboxed step's failure, chosen by what its log says
+/// (`network`: a fixed-output module's step, which had the network).
+pub fn failure_hint(tail: &str, network: bool) -> String {
+    if network {
+        return format!(
+            "a fixed-output module's commands run with the network, but can write only the \
+             build dir, $STRATA_DESTDIR, $HOME and $TMPDIR (sandbox; see {DOCS})"
+        );
+    }
     const NET: [&str; 8] = [
         "Could not resolve host",
         "Temporary failure in name resolution",
@@ -218,6 +225,11 @@ impl Sandbox {
             root: euid == 0,
             network,
         })
+    }
+
+    /// Whether the command keeps the network (a fixed-output module).
+    pub fn network(&self) -> bool {
+        self.network
     }
 
     /// Makes `cmd`'s child enter the sandbox before it execs. Returns the
@@ -425,11 +437,14 @@ mod tests {
     #[test]
     fn the_hint_follows_the_log() {
         assert!(
-            failure_hint("curl: (6) Could not resolve host: x").contains("without the network")
+            failure_hint("curl: (6) Could not resolve host: x", false)
+                .contains("without the network")
         );
         assert!(
-            failure_hint("touch: cannot touch '/x': Read-only file system").contains("writable")
+            failure_hint("touch: cannot touch '/x': Read-only file system", false)
+                .contains("writable")
         );
-        assert!(failure_hint("make: *** Error 2").contains("declare downloads"));
+        assert!(failure_hint("make: *** Error 2", false).contains("declare downloads"));
+        assert!(failure_hint("curl: (7) Failed to connect", true).contains("with the network"));
     }
 }
