@@ -244,6 +244,14 @@ fn fetch_lists_it_with_its_pin_and_runs_it_so_an_offline_build_needs_no_network(
         !p.path("install/blobs/me.bin").exists(),
         "fetch installs nothing"
     );
+    // Without the cache, --offline refuses to run its download.
+    let q = checkout(&p, &["modules/blob.toml"]);
+    q.strata()
+        .args(["--offline", "build"])
+        .assert()
+        .failure()
+        .stderr(contains("module blob: a fixed-output module with `network = true` is not in the cache, and --offline forbids its download"));
+    assert_eq!(srv.requests().len(), 1);
     drop(srv);
     p.strata()
         .env("STRATA_SANDBOX", "require")

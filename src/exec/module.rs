@@ -59,6 +59,12 @@ pub enum ModuleError {
         module: String,
         source: super::fixed_output::OutputError,
     },
+    #[error(
+        "module {module}: a fixed-output module with `network = true` is not in the cache, and \
+         --offline forbids its download\n  hint: run `strata fetch` while online (it builds and \
+         caches such modules), or build without --offline"
+    )]
+    OfflineNetwork { module: String },
     #[error("interrupted")]
     Interrupted,
     #[error("internal error (a bug in strata, please report it): {0}")]
@@ -125,6 +131,11 @@ pub fn run(
                 message: &format!("module {name}: {why}; building it instead"),
             }),
         }
+    }
+    if ctx.fetch.offline && ctx.module(i).network && !is_prebuilt(ctx.module(i)) {
+        return Err(ModuleError::OfflineNetwork {
+            module: name.to_string(),
+        });
     }
     // Building needs the whole sysroot, including modules left in the cache
     // because this one was expected to restore.
