@@ -205,12 +205,6 @@ pub fn fetch(g: &Global, names: &[String], update_lock: bool) -> Result<(), Fail
         }
     });
     let failures = failures.into_inner().unwrap_or_default();
-    if failures.is_empty() && l.project.modules.iter().any(|m| m.network) {
-        // Its downloads are in its own commands: they run now, so that a
-        // later offline build finds the outputs in the cache.
-        lock.release();
-        return fetch_fixed_outputs(g, &l, names);
-    }
     if failures.is_empty() {
         if !g.quiet && !g.json {
             crate::errln!(
@@ -220,6 +214,11 @@ pub fn fetch(g: &Global, names: &[String], update_lock: bool) -> Result<(), Fail
             );
         }
         lock.release();
+        // A fixed-output module's downloads are in its own commands: they
+        // run now, so that a later offline build finds it in the cache.
+        if closure.iter().any(|&i| l.project.modules[i].network) {
+            return fetch_fixed_outputs(g, &l, names);
+        }
         Ok(())
     } else {
         if !g.json {
