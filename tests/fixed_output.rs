@@ -234,6 +234,9 @@ fn fetch_lists_it_with_its_pin_and_runs_it_so_an_offline_build_needs_no_network(
     );
     assert_eq!(g["modules"][0]["network"], true, "{g}");
     assert!(srv.requests().is_empty());
+    p.strata().arg("plan").assert().success().stdout(contains(
+        "[fixed-output: 1 output pinned, with the network]",
+    ));
     p.strata()
         .env("STRATA_SANDBOX", "require")
         .arg("fetch")
