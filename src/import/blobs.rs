@@ -374,8 +374,9 @@ fn blob_module(
 }
 
 /// A rule `$(build)/$(BOARD)/<f>: <blob>` copying a blob into the board's
-/// dir: the configure line doing it in Heads's layout.
-fn board_copy(r: &Rule, arch: &str) -> Option<String> {
+/// dir: the blob (relative to blobs/) and the configure line doing it in
+/// Heads's layout.
+fn board_copy(r: &Rule, arch: &str) -> Option<(String, String)> {
     let [t] = r.targets.as_slice() else {
         return None;
     };
@@ -392,8 +393,11 @@ fn board_copy(r: &Rule, arch: &str) -> Option<String> {
         return None;
     }
     let board_dir = format!("$STRATA_BUILD_DIR/.heads/build/{arch}/$STRATA_PARAM_BOARD");
-    Some(format!(
-        "mkdir -p \"{board_dir}\"\ncp \"$STRATA_SYSROOT/{BLOBS_DIR}/{rel}\" \"{board_dir}/\"\n"
+    Some((
+        rel.to_string(),
+        format!(
+            "mkdir -p \"{board_dir}\"\ncp \"$STRATA_SYSROOT/{BLOBS_DIR}/{rel}\" \"{board_dir}/\"\n"
+        ),
     ))
 }
 
@@ -408,6 +412,8 @@ pub fn board_blobs(
     coreboot: &ModuleOut,
 ) -> BoardBlobs {
     let mut out = BoardBlobs::default();
+    // (where, blob, configure line): kept once every blob rule is read.
+    let mut copies: Vec<(String, String, String)> = Vec::new();
     for mk in board_targets.split_whitespace() {
         let path = heads.join("targets").join(format!("{mk}.mk"));
         if !mk.ends_with("_blobs") {
@@ -439,17 +445,29 @@ pub fn board_blobs(
                 continue;
             }
             match board_copy(&r, arch) {
-                Some(c) => {
-                    out.configure.push_str(&c);
-                    out.done.push(format!(
-                        "{at}: the copy into $(build)/$(BOARD) → coreboot's configure, into Heads's board dir"
-                    ));
-                }
+                Some((rel, c)) => copies.push((at, rel, c)),
                 None => out.not_translated.push(format!(
                     "{at}: rule `{}` not translated",
                     r.targets.join(" ")
                 )),
             }
+        }
+    }
+    for (at, rel, c) in copies {
+        let staged = format!("{BLOBS_DIR}/{rel}");
+        if out
+            .modules
+            .iter()
+            .any(|(_, f)| f.outputs.contains_key(&staged))
+        {
+            out.configure.push_str(&c);
+            out.done.push(format!(
+                "{at}: the copy into $(build)/$(BOARD) → coreboot's configure, into Heads's board dir"
+            ));
+        } else {
+            out.not_translated.push(format!(
+                "{at}: copies blobs/{rel}, which no translated rule makes; not translated"
+            ));
         }
     }
     if !out.modules.is_empty() {
@@ -481,6 +499,100 @@ mod tests {
             ["$(pwd)/blobs/x/c.bin", "$(pwd)/blobs/x/d.bin"]
         );
         assert_eq!(rules[1].recipe, ["$(pwd)/blobs/x/get.sh $(pwd)/blobs/x"]);
+    }
+
+    /// A tree with `targets/x_blobs.mk` running `blobs/x/get.sh`, whose
+    /// check pins me.bin with `script` (None: no check), and hashes.txt.
+    fn board(script: Option<char>, list: Option<char>) -> BoardBlobs {
+        let t = tempfile::tempdir().unwrap();
+        let w = |rel: &str, text: String| {
+            let p = t.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        w(
+            "targets/x_blobs.mk",
+            "$(pwd)/blobs/x/me.bin:\n\t$(pwd)/blobs/x/get.sh $(pwd)/blobs/x\n\n\
+             $(build)/$(BOARD)/me.bin: $(pwd)/blobs/x/me.bin\n\tcp $(pwd)/blobs/x/me.bin $(build)/$(BOARD)\n"
+                .into(),
+        );
+        let check = script.map_or(String::new(), |c| {
+            format!(
+                "H={}\ncheck_outputs \"$H $1/me.bin\"\n",
+                c.to_string().repeat(64)
+            )
+        });
+        w("blobs/x/get.sh", check);
+        if let Some(c) = list {
+            w(
+                "blobs/x/hashes.txt",
+                format!("{}  me.bin\n", c.to_string().repeat(64)),
+            );
+        }
+        let cb = ModuleOut {
+            name: "coreboot".into(),
+            heads_name: "coreboot".into(),
+            module_file: "coreboot".into(),
+            version: "1".into(),
+            source: Source::None,
+            depends: Vec::new(),
+            patches: None,
+            params: Vec::new(),
+            host: false,
+            configure: String::new(),
+            build: String::new(),
+            install: String::new(),
+            downloads: Vec::new(),
+        };
+        board_blobs(t.path(), "..", "x_blobs qemu", "x86", &cb)
+    }
+
+    #[test]
+    fn the_scripts_check_pins_the_output_else_hashes_txt_and_a_conflict_is_reported() {
+        let b = board(Some('a'), Some('a'));
+        assert_eq!(b.modules.len(), 1);
+        let (m, f) = &b.modules[0];
+        assert_eq!(m.name, "blobs-x-get");
+        assert_eq!(f.outputs["heads-blobs/x/me.bin"], "a".repeat(64));
+        assert!(f.network);
+        assert_eq!(b.depends, ["blobs-x-get"]);
+        assert!(
+            b.configure
+                .contains("cp \"$STRATA_SYSROOT/heads-blobs/x/me.bin\""),
+            "{}",
+            b.configure
+        );
+        assert_eq!(
+            b.not_translated,
+            ["BOARD_TARGETS `qemu` (targets/qemu.mk): not translated"]
+        );
+        let b = board(None, Some('b'));
+        assert_eq!(
+            b.modules[0].1.outputs["heads-blobs/x/me.bin"],
+            "b".repeat(64)
+        );
+        let b = board(Some('a'), Some('b'));
+        assert!(b.modules.is_empty());
+        assert!(
+            b.not_translated[0].contains("checks me.bin against")
+                && b.not_translated[0].contains("hashes.txt says"),
+            "{:?}",
+            b.not_translated
+        );
+        let b = board(None, None);
+        assert!(b.modules.is_empty() && b.depends.is_empty() && b.configure.is_empty());
+        assert!(
+            b.not_translated
+                .iter()
+                .any(|n| n.contains("copies blobs/x/me.bin, which no translated rule makes")),
+            "{:?}",
+            b.not_translated
+        );
+        assert!(
+            b.not_translated[0].contains("no sha256 for blobs/x/me.bin"),
+            "{:?}",
+            b.not_translated
+        );
     }
 
     #[test]
