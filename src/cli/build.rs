@@ -244,6 +244,11 @@ pub fn fetch(g: &Global, names: &[String], update_lock: bool) -> Result<(), Fail
             );
         }
         lock.release();
+        // A fixed-output module's downloads are in its own commands: they
+        // run now, so that a later offline build finds it in the cache.
+        if closure.iter().any(|&i| l.project.modules[i].network) {
+            return fetch_fixed_outputs(g, &l, names);
+        }
         Ok(())
     } else {
         if !g.json {
@@ -258,6 +263,51 @@ pub fn fetch(g: &Global, names: &[String], update_lock: bool) -> Result<(), Fail
         }
         Err(Failure::Code(EXIT_FAILURE))
     }
+}
+
+/// `strata fetch`'s second half: builds the closure's fixed-output modules
+/// with `network = true` (and what they depend on), saving them to the
+/// cache as a build does, without touching `install/`. Nothing else is built.
+fn fetch_fixed_outputs(g: &Global, l: &super::Loaded, names: &[String]) -> Result<(), Failure> {
+    let inst = g.instances(l, names)?;
+    let closure = inst.graph.closure(&inst.selection());
+    let selection: Vec<usize> = closure
+        .into_iter()
+        .filter(|&i| {
+            let m = inst.list[i].module(&l.project);
+            m.network && m.overridden.is_none()
+        })
+        .collect();
+    if selection.is_empty() {
+        return Ok(());
+    }
+    let reporter = g.reporter();
+    let lock = super::lock_project(&l.project, &reporter)?;
+    command::install_interrupt_handler();
+    let cache = g.cache(&l.project)?;
+    let _store_lock =
+        if g.no_cache {
+            None
+        } else {
+            Some(cache.local.lock(false).with_context(|| {
+                format!("cannot lock the cache {}", cache.local.root().display())
+            })?)
+        };
+    let ctx = g.context(
+        &l.project,
+        &inst,
+        &reporter,
+        (!g.no_cache).then_some(&cache),
+    );
+    let summary = exec::build(&ctx, &selection, Vec::new());
+    if summary.interrupted {
+        return Err(Failure::Code(EXIT_INTERRUPTED));
+    }
+    if !summary.failed.is_empty() {
+        return Err(Failure::Code(EXIT_FAILURE));
+    }
+    lock.release();
+    Ok(())
 }
 
 /// Writes the `--timings` page: `build/.strata/timings/strata-timing.html`

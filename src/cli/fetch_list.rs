@@ -3,7 +3,10 @@
 //! archives, git sources (archived by strata at their rev), and extra
 //! downloads (`[[download]]`, toolchain packages). A `sha1-from` download is
 //! listed resolved when its module's source package is already here, and
-//! otherwise by the pattern its pin will be read from.
+//! otherwise by the pattern its pin will be read from. A fixed-output
+//! module with `network = true` downloads in its own commands: each of its
+//! outputs is listed with its pin (kind `fixed-output`, no URL: its script
+//! knows where from).
 
 use super::{Failure, Global};
 use crate::graph;
@@ -85,6 +88,17 @@ fn rows_of(project: &Project, m: &Module) -> Vec<Row> {
             resolved: !matches!(d.pin, Pin::Sha1From(_)),
         });
     }
+    for (path, sum) in m.outputs.iter().filter(|_| m.network) {
+        rows.push(Row {
+            kind: "fixed-output",
+            module: m.name.clone(),
+            file: path.clone(),
+            pin: format!("sha256:{sum}"),
+            urls: Vec::new(),
+            from_source: None,
+            resolved: true,
+        });
+    }
     rows
 }
 
@@ -98,6 +112,7 @@ pub fn dry_run(g: &Global, names: &[String]) -> Result<(), Failure> {
     }
     let count = |k: &str| rows.iter().filter(|r| r.kind == k).count();
     let (sources, gits, downloads) = (count("source"), count("git"), count("download"));
+    let fixed = count("fixed-output");
     let unresolved = rows.iter().filter(|r| !r.resolved).count();
     if g.json {
         let files: Vec<Value> = rows
@@ -112,7 +127,7 @@ pub fn dry_run(g: &Global, names: &[String]) -> Result<(), Failure> {
         let doc = json!({
             "target": if names.is_empty() { "default".to_string() } else { names.join(" ") },
             "files": files,
-            "counts": { "source": sources, "git": gits, "download": downloads, "unresolved": unresolved },
+            "counts": { "source": sources, "git": gits, "download": downloads, "fixed_output": fixed, "unresolved": unresolved },
         });
         crate::outln!("{doc}");
         return Ok(());
@@ -142,6 +157,13 @@ pub fn dry_run(g: &Global, names: &[String]) -> Result<(), Failure> {
             "downloads"
         },
     );
+    if fixed > 0 {
+        summary.push_str(&format!(
+            ", {fixed} fixed-output {} (made by a module's own commands with the network, \
+             checked against these pins)",
+            if fixed == 1 { "file" } else { "files" }
+        ));
+    }
     if unresolved > 0 {
         summary.push_str(&format!(
             " ({unresolved} pinned by a file of their module's source, named once it is fetched: `strata fetch` resolves them)"

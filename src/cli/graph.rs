@@ -73,7 +73,7 @@ fn graph_json(g: &Global, l: &super::Loaded, names: &[String]) -> Result<(), Fai
                     (k.clone(), v)
                 })
                 .collect();
-            json!({
+            let mut doc = json!({
                 "name": m.name,
                 "version": m.version,
                 "variant": it.variant_id(),
@@ -88,7 +88,12 @@ fn graph_json(g: &Global, l: &super::Loaded, names: &[String]) -> Result<(), Fai
                 "override": m.overridden.as_ref().map(|o| json!({
                     "kind": o.kind.name(), "dir": o.dir, "digest": o.digest,
                 })),
-            })
+            });
+            if m.is_fixed_output() {
+                doc["outputs"] = json!(m.outputs);
+                doc["network"] = json!(m.network);
+            }
+            doc
         })
         .collect();
     let doc = json!({ "target": target, "modules": modules });

@@ -101,6 +101,11 @@ pub fn plan(g: &Global, names: &[String], incremental: bool) -> Result<(), Failu
         };
         let head = match &m.overridden {
             Some(o) => format!("{head} [{} override: {}]", o.kind.name(), o.dir.display()),
+            None if m.is_fixed_output() => format!(
+                "{head} [fixed-output: {} pinned{}]",
+                crate::report::count(m.outputs.len() as u64, "output", "outputs"),
+                if m.network { ", with the network" } else { "" }
+            ),
             None => head,
         };
         out.push_str(&format!(

@@ -139,7 +139,7 @@ pub fn run(
             Ok(())
         });
     }
-    let sandboxed = sandbox.is_some();
+    let sandboxed = sandbox.as_ref().map(Sandbox::network);
     let report = sandbox.map(|s| s.install(&mut cmd)).transpose();
     let report = report.map_err(|e| CommandError::Sandbox(format!("cannot prepare it: {e}")))?;
     let spawned = cmd.spawn();
@@ -182,7 +182,7 @@ pub fn run(
         command: script.to_string(),
         status,
         log: log.to_path_buf(),
-        hint: sandboxed.then(|| sandbox::failure_hint(&tail)),
+        hint: sandboxed.map(|network| sandbox::failure_hint(&tail, network)),
         tail,
     })))
 }

@@ -198,6 +198,8 @@ mod tests {
                 .collect::<BTreeMap<_, _>>(),
             keep: vec![],
             host: false,
+            outputs: BTreeMap::new(),
+            network: false,
             git: None,
             params: vec![],
             downloads: Vec::new(),

@@ -14,6 +14,7 @@ mod cached;
 pub mod check;
 pub mod command;
 pub mod environment;
+mod fixed_output;
 pub mod jobserver;
 mod lazy;
 mod module;

@@ -54,6 +54,17 @@ pub enum ModuleError {
         path: PathBuf,
         source: io::Error,
     },
+    #[error("module {module}: {source}")]
+    Output {
+        module: String,
+        source: super::fixed_output::OutputError,
+    },
+    #[error(
+        "module {module}: a fixed-output module with `network = true` is not in the cache, and \
+         --offline forbids its download\n  hint: run `strata fetch` while online (it builds and \
+         caches such modules), or build without --offline"
+    )]
+    OfflineNetwork { module: String },
     #[error("interrupted")]
     Interrupted,
     #[error("internal error (a bug in strata, please report it): {0}")]
@@ -120,6 +131,11 @@ pub fn run(
                 message: &format!("module {name}: {why}; building it instead"),
             }),
         }
+    }
+    if ctx.fetch.offline && ctx.module(i).network && !is_prebuilt(ctx.module(i)) {
+        return Err(ModuleError::OfflineNetwork {
+            module: name.to_string(),
+        });
     }
     // Building needs the whole sysroot, including modules left in the cache
     // because this one was expected to restore.
@@ -656,7 +672,7 @@ fn run_command_step(
         for d in [tmp, dest] {
             fs::create_dir_all(d).map_err(io_err_of(name, d))?;
         }
-        run_command(ctx, script, paths, env, jobserver, &log).map_err(|source| {
+        run_command(ctx, script, paths, env, jobserver, &log, m.network).map_err(|source| {
             ModuleError::Command {
                 module: name.to_string(),
                 step,
@@ -673,6 +689,12 @@ fn run_command_step(
                     dir: dir.clone(),
                 });
             }
+        }
+        if m.is_fixed_output() && !is_prebuilt(m) {
+            super::fixed_output::verify(m, dest).map_err(|source| ModuleError::Output {
+                module: name.to_string(),
+                source,
+            })?;
         }
         warn_unrelocatable(ctx, name, paths);
         // Stamped by `run` once the artifact is saved.
@@ -789,6 +811,7 @@ fn run_command(
     env: &[(std::ffi::OsString, std::ffi::OsString)],
     jobserver: &Jobserver,
     log: &Path,
+    network: bool,
 ) -> Result<(), CommandError> {
     use crate::manifest::SandboxMode;
     let mode = sandbox::mode(ctx.project.settings.sandbox).map_err(CommandError::Sandbox)?;
@@ -799,7 +822,7 @@ fn run_command(
     }
     // A variant's shared source stays read-only (see `sandbox`).
     let writable = [dir, &paths.destdir, &paths.home, &paths.tmp];
-    let sb = Sandbox::new(&writable.map(PathBuf::as_path), dir)
+    let sb = Sandbox::new(&writable.map(PathBuf::as_path), dir, network)
         .map_err(|e| CommandError::Sandbox(format!("cannot prepare the sandbox: {e}")))?;
     match command::run(script, dir, env, jobserver, log, Some(sb)) {
         Err(CommandError::Sandbox(why)) if mode == SandboxMode::Auto => {

@@ -31,6 +31,10 @@
 //!   private tmpfs.
 //! - Not a key input: like `-j`, it changes whether a build may cheat, not
 //!   what an honest build makes.
+//! - A fixed-output module (`network = true`, every output pinned) keeps the
+//!   machine's network namespace: the pins, checked after its install, are
+//!   what make its download safe (Nix's fixed-output derivations). Its
+//!   filesystem is read-only as for every other command.
 
 use crate::manifest::SandboxMode;
 use std::ffi::CString;
@@ -92,8 +96,15 @@ pub fn unavailable_warning(why: &str) -> String {
     )
 }
 
-/// The hint added to a sandboxed step's failure, chosen by what its log says.
-pub fn failure_hint(tail: &str) -> String {
+/// The hint added to a sandboxed step's failure, chosen by what its log says
+/// (`network`: a fixed-output module's step, which had the network).
+pub fn failure_hint(tail: &str, network: bool) -> String {
+    if network {
+        return format!(
+            "a fixed-output module's commands run with the network, but can write only the \
+             build dir, $STRATA_DESTDIR, $HOME and $TMPDIR (sandbox; see {DOCS})"
+        );
+    }
     const NET: [&str; 8] = [
         "Could not resolve host",
         "Temporary failure in name resolution",
@@ -132,6 +143,8 @@ pub struct Sandbox {
     uid_map: Vec<u8>,
     gid_map: Vec<u8>,
     root: bool,
+    /// Keep the network (a fixed-output module): no network namespace.
+    network: bool,
 }
 
 /// What the child was doing when the sandbox failed (one byte on the report pipe).
@@ -191,8 +204,9 @@ fn cstring(p: &Path) -> io::Result<CString> {
 
 impl Sandbox {
     /// A sandbox where `writable` (existing dirs) stay writable and the
-    /// command starts in `cwd`.
-    pub fn new(writable: &[&Path], cwd: &Path) -> io::Result<Sandbox> {
+    /// command starts in `cwd`; `network`: the command keeps the machine's
+    /// network (only for a fixed-output module).
+    pub fn new(writable: &[&Path], cwd: &Path, network: bool) -> io::Result<Sandbox> {
         let mut dirs: Vec<PathBuf> = Vec::new();
         for d in writable {
             let d = d.canonicalize()?;
@@ -209,7 +223,13 @@ impl Sandbox {
             uid_map: map(uid),
             gid_map: map(gid),
             root: euid == 0,
+            network,
         })
+    }
+
+    /// Whether the command keeps the network (a fixed-output module).
+    pub fn network(&self) -> bool {
+        self.network
     }
 
     /// Makes `cmd`'s child enter the sandbox before it execs. Returns the
@@ -239,7 +259,11 @@ impl Sandbox {
 
     /// In the child, between fork and exec: async-signal-safe only.
     fn enter(&self) -> Result<(), Failure> {
-        let net_ns = libc::CLONE_NEWNS | libc::CLONE_NEWNET;
+        let net_ns = if self.network {
+            libc::CLONE_NEWNS
+        } else {
+            libc::CLONE_NEWNS | libc::CLONE_NEWNET
+        };
         // SAFETY (whole function): raw syscalls on NUL-terminated strings and
         // buffers owned by `self`, which outlives the call.
         unsafe {
@@ -319,7 +343,9 @@ impl Sandbox {
             // The working directory still names the read-only mount the
             // bind now covers: enter the writable one.
             check(Stage::Chdir, libc::chdir(self.cwd.as_ptr()).into())?;
-            loopback_up()?;
+            if !self.network {
+                loopback_up()?;
+            }
         }
         Ok(())
     }
@@ -411,11 +437,14 @@ mod tests {
     #[test]
     fn the_hint_follows_the_log() {
         assert!(
-            failure_hint("curl: (6) Could not resolve host: x").contains("without the network")
+            failure_hint("curl: (6) Could not resolve host: x", false)
+                .contains("without the network")
         );
         assert!(
-            failure_hint("touch: cannot touch '/x': Read-only file system").contains("writable")
+            failure_hint("touch: cannot touch '/x': Read-only file system", false)
+                .contains("writable")
         );
-        assert!(failure_hint("make: *** Error 2").contains("declare downloads"));
+        assert!(failure_hint("make: *** Error 2", false).contains("declare downloads"));
+        assert!(failure_hint("curl: (7) Failed to connect", true).contains("with the network"));
     }
 }

@@ -230,6 +230,9 @@ pub fn module_keys(
         patch_inputs.push(Input::new(name, blake3::hash(&bytes).to_hex().to_string()));
     }
     let patch = StepKey::new(Step::Patch, patch_inputs);
+    if m.is_fixed_output() && m.overridden.is_none() {
+        return Ok(fixed_output_keys(project, m, fetch, unpack, patch));
+    }
     let mut configure_inputs = vec![
         Input::new("step patch", &patch.key),
         Input::new("command configure", m.configure.as_deref().unwrap_or("")),
@@ -279,6 +282,37 @@ pub fn module_keys(
     Ok(ModuleKeys {
         steps: vec![fetch, unpack, patch, configure, build, install],
     })
+}
+
+/// The configure, build and install keys of a fixed-output module (Nix's
+/// fixed-output derivation): its pinned outputs and nothing else. Its
+/// commands, env, params, dependencies and source are not inputs: they are
+/// how the pinned bytes are obtained, and the install is verified against
+/// the pins, so a changed script that yields the same bytes is the same
+/// artifact (and a cache hit), and one that yields other bytes fails.
+fn fixed_output_keys(
+    project: &Project,
+    m: &Module,
+    fetch: StepKey,
+    unpack: StepKey,
+    patch: StepKey,
+) -> ModuleKeys {
+    let mut inputs = vec![
+        Input::new("cache-version", &project.cache_version),
+        Input::new("fixed-output", "sha256"),
+    ];
+    for (path, sum) in &m.outputs {
+        inputs.push(Input::new(format!("output {path}"), sum));
+    }
+    let configure = StepKey::new(Step::Configure, inputs);
+    let build = StepKey::new(
+        Step::Build,
+        vec![Input::new("step configure", &configure.key)],
+    );
+    let install = StepKey::new(Step::Install, vec![Input::new("step build", &build.key)]);
+    ModuleKeys {
+        steps: vec![fetch, unpack, patch, configure, build, install],
+    }
 }
 
 #[cfg(test)]

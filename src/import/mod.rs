@@ -9,6 +9,7 @@
 //! module files use the whole language (`define`, `$(eval $(call …))`,
 //! conditionals on `CONFIG_…`), and only make evaluates it exactly.
 
+mod blobs;
 mod ec;
 pub mod error;
 pub mod farm;
@@ -144,7 +145,13 @@ pub fn import(opts: &Options) -> Result<Outcome, ImportError> {
     }
     let mut files = BTreeMap::new();
     for m in imp.modules.values() {
-        files.insert(format!("modules/{}.toml", m.name), render::module_file(m));
+        // A split module (`<name>+<board>`) keeps its base's pins.
+        let base = m.name.split('+').next().unwrap_or(&m.name);
+        let fixed = imp.fixed.get(&m.name).or_else(|| imp.fixed.get(base));
+        files.insert(
+            format!("modules/{}.toml", m.name),
+            render::module_file(m, fixed),
+        );
     }
     let mut project = render::project_file(&imp);
     // Tables the user added to a generated strata.toml survive a re-import.

@@ -57,6 +57,14 @@ pub struct DownloadOut {
     pub dest: String,
 }
 
+/// A fixed-output module's pins (see `blobs.rs`): `outputs` (path under
+/// `$STRATA_DESTDIR` → sha256) and `network`, rendered beside its module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixedOut {
+    pub outputs: BTreeMap<String, String>,
+    pub network: bool,
+}
+
 /// A target's value for one module param.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Param {
@@ -81,6 +89,8 @@ pub struct Imported {
     pub modules: BTreeMap<String, ModuleOut>,
     pub targets: BTreeMap<String, TargetOut>,
     pub layers: BTreeMap<String, Vec<String>>,
+    /// The fixed-output modules' pins, by module name.
+    pub fixed: BTreeMap<String, FixedOut>,
     pub report: Report,
 }
 

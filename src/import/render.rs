@@ -4,7 +4,7 @@
 //! byte-identical for the same input: re-importing an unchanged Heads tree
 //! rewrites nothing.
 
-use super::model::{Imported, ModuleOut, Param, Source};
+use super::model::{FixedOut, Imported, ModuleOut, Param, Source};
 
 /// First line of every file the import writes; files without it are never
 /// touched.
@@ -59,7 +59,7 @@ fn key(k: &str) -> String {
     }
 }
 
-pub fn module_file(m: &ModuleOut) -> String {
+pub fn module_file(m: &ModuleOut, fixed: Option<&FixedOut>) -> String {
     let mut s = format!(
         "{MARKER} from Heads's {}.\n# Re-running the import rewrites it: change the Heads tree instead.\n",
         if m.module_file.starts_with("../") {
@@ -101,6 +101,17 @@ pub fn module_file(m: &ModuleOut) -> String {
     s.push_str(&format!("depends = {}\n", list(&m.depends)));
     if !m.params.is_empty() {
         s.push_str(&format!("params = {}\n", list(&m.params)));
+    }
+    if let Some(f) = fixed {
+        if f.network {
+            s.push_str("network = true\n");
+        }
+        let pins: Vec<String> = f
+            .outputs
+            .iter()
+            .map(|(p, h)| format!("{} = {}", quote(p), quote(h)))
+            .collect();
+        s.push_str(&format!("outputs = {{ {} }}\n", pins.join(", ")));
     }
     s.push_str(&format!("configure = {}\n", text(&m.configure)));
     s.push_str(&format!("build = {}\n", text(&m.build)));

@@ -47,6 +47,10 @@ pub struct BoardReport {
     pub skipped: Vec<String>,
     /// The files `strata build <board>` leaves in `install/`.
     pub install: Vec<String>,
+    /// What of the board's own make code (`BOARD_TARGETS`) was not
+    /// translated, with the reason.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_translated: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -152,6 +156,15 @@ impl Report {
             }
         }
         for (x, n) in skipped {
+            s.push_str(&format!("{n} board(s): {x}\n"));
+        }
+        let mut untranslated: BTreeMap<&str, usize> = BTreeMap::new();
+        for b in self.boards.values() {
+            for x in &b.not_translated {
+                *untranslated.entry(x).or_default() += 1;
+            }
+        }
+        for (x, n) in untranslated {
             s.push_str(&format!("{n} board(s): {x}\n"));
         }
         if !self.writes.is_empty() {

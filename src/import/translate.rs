@@ -91,6 +91,7 @@ pub fn translate(paths: &Paths, evals: &[(String, Result<BoardEval, String>)]) -
         providers: BTreeMap::new(),
         merged: BTreeMap::new(),
         headers: BTreeMap::new(),
+        board_notes: Vec::new(),
     };
     for (board, e) in evals {
         match e {
@@ -136,6 +137,9 @@ struct Translation<'a> {
     merged: BTreeMap<String, Merged>,
     /// Each arch's kernel headers modules (see `kernel.rs`).
     headers: BTreeMap<String, BTreeSet<String>>,
+    /// What of the board being translated was not (its `BOARD_TARGETS`),
+    /// moved into its report when the board is done.
+    board_notes: Vec<String>,
 }
 
 /// One board being translated: its evaluation, the strata names of its
@@ -229,6 +233,7 @@ impl Translation<'_> {
             }
         }
         br.modules = target.modules.clone();
+        br.not_translated = std::mem::take(&mut self.board_notes);
         self.imp.report.boards.insert(name.to_string(), br);
         self.imp.targets.insert(name.to_string(), target);
     }
@@ -284,8 +289,48 @@ impl Translation<'_> {
             let done = vec!["Heads's cbmem rule (top-level Makefile)".to_string()];
             self.merge(b.name, cb, done, BTreeSet::new());
         }
+        if n == coreboot_module(e) {
+            self.wire_blobs(b, &mut out, &mut done, target);
+        }
         carry_params(b, paths.heads_from_out, &out, extra, target);
         self.merge(b.name, out, done, notes);
+    }
+
+    /// The board's `BOARD_TARGETS` (see `blobs.rs`): its blob modules, on
+    /// which its coreboot `out` depends; the rest goes to its report.
+    fn wire_blobs(
+        &mut self,
+        b: &Board,
+        out: &mut ModuleOut,
+        done: &mut Vec<String>,
+        target: &mut TargetOut,
+    ) {
+        let targets = b.e.vars.get("BOARD_TARGETS").map_or("", |s| s.trim());
+        let bl = super::blobs::board_blobs(
+            self.paths.heads,
+            self.paths.heads_from_out,
+            targets,
+            &b.e.arch,
+            out,
+        );
+        out.depends.extend(bl.depends);
+        out.configure.push_str(&bl.configure);
+        done.extend(bl.done);
+        self.board_notes.extend(bl.not_translated);
+        for (p, v) in bl.params {
+            target.params.insert(p, v);
+        }
+        for (m, fixed) in bl.modules {
+            if !target.modules.contains(&m.name) {
+                target.modules.push(m.name.clone());
+            }
+            self.imp.fixed.insert(m.name.clone(), fixed);
+            let what = vec![format!(
+                "Heads's targets/{}.mk: a fixed-output module (network, outputs pinned)",
+                m.heads_name
+            )];
+            self.merge(b.name, m, what, BTreeSet::new());
+        }
     }
 
     /// linux's rules outside `define_module` on board `b` (see `kernel.rs`):

@@ -182,6 +182,15 @@ pub struct Module {
     /// blobs), fetched and verified like the source and placed into the
     /// source tree when it is unpacked, so no command downloads anything.
     pub downloads: Vec<Download>,
+    /// `outputs`: the sha256 of each file the module installs, by its path
+    /// under `$STRATA_DESTDIR` (empty: an ordinary module). A module with
+    /// outputs is **fixed-output** (Nix's fixed-output derivation): its key
+    /// is these pins, not its commands, and its install must be exactly
+    /// these files with these sums.
+    pub outputs: BTreeMap<String, String>,
+    /// `network = true`: its commands run in the sandbox with the network
+    /// (allowed only with `outputs`: the pins are what makes it safe).
+    pub network: bool,
     /// `strata.local.toml` replaces the module (None: built as declared).
     pub overridden: Option<Override>,
     /// The module file, relative to the project root.
@@ -292,6 +301,11 @@ impl Module {
 
     pub fn pinned_sha256(&self) -> Option<&str> {
         (!self.sha256.is_empty()).then_some(self.sha256.as_str())
+    }
+
+    /// A fixed-output module: its outputs are pinned (see [`Module::outputs`]).
+    pub fn is_fixed_output(&self) -> bool {
+        !self.outputs.is_empty()
     }
 }
 

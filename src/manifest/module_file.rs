@@ -44,6 +44,9 @@ struct RawModule {
     params: Vec<Spanned<String>>,
     #[serde(default)]
     download: Vec<Spanned<RawDownload>>,
+    /// Fixed-output: path under `$STRATA_DESTDIR` → sha256.
+    outputs: Option<Spanned<BTreeMap<String, String>>>,
+    network: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]
@@ -218,6 +221,13 @@ fn parse_module(
         })?;
         downloads.push(dl);
     }
+    let (outputs, network) = fixed_output(&raw, &name).map_err(|(msg, hint, span)| {
+        let e = err(format!("module `{name}`: {msg}")).help(hint);
+        match span {
+            Some(s) => e.at(&source, s),
+            None => e,
+        }
+    })?;
     let depends_spans = raw.depends.iter().map(|d| d.span()).collect();
     let module = Module {
         name,
@@ -238,6 +248,8 @@ fn parse_module(
         host: raw.host,
         params,
         downloads,
+        outputs,
+        network,
         overridden: None,
         manifest_path: rel.to_path_buf(),
     };
@@ -247,6 +259,71 @@ fn parse_module(
         depends_spans,
         name_span: raw.name.span(),
     })
+}
+
+/// An error of the fixed-output fields: message, hint, where in the file.
+type FixedError = (String, String, Option<std::ops::Range<usize>>);
+
+/// Checks `outputs` and `network`: every output a plain relative path with
+/// a 64-hex sha256 (lower-cased), `network = true` only with outputs, and
+/// no `keep` beside them (a kept build-dir path would be an unpinned output).
+fn fixed_output(
+    raw: &RawModule,
+    name: &str,
+) -> Result<(BTreeMap<String, String>, bool), FixedError> {
+    let network = raw.network.as_ref().is_some_and(|n| *n.get_ref());
+    let mut outputs = BTreeMap::new();
+    if let Some(o) = &raw.outputs {
+        for (path, sum) in o.get_ref() {
+            let bad_path = path.is_empty()
+                || path.starts_with('/')
+                || path.ends_with('/')
+                || path
+                    .split('/')
+                    .any(|c| c.is_empty() || c == "." || c == "..");
+            if bad_path {
+                return Err((
+                    format!("output `{path}` is not a plain path relative to $STRATA_DESTDIR"),
+                    "name each file the install leaves in $STRATA_DESTDIR, e.g. \"blobs/me.bin\""
+                        .into(),
+                    Some(o.span()),
+                ));
+            }
+            if sum.len() != 64 || !sum.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err((
+                    format!("output `{path}` has `{sum}`, not a sha256 (64 hex digits)"),
+                    "pin each output with the sha256 of the file the install must leave".into(),
+                    Some(o.span()),
+                ));
+            }
+            outputs.insert(path.clone(), sum.to_ascii_lowercase());
+        }
+        if outputs.is_empty() {
+            return Err((
+                "`outputs` is empty".into(),
+                "pin each file the install leaves, or remove `outputs`".into(),
+                Some(o.span()),
+            ));
+        }
+        if !raw.keep.is_empty() {
+            return Err((
+                "a fixed-output module (`outputs`) cannot `keep` build-dir paths".into(),
+                "its outputs are the pinned files alone: install what dependents need".into(),
+                Some(o.span()),
+            ));
+        }
+    }
+    if network && outputs.is_empty() {
+        return Err((
+            format!("`network = true` needs `outputs` pinning every file {name} installs"),
+            "only a step whose result is pinned may reach the network: add \
+             outputs = { \"<path under $STRATA_DESTDIR>\" = \"<sha256>\" }, or declare the \
+             download as a source or [[download]] (docs/manifest.md#fixed-output-modules)"
+                .into(),
+            raw.network.as_ref().map(|n| n.span()),
+        ));
+    }
+    Ok((outputs, network))
 }
 
 /// Checks one `[[download]]`: one of url/urls, exactly one pin, a plain

@@ -68,6 +68,12 @@ pub fn add_coreboot(h: &Heads, boards: &[(&str, &str)]) {
         format!("{}  tarballs/clang-18.1.8.src.tar.xz\n", "0".repeat(40)),
     ));
     files.push(("util/crossgcc/buildgcc".into(), BUILDGCC.into()));
+    // A stand-in for coreboot's util/me_cleaner (a blob script's
+    // `COREBOOT_DIR`): "cleans" an image by upper-casing it.
+    files.push((
+        "util/me_cleaner/me_cleaner.py".into(),
+        "#!/bin/sh\n# usage: me_cleaner.py -O OUT IN\ntr a-z A-Z < \"$3\" > \"$2\"\n".into(),
+    ));
     let site = h.server.url("/crossgcc");
     let makefile = format!(
         "all:\n\t$(XGCCPATH)i386-elf-gcc -x c -c /dev/null -o $(obj)/stage.o\n\
