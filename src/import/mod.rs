@@ -9,6 +9,7 @@
 //! module files use the whole language (`define`, `$(eval $(call …))`,
 //! conditionals on `CONFIG_…`), and only make evaluates it exactly.
 
+mod config_dirs;
 mod ec;
 pub mod error;
 pub mod farm;
@@ -22,6 +23,7 @@ pub mod render;
 pub mod report;
 pub mod rewrite;
 pub mod scan;
+mod targets;
 mod toolchain;
 pub mod translate;
 

@@ -7,7 +7,7 @@
 //! `set +eu`, because Heads ran it in a plain `bash -o pipefail` shell and
 //! some of it relies on that.
 
-use super::model::{DownloadOut, ModuleOut, Paths, Source, field, version_of};
+use super::model::{DownloadOut, ModuleOut, Param, Paths, Source, field, version_of};
 use super::rewrite::{Context, PRIVATE_INSTALL, XGCC_HOST, env_name, rewrite};
 use super::scan::FileScan;
 use std::collections::{BTreeMap, BTreeSet};
@@ -107,10 +107,11 @@ pub fn module(
     ModuleOut,
     BTreeSet<String>,
     Vec<String>,
-    Vec<(String, String)>,
+    Vec<(String, Param)>,
 ) {
     let mut d = Draft {
         ctx,
+        paths,
         heads_name,
         name,
         m,
@@ -118,6 +119,7 @@ pub fn module(
         done: Vec::new(),
         params: BTreeSet::new(),
         files: Vec::new(),
+        tree_params: Vec::new(),
     };
     let source = d.source();
     let patches = d.patches(paths);
@@ -151,6 +153,7 @@ pub fn module(
 /// files of the tree its commands use, gathered as its values are rewritten.
 struct Draft<'a> {
     ctx: &'a Context<'a>,
+    paths: &'a Paths<'a>,
     heads_name: &'a str,
     name: &'a str,
     m: &'a BTreeMap<String, String>,
@@ -159,6 +162,8 @@ struct Draft<'a> {
     params: BTreeSet<String>,
     /// `(param, path relative to Heads)`.
     files: Vec<(String, String)>,
+    /// Params of the tree's dirs a config names (see `config_dirs.rs`).
+    tree_params: Vec<(String, Param)>,
 }
 
 impl<'a> Draft<'a> {
@@ -335,10 +340,61 @@ impl<'a> Draft<'a> {
         } else {
             "$STRATA_BUILD_DIR".to_string()
         };
-        configure.push_str(&self.config_copy());
+        let copy = self.config_copy();
+        let heads = self.heads_configure(layout);
+        configure.push_str(&self.config_dirs(layout));
+        configure.push_str(&copy);
         configure.push_str(&format!("cd \"{own_dir}\"\nset +eu\n"));
-        configure.push_str(&self.heads_configure(layout));
+        configure.push_str(&heads);
         (configure, own_dir)
+    }
+
+    /// In Heads's layout, the tree's files the commands use (the config
+    /// installer) and the dirs the board's config names through it
+    /// (`@BLOB_DIR@`, `@BRAND_DIR@`) at their Heads places under `.heads/`
+    /// (see `config_dirs.rs`); outside it, such a config is reported.
+    fn config_dirs(&mut self, layout: bool) -> String {
+        let mut text = String::new();
+        let templates: Vec<(String, String)> = (self.ctx.params.iter())
+            .filter(|(_, p)| self.params.contains(p))
+            .cloned()
+            .collect();
+        if layout {
+            for (p, rel) in self.files.iter().filter(|(p, _)| p.starts_with("HEADS_")) {
+                let at = format!("$STRATA_BUILD_DIR/.heads/{rel}");
+                text.push_str(&format!(
+                    "mkdir -p \"$(dirname \"{at}\")\"\ncp -a \"$STRATA_PARAM_{p}\" \"{at}\"\n"
+                ));
+            }
+        }
+        for (rel, param) in templates {
+            let body = std::fs::read_to_string(self.paths.heads.join(&rel)).unwrap_or_default();
+            let named = super::config_dirs::named(&body);
+            if named.is_empty() {
+                continue;
+            }
+            if !layout {
+                self.notes.insert(format!(
+                    "{rel} names @BLOB_DIR@/@BRAND_DIR@ paths, which Heads's config installer writes relative to the module's dir; it builds outside Heads's layout, so they are not Heads's"
+                ));
+                continue;
+            }
+            let s = super::config_dirs::setup(
+                self.paths.heads,
+                self.paths.heads_from_out,
+                (&rel, &param),
+                &named,
+                &self.ctx.brand,
+                self.heads_name,
+            );
+            text.push_str(&s.shell);
+            self.done.extend(s.done);
+            for (p, v) in s.params {
+                self.params.insert(p.clone());
+                self.tree_params.push((p, v));
+            }
+        }
+        text
     }
 
     /// Copying the board's config file (`_config`) to `_config_file_path`:
@@ -536,9 +592,9 @@ impl<'a> Draft<'a> {
         super::toolchain::musl_cross_make_downloads()
     }
 
-    /// The tree's files the commands read, as `(param, path)` pairs the
-    /// board's target carries (sorted, once each).
-    fn tree_files(&mut self) -> Vec<(String, String)> {
+    /// The tree's files the commands read and dirs its config names, as
+    /// the params the board's target carries (files sorted, once each).
+    fn tree_files(&mut self) -> Vec<(String, Param)> {
         let mut extra = std::mem::take(&mut self.files);
         extra.sort();
         extra.dedup();
@@ -548,6 +604,12 @@ impl<'a> Draft<'a> {
                     .push(format!("{rel} of the Heads tree → $STRATA_PARAM_{p}"));
             }
         }
-        extra
+        let from = self.paths.heads_from_out;
+        let mut params: Vec<(String, Param)> = extra
+            .into_iter()
+            .map(|(p, rel)| (p, Param::File(format!("{from}/{rel}"))))
+            .collect();
+        params.append(&mut self.tree_params);
+        params
     }
 }

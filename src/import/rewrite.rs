@@ -106,6 +106,8 @@ pub struct Context<'a> {
     /// Heads's `$(heads_cc)` and `$(CROSS)` on this board, as evaluated.
     pub heads_cc: String,
     pub cross: String,
+    /// Heads's `$(BRAND_NAME)` on this board (its `branding/` dir).
+    pub brand: String,
 }
 
 impl Context<'_> {
@@ -328,10 +330,17 @@ fn map_path(
         if !path.is_empty() && ctx.heads.join(path).is_file() {
             // A file of the Heads tree (a helper script): a file parameter,
             // so its content is part of the module's key.
+            // In Heads's layout it is at its Heads place under `.heads/`
+            // (the config installer finds the tree from its own location).
             let param = format!("HEADS_{}", env_name(path));
             r.params.insert(param.clone());
             r.files.push((param.clone(), path.to_string()));
-            return (var(&format!("STRATA_PARAM_{param}")), 1 + path.len());
+            let text = if ctx.in_layout(own) {
+                format!("{}/.heads/{path}", var("STRATA_BUILD_DIR"))
+            } else {
+                var(&format!("STRATA_PARAM_{param}"))
+            };
+            return (text, 1 + path.len());
         }
         r.notes.push(format!(
             "uses `{path}` of the Heads tree; kept as $HEADS_DIR/{path} (set HEADS_DIR, or make it a module or parameter)"
@@ -370,6 +379,7 @@ mod tests {
             xgcc: "coreboot-1/util/crossgcc/xgcc".into(),
             heads_cc: String::new(),
             cross: String::new(),
+            brand: "Heads".into(),
         }
     }
 

@@ -221,12 +221,13 @@ impl Translation<'_> {
                 target.params.insert(p, v);
             }
             br.install = img.install;
-            for m in [img.initrd, img.rom] {
-                let done = vec![
-                    "Heads's top-level Makefile recipes, as strata's own commands".to_string(),
-                ];
-                self.merge(name, m, done, BTreeSet::new());
-            }
+            let recipes = "Heads's top-level Makefile recipes, as strata's own commands";
+            self.merge(name, img.initrd, vec![recipes.to_string()], BTreeSet::new());
+            let mut done = vec![recipes.to_string()];
+            done.extend(img.rom_done);
+            self.merge(name, img.rom, done, BTreeSet::new());
+            // BOARD_TARGETS strata leaves out: the board's own report.
+            br.skipped.extend(img.rom_notes);
         }
         br.modules = target.modules.clone();
         self.imp.report.boards.insert(name.to_string(), br);
@@ -557,6 +558,11 @@ fn context<'b>(
             .unwrap_or_default(),
         heads_cc: e.vars.get("heads_cc").cloned().unwrap_or_default(),
         cross: e.vars.get("CROSS").cloned().unwrap_or_default(),
+        brand: e
+            .vars
+            .get("BRAND_NAME")
+            .map(|b| b.trim().to_string())
+            .unwrap_or_default(),
     }
 }
 
@@ -611,12 +617,11 @@ fn carry_params(
     b: &Board,
     heads_from_out: &str,
     out: &ModuleOut,
-    extra: Vec<(String, String)>,
+    extra: Vec<(String, Param)>,
     target: &mut TargetOut,
 ) {
-    for (p, rel) in extra {
-        let f = format!("{heads_from_out}/{rel}");
-        target.params.insert(p, Param::File(f));
+    for (p, v) in extra {
+        target.params.insert(p, v);
     }
     for (rel, p) in &b.params {
         if out.params.contains(p) {
