@@ -192,6 +192,15 @@ fn strata_builds_the_rom_make_builds_byte_for_byte_and_rebuilds_what_make_rebuil
             "the ROM's config lacks {p}"
         );
     }
+    // The kernel config's `@BLOB_DIR@/dev.cpio`: Heads's relative path,
+    // and the blob, are in the kernel image.
+    let (_, image) = r.pair("bzImage");
+    assert!(has_bytes(
+        &image,
+        b"CONFIG_INITRAMFS_SOURCE=\"../../../blobs/dev.cpio\""
+    ));
+    let dev = std::fs::read(r.heads.join("blobs/dev.cpio")).unwrap();
+    assert!(has_bytes(&image, &dev), "the kernel lacks blobs/dev.cpio");
     for f in &install {
         assert!(
             r.out.join("install").join(f).is_file(),

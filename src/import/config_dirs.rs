@@ -105,14 +105,15 @@ pub struct Setup {
 /// the board's param `template_param`) names, for Heads's module `module`
 /// with brand `brand`; `heads` is the tree, `heads_from_out` the tree seen
 /// from the output dir. The shell names the board's own config (the param)
-/// so boards sharing the module share its text.
+/// so boards sharing the module share its text, and the board when the
+/// module has the `BOARD` param (`with_board`).
 pub fn setup(
     heads: &Path,
     heads_from_out: &str,
     (template, template_param): (&str, &str),
     named: &Named,
     brand: &str,
-    module: &str,
+    (module, with_board): (&str, bool),
 ) -> Setup {
     let root = "$STRATA_BUILD_DIR/.heads";
     let mut s = Setup::default();
@@ -184,7 +185,8 @@ pub fn setup(
             ),
         };
         let msg = format!(
-            "strata: Heads module {module}, board @B@: its config @C@ names {rel}, which is neither in the Heads tree nor made by a dependency; {how}"
+            "strata: Heads module {module}{}: its config @C@ names {rel}, which is neither in the Heads tree nor made by a dependency; {how}",
+            if with_board { ", board @B@" } else { "" }
         );
         let msg = sq(&msg)
             .replace("@B@", "'\"$STRATA_PARAM_BOARD\"'")
@@ -238,7 +240,7 @@ mod tests {
             ("config/cb.config", "CB_CONFIG"),
             &n,
             "Heads",
-            "coreboot-1",
+            ("coreboot-1", true),
         );
         let names: Vec<&str> = s.params.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(names, ["HEADS_BRANDING_HEADS", "HEADS_BLOBS_XX30"]);

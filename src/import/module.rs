@@ -44,18 +44,25 @@ pub fn layout_dirs(arch: &str, base: &str, dir: &str, board: &str) -> (String, S
 }
 
 /// The configure text setting up Heads's layout (see [`layout_dirs`])
-/// before the board's config is copied into it.
-fn heads_layout(arch: &str, base: &str, own: &str, board_dir: &str) -> String {
+/// before the board's config is copied into it; the board's output dir
+/// only when the module uses it.
+fn heads_layout(arch: &str, base: &str, own: &str, board_dir: Option<&str>) -> String {
     let heads = format!("$STRATA_BUILD_DIR/.heads/build/{arch}");
-    format!(
+    let mut text = format!(
         "rm -rf \"$STRATA_BUILD_DIR/.heads\"\n\
-         mkdir -p \"{own}\" \"{board_dir}\"\n\
+         mkdir -p \"{own}\"\n\
          for f in \"$STRATA_SOURCE_DIR\"/* \"$STRATA_SOURCE_DIR\"/.[!.]*; do\n  \
-         if [ -e \"$f\" ]; then ln -s \"$f\" \"{heads}/{base}/\"; fi\ndone\n\
-         if [ -d \"$STRATA_SYSROOT/{0}/$STRATA_PARAM_BOARD\" ]; then\n  \
-         cp -a \"$STRATA_SYSROOT/{0}/$STRATA_PARAM_BOARD/.\" \"{board_dir}/\"\nfi\n",
-        super::image::BOARD_DIR
-    )
+         if [ -e \"$f\" ]; then ln -s \"$f\" \"{heads}/{base}/\"; fi\ndone\n"
+    );
+    if let Some(board_dir) = board_dir {
+        text.push_str(&format!(
+            "mkdir -p \"{board_dir}\"\n\
+             if [ -d \"$STRATA_SYSROOT/{0}/$STRATA_PARAM_BOARD\" ]; then\n  \
+             cp -a \"$STRATA_SYSROOT/{0}/$STRATA_PARAM_BOARD/.\" \"{board_dir}/\"\nfi\n",
+            super::image::BOARD_DIR
+        ));
+    }
+    text
 }
 
 /// busybox: Heads's `$(initrd_bin_dir)/busybox` rule installs it with its
@@ -317,12 +324,22 @@ impl<'a> Draft<'a> {
         // board's payload (from `initrd`) in build/<arch>/<BOARD>.
         let layout = self.ctx.in_layout(self.name);
         let own_dir = if layout {
-            self.params.insert("BOARD".to_string());
+            // (a kernel in the layout for its config's tree paths only has
+            // no board dir: one module for all its boards)
+            let with_board = self.name != self.ctx.config_layout;
+            if with_board {
+                self.params.insert("BOARD".to_string());
+            }
             let (base, dir) = (self.field("base_dir"), self.field("dir"));
             let (own, board_dir) = layout_dirs(self.ctx.arch, base, dir, self.ctx.board);
-            configure.push_str(&heads_layout(self.ctx.arch, base, &own, &board_dir));
+            let board = with_board.then_some(board_dir.as_str());
+            configure.push_str(&heads_layout(self.ctx.arch, base, &own, board));
             let a = self.ctx.arch;
-            if self.name == self.ctx.kernel_layout {
+            if !with_board {
+                self.done.push(format!(
+                    "built in Heads's layout (build/{a}/{dir}) for the @BLOB_DIR@/@BRAND_DIR@ paths its config names"
+                ));
+            } else if self.name == self.ctx.kernel_layout {
                 // Heads makes an empty initrd.cpio in the board's dir while
                 // its Makefile is parsed: the kernel's first build embeds it.
                 configure.push_str(&format!(
@@ -385,7 +402,7 @@ impl<'a> Draft<'a> {
                 (&rel, &param),
                 &named,
                 &self.ctx.brand,
-                self.heads_name,
+                (self.heads_name, self.params.contains("BOARD")),
             );
             text.push_str(&s.shell);
             self.done.extend(s.done);

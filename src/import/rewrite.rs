@@ -99,6 +99,12 @@ pub struct Context<'a> {
     /// part of the image with `CONFIG_IKCONFIG`), so it builds in Heads's
     /// layout too; empty otherwise.
     pub kernel_layout: String,
+    /// The board's kernel module (strata name) when it builds in Heads's
+    /// layout only because its config names the tree through
+    /// `@BLOB_DIR@`/`@BRAND_DIR@` (see `config_dirs.rs`): without the
+    /// board's output dir, so it stays one module for every board; empty
+    /// otherwise.
+    pub config_layout: String,
     /// coreboot's toolchain dir on this board (`<base>/util/crossgcc/xgcc`
     /// of `$(coreboot_toolchain_module)`, under build/<arch>), mapped to
     /// [`XGCC_HOST`]; empty without coreboot.
@@ -114,7 +120,8 @@ impl Context<'_> {
     /// Does module `name` build in Heads's layout (see `layout`,
     /// `kernel_layout`)?
     pub fn in_layout(&self, name: &str) -> bool {
-        !name.is_empty() && (name == self.layout || name == self.kernel_layout)
+        !name.is_empty()
+            && (name == self.layout || name == self.kernel_layout || name == self.config_layout)
     }
 }
 
@@ -263,7 +270,7 @@ fn map_path(
                 return (text, build.len() + dir.len());
             }
         }
-        if starts_delimited(p, ctx.board) {
+        if starts_delimited(p, ctx.board) && own != ctx.config_layout {
             r.params.insert("BOARD".to_string());
             return (at(&board), build.len() + ctx.board.len());
         }
@@ -376,6 +383,7 @@ mod tests {
             toolchain: "musl-cross-make".into(),
             layout: String::new(),
             kernel_layout: String::new(),
+            config_layout: String::new(),
             xgcc: "coreboot-1/util/crossgcc/xgcc".into(),
             heads_cc: String::new(),
             cross: String::new(),

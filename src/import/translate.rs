@@ -12,6 +12,7 @@
 //! lines), not only from the boards evaluated, so `--board` never renames
 //! a module.
 
+use super::config_dirs::named;
 use super::image::{board_image, cbmem, cbmem_name, covers};
 use super::make::BoardEval;
 use super::model::{Imported, ModuleOut, Param, Paths, TargetOut, field, version_of};
@@ -546,6 +547,7 @@ fn context<'b>(
         toolchain,
         layout: names.get(coreboot_module(e)).cloned().unwrap_or_default(),
         kernel_layout: super::kernel::bundled_kernel(e, names),
+        config_layout: config_layout_kernel(paths.heads, e, names),
         xgcc: e
             .modules
             .get(&e.coreboot_toolchain)
@@ -563,6 +565,18 @@ fn context<'b>(
             .get("BRAND_NAME")
             .map(|b| b.trim().to_string())
             .unwrap_or_default(),
+    }
+}
+
+/// The board's kernel (strata name) when it is not bundled and its config
+/// names `@BLOB_DIR@`/`@BRAND_DIR@` paths: it builds in Heads's layout so
+/// the paths the config installer writes are Heads's (see `config_dirs.rs`).
+fn config_layout_kernel(heads: &Path, e: &BoardEval, names: &BTreeMap<&str, String>) -> String {
+    let config = e.config_files.get("CONFIG_LINUX_CONFIG");
+    let text = config.and_then(|rel| std::fs::read_to_string(heads.join(rel)).ok());
+    match (names.get("linux"), text) {
+        (Some(l), Some(t)) if !super::kernel::is_bundled(e) && !named(&t).is_empty() => l.clone(),
+        _ => String::new(),
     }
 }
 

@@ -319,7 +319,9 @@ const GCC_WRAPPER: &str = "#!/bin/sh\nskip=\nfor a; do shift\n  if [ -n \"$skip\
 
 /// A kernel-like tree: `olddefconfig` and the image build out of tree (O=),
 /// the image holding the config and the initramfs it names (as a kernel
-/// with `CONFIG_IKCONFIG` and `CONFIG_INITRAMFS_SOURCE` does), one loadable
+/// with `CONFIG_IKCONFIG` and `CONFIG_INITRAMFS_SOURCE` does; a relative
+/// path is looked up in the object tree, then in the source tree, as
+/// kbuild's VPATH does), one loadable
 /// module (a real ELF object with debug info), and `headers_install` of its
 /// uapi headers.
 const KERNEL_MAKEFILE: &str = "srctree := $(dir $(lastword $(MAKEFILE_LIST)))\n\
@@ -328,7 +330,7 @@ all: $(O)/arch/x86/boot/bzImage $(O)/drivers/demo/demo.ko\n\
 olddefconfig:\n\tLC_ALL=C sort -u $(O)/.config > $(O)/.config.new && mv $(O)/.config.new $(O)/.config\n\
 \techo 'include $(abspath $(srctree))/Makefile' > $(O)/Makefile\n\
 INITRAMFS := $(patsubst \"%\",%,$(shell sed -n 's/^CONFIG_INITRAMFS_SOURCE=//p' $(O)/.config 2>/dev/null))\n\
-INITRAMFS_FILE := $(if $(INITRAMFS),$(O)/$(INITRAMFS))\n\
+INITRAMFS_FILE := $(if $(INITRAMFS),$(firstword $(wildcard $(O)/$(INITRAMFS) $(srctree)$(INITRAMFS))))\n\
 $(O)/arch/x86/boot/bzImage: $(O)/.config $(INITRAMFS_FILE)\n\tmkdir -p $(dir $@)\n\
 \t{ printf 'KERNEL user=%s\\n' '$(KBUILD_BUILD_USER)'; cat $(O)/.config; $(if $(INITRAMFS_FILE),cat $(INITRAMFS_FILE);) } > $@\n\
 headers_install:\n\tmkdir -p $(INSTALL_HDR_PATH)/include/linux\n\
@@ -833,7 +835,7 @@ pub fn write_tree(root: &Path) -> PathBuf {
     write(
         &h,
         "config/linux-rom1.config",
-        "CONFIG_SERIAL=y\nCONFIG_BLK_DEV_INITRD=y\n",
+        "CONFIG_SERIAL=y\nCONFIG_BLK_DEV_INITRD=y\nCONFIG_INITRAMFS_SOURCE=\"@BLOB_DIR@/dev.cpio\"\n",
     );
     write(
         &h,
@@ -842,13 +844,13 @@ pub fn write_tree(root: &Path) -> PathBuf {
     );
     chmod_x(&h.join("boards/rom1/initrd/bin/board-init.sh"));
     write(&h, "boards/rom1/initrd/etc/motd", "welcome to rom1\n");
-    // A second board building the same modules with its own configs.
+    // A second board building the same modules with its own coreboot config.
     write(
         &h,
         "boards/rom2/rom2.config",
         "CONFIG_COREBOOT=y\nCONFIG_COREBOOT_VERSION=1.0\n\
          CONFIG_COREBOOT_CONFIG=config/coreboot-rom2.config\n\
-         CONFIG_LINUX_CONFIG=config/linux-rom2.config\nCONFIG_HELLO=y\n\
+         CONFIG_LINUX_CONFIG=config/linux-rom1.config\nCONFIG_HELLO=y\n\
          export CONFIG_BOOTSCRIPT=/bin/hello\n",
     );
     write(
@@ -859,7 +861,6 @@ pub fn write_tree(root: &Path) -> PathBuf {
          CONFIG_BOOTSPLASH_FILE=\"@BRAND_DIR@/bootsplash.jpg\"\n\
          CONFIG_IFD_BIN_PATH=\"@BLOB_DIR@/xx30/ifd.bin\"\n",
     );
-    write(&h, "config/linux-rom2.config", "CONFIG_SERIAL=y\n");
     write(&h, "boards/rom2/initrd/etc/motd", "welcome to rom2\n");
     // A board bundling its initrd into the kernel (Talos II's shape): its
     // kernel config names the initramfs in the board's output dir.
