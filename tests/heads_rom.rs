@@ -129,6 +129,10 @@ impl Rom {
     }
 }
 
+fn has_bytes(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
 fn edit(path: &Path, from: &str, to: &str) {
     let t = std::fs::read_to_string(path).unwrap();
     assert!(t.contains(from), "{}: no `{from}`", path.display());
@@ -173,6 +177,30 @@ fn strata_builds_the_rom_make_builds_byte_for_byte_and_rebuilds_what_make_rebuil
         assert!(first.iter().any(|x| x == m), "{m} did not build: {first:?}");
     }
     r.assert_identical(true);
+    // The bootsplash and the flash descriptor the coreboot config names
+    // are in the ROM, by Heads's relative paths.
+    let (_, built) = r.pair(rom::ROM_FILE);
+    for b in [rom::BOOTSPLASH, rom::IFD] {
+        assert!(has_bytes(&built, b.as_bytes()), "the ROM lacks {b}");
+    }
+    for p in [
+        "CONFIG_BOOTSPLASH_FILE=\"../../../branding/Heads/bootsplash.jpg\"",
+        "CONFIG_IFD_BIN_PATH=\"../../../blobs/xx30/ifd.bin\"",
+    ] {
+        assert!(
+            has_bytes(&built, p.as_bytes()),
+            "the ROM's config lacks {p}"
+        );
+    }
+    // The kernel config's `@BLOB_DIR@/dev.cpio`: Heads's relative path,
+    // and the blob, are in the kernel image.
+    let (_, image) = r.pair("bzImage");
+    assert!(has_bytes(
+        &image,
+        b"CONFIG_INITRAMFS_SOURCE=\"../../../blobs/dev.cpio\""
+    ));
+    let dev = std::fs::read(r.heads.join("blobs/dev.cpio")).unwrap();
+    assert!(has_bytes(&image, &dev), "the kernel lacks blobs/dev.cpio");
     for f in &install {
         assert!(
             r.out.join("install").join(f).is_file(),
@@ -246,6 +274,23 @@ fn strata_builds_the_rom_make_builds_byte_for_byte_and_rebuilds_what_make_rebuil
     rom::make_build(&r.heads);
     assert_eq!(r.build(), ["coreboot-1.0", "rom"]);
     r.assert_identical(false);
+
+    // The bootsplash the coreboot config names (`@BRAND_DIR@/…`): a param
+    // of coreboot, so strata rebuilds coreboot and the ROM. Heads's make
+    // does not track it (coreboot's `.build` waits only for the kernel and
+    // the initrd): a Heads user removes coreboot's `.build` stamp, as here.
+    edit(
+        &r.heads.join("branding/Heads/bootsplash.jpg"),
+        "JPEG v1",
+        "JPEG v2",
+    );
+    std::fs::remove_file(r.heads.join("build/x86/coreboot-1.0/rom1/.build")).unwrap();
+    rom::make_build(&r.heads);
+    assert_eq!(r.build(), ["coreboot-1.0", "rom"]);
+    r.assert_identical(false);
+    let (_, built) = r.pair(rom::ROM_FILE);
+    let splash = rom::BOOTSPLASH.replace("v1", "v2");
+    assert!(has_bytes(&built, splash.as_bytes()), "the new bootsplash");
 
     // Each piece rebuilt from its cached dependencies gives the same artifact.
     let o = r.strata(&["-C", r.out.to_str().unwrap(), "build", "--check", "rom1"]);
@@ -408,4 +453,182 @@ fn a_board_bundling_its_initrd_into_the_kernel_matches_make() {
     // Each piece rebuilt from its cached dependencies gives the same artifact.
     let o = r.strata(&["-C", r.out.to_str().unwrap(), "build", "--check", "rom4"]);
     assert!(o.status.success(), "build --check: {}", text(&o));
+}
+
+#[test]
+fn a_blob_neither_in_the_tree_nor_made_stops_coreboot_naming_the_script_that_makes_it() {
+    let r = Rom::new();
+    edit(
+        &r.heads.join("config/coreboot-rom1.config"),
+        "CONFIG_VENDOR_FIXTURE=y",
+        "CONFIG_VENDOR_FIXTURE=y\nCONFIG_VGA_BIOS_FILE=\"@BLOB_DIR@/xx30/vga.rom\"",
+    );
+    let o = r.import();
+    assert!(o.status.success(), "import: {}", text(&o));
+    let o = r.strata(&["-C", r.out.to_str().unwrap(), "build", "rom1"]);
+    assert!(!o.status.success(), "built without vga.rom");
+    let err = text(&o);
+    for want in [
+        "board rom1",
+        "its config coreboot-rom1.config names blobs/xx30/vga.rom",
+        "blobs/xx30/vbios_fixture.sh",
+    ] {
+        assert!(err.contains(want), "no `{want}` in: {err}");
+    }
+    // Made by the tree's script (as a Heads user does), the build goes on:
+    // the blobs dir is a param, so no re-import is needed.
+    let s = Command::new("sh")
+        .arg(r.heads.join("blobs/xx30/vbios_fixture.sh"))
+        .status()
+        .unwrap();
+    assert!(s.success());
+    let o = r.strata(&["-C", r.out.to_str().unwrap(), "build", "rom1"]);
+    assert!(o.status.success(), "strata build: {}", text(&o));
+    let rom = std::fs::read(r.out.join("install/rom1").join(rom::ROM_FILE)).unwrap();
+    assert!(has_bytes(
+        &rom,
+        b"CONFIG_VGA_BIOS_FILE=\"../../../blobs/xx30/vga.rom\""
+    ));
+}
+
+/// make's and strata's copies of `files` of `board` are byte-identical
+/// (`hashes.txt`, `sizes.txt` compared as text).
+fn same_as_make(r: &Rom, board: &str, files: &[String]) {
+    for f in files {
+        let made = std::fs::read(r.heads.join("build/x86").join(board).join(f)).unwrap();
+        let built = std::fs::read(r.out.join("install").join(board).join(f)).unwrap();
+        if f.ends_with(".txt") {
+            assert_eq!(
+                String::from_utf8_lossy(&built),
+                String::from_utf8_lossy(&made),
+                "{board}: {f} differs"
+            );
+        }
+        assert!(made == built, "{board}: {f} differs");
+    }
+}
+
+/// The board's install list in `import heads --json`.
+fn install_list(o: &std::process::Output, board: &str) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    v["data"]["boards"][board]["install"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_board_split_over_two_flash_chips_gets_both_halves_hashed_as_make_does() {
+    let r = Rom::new();
+    let o = r.import();
+    assert!(o.status.success(), "import: {}", text(&o));
+    let rom_file = rom::ROM_FILE.replace("rom1", "rom5");
+    let (bottom, top) = (
+        "heads-rom5-strata-import-bottom.rom".to_string(),
+        "heads-rom5-strata-import-top.rom".to_string(),
+    );
+    let install = install_list(&o, "rom5");
+    for f in [&rom_file, &bottom, &top] {
+        assert!(install.contains(&format!("rom5/{f}")), "{install:?}");
+    }
+    rom::make_board(&r.heads, "rom5");
+    let ran = r.build_board("rom5");
+    assert!(ran.iter().any(|m| m.starts_with("rom")), "{ran:?}");
+    let files = [
+        &rom_file,
+        &bottom,
+        &top,
+        "initrd.cpio.xz",
+        "hashes.txt",
+        "sizes.txt",
+    ];
+    same_as_make(&r, "rom5", &files.map(|f| f.to_string()));
+    // The halves are the ROM's first 8 MiB and the next 4 MiB (its top,
+    // with the reset vector); hashes.txt ends with them, then the ROM
+    // (make's order: `all`'s recipe hashes the ROM last).
+    let dir = r.out.join("install/rom5");
+    let whole = std::fs::read(dir.join(&rom_file)).unwrap();
+    assert_eq!(whole.len(), 12 << 20);
+    assert_eq!(std::fs::read(dir.join(&bottom)).unwrap(), whole[..8 << 20]);
+    assert_eq!(std::fs::read(dir.join(&top)).unwrap(), whole[8 << 20..]);
+    assert!(whole.ends_with(b"RESET-VECTOR-TOP"));
+    let hashes = std::fs::read_to_string(dir.join("hashes.txt")).unwrap();
+    let last: Vec<&str> = hashes.lines().rev().take(3).collect();
+    for (l, f) in last.iter().zip([&rom_file, &top, &bottom]) {
+        assert!(l.ends_with(&format!("/{f}")), "{hashes}");
+    }
+}
+
+#[test]
+fn a_talos_shaped_board_gets_heads_package_and_its_hashes_end_as_makes() {
+    let r = Rom::new();
+    let o = r.import();
+    assert!(o.status.success(), "import: {}", text(&o));
+    let b = "talos-2";
+    let rom_file = rom::ROM_FILE.replace("rom1", b);
+    let copy = "heads-talos-2-strata-import-bzImage.bundled".to_string();
+    let tgz = "heads-talos-2-strata-import.tgz".to_string();
+    let install = install_list(&o, b);
+    for f in [&rom_file, &copy, &tgz] {
+        assert!(install.contains(&format!("{b}/{f}")), "{install:?}");
+    }
+    assert!(!install.iter().any(|f| f.ends_with(".zip")), "{install:?}");
+    rom::make_board(&r.heads, b);
+    let o = r.strata(&["-C", r.out.to_str().unwrap(), "build", b]);
+    assert!(o.status.success(), "strata build: {}", text(&o));
+    let bootblock = rom::ROM_FILE
+        .replace("rom1", b)
+        .replace(".rom", ".bootblock");
+    let files = [
+        &rom_file,
+        &copy,
+        &bootblock,
+        "bzImage.bundled",
+        "hashes.txt",
+        "sizes.txt",
+    ];
+    same_as_make(&r, b, &files.map(|f| f.to_string()));
+    // `all` hashes its first prerequisite: the bundled kernel's copy.
+    let hashes = std::fs::read_to_string(r.out.join("install").join(b).join("hashes.txt")).unwrap();
+    assert!(
+        hashes
+            .lines()
+            .last()
+            .unwrap()
+            .ends_with(&format!("/{copy}")),
+        "{hashes}"
+    );
+    assert!(!hashes.contains(&rom_file), "{hashes}");
+    // The package: the same members, in the same order, with the same bytes
+    // (tar's and gzip's metadata are strata's own, fixed).
+    let members = |p: &Path| -> Vec<(String, Vec<u8>)> {
+        let f = std::fs::File::open(p).unwrap();
+        let mut a = tar::Archive::new(flate2::read::GzDecoder::new(f));
+        a.entries()
+            .unwrap()
+            .map(|e| {
+                let mut e = e.unwrap();
+                let name = e.path().unwrap().display().to_string();
+                let mut body = Vec::new();
+                std::io::Read::read_to_end(&mut e, &mut body).unwrap();
+                (name, body)
+            })
+            .collect()
+    };
+    let made = members(&r.heads.join("build/x86").join(b).join(&tgz));
+    let built = members(&r.out.join("install").join(b).join(&tgz));
+    let names: Vec<&str> = built.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [bootblock.as_str(), &rom_file, &copy, "sha256sum.txt"]
+    );
+    assert!(made == built, "the package's members differ");
+    // Built twice, the package is the same bytes.
+    let first = std::fs::read(r.out.join("install").join(b).join(&tgz)).unwrap();
+    let o = r.strata(&["-C", r.out.to_str().unwrap(), "build", "--check", b]);
+    assert!(o.status.success(), "build --check: {}", text(&o));
+    let again = std::fs::read(r.out.join("install").join(b).join(&tgz)).unwrap();
+    assert_eq!(first, again);
 }

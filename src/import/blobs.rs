@@ -417,9 +417,7 @@ pub fn board_blobs(
     for mk in board_targets.split_whitespace() {
         let path = heads.join("targets").join(format!("{mk}.mk"));
         if !mk.ends_with("_blobs") {
-            out.not_translated.push(format!(
-                "BOARD_TARGETS `{mk}` (targets/{mk}.mk): not translated"
-            ));
+            // The board's other targets are targets.rs's (rom's files).
             continue;
         }
         let Ok(text) = std::fs::read_to_string(&path) else {
@@ -562,10 +560,8 @@ mod tests {
             "{}",
             b.configure
         );
-        assert_eq!(
-            b.not_translated,
-            ["BOARD_TARGETS `qemu` (targets/qemu.mk): not translated"]
-        );
+        // qemu is targets.rs's to report, not a blob target.
+        assert!(b.not_translated.is_empty(), "{:?}", b.not_translated);
         let b = board(None, Some('b'));
         assert_eq!(
             b.modules[0].1.outputs["heads-blobs/x/me.bin"],

@@ -37,7 +37,8 @@ $(info @@strata@@	board	$(BOARD)	CONFIG_TARGET_ARCH	$(call strata_esc,$(CONFIG_T
 strata_board_vars := GIT_HASH GIT_STATUS BRAND_NAME DATE CB_OUTPUT_FILE CB_BOOTBLOCK_FILE CB_UPDATE_PKG_FILE \
 	CONFIG_COREBOOT CONFIG_LINUXBOOT CONFIG_LEGACY_FLASH CONFIG_HEADS CONFIG_COREBOOT_ROM \
 	CONFIG_COREBOOT_BOOTBLOCK CONFIG_LINUX_BUNDLED LINUX_IMAGE_FILE LINUX_ARCH coreboot_module bin_modules-y initrd-y \
-	BOARD_INITRD_FILES HEADS_INITRD_FILES CONFIG CROSS CROSS_TOOLS heads_cc BOARD_TARGETS
+	BOARD_INITRD_FILES HEADS_INITRD_FILES CONFIG CROSS CROSS_TOOLS heads_cc \
+	BOARD_TARGETS HEADS_GIT_VERSION
 $(foreach v,$(strata_board_vars),\
 	$(info @@strata@@	var	$(BOARD)	$(v)	$(call strata_esc,$($(v)))))
 $(info @@strata@@	board	$(BOARD)	coreboot_toolchain_module	$(call strata_esc,$(coreboot_toolchain_module)))

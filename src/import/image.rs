@@ -40,6 +40,11 @@ pub const DATE: &str = "1970-01-01 00:00:00+00:00";
 /// dependents' sysroots): `heads-board/<BOARD>/`.
 pub const BOARD_DIR: &str = "heads-board";
 
+/// Where a module that makes a blob Heads's configs name (`@BLOB_DIR@/<subdir>/<file>`)
+/// stages it in its destdir: `heads-blobs/<subdir>/<file>`; a layout module
+/// lays these over the tree's `blobs/` (see `config_dirs.rs`).
+pub const BLOBS_DIR: &str = "heads-blobs";
+
 /// Where a module stages a file of its `_data` (`src|dst`): `heads-data/<dst>`.
 pub const DATA_DIR: &str = "heads-data";
 
@@ -56,6 +61,12 @@ pub struct Image {
     pub params: Vec<(String, Param)>,
     /// The files `strata build BOARD` leaves in `install/`.
     pub install: Vec<String>,
+    /// `rom`'s report: the `BOARD_TARGETS` translated, and (for the
+    /// board's report) those left out, with the reason.
+    pub rom_done: Vec<String>,
+    pub rom_notes: Vec<String>,
+    /// `BOARD_TARGETS` outside the board's image (for its report).
+    pub rom_skipped: Vec<String>,
 }
 
 fn var<'a>(e: &'a BoardEval, v: &str) -> &'a str {
@@ -349,8 +360,9 @@ impl Initrd<'_> {
 
 /// The `rom` module: the ROM under its Heads name, the initrd pieces and the
 /// kernel, `hashes.txt` and `sizes.txt`, the bootblock and the update
-/// package where the board has them. Returns it and the extra files it
-/// leaves beside the ROM.
+/// package where the board has them, its `BOARD_TARGETS`' files. Returns
+/// it, the extra files it leaves beside the ROM, and its report (what of
+/// `BOARD_TARGETS` was translated, what not).
 fn rom(
     e: &BoardEval,
     arch: &str,
@@ -358,28 +370,22 @@ fn rom(
     coreboot: String,
     bundled: Option<(String, String)>,
     params: &mut Vec<(String, Param)>,
-) -> (ModuleOut, Vec<String>) {
+) -> (
+    ModuleOut,
+    Vec<String>,
+    (Vec<String>, Vec<String>, Vec<String>),
+) {
     let rom_name = match var(e, "CONFIG_COREBOOT_ROM") {
         "" => "coreboot.rom",
         n => n,
     };
-    let header = format!("{DATE} {} {}", var(e, "GIT_HASH"), var(e, "GIT_STATUS"));
     let mut install = format!(
         "# Heads's board outputs (build/{arch}/<BOARD>/), as its Makefile leaves them.\n\
          out=\"$STRATA_DESTDIR/$STRATA_PARAM_BOARD\"; from=\"$STRATA_SYSROOT/{BOARD_DIR}/$STRATA_PARAM_BOARD\"\n\
          rom=\"$STRATA_PARAM_HEADS_CB_OUTPUT_FILE\"; at=\"$STRATA_PARAM_HEADS_TREE/build/{arch}/$STRATA_PARAM_BOARD\"\n\
          mkdir -p \"$out\"\n\
          for f in \"$from\"/*; do case \"$f\" in *.part) ;; *) cp -a \"$f\" \"$out/\" ;; esac; done\n\
-         cp -a \"$STRATA_SYSROOT/initrd/bin/{rom_name}\" \"$out/$rom\"\n\
-         for kind in hashes sizes; do\n  \
-         {{ echo {header}\n    \
-         while IFS= read -r l; do printf '%s\\n' \"${{l//@HEADS_DIR@/$STRATA_PARAM_HEADS_TREE}}\"; done < \"$from/$kind.part\"\n    \
-         {bundled_line}\
-         if [ $kind = hashes ]; then printf '%s  %s\\n' \"$(sha256sum < \"$out/$rom\" | cut -d' ' -f1)\" \"$at/$rom\"\n    \
-         else printf '%8s:%s\\n' \"$(stat -c %s \"$out/$rom\")\" \"$at/$rom\"; fi\n  \
-         }} > \"$out/$kind.txt\"\ndone\n",
-        header = sq(&header),
-        bundled_line = bundled_hash(bundled.as_ref().map(|(_, f)| f.as_str()))
+         cp -a \"$STRATA_SYSROOT/initrd/bin/{rom_name}\" \"$out/$rom\"\n"
     );
     let mut own = vec![
         "BOARD".to_string(),
@@ -391,9 +397,11 @@ fn rom(
     // under Heads's name too (coreboot installs it with its outputs).
     let bootblock = var(e, "CONFIG_COREBOOT_BOOTBLOCK");
     let bootblock_file = var(e, "CB_BOOTBLOCK_FILE");
-    if !bootblock.is_empty() && !bootblock_file.is_empty() {
+    let has_bootblock = !bootblock.is_empty() && !bootblock_file.is_empty();
+    if has_bootblock {
         install.push_str(&format!(
-            "cp -a \"$STRATA_SYSROOT/initrd/bin/{}\" \"$out/$STRATA_PARAM_HEADS_CB_BOOTBLOCK_FILE\"\n",
+            "bootblock=\"$STRATA_PARAM_HEADS_CB_BOOTBLOCK_FILE\"\n\
+             cp -a \"$STRATA_SYSROOT/initrd/bin/{}\" \"$out/$bootblock\"\n",
             notdir(bootblock)
         ));
         params.push((
@@ -403,6 +411,42 @@ fn rom(
         own.push("HEADS_CB_BOOTBLOCK_FILE".to_string());
         extra.push(bootblock_file.to_string());
     }
+    // BOARD_TARGETS: the split halves, Talos's package (see `targets.rs`).
+    let image = bundled.as_ref().map(|_| var(e, "LINUX_IMAGE_FILE"));
+    let t = super::targets::board_targets(
+        heads,
+        &e.board,
+        var(e, "BOARD_TARGETS"),
+        var(e, "HEADS_GIT_VERSION"),
+        image,
+        has_bootblock,
+    );
+    install.push_str(&t.make);
+    for (p, v) in t.params {
+        own.push(p.clone());
+        params.push((p, v));
+    }
+    extra.extend(t.install);
+    let report = (t.done, t.not_translated, t.skipped);
+    // hashes.txt and sizes.txt: the pieces' lines, the bundled kernel's,
+    // the targets' files, then the file `all`'s recipe hashes (its first
+    // prerequisite: the ROM, or on Talos the bundled kernel's copy).
+    let header = format!("{DATE} {} {}", var(e, "GIT_HASH"), var(e, "GIT_STATUS"));
+    let mut last = t.hashed;
+    last.push(t.all_hashes.unwrap_or_else(|| "\"$rom\"".to_string()));
+    install.push_str(&format!(
+        "for kind in hashes sizes; do\n  \
+         {{ echo {header}\n    \
+         while IFS= read -r l; do printf '%s\\n' \"${{l//@HEADS_DIR@/$STRATA_PARAM_HEADS_TREE}}\"; done < \"$from/$kind.part\"\n    \
+         {bundled_line}\
+         for f in {last}; do\n      \
+         if [ $kind = hashes ]; then printf '%s  %s\\n' \"$(sha256sum < \"$out/$f\" | cut -d' ' -f1)\" \"$at/$f\"\n      \
+         else printf '%8s:%s\\n' \"$(stat -c %s \"$out/$f\")\" \"$at/$f\"; fi\n    done\n  \
+         }} > \"$out/$kind.txt\"\ndone\n",
+        header = sq(&header),
+        bundled_line = bundled_hash(bundled.as_ref().map(|(_, f)| f.as_str())),
+        last = last.join(" ")
+    ));
     // The update package (not for legacy-flash boards, nor Talos II, which
     // makes its own): the ROM and its sha256sum.txt, zipped. Heads's zip
     // carries the copy's wall-clock mtime and the builder's uid; strata's
@@ -452,7 +496,7 @@ fn rom(
         build: String::new(),
         install,
     };
-    (m, extra)
+    (m, extra, report)
 }
 
 /// The hashes.txt line of the bundled kernel image `file` (Heads's
@@ -510,7 +554,8 @@ pub fn board_image(
     let bundled = bundled
         .filter(|_| kernel)
         .map(|m| (m, format!("{image}.bundled")));
-    let (rom, extra) = rom(e, ctx.arch, heads, coreboot, bundled, &mut params);
+    let (rom, extra, (rom_done, rom_notes, rom_skipped)) =
+        rom(e, ctx.arch, heads, coreboot, bundled, &mut params);
     let mut install = vec![
         var(e, "CB_OUTPUT_FILE").to_string(),
         "initrd.cpio.xz".to_string(),
@@ -536,6 +581,9 @@ pub fn board_image(
         rom,
         params,
         install,
+        rom_done,
+        rom_notes,
+        rom_skipped,
     })
 }
 

@@ -10,6 +10,7 @@
 //! conditionals on `CONFIG_…`), and only make evaluates it exactly.
 
 mod blobs;
+mod config_dirs;
 mod ec;
 pub mod error;
 pub mod farm;
@@ -23,6 +24,7 @@ pub mod render;
 pub mod report;
 pub mod rewrite;
 pub mod scan;
+mod targets;
 mod toolchain;
 pub mod translate;
 

@@ -7,7 +7,7 @@
 //! `set +eu`, because Heads ran it in a plain `bash -o pipefail` shell and
 //! some of it relies on that.
 
-use super::model::{DownloadOut, ModuleOut, Paths, Source, field, version_of};
+use super::model::{DownloadOut, ModuleOut, Param, Paths, Source, field, version_of};
 use super::rewrite::{Context, PRIVATE_INSTALL, XGCC_HOST, env_name, rewrite};
 use super::scan::FileScan;
 use std::collections::{BTreeMap, BTreeSet};
@@ -44,18 +44,25 @@ pub fn layout_dirs(arch: &str, base: &str, dir: &str, board: &str) -> (String, S
 }
 
 /// The configure text setting up Heads's layout (see [`layout_dirs`])
-/// before the board's config is copied into it.
-fn heads_layout(arch: &str, base: &str, own: &str, board_dir: &str) -> String {
+/// before the board's config is copied into it; the board's output dir
+/// only when the module uses it.
+fn heads_layout(arch: &str, base: &str, own: &str, board_dir: Option<&str>) -> String {
     let heads = format!("$STRATA_BUILD_DIR/.heads/build/{arch}");
-    format!(
+    let mut text = format!(
         "rm -rf \"$STRATA_BUILD_DIR/.heads\"\n\
-         mkdir -p \"{own}\" \"{board_dir}\"\n\
+         mkdir -p \"{own}\"\n\
          for f in \"$STRATA_SOURCE_DIR\"/* \"$STRATA_SOURCE_DIR\"/.[!.]*; do\n  \
-         if [ -e \"$f\" ]; then ln -s \"$f\" \"{heads}/{base}/\"; fi\ndone\n\
-         if [ -d \"$STRATA_SYSROOT/{0}/$STRATA_PARAM_BOARD\" ]; then\n  \
-         cp -a \"$STRATA_SYSROOT/{0}/$STRATA_PARAM_BOARD/.\" \"{board_dir}/\"\nfi\n",
-        super::image::BOARD_DIR
-    )
+         if [ -e \"$f\" ]; then ln -s \"$f\" \"{heads}/{base}/\"; fi\ndone\n"
+    );
+    if let Some(board_dir) = board_dir {
+        text.push_str(&format!(
+            "mkdir -p \"{board_dir}\"\n\
+             if [ -d \"$STRATA_SYSROOT/{0}/$STRATA_PARAM_BOARD\" ]; then\n  \
+             cp -a \"$STRATA_SYSROOT/{0}/$STRATA_PARAM_BOARD/.\" \"{board_dir}/\"\nfi\n",
+            super::image::BOARD_DIR
+        ));
+    }
+    text
 }
 
 /// busybox: Heads's `$(initrd_bin_dir)/busybox` rule installs it with its
@@ -107,10 +114,11 @@ pub fn module(
     ModuleOut,
     BTreeSet<String>,
     Vec<String>,
-    Vec<(String, String)>,
+    Vec<(String, Param)>,
 ) {
     let mut d = Draft {
         ctx,
+        paths,
         heads_name,
         name,
         m,
@@ -118,6 +126,7 @@ pub fn module(
         done: Vec::new(),
         params: BTreeSet::new(),
         files: Vec::new(),
+        tree_params: Vec::new(),
     };
     let source = d.source();
     let patches = d.patches(paths);
@@ -151,6 +160,7 @@ pub fn module(
 /// files of the tree its commands use, gathered as its values are rewritten.
 struct Draft<'a> {
     ctx: &'a Context<'a>,
+    paths: &'a Paths<'a>,
     heads_name: &'a str,
     name: &'a str,
     m: &'a BTreeMap<String, String>,
@@ -159,6 +169,8 @@ struct Draft<'a> {
     params: BTreeSet<String>,
     /// `(param, path relative to Heads)`.
     files: Vec<(String, String)>,
+    /// Params of the tree's dirs a config names (see `config_dirs.rs`).
+    tree_params: Vec<(String, Param)>,
 }
 
 impl<'a> Draft<'a> {
@@ -312,12 +324,22 @@ impl<'a> Draft<'a> {
         // board's payload (from `initrd`) in build/<arch>/<BOARD>.
         let layout = self.ctx.in_layout(self.name);
         let own_dir = if layout {
-            self.params.insert("BOARD".to_string());
+            // (a kernel in the layout for its config's tree paths only has
+            // no board dir: one module for all its boards)
+            let with_board = self.name != self.ctx.config_layout;
+            if with_board {
+                self.params.insert("BOARD".to_string());
+            }
             let (base, dir) = (self.field("base_dir"), self.field("dir"));
             let (own, board_dir) = layout_dirs(self.ctx.arch, base, dir, self.ctx.board);
-            configure.push_str(&heads_layout(self.ctx.arch, base, &own, &board_dir));
+            let board = with_board.then_some(board_dir.as_str());
+            configure.push_str(&heads_layout(self.ctx.arch, base, &own, board));
             let a = self.ctx.arch;
-            if self.name == self.ctx.kernel_layout {
+            if !with_board {
+                self.done.push(format!(
+                    "built in Heads's layout (build/{a}/{dir}) for the @BLOB_DIR@/@BRAND_DIR@ paths its config names"
+                ));
+            } else if self.name == self.ctx.kernel_layout {
                 // Heads makes an empty initrd.cpio in the board's dir while
                 // its Makefile is parsed: the kernel's first build embeds it.
                 configure.push_str(&format!(
@@ -335,10 +357,61 @@ impl<'a> Draft<'a> {
         } else {
             "$STRATA_BUILD_DIR".to_string()
         };
-        configure.push_str(&self.config_copy());
+        let copy = self.config_copy();
+        let heads = self.heads_configure(layout);
+        configure.push_str(&self.config_dirs(layout));
+        configure.push_str(&copy);
         configure.push_str(&format!("cd \"{own_dir}\"\nset +eu\n"));
-        configure.push_str(&self.heads_configure(layout));
+        configure.push_str(&heads);
         (configure, own_dir)
+    }
+
+    /// In Heads's layout, the tree's files the commands use (the config
+    /// installer) and the dirs the board's config names through it
+    /// (`@BLOB_DIR@`, `@BRAND_DIR@`) at their Heads places under `.heads/`
+    /// (see `config_dirs.rs`); outside it, such a config is reported.
+    fn config_dirs(&mut self, layout: bool) -> String {
+        let mut text = String::new();
+        let templates: Vec<(String, String)> = (self.ctx.params.iter())
+            .filter(|(_, p)| self.params.contains(p))
+            .cloned()
+            .collect();
+        if layout {
+            for (p, rel) in self.files.iter().filter(|(p, _)| p.starts_with("HEADS_")) {
+                let at = format!("$STRATA_BUILD_DIR/.heads/{rel}");
+                text.push_str(&format!(
+                    "mkdir -p \"$(dirname \"{at}\")\"\ncp -a \"$STRATA_PARAM_{p}\" \"{at}\"\n"
+                ));
+            }
+        }
+        for (rel, param) in templates {
+            let body = std::fs::read_to_string(self.paths.heads.join(&rel)).unwrap_or_default();
+            let named = super::config_dirs::named(&body);
+            if named.is_empty() {
+                continue;
+            }
+            if !layout {
+                self.notes.insert(format!(
+                    "{rel} names @BLOB_DIR@/@BRAND_DIR@ paths, which Heads's config installer writes relative to the module's dir; it builds outside Heads's layout, so they are not Heads's"
+                ));
+                continue;
+            }
+            let s = super::config_dirs::setup(
+                self.paths.heads,
+                self.paths.heads_from_out,
+                (&rel, &param),
+                &named,
+                &self.ctx.brand,
+                (self.heads_name, self.params.contains("BOARD")),
+            );
+            text.push_str(&s.shell);
+            self.done.extend(s.done);
+            for (p, v) in s.params {
+                self.params.insert(p.clone());
+                self.tree_params.push((p, v));
+            }
+        }
+        text
     }
 
     /// Copying the board's config file (`_config`) to `_config_file_path`:
@@ -536,9 +609,9 @@ impl<'a> Draft<'a> {
         super::toolchain::musl_cross_make_downloads()
     }
 
-    /// The tree's files the commands read, as `(param, path)` pairs the
-    /// board's target carries (sorted, once each).
-    fn tree_files(&mut self) -> Vec<(String, String)> {
+    /// The tree's files the commands read and dirs its config names, as
+    /// the params the board's target carries (files sorted, once each).
+    fn tree_files(&mut self) -> Vec<(String, Param)> {
         let mut extra = std::mem::take(&mut self.files);
         extra.sort();
         extra.dedup();
@@ -548,6 +621,12 @@ impl<'a> Draft<'a> {
                     .push(format!("{rel} of the Heads tree → $STRATA_PARAM_{p}"));
             }
         }
-        extra
+        let from = self.paths.heads_from_out;
+        let mut params: Vec<(String, Param)> = extra
+            .into_iter()
+            .map(|(p, rel)| (p, Param::File(format!("{from}/{rel}"))))
+            .collect();
+        params.append(&mut self.tree_params);
+        params
     }
 }

@@ -43,7 +43,8 @@ pub struct BoardReport {
     pub error: Option<String>,
     /// Modules the target selects.
     pub modules: Vec<String>,
-    /// Entries of `modules-y` that are not modules, with the reason.
+    /// Entries of `modules-y` that are not modules, and `BOARD_TARGETS`
+    /// that are not the board's image, with the reason.
     pub skipped: Vec<String>,
     /// The files `strata build <board>` leaves in `install/`.
     pub install: Vec<String>,

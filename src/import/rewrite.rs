@@ -99,6 +99,12 @@ pub struct Context<'a> {
     /// part of the image with `CONFIG_IKCONFIG`), so it builds in Heads's
     /// layout too; empty otherwise.
     pub kernel_layout: String,
+    /// The board's kernel module (strata name) when it builds in Heads's
+    /// layout only because its config names the tree through
+    /// `@BLOB_DIR@`/`@BRAND_DIR@` (see `config_dirs.rs`): without the
+    /// board's output dir, so it stays one module for every board; empty
+    /// otherwise.
+    pub config_layout: String,
     /// coreboot's toolchain dir on this board (`<base>/util/crossgcc/xgcc`
     /// of `$(coreboot_toolchain_module)`, under build/<arch>), mapped to
     /// [`XGCC_HOST`]; empty without coreboot.
@@ -106,13 +112,16 @@ pub struct Context<'a> {
     /// Heads's `$(heads_cc)` and `$(CROSS)` on this board, as evaluated.
     pub heads_cc: String,
     pub cross: String,
+    /// Heads's `$(BRAND_NAME)` on this board (its `branding/` dir).
+    pub brand: String,
 }
 
 impl Context<'_> {
     /// Does module `name` build in Heads's layout (see `layout`,
     /// `kernel_layout`)?
     pub fn in_layout(&self, name: &str) -> bool {
-        !name.is_empty() && (name == self.layout || name == self.kernel_layout)
+        !name.is_empty()
+            && (name == self.layout || name == self.kernel_layout || name == self.config_layout)
     }
 }
 
@@ -261,7 +270,7 @@ fn map_path(
                 return (text, build.len() + dir.len());
             }
         }
-        if starts_delimited(p, ctx.board) {
+        if starts_delimited(p, ctx.board) && own != ctx.config_layout {
             r.params.insert("BOARD".to_string());
             return (at(&board), build.len() + ctx.board.len());
         }
@@ -328,10 +337,17 @@ fn map_path(
         if !path.is_empty() && ctx.heads.join(path).is_file() {
             // A file of the Heads tree (a helper script): a file parameter,
             // so its content is part of the module's key.
+            // In Heads's layout it is at its Heads place under `.heads/`
+            // (the config installer finds the tree from its own location).
             let param = format!("HEADS_{}", env_name(path));
             r.params.insert(param.clone());
             r.files.push((param.clone(), path.to_string()));
-            return (var(&format!("STRATA_PARAM_{param}")), 1 + path.len());
+            let text = if ctx.in_layout(own) {
+                format!("{}/.heads/{path}", var("STRATA_BUILD_DIR"))
+            } else {
+                var(&format!("STRATA_PARAM_{param}"))
+            };
+            return (text, 1 + path.len());
         }
         r.notes.push(format!(
             "uses `{path}` of the Heads tree; kept as $HEADS_DIR/{path} (set HEADS_DIR, or make it a module or parameter)"
@@ -367,9 +383,11 @@ mod tests {
             toolchain: "musl-cross-make".into(),
             layout: String::new(),
             kernel_layout: String::new(),
+            config_layout: String::new(),
             xgcc: "coreboot-1/util/crossgcc/xgcc".into(),
             heads_cc: String::new(),
             cross: String::new(),
+            brand: "Heads".into(),
         }
     }
 

@@ -12,6 +12,7 @@
 //! lines), not only from the boards evaluated, so `--board` never renames
 //! a module.
 
+use super::config_dirs::named;
 use super::image::{board_image, cbmem, cbmem_name, covers};
 use super::make::BoardEval;
 use super::model::{Imported, ModuleOut, Param, Paths, TargetOut, field, version_of};
@@ -225,12 +226,14 @@ impl Translation<'_> {
                 target.params.insert(p, v);
             }
             br.install = img.install;
-            for m in [img.initrd, img.rom] {
-                let done = vec![
-                    "Heads's top-level Makefile recipes, as strata's own commands".to_string(),
-                ];
-                self.merge(name, m, done, BTreeSet::new());
-            }
+            let recipes = "Heads's top-level Makefile recipes, as strata's own commands";
+            self.merge(name, img.initrd, vec![recipes.to_string()], BTreeSet::new());
+            let mut done = vec![recipes.to_string()];
+            done.extend(img.rom_done);
+            self.merge(name, img.rom, done, BTreeSet::new());
+            // BOARD_TARGETS strata leaves out: the board's own report.
+            br.skipped.extend(img.rom_skipped);
+            self.board_notes.extend(img.rom_notes);
         }
         br.modules = target.modules.clone();
         br.not_translated = std::mem::take(&mut self.board_notes);
@@ -590,6 +593,7 @@ fn context<'b>(
         toolchain,
         layout: names.get(coreboot_module(e)).cloned().unwrap_or_default(),
         kernel_layout: super::kernel::bundled_kernel(e, names),
+        config_layout: config_layout_kernel(paths.heads, e, names),
         xgcc: e
             .modules
             .get(&e.coreboot_toolchain)
@@ -602,6 +606,23 @@ fn context<'b>(
             .unwrap_or_default(),
         heads_cc: e.vars.get("heads_cc").cloned().unwrap_or_default(),
         cross: e.vars.get("CROSS").cloned().unwrap_or_default(),
+        brand: e
+            .vars
+            .get("BRAND_NAME")
+            .map(|b| b.trim().to_string())
+            .unwrap_or_default(),
+    }
+}
+
+/// The board's kernel (strata name) when it is not bundled and its config
+/// names `@BLOB_DIR@`/`@BRAND_DIR@` paths: it builds in Heads's layout so
+/// the paths the config installer writes are Heads's (see `config_dirs.rs`).
+fn config_layout_kernel(heads: &Path, e: &BoardEval, names: &BTreeMap<&str, String>) -> String {
+    let config = e.config_files.get("CONFIG_LINUX_CONFIG");
+    let text = config.and_then(|rel| std::fs::read_to_string(heads.join(rel)).ok());
+    match (names.get("linux"), text) {
+        (Some(l), Some(t)) if !super::kernel::is_bundled(e) && !named(&t).is_empty() => l.clone(),
+        _ => String::new(),
     }
 }
 
@@ -656,12 +677,11 @@ fn carry_params(
     b: &Board,
     heads_from_out: &str,
     out: &ModuleOut,
-    extra: Vec<(String, String)>,
+    extra: Vec<(String, Param)>,
     target: &mut TargetOut,
 ) {
-    for (p, rel) in extra {
-        let f = format!("{heads_from_out}/{rel}");
-        target.params.insert(p, Param::File(f));
+    for (p, v) in extra {
+        target.params.insert(p, v);
     }
     for (rel, p) in &b.params {
         if out.params.contains(p) {

@@ -26,6 +26,11 @@ pub const STAMPS: &[&str] = &[
     "GIT_TIMESTAMP=0",
 ];
 
+/// The brand's bootsplash and the flash descriptor blob rom1's coreboot
+/// config names (`@BRAND_DIR@/bootsplash.jpg`, `@BLOB_DIR@/xx30/ifd.bin`).
+pub const BOOTSPLASH: &str = "FIXTURE-BOOTSPLASH-JPEG v1\n";
+pub const IFD: &str = "FIXTURE-IFD-DESCRIPTOR\n";
+
 pub const ROM_FILE: &str = "heads-rom1-0-strata-import.rom";
 pub const UPDATE_PKG: &str = "heads-rom1-0-strata-import.zip";
 
@@ -60,6 +65,11 @@ include $(CONFIG)
 CB_OUTPUT_BASENAME := $(shell echo $(BRAND_NAME) | tr A-Z a-z)-$(BOARD)-$(GIT_VERSION_SUFFIX)
 CB_OUTPUT_FILE := $(CB_OUTPUT_BASENAME).rom
 CB_UPDATE_PKG_FILE := $(CB_OUTPUT_BASENAME).zip
+CB_BOOTBLOCK_FILE := $(CB_OUTPUT_BASENAME).bootblock
+# The board's extra targets (targets/<name>.mk), read before `all`'s own rules.
+ifneq "$(BOARD_TARGETS)" ""
+include $(foreach TARGET,$(BOARD_TARGETS),targets/$(TARGET).mk)
+endif
 CONFIG_HEADS ?= y
 MUSL_ARCH := x86_64
 
@@ -92,6 +102,8 @@ musl_dep := musl-cross-make
 heads_cc := $(CROSS)gcc --sysroot $(INSTALL) -isystem $(INSTALL)/include -L$(INSTALL)/lib
 CROSS_TOOLS := CC="$(heads_cc)" AR="$(CROSS)ar" STRIP="$(CROSS)strip"
 
+# No update package for a talos-2 board (it packs its own).
+ifeq ($(findstring talos-2, $(BOARD)),)
 $(board_build)/$(CB_UPDATE_PKG_FILE): $(board_build)/$(CB_OUTPUT_FILE)
 	rm -rf "$(board_build)/update_pkg"
 	mkdir -p "$(board_build)/update_pkg"
@@ -99,7 +111,24 @@ $(board_build)/$(CB_UPDATE_PKG_FILE): $(board_build)/$(CB_OUTPUT_FILE)
 	cd "$(board_build)/update_pkg" && sha256sum "$(CB_OUTPUT_FILE)" >sha256sum.txt
 	cd "$(board_build)/update_pkg" && zip -9 "$@" "$(CB_OUTPUT_FILE)" sha256sum.txt
 
+# Meant to skip the ROM's own line when the split target is in, but the
+# wildcard looks in the working dir, where the file is not: this recipe is
+# always the one given, then overridden by the one below, and its
+# prerequisites stay `all`'s first.
+ifeq ($(wildcard split_8mb4mb.mk),)
 all: $(board_build)/$(CB_OUTPUT_FILE) $(board_build)/$(CB_UPDATE_PKG_FILE)
+	@sha256sum $(board_build)/$(CB_OUTPUT_FILE) | tee -a "$(HASHES)"
+	@stat -c "%8s:%n" $(board_build)/$(CB_OUTPUT_FILE) | tee -a "$(SIZES)"
+else
+all: $(board_build)/$(CB_OUTPUT_FILE) $(board_build)/$(CB_UPDATE_PKG_FILE)
+endif
+endif
+ifneq ($(CONFIG_COREBOOT_BOOTBLOCK),)
+all: $(board_build)/$(CB_BOOTBLOCK_FILE)
+endif
+
+# `all`'s recipe: the hash and size of its first prerequisite.
+all payload:
 	@sha256sum $< | tee -a "$(HASHES)"
 	@stat -c "%8s:%n" $< | tee -a "$(SIZES)"
 
@@ -290,7 +319,9 @@ const GCC_WRAPPER: &str = "#!/bin/sh\nskip=\nfor a; do shift\n  if [ -n \"$skip\
 
 /// A kernel-like tree: `olddefconfig` and the image build out of tree (O=),
 /// the image holding the config and the initramfs it names (as a kernel
-/// with `CONFIG_IKCONFIG` and `CONFIG_INITRAMFS_SOURCE` does), one loadable
+/// with `CONFIG_IKCONFIG` and `CONFIG_INITRAMFS_SOURCE` does; a relative
+/// path is looked up in the object tree, then in the source tree, as
+/// kbuild's VPATH does), one loadable
 /// module (a real ELF object with debug info), and `headers_install` of its
 /// uapi headers.
 const KERNEL_MAKEFILE: &str = "srctree := $(dir $(lastword $(MAKEFILE_LIST)))\n\
@@ -299,7 +330,7 @@ all: $(O)/arch/x86/boot/bzImage $(O)/drivers/demo/demo.ko\n\
 olddefconfig:\n\tLC_ALL=C sort -u $(O)/.config > $(O)/.config.new && mv $(O)/.config.new $(O)/.config\n\
 \techo 'include $(abspath $(srctree))/Makefile' > $(O)/Makefile\n\
 INITRAMFS := $(patsubst \"%\",%,$(shell sed -n 's/^CONFIG_INITRAMFS_SOURCE=//p' $(O)/.config 2>/dev/null))\n\
-INITRAMFS_FILE := $(if $(INITRAMFS),$(O)/$(INITRAMFS))\n\
+INITRAMFS_FILE := $(if $(INITRAMFS),$(firstword $(wildcard $(O)/$(INITRAMFS) $(srctree)$(INITRAMFS))))\n\
 $(O)/arch/x86/boot/bzImage: $(O)/.config $(INITRAMFS_FILE)\n\tmkdir -p $(dir $@)\n\
 \t{ printf 'KERNEL user=%s\\n' '$(KBUILD_BUILD_USER)'; cat $(O)/.config; $(if $(INITRAMFS_FILE),cat $(INITRAMFS_FILE);) } > $@\n\
 headers_install:\n\tmkdir -p $(INSTALL_HDR_PATH)/include/linux\n\
@@ -308,17 +339,20 @@ $(O)/drivers/demo/demo.ko: $(srctree)drivers/demo/demo.c\n\tmkdir -p $(dir $@)\n
 \tcd $(srctree) && $(CROSS_COMPILE)gcc -g -fdebug-prefix-map=$(abspath $(srctree))=. -c -o $(abspath $@) drivers/demo/demo.c\n";
 
 /// A coreboot-like tree: `olddefconfig` on an out-of-tree DOTCONFIG, a
-/// toolchain target, and a ROM holding the config (with the payload paths
+/// toolchain target, and a ROM (rebuilt when a file its config names
+/// changes, as coreboot's CBFS files are) holding the config (with the payload paths
 /// as written, relative to this dir), the payload and the initrd.
 const COREBOOT_MAKEFILE: &str = "obj ?= build\nDOTCONFIG ?= .config\n\
 -include $(DOTCONFIG)\n\
-all: $(obj)/coreboot.rom $(obj)/cbfstool\n\
+ROM_BYTES := $(or $(CONFIG_FIXTURE_ROM_BYTES),262144)\n\
+all: $(obj)/coreboot.rom $(obj)/cbfstool $(obj)/bootblock.bin\n\
+$(obj)/bootblock.bin: $(DOTCONFIG)\n\t{ echo BOOTBLOCK; head -c 64 $(DOTCONFIG); } > $@\n\
 olddefconfig:\n\tgrep -v '^#' $(DOTCONFIG) | LC_ALL=C sort > $(DOTCONFIG).new && mv $(DOTCONFIG).new $(DOTCONFIG)\n\
 crossgcc-i386:\n\tmkdir -p util/crossgcc/xgcc/bin\n\tcp -p util/xgcc.sh util/crossgcc/xgcc/bin/i386-elf-gcc\n\
 $(obj)/cbfstool: util/cbfstool.sh\n\tcp -p util/cbfstool.sh $@\n\
-$(obj)/coreboot.rom: $(DOTCONFIG)\n\
-\t{ echo COREBOOT-FIXTURE; cat $(DOTCONFIG); cat $(CONFIG_EC_UPDATE_FILE) $(CONFIG_PAYLOAD_FILE) $(CONFIG_LINUX_INITRD); } > $@.tmp\n\
-\ttruncate -s 262144 $@.tmp && mv $@.tmp $@\n";
+$(obj)/coreboot.rom: $(DOTCONFIG) $(patsubst \"%\",%,$(CONFIG_IFD_BIN_PATH) $(CONFIG_BOOTSPLASH_FILE))\n\
+\t{ echo COREBOOT-FIXTURE; cat $(DOTCONFIG); cat $(CONFIG_IFD_BIN_PATH) $(CONFIG_BOOTSPLASH_FILE) $(CONFIG_EC_UPDATE_FILE) $(CONFIG_PAYLOAD_FILE) $(CONFIG_LINUX_INITRD); } > $@.tmp\n\
+\ttruncate -s $$(( $(ROM_BYTES) - 16 )) $@.tmp && printf RESET-VECTOR-TOP >> $@.tmp && mv $@.tmp $@\n";
 
 /// An embedded controller's firmware tree: `make BOARD=<vendor>/<model>`
 /// leaves its image under `build/<vendor>/<model>/<version>/ec.rom`.
@@ -373,12 +407,56 @@ print $out;
 const PREPARE_CONFIG: &str = r#"#!/usr/bin/env bash
 # The fixture's config installer: @BOARD_BUILD_DIR@ becomes the board's
 # output dir relative to the dir the module builds from (the config's
-# parent's parent), so the config holds no absolute path.
+# parent's parent), @BLOB_DIR@ and @BRAND_DIR@ this tree's blobs/ and
+# branding/<brand>/ (the tree found from where this script lives), so the
+# config holds no absolute path.
 set -e
 tmpl="$1"; out="$2"; board_build="$3"; brand="$4"
+tree="$(realpath "$(dirname "${BASH_SOURCE[0]}")/..")"
 from="$(realpath "$(dirname "$out")/..")"
 rel="$(realpath --relative-to "$from" "$board_build")"
-sed -e "s!@BOARD_BUILD_DIR@!$rel!g" -e "s!@BRAND_NAME@!$brand!g" "$tmpl" > "$out"
+tree_rel="$(realpath --relative-to "$from" "$tree")"
+sed -e "s!@BOARD_BUILD_DIR@!$rel!g" -e "s!@BLOB_DIR@!$tree_rel/blobs!g" \
+    -e "s!@BRAND_DIR@!$tree_rel/branding/$brand!g" -e "s!@BRAND_NAME@!$brand!g" "$tmpl" > "$out"
+"#;
+
+/// The split target (the fixture's own, in the shape of Heads's
+/// targets/split_8mb4mb.mk): the ROM's first 8 MiB and the next 4 MiB.
+const SPLIT_MK: &str = r#"# Two flash chips: the ROM's bottom 8 MiB and top 4 MiB as files of their own.
+all: bottom top
+SPLIT_BASE := $(board_build)/heads-$(BOARD)-$(HEADS_GIT_VERSION)
+bottom: $(SPLIT_BASE)-bottom.rom
+top: $(SPLIT_BASE)-top.rom
+$(SPLIT_BASE)-bottom.rom: $(board_build)/$(CB_OUTPUT_FILE) FORCE
+	@rm -f $@
+	dd if=$< of=$@ bs=65536 count=128 skip=0 status=none
+	@sha256sum $@ | tee -a "$(HASHES)"
+	@stat -c "%8s:%n" $@ | tee -a "$(SIZES)"
+$(SPLIT_BASE)-top.rom: $(board_build)/$(CB_OUTPUT_FILE) FORCE
+	@rm -f $@
+	dd if=$< of=$@ bs=65536 count=64 skip=128 status=none
+	@sha256sum $@ | tee -a "$(HASHES)"
+	@stat -c "%8s:%n" $@ | tee -a "$(SIZES)"
+.PHONY: all bottom top FORCE
+"#;
+
+/// The package target (the fixture's own, in the shape of Heads's
+/// targets/ppc_tgz.mk; this arch's kernel image is bzImage).
+const PPC_TGZ_MK: &str = r#"# The board's package: the ROM, the bootblock and the bundled kernel.
+PKG_NAME := heads-$(BOARD)-$(HEADS_GIT_VERSION)
+PKG_KERNEL := $(PKG_NAME)-bzImage.bundled
+PKG_FILES := $(CB_OUTPUT_FILE) $(CB_BOOTBLOCK_FILE) $(PKG_KERNEL)
+all: $(board_build)/$(PKG_KERNEL)
+$(board_build)/$(PKG_KERNEL): $(board_build)/bzImage.bundled
+	$(call do-copy,$<,$@)
+all: $(board_build)/$(PKG_NAME).tgz
+$(board_build)/$(PKG_NAME).tgz: $(addprefix $(board_build)/,$(PKG_FILES))
+	rm -rf $(board_build)/pkg
+	mkdir $(board_build)/pkg
+	cp $^ $(board_build)/pkg
+	cd $(board_build)/pkg && sha256sum * > sha256sum.txt
+	cd $(board_build)/pkg && tar zcf $@ *
+	rm -r $(board_build)/pkg
 "#;
 
 const FETCH: &str = "#!/bin/sh\n# The fixture's fetcher: file:// only, verified.\nset -e\n\
@@ -674,6 +752,11 @@ pub fn write_tree(root: &Path) -> PathBuf {
              \tDOTCONFIG=\"$(build)/$(coreboot_dir)/.config\" \\\n\
              \tXGCCPATH=\"$(COREBOOT_TOOLCHAIN_DIR)/util/crossgcc/xgcc/bin/\" BUILD_TIMELESS=1 $(MAKE_JOBS)\n\
              $(coreboot_module)_output := $(CONFIG_COREBOOT_ROM)\n\
+             $(coreboot_module)_output += $(CONFIG_COREBOOT_BOOTBLOCK)\n\
+             ifneq ($(CONFIG_COREBOOT_BOOTBLOCK),)\n\
+             $(build)/$(BOARD)/$(CB_BOOTBLOCK_FILE): $(build)/$(coreboot_dir)/.build\n\
+             \t$(call do-copy,$(dir $<)$(CONFIG_COREBOOT_BOOTBLOCK),$@)\n\
+             endif\n\
              $(build)/$(coreboot_dir)/.build: $(build)/$(BOARD)/$(LINUX_IMAGE_FILE) $(build)/$(BOARD)/initrd.cpio.xz\n\
              $(build)/$(BOARD)/$(CB_OUTPUT_FILE): $(build)/$(coreboot_dir)/.build\n\
              \t\"$(build)/$(coreboot_dir)/cbfstool\" \"$(dir $<)coreboot.rom\" print\n\
@@ -735,12 +818,24 @@ pub fn write_tree(root: &Path) -> PathBuf {
         &h,
         "config/coreboot-rom1.config",
         "CONFIG_VENDOR_FIXTURE=y\nCONFIG_PAYLOAD_FILE=\"@BOARD_BUILD_DIR@/bzImage\"\n\
-         CONFIG_LINUX_INITRD=\"@BOARD_BUILD_DIR@/initrd.cpio.xz\"\n",
+         CONFIG_LINUX_INITRD=\"@BOARD_BUILD_DIR@/initrd.cpio.xz\"\n\
+         CONFIG_BOOTSPLASH_FILE=\"@BRAND_DIR@/bootsplash.jpg\"\n\
+         CONFIG_IFD_BIN_PATH=\"@BLOB_DIR@/xx30/ifd.bin\"\n",
+    );
+    // The brand's bootsplash and a flash descriptor blob the coreboot
+    // config names through the installer's placeholders (their bytes end
+    // up in the ROM), and a script of the blobs dir that makes another blob.
+    write(&h, "branding/Heads/bootsplash.jpg", BOOTSPLASH);
+    write(&h, "blobs/xx30/ifd.bin", IFD);
+    write(
+        &h,
+        "blobs/xx30/vbios_fixture.sh",
+        "#!/bin/sh\n# makes vga.rom from the vendor's update\necho vga > \"$(dirname \"$0\")/vga.rom\"\n",
     );
     write(
         &h,
         "config/linux-rom1.config",
-        "CONFIG_SERIAL=y\nCONFIG_BLK_DEV_INITRD=y\n",
+        "CONFIG_SERIAL=y\nCONFIG_BLK_DEV_INITRD=y\nCONFIG_INITRAMFS_SOURCE=\"@BLOB_DIR@/dev.cpio\"\n",
     );
     write(
         &h,
@@ -749,22 +844,23 @@ pub fn write_tree(root: &Path) -> PathBuf {
     );
     chmod_x(&h.join("boards/rom1/initrd/bin/board-init.sh"));
     write(&h, "boards/rom1/initrd/etc/motd", "welcome to rom1\n");
-    // A second board building the same modules with its own configs.
+    // A second board building the same modules with its own coreboot config.
     write(
         &h,
         "boards/rom2/rom2.config",
         "CONFIG_COREBOOT=y\nCONFIG_COREBOOT_VERSION=1.0\n\
          CONFIG_COREBOOT_CONFIG=config/coreboot-rom2.config\n\
-         CONFIG_LINUX_CONFIG=config/linux-rom2.config\nCONFIG_HELLO=y\n\
+         CONFIG_LINUX_CONFIG=config/linux-rom1.config\nCONFIG_HELLO=y\n\
          export CONFIG_BOOTSCRIPT=/bin/hello\n",
     );
     write(
         &h,
         "config/coreboot-rom2.config",
         "CONFIG_VENDOR_OTHER=y\nCONFIG_PAYLOAD_FILE=\"@BOARD_BUILD_DIR@/bzImage\"\n\
-         CONFIG_LINUX_INITRD=\"@BOARD_BUILD_DIR@/initrd.cpio.xz\"\n",
+         CONFIG_LINUX_INITRD=\"@BOARD_BUILD_DIR@/initrd.cpio.xz\"\n\
+         CONFIG_BOOTSPLASH_FILE=\"@BRAND_DIR@/bootsplash.jpg\"\n\
+         CONFIG_IFD_BIN_PATH=\"@BLOB_DIR@/xx30/ifd.bin\"\n",
     );
-    write(&h, "config/linux-rom2.config", "CONFIG_SERIAL=y\n");
     write(&h, "boards/rom2/initrd/etc/motd", "welcome to rom2\n");
     // A board bundling its initrd into the kernel (Talos II's shape): its
     // kernel config names the initramfs in the board's output dir.
@@ -788,6 +884,50 @@ pub fn write_tree(root: &Path) -> PathBuf {
         "CONFIG_SERIAL=y\nCONFIG_BLK_DEV_INITRD=y\nCONFIG_IKCONFIG=y\n\
          CONFIG_INITRAMFS_SOURCE=\"../@BOARD_BUILD_DIR@/initrd.cpio\"\n",
     );
+    // A board whose ROM spans two flash chips (split_8mb4mb): a ROM of
+    // 12 MiB, its reset vector at the top.
+    write(
+        &h,
+        "boards/rom5/rom5.config",
+        "CONFIG_COREBOOT=y\nCONFIG_COREBOOT_VERSION=1.0\n\
+         CONFIG_COREBOOT_CONFIG=config/coreboot-rom5.config\n\
+         CONFIG_LINUX_CONFIG=config/linux-rom1.config\nCONFIG_HELLO=y\n\
+         BOARD_TARGETS += split_8mb4mb\nexport CONFIG_BOOTSCRIPT=/bin/hello\n",
+    );
+    write(
+        &h,
+        "config/coreboot-rom5.config",
+        "CONFIG_VENDOR_SPLIT=y\nCONFIG_FIXTURE_ROM_BYTES=12582912\n\
+         CONFIG_PAYLOAD_FILE=\"@BOARD_BUILD_DIR@/bzImage\"\n\
+         CONFIG_LINUX_INITRD=\"@BOARD_BUILD_DIR@/initrd.cpio.xz\"\n\
+         CONFIG_BOOTSPLASH_FILE=\"@BRAND_DIR@/bootsplash.jpg\"\n\
+         CONFIG_IFD_BIN_PATH=\"@BLOB_DIR@/xx30/ifd.bin\"\n",
+    );
+    write(&h, "targets/split_8mb4mb.mk", SPLIT_MK);
+    // A Talos II-shaped board: the initrd bundled into the kernel, a
+    // bootblock, and its package (ppc_tgz) instead of an update package.
+    write(
+        &h,
+        "boards/talos-2/talos-2.config",
+        "CONFIG_COREBOOT=y\nCONFIG_COREBOOT_VERSION=1.0\n\
+         CONFIG_COREBOOT_CONFIG=config/coreboot-talos-2.config\n\
+         CONFIG_LINUX_CONFIG=config/linux-talos-2.config\nCONFIG_HELLO=y\nCONFIG_LINUX_BUNDLED=y\n\
+         CONFIG_COREBOOT_BOOTBLOCK=bootblock.bin\nBOARD_TARGETS := ppc_tgz\n\
+         export CONFIG_BOOTSCRIPT=/bin/hello\n",
+    );
+    write(
+        &h,
+        "config/coreboot-talos-2.config",
+        "CONFIG_VENDOR_TALOS=y\nCONFIG_PAYLOAD_FILE=\"@BOARD_BUILD_DIR@/bzImage\"\n\
+         CONFIG_LINUX_INITRD=\"@BOARD_BUILD_DIR@/initrd.cpio.xz\"\n",
+    );
+    write(
+        &h,
+        "config/linux-talos-2.config",
+        "CONFIG_SERIAL=y\nCONFIG_BLK_DEV_INITRD=y\nCONFIG_IKCONFIG=y\nCONFIG_PPC=y\n\
+         CONFIG_INITRAMFS_SOURCE=\"../@BOARD_BUILD_DIR@/initrd.cpio\"\n",
+    );
+    write(&h, "targets/ppc_tgz.mk", PPC_TGZ_MK);
     write(&h, "initrd/init", "#!/bin/sh\nexec /bin/hello\n");
     chmod_x(&h.join("initrd/init"));
     write(
