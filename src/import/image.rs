@@ -69,6 +69,13 @@ pub struct Image {
     pub rom_skipped: Vec<String>,
 }
 
+/// What `rom` made of the board's `BOARD_TARGETS`, for the reports.
+struct TargetsReport {
+    done: Vec<String>,
+    not_translated: Vec<String>,
+    skipped: Vec<String>,
+}
+
 fn var<'a>(e: &'a BoardEval, v: &str) -> &'a str {
     e.vars.get(v).map(|s| s.trim()).unwrap_or("")
 }
@@ -370,11 +377,7 @@ fn rom(
     coreboot: String,
     bundled: Option<(String, String)>,
     params: &mut Vec<(String, Param)>,
-) -> (
-    ModuleOut,
-    Vec<String>,
-    (Vec<String>, Vec<String>, Vec<String>),
-) {
+) -> (ModuleOut, Vec<String>, TargetsReport) {
     let rom_name = match var(e, "CONFIG_COREBOOT_ROM") {
         "" => "coreboot.rom",
         n => n,
@@ -427,7 +430,11 @@ fn rom(
         params.push((p, v));
     }
     extra.extend(t.install);
-    let report = (t.done, t.not_translated, t.skipped);
+    let report = TargetsReport {
+        done: t.done,
+        not_translated: t.not_translated,
+        skipped: t.skipped,
+    };
     // hashes.txt and sizes.txt: the pieces' lines, the bundled kernel's,
     // the targets' files, then the file `all`'s recipe hashes (its first
     // prerequisite: the ROM, or on Talos the bundled kernel's copy).
@@ -554,8 +561,7 @@ pub fn board_image(
     let bundled = bundled
         .filter(|_| kernel)
         .map(|m| (m, format!("{image}.bundled")));
-    let (rom, extra, (rom_done, rom_notes, rom_skipped)) =
-        rom(e, ctx.arch, heads, coreboot, bundled, &mut params);
+    let (rom, extra, report) = rom(e, ctx.arch, heads, coreboot, bundled, &mut params);
     let mut install = vec![
         var(e, "CB_OUTPUT_FILE").to_string(),
         "initrd.cpio.xz".to_string(),
@@ -581,9 +587,9 @@ pub fn board_image(
         rom,
         params,
         install,
-        rom_done,
-        rom_notes,
-        rom_skipped,
+        rom_done: report.done,
+        rom_notes: report.not_translated,
+        rom_skipped: report.skipped,
     })
 }
 
