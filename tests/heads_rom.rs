@@ -562,6 +562,37 @@ fn a_board_split_over_two_flash_chips_gets_both_halves_hashed_as_make_does() {
 }
 
 #[test]
+fn a_blob_a_target_copies_into_the_board_dir_is_installed_as_make_leaves_it() {
+    let r = Rom::new();
+    rom::add_blob_board(&r.heads);
+    let o = r.import();
+    assert!(o.status.success(), "import: {}", text(&o));
+    let install = install_list(&o, "rom6");
+    assert!(
+        install.contains(&"rom6/xy_tb.bin".to_string()),
+        "{install:?}"
+    );
+    rom::make_board(&r.heads, "rom6");
+    let ran = r.build_board("rom6");
+    assert!(
+        ran.iter().any(|m| m.starts_with("blobs-xy")),
+        "the blob module ran: {ran:?}"
+    );
+    let rom_file = rom::ROM_FILE.replace("rom1", "rom6");
+    let files = [
+        rom_file.as_str(),
+        "xy_tb.bin",
+        "initrd.cpio.xz",
+        "hashes.txt",
+    ];
+    same_as_make(&r, "rom6", &files.map(|f| f.to_string()));
+    assert_eq!(
+        std::fs::read(r.out.join("install/rom6/xy_tb.bin")).unwrap(),
+        b"THUNDERBOLT-FIXTURE\n"
+    );
+}
+
+#[test]
 fn a_talos_shaped_board_gets_heads_package_and_its_hashes_end_as_makes() {
     let r = Rom::new();
     let o = r.import();

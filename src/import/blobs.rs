@@ -53,6 +53,9 @@ pub struct BoardBlobs {
     pub done: Vec<String>,
     /// What was not, with the reason (for the board's report).
     pub not_translated: Vec<String>,
+    /// Blobs the targets copy into Heads's board dir (`xx80/t480_tb.bin`,
+    /// under `blobs/`): the board's outputs, so `rom` installs them too.
+    pub board_files: Vec<String>,
 }
 
 /// One rule of a targets file, variables of the file expanded.
@@ -459,6 +462,7 @@ pub fn board_blobs(
             .any(|(_, f)| f.outputs.contains_key(&staged))
         {
             out.configure.push_str(&c);
+            out.board_files.push(rel);
             out.done.push(format!(
                 "{at}: the copy into $(build)/$(BOARD) → coreboot's configure, into Heads's board dir"
             ));

@@ -93,6 +93,7 @@ pub fn translate(paths: &Paths, evals: &[(String, Result<BoardEval, String>)]) -
         merged: BTreeMap::new(),
         headers: BTreeMap::new(),
         board_notes: Vec::new(),
+        board_files: Vec::new(),
     };
     for (board, e) in evals {
         match e {
@@ -141,6 +142,8 @@ struct Translation<'a> {
     /// What of the board being translated was not (its `BOARD_TARGETS`),
     /// moved into its report when the board is done.
     board_notes: Vec<String>,
+    /// The board's blobs copied into its board dir (see `blobs.rs`).
+    board_files: Vec<String>,
 }
 
 /// One board being translated: its evaluation, the strata names of its
@@ -220,7 +223,17 @@ impl Translation<'_> {
                 self.add_module(&b, n, sn, m, &mut target);
             }
         }
-        if let Some(img) = image {
+        let board_files = std::mem::take(&mut self.board_files);
+        if let Some(mut img) = image {
+            // Blobs Heads copies into the board dir are the board's outputs.
+            for rel in board_files {
+                let file = rel.rsplit('/').next().unwrap_or(&rel).to_string();
+                img.rom.install.push_str(&format!(
+                    "cp -a \"$STRATA_SYSROOT/{}/{rel}\" \"$STRATA_DESTDIR/$STRATA_PARAM_BOARD/{file}\"\n",
+                    super::image::BLOBS_DIR
+                ));
+                img.install.push(format!("{name}/{file}"));
+            }
             target.modules.push("rom".to_string());
             for (p, v) in img.params {
                 target.params.insert(p, v);
@@ -320,6 +333,7 @@ impl Translation<'_> {
         out.configure.push_str(&bl.configure);
         done.extend(bl.done);
         self.board_notes.extend(bl.not_translated);
+        self.board_files.extend(bl.board_files);
         for (p, v) in bl.params {
             target.params.insert(p, v);
         }

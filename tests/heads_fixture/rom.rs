@@ -481,6 +481,51 @@ fn archive(mirror: &Path, name: &str, version: &str, files: &[(&str, &str)]) -> 
 }
 
 /// Writes the tree under `root/heads` with its mirror in `root/mirror`.
+/// targets/xy_me_blobs.mk: coreboot waits for a blob a tree script makes
+/// and for its copy in the board dir.
+const XY_BLOBS_MK: &str = "\
+$(build)/coreboot-$(CONFIG_COREBOOT_VERSION)/$(BOARD)/.build: \\
+    $(pwd)/blobs/xy/xy_tb.bin $(build)/$(BOARD)/xy_tb.bin
+
+$(pwd)/blobs/xy/xy_tb.bin:
+\t$(pwd)/blobs/xy/make_tb.sh $(pwd)/blobs/xy
+
+$(build)/$(BOARD)/xy_tb.bin: $(pwd)/blobs/xy/xy_tb.bin
+\tcp $(pwd)/blobs/xy/xy_tb.bin $(build)/$(BOARD)
+";
+
+/// The blob's script: the bytes a vendor download would give, made here.
+const XY_SCRIPT: &str =
+    "#!/usr/bin/env bash\nset -e\nprintf 'THUNDERBOLT-FIXTURE\\n' > \"$1/xy_tb.bin\"\n";
+
+/// sha256 of `THUNDERBOLT-FIXTURE\n`.
+pub const XY_TB_SHA256: &str = "176e5f6ff8282ed56214d0f80433f794d04975e8ded427caf0abc33db9974d15";
+
+/// Adds board rom6 to the tree at `h`: its coreboot needs a blob a tree
+/// script makes (shaped like targets/t480_me_blobs.mk), pinned by
+/// blobs/xy/hashes.txt and copied into the board dir, which Heads leaves
+/// among its outputs. Kept out of [`write_tree`] so the other boards'
+/// module names stay as their tests expect.
+pub fn add_blob_board(h: &Path) {
+    let h = h.to_path_buf();
+    write(
+        &h,
+        "boards/rom6/rom6.config",
+        "CONFIG_COREBOOT=y\nCONFIG_COREBOOT_VERSION=1.0\n\
+         CONFIG_COREBOOT_CONFIG=config/coreboot-rom1.config\n\
+         CONFIG_LINUX_CONFIG=config/linux-rom1.config\nCONFIG_HELLO=y\n\
+         BOARD_TARGETS := xy_me_blobs\nexport CONFIG_BOOTSCRIPT=/bin/hello\n",
+    );
+    write(&h, "targets/xy_me_blobs.mk", XY_BLOBS_MK);
+    write(&h, "blobs/xy/make_tb.sh", XY_SCRIPT);
+    chmod_x(&h.join("blobs/xy/make_tb.sh"));
+    write(
+        &h,
+        "blobs/xy/hashes.txt",
+        format!("{XY_TB_SHA256}  xy_tb.bin\n"),
+    );
+}
+
 pub fn write_tree(root: &Path) -> PathBuf {
     let h = root.join("heads");
     let mirror = root.join("mirror");
