@@ -6,7 +6,6 @@ use crate::fetch;
 use crate::graph;
 use crate::instance::Instances;
 use crate::report::Event;
-use anyhow::Context as _;
 
 pub fn build(
     g: &Global,
@@ -80,14 +79,11 @@ fn run(
     };
     command::install_interrupt_handler();
     let cache = g.cache(&l.project)?;
-    let _store_lock =
-        if g.no_cache {
-            None
-        } else {
-            Some(cache.local.lock(false).with_context(|| {
-                format!("cannot lock the cache {}", cache.local.root().display())
-            })?)
-        };
+    let _store_lock = if g.no_cache {
+        None
+    } else {
+        Some(super::lock_store(&cache)?)
+    };
     let ctx = Context {
         incremental,
         ..g.context(&l.project, inst, &reporter, (!g.no_cache).then_some(&cache))
@@ -285,14 +281,11 @@ fn fetch_fixed_outputs(g: &Global, l: &super::Loaded, names: &[String]) -> Resul
     let lock = super::lock_project(&l.project, &reporter)?;
     command::install_interrupt_handler();
     let cache = g.cache(&l.project)?;
-    let _store_lock =
-        if g.no_cache {
-            None
-        } else {
-            Some(cache.local.lock(false).with_context(|| {
-                format!("cannot lock the cache {}", cache.local.root().display())
-            })?)
-        };
+    let _store_lock = if g.no_cache {
+        None
+    } else {
+        Some(super::lock_store(&cache)?)
+    };
     let ctx = g.context(
         &l.project,
         &inst,
@@ -377,10 +370,7 @@ pub fn check(g: &Global, names: &[String]) -> Result<(), Failure> {
     let lock = super::lock_project(&l.project, &reporter)?;
     command::install_interrupt_handler();
     let cache = g.cache(&l.project)?;
-    let _store_lock = cache
-        .local
-        .lock(false)
-        .with_context(|| format!("cannot lock the cache {}", cache.local.root().display()))?;
+    let _store_lock = super::lock_store(&cache)?;
     let ctx = Context {
         keep_going: false,
         incremental: false,

@@ -522,3 +522,13 @@ pub(super) fn record_stats(
         });
     }
 }
+
+/// The shared lock a build holds on the local cache while it runs (gc takes
+/// it exclusively).
+pub fn lock_store(cache: &crate::store::Cache) -> anyhow::Result<std::fs::File> {
+    use anyhow::Context as _;
+    cache
+        .local
+        .lock(false)
+        .with_context(|| format!("cannot lock the cache {}", cache.local.root().display()))
+}

@@ -24,7 +24,6 @@ use crate::instance::Instances;
 use crate::lock::ProjectLock;
 use crate::manifest::{ParamValue, Project};
 use crate::report::{Event, Reporter};
-use anyhow::Context as _;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
@@ -108,14 +107,7 @@ fn replay(
     } else {
         Some(g.cache(head)?)
     };
-    let _store_lock = match &cache {
-        Some(c) => Some(
-            c.local
-                .lock(false)
-                .with_context(|| format!("cannot lock the cache {}", c.local.root().display()))?,
-        ),
-        None => None,
-    };
+    let _store_lock = cache.as_ref().map(super::lock_store).transpose()?;
     let start = Instant::now();
     reporter.event(Event::BuildStarted {
         modules: state.fresh.len(),
